@@ -1,0 +1,138 @@
+"""The ``beliefgap`` command: serve, list or check talks, create a session, export one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from sqlmodel import Session
+
+from app import export, sessions
+from app.db import make_engine, migrate
+from app.errors import DomainError
+from app.settings import SECRETS_FILE, Settings
+from app.talks import TalkFileError, discover_talks, load_talk_file, sync_talks
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="beliefgap", description="Live audience polls that measure a belief gap."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="start the server")
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")  # noqa: S104
+    serve.add_argument("--port", type=int, default=None, help="port (default: 8000)")
+
+    talks = commands.add_parser("talks", help="list the talks, or check talk files")
+    talks.add_argument("files", nargs="*", type=Path, help="talk files (.toml) to validate")
+
+    session = commands.add_parser("session", help="manage sessions")
+    session_commands = session.add_subparsers(dest="session_command", required=True)
+    new = session_commands.add_parser("new", help="create a session for a talk")
+    new.add_argument("--talk", required=True, help="the talk's slug, e.g. emergence")
+    new.add_argument("--venue", required=True, help="where the talk is given")
+    new.add_argument("--date", type=date.fromisoformat, default=None, help="YYYY-MM-DD (today)")
+    new.add_argument("--language", default=None, help="the session's language, e.g. zh-Hans")
+
+    exp = commands.add_parser("export", help="export a session's answers")
+    exp.add_argument("code", help="the session's join code")
+    exp.add_argument("--format", choices=["csv", "json"], default="csv")
+    exp.add_argument("-o", "--output", type=Path, default=None, help="file (default: stdout)")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args.host, args.port)
+        if args.command == "talks":
+            return _talks(args.files)
+        if args.command == "session":
+            return _session_new(args.talk, args.venue, args.date, args.language)
+        return _export(args.code, args.format, args.output)
+    except (TalkFileError, DomainError) as exc:
+        print(f"beliefgap: {exc}", file=sys.stderr)
+        return 2
+
+
+def _database(settings: Settings) -> Session:
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    db = Session(engine)
+    sync_talks(db, discover_talks(settings.talks_dir))
+    return db
+
+
+def _serve(host: str, port: int | None) -> int:
+    import uvicorn
+
+    settings = Settings()
+    if port is not None:
+        settings = settings.model_copy(update={"port": port})
+    first_start = not settings.admin_token and not (settings.data_dir / SECRETS_FILE).exists()
+    settings = settings.with_secrets()
+    from app.main import create_app
+
+    app = create_app(settings)
+    print(f"beliefgap is running. Presenter dashboard: http://127.0.0.1:{settings.port}/presenter")
+    print(f"Phones join at: {settings.resolved_public_url}/  (set BELIEFGAP_PUBLIC_URL to change)")
+    if first_start:
+        print(f"Admin token (generated, kept in {settings.data_dir / SECRETS_FILE}):")
+        print(f"  {settings.admin_token}")
+    elif not Settings().admin_token:
+        print(f"Admin token: see {settings.data_dir / SECRETS_FILE}")
+    uvicorn.run(app, host=host, port=settings.port, log_level="info", access_log=False)
+    return 0
+
+
+def _talks(files: list[Path]) -> int:
+    if files:
+        for path in files:
+            talk = load_talk_file(path)
+            print(
+                f"{path}: ok ({talk.slug}, {len(talk.phases)} phases, {', '.join(talk.languages)})"
+            )
+        return 0
+    settings = Settings()
+    for talk in discover_talks(settings.talks_dir):
+        phases = ", ".join(f"{p.key} ({p.kind})" for p in talk.phases)
+        print(f"{talk.slug}: {talk.titles[talk.languages[0]]}")
+        print(f"  languages: {', '.join(talk.languages)}; phases: {phases}")
+    return 0
+
+
+def _session_new(talk: str, venue: str, held_on: date | None, language: str | None) -> int:
+    settings = Settings().with_secrets()
+    with _database(settings) as db:
+        poll = sessions.create_session(
+            db, talk_slug=talk, venue=venue, held_on=held_on, language=language
+        )
+        print(f"code: {poll.code}")
+        print(f"join: {settings.resolved_public_url}/j/{poll.code}")
+        print(f"dashboard: {settings.resolved_public_url}/presenter/sessions/{poll.code}")
+    return 0
+
+
+def _export(code: str, fmt: str, output: Path | None) -> int:
+    settings = Settings().with_secrets()
+    with _database(settings) as db:
+        poll = sessions.get_session(db, code)
+        if fmt == "csv":
+            text = "".join(export.csv_lines(export.response_rows(db, poll)))
+        else:
+            text = (
+                json.dumps(export.session_document(db, poll), ensure_ascii=False, indent=2) + "\n"
+            )
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8", newline="")
+        print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

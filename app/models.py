@@ -1,0 +1,225 @@
+"""Database tables and the input/output schemas of the public API.
+
+A *talk* is a reusable poll script (an ordered list of phases with options). A *poll session* is
+one delivery of a talk at a venue; it has one ``SessionPhase`` row per phase that carries the
+live state (pending -> open -> closed, revealed). A *participant* is one phone in one session,
+known only by a random token. A *response* is that participant's answer to one phase of one
+session; the database allows at most one (``uq_response_once``).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
+from sqlalchemy import JSON, Column, DateTime, MetaData, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# Stable constraint names make Alembic migrations reproducible (and batch mode on SQLite work).
+SQLModel.metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc_column(**kwargs: Any) -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), **kwargs))
+
+
+class PhaseKind(enum.StrEnum):
+    choice = "choice"
+    stance = "stance"
+    perceived = "perceived"
+    revote = "revote"
+
+
+class PhaseState(enum.StrEnum):
+    pending = "pending"
+    open = "open"
+    closed = "closed"
+
+
+# --------------------------------------------------------------------------- tables
+
+
+class Talk(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(index=True, unique=True, max_length=64)
+    titles: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    languages: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    source: str = Field(default="", max_length=500)
+    """Where the talk was loaded from (``bundled:emergence`` or a file path)."""
+    digest: str = Field(default="", max_length=64)
+    """Hash of the talk's definition, to notice a changed file."""
+
+
+class Phase(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("talk_id", "key", name="uq_phase_talk_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    talk_id: int = Field(foreign_key="talk.id", index=True, ondelete="CASCADE")
+    key: str = Field(max_length=64)
+    """The phase id used in files, URLs and exports (``belief``)."""
+    position: int
+    kind: PhaseKind
+    questions: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    of_key: str | None = Field(default=None, max_length=64)
+    """For ``revote`` and ``perceived``: the stance phase this one refers to."""
+    holds: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    """Option ids that count as *holding the view* (the gap's option), e.g. ``["agree"]``."""
+    min_value: float | None = None
+    max_value: float | None = None
+    """A numeric range marks a % estimate phase (no options)."""
+    retired: bool = False
+    """Removed from the talk file after sessions used it: kept so old results stay readable."""
+
+
+class PhaseOption(SQLModel, table=True):
+    __tablename__ = "phase_option"
+    __table_args__ = (UniqueConstraint("phase_id", "key", name="uq_phase_option_phase_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    phase_id: int = Field(foreign_key="phase.id", index=True, ondelete="CASCADE")
+    key: str = Field(max_length=64)
+    position: int
+    labels: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    retired: bool = False
+
+
+class PollSession(SQLModel, table=True):
+    __tablename__ = "poll_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(index=True, unique=True, max_length=12)
+    talk_id: int = Field(foreign_key="talk.id", index=True)
+    venue: str = Field(max_length=200)
+    held_on: date
+    language: str = Field(default="en", max_length=16)
+    created_at: datetime = _utc_column(nullable=False)
+
+
+class SessionPhase(SQLModel, table=True):
+    __tablename__ = "session_phase"
+    __table_args__ = (UniqueConstraint("session_id", "phase_id", name="uq_session_phase_once"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="poll_session.id", index=True, ondelete="CASCADE")
+    phase_id: int = Field(foreign_key="phase.id", index=True)
+    position: int
+    state: PhaseState = PhaseState.pending
+    revealed: bool = False
+    opened_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    closes_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    """When a countdown runs: the moment the phase closes by itself."""
+
+
+class Participant(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("session_id", "token", name="uq_participant_token"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="poll_session.id", index=True, ondelete="CASCADE")
+    token: str = Field(max_length=64)
+    """Random id from the signed cookie; nothing else about the person is stored."""
+    joined_at: datetime = _utc_column(nullable=False)
+
+
+class Response(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("session_id", "phase_id", "participant_id", name="uq_response_once"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="poll_session.id", index=True, ondelete="CASCADE")
+    phase_id: int = Field(foreign_key="phase.id", index=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True, ondelete="CASCADE")
+    option_id: int | None = Field(default=None, foreign_key="phase_option.id")
+    value: float | None = None
+    answered_at: datetime = _utc_column(nullable=False)
+
+
+# --------------------------------------------------------------------------- API schemas
+# Non-table models validate their input (table models skip validation).
+
+
+class SessionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    talk: str = PydanticField(min_length=1, max_length=64)
+    venue: str = PydanticField(min_length=1, max_length=200)
+    held_on: date | None = None
+    language: str | None = PydanticField(default=None, max_length=16)
+
+
+class SessionCreated(BaseModel):
+    code: str
+    join_url: str
+    dashboard_url: str
+
+
+class PhaseStatePublic(BaseModel):
+    id: str
+    kind: PhaseKind
+    state: PhaseState
+    revealed: bool
+    closes_at: datetime | None = None
+
+
+class SessionPublic(BaseModel):
+    code: str
+    talk: str
+    venue: str
+    held_on: date
+    language: str
+    participants: int
+    phases: list[PhaseStatePublic]
+
+
+class OptionPublic(BaseModel):
+    id: str
+    label: str
+
+
+class PhasePublic(BaseModel):
+    id: str
+    kind: PhaseKind
+    question: str
+    options: list[OptionPublic]
+    of: str | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+class TalkPublic(BaseModel):
+    slug: str
+    title: str
+    languages: list[str]
+    phases: list[PhasePublic]
+
+
+class VoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phase: str = PydanticField(min_length=1, max_length=64)
+    choice: str | None = PydanticField(default=None, min_length=1, max_length=64)
+    value: float | None = PydanticField(default=None, allow_inf_nan=False)
+
+
+class VoteOut(BaseModel):
+    session: str
+    phase: str
+    participant: str
+    choice: str | None
+    value: float | None
+    answered_at: datetime

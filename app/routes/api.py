@@ -1,0 +1,124 @@
+"""The public JSON API (``/api/v1``) promised in API.md. Thin: each handler calls one service."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+
+from app import export, sessions, voting
+from app.db import SessionDep
+from app.models import SessionCreate, SessionCreated, SessionPublic, TalkPublic, VoteIn, VoteOut
+from app.security import (
+    PARTICIPANT_MAX_AGE,
+    PresenterDep,
+    new_participant_token,
+    participant_cookie_name,
+    read_participant,
+    sign_participant,
+)
+from app.voting import PhaseAction
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+
+
+def join_url(request: Request, code: str) -> str:
+    return f"{request.app.state.settings.resolved_public_url}/j/{code}"
+
+
+def dashboard_url(request: Request, code: str) -> str:
+    return f"{request.app.state.settings.resolved_public_url}/presenter/sessions/{code}"
+
+
+@router.get("/talks", response_model=list[TalkPublic])
+def list_talks(db: SessionDep, lang: str | None = None) -> list[TalkPublic]:
+    return [sessions.talk_public(db, talk, lang) for talk in sessions.list_talks(db)]
+
+
+@router.post("/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionCreated)
+def create_session(
+    body: SessionCreate, request: Request, db: SessionDep, _: PresenterDep
+) -> SessionCreated:
+    poll = sessions.create_session(
+        db, talk_slug=body.talk, venue=body.venue, held_on=body.held_on, language=body.language
+    )
+    return SessionCreated(
+        code=poll.code,
+        join_url=join_url(request, poll.code),
+        dashboard_url=dashboard_url(request, poll.code),
+    )
+
+
+@router.get("/sessions/{code}", response_model=SessionPublic)
+def get_session(code: str, db: SessionDep) -> SessionPublic:
+    return sessions.session_public(db, sessions.get_session(db, code))
+
+
+@router.post("/sessions/{code}/phases/{phase_id}/{action}", response_model=SessionPublic)
+def change_phase(
+    code: str,
+    phase_id: str,
+    action: PhaseAction,
+    request: Request,
+    db: SessionDep,
+    _: PresenterDep,
+    seconds: Annotated[int | None, Query(ge=1, le=voting.MAX_COUNTDOWN_SECONDS)] = None,
+) -> SessionPublic:
+    """``seconds`` (with ``open``) starts a countdown that closes the phase at zero."""
+    poll = voting.change_phase(
+        db, code, phase_id, action, request.app.state.publisher, seconds=seconds
+    )
+    return sessions.session_public(db, poll)
+
+
+@router.post("/sessions/{code}/votes", response_model=VoteOut)
+def vote(
+    code: str,
+    body: Annotated[VoteIn, Body()],
+    request: Request,
+    response: Response,
+    db: SessionDep,
+) -> VoteOut:
+    """Answer one phase as the participant in this session's cookie (set here when absent)."""
+    code = sessions.normalize_code(code)
+    settings = request.app.state.settings
+    cookie_name = participant_cookie_name(code)
+    token = read_participant(settings.secret_key, code, request.cookies.get(cookie_name))
+    new_token = token is None
+    if token is None:
+        token = new_participant_token()
+    stored = voting.record_vote(db, code, token, body, request.app.state.publisher)
+    if new_token:
+        response.set_cookie(
+            cookie_name,
+            sign_participant(settings.secret_key, code, token),
+            max_age=PARTICIPANT_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+    return stored
+
+
+@router.get("/sessions/{code}/export.csv", response_class=StreamingResponse)
+def export_csv(code: str, db: SessionDep, _: PresenterDep) -> StreamingResponse:
+    """Tidy CSV, one row per response (columns in API.md), formula-safe."""
+    poll = sessions.get_session(db, code)
+    lines = list(export.csv_lines(export.response_rows(db, poll)))
+    return StreamingResponse(
+        iter(lines),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="beliefgap-{poll.code}.csv"'},
+    )
+
+
+@router.get("/sessions/{code}/export.json")
+def export_json(code: str, db: SessionDep, _: PresenterDep) -> Response:
+    poll = sessions.get_session(db, code)
+    return Response(
+        json.dumps(export.session_document(db, poll), ensure_ascii=False, indent=2),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="beliefgap-{poll.code}.json"'},
+    )

@@ -1,0 +1,111 @@
+"""Settings from environment variables with the prefix ``BELIEFGAP_``.
+
+Secrets are never hard-coded: when ``BELIEFGAP_ADMIN_TOKEN`` or ``BELIEFGAP_SECRET_KEY`` is unset,
+a random value is generated once and kept in ``<data_dir>/secrets.json`` (mode 0600), so that
+restarts keep the presenter logged in and the audience's cookies valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRETS_FILE = "secrets.json"
+MIN_SECRET_LENGTH = 16
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BELIEFGAP_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=Path.cwd)
+    """Where the SQLite file and the generated secrets live (default: the working directory)."""
+
+    database_url: str = ""
+    """SQLAlchemy URL; empty means ``sqlite:///<data_dir>/beliefgap.db``."""
+
+    admin_token: str = ""
+    secret_key: str = ""
+
+    public_url: str = ""
+    """The address phones use (the QR code encodes it). Empty: this machine's LAN address."""
+
+    port: int = 8000
+    talks_dir: Path | None = None
+    """Extra talk files (``*.toml``) loaded beside the bundled talks."""
+
+    broadcast_url: str = "memory://"
+    """Backend for live updates: ``memory://`` (one process) or a PostgreSQL URL."""
+
+    @field_validator("admin_token", "secret_key")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if value and len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters (or unset)")
+        return value
+
+    @property
+    def sqlite_default(self) -> bool:
+        return not self.database_url
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'beliefgap.db'}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{lan_address()}:{self.port}"
+
+    def with_secrets(self) -> Settings:
+        """Return a copy whose missing secrets are filled from (or written to) the data dir."""
+        if self.admin_token and self.secret_key:
+            return self
+        stored = load_or_create_secrets(self.data_dir)
+        return self.model_copy(
+            update={
+                "admin_token": self.admin_token or stored["admin_token"],
+                "secret_key": self.secret_key or stored["secret_key"],
+            }
+        )
+
+
+def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
+    path = data_dir / SECRETS_FILE
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if all(isinstance(stored.get(k), str) for k in ("admin_token", "secret_key")):
+            return {"admin_token": stored["admin_token"], "secret_key": stored["secret_key"]}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stored = {
+        "admin_token": secrets.token_urlsafe(24),
+        "secret_key": secrets.token_urlsafe(32),
+    }
+    # Create the file private from the start rather than chmod-ing it afterwards.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(stored, handle)
+    return stored
+
+
+def lan_address() -> str:
+    """The address other devices on the network reach this machine at, never localhost if avoidable.
+
+    Connecting a UDP socket sends nothing; it only asks the kernel which interface would route
+    to a public address.
+    """
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: documentation range, never contacted
+        address = str(probe.getsockname()[0])
+    except OSError:
+        address = socket.gethostbyname(socket.gethostname())
+    finally:
+        probe.close()
+    return address

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.talks import bundled_talk_files
+
+
+@pytest.fixture(autouse=True)
+def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("BELIEFGAP_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("BELIEFGAP_PUBLIC_URL", "http://10.0.0.5:8000")
+    return tmp_path
+
+
+def test_talks_lists_the_bundled_talks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["talks"]) == 0
+    out = capsys.readouterr().out
+    assert "emergence:" in out and "emergence-scale:" in out and "revote (revote)" in out
+
+
+def test_talks_validates_files_and_reports_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["talks", *map(str, bundled_talk_files())]) == 0
+    assert capsys.readouterr().out.count(": ok") == 2
+    broken = tmp_path / "broken.toml"
+    broken.write_text(
+        bundled_talk_files()[0]
+        .read_text(encoding="utf-8")
+        .replace('kind = "stance"', 'kind = "vibe"'),
+        encoding="utf-8",
+    )
+    assert main(["talks", str(broken)]) == 2
+    assert "broken.toml: phase 'belief': unknown kind 'vibe'" in capsys.readouterr().err
+
+
+def test_session_new_then_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert (
+        main(
+            [
+                "session",
+                "new",
+                "--talk",
+                "emergence",
+                "--venue",
+                "Gothenburg",
+                "--date",
+                "2024-05-02",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    code = out.split("code: ")[1].split()[0]
+    assert f"join: http://10.0.0.5:8000/j/{code}" in out
+    output = tmp_path / "out.csv"
+    assert main(["export", code, "-o", str(output)]) == 0
+    rows = list(csv.reader(io.StringIO(output.read_text(encoding="utf-8"))))
+    assert rows == [
+        ["session", "venue", "talk", "phase", "participant", "choice", "value", "answered_at"]
+    ]
+    assert main(["export", code, "--format", "json"]) == 0
+    assert '"venue": "Gothenburg"' in capsys.readouterr().out
+
+
+def test_unknown_talk_and_unknown_code_fail_with_a_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["session", "new", "--talk", "nope", "--venue", "X"]) == 2
+    assert "no talk 'nope'" in capsys.readouterr().err
+    assert main(["export", "ZZZZZZ"]) == 2
+    assert "no session with code 'ZZZZZZ'" in capsys.readouterr().err
