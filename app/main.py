@@ -10,12 +10,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
+from asgi_csrf import asgi_csrf
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from sqlmodel import Session
 
 from app import i18n
@@ -23,7 +27,8 @@ from app.db import ROOT, make_engine, migrate
 from app.errors import DomainError
 from app.limits import BodyLimitMiddleware
 from app.live import NullPublisher, Publisher
-from app.routes import api
+from app.routes import api, pages, presenter, results, stream
+from app.security import LoginRequired
 from app.settings import Settings
 from app.talks import discover_talks, sync_talks
 
@@ -53,7 +58,17 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.state.publisher = publisher or NullPublisher()
     app.state.templates = make_templates()
 
+    # CSRF: HTML forms carry a signed token matching a cookie (double submit). The JSON API is
+    # exempt: it accepts only application/json bodies, which a cross-site form cannot send, and
+    # presenter calls carry a bearer token or a SameSite=Strict cookie.
+    app.add_middleware(
+        asgi_csrf,
+        signing_secret=settings.secret_key,
+        skip_if_scope=lambda scope: scope["path"].startswith("/api/"),
+        send_csrf_failed=_csrf_failed,
+    )
     app.add_middleware(BodyLimitMiddleware)
+    app.add_exception_handler(LoginRequired, _login_required)  # type: ignore[arg-type]
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
@@ -63,6 +78,10 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
         return {"status": "ok"}
 
     app.include_router(api.router)
+    app.include_router(stream.router)
+    app.include_router(results.router)
+    app.include_router(presenter.router)
+    app.include_router(pages.router)
     return app
 
 
@@ -71,9 +90,39 @@ def make_templates() -> Jinja2Templates:
     env = templates.env
     env.autoescape = True  # every template, whatever its file name
     env.globals["t"] = i18n.t
+    env.globals["csrf_token"] = csrf_token
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     env.globals["LANGUAGE_NAMES"] = i18n.LANGUAGE_NAMES
     return templates
+
+
+@pass_context
+def csrf_token(context: Context) -> str:
+    """The CSRF token for a form on this page: ``<input type="hidden" name="csrftoken"
+    value="{{ csrf_token() }}">`` (htmx requests may send it as the ``x-csrftoken`` header)."""
+    return str(context["request"].scope["csrftoken"]())
+
+
+async def _csrf_failed(scope: Any, send: Any, _message_id: Any) -> None:
+    body = (
+        "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>"
+        "<title>Please reload</title><p style='font:18px system-ui;padding:1em'>"
+        "This form has expired. Please go back and reload the page.<br>"
+        "此表单已过期，请返回并刷新页面。</p>"
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [(b"content-type", b"text/html; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _login_required(request: Request, _exc: LoginRequired) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/presenter/login?next={quote(target, safe='')}", status_code=303)
 
 
 async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:

@@ -96,3 +96,16 @@ def require_presenter(request: Request) -> None:
 
 
 PresenterDep = Annotated[None, Depends(require_presenter)]
+
+
+class LoginRequired(Exception):
+    """Raised by presenter pages for a visitor without the presenter cookie: redirect to login."""
+
+
+def require_presenter_page(request: Request) -> None:
+    """Dependency for presenter HTML pages: a redirect to the login page for anyone else."""
+    if not is_presenter(request):
+        raise LoginRequired
+
+
+PresenterPageDep = Annotated[None, Depends(require_presenter_page)]

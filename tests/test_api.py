@@ -218,3 +218,22 @@ def test_export_csv_has_one_formula_safe_row_per_response(client: TestClient) ->
     document = client.get(f"/api/v1/sessions/{code}/export.json", headers=AUTH).json()
     assert document["responses"][0]["choice"] == "agree"
     assert document["phases"][1]["question"]["zh-Hans"]
+
+
+def test_a_cross_site_form_cannot_vote_through_the_json_api(client: TestClient) -> None:
+    """The API is exempt from the form CSRF check because it only takes JSON bodies."""
+    code = new_session(client)
+    phase_action(client, code, "belief", "open")
+    client.post(f"/api/v1/sessions/{code}/votes", json={"phase": "belief", "choice": "agree"})
+    forged = client.post(
+        f"/api/v1/sessions/{code}/votes",
+        content=b'{"phase": "belief", "choice": "disagree"}',
+        headers={"content-type": "text/plain"},
+    )
+    assert forged.status_code == 422
+    form = client.post(
+        f"/api/v1/sessions/{code}/votes", data={"phase": "belief", "choice": "disagree"}
+    )
+    assert form.status_code == 422
+    document = client.get(f"/api/v1/sessions/{code}/export.json", headers=AUTH).json()
+    assert [r["choice"] for r in document["responses"]] == ["agree"]

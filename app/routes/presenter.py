@@ -1,0 +1,5 @@
+"""Routes: presenter (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

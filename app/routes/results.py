@@ -1,0 +1,5 @@
+"""Routes: results (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes: stream (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
