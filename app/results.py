@@ -100,3 +100,17 @@ def _phase_result(
         min_value=phase.min_value,
         max_value=phase.max_value,
     )
+
+
+@dataclass(frozen=True)
+class SessionResults:
+    """Everything a results view of one session shows. ``gap`` and ``shift`` are None when the
+    talk or the data has no such pair."""
+
+    phases: list[PhaseResult]
+    gap: object | None = None
+    shift: object | None = None
+
+
+def session_results(db: Session, poll: PollSession) -> SessionResults:
+    return SessionResults(phases=phase_results(db, poll))
