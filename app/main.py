@@ -31,6 +31,7 @@ from app.routes import api, pages, presenter, results, stream
 from app.security import LoginRequired
 from app.settings import Settings
 from app.talks import discover_talks, sync_talks
+from app.vote_writer import VoteWriter
 
 log = logging.getLogger("beliefgap")
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.state.engine = engine
     app.state.publisher = publisher or NullPublisher()
     app.state.templates = make_templates()
+    app.state.vote_writer = VoteWriter(engine, lambda: app.state.publisher)
 
     # CSRF: HTML forms carry a signed token matching a cookie (double submit). The JSON API is
     # exempt: it accepts only application/json bodies, which a cross-site form cannot send, and

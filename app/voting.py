@@ -1,19 +1,21 @@
 """Recording answers and moving phases: the only place that writes them, commits and publishes.
 
-A vote is one transaction: register the participant (an upsert), check under the write lock that
-the phase is open, then upsert the answer on the ``uq_response_once`` constraint. Answering again
-replaces the earlier answer in the database itself; nothing is read, changed in Python and
-written back, so concurrent answers from one phone can never leave two rows.
+A vote is validated against the session's phases (no write), then written: register the
+participant only if the phase is open (one conditional upsert that holds the write lock), then
+upsert the answer on the ``uq_response_once`` constraint. Answering again replaces the earlier
+answer in the database itself; nothing is read, changed in Python and written back, so
+concurrent answers from one phone can never leave two rows.
 """
 
 from __future__ import annotations
 
 import enum
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import literal_column
+from sqlalchemy import Connection, DateTime, bindparam, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -22,16 +24,14 @@ from app.live import Publisher, SessionChanged
 from app.models import (
     Participant,
     Phase,
-    PhaseOption,
     PhaseState,
     PollSession,
-    Response,
     SessionPhase,
     VoteIn,
     VoteOut,
     utcnow,
 )
-from app.sessions import get_session, phase_is_open
+from app.sessions import get_session, phase_is_open, session_phases
 
 MAX_COUNTDOWN_SECONDS = 3600
 
@@ -69,70 +69,61 @@ def join(db: Session, code: str, token: str) -> int:
     return participant_id
 
 
-def record_vote(db: Session, code: str, token: str, vote: VoteIn, publisher: Publisher) -> VoteOut:
-    """Store one answer, replacing the participant's earlier answer to the same phase.
+# --------------------------------------------------------------------------- votes
 
-    Raises NotFound (no such session), Invalid (unknown phase or option, value missing, of the
-    wrong kind or out of range) or Conflict (the phase is not open). A refused vote changes
-    nothing: the transaction is rolled back whole.
-    """
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """What validating an answer to one phase needs; fixed for the life of a session."""
+
+    id: int
+    key: str
+    options: dict[str, int]
+    min_value: float | None
+    max_value: float | None
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    id: int
+    code: str
+    phases: dict[str, PhaseSpec]
+
+
+def load_session_spec(db: Session, code: str) -> SessionSpec:
+    """A session's phases and options, for validating votes (raises NotFound)."""
     poll = get_session(db, code)
     assert poll.id is not None
-    phase = db.exec(
-        select(Phase)
-        .join(SessionPhase, col(SessionPhase.phase_id) == Phase.id)
-        .where(SessionPhase.session_id == poll.id, Phase.key == vote.phase)
-    ).first()
+    phases: dict[str, PhaseSpec] = {}
+    for view in session_phases(db, poll):
+        assert view.phase.id is not None
+        phases[view.key] = PhaseSpec(
+            id=view.phase.id,
+            key=view.key,
+            options={o.key: o.id for o in view.options if o.id is not None},
+            min_value=view.phase.min_value,
+            max_value=view.phase.max_value,
+        )
+    return SessionSpec(id=poll.id, code=poll.code, phases=phases)
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """A validated answer, ready to write: which session, phase and phone, and what."""
+
+    session: SessionSpec
+    phase: PhaseSpec
+    token: str
+    choice: str | None
+    option_id: int | None
+    value: float | None
+
+
+def validate_vote(spec: SessionSpec, token: str, vote: VoteIn) -> Ballot:
+    """Check an answer against the session's phases (raises Invalid); reads nothing."""
+    phase = spec.phases.get(vote.phase)
     if phase is None:
         raise Invalid(f"no phase '{vote.phase}' in this session", code="unknown_phase")
-    assert phase.id is not None
-    option_id, value = _validate_answer(db, phase, vote)
-
-    try:
-        # The first statement writes, so the transaction holds the write lock before the phase's
-        # state is read below: a close that commits meanwhile cannot slip between check and write.
-        participant_id = ensure_participant(db, poll.id, token)
-        state = db.exec(
-            select(SessionPhase).where(
-                SessionPhase.session_id == poll.id, SessionPhase.phase_id == phase.id
-            )
-        ).one()
-        if not phase_is_open(state):
-            raise Conflict(f"phase '{phase.key}' is not open", code="phase_not_open")
-        answered_at = utcnow()
-        stmt = _insert(db, Response).values(
-            session_id=poll.id,
-            phase_id=phase.id,
-            participant_id=participant_id,
-            option_id=option_id,
-            value=value,
-            answered_at=answered_at,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["session_id", "phase_id", "participant_id"],
-            set_={
-                "option_id": stmt.excluded.option_id,
-                "value": stmt.excluded.value,
-                "answered_at": stmt.excluded.answered_at,
-            },
-        )
-        db.exec(stmt)
-        db.commit()
-    except BaseException:
-        db.rollback()
-        raise
-    publisher.publish(SessionChanged(session_id=poll.id, code=poll.code, phases=False))
-    return VoteOut(
-        session=poll.code,
-        phase=phase.key,
-        participant=str(participant_id),
-        choice=vote.choice if option_id is not None else None,
-        value=value,
-        answered_at=answered_at,
-    )
-
-
-def _validate_answer(db: Session, phase: Phase, vote: VoteIn) -> tuple[int | None, float | None]:
     if phase.min_value is not None and phase.max_value is not None:
         if vote.choice is not None:
             raise Invalid(
@@ -145,21 +136,103 @@ def _validate_answer(db: Session, phase: Phase, vote: VoteIn) -> tuple[int | Non
                 f"'value' must be between {phase.min_value:g} and {phase.max_value:g}",
                 code="out_of_range",
             )
-        return None, float(vote.value)
+        return Ballot(spec, phase, token, None, None, float(vote.value))
     if vote.value is not None:
         raise Invalid(f"phase '{phase.key}' takes a 'choice', not a number", code="wrong_type")
     if vote.choice is None:
         raise Invalid(f"phase '{phase.key}' needs a 'choice'", code="missing_choice")
-    option = db.exec(
-        select(PhaseOption).where(
-            PhaseOption.phase_id == phase.id,
-            PhaseOption.key == vote.choice,
-            col(PhaseOption.retired).is_(False),
-        )
-    ).first()
-    if option is None:
+    option_id = phase.options.get(vote.choice)
+    if option_id is None:
         raise Invalid(f"phase '{phase.key}' has no option '{vote.choice}'", code="unknown_option")
-    return option.id, None
+    return Ballot(spec, phase, token, vote.choice, option_id, None)
+
+
+# Register the phone only if the phase is open at this instant. Being the transaction's first
+# statement for its ballot, a write, it holds the write lock while it reads the phase's state, so
+# a close that commits meanwhile cannot slip between the check and the answer.
+_PARTICIPANT_IF_OPEN = text(
+    """
+    INSERT INTO participant (session_id, token, joined_at)
+    SELECT :session_id, :token, :now
+    WHERE EXISTS (
+        SELECT 1 FROM session_phase
+        WHERE session_id = :session_id AND phase_id = :phase_id AND state = 'open'
+          AND (closes_at IS NULL OR closes_at > :now)
+    )
+    ON CONFLICT (session_id, token) DO UPDATE SET token = excluded.token
+    RETURNING id
+    """
+).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+
+# Answering again replaces the answer in the database itself (never read-modify-write).
+_UPSERT_RESPONSE = text(
+    """
+    INSERT INTO response (session_id, phase_id, participant_id, option_id, value, answered_at)
+    VALUES (:session_id, :phase_id, :participant_id, :option_id, :value, :now)
+    ON CONFLICT (session_id, phase_id, participant_id) DO UPDATE
+    SET option_id = excluded.option_id, value = excluded.value, answered_at = excluded.answered_at
+    """
+).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+
+
+def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut | Conflict]:
+    """Write ballots inside the caller's transaction (which commits); a ballot for a phase that
+    is not open writes nothing and comes back as a Conflict."""
+    outcomes: list[VoteOut | Conflict] = []
+    for ballot in ballots:
+        now = utcnow()
+        params = {"session_id": ballot.session.id, "phase_id": ballot.phase.id, "now": now}
+        participant_id = connection.execute(
+            _PARTICIPANT_IF_OPEN, {**params, "token": ballot.token}
+        ).scalar()
+        if participant_id is None:
+            outcomes.append(
+                Conflict(f"phase '{ballot.phase.key}' is not open", code="phase_not_open")
+            )
+            continue
+        connection.execute(
+            _UPSERT_RESPONSE,
+            {
+                **params,
+                "participant_id": participant_id,
+                "option_id": ballot.option_id,
+                "value": ballot.value,
+            },
+        )
+        outcomes.append(
+            VoteOut(
+                session=ballot.session.code,
+                phase=ballot.phase.key,
+                participant=str(participant_id),
+                choice=ballot.choice,
+                value=ballot.value,
+                answered_at=now,
+            )
+        )
+    return outcomes
+
+
+def record_vote(db: Session, code: str, token: str, vote: VoteIn, publisher: Publisher) -> VoteOut:
+    """Store one answer, replacing the participant's earlier answer to the same phase.
+
+    Raises NotFound (no such session), Invalid (unknown phase or option, value missing, of the
+    wrong kind or out of range) or Conflict (the phase is not open). A refused vote changes
+    nothing: the transaction is rolled back whole. (The JSON API sends votes through
+    ``app.vote_writer``, which writes many ballots per transaction with the same functions.)
+    """
+    ballot = validate_vote(load_session_spec(db, code), token, vote)
+    db.rollback()  # end the read above, so the write below starts on the newest snapshot
+    connection = db.connection()
+    try:
+        (outcome,) = write_ballots(connection, [ballot])
+        if isinstance(outcome, Conflict):
+            raise outcome
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    publisher.publish(SessionChanged(session_id=ballot.session.id, code=code, phases=False))
+    return outcome
 
 
 def change_phase(

@@ -74,14 +74,12 @@ def change_phase(
 
 
 @router.post("/sessions/{code}/votes", response_model=VoteOut)
-def vote(
-    code: str,
-    body: Annotated[VoteIn, Body()],
-    request: Request,
-    response: Response,
-    db: SessionDep,
+async def vote(
+    code: str, body: Annotated[VoteIn, Body()], request: Request, response: Response
 ) -> VoteOut:
-    """Answer one phase as the participant in this session's cookie (set here when absent)."""
+    """Answer one phase as the participant in this session's cookie (set here when absent).
+
+    Answered only after the vote is committed (group commit, see app.vote_writer)."""
     code = sessions.normalize_code(code)
     settings = request.app.state.settings
     cookie_name = participant_cookie_name(code)
@@ -89,7 +87,7 @@ def vote(
     new_token = token is None
     if token is None:
         token = new_participant_token()
-    stored = voting.record_vote(db, code, token, body, request.app.state.publisher)
+    stored: VoteOut = await request.app.state.vote_writer.submit(code, token, body)
     if new_token:
         response.set_cookie(
             cookie_name,
