@@ -1,0 +1,290 @@
+"""What a phone shows: the open questions of a session in talk order, the participant's own
+answers, a countdown when one runs, and the results the audience may see.
+
+View models for the audience pages, and the reading of the audience's vote form. No HTTP here:
+the routes turn requests into these calls and these values into templates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+from sqlmodel import Session, select
+
+from app.errors import DomainError, Invalid
+from app.models import Participant, PhaseKind, PollSession, Response, Talk, VoteIn
+from app.results import PhaseResult, phase_results
+from app.sessions import SessionPhaseView, pick_language, session_phases
+
+MAX_FIELD_LENGTH = 64
+"""Longer form fields than this are never a phase id, an option id or a number."""
+
+
+@dataclass(frozen=True)
+class OptionView:
+    key: str
+    label: str
+    chosen: bool
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    """One open phase as the participant sees it."""
+
+    key: str
+    kind: PhaseKind
+    number: int
+    """The phase's place in the talk, from 1."""
+    text: str
+    options: list[OptionView]
+    min_value: float | None
+    max_value: float | None
+    answered: bool
+    value: float | None
+    """The participant's current estimate (a % estimate phase only)."""
+    seconds_left: int | None
+    """Whole seconds until a running countdown closes the phase; None without a countdown."""
+    closes_at: datetime | None = None
+    """The countdown's end as stored (for the open-phases signature)."""
+
+    @property
+    def is_estimate(self) -> bool:
+        return self.min_value is not None and self.max_value is not None
+
+
+@dataclass(frozen=True)
+class AudienceView:
+    """Everything the voting page shows one participant. Context for the audience templates."""
+
+    code: str
+    title: str
+    content_lang: str
+    """The language of the talk's texts (the talk may lack the interface language)."""
+    questions: list[QuestionView]
+    """The open phases, in talk order."""
+    current: QuestionView | None
+    """The question on screen; None shows the waiting screen."""
+    results: list[PhaseResult] = field(default_factory=list)
+
+    @property
+    def others(self) -> list[QuestionView]:
+        """The other open questions, for the small list under the current one."""
+        current = self.current
+        return [q for q in self.questions if current is None or q.key != current.key]
+
+    @property
+    def next_unanswered(self) -> QuestionView | None:
+        """Another open question still waiting for this participant's answer."""
+        current = self.current
+        after = [q for q in self.others if current is None or q.number > current.number]
+        before = [q for q in self.others if current is not None and q.number < current.number]
+        return next((q for q in after + before if not q.answered), None)
+
+    @property
+    def open_signature(self) -> str:
+        """The open phases and their countdowns' ends (whole Unix seconds), as the page's script
+        derives them from the live ``state`` event (``id@seconds;...``): when they are equal, the
+        panel is up to date and need not be fetched again (a reveal, a hide, a reconnection)."""
+        return ";".join(f"{q.key}@{_epoch(q.closes_at)}" for q in self.questions)
+
+    def question(self, key: str | None) -> QuestionView | None:
+        return next((q for q in self.questions if q.key == key), None)
+
+
+def participant_id(db: Session, poll: PollSession, token: str | None) -> int | None:
+    """The participant registered for this cookie token in this session, if any."""
+    if not token:
+        return None
+    return db.exec(
+        select(Participant.id).where(Participant.session_id == poll.id, Participant.token == token)
+    ).first()
+
+
+def _answers(
+    db: Session, poll: PollSession, participant: int | None
+) -> dict[int, tuple[int | None, float | None]]:
+    if participant is None:
+        return {}
+    rows = db.exec(
+        select(Response.phase_id, Response.option_id, Response.value).where(
+            Response.session_id == poll.id, Response.participant_id == participant
+        )
+    )
+    return {phase_id: (option_id, value) for phase_id, option_id, value in rows}
+
+
+def _epoch(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    if moment.tzinfo is None:  # SQLite hands back naive datetimes (UTC)
+        moment = moment.replace(tzinfo=UTC)
+    return str(math.floor(moment.timestamp()))
+
+
+def _seconds_left(view: SessionPhaseView, now: datetime) -> int | None:
+    closes_at = view.state.closes_at
+    if closes_at is None:
+        return None
+    if closes_at.tzinfo is None:  # SQLite hands back naive datetimes
+        closes_at = closes_at.replace(tzinfo=UTC)
+    return max(0, math.ceil((closes_at - now).total_seconds()))
+
+
+def _question(
+    view: SessionPhaseView,
+    lang: str,
+    answer: tuple[int | None, float | None] | None,
+    now: datetime,
+) -> QuestionView:
+    phase = view.phase
+    chosen_option, value = answer if answer is not None else (None, None)
+    return QuestionView(
+        key=phase.key,
+        kind=phase.kind,
+        number=view.state.position + 1,
+        text=_text(phase.questions, lang),
+        options=[
+            OptionView(
+                key=option.key,
+                label=_text(option.labels, lang),
+                chosen=answer is not None and option.id == chosen_option,
+            )
+            for option in view.options
+        ],
+        min_value=phase.min_value,
+        max_value=phase.max_value,
+        answered=answer is not None,
+        value=value,
+        seconds_left=_seconds_left(view, now),
+        closes_at=view.state.closes_at,
+    )
+
+
+def _text(texts: Mapping[str, str], lang: str) -> str:
+    return texts.get(lang) or next(iter(texts.values()), "")
+
+
+def audience_view(
+    db: Session,
+    poll: PollSession,
+    token: str | None,
+    lang: str,
+    *,
+    wanted: str | None = None,
+    with_results: bool = False,
+    now: datetime | None = None,
+) -> AudienceView:
+    """What the phone with this cookie token sees, with the talk's texts in ``lang`` if the talk
+    has it. ``wanted`` asks for one open phase; otherwise the first open phase this participant
+    has not answered is shown, else the first open phase, else the waiting screen.
+    ``with_results`` adds the tallies (the whole page shows them; the panel alone does not)."""
+    now = now or datetime.now(UTC)
+    talk = db.get(Talk, poll.talk_id)
+    assert talk is not None
+    content_lang = pick_language(talk, lang)
+    answers = _answers(db, poll, participant_id(db, poll, token))
+    questions = [
+        _question(view, content_lang, answers.get(view.phase.id or 0), now)
+        for view in session_phases(db, poll)
+        if view.is_open
+    ]
+    current = next((q for q in questions if q.key == wanted), None)
+    if current is None:
+        current = next((q for q in questions if not q.answered), None)
+    if current is None and questions:
+        current = questions[0]
+    return AudienceView(
+        code=poll.code,
+        title=_text(talk.titles, content_lang),
+        content_lang=content_lang,
+        questions=questions,
+        current=current,
+        results=phase_results(db, poll) if with_results else [],
+    )
+
+
+# --------------------------------------------------------------------------- the vote form
+
+
+def _field(form: Mapping[str, str | None], name: str) -> str:
+    text = (form.get(name) or "").strip()
+    if len(text) > MAX_FIELD_LENGTH:
+        raise Invalid(f"the field '{name}' is too long", code="field_too_long")
+    return text
+
+
+def _number(text: str) -> float:
+    try:
+        number = float(text.replace(",", "."))
+    except ValueError:
+        raise Invalid(f"'{text}' is not a number", code="not_a_number") from None
+    if not math.isfinite(number):
+        raise Invalid(f"'{text}' is not a number", code="not_a_number")
+    return number
+
+
+def vote_from_form(form: Mapping[str, str | None]) -> VoteIn:
+    """The vote in the audience's form: ``phase`` and either ``choice`` or a number.
+
+    A % estimate has a slider (``slider``) and a number field (``value``) that scripts keep
+    equal. Without scripts they can differ; ``initial`` (what both showed when the page was
+    drawn) tells which one the person changed: a typed number that differs from it wins, then
+    a moved slider, then whatever the number field holds, then the slider.
+    """
+    phase = _field(form, "phase")
+    if not phase:
+        raise Invalid("the form names no question", code="unknown_phase")
+    choice = _field(form, "choice") or None
+    typed = _field(form, "value")
+    slider = _field(form, "slider")
+    initial = _field(form, "initial")
+    value: float | None = None
+    if choice is None:
+        # A slider snaps the initial value to a whole number: that is not a move.
+        moved = bool(slider) and not (
+            initial and _number(slider) == math.floor(_number(initial) + 0.5)
+        )
+        if typed and typed != initial:
+            value = _number(typed)
+        elif moved:
+            value = _number(slider)
+        elif typed:
+            value = _number(typed)
+        elif slider:
+            value = _number(slider)
+        else:
+            raise Invalid("type or choose a number", code="missing_value")
+    try:
+        return VoteIn(phase=phase, choice=choice, value=value)
+    except ValidationError:
+        raise Invalid("the vote form is not valid", code="invalid_form") from None
+
+
+# Refusals as messages in the phone's language (ids in app/locales/audience.toml).
+REFUSAL_MESSAGES = {
+    "phase_not_open": "aud_err_closed",
+    "unknown_phase": "aud_err_unknown_phase",
+    "unknown_option": "aud_err_option",
+    "missing_choice": "aud_err_option",
+    "wrong_type": "aud_err_option",
+    "invalid_form": "aud_err_option",
+    "field_too_long": "aud_err_option",
+    "out_of_range": "aud_err_range",
+    "missing_value": "aud_err_number",
+    "not_a_number": "aud_err_number",
+    "no_participant": "aud_err_cookie",
+}
+
+
+def refusal_message_id(error: DomainError | str) -> str:
+    """The message id that explains a refused vote (a domain error or its code) to the phone."""
+    code = error if isinstance(error, str) else error.code
+    return REFUSAL_MESSAGES.get(code, "aud_err_option")
+
+
+def is_refusal_code(code: str | None) -> bool:
+    return code in REFUSAL_MESSAGES
