@@ -6,8 +6,14 @@ process renders once per tick and shares the bytes with all its subscribers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio.to_thread
 
 
 @dataclass(frozen=True)
@@ -38,3 +44,400 @@ class RecordingPublisher:
 
     def publish(self, fact: SessionChanged) -> None:
         self.facts.append(fact)
+
+
+# --------------------------------------------------------------------------- broadcasting
+# The shape follows encode/broadcaster: a backend chosen by URL carries facts between processes
+# (``memory://``: this process only; a PostgreSQL LISTEN/NOTIFY backend can come later with the
+# same three methods), and the Broadcaster above it keeps the subscribers of this process,
+# coalesces bursts per session, renders once per tick and fans the same bytes out.
+
+log = logging.getLogger("beliefgap.live")
+
+TICK_SECONDS = 0.2
+"""Coalescing window: at most one render per session per tick, whatever the vote rate."""
+SNAPSHOT_GATHER_SECONDS = 0.02
+"""Clients connecting within this window share one snapshot render (a room scanning the QR)."""
+QUEUE_SIZE = 16
+"""Frames a client may lag behind before it is disconnected (its browser reconnects and gets a
+fresh snapshot)."""
+
+
+class Backend(Protocol):
+    async def connect(self, deliver: Callable[[SessionChanged], None]) -> None:
+        """Start carrying facts; ``deliver`` is then called on the event loop for each fact."""
+
+    async def disconnect(self) -> None: ...
+
+    def publish(self, fact: SessionChanged) -> None:
+        """Send a fact to every process (this one included); thread-safe, never blocks."""
+
+
+class MemoryBackend:
+    """One process: facts go straight to this process's event loop."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._deliver: Callable[[SessionChanged], None] | None = None
+
+    async def connect(self, deliver: Callable[[SessionChanged], None]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._deliver = deliver
+
+    async def disconnect(self) -> None:
+        self._loop = None
+        self._deliver = None
+
+    def publish(self, fact: SessionChanged) -> None:
+        loop, deliver = self._loop, self._deliver
+        if loop is None or deliver is None:
+            return  # not started (or stopped): nobody is listening
+        try:
+            loop.call_soon_threadsafe(deliver, fact)
+        except RuntimeError:  # the loop closed meanwhile (shutdown)
+            return
+
+
+def backend_for_url(url: str) -> Backend:
+    """The backend for ``settings.broadcast_url``. Drivers are imported lazily, per scheme."""
+    scheme = url.partition("://")[0].lower()
+    if scheme == "memory":
+        return MemoryBackend()
+    if scheme.startswith("postgres"):
+        raise ValueError(
+            "the PostgreSQL broadcast backend is not available yet; use broadcast_url=memory://"
+        )
+    raise ValueError(f"unknown broadcast backend '{url}' (supported: memory://)")
+
+
+def is_in_process(url: str) -> bool:
+    return url.partition("://")[0].lower() == "memory"
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """What to render for one session: the state (JSON), results per language, and for presenter
+    connections the counts per language."""
+
+    code: str
+    state: bool
+    results_langs: frozenset[str]
+    counts_langs: frozenset[str]
+    connections: int = 0
+    """Open audience connections to this session, for the presenter's counts."""
+
+
+@dataclass
+class Frames:
+    """Encoded server-sent events, ready to write to every client that wants them."""
+
+    state: bytes | None = None
+    results: dict[str, bytes] = field(default_factory=dict)
+    counts: dict[str, bytes] = field(default_factory=dict)
+
+
+Renderer = Callable[[RenderRequest], Frames]
+"""Synchronous (it reads the database); the Broadcaster runs it in a worker thread."""
+
+
+def encode_event(event: str, data: str) -> bytes:
+    """One server-sent event. Multi-line data becomes one ``data:`` line per line (the browser
+    joins them back with newlines)."""
+    lines = "".join(f"data: {line}\n" for line in data.replace("\r\n", "\n").split("\n"))
+    return f"event: {event}\n{lines}\n".encode()
+
+
+class Subscriber:
+    """One open event stream: its language, whether it is the presenter, its bounded queue."""
+
+    def __init__(self, code: str, lang: str, presenter: bool, queue_size: int) -> None:
+        self.code = code
+        self.lang = lang
+        self.presenter = presenter
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=queue_size)
+        self.closed = False
+
+    def offer(self, frame: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.info("disconnecting a slow client of session %s", self.code)
+            self.close()
+
+    def close(self) -> None:
+        """End the stream: whatever is queued is dropped, the reader gets None next."""
+        if self.closed:
+            return
+        self.closed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        while True:
+            frame = await self.queue.get()
+            if frame is None:
+                return
+            yield frame
+
+
+@dataclass
+class _Channel:
+    code: str
+    subscribers: set[Subscriber] = field(default_factory=set)
+    dirty_state: bool = False
+    dirty_results: bool = False
+    dirty_counts: bool = False
+    timer: asyncio.TimerHandle | None = None
+    rendering: bool = False
+    last: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    snapshots: dict[tuple[str, bool], asyncio.Future[Frames]] = field(default_factory=dict)
+
+    @property
+    def dirty(self) -> bool:
+        return self.dirty_state or self.dirty_results or self.dirty_counts
+
+
+class Broadcaster:
+    """Live updates for this process. It is also the app's Publisher: the domain calls
+    ``publish`` after each commit, from any thread."""
+
+    def __init__(
+        self,
+        url: str,
+        render: Renderer,
+        *,
+        tick: float = TICK_SECONDS,
+        queue_size: int = QUEUE_SIZE,
+    ) -> None:
+        self.url = url
+        self.backend = backend_for_url(url)
+        self.render = render
+        self.tick = tick
+        self.queue_size = queue_size
+        self.renders = 0
+        """How many renders ran (snapshots and updates): coalescing keeps it low."""
+        self._channels: dict[str, _Channel] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+
+    # ---------------------------------------------------------------- life cycle
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
+        await self.backend.connect(self._on_fact)
+
+    async def stop(self) -> None:
+        """End every stream and stop rendering; returns promptly."""
+        self._stopping = True
+        await self.backend.disconnect()
+        for channel in self._channels.values():
+            if channel.timer is not None:
+                channel.timer.cancel()
+            for subscriber in list(channel.subscribers):
+                subscriber.close()
+            for future in channel.snapshots.values():
+                future.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2)
+        self._channels.clear()
+
+    @property
+    def started(self) -> bool:
+        return self._loop is not None and not self._stopping
+
+    # ---------------------------------------------------------------- publishing
+
+    def publish(self, fact: SessionChanged) -> None:
+        self.backend.publish(fact)
+
+    def _on_fact(self, fact: SessionChanged) -> None:
+        channel = self._channels.get(fact.code)
+        if channel is None or self._stopping:
+            return  # nobody watches this session in this process
+        channel.dirty_results = True
+        channel.dirty_counts = True
+        if fact.phases:
+            channel.dirty_state = True
+        self._schedule(channel)
+
+    def _schedule(self, channel: _Channel) -> None:
+        if self._stopping:
+            return
+        if channel.timer is None and not channel.rendering and self._loop is not None:
+            channel.timer = self._loop.call_later(self.tick, self._flush_soon, channel)
+
+    def _flush_soon(self, channel: _Channel) -> None:
+        channel.timer = None
+        self._spawn(self._flush(channel))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, channel: _Channel) -> None:
+        channel.rendering = True
+        try:
+            subscribers = list(channel.subscribers)
+            request = RenderRequest(
+                code=channel.code,
+                state=channel.dirty_state,
+                results_langs=(
+                    frozenset(s.lang for s in subscribers) if channel.dirty_results else frozenset()
+                ),
+                counts_langs=(
+                    frozenset(s.lang for s in subscribers if s.presenter)
+                    if channel.dirty_counts
+                    else frozenset()
+                ),
+                connections=self._connections(channel),
+            )
+            # Reset before reading: a commit after this point marks the channel dirty again.
+            channel.dirty_state = channel.dirty_results = channel.dirty_counts = False
+            if not subscribers or not (
+                request.state or request.results_langs or request.counts_langs
+            ):
+                return
+            frames = await self._render(request)
+            if frames is None:
+                return
+            self._fan_out(channel, frames)
+        finally:
+            channel.rendering = False
+            if channel.dirty and channel.subscribers and not self._stopping:
+                self._schedule(channel)
+            elif not channel.subscribers:
+                self._forget(channel)
+
+    async def _render(self, request: RenderRequest) -> Frames | None:
+        self.renders += 1
+        try:
+            return await anyio.to_thread.run_sync(self.render, request)
+        except Exception:
+            log.exception("rendering live updates for session %s failed", request.code)
+            return None
+
+    def _fan_out(self, channel: _Channel, frames: Frames) -> None:
+        fresh: dict[tuple[str, str], bytes] = {}
+        if frames.state is not None:
+            fresh[("state", "")] = frames.state
+        for lang, frame in frames.results.items():
+            if channel.last.get(("results", lang)) != frame:
+                fresh[("results", lang)] = frame
+        for lang, frame in frames.counts.items():
+            if channel.last.get(("counts", lang)) != frame:
+                fresh[("counts", lang)] = frame
+        channel.last.update(fresh)
+        for subscriber in list(channel.subscribers):
+            for key in (("state", ""), ("results", subscriber.lang)):
+                if key in fresh:
+                    subscriber.offer(fresh[key])
+            if subscriber.presenter and ("counts", subscriber.lang) in fresh:
+                subscriber.offer(fresh[("counts", subscriber.lang)])
+
+    # ---------------------------------------------------------------- subscribing
+
+    @asynccontextmanager
+    async def subscribe(
+        self, code: str, lang: str, presenter: bool = False
+    ) -> AsyncIterator[Subscriber]:
+        """Register a stream for a session. Subscribe first, then take the snapshot: a change
+        committed in between is delivered after it, so nothing is missed."""
+        if not self.started:
+            raise RuntimeError("the broadcaster is not running")
+        channel = self._channels.get(code)
+        if channel is None:
+            channel = self._channels[code] = _Channel(code)
+        subscriber = Subscriber(code, lang, presenter, self.queue_size)
+        channel.subscribers.add(subscriber)
+        self._connections_changed(channel, subscriber)
+        try:
+            yield subscriber
+        finally:
+            subscriber.closed = True
+            channel.subscribers.discard(subscriber)
+            if channel.subscribers:
+                self._connections_changed(channel, subscriber)
+            elif not channel.rendering and not channel.snapshots:
+                self._forget(channel)
+
+    def _connections(self, channel: _Channel) -> int:
+        return sum(1 for s in channel.subscribers if not s.presenter)
+
+    def _connections_changed(self, channel: _Channel, subscriber: Subscriber) -> None:
+        if not subscriber.presenter and any(s.presenter for s in channel.subscribers):
+            channel.dirty_counts = True
+            self._schedule(channel)
+
+    def _forget(self, channel: _Channel) -> None:
+        if self._channels.get(channel.code) is channel and not channel.subscribers:
+            if channel.timer is not None:
+                channel.timer.cancel()
+            del self._channels[channel.code]
+
+    def subscriber_count(self, code: str) -> int:
+        channel = self._channels.get(code)
+        return len(channel.subscribers) if channel else 0
+
+    async def snapshot(self, subscriber: Subscriber) -> list[bytes]:
+        """The current state for a new stream: ``state``, ``results`` and (presenter) ``counts``.
+
+        Streams connecting together share one render, but only one that starts reading after
+        they subscribed."""
+        assert self._loop is not None
+        channel = self._channels[subscriber.code]
+        key = (subscriber.lang, subscriber.presenter)
+        future = channel.snapshots.get(key)
+        if future is None:
+            future = channel.snapshots[key] = self._loop.create_future()
+            self._loop.call_later(
+                SNAPSHOT_GATHER_SECONDS, self._start_snapshot, channel, key, future
+            )
+        frames = await asyncio.shield(future)
+        out = [frames.state] if frames.state is not None else []
+        if subscriber.lang in frames.results:
+            out.append(frames.results[subscriber.lang])
+        if subscriber.presenter and subscriber.lang in frames.counts:
+            out.append(frames.counts[subscriber.lang])
+        return out
+
+    def _start_snapshot(
+        self, channel: _Channel, key: tuple[str, bool], future: asyncio.Future[Frames]
+    ) -> None:
+        if channel.snapshots.get(key) is future:
+            del channel.snapshots[key]
+        lang, presenter = key
+        request = RenderRequest(
+            code=channel.code,
+            state=True,
+            results_langs=frozenset({lang}),
+            counts_langs=frozenset({lang}) if presenter else frozenset(),
+            connections=self._connections(channel),
+        )
+
+        async def run() -> None:
+            try:
+                frames = await self._render(request)
+            except asyncio.CancelledError:
+                if not future.done():
+                    future.cancel()
+                raise
+            if not channel.subscribers and not channel.rendering and not channel.snapshots:
+                self._forget(channel)
+            if future.done():
+                return
+            if frames is None:
+                future.set_exception(RuntimeError("the snapshot could not be rendered"))
+            else:
+                future.set_result(frames)
+
+        if not future.done():
+            self._spawn(run())

@@ -6,12 +6,17 @@ Building the app migrates the database to the newest schema and loads the talk f
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 from urllib.parse import quote
 
+import anyio.to_thread
 from asgi_csrf import asgi_csrf
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,14 +25,16 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app import i18n
+from app import i18n, voting
 from app.db import ROOT, make_engine, migrate
 from app.errors import DomainError
 from app.limits import BodyLimitMiddleware
-from app.live import NullPublisher, Publisher
+from app.live import Broadcaster, Publisher, is_in_process
 from app.routes import api, pages, presenter, results, stream
+from app.routes.stream import LiveRenderer
 from app.security import LoginRequired
 from app.settings import Settings
 from app.talks import discover_talks, sync_talks
@@ -38,15 +45,32 @@ log = logging.getLogger("beliefgap")
 
 def create_app(settings: Settings | None = None, *, publisher: Publisher | None = None) -> FastAPI:
     settings = (settings or Settings()).with_secrets()
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, synchronous=settings.sqlite_synchronous)
     migrate(engine)
     with Session(engine) as db:
         sync_talks(db, discover_talks(settings.talks_dir))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+        broadcaster: Broadcaster = app.state.broadcaster
+        if is_in_process(settings.broadcast_url) and (workers := worker_count()) > 1:
+            raise RuntimeError(
+                f"{workers} workers with the in-process broadcast backend (memory://): live "
+                "updates would reach only the clients of the worker that took the vote. Run one "
+                "worker, or set BELIEFGAP_BROADCAST_URL to a shared backend."
+            )
+        await broadcaster.start()
+        closer = asyncio.create_task(_close_countdowns(app))
+        _freeze_startup_objects()
+        try:
+            yield
+        finally:
+            closer.cancel()
+            await anyio.to_thread.run_sync(app.state.vote_writer.close)
+            await broadcaster.stop()
+            with suppress(asyncio.CancelledError):
+                await closer
+            engine.dispose()
 
     app = FastAPI(
         title="beliefgap",
@@ -56,8 +80,13 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.publisher = publisher or NullPublisher()
     app.state.templates = make_templates()
+    # The broadcaster fans live updates out to event streams; it is the publisher the domain
+    # reports its commits to, unless a test passes its own.
+    app.state.broadcaster = Broadcaster(
+        settings.broadcast_url, LiveRenderer(engine, app.state.templates)
+    )
+    app.state.publisher = publisher if publisher is not None else app.state.broadcaster
     app.state.vote_writer = VoteWriter(engine, lambda: app.state.publisher)
 
     # CSRF: HTML forms carry a signed token matching a cookie (double submit). The JSON API is
@@ -85,6 +114,50 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.include_router(presenter.router)
     app.include_router(pages.router)
     return app
+
+
+COUNTDOWN_CHECK_SECONDS = 1.0
+_frozen = False
+
+
+def _freeze_startup_objects() -> None:
+    """Objects created at start-up live as long as the process: keeping them out of the
+    collector's scans avoids second-long pauses with thousands of open streams. Once per
+    process."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+
+
+async def _close_countdowns(app: FastAPI) -> None:
+    """Close every phase whose countdown ran out, about once a second."""
+    while True:
+        await asyncio.sleep(COUNTDOWN_CHECK_SECONDS)
+        try:
+            await anyio.to_thread.run_sync(_close_expired, app.state.engine, app.state.publisher)
+        except Exception:
+            log.exception("closing expired countdowns failed")
+
+
+def _close_expired(engine: Engine, publisher: Publisher) -> None:
+    with Session(engine) as db:
+        voting.close_expired(db, publisher)
+
+
+def worker_count(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """How many worker processes the server was asked for (uvicorn ``--workers``, gunicorn
+    ``-w``, or ``WEB_CONCURRENCY``, which both read); 1 when none is named."""
+    argv = sys.argv if argv is None else argv
+    environ = os.environ if environ is None else environ
+    found = environ.get("WEB_CONCURRENCY", "")
+    for index, arg in enumerate(argv):
+        if arg in ("--workers", "-w") and index + 1 < len(argv):
+            found = argv[index + 1]
+        elif arg.startswith("--workers="):
+            found = arg.partition("=")[2]
+    return int(found) if found.strip().isdigit() else 1
 
 
 def make_templates() -> Jinja2Templates:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hmac
 import secrets
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Response, status
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeSerializer
 
 PARTICIPANT_COOKIE_PREFIX = "bg_p_"
@@ -109,3 +110,39 @@ def require_presenter_page(request: Request) -> None:
 
 
 PresenterPageDep = Annotated[None, Depends(require_presenter_page)]
+
+
+# --------------------------------------------------------------------------- presenter login
+
+
+def safe_next(target: str | None, default: str = "/presenter") -> str:
+    """A local path to go to after login; anything else (another site, ``//host``, a
+    backslash trick, a scheme) gives ``default``."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target or any(ord(ch) < 32 for ch in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
+
+
+def set_presenter_cookie(response: Response, secret_key: str, *, secure: bool) -> None:
+    """Log the browser in: a signed, HttpOnly, SameSite=Strict cookie (the token itself is
+    never stored in the browser)."""
+    response.set_cookie(
+        PRESENTER_COOKIE,
+        sign_presenter(secret_key),
+        max_age=PRESENTER_MAX_AGE,
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
+
+
+def clear_presenter_cookie(response: Response, *, secure: bool) -> None:
+    response.delete_cookie(
+        PRESENTER_COOKIE, path="/", httponly=True, samesite="strict", secure=secure
+    )

@@ -1,5 +1,314 @@
-"""Routes: presenter (being built)."""
+"""The presenter's pages: login, the dashboard, a session's control page and the projector.
 
-from fastapi import APIRouter
+Pages refuse anyone without the presenter cookie with a redirect to the login page. Phase
+actions are plain forms (they work without JavaScript: a 303 back to the page); with htmx they
+answer with the fragment to swap in. Every action ends in ``app.voting.change_phase``.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+import segno
+from fastapi import APIRouter, Form, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import TemplateNotFound
+from markupsafe import Markup
+
+from app import i18n, presenter, sessions, voting
+from app.db import SessionDep
+from app.errors import DomainError, Invalid
+from app.models import PollSession
+from app.security import (
+    PresenterPageDep,
+    clear_presenter_cookie,
+    is_presenter,
+    safe_next,
+    set_presenter_cookie,
+    token_matches,
+)
+
+router = APIRouter(prefix="/presenter", tags=["presenter"], include_in_schema=False)
+
+
+def _lang(request: Request) -> str:
+    return i18n.negotiate(
+        request.headers.get("accept-language"), request.cookies.get(i18n.LANG_COOKIE)
+    )
+
+
+def _render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    context.setdefault("lang", _lang(request))
+    response = request.app.state.templates.TemplateResponse(
+        request, name, context, status_code=status_code
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def join_url(request: Request, code: str) -> str:
+    return f"{request.app.state.settings.resolved_public_url}/j/{code}"
+
+
+def qr_svg(url: str) -> Markup:
+    """The QR code of a join URL as inline SVG that scales to its box (no width/height)."""
+    svg = segno.make(url, error="m").svg_inline(border=2, omitsize=True, svgclass="qr__svg")
+    # segno writes the SVG itself; the URL is encoded as modules, never as text.
+    return Markup(svg)  # noqa: S704
+
+
+def _short(url: str) -> str:
+    return url.split("://", 1)[-1]
+
+
+# --------------------------------------------------------------------------- login
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str | None = None) -> Response:
+    target = safe_next(next)
+    if is_presenter(request):
+        return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+    return _render(request, "pages/presenter/login.html", {"next": target, "error": False})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    token: Annotated[str, Form(max_length=512)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/presenter",
+) -> Response:
+    settings = request.app.state.settings
+    target = safe_next(next)
+    if not token_matches(token.strip(), settings.admin_token):
+        return _render(
+            request,
+            "pages/presenter/login.html",
+            {"next": target, "error": True},
+            status_code=status.HTTP_401_UNAUTHORIZED,
+        )
+    response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+    set_presenter_cookie(response, settings.secret_key, secure=_secure(request))
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    response = RedirectResponse("/presenter/login", status_code=status.HTTP_303_SEE_OTHER)
+    clear_presenter_cookie(response, secure=_secure(request))
+    return response
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+@router.get("", response_class=HTMLResponse)
+def dashboard(request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
+    return _dashboard(request, db)
+
+
+def _dashboard(
+    request: Request,
+    db: SessionDep,
+    *,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return _render(
+        request,
+        "pages/presenter/dashboard.html",
+        {
+            "talks": presenter.talk_overviews(db),
+            "today": date.today().isoformat(),
+            "error": error,
+            "form": form or {},
+        },
+        status_code=status_code,
+    )
+
+
+@router.post("/sessions", response_class=HTMLResponse)
+def create_session(
+    request: Request,
+    db: SessionDep,
+    _: PresenterPageDep,
+    talk: Annotated[str, Form(max_length=64)] = "",
+    venue: Annotated[str, Form(max_length=200)] = "",
+    held_on: Annotated[str, Form(max_length=32)] = "",
+    language: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    form = {"talk": talk, "venue": venue, "held_on": held_on, "language": language}
+    try:
+        day = date.fromisoformat(held_on) if held_on.strip() else None
+    except ValueError:
+        return _dashboard(request, db, error="pres_error_date", form=form, status_code=422)
+    try:
+        poll = sessions.create_session(
+            db, talk_slug=talk, venue=venue, held_on=day, language=language or None
+        )
+    except DomainError as exc:
+        return _dashboard(request, db, error=_error_key(exc), form=form, status_code=exc.status)
+    return RedirectResponse(
+        f"/presenter/sessions/{poll.code}", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+def _error_key(exc: DomainError) -> str:
+    known = {
+        "empty_venue": "pres_error_venue",
+        "unknown_talk": "pres_error_talk",
+        "unknown_language": "pres_error_language",
+        "phase_not_open": "pres_error_not_open",
+        "no_next_phase": "pres_error_no_next",
+        "bad_countdown": "pres_error_countdown",
+        "unknown_phase": "pres_error_phase",
+        "unknown_session": "pres_error_session",
+    }
+    return known.get(exc.code, "pres_error_generic")
+
+
+# --------------------------------------------------------------------------- one session
+
+
+def _session_context(request: Request, db: SessionDep, poll: PollSession) -> dict[str, Any]:
+    view = presenter.session_view(db, poll, request.query_params.get("lang"))
+    url = join_url(request, poll.code)
+    return {
+        "view": view,
+        "poll": poll,
+        "join_url": url,
+        "short_url": _short(url),
+        "qr": qr_svg(url),
+    }
+
+
+@router.get("/sessions/{code}", response_class=HTMLResponse)
+def control_page(code: str, request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
+    poll = sessions.get_session(db, code)
+    return _render(request, "pages/presenter/control.html", _session_context(request, db, poll))
+
+
+@router.get("/sessions/{code}/panel", response_class=HTMLResponse)
+def control_panel(code: str, request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
+    """The control strip and the phase list (htmx swaps it in when the phases change)."""
+    poll = sessions.get_session(db, code)
+    return _render(request, "partials/presenter/_panel.html", _session_context(request, db, poll))
+
+
+@router.get("/sessions/{code}/projector", response_class=HTMLResponse)
+def projector_page(code: str, request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
+    poll = sessions.get_session(db, code)
+    return _render(request, "pages/presenter/projector.html", _stage_context(request, db, poll))
+
+
+@router.get("/sessions/{code}/projector/stage", response_class=HTMLResponse)
+def projector_stage(code: str, request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
+    poll = sessions.get_session(db, code)
+    return _render(request, "partials/presenter/_stage.html", _stage_context(request, db, poll))
+
+
+def _stage_context(request: Request, db: SessionDep, poll: PollSession) -> dict[str, Any]:
+    context = _session_context(request, db, poll)
+    view: presenter.SessionView = context["view"]
+    # The projector speaks the session's language (the room's), not the laptop's.
+    context["lang"] = i18n.supported(view.lang) or i18n.DEFAULT_LANGUAGE
+    full = presenter.projector_results(db, poll)
+    env = request.app.state.templates.env
+    context["gap"] = full.gap if _has_template(env, "partials/charts/_gap.html") else None
+    context["shift"] = full.shift if _has_template(env, "partials/charts/_shift.html") else None
+    return context
+
+
+def _has_template(env: Any, name: str) -> bool:
+    try:
+        env.get_template(name)
+    except TemplateNotFound:
+        return False
+    return True
+
+
+def _parse_seconds(seconds: str) -> int | None:
+    text = seconds.strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise Invalid("a countdown is a whole number of seconds", code="bad_countdown")
+    return int(text)
+
+
+def _after_action(
+    request: Request, db: SessionDep, code: str, view: str, error: DomainError | None = None
+) -> Response:
+    """htmx: the fragment to swap in (with a message if the action was refused); a plain
+    form: back to the page."""
+    poll = sessions.get_session(db, code)
+    if request.headers.get("hx-request") != "true":
+        if error is not None:
+            context = _session_context(request, db, poll)
+            context["error"] = _error_key(error)
+            return _render(request, "pages/presenter/control.html", context, error.status)
+        target = f"/presenter/sessions/{poll.code}"
+        if view == "stage":
+            target += "/projector"
+        return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+    if view == "stage":
+        context = _stage_context(request, db, poll)
+        template = "partials/presenter/_stage.html"
+    else:
+        context = _session_context(request, db, poll)
+        template = "partials/presenter/_panel.html"
+    if error is not None:
+        context["error"] = _error_key(error)
+    return _render(request, template, context, error.status if error else 200)
+
+
+@router.post("/sessions/{code}/phases/{phase}/{action}", response_class=HTMLResponse)
+def phase_action(
+    code: str,
+    phase: str,
+    action: voting.PhaseAction,
+    request: Request,
+    db: SessionDep,
+    _: PresenterPageDep,
+    seconds: Annotated[str, Form(max_length=8)] = "",
+    view: Annotated[str, Query(pattern="^(panel|stage)$")] = "panel",
+) -> Response:
+    poll = sessions.get_session(db, code)
+    try:
+        countdown = _parse_seconds(seconds) if action == voting.PhaseAction.open else None
+        voting.change_phase(
+            db, poll.code, phase, action, request.app.state.publisher, seconds=countdown
+        )
+    except DomainError as exc:
+        db.rollback()
+        return _after_action(request, db, poll.code, view, exc)
+    return _after_action(request, db, poll.code, view)
+
+
+@router.post("/sessions/{code}/next", response_class=HTMLResponse)
+def next_action(
+    code: str,
+    request: Request,
+    db: SessionDep,
+    _: PresenterPageDep,
+    seconds: Annotated[str, Form(max_length=8)] = "",
+    view: Annotated[str, Query(pattern="^(panel|stage)$")] = "panel",
+) -> Response:
+    """Close the open phase and open the next pending one."""
+    poll = sessions.get_session(db, code)
+    try:
+        presenter.next_phase(
+            db, poll.code, request.app.state.publisher, seconds=_parse_seconds(seconds)
+        )
+    except DomainError as exc:
+        db.rollback()
+        return _after_action(request, db, poll.code, view, exc)
+    return _after_action(request, db, poll.code, view)

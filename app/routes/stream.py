@@ -1,5 +1,144 @@
-"""Routes: stream (being built)."""
+"""Server-sent events: ``GET /api/v1/sessions/{code}/events``, one endpoint for everyone.
 
-from fastapi import APIRouter
+Every connection first receives ``state`` (JSON: the phases' states) and ``results`` (the HTML
+of ``partials/_revealed.html``); presenter connections (bearer token or presenter cookie) also
+``counts`` (``partials/presenter/_counts.html``: answers per phase, participants). Afterwards
+``state`` comes again whenever phase states change, ``results`` and ``counts`` whenever what they
+show changes, at most a few times a second. The Broadcaster (``app.live``) renders each fragment
+once per tick and language and writes the same bytes to every stream.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+from sqlmodel import Session
+from sse_starlette import EventSourceResponse
+
+from app import i18n, sessions
+from app.live import Broadcaster, Frames, RenderRequest, encode_event
+from app.results import phase_results
+from app.security import is_presenter
+
+router = APIRouter(tags=["live"])
+
+PING_SECONDS = 15
+SEND_TIMEOUT_SECONDS = 30
+"""A client that takes no bytes for this long (a phone asleep with the socket open) is dropped."""
+
+
+class LiveRenderer:
+    """Renders the live fragments of one session from the database (called in a worker
+    thread by the Broadcaster)."""
+
+    def __init__(self, engine: Engine, templates: Jinja2Templates) -> None:
+        self.engine = engine
+        self.templates = templates
+
+    def __call__(self, request: RenderRequest) -> Frames:
+        frames = Frames()
+        with Session(self.engine) as db:
+            poll = sessions.get_session(db, request.code)
+            if request.state:
+                public = sessions.session_public(db, poll)
+                frames.state = encode_event("state", state_json(public))
+            if not (request.results_langs or request.counts_langs):
+                return frames
+            results = phase_results(db, poll)
+            revealed = self.templates.get_template("partials/_revealed.html")
+            for lang in sorted(request.results_langs):
+                frames.results[lang] = encode_event(
+                    "results", revealed.render(results=results, lang=lang)
+                )
+            if request.counts_langs:
+                counts = self.templates.get_template("partials/presenter/_counts.html")
+                participants = sessions.participant_count(db, poll)
+                for lang in sorted(request.counts_langs):
+                    html = counts.render(
+                        results=results,
+                        participants=participants,
+                        connections=request.connections,
+                        lang=lang,
+                    )
+                    frames.counts[lang] = encode_event("counts", html)
+        return frames
+
+
+def state_json(public: Any) -> str:
+    """The ``state`` event's data: ``{"code", "phases": [{"id", "kind", "state", "revealed",
+    "closes_at"}]}``."""
+    return json.dumps(
+        {
+            "code": public.code,
+            "phases": [
+                {
+                    "id": phase.id,
+                    "kind": phase.kind.value,
+                    "state": phase.state.value,
+                    "revealed": phase.revealed,
+                    "closes_at": _utc_iso(phase.closes_at),
+                }
+                for phase in public.phases
+            ],
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def _utc_iso(moment: datetime | None) -> str | None:
+    """ISO 8601 with its offset (SQLite hands back naive datetimes, which are UTC)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+async def event_stream(
+    broadcaster: Broadcaster, code: str, lang: str, presenter: bool
+) -> AsyncIterator[bytes]:
+    """One client's stream: subscribe, send the snapshot, then every update until the client
+    leaves, falls too far behind, or the server shuts down."""
+    async with broadcaster.subscribe(code, lang, presenter) as subscriber:
+        for frame in await broadcaster.snapshot(subscriber):
+            yield frame
+        async for frame in subscriber.frames():
+            yield frame
+
+
+def _session_language(engine: Engine, code: str) -> tuple[str, str]:
+    with Session(engine) as db:
+        poll = sessions.get_session(db, code)  # NotFound -> 404
+        return poll.code, poll.language
+
+
+@router.get(
+    "/api/v1/sessions/{code}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def events(
+    code: str,
+    request: Request,
+    lang: Annotated[str | None, Query(max_length=16)] = None,
+) -> EventSourceResponse:
+    """The session's live updates as server-sent events (``state``, ``results``, and for the
+    presenter ``counts``). ``lang``: ``en`` or ``zh-Hans`` (default: the session's language)."""
+    app_state = request.app.state
+    code, session_lang = await anyio.to_thread.run_sync(_session_language, app_state.engine, code)
+    chosen = i18n.supported(lang) or i18n.supported(session_lang) or i18n.DEFAULT_LANGUAGE
+    stream = event_stream(app_state.broadcaster, code, chosen, is_presenter(request))
+    return EventSourceResponse(
+        stream,
+        ping=PING_SECONDS,
+        send_timeout=SEND_TIMEOUT_SECONDS,
+        headers={"Cache-Control": "no-store"},
+    )

@@ -1,0 +1,241 @@
+"""What the presenter's screens show, and the one action they add to the domain: "next".
+
+View-models for the dashboard, the control page and the projector, gathered from the database
+with a few grouped queries. No HTTP here: the routes in ``app.routes.presenter`` render these.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app.errors import Conflict
+from app.live import Publisher
+from app.models import Participant, Phase, PhaseState, PollSession, SessionPhase, Talk
+from app.results import PhaseResult, SessionResults, phase_results, session_results
+from app.sessions import (
+    SessionPhaseView,
+    get_session,
+    list_talks,
+    participant_count,
+    pick_language,
+    session_phases,
+)
+from app.talks import BUNDLED_DIR
+from app.voting import PhaseAction, change_phase
+
+
+class SessionStatus(enum.StrEnum):
+    not_started = "not_started"
+    running = "running"
+    finished = "finished"
+
+
+def session_status(states: list[PhaseState]) -> SessionStatus:
+    """Not started: every phase pending. Finished: none open and none pending. Else running."""
+    if not states or all(s == PhaseState.pending for s in states):
+        return SessionStatus.not_started
+    if any(s == PhaseState.open for s in states) or any(s == PhaseState.pending for s in states):
+        return SessionStatus.running
+    return SessionStatus.finished
+
+
+@dataclass(frozen=True)
+class SessionOverview:
+    code: str
+    venue: str
+    held_on: date
+    language: str
+    participants: int
+    status: SessionStatus
+
+
+@dataclass(frozen=True)
+class TalkOverview:
+    slug: str
+    titles: dict[str, str]
+    languages: list[str]
+    bundled: bool
+    source: str
+    phase_count: int
+    sessions: list[SessionOverview]
+
+    def title(self, lang: str) -> str:
+        return self.titles.get(lang) or self.titles[self.languages[0]]
+
+
+def talk_overviews(db: Session) -> list[TalkOverview]:
+    """Every talk with its sessions, newest first (four queries, whatever the number of
+    sessions)."""
+    talks = list_talks(db)
+    polls = db.exec(
+        select(PollSession).order_by(
+            col(PollSession.held_on).desc(), col(PollSession.created_at).desc()
+        )
+    ).all()
+    participants: dict[int, int] = {
+        session_id: n
+        for session_id, n in db.exec(
+            select(Participant.session_id, func.count()).group_by(col(Participant.session_id))
+        )
+    }
+    states: dict[int, list[PhaseState]] = {}
+    for session_id, state in db.exec(select(SessionPhase.session_id, SessionPhase.state)):
+        states.setdefault(session_id, []).append(PhaseState(state))
+    phase_counts: dict[int, int] = {}
+    by_talk: dict[int, list[SessionOverview]] = {}
+    for poll in polls:
+        assert poll.id is not None
+        phase_counts.setdefault(poll.talk_id, len(states.get(poll.id, [])))
+        by_talk.setdefault(poll.talk_id, []).append(
+            SessionOverview(
+                code=poll.code,
+                venue=poll.venue,
+                held_on=poll.held_on,
+                language=poll.language,
+                participants=participants.get(poll.id, 0),
+                status=session_status(states.get(poll.id, [])),
+            )
+        )
+    return [
+        TalkOverview(
+            slug=talk.slug,
+            titles=talk.titles,
+            languages=talk.languages,
+            bundled=_bundled(talk.source),
+            source=talk.source,
+            phase_count=_phase_count(db, talk),
+            sessions=by_talk.get(talk.id or 0, []),
+        )
+        for talk in talks
+    ]
+
+
+def _bundled(source: str) -> bool:
+    if source.startswith("bundled:"):
+        return True
+    return Path(source).resolve().parent == BUNDLED_DIR.resolve()
+
+
+def _phase_count(db: Session, talk: Talk) -> int:
+    return db.exec(
+        select(func.count())
+        .select_from(Phase)
+        .where(Phase.talk_id == talk.id, col(Phase.retired).is_(False))
+    ).one()
+
+
+# --------------------------------------------------------------------------- one session
+
+
+def current_phase(views: list[SessionPhaseView]) -> SessionPhaseView | None:
+    """The phase the room is on: the open one, else the one opened last, else None (nothing
+    has started)."""
+    for view in views:
+        if view.is_open:
+            return view
+    started = [v for v in views if v.state.opened_at is not None]
+    if not started:
+        return None
+    return max(started, key=lambda v: _aware(v.state.opened_at))
+
+
+def _aware(moment: datetime | None) -> datetime:
+    if moment is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def seconds_left(view: SessionPhaseView, now: datetime | None = None) -> float | None:
+    """Seconds until an open phase's countdown closes it, or None without a countdown."""
+    if not view.is_open or view.state.closes_at is None:
+        return None
+    remaining = (_aware(view.state.closes_at) - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, remaining)
+
+
+def next_pending(views: list[SessionPhaseView]) -> SessionPhaseView | None:
+    """The first pending phase after the phase the room is on (or the first pending one)."""
+    current = current_phase(views)
+    start = views.index(current) + 1 if current is not None else 0
+    for view in views[start:]:
+        if view.state.state == PhaseState.pending:
+            return view
+    return next((v for v in views if v.state.state == PhaseState.pending), None)
+
+
+def next_phase(
+    db: Session, code: str, publisher: Publisher, *, seconds: int | None = None
+) -> PollSession:
+    """Close the open phase (if any) and open the next pending one (with an optional countdown).
+
+    Raises Conflict when nothing is open and nothing is left to open."""
+    poll = get_session(db, code)
+    views = session_phases(db, poll)
+    following = next_pending(views)
+    open_views = [v for v in views if v.state.state == PhaseState.open]
+    if not open_views and following is None:
+        raise Conflict("every phase of this session has been asked", code="no_next_phase")
+    for view in open_views:
+        change_phase(db, poll.code, view.key, PhaseAction.close, publisher)
+    if following is not None:
+        change_phase(db, poll.code, following.key, PhaseAction.open, publisher, seconds=seconds)
+    return poll
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """Everything the control page and the projector need about one session."""
+
+    poll: PollSession
+    talk: Talk
+    lang: str
+    """The language the talk's texts are shown in."""
+    phases: list[SessionPhaseView]
+    results: list[PhaseResult]
+    participants: int
+    current: SessionPhaseView | None
+    following: SessionPhaseView | None
+
+    @property
+    def title(self) -> str:
+        return self.talk.titles.get(self.lang) or self.talk.titles[self.talk.languages[0]]
+
+    def result(self, key: str) -> PhaseResult | None:
+        return next((r for r in self.results if r.key == key), None)
+
+    def question(self, view: SessionPhaseView) -> str:
+        return view.phase.questions.get(self.lang) or next(iter(view.phase.questions.values()))
+
+    def seconds_left(self, view: SessionPhaseView) -> float | None:
+        return seconds_left(view)
+
+    @property
+    def status(self) -> SessionStatus:
+        return session_status([v.effective_state for v in self.phases])
+
+
+def session_view(db: Session, poll: PollSession, lang: str | None = None) -> SessionView:
+    talk = db.get(Talk, poll.talk_id)
+    assert talk is not None
+    phases = session_phases(db, poll)
+    return SessionView(
+        poll=poll,
+        talk=talk,
+        lang=pick_language(talk, lang or poll.language),
+        phases=phases,
+        results=phase_results(db, poll),
+        participants=participant_count(db, poll),
+        current=current_phase(phases),
+        following=next_pending(phases),
+    )
+
+
+def projector_results(db: Session, poll: PollSession) -> SessionResults:
+    """The whole session's results (the gap and the shift slides use them)."""
+    return session_results(db, poll)

@@ -1,0 +1,84 @@
+// The control page: keyboard shortcuts, countdowns, which phase's chart is shown.
+(function () {
+  "use strict";
+
+  // Refused actions (409, 422) come back as the panel with a message: swap them in too.
+  htmx.config.responseHandling = [
+    { code: "204", swap: false },
+    { code: "[23]..", swap: true },
+    { code: "4..", swap: true, error: false },
+    { code: "...", swap: false, error: true },
+  ];
+
+  // ---------------------------------------------------------------- countdowns
+  var deadlines = new WeakMap();
+  function format(seconds) {
+    var s = Math.max(0, Math.ceil(seconds));
+    var m = Math.floor(s / 60);
+    return m + ":" + String(s % 60).padStart(2, "0");
+  }
+  function tick() {
+    document.querySelectorAll(".countdown[data-closes-in]").forEach(function (el) {
+      if (!deadlines.has(el)) {
+        deadlines.set(el, performance.now() + parseFloat(el.dataset.closesIn) * 1000);
+      }
+      var left = (deadlines.get(el) - performance.now()) / 1000;
+      el.textContent = format(left);
+      el.classList.toggle("is-low", left <= 10);
+    });
+  }
+  setInterval(tick, 250);
+  tick();
+
+  // ---------------------------------------------------------------- the chart shown
+  var chosen = null; // a phase picked by hand; null follows the current phase
+  function showChart() {
+    var strip = document.querySelector(".strip");
+    var key = chosen || (strip && strip.dataset.current);
+    var slots = document.querySelectorAll(".chart-slot");
+    if (!key && slots.length) key = slots[0].dataset.phase;
+    slots.forEach(function (slot) { slot.hidden = slot.dataset.phase !== key; });
+    document.querySelectorAll("[data-show-chart]").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(b.dataset.showChart === key));
+    });
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-show-chart]");
+    if (!button) return;
+    chosen = button.dataset.showChart;
+    showChart();
+  });
+  // The panel is replaced when phases change: keep what the presenter typed in the timer.
+  var typed = "";
+  function timerField() { return document.querySelector('.strip__next input[name="seconds"]'); }
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "panel") {
+      var field = timerField();
+      typed = field ? field.value : "";
+    }
+  });
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "panel") {
+      var field = timerField();
+      if (field && typed && !field.value) field.value = typed;
+      chosen = null;
+      showChart();
+      tick();
+    }
+  });
+  showChart();
+
+  // ---------------------------------------------------------------- keyboard
+  var keys = { arrowright: "arrowright", r: "r", c: "c", p: "p" };
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    var tag = (event.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "select" || tag === "textarea" || event.target.isContentEditable) return;
+    var name = keys[event.key.toLowerCase()];
+    if (!name) return;
+    var target = document.querySelector('[data-key="' + name + '"]');
+    if (!target || target.disabled) return;
+    event.preventDefault();
+    target.click();
+  });
+})();

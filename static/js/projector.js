@@ -1,0 +1,90 @@
+// The projector: keyboard (right arrow = next, R = reveal/hide, Q = QR code, F = full screen,
+// D = dark theme), countdowns, and a cursor that hides when the mouse rests.
+(function () {
+  "use strict";
+
+  htmx.config.responseHandling = [
+    { code: "204", swap: false },
+    { code: "[23]..", swap: true },
+    { code: "4..", swap: true, error: false },
+    { code: "...", swap: false, error: true },
+  ];
+
+  var body = document.body;
+  try {
+    if (localStorage.getItem("bg-projector-theme") === "dark") {
+      body.classList.replace("theme-light", "theme-dark");
+    }
+  } catch (e) { /* storage may be off */ }
+
+  // ---------------------------------------------------------------- countdowns
+  var deadlines = new WeakMap();
+  function tick() {
+    document.querySelectorAll(".countdown[data-closes-in]").forEach(function (el) {
+      if (!deadlines.has(el)) {
+        deadlines.set(el, performance.now() + parseFloat(el.dataset.closesIn) * 1000);
+      }
+      var left = Math.max(0, Math.ceil((deadlines.get(el) - performance.now()) / 1000));
+      el.textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+      el.classList.toggle("is-low", left <= 10);
+    });
+  }
+  setInterval(tick, 250);
+  tick();
+  body.addEventListener("htmx:afterSwap", tick);
+
+  // ---------------------------------------------------------------- keyboard
+  function submit(name) {
+    var form = document.querySelector('form[data-key="' + name + '"]');
+    if (form) form.requestSubmit();
+  }
+  function fullScreen() {
+    if (document.fullscreenElement) {
+      document.exitFullscreen();
+    } else if (document.documentElement.requestFullscreen) {
+      document.documentElement.requestFullscreen().catch(function () {});
+    }
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    switch (event.key) {
+      case "ArrowRight":
+      case "PageDown": // presentation clickers send this
+        submit("arrowright");
+        break;
+      case "r": case "R":
+        submit("r");
+        break;
+      case "q": case "Q":
+        body.classList.toggle("qr-off");
+        break;
+      case "f": case "F":
+        fullScreen();
+        break;
+      case "d": case "D":
+        var dark = body.classList.toggle("theme-dark");
+        body.classList.toggle("theme-light", !dark);
+        try { localStorage.setItem("bg-projector-theme", dark ? "dark" : "light"); } catch (e) {}
+        break;
+      default:
+        return;
+    }
+    event.preventDefault();
+  });
+
+  // ---------------------------------------------------------------- cursor and hints
+  var hint = document.querySelector(".keys-hint");
+  var idle = null;
+  function rest() {
+    body.classList.add("cursor-hidden");
+    if (hint) hint.classList.add("is-hidden");
+  }
+  function wake() {
+    body.classList.remove("cursor-hidden");
+    if (hint) hint.classList.remove("is-hidden");
+    clearTimeout(idle);
+    idle = setTimeout(rest, 3000);
+  }
+  document.addEventListener("mousemove", wake);
+  wake();
+})();

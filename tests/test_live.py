@@ -1,0 +1,313 @@
+"""The broadcaster on its own, with a fake renderer that reads a counter as if it were the
+database: snapshot first, coalescing, per-language renders, slow clients, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import pytest
+
+from app.live import (
+    Broadcaster,
+    Frames,
+    MemoryBackend,
+    RenderRequest,
+    SessionChanged,
+    backend_for_url,
+    encode_event,
+)
+from app.main import worker_count
+
+T = TypeVar("T")
+DEADLINE = 5.0
+
+
+def within(awaitable: Awaitable[T]) -> Awaitable[T]:
+    return asyncio.wait_for(awaitable, DEADLINE)
+
+
+class FakeDatabase:
+    """What the renderer reads: a vote count and a phase state per session."""
+
+    def __init__(self) -> None:
+        self.votes = 0
+        self.phase = "pending"
+        self.requests: list[RenderRequest] = []
+
+    def render(self, request: RenderRequest) -> Frames:
+        self.requests.append(request)
+        frames = Frames()
+        if request.state:
+            frames.state = encode_event("state", f'{{"phase": "{self.phase}"}}')
+        for lang in request.results_langs:
+            frames.results[lang] = encode_event("results", f"<p>{lang}\nvotes={self.votes}</p>")
+        for lang in request.counts_langs:
+            frames.counts[lang] = encode_event(
+                "counts", f"{lang} votes={self.votes} connections={request.connections}"
+            )
+        return frames
+
+
+def changed(phases: bool = False, code: str = "ABC234") -> SessionChanged:
+    return SessionChanged(session_id=1, code=code, phases=phases)
+
+
+def parse(frame: bytes) -> tuple[str, str]:
+    event, data = "", []
+    for line in frame.decode().split("\n"):
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            data.append(line[6:])
+    return event, "\n".join(data)
+
+
+async def next_frame(subscriber_frames: asyncio.Queue[bytes | None]) -> tuple[str, str]:
+    frame = await within(subscriber_frames.get())
+    assert frame is not None, "the stream ended"
+    return parse(frame)
+
+
+def run(coro: Awaitable[None]) -> None:
+    asyncio.run(within(coro))  # type: ignore[arg-type]
+
+
+def test_snapshot_comes_first_then_updates_after_a_change() -> None:
+    async def scenario() -> None:
+        db = FakeDatabase()
+        hub = Broadcaster("memory://", db.render, tick=0.01)
+        await hub.start()
+        async with hub.subscribe("ABC234", "en") as sub:
+            db.votes = 3
+            snapshot = [parse(f) for f in await within(hub.snapshot(sub))]
+            assert snapshot == [
+                ("state", '{"phase": "pending"}'),
+                ("results", "<p>en\nvotes=3</p>"),
+            ]
+            db.votes = 4
+            hub.publish(changed())
+            assert await next_frame(sub.queue) == ("results", "<p>en\nvotes=4</p>")
+            db.phase = "open"
+            hub.publish(changed(phases=True))
+            assert await next_frame(sub.queue) == ("state", '{"phase": "open"}')
+            assert sub.queue.empty()  # results did not change: not sent again
+        await hub.stop()
+
+    run(scenario())
+
+
+def test_a_change_between_subscribe_and_snapshot_is_not_missed() -> None:
+    async def scenario() -> None:
+        db = FakeDatabase()
+        hub = Broadcaster("memory://", db.render, tick=0.01)
+        await hub.start()
+        async with hub.subscribe("ABC234", "en") as sub:
+            db.votes = 1
+            hub.publish(changed())  # committed after subscribing, before the snapshot is read
+            frames = [parse(f) for f in await within(hub.snapshot(sub))]
+            while True:  # whatever order, the newest data arrives last
+                frames.append(await next_frame(sub.queue))
+                if frames[-1][0] == "results":
+                    break
+            assert frames[-1] == ("results", "<p>en\nvotes=1</p>")
+        await hub.stop()
+
+    run(scenario())
+
+
+def test_a_burst_of_100_changes_renders_once_and_the_last_render_is_exact() -> None:
+    async def scenario() -> None:
+        db = FakeDatabase()
+        hub = Broadcaster("memory://", db.render, tick=0.05)
+        await hub.start()
+        async with hub.subscribe("ABC234", "en", presenter=True) as sub:
+            await within(hub.snapshot(sub))
+            renders_before = hub.renders
+            for _ in range(100):  # a room voting at once
+                db.votes += 1
+                hub.publish(changed())
+            assert await next_frame(sub.queue) == ("results", "<p>en\nvotes=100</p>")
+            assert await next_frame(sub.queue) == ("counts", "en votes=100 connections=0")
+            assert hub.renders - renders_before == 1
+        await hub.stop()
+
+    run(scenario())
+
+
+def test_facts_published_from_other_threads_arrive_and_coalesce() -> None:
+    async def scenario() -> None:
+        db = FakeDatabase()
+        hub = Broadcaster("memory://", db.render, tick=0.05)
+        await hub.start()
+        async with hub.subscribe("ABC234", "en") as sub:
+            await within(hub.snapshot(sub))
+            renders_before = hub.renders
+
+            lock = threading.Lock()
+
+            def voters() -> None:
+                for _ in range(100):
+                    with lock:
+                        db.votes += 1
+                    hub.publish(changed())
+
+            threads = [threading.Thread(target=voters) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                await asyncio.to_thread(thread.join)
+            latest = ""
+            while latest != "<p>en\nvotes=400</p>":
+                latest = (await next_frame(sub.queue))[1]
+            # one render per tick at most, however many facts: far fewer than 400
+            assert hub.renders - renders_before < 40
+        await hub.stop()
+
+    run(scenario())
+
+
+def test_each_language_is_rendered_once_and_shared() -> None:
+    async def scenario() -> None:
+        db = FakeDatabase()
+        hub = Broadcaster("memory://", db.render, tick=0.01)
+        await hub.start()
+        async with (
+            hub.subscribe("ABC234", "en") as a,
+            hub.subscribe("ABC234", "en") as b,
+            hub.subscribe("ABC234", "zh-Hans") as c,
+        ):
+            for sub in (a, b, c):
+                await within(hub.snapshot(sub))
+            db.requests.clear()
+            db.votes = 7
+            hub.publish(changed())
+            frame_a = await within(a.queue.get())
+            frame_b = await within(b.queue.get())
+            frame_c = await within(c.queue.get())
+            assert frame_a is frame_b  # the very same bytes
+            assert parse(frame_c or b"") == ("results", "<p>zh-Hans\nvotes=7</p>")
+            assert len(db.requests) == 1
+            assert db.requests[0].results_langs == {"en", "zh-Hans"}
+            assert db.requests[0].counts_langs == frozenset()  # no presenter is watching
+        await hub.stop()
+
+    run(scenario())
+
+
+def test_clients_connecting_together_share_one_snapshot_render() -> None:
+    async def scenario() -> None:
+        db = FakeDatabase()
+        hub = Broadcaster("memory://", db.render, tick=0.01)
+        await hub.start()
+        subs = []
+        contexts = [hub.subscribe("ABC234", "en") for _ in range(50)]
+        for context in contexts:
+            subs.append(await context.__aenter__())
+        snapshots = await within(asyncio.gather(*(hub.snapshot(s) for s in subs)))
+        assert all(s == snapshots[0] for s in snapshots)
+        assert len(db.requests) == 1
+        for context in contexts:
+            await context.__aexit__(None, None, None)
+        await hub.stop()
+
+    run(scenario())
+
+
+def test_only_presenters_get_counts_with_the_number_of_phones_connected() -> None:
+    async def scenario() -> None:
+        db = FakeDatabase()
+        hub = Broadcaster("memory://", db.render, tick=0.01)
+        await hub.start()
+        async with hub.subscribe("ABC234", "en", presenter=True) as presenter:
+            events = [parse(f)[0] for f in await within(hub.snapshot(presenter))]
+            assert events == ["state", "results", "counts"]
+            async with hub.subscribe("ABC234", "en") as phone:
+                assert [parse(f)[0] for f in await within(hub.snapshot(phone))] == [
+                    "state",
+                    "results",
+                ]
+                # the presenter learns that a phone connected
+                assert await next_frame(presenter.queue) == (
+                    "counts",
+                    "en votes=0 connections=1",
+                )
+        await hub.stop()
+
+    run(scenario())
+
+
+def test_a_slow_client_is_disconnected_instead_of_buffering_forever() -> None:
+    async def scenario() -> None:
+        db = FakeDatabase()
+        hub = Broadcaster("memory://", db.render, tick=0.001, queue_size=3)
+        await hub.start()
+        async with hub.subscribe("ABC234", "en") as slow, hub.subscribe("ABC234", "en") as quick:
+            await within(hub.snapshot(slow))
+            await within(hub.snapshot(quick))
+            for n in range(1, 10):
+                db.votes = n
+                hub.publish(changed())
+                assert await next_frame(quick.queue) == ("results", f"<p>en\nvotes={n}</p>")
+            assert slow.closed
+            received = [frame async for frame in slow.frames()]
+            assert received == []  # dropped: its browser reconnects and gets a fresh snapshot
+        await hub.stop()
+
+    run(scenario())
+
+
+def test_stop_ends_every_stream_promptly() -> None:
+    async def scenario() -> None:
+        db = FakeDatabase()
+        hub = Broadcaster("memory://", db.render)
+        await hub.start()
+
+        async def reader() -> int:
+            async with hub.subscribe("ABC234", "en") as sub:
+                await hub.snapshot(sub)
+                return len([frame async for frame in sub.frames()])
+
+        readers = [asyncio.create_task(reader()) for _ in range(20)]
+        await asyncio.sleep(0.1)
+        await within(hub.stop())
+        assert await within(asyncio.gather(*readers)) == [0] * 20
+
+    run(scenario())
+
+
+def test_publishing_before_start_or_after_stop_is_harmless() -> None:
+    async def scenario() -> None:
+        hub = Broadcaster("memory://", FakeDatabase().render)
+        hub.publish(changed())
+        await hub.start()
+        await hub.stop()
+        hub.publish(changed())
+        with pytest.raises(RuntimeError):
+            async with hub.subscribe("ABC234", "en"):
+                pass
+
+    run(scenario())
+
+
+def test_backend_is_chosen_by_url() -> None:
+    assert isinstance(backend_for_url("memory://"), MemoryBackend)
+    with pytest.raises(ValueError, match="not available yet"):
+        backend_for_url("postgresql://db/beliefgap")
+    with pytest.raises(ValueError, match="unknown broadcast backend"):
+        backend_for_url("carrier-pigeon://")
+
+
+def test_multi_line_data_becomes_several_data_lines() -> None:
+    frame = encode_event("results", "<div>\n  <p>a</p>\r\n</div>")
+    assert frame == b"event: results\ndata: <div>\ndata:   <p>a</p>\ndata: </div>\n\n"
+
+
+def test_worker_count_reads_the_server_command_line() -> None:
+    assert worker_count(["uvicorn", "app.main:app"], {}) == 1
+    assert worker_count(["uvicorn", "app.main:app", "--workers", "4"], {}) == 4
+    assert worker_count(["uvicorn", "--workers=2"], {}) == 2
+    assert worker_count(["gunicorn", "-w", "3"], {}) == 3
+    assert worker_count(["uvicorn"], {"WEB_CONCURRENCY": "2"}) == 2
