@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -14,6 +13,7 @@ from sqlmodel import Session
 from app import export, sessions
 from app.db import make_engine, migrate
 from app.errors import DomainError
+from app.models import Talk
 from app.settings import SECRETS_FILE, Settings
 from app.talks import TalkFileError, discover_talks, load_talk_file, sync_talks
 
@@ -39,9 +39,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     new.add_argument("--date", type=date.fromisoformat, default=None, help="YYYY-MM-DD (today)")
     new.add_argument("--language", default=None, help="the session's language, e.g. zh-Hans")
 
-    exp = commands.add_parser("export", help="export a session's answers")
-    exp.add_argument("code", help="the session's join code")
-    exp.add_argument("--format", choices=["csv", "json"], default="csv")
+    exp = commands.add_parser("export", help="export a session's or a talk's answers")
+    exp.add_argument("code", nargs="?", default=None, help="the session's join code")
+    exp.add_argument("--talk", default=None, help="export every session of this talk instead")
+    exp.add_argument(
+        "--format",
+        choices=["csv", "json", "codebook", "results", "report"],
+        default="csv",
+        help="csv (one row per answer), json, codebook, results (JSON) or report (HTML)",
+    )
+    exp.add_argument("--lang", default=None, help="language of the report (default: the session's)")
     exp.add_argument("-o", "--output", type=Path, default=None, help="file (default: stdout)")
 
     args = parser.parse_args(argv)
@@ -52,14 +59,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _talks(args.files)
         if args.command == "session":
             return _session_new(args.talk, args.venue, args.date, args.language)
-        return _export(args.code, args.format, args.output)
+        if (args.code is None) == (args.talk is None):
+            parser.error("export needs a session code or --talk SLUG (not both)")
+        return _export(args.code, args.talk, args.format, args.output, args.lang)
     except (TalkFileError, DomainError) as exc:
         print(f"beliefgap: {exc}", file=sys.stderr)
         return 2
 
 
 def _database(settings: Settings) -> Session:
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, synchronous=settings.sqlite_synchronous)
     migrate(engine)
     db = Session(engine)
     sync_talks(db, discover_talks(settings.talks_dir))
@@ -116,22 +125,59 @@ def _session_new(talk: str, venue: str, held_on: date | None, language: str | No
     return 0
 
 
-def _export(code: str, fmt: str, output: Path | None) -> int:
+def _export(
+    code: str | None, talk_slug: str | None, fmt: str, output: Path | None, lang: str | None
+) -> int:
     settings = Settings().with_secrets()
     with _database(settings) as db:
-        poll = sessions.get_session(db, code)
-        if fmt == "csv":
-            text = "".join(export.csv_lines(export.response_rows(db, poll)))
-        else:
-            text = (
-                json.dumps(export.session_document(db, poll), ensure_ascii=False, indent=2) + "\n"
-            )
+        text = _export_text(db, code, talk_slug, fmt, lang)
     if output is None:
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8", newline="")
         print(f"wrote {output}", file=sys.stderr)
     return 0
+
+
+def _export_text(
+    db: Session, code: str | None, talk_slug: str | None, fmt: str, lang: str | None
+) -> str:
+    from app import i18n, results
+    from app.main import make_templates
+
+    if talk_slug is not None:
+        talk = sessions.get_talk(db, talk_slug)
+        chosen = i18n.supported(lang) or i18n.supported(talk.languages[0]) or "en"
+        if fmt == "csv":
+            return "".join(export.csv_lines(export.talk_rows(db, talk)))
+        if fmt == "json":
+            return export.json_text(export.talk_document(db, talk))
+        if fmt == "codebook":
+            return export.json_text(export.codebook(db, talk))
+        found = results.talk_results(db, talk)
+        if fmt == "results":
+            return export.json_text(results.talk_results_json(found))
+        return export.report_html(make_templates().env, chosen, talk=found)
+    assert code is not None
+    poll = sessions.get_session(db, code)
+    if fmt == "csv":
+        return "".join(export.csv_lines(export.response_rows(db, poll)))
+    if fmt == "json":
+        return export.json_text(export.session_document(db, poll))
+    if fmt == "codebook":
+        owner = db.get(Talk, poll.talk_id)
+        assert owner is not None
+        return export.json_text(export.codebook(db, owner))
+    session_found = results.session_results(db, poll)
+    if fmt == "results":
+        return export.json_text(results.session_results_json(session_found))
+    chosen = i18n.supported(lang) or i18n.supported(poll.language) or "en"
+    return export.report_html(
+        make_templates().env,
+        chosen,
+        session=session_found,
+        participants=sessions.participant_count(db, poll),
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,6 @@
-"""Exports of a session's answers: a tidy CSV (one row per response) and a JSON document.
+"""Exports of a session's or a talk's answers: a tidy CSV (one row per response), a JSON
+document, a codebook, and the functions that read an export back into what the statistics need
+(so that anyone can recompute the published numbers from the files).
 
 Text that a spreadsheet would run as a formula (a cell starting with = + - @, a tab or a carriage
 return) is prefixed with an apostrophe; venue names are typed by presenters and may come from
@@ -9,12 +11,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from datetime import UTC, datetime
+import json
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment
 from sqlmodel import Session, col, select
 
+from app import charts, results, stats
+from app.db import ROOT
 from app.models import Phase, PhaseOption, PollSession, Response, Talk
 from app.sessions import session_phases
 
@@ -105,3 +112,248 @@ def session_document(db: Session, poll: PollSession) -> dict[str, Any]:
         ],
         "responses": list(response_rows(db, poll)),
     }
+
+
+# --------------------------------------------------------------------------- talks
+
+
+def talk_sessions(db: Session, talk: Talk) -> list[PollSession]:
+    return list(
+        db.exec(
+            select(PollSession)
+            .where(PollSession.talk_id == talk.id)
+            .order_by(col(PollSession.held_on), col(PollSession.id))
+        )
+    )
+
+
+def talk_rows(db: Session, talk: Talk) -> Iterator[dict[str, Any]]:
+    """Every response of every session of a talk (one row each, the session's columns)."""
+    for poll in talk_sessions(db, talk):
+        yield from response_rows(db, poll)
+
+
+def talk_document(db: Session, talk: Talk) -> dict[str, Any]:
+    """The talk (every language) and each of its sessions as in ``session_document``."""
+    return {
+        "talk": {"slug": talk.slug, "title": talk.titles, "languages": talk.languages},
+        "sessions": [session_document(db, poll) for poll in talk_sessions(db, talk)],
+    }
+
+
+COLUMN_DESCRIPTIONS = {
+    "session": "the session's join code",
+    "venue": "where the session was held, as the presenter typed it",
+    "talk": "the talk's slug",
+    "phase": "the phase id (see phases)",
+    "participant": "an anonymous id, the same for one phone throughout one session only",
+    "choice": "the option id chosen (empty for a % estimate phase)",
+    "value": "the number given in a % estimate phase (empty otherwise)",
+    "answered_at": "when the (last) answer was given, ISO 8601 UTC",
+}
+
+
+def codebook(db: Session, talk: Talk) -> dict[str, Any]:
+    """What every column, phase and option id of the exports means, in every language."""
+    phases = db.exec(
+        select(Phase).where(Phase.talk_id == talk.id).order_by(col(Phase.position))
+    ).all()
+    options: dict[int, list[PhaseOption]] = {p.id: [] for p in phases if p.id is not None}
+    for option in db.exec(
+        select(PhaseOption)
+        .where(col(PhaseOption.phase_id).in_(list(options)))
+        .order_by(col(PhaseOption.position))
+    ):
+        options[option.phase_id].append(option)
+    return {
+        "talk": {"slug": talk.slug, "title": talk.titles, "languages": talk.languages},
+        "columns": COLUMN_DESCRIPTIONS,
+        "phases": [
+            {
+                "id": phase.key,
+                "kind": phase.kind.value,
+                "question": phase.questions,
+                "of": phase.of_key,
+                "holds": phase.holds,
+                "range": (
+                    [phase.min_value, phase.max_value] if phase.min_value is not None else None
+                ),
+                "retired": phase.retired,
+                "options": [
+                    {"id": o.key, "label": o.labels, "retired": o.retired}
+                    for o in options[phase.id or 0]
+                ],
+            }
+            for phase in phases
+        ],
+    }
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def _phase_info(raw: dict[str, Any]) -> results.PhaseInfo:
+    value_range = raw.get("range")
+    live_options = [o for o in raw.get("options", []) if not o.get("retired")]
+    return results.PhaseInfo(
+        spec=stats.PhaseSpec(
+            key=raw["id"],
+            kind=raw["kind"],
+            options=tuple(o["id"] for o in live_options),
+            of_key=raw.get("of"),
+            holds=tuple(raw.get("holds") or ()),
+            min_value=value_range[0] if value_range else None,
+            max_value=value_range[1] if value_range else None,
+        ),
+        questions=dict(raw.get("question") or {}),
+        option_labels={o["id"]: dict(o["label"]) for o in live_options},
+        state=raw.get("state", "closed"),
+        revealed=bool(raw.get("revealed", False)),
+    )
+
+
+def _answers_from_rows(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, stats.Answer]]:
+    answers: dict[str, dict[str, stats.Answer]] = {}
+    for row in rows:
+        choice, value = row.get("choice"), row.get("value")
+        answer: stats.Answer | None = choice if choice not in (None, "") else None
+        if answer is None and value not in (None, ""):
+            answer = float(value)
+        if answer is not None:
+            answers.setdefault(row["phase"], {})[str(row["participant"])] = answer
+    return answers
+
+
+Imported = tuple[results.SessionMeta, list[results.PhaseInfo], stats.Dataset]
+
+
+def read_session_document(doc: dict[str, Any]) -> Imported:
+    """A session's JSON export back into what ``results.build_session_results`` takes."""
+    session, talk = doc["session"], doc["talk"]
+    infos = [_phase_info(raw) for raw in doc["phases"]]
+    meta = results.SessionMeta(
+        code=session["code"],
+        venue=session["venue"],
+        held_on=date.fromisoformat(session["held_on"]),
+        language=session.get("language", "en"),
+        talk=talk["slug"],
+        titles=dict(talk["title"]),
+    )
+    data = stats.Dataset(tuple(i.spec for i in infos), _answers_from_rows(doc["responses"]))
+    return meta, infos, data
+
+
+def read_document(doc: dict[str, Any]) -> list[Imported]:
+    """A session's or a talk's JSON export: one entry per session."""
+    if "sessions" in doc:
+        return [read_session_document(s) for s in doc["sessions"]]
+    return [read_session_document(doc)]
+
+
+def _restore(cell: str) -> str:
+    """Undo ``neutralize``: an apostrophe put before a formula character."""
+    if cell.startswith("'") and cell[1:].startswith(FORMULA_PREFIXES):
+        return cell[1:]
+    return cell
+
+
+def read_csv(text: str, book: dict[str, Any]) -> list[Imported]:
+    """A CSV export (session or talk) with its codebook: one entry per session, in file order."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = set(CSV_COLUMNS) - set(reader.fieldnames or [])
+    if missing:
+        raise ValueError(f"not a beliefgap export: missing columns {', '.join(sorted(missing))}")
+    by_session: dict[str, list[dict[str, Any]]] = {}
+    venues: dict[str, str] = {}
+    for raw in reader:
+        row = {key: _restore(value or "") for key, value in raw.items() if key in CSV_COLUMNS}
+        by_session.setdefault(row["session"], []).append(row)
+        venues.setdefault(row["session"], row["venue"])
+    infos = [_phase_info(raw) for raw in book["phases"] if not raw.get("retired")]
+    talk = book["talk"]
+    out: list[Imported] = []
+    for code, rows in by_session.items():
+        meta = results.SessionMeta(
+            code=code,
+            venue=venues[code],
+            talk=talk["slug"],
+            titles=dict(talk["title"]),
+            language=talk["languages"][0],
+        )
+        out.append(
+            (meta, infos, stats.Dataset(tuple(i.spec for i in infos), _answers_from_rows(rows)))
+        )
+    return out
+
+
+def json_text(document: dict[str, Any]) -> str:
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+# --------------------------------------------------------------------------- charts and reports
+
+PNG_FONTS = {"Noto Sans CJK SC": "notosanscjk", "DejaVu Sans": "dejavusans"}
+"""Fonts the PNG renderer prefers, by family and font file name (Debian packages fonts-noto-cjk
+and fonts-dejavu-core). Without a CJK font Chinese text renders as empty boxes."""
+FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
+REPORT_STYLES = ("base.css", "charts.css", "results.css")
+
+
+def render_svg(env: Environment, chart: charts.Chart) -> str:
+    """A chart as a standalone SVG file."""
+    return env.get_template("partials/charts/_standalone.svg").render(chart=chart, lang=chart.lang)
+
+
+def installed_png_font() -> str | None:
+    """The first of ``PNG_FONTS`` installed on this machine, if any."""
+    files = [
+        p.name.lower()
+        for folder in FONT_DIRS
+        if folder.is_dir()
+        for p in folder.rglob("*")
+        if p.suffix.lower() in (".ttc", ".ttf", ".otf")
+    ]
+    for family, prefix in PNG_FONTS.items():
+        if any(name.replace("-", "").startswith(prefix) for name in files):
+            return family
+    return None
+
+
+def svg_to_png(svg: str, zoom: float = 2.0) -> bytes:
+    """Render an SVG to PNG with resvg, with a CJK-capable sans-serif font as the default."""
+    import resvg_py
+
+    family = installed_png_font() or "sans-serif"
+    return bytes(
+        resvg_py.svg_to_bytes(
+            svg_string=svg,
+            zoom=zoom,
+            background="#ffffff",
+            font_family=family,
+            sans_serif_family=family,
+        )
+    )
+
+
+def _inline_styles() -> str:
+    css_dir = ROOT / "static" / "css"
+    return "\n".join((css_dir / name).read_text(encoding="utf-8") for name in REPORT_STYLES)
+
+
+def report_html(
+    env: Environment,
+    lang: str,
+    *,
+    session: results.SessionResults | None = None,
+    talk: results.TalkResults | None = None,
+    participants: int | None = None,
+) -> str:
+    """A self-contained HTML report (inline CSS and SVG, no external requests) that prints well."""
+    return env.get_template("pages/results_report.html").render(
+        lang=lang,
+        results=session,
+        talk=talk,
+        participants=participants,
+        styles=_inline_styles(),
+        generated=datetime.now(UTC).date().isoformat(),
+    )

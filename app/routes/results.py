@@ -1,5 +1,219 @@
-"""Routes: results (being built)."""
+"""Results: the JSON results of a session and of a talk, the results pages, the exports (CSV,
+JSON, codebook, charts as SVG/PNG, a printable report). Thin: each handler calls one service."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from app import export, i18n, results, sessions
+from app.db import SessionDep
+from app.errors import NotFound
+from app.models import PollSession, Talk
+from app.security import PresenterDep, PresenterPageDep
+
+router = APIRouter(tags=["results"])
+
+LangQuery = Annotated[str | None, Query(max_length=16, description="language, e.g. en, zh-Hans")]
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
+
+
+def _session_lang(poll: PollSession, wanted: str | None) -> str:
+    return i18n.supported(wanted) or i18n.supported(poll.language) or i18n.DEFAULT_LANGUAGE
+
+
+def _talk_lang(request: Request, talk: Talk, wanted: str | None) -> str:
+    if chosen := i18n.supported(wanted):
+        return chosen
+    negotiated = i18n.negotiate(
+        request.headers.get("accept-language"), request.cookies.get(i18n.LANG_COOKIE)
+    )
+    if negotiated in talk.languages:
+        return negotiated
+    return i18n.supported(talk.languages[0]) or i18n.DEFAULT_LANGUAGE
+
+
+def _json(document: Any, filename: str | None = None) -> Response:
+    return Response(
+        json.dumps(document, ensure_ascii=False, indent=2),
+        media_type="application/json",
+        headers=_attachment(filename) if filename else None,
+    )
+
+
+# --------------------------------------------------------------------------- JSON results
+
+
+@router.get("/api/v1/sessions/{code}/results")
+def session_results(code: str, db: SessionDep, _: PresenterDep) -> dict[str, Any]:
+    """The session's results (shape in API.md): phases, gap, shift, cross-tabs."""
+    poll = sessions.get_session(db, code)
+    return results.session_results_json(results.session_results(db, poll))
+
+
+@router.get("/api/v1/talks/{slug}/results")
+def talk_results(slug: str, db: SessionDep, _: PresenterDep) -> dict[str, Any]:
+    """The talk's results pooled over its sessions, the gap pooled with inverse-variance weights
+    (DerSimonian-Laird), and each session's own results under ``sessions``."""
+    talk = sessions.get_talk(db, slug)
+    return results.talk_results_json(results.talk_results(db, talk))
+
+
+# --------------------------------------------------------------------------- exports
+
+
+@router.get("/api/v1/talks/{slug}/export.csv", response_class=StreamingResponse)
+def talk_export_csv(slug: str, db: SessionDep, _: PresenterDep) -> StreamingResponse:
+    """Every response of every session of the talk, one row each (formula-safe)."""
+    talk = sessions.get_talk(db, slug)
+    lines = list(export.csv_lines(export.talk_rows(db, talk)))
+    return StreamingResponse(
+        iter(lines),
+        media_type="text/csv; charset=utf-8",
+        headers=_attachment(f"beliefgap-{talk.slug}.csv"),
+    )
+
+
+@router.get("/api/v1/talks/{slug}/export.json")
+def talk_export_json(slug: str, db: SessionDep, _: PresenterDep) -> Response:
+    talk = sessions.get_talk(db, slug)
+    return _json(export.talk_document(db, talk), f"beliefgap-{talk.slug}.json")
+
+
+@router.get("/api/v1/sessions/{code}/codebook.json")
+def session_codebook(code: str, db: SessionDep, _: PresenterDep) -> Response:
+    """What the export's columns, phases and option ids mean, in every language of the talk."""
+    poll = sessions.get_session(db, code)
+    talk = db.get(Talk, poll.talk_id)
+    assert talk is not None
+    return _json(export.codebook(db, talk), f"beliefgap-{poll.code}-codebook.json")
+
+
+@router.get("/api/v1/talks/{slug}/codebook.json")
+def talk_codebook(slug: str, db: SessionDep, _: PresenterDep) -> Response:
+    talk = sessions.get_talk(db, slug)
+    return _json(export.codebook(db, talk), f"beliefgap-{talk.slug}-codebook.json")
+
+
+def _chart_file(request: Request, chart_name: str, charts: dict[str, Any], stem: str) -> Response:
+    name, dot, ext = chart_name.rpartition(".")
+    if not dot or ext not in ("svg", "png"):
+        raise NotFound(f"no chart file '{chart_name}' (use NAME.svg or NAME.png)", code="no_chart")
+    chart = charts.get(name)
+    if chart is None:
+        names = ", ".join(sorted(charts)) or "none yet"
+        raise NotFound(f"no chart '{name}' here (charts: {names})", code="no_chart")
+    svg = export.render_svg(request.app.state.templates.env, chart)
+    filename = f"beliefgap-{stem}-{name}-{chart.lang}.{ext}"
+    headers = {"Content-Disposition": f'inline; filename="{filename}"'}
+    if ext == "svg":
+        return Response(svg, media_type="image/svg+xml", headers=headers)
+    return Response(export.svg_to_png(svg), media_type="image/png", headers=headers)
+
+
+@router.get("/api/v1/sessions/{code}/charts/{chart_name}")
+def session_chart(
+    code: str,
+    chart_name: str,
+    request: Request,
+    db: SessionDep,
+    _: PresenterDep,
+    lang: LangQuery = None,
+) -> Response:
+    """A chart of the session as ``NAME.svg`` or ``NAME.png``: gap, shift, shift-matrix, scale,
+    phase-<phase id>."""
+    poll = sessions.get_session(db, code)
+    found = results.session_results(db, poll)
+    return _chart_file(request, chart_name, found.charts(_session_lang(poll, lang)), poll.code)
+
+
+@router.get("/api/v1/talks/{slug}/charts/{chart_name}")
+def talk_chart(
+    slug: str,
+    chart_name: str,
+    request: Request,
+    db: SessionDep,
+    _: PresenterDep,
+    lang: LangQuery = None,
+) -> Response:
+    """A chart of the talk: forest (the gap per venue, pooled) or any pooled session chart."""
+    talk = sessions.get_talk(db, slug)
+    found = results.talk_results(db, talk)
+    chosen = _talk_lang(request, talk, lang)
+    charts = found.pooled.charts(chosen)
+    if found.forest:
+        charts["forest"] = found.forest_chart(chosen)
+    return _chart_file(request, chart_name, charts, talk.slug)
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@router.get("/presenter/sessions/{code}/results", response_class=HTMLResponse)
+def session_results_page(
+    code: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
+) -> HTMLResponse:
+    poll = sessions.get_session(db, code)
+    found = results.session_results(db, poll)
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "pages/results_session.html",
+        {
+            "lang": _session_lang(poll, lang),
+            "results": found,
+            "participants": sessions.participant_count(db, poll),
+            "downloads": f"/api/v1/sessions/{poll.code}/charts",
+        },
+    )
+
+
+@router.get("/presenter/talks/{slug}/results", response_class=HTMLResponse)
+def talk_results_page(
+    slug: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
+) -> HTMLResponse:
+    talk = sessions.get_talk(db, slug)
+    found = results.talk_results(db, talk)
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "pages/results_talk.html",
+        {
+            "lang": _talk_lang(request, talk, lang),
+            "talk": found,
+            "downloads": f"/api/v1/talks/{talk.slug}/charts",
+            "session_links": True,
+        },
+    )
+
+
+@router.get("/presenter/sessions/{code}/report.html", response_class=HTMLResponse)
+def session_report(
+    code: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
+) -> HTMLResponse:
+    """A self-contained report (inline CSS and SVG) to save or print to PDF."""
+    poll = sessions.get_session(db, code)
+    html = export.report_html(
+        request.app.state.templates.env,
+        _session_lang(poll, lang),
+        session=results.session_results(db, poll),
+        participants=sessions.participant_count(db, poll),
+    )
+    return HTMLResponse(html)
+
+
+@router.get("/presenter/talks/{slug}/report.html", response_class=HTMLResponse)
+def talk_report(
+    slug: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
+) -> HTMLResponse:
+    talk = sessions.get_talk(db, slug)
+    html = export.report_html(
+        request.app.state.templates.env,
+        _talk_lang(request, talk, lang),
+        talk=results.talk_results(db, talk),
+    )
+    return HTMLResponse(html)

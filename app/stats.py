@@ -1,0 +1,904 @@
+"""The statistics behind every results view: pure functions over counts and linked answers.
+
+Nothing here touches the database or HTTP. ``app.results`` gathers the answers, and an exported
+file read back (``app.export``) gives the same inputs, so both produce the same numbers.
+
+Methods and sources (see also the project's METHODS notes):
+
+- one proportion: Wilson score interval (Wilson 1927);
+- difference of two independent proportions: Newcombe's hybrid score interval (Newcombe 1998,
+  Stat Med 17:873, method 10), from the two Wilson intervals;
+- difference of two proportions on the same people: Newcombe's paired hybrid score interval
+  (Newcombe 1998, Stat Med 17:2635, method 10) with the continuity-corrected correlation phi;
+- a mean: Student t interval; two means: Welch t interval;
+- stance -> revote: exact McNemar test for two options, Stuart-Maxwell test of marginal
+  homogeneity for more (with Bowker's test of symmetry beside it);
+- pooling a talk's sessions: inverse-variance weights, Cochran's Q, I^2 and the DerSimonian-Laird
+  between-session variance tau^2;
+- surprisingly popular answer: Prelec, Seung & McCoy 2017 (Nature 541:532).
+
+Cells of a breakdown with fewer than ``MIN_CELL`` people are hidden where they are shown.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+ALPHA = 0.05
+Z95 = float(sps.norm.isf(ALPHA / 2))
+"""The 97.5% point of the standard normal (1.959964...)."""
+MIN_CELL = 5
+"""A breakdown cell with fewer people than this is shown as "too few"."""
+
+Interval = tuple[float, float]
+Answer = str | float
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def too_few(count: int | None, minimum: int = MIN_CELL) -> bool:
+    """True for a breakdown cell that must not be shown (it could identify people)."""
+    return count is not None and 0 < count < minimum
+
+
+def shown(count: int, minimum: int = MIN_CELL) -> int | None:
+    """The count if it may be shown in a breakdown, None when it is "too few"."""
+    return None if too_few(count, minimum) else count
+
+
+def shares(counts: Mapping[str, int]) -> dict[str, float | None]:
+    """Each count as a fraction of their sum; None for every key when the sum is 0."""
+    total = sum(counts.values())
+    return {key: (count / total if total else None) for key, count in counts.items()}
+
+
+# --------------------------------------------------------------------------- proportions
+
+
+def wilson(count: int, n: int, z: float = Z95) -> Interval:
+    """Wilson score interval for count/n (clipped to [0, 1] against rounding)."""
+    if n <= 0:
+        raise ValueError("a proportion needs n > 0")
+    if not 0 <= count <= n:
+        raise ValueError("count must be between 0 and n")
+    p = count / n
+    z2 = z * z
+    denom = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A difference of two proportions (or means) with its 95% interval."""
+
+    estimate: float
+    ci95: Interval
+    method: str
+    n: int | None = None
+    """For a paired interval: how many people answered both."""
+
+    @property
+    def se(self) -> float:
+        """The standard error implied by the interval's width (for inverse-variance pooling)."""
+        return (self.ci95[1] - self.ci95[0]) / (2 * Z95)
+
+
+def newcombe_diff(count1: int, n1: int, count2: int, n2: int) -> Difference:
+    """p1 - p2 for independent samples, Newcombe's hybrid score interval."""
+    p1, p2 = count1 / n1, count2 / n2
+    l1, u1 = wilson(count1, n1)
+    l2, u2 = wilson(count2, n2)
+    d = p1 - p2
+    lower = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    upper = d + math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
+    return Difference(d, (lower, upper), "newcombe_hybrid_score")
+
+
+def newcombe_paired(a: int, b: int, c: int, d: int) -> Difference:
+    """p1 - p2 on the same people, Newcombe's paired hybrid score interval (method 10).
+
+    The paired 2x2 table: ``a`` yes/yes, ``b`` yes on the first / no on the second, ``c`` no/yes,
+    ``d`` no/no; p1 = (a+b)/n, p2 = (a+c)/n. phi, the correlation of the two answers, uses
+    Newcombe's correction (ad - bc reduced by n/2 when positive, 0 when that makes it negative).
+    """
+    n = a + b + c + d
+    if n <= 0:
+        raise ValueError("a paired interval needs n > 0")
+    x1, x2 = a + b, a + c
+    p1, p2 = x1 / n, x2 / n
+    l1, u1 = wilson(x1, n)
+    l2, u2 = wilson(x2, n)
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    phi = 0.0
+    if margins > 0:
+        cross = a * d - b * c
+        if cross > n / 2:
+            phi = (cross - n / 2) / math.sqrt(margins)
+        elif cross < 0:
+            phi = cross / math.sqrt(margins)
+    est = p1 - p2
+    dl1, du1, dl2, du2 = p1 - l1, u1 - p1, p2 - l2, u2 - p2
+    lower = est - math.sqrt(max(0.0, dl1**2 - 2 * phi * dl1 * du2 + du2**2))
+    upper = est + math.sqrt(max(0.0, du1**2 - 2 * phi * du1 * dl2 + dl2**2))
+    return Difference(est, (lower, upper), "newcombe_paired_method10", n=n)
+
+
+# --------------------------------------------------------------------------- means
+
+
+@dataclass(frozen=True)
+class MeanSummary:
+    n: int
+    mean: float | None
+    median: float | None
+    sd: float | None
+    ci95: Interval | None
+    """Student t interval of the mean (needs n >= 2)."""
+
+    @property
+    def se(self) -> float | None:
+        if self.sd is None or self.n < 2:
+            return None
+        return self.sd / math.sqrt(self.n)
+
+
+def mean_summary(values: Sequence[float]) -> MeanSummary:
+    n = len(values)
+    if n == 0:
+        return MeanSummary(0, None, None, None, None)
+    mean = math.fsum(values) / n
+    median = float(statistics.median(values))
+    if n < 2:
+        return MeanSummary(n, mean, median, None, None)
+    sd = statistics.stdev(values)
+    half = float(sps.t.isf(ALPHA / 2, n - 1)) * sd / math.sqrt(n)
+    return MeanSummary(n, mean, median, sd, (mean - half, mean + half))
+
+
+def welch_diff(first: Sequence[float], second: Sequence[float]) -> Difference | None:
+    """mean(first) - mean(second) with a Welch t interval; None when either has n < 2."""
+    n1, n2 = len(first), len(second)
+    if n1 < 2 or n2 < 2:
+        return None
+    m1, m2 = math.fsum(first) / n1, math.fsum(second) / n2
+    v1, v2 = statistics.variance(first) / n1, statistics.variance(second) / n2
+    d = m1 - m2
+    se2 = v1 + v2
+    if se2 == 0:
+        return Difference(d, (d, d), "welch_t", n=n1 + n2)
+    df = se2**2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1))
+    half = float(sps.t.isf(ALPHA / 2, df)) * math.sqrt(se2)
+    return Difference(d, (d - half, d + half), "welch_t", n=n1 + n2)
+
+
+@dataclass(frozen=True)
+class Bin:
+    lower: float
+    upper: float
+    count: int
+
+
+def histogram(
+    values: Iterable[float], lower: float = 0.0, upper: float = 100.0, bins: int = 10
+) -> list[Bin]:
+    """Equal-width bins over [lower, upper]; the last bin includes its upper edge."""
+    width = (upper - lower) / bins
+    counts = [0] * bins
+    for value in values:
+        index = int((value - lower) // width) if width > 0 else 0
+        counts[min(max(index, 0), bins - 1)] += 1
+    return [Bin(lower + i * width, lower + (i + 1) * width, c) for i, c in enumerate(counts)]
+
+
+# --------------------------------------------------------------------------- paired tests
+
+
+@dataclass(frozen=True)
+class Test:
+    name: str
+    statistic: float
+    df: int | None
+    p_value: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "statistic": self.statistic,
+            "df": self.df,
+            "p_value": self.p_value,
+        }
+
+
+def mcnemar_exact(b: int, c: int) -> Test:
+    """Exact McNemar test on the off-diagonal cells b, c: p = min(1, 2 P(X <= min(b, c)))."""
+    low = min(b, c)
+    p = min(1.0, 2 * float(sps.binom.cdf(low, b + c, 0.5))) if b + c else 1.0
+    return Test("mcnemar_exact", float(low), None, p)
+
+
+def stuart_maxwell(table: Sequence[Sequence[int]]) -> Test:
+    """Stuart-Maxwell test of marginal homogeneity for a k x k table of paired answers.
+
+    chi2 = d' V^-1 d over the first k-1 categories, with d the column minus row totals,
+    V_ii = n_i. + n_.i - 2 n_ii and V_ij = -(n_ij + n_ji); k-1 degrees of freedom. When that V is
+    singular (categories nobody moved into or out of), the full k x k V's pseudo-inverse is used
+    with its rank as the degrees of freedom.
+    """
+    n = np.asarray(table, dtype=float)
+    k = n.shape[0]
+    row, col = n.sum(axis=1), n.sum(axis=0)
+    d_full = col - row
+    v_full = -(n + n.T)
+    np.fill_diagonal(v_full, row + col - 2 * np.diag(n))
+    if k < 2:
+        return Test("stuart_maxwell", 0.0, 0, 1.0)
+    v, d = v_full[:-1, :-1], d_full[:-1]
+    df = k - 1
+    if np.linalg.matrix_rank(v) == k - 1:
+        statistic = float(d @ np.linalg.solve(v, d))
+    else:
+        df = int(np.linalg.matrix_rank(v_full))
+        statistic = float(d_full @ np.linalg.pinv(v_full) @ d_full) if df else 0.0
+    p = float(sps.chi2.sf(statistic, df)) if df else 1.0
+    return Test("stuart_maxwell", statistic, df, p)
+
+
+def bowker(table: Sequence[Sequence[int]]) -> Test:
+    """Bowker's test of symmetry: sum over i<j of (n_ij - n_ji)^2 / (n_ij + n_ji)."""
+    n = np.asarray(table, dtype=float)
+    k = n.shape[0]
+    statistic = 0.0
+    for i in range(k):
+        for j in range(i + 1, k):
+            total = n[i, j] + n[j, i]
+            if total > 0:
+                statistic += float((n[i, j] - n[j, i]) ** 2 / total)
+    df = k * (k - 1) // 2
+    return Test("bowker", statistic, df, float(sps.chi2.sf(statistic, df)) if df else 1.0)
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """Inverse-variance pooling of one effect (the gap) over k sessions."""
+
+    k: int
+    fixed: float
+    fixed_ci95: Interval
+    random: float
+    random_ci95: Interval
+    q: float
+    df: int
+    q_p_value: float | None
+    i2: float
+    tau2: float
+    method: str = "inverse_variance_dersimonian_laird"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "k": self.k,
+            "estimate": self.random,
+            "ci95": list(self.random_ci95),
+            "fixed": self.fixed,
+            "fixed_ci95": list(self.fixed_ci95),
+            "q": self.q,
+            "df": self.df,
+            "q_p_value": self.q_p_value,
+            "i2": self.i2,
+            "tau2": self.tau2,
+            "method": self.method,
+        }
+
+
+def pool(effects: Sequence[float], variances: Sequence[float]) -> Pooled:
+    """Fixed and random effects (DerSimonian-Laird) pooling; Q, I^2 and tau^2 truncated at 0."""
+    if not effects or len(effects) != len(variances):
+        raise ValueError("pooling needs one variance per effect, and at least one effect")
+    if any(v <= 0 for v in variances):
+        raise ValueError("every variance must be positive")
+    y = np.asarray(effects, dtype=float)
+    w = 1 / np.asarray(variances, dtype=float)
+    k = len(y)
+    sw = float(w.sum())
+    fixed = float((w * y).sum() / sw)
+    q = float((w * (y - fixed) ** 2).sum())
+    df = k - 1
+    c = sw - float((w**2).sum()) / sw
+    tau2 = max(0.0, (q - df) / c) if c > 0 else 0.0
+    i2 = max(0.0, (q - df) / q) if q > 0 else 0.0
+    w_re = 1 / (np.asarray(variances, dtype=float) + tau2)
+    random = float((w_re * y).sum() / w_re.sum())
+    se_fixed = math.sqrt(1 / sw)
+    se_random = math.sqrt(1 / float(w_re.sum()))
+    return Pooled(
+        k=k,
+        fixed=fixed,
+        fixed_ci95=(fixed - Z95 * se_fixed, fixed + Z95 * se_fixed),
+        random=random,
+        random_ci95=(random - Z95 * se_random, random + Z95 * se_random),
+        q=q,
+        df=df,
+        q_p_value=float(sps.chi2.sf(q, df)) if df > 0 else None,
+        i2=i2,
+        tau2=tau2,
+    )
+
+
+# --------------------------------------------------------------------------- a session's data
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """What the statistics need to know about a phase."""
+
+    key: str
+    kind: str
+    options: tuple[str, ...] = ()
+    of_key: str | None = None
+    holds: tuple[str, ...] = ()
+    min_value: float | None = None
+    max_value: float | None = None
+
+    @property
+    def is_estimate(self) -> bool:
+        return self.min_value is not None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A session's (or a pooled talk's) phases and answers.
+
+    ``answers[phase_key][participant]`` is an option key or, for a % estimate phase, a number.
+    A participant appears at most once per phase by construction.
+    """
+
+    phases: tuple[PhaseSpec, ...]
+    answers: Mapping[str, Mapping[str, Answer]]
+
+    def phase(self, key: str) -> PhaseSpec | None:
+        return next((p for p in self.phases if p.key == key), None)
+
+    def of(self, key: str) -> Mapping[str, Answer]:
+        return self.answers.get(key, {})
+
+
+@dataclass(frozen=True)
+class PhaseStats:
+    key: str
+    n: int
+    counts: dict[str, int] = field(default_factory=dict)
+    shares: dict[str, float | None] = field(default_factory=dict)
+    ci95: dict[str, Interval | None] = field(default_factory=dict)
+    estimate: MeanSummary | None = None
+    histogram: list[Bin] = field(default_factory=list)
+
+
+def count_options(options: Sequence[str], answers: Iterable[Answer]) -> dict[str, int]:
+    counts = dict.fromkeys(options, 0)
+    for answer in answers:
+        if isinstance(answer, str) and answer in counts:
+            counts[answer] += 1
+    return counts
+
+
+def option_stats(key: str, counts: Mapping[str, int]) -> PhaseStats:
+    n = sum(counts.values())
+    return PhaseStats(
+        key=key,
+        n=n,
+        counts=dict(counts),
+        shares=shares(counts),
+        ci95={option: (wilson(c, n) if n else None) for option, c in counts.items()},
+    )
+
+
+def estimate_stats(spec: PhaseSpec, values: Sequence[float]) -> PhaseStats:
+    lower = spec.min_value if spec.min_value is not None else 0.0
+    upper = spec.max_value if spec.max_value is not None else 100.0
+    return PhaseStats(
+        key=spec.key,
+        n=len(values),
+        estimate=mean_summary(values),
+        histogram=histogram(values, lower, upper),
+    )
+
+
+def phase_stats(spec: PhaseSpec, answers: Mapping[str, Answer]) -> PhaseStats:
+    if spec.is_estimate:
+        return estimate_stats(spec, [float(v) for v in answers.values() if not isinstance(v, str)])
+    return option_stats(spec.key, count_options(spec.options, answers.values()))
+
+
+def _scale(spec: PhaseSpec) -> float:
+    """The width of a % estimate's range, to turn an estimate into a fraction."""
+    lower = spec.min_value or 0.0
+    upper = spec.max_value if spec.max_value is not None else 100.0
+    return (upper - lower) or 1.0
+
+
+def _as_share(spec: PhaseSpec, value: float) -> float:
+    return (value - (spec.min_value or 0.0)) / _scale(spec)
+
+
+# --------------------------------------------------------------------------- the gap
+
+
+@dataclass(frozen=True)
+class GapOption:
+    """One option of the grouped bars: the room's own share vs the share perceiving it."""
+
+    key: str
+    self_count: int
+    self_share: float | None
+    self_ci95: Interval | None
+    perceived_count: int
+    perceived_share: float | None
+    perceived_ci95: Interval | None
+
+
+@dataclass(frozen=True)
+class FalseConsensus:
+    """Mean % estimate among those who hold the view vs among those who don't (linked)."""
+
+    holders_n: int
+    holders_mean: float | None
+    others_n: int
+    others_mean: float | None
+    difference: Difference | None
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Share of the room holding a view vs share who think the field holds it."""
+
+    stance: str
+    perceived: str
+    holds: tuple[str, ...]
+    kind: str
+    """``categorical`` (perceived is a choice on the same scale) or ``estimate`` (0-100 %)."""
+    self_n: int
+    self_count: int
+    self_share: float
+    self_ci95: Interval
+    perceived_n: int
+    perceived_share: float
+    perceived_ci95: Interval | None
+    difference: Difference
+    """perceived share minus own share."""
+    perceived_count: int | None = None
+    paired: Difference | None = None
+    """The same difference on the participants who answered both phases."""
+    options: tuple[GapOption, ...] = ()
+    errors: tuple[float, ...] = ()
+    """For a % estimate: each estimate (as a fraction) minus the room's actual share."""
+    false_consensus: FalseConsensus | None = None
+
+    @property
+    def option(self) -> str:
+        return "+".join(self.holds)
+
+
+def _holds(answer: Answer | None, holds: Sequence[str]) -> bool:
+    return isinstance(answer, str) and answer in holds
+
+
+def gap(
+    data: Dataset, stance_key: str | None = None, perceived_key: str | None = None
+) -> Gap | None:
+    """The belief gap between a stance phase and the perceived phase that refers to it.
+
+    None when the talk has no such pair, the stance phase names no ``holds`` options, or either
+    phase has no answers yet.
+    """
+    stance = next(
+        (p for p in data.phases if p.kind == "stance" and (stance_key in (None, p.key))), None
+    )
+    if stance is None or not stance.holds:
+        return None
+    perceived = next(
+        (
+            p
+            for p in data.phases
+            if p.kind == "perceived" and p.of_key == stance.key and (perceived_key in (None, p.key))
+        ),
+        None,
+    )
+    if perceived is None:
+        return None
+    own = data.of(stance.key)
+    seen = data.of(perceived.key)
+    own_counts = count_options(stance.options, own.values())
+    self_n = sum(own_counts.values())
+    self_count = sum(own_counts[h] for h in stance.holds if h in own_counts)
+    if self_n == 0:
+        return None
+    self_share = self_count / self_n
+    self_ci = wilson(self_count, self_n)
+    linked = [p for p in own if p in seen and isinstance(own[p], str) and own[p] in own_counts]
+
+    if perceived.is_estimate:
+        values = {p: float(v) for p, v in seen.items() if not isinstance(v, str)}
+        if not values:
+            return None
+        fractions = [_as_share(perceived, v) for v in values.values()]
+        summary = mean_summary(fractions)
+        assert summary.mean is not None
+        difference = summary.mean - self_share
+        # with a single estimate there is no t interval: say only what the range allows
+        ci = (
+            (summary.ci95[0] - self_share, summary.ci95[1] - self_share)
+            if summary.ci95
+            else (-self_share, 1 - self_share)
+        )
+        holders = [_as_share(perceived, values[p]) for p in linked if _holds(own[p], stance.holds)]
+        others = [
+            _as_share(perceived, values[p]) for p in linked if not _holds(own[p], stance.holds)
+        ]
+        consensus = FalseConsensus(
+            holders_n=len(holders),
+            holders_mean=(math.fsum(holders) / len(holders)) if holders else None,
+            others_n=len(others),
+            others_mean=(math.fsum(others) / len(others)) if others else None,
+            difference=welch_diff(holders, others),
+        )
+        return Gap(
+            stance=stance.key,
+            perceived=perceived.key,
+            holds=stance.holds,
+            kind="estimate",
+            self_n=self_n,
+            self_count=self_count,
+            self_share=self_share,
+            self_ci95=self_ci,
+            perceived_n=summary.n,
+            perceived_share=summary.mean,
+            perceived_ci95=summary.ci95,
+            difference=Difference(difference, ci, "t_mean_estimate_minus_share", n=summary.n),
+            errors=tuple(f - self_share for f in fractions),
+            false_consensus=consensus,
+        )
+
+    seen_counts = count_options(perceived.options, seen.values())
+    perceived_n = sum(seen_counts.values())
+    if perceived_n == 0:
+        return None
+    perceived_count = sum(seen_counts[h] for h in stance.holds if h in seen_counts)
+    options = tuple(
+        GapOption(
+            key=key,
+            self_count=own_counts[key],
+            self_share=own_counts[key] / self_n,
+            self_ci95=wilson(own_counts[key], self_n),
+            perceived_count=seen_counts.get(key, 0),
+            perceived_share=seen_counts.get(key, 0) / perceived_n,
+            perceived_ci95=wilson(seen_counts.get(key, 0), perceived_n),
+        )
+        for key in stance.options
+    )
+    paired = None
+    both = [p for p in linked if isinstance(seen[p], str) and seen[p] in seen_counts]
+    if both:
+        a = b = c = d = 0
+        for p in both:
+            thinks, is_ = _holds(seen[p], stance.holds), _holds(own[p], stance.holds)
+            if thinks and is_:
+                a += 1
+            elif thinks:
+                b += 1
+            elif is_:
+                c += 1
+            else:
+                d += 1
+        paired = newcombe_paired(a, b, c, d)
+    return Gap(
+        stance=stance.key,
+        perceived=perceived.key,
+        holds=stance.holds,
+        kind="categorical",
+        self_n=self_n,
+        self_count=self_count,
+        self_share=self_share,
+        self_ci95=self_ci,
+        perceived_n=perceived_n,
+        perceived_count=perceived_count,
+        perceived_share=perceived_count / perceived_n,
+        perceived_ci95=wilson(perceived_count, perceived_n),
+        difference=newcombe_diff(perceived_count, perceived_n, self_count, self_n),
+        paired=paired,
+        options=options,
+    )
+
+
+# --------------------------------------------------------------------------- cross-tabs
+
+
+@dataclass(frozen=True)
+class CrossTab:
+    """Participants who answered both phases: rows = first phase, columns = second."""
+
+    rows_phase: str
+    cols_phase: str
+    rows: tuple[str, ...]
+    cols: tuple[str, ...]
+    counts: tuple[tuple[int, ...], ...]
+    n: int
+
+    def cell(self, row: str, col: str) -> int:
+        return self.counts[self.rows.index(row)][self.cols.index(col)]
+
+    def row_total(self, row: str) -> int:
+        return sum(self.counts[self.rows.index(row)])
+
+    def row_share(self, row: str, col: str) -> float | None:
+        total = self.row_total(row)
+        return self.cell(row, col) / total if total else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows_phase,
+            "cols": self.cols_phase,
+            "n": self.n,
+            "counts": {
+                r: dict(zip(self.cols, self.counts[i], strict=True))
+                for i, r in enumerate(self.rows)
+            },
+        }
+
+
+def crosstab(
+    rows_phase: PhaseSpec,
+    rows_answers: Mapping[str, Answer],
+    cols_phase: PhaseSpec,
+    cols_answers: Mapping[str, Answer],
+) -> CrossTab:
+    rows, cols = rows_phase.options, cols_phase.options
+    index_r = {k: i for i, k in enumerate(rows)}
+    index_c = {k: i for i, k in enumerate(cols)}
+    table = [[0] * len(cols) for _ in rows]
+    n = 0
+    for participant, first in rows_answers.items():
+        second = cols_answers.get(participant)
+        if isinstance(second, str) and first in index_r and second in index_c:
+            table[index_r[str(first)]][index_c[second]] += 1
+            n += 1
+    return CrossTab(
+        rows_phase=rows_phase.key,
+        cols_phase=cols_phase.key,
+        rows=tuple(rows),
+        cols=tuple(cols),
+        counts=tuple(tuple(r) for r in table),
+        n=n,
+    )
+
+
+@dataclass(frozen=True)
+class Ignorance:
+    """Pluralistic ignorance in one number: of those who do not hold the view, how many think
+    most of the field does."""
+
+    non_holders: int
+    perceive_majority: int
+
+    @property
+    def share(self) -> float | None:
+        return self.perceive_majority / self.non_holders if self.non_holders else None
+
+
+def ignorance(table: CrossTab, holds: Sequence[str]) -> Ignorance:
+    non_holders = perceive = 0
+    for i, row in enumerate(table.rows):
+        if row in holds:
+            continue
+        for j, col in enumerate(table.cols):
+            non_holders += table.counts[i][j]
+            if col in holds:
+                perceive += table.counts[i][j]
+    return Ignorance(non_holders, perceive)
+
+
+# --------------------------------------------------------------------------- the shift
+
+
+@dataclass(frozen=True)
+class Shift:
+    """Stance -> revote over the participants who answered both (None until someone revoted)."""
+
+    from_phase: str
+    to_phase: str
+    options: tuple[str, ...]
+    matrix: tuple[tuple[int, ...], ...]
+    n_paired: int
+    only_first: int
+    """Answered the stance phase but not the revote (dropped)."""
+    only_second: int
+    """Answered the revote but not the stance phase (dropped)."""
+    test: Test | None
+    symmetry: Test | None = None
+
+    def row_total(self, option: str) -> int:
+        return sum(self.matrix[self.options.index(option)])
+
+    def cell(self, first: str, second: str) -> int:
+        return self.matrix[self.options.index(first)][self.options.index(second)]
+
+    def row_share(self, first: str, second: str) -> float | None:
+        total = self.row_total(first)
+        return self.cell(first, second) / total if total else None
+
+    def changed_share(self, first: str) -> float | None:
+        total = self.row_total(first)
+        if not total:
+            return None
+        return (total - self.cell(first, first)) / total
+
+    @property
+    def changed(self) -> int:
+        return self.n_paired - sum(self.matrix[i][i] for i in range(len(self.options)))
+
+    @property
+    def dropped(self) -> int:
+        return self.only_first + self.only_second
+
+    def column_total(self, option: str) -> int:
+        j = self.options.index(option)
+        return sum(row[j] for row in self.matrix)
+
+
+def shift(data: Dataset, revote_key: str | None = None) -> Shift | None:
+    revote = next(
+        (p for p in data.phases if p.kind == "revote" and revote_key in (None, p.key)), None
+    )
+    if revote is None or revote.of_key is None:
+        return None
+    stance = data.phase(revote.of_key)
+    if stance is None or stance.is_estimate:
+        return None
+    first, second = data.of(stance.key), data.of(revote.key)
+    options = stance.options
+    index = {k: i for i, k in enumerate(options)}
+    matrix = [[0] * len(options) for _ in options]
+    valid_first = {p for p, a in first.items() if isinstance(a, str) and a in index}
+    valid_second = {p for p, a in second.items() if isinstance(a, str) and a in index}
+    if not valid_second:
+        return None  # the revote has not been answered: no shift to show yet
+    both = valid_first & valid_second
+    for p in both:
+        matrix[index[str(first[p])]][index[str(second[p])]] += 1
+    if not both:
+        test = None
+        symmetry = None
+    elif len(options) == 2:
+        test = mcnemar_exact(matrix[0][1], matrix[1][0])
+        symmetry = None
+    else:
+        test = stuart_maxwell(matrix)
+        symmetry = bowker(matrix)
+    return Shift(
+        from_phase=stance.key,
+        to_phase=revote.key,
+        options=tuple(options),
+        matrix=tuple(tuple(r) for r in matrix),
+        n_paired=len(both),
+        only_first=len(valid_first - valid_second),
+        only_second=len(valid_second - valid_first),
+        test=test,
+        symmetry=symmetry,
+    )
+
+
+# --------------------------------------------------------------------------- surprisingly popular
+
+
+@dataclass(frozen=True)
+class SurprisinglyPopular:
+    """Actual share minus mean predicted share, for the view and for its complement."""
+
+    stance: str
+    perceived: str
+    holds: tuple[str, ...]
+    actual: float
+    predicted: float
+
+    @property
+    def margin(self) -> float:
+        return self.actual - self.predicted
+
+    @property
+    def answer(self) -> str | None:
+        """``holds`` when the view is more common than predicted, ``does_not_hold`` when less."""
+        if self.margin > 0:
+            return "holds"
+        if self.margin < 0:
+            return "does_not_hold"
+        return None
+
+
+def surprisingly_popular(data: Dataset) -> SurprisinglyPopular | None:
+    for perceived in data.phases:
+        if perceived.kind != "perceived" or not perceived.is_estimate or not perceived.of_key:
+            continue
+        stance = data.phase(perceived.of_key)
+        if stance is None or not stance.holds:
+            continue
+        counts = count_options(stance.options, data.of(stance.key).values())
+        n = sum(counts.values())
+        values = [v for v in data.of(perceived.key).values() if not isinstance(v, str)]
+        if not n or not values:
+            continue
+        actual = sum(counts[h] for h in stance.holds if h in counts) / n
+        predicted = math.fsum(_as_share(perceived, float(v)) for v in values) / len(values)
+        return SurprisinglyPopular(stance.key, perceived.key, stance.holds, actual, predicted)
+    return None
+
+
+# --------------------------------------------------------------------------- everything at once
+
+
+@dataclass(frozen=True)
+class Analysis:
+    phases: dict[str, PhaseStats]
+    gap: Gap | None
+    shift: Shift | None
+    perceived_crosstab: CrossTab | None
+    ignorance: Ignorance | None
+    definition_crosstab: CrossTab | None
+    surprisingly_popular: SurprisinglyPopular | None
+
+
+def analyze(data: Dataset) -> Analysis:
+    phases = {spec.key: phase_stats(spec, data.of(spec.key)) for spec in data.phases}
+    the_gap = gap(data)
+    perceived_tab = ignorance_ = definition_tab = None
+    stance = next((p for p in data.phases if p.kind == "stance"), None)
+    if stance is not None:
+        perceived = next(
+            (
+                p
+                for p in data.phases
+                if p.kind == "perceived" and p.of_key == stance.key and not p.is_estimate
+            ),
+            None,
+        )
+        if perceived is not None:
+            perceived_tab = crosstab(stance, data.of(stance.key), perceived, data.of(perceived.key))
+            if stance.holds:
+                ignorance_ = ignorance(perceived_tab, stance.holds)
+        choice = next((p for p in data.phases if p.kind == "choice" and not p.is_estimate), None)
+        if choice is not None:
+            definition_tab = crosstab(choice, data.of(choice.key), stance, data.of(stance.key))
+    return Analysis(
+        phases=phases,
+        gap=the_gap,
+        shift=shift(data),
+        perceived_crosstab=perceived_tab,
+        ignorance=ignorance_,
+        definition_crosstab=definition_tab,
+        surprisingly_popular=surprisingly_popular(data),
+    )
+
+
+def merge(datasets: Mapping[str, Dataset]) -> Dataset:
+    """Pool sessions of one talk: the union of their answers, each participant id prefixed
+    with its session's code (participants are never shared between sessions)."""
+    phases: dict[str, PhaseSpec] = {}
+    answers: dict[str, dict[str, Answer]] = {}
+    for code, data in datasets.items():
+        for spec in data.phases:
+            phases.setdefault(spec.key, spec)
+        for key, by_participant in data.answers.items():
+            target = answers.setdefault(key, {})
+            for participant, answer in by_participant.items():
+                target[f"{code}:{participant}"] = answer
+    return Dataset(phases=tuple(phases.values()), answers=answers)

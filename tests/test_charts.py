@@ -1,0 +1,242 @@
+"""Chart geometry and SVG: everything inside the picture, words that say what it shows, small
+cells hidden, the same file for pages and exports, Chinese text in PNGs."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from app import charts, export, results, stats
+from app.main import make_templates
+from app.results import PhaseInfo, SessionMeta
+
+THREE = ("agree", "disagree", "unsure")
+LABELS = {
+    "en": {"agree": "Yes, they do", "disagree": "No, they don't", "unsure": "Unsure"},
+    "zh-Hans": {"agree": "是的，具有", "disagree": "不，不具有", "unsure": "不确定"},
+}
+FIVE = ("strongly_disagree", "disagree", "neutral", "agree", "strongly_agree")
+
+
+def labels(keys: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    return {
+        k: {
+            "en": LABELS["en"].get(k, k.replace("_", " ") + " (a long label that must wrap)"),
+            "zh-Hans": LABELS["zh-Hans"].get(k, "非常长的选项标签需要换行" + k),
+        }
+        for k in keys
+    }
+
+
+def info(key: str, kind: str, options: tuple[str, ...] = (), **spec: object) -> PhaseInfo:
+    return PhaseInfo(
+        spec=stats.PhaseSpec(key, kind, options, **spec),  # type: ignore[arg-type]
+        questions={
+            "en": f"The question of {key}, long enough to wrap over two lines at least",
+            "zh-Hans": f"问题 {key}：足够长以至于需要换行显示的一个问题",
+        },
+        option_labels=labels(options),
+    )
+
+
+def emergence(answers: dict[str, dict[str, object]]) -> results.SessionResults:
+    infos = [
+        info("definition", "choice", ("d1", "d2", "d3")),
+        info("belief", "stance", THREE, holds=("agree",)),
+        info("field", "perceived", THREE, of_key="belief"),
+        info("revote", "revote", THREE, of_key="belief"),
+    ]
+    data = stats.Dataset(tuple(i.spec for i in infos), answers)  # type: ignore[arg-type]
+    return results.build_session_results(infos, data, SessionMeta(code="ABCDEF", venue="Cardiff"))
+
+
+def scale(answers: dict[str, dict[str, object]]) -> results.SessionResults:
+    infos = [
+        info("belief", "stance", FIVE, holds=("agree", "strongly_agree")),
+        info("field_pct", "perceived", (), of_key="belief", min_value=0, max_value=100),
+        info("revote", "revote", FIVE, of_key="belief"),
+    ]
+    data = stats.Dataset(tuple(i.spec for i in infos), answers)  # type: ignore[arg-type]
+    return results.build_session_results(infos, data)
+
+
+def people(pattern: list[tuple[str, str, str]], repeat: int = 1) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {"belief": {}, "field": {}, "revote": {}, "definition": {}}
+    for r in range(repeat):
+        for i, (b, f, v) in enumerate(pattern):
+            pid = f"{r}-{i}"
+            out["belief"][pid], out["field"][pid], out["revote"][pid] = b, f, v
+            out["definition"][pid] = ("d1", "d2", "d3")[i % 3]
+    return out
+
+
+ROOM = people(
+    [
+        ("agree", "agree", "unsure"),
+        ("agree", "agree", "agree"),
+        ("unsure", "agree", "unsure"),
+        ("disagree", "disagree", "disagree"),
+        ("unsure", "unsure", "agree"),
+        ("agree", "agree", "disagree"),
+    ],
+    repeat=6,
+)
+
+
+def all_charts(lang: str) -> list[charts.Chart]:
+    session = emergence(ROOM)
+    estimates = {str(i): float(i * 7 % 101) for i in range(40)}
+    belief = {str(i): FIVE[i % 5] for i in range(40)}
+    revote = {str(i): FIVE[(i + 1) % 5] for i in range(30)}
+    rated = scale({"belief": belief, "field_pct": estimates, "revote": revote})
+    out = list(session.charts(lang).values()) + list(rated.charts(lang).values())
+    talk = results.build_talk_results(
+        "emergence",
+        {"en": "t", "zh-Hans": "t"},
+        ["en"],
+        [
+            (
+                SessionMeta(code=c, venue=v),
+                session.infos,
+                stats.Dataset(tuple(i.spec for i in session.infos), ROOM),
+            )  # type: ignore[arg-type]
+            for c, v in (("AAAAAA", "Copenhagen"), ("BBBBBB", "新加坡 Singapore workshop"))
+        ],
+    )
+    out.append(talk.forest_chart(lang))
+    return out
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_everything_is_drawn_inside_the_picture(lang: str) -> None:
+    made = all_charts(lang)
+    assert {c.name for c in made} >= {
+        "gap",
+        "shift",
+        "shift-matrix",
+        "scale",
+        "forest",
+        "phase-belief",
+        "phase-field_pct",
+    }
+    for chart in made:
+        assert chart.height > 0 and chart.sentence and chart.title
+        for el in chart.elements:
+            if isinstance(el, charts.Rect):
+                assert el.x >= 0 and el.x + el.w <= chart.width + 0.5, (chart.name, el)
+                assert el.y >= 0 and el.y + el.h <= chart.height, (chart.name, el)
+            elif isinstance(el, charts.Text):
+                width = charts.text_width(el.text, el.size, el.weight == "bold")
+                left = {"start": el.x, "middle": el.x - width / 2, "end": el.x - width}[el.anchor]
+                assert left >= -1 and left + width <= chart.width + 1, (chart.name, el.text)
+                assert el.size <= el.y <= chart.height, (chart.name, el.text)
+
+
+def test_the_gap_chart_says_it_in_words_with_its_interval() -> None:
+    session = emergence(ROOM)
+    assert session.gap is not None
+    chart = session.gap.chart("en")
+    assert (
+        chart.sentence
+        == "50% of this room answered “Yes, they do”; 67% think most of the field does."
+    )
+    texts = [e.text for e in chart.elements if isinstance(e, charts.Text)]
+    d = session.gap.difference
+    assert f"Gap: +17 points, 95% CI [{d.ci95[0] * 100:.0f}, {d.ci95[1] * 100:.0f}]" in texts
+    assert "+17 pts" in texts and "50%" in texts and "67%" in texts
+    zh = session.gap.chart("zh-Hans")
+    assert zh.sentence.startswith("本场 50% 的人回答“是的，具有”")
+    wide = session.gap.chart("en", wide=True)
+    assert wide.width > chart.width and wide.height < chart.height
+
+
+def test_bars_use_the_okabe_ito_colours_and_label_every_bar() -> None:
+    belief = emergence(ROOM).phase("belief")
+    assert belief is not None
+    chart = belief.chart("en")
+    fills = {e.fill for e in chart.elements if isinstance(e, charts.Rect)}
+    assert {"#0072B2", "#D55E00", "#7F7F7F"} <= fills
+    texts = " ".join(e.text for e in chart.elements if isinstance(e, charts.Text))
+    assert "50% (18)" in texts and "17% (6)" in texts and "33% (12)" in texts
+
+
+def test_small_flows_and_cells_are_not_shown() -> None:
+    few = people([("agree", "agree", "unsure")] * 6 + [("disagree", "agree", "agree")] * 2)
+    session = emergence(few)
+    assert session.shift is not None
+    flow = session.shift.chart("en")
+    drawn = [e.label for e in flow.elements if isinstance(e, charts.Path)]
+    assert drawn == ["Yes, they do → Unsure: 6"]
+    assert "(2 people)" in flow.elements[-1].text or any(
+        "(2 people)" in e.text for e in flow.elements if isinstance(e, charts.Text)
+    )
+    matrix = session.shift.matrix_chart("en")
+    texts = [e.text for e in matrix.elements if isinstance(e, charts.Text)]
+    assert "<5" in texts and "(2)" not in texts and "(6)" in texts
+
+
+def test_the_estimate_histogram_marks_the_actual_share() -> None:
+    rated = scale(
+        {
+            "belief": {str(i): FIVE[3] if i < 10 else FIVE[1] for i in range(40)},
+            "field_pct": {str(i): 60.0 + i % 10 for i in range(40)},
+        }
+    )
+    estimate = rated.phase("field_pct")
+    assert estimate is not None and estimate.actual_share == 0.25
+    chart = estimate.chart("en")
+    texts = [e.text for e in chart.elements if isinstance(e, charts.Text)]
+    assert "actual 25%" in texts and "mean 64%" in texts
+    assert chart.sentence.startswith("On average you estimate 64% [")
+
+
+def test_svg_is_accessible_and_parses_as_a_file() -> None:
+    env = make_templates().env
+    for chart in all_charts("zh-Hans"):
+        svg = export.render_svg(env, chart)
+        root = ET.fromstring(svg.split("?>", 1)[1])
+        ns = "{http://www.w3.org/2000/svg}"
+        assert root.get("role") == "img" and root.get("viewBox") == chart.view_box
+        assert root.find(f"{ns}title").text == chart.title  # type: ignore[union-attr]
+        assert chart.sentence in (root.find(f"{ns}desc").text or "")  # type: ignore[union-attr]
+
+
+def test_user_text_is_escaped_in_svg() -> None:
+    env = make_templates().env
+    talk = results.build_talk_results(
+        "t",
+        {"en": "t"},
+        ["en"],
+        [
+            (
+                SessionMeta(code="AAAAAA", venue="<script>alert(1)</script>"),
+                emergence(ROOM).infos,
+                stats.Dataset(tuple(i.spec for i in emergence(ROOM).infos), ROOM),
+            )
+        ],  # type: ignore[arg-type]
+    )
+    svg = export.render_svg(env, talk.forest_chart("en"))
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+def test_png_renders_chinese_glyphs() -> None:
+    if export.installed_png_font() != "Noto Sans CJK SC":
+        pytest.skip("the CJK font (Noto Sans CJK SC) is not installed")
+
+    def png(text: str) -> bytes:
+        return export.svg_to_png(
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="80" height="40">'
+            f'<text x="4" y="30" font-size="28">{text}</text></svg>',
+            zoom=1,
+        )
+
+    assert png("中") != png("文")  # two glyphs, not two identical missing-glyph boxes
+    assert png("中") != png(" ")
+
+
+def test_wrap_breaks_latin_at_spaces_and_chinese_anywhere() -> None:
+    assert charts.wrap("one two three four", 120, 20) == ["one two", "three four"]
+    lines = charts.wrap("模型表现出某种能力，尽管它并没有被专门训练过", 200, 20)
+    assert len(lines) > 1 and all(charts.text_width(line, 20) <= 200 for line in lines)
+    assert "".join(lines) == "模型表现出某种能力，尽管它并没有被专门训练过"

@@ -1,0 +1,289 @@
+"""The statistics against worked examples and against statsmodels on many random inputs."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from statsmodels.stats.contingency_tables import SquareTable, mcnemar
+from statsmodels.stats.meta_analysis import combine_effects
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+
+from app import stats
+from app.stats import Dataset, PhaseSpec
+
+TOL = 1e-9
+
+
+@st.composite
+def proportions(draw: st.DrawFn) -> tuple[int, int]:
+    n = draw(st.integers(min_value=1, max_value=3000))
+    return draw(st.integers(min_value=0, max_value=n)), n
+
+
+def test_methods_examples() -> None:
+    lo, hi = stats.wilson(101, 259)
+    assert (round(lo, 4), round(hi, 4)) == (0.3326, 0.4506)
+    diff = stats.newcombe_diff(252, 360, 101, 259)
+    assert round(diff.estimate, 3) == 0.310
+    assert (round(diff.ci95[0], 3), round(diff.ci95[1], 3)) == (0.232, 0.383)
+
+
+def test_paired_interval_matches_the_published_example() -> None:
+    # Fagerland, Lydersen & Laake (2017), ch. 8: Cavo et al. 2012, table [[59, 6], [16, 80]]:
+    # Newcombe's square-and-add interval -0.0621 (-0.1186 to -0.0046).
+    diff = stats.newcombe_paired(59, 6, 16, 80)
+    assert round(diff.estimate, 4) == -0.0621
+    assert (round(diff.ci95[0], 4), round(diff.ci95[1], 4)) == (-0.1186, -0.0046)
+    assert diff.n == 161 and diff.method == "newcombe_paired_method10"
+
+
+@settings(max_examples=300, deadline=None)
+@given(proportions())
+def test_wilson_matches_statsmodels(case: tuple[int, int]) -> None:
+    count, n = case
+    expected = proportion_confint(count, n, method="wilson")
+    assert stats.wilson(count, n) == pytest.approx(expected, abs=TOL)
+
+
+@settings(max_examples=300, deadline=None)
+@given(proportions(), proportions())
+def test_newcombe_matches_statsmodels(first: tuple[int, int], second: tuple[int, int]) -> None:
+    diff = stats.newcombe_diff(first[0], first[1], second[0], second[1])
+    expected = confint_proportions_2indep(
+        first[0], first[1], second[0], second[1], method="newcomb", compare="diff"
+    )
+    assert diff.ci95 == pytest.approx(expected, abs=TOL)
+    assert diff.estimate == pytest.approx(first[0] / first[1] - second[0] / second[1], abs=TOL)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 200), min_size=4, max_size=4))
+def test_paired_interval_contains_its_estimate_and_stays_in_range(cells: list[int]) -> None:
+    assume(sum(cells) > 0)
+    diff = stats.newcombe_paired(*cells)
+    lo, hi = diff.ci95
+    assert -1 - TOL <= lo <= diff.estimate + TOL <= hi + 2 * TOL <= 1 + 3 * TOL
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 300), st.integers(0, 300))
+def test_mcnemar_exact_matches_statsmodels(b: int, c: int) -> None:
+    ours = stats.mcnemar_exact(b, c)
+    theirs = mcnemar(np.array([[7, b], [c, 3]]), exact=True)
+    assert ours.statistic == pytest.approx(theirs.statistic, abs=TOL)
+    assert ours.p_value == pytest.approx(min(1.0, theirs.pvalue), abs=TOL)
+
+
+square_tables = st.integers(2, 5).flatmap(
+    lambda k: st.lists(st.lists(st.integers(0, 60), min_size=k, max_size=k), min_size=k, max_size=k)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(square_tables)
+def test_stuart_maxwell_and_bowker_match_statsmodels(table: list[list[int]]) -> None:
+    array = np.array(table, dtype=float)
+    k = len(table)
+    v = -(array + array.T)
+    np.fill_diagonal(v, array.sum(0) + array.sum(1) - 2 * np.diag(array))
+    assume(np.linalg.matrix_rank(v[:-1, :-1]) == k - 1)  # statsmodels cannot invert otherwise
+    square = SquareTable(array, shift_zeros=False)
+    ours = stats.stuart_maxwell(table)
+    theirs = square.homogeneity()
+    assert ours.statistic == pytest.approx(theirs.statistic, rel=1e-9, abs=TOL)
+    assert ours.p_value == pytest.approx(theirs.pvalue, abs=TOL)
+    assert ours.df == theirs.df
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # statsmodels divides 0 by 0 on empty pairs
+        symmetry = square.symmetry()
+    ours_sym = stats.bowker(table)
+    assert ours_sym.statistic == pytest.approx(symmetry.statistic, rel=1e-9, abs=TOL)
+    assert ours_sym.p_value == pytest.approx(symmetry.pvalue, abs=TOL)
+
+
+def test_stuart_maxwell_with_two_options_is_mcnemar_without_correction() -> None:
+    test = stats.stuart_maxwell([[10, 3], [12, 20]])
+    assert test.statistic == pytest.approx((3 - 12) ** 2 / (3 + 12))
+    assert test.df == 1
+
+
+def test_stuart_maxwell_survives_a_category_nobody_moved_through() -> None:
+    # nobody ever answered or moved to "c": the usual V is singular; the test uses what is left
+    test = stats.stuart_maxwell([[5, 4, 0], [1, 6, 0], [0, 0, 0]])
+    assert test.df == 1
+    assert test.statistic == pytest.approx((4 - 1) ** 2 / 5)
+    assert 0 < test.p_value < 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(-0.9, 0.9), st.floats(0.0005, 0.05)), min_size=2, max_size=12))
+def test_pooling_matches_statsmodels_dersimonian_laird(rows: list[tuple[float, float]]) -> None:
+    effects = [r[0] for r in rows]
+    variances = [r[1] for r in rows]
+    ours = stats.pool(effects, variances)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # statsmodels divides by 0 when Q = 0
+        theirs = combine_effects(np.array(effects), np.array(variances), method_re="dl")
+    assert ours.q == pytest.approx(theirs.q, rel=1e-9, abs=TOL)
+    assert ours.fixed == pytest.approx(theirs.mean_effect_fe, abs=TOL)
+    # statsmodels reports tau^2 and I^2 untruncated; the published definitions take max(0, .)
+    assert ours.tau2 == pytest.approx(max(0.0, theirs.tau2), abs=TOL)
+    if theirs.q > 0:
+        assert ours.i2 == pytest.approx(max(0.0, theirs.i2), abs=TOL)
+    else:
+        assert ours.i2 == 0
+    if theirs.tau2 >= 0:
+        assert ours.random == pytest.approx(theirs.mean_effect_re, abs=TOL)
+        assert ours.random_ci95 == pytest.approx(tuple(theirs.conf_int()[1]), abs=TOL)
+    else:
+        assert ours.random == pytest.approx(theirs.mean_effect_fe, abs=TOL)
+
+
+def test_pooling_one_session_is_that_session() -> None:
+    pooled = stats.pool([0.31], [0.0016])
+    assert pooled.random == pooled.fixed == 0.31
+    assert pooled.q == 0 and pooled.i2 == 0 and pooled.tau2 == 0 and pooled.q_p_value is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0, 100), min_size=2, max_size=200))
+def test_t_interval_matches_scipy(values: list[float]) -> None:
+    from scipy import stats as sps
+
+    summary = stats.mean_summary(values)
+    assume(summary.sd and summary.sd > 1e-6)
+    lo, hi = sps.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=sps.sem(values))
+    assert summary.ci95 == pytest.approx((lo, hi), abs=1e-7)
+    assert summary.median == pytest.approx(float(np.median(values)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 500), min_size=1, max_size=8))
+def test_shares_sum_to_one(counts: list[int]) -> None:
+    assume(sum(counts) > 0)
+    result = stats.shares({f"o{i}": c for i, c in enumerate(counts)})
+    assert math.fsum(v for v in result.values() if v is not None) == pytest.approx(1.0)
+
+
+def test_no_answers_give_no_shares() -> None:
+    assert stats.shares({"a": 0, "b": 0}) == {"a": None, "b": None}
+
+
+def test_histogram_keeps_every_value_and_the_top_edge() -> None:
+    bins = stats.histogram([0, 9.99, 10, 55, 100, 100], 0, 100, 10)
+    assert [b.count for b in bins] == [2, 1, 0, 0, 0, 1, 0, 0, 0, 2]
+    assert sum(b.count for b in bins) == 6
+
+
+def test_small_cells_are_hidden() -> None:
+    assert stats.shown(4) is None and stats.shown(5) == 5 and stats.shown(0) == 0
+    assert stats.too_few(1) and not stats.too_few(0)
+
+
+THREE = ("agree", "disagree", "unsure")
+SPECS = (
+    PhaseSpec("definition", "choice", ("d1", "d2")),
+    PhaseSpec("belief", "stance", THREE, holds=("agree",)),
+    PhaseSpec("field", "perceived", THREE, of_key="belief"),
+    PhaseSpec("revote", "revote", THREE, of_key="belief"),
+)
+
+answer_maps = st.dictionaries(st.integers(1, 60).map(str), st.sampled_from(THREE), max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(answer_maps, answer_maps, answer_maps)
+def test_each_participant_is_counted_once_per_phase(
+    belief: dict[str, str], field: dict[str, str], revote: dict[str, str]
+) -> None:
+    data = Dataset(SPECS, {"belief": belief, "field": field, "revote": revote})
+    result = stats.analyze(data)
+    assert result.phases["belief"].n == len(belief)
+    assert result.phases["field"].n == len(field)
+    if result.perceived_crosstab is not None:
+        assert result.perceived_crosstab.n == len(set(belief) & set(field))
+    for phase in result.phases.values():
+        if phase.n:
+            assert math.fsum(s for s in phase.shares.values() if s is not None) == pytest.approx(1)
+    if result.gap is not None and result.gap.paired is not None:
+        assert result.gap.paired.n == len(set(belief) & set(field))
+    shift = result.shift
+    assert (shift is None) == (not revote)
+    if shift is not None:
+        assert shift.n_paired == len(set(belief) & set(revote))
+        assert shift.n_paired + shift.only_first == len(belief)
+        assert shift.n_paired + shift.only_second == len(revote)
+        assert sum(map(sum, shift.matrix)) == shift.n_paired
+
+
+def test_gap_and_paired_gap_on_linked_answers() -> None:
+    belief = {str(i): "agree" if i < 4 else "disagree" for i in range(10)}
+    field = {str(i): "agree" if i < 8 else "unsure" for i in range(10)}
+    gap = stats.gap(Dataset(SPECS, {"belief": belief, "field": field}))
+    assert gap is not None and gap.kind == "categorical"
+    assert gap.self_share == 0.4 and gap.perceived_share == 0.8
+    assert gap.difference.estimate == pytest.approx(0.4)
+    assert gap.paired is not None and gap.paired.n == 10
+    # every agreeing person also perceives agreement: b = 4, c = 0
+    assert gap.paired.estimate == pytest.approx(0.4)
+    assert gap.paired.ci95[0] > 0
+
+
+def test_gap_with_an_estimate_and_false_consensus() -> None:
+    specs = (
+        PhaseSpec("belief", "stance", THREE, holds=("agree",)),
+        PhaseSpec("field_pct", "perceived", (), of_key="belief", min_value=0, max_value=100),
+    )
+    belief = {str(i): ("agree" if i < 10 else "unsure") for i in range(20)}
+    estimate = {str(i): (80.0 if i < 10 else 60.0) + (i % 3) for i in range(20)}
+    data = Dataset(specs, {"belief": belief, "field_pct": estimate})
+    gap = stats.gap(data)
+    assert gap is not None and gap.kind == "estimate"
+    mean = sum(estimate.values()) / 20 / 100
+    assert gap.perceived_share == pytest.approx(mean)
+    assert gap.difference.estimate == pytest.approx(mean - 0.5)
+    assert gap.difference.ci95[0] < gap.difference.estimate < gap.difference.ci95[1]
+    fc = gap.false_consensus
+    assert fc is not None and fc.holders_n == 10 and fc.others_n == 10
+    assert fc.difference is not None and fc.difference.estimate == pytest.approx(0.2, abs=0.01)
+    sp = stats.surprisingly_popular(data)
+    assert sp is not None and sp.actual == 0.5 and sp.answer == "does_not_hold"
+
+
+def test_shift_counts_changes_by_first_answer() -> None:
+    belief = {str(i): "agree" for i in range(36)} | {"x": "unsure"}
+    revote = {str(i): "agree" if i < 6 else ("disagree" if i < 11 else "unsure") for i in range(36)}
+    revote["late"] = "agree"
+    shift = stats.shift(Dataset(SPECS, {"belief": belief, "revote": revote}))
+    assert shift is not None
+    assert shift.n_paired == 36 and shift.only_first == 1 and shift.only_second == 1
+    assert shift.changed_share("agree") == pytest.approx(30 / 36)
+    assert shift.row_share("agree", "disagree") == pytest.approx(5 / 36)
+    assert shift.changed_share("unsure") is None
+    assert shift.test is not None and shift.test.name == "stuart_maxwell"
+
+
+def test_a_two_option_shift_uses_exact_mcnemar() -> None:
+    specs = (
+        PhaseSpec("b", "stance", ("yes", "no"), holds=("yes",)),
+        PhaseSpec("r", "revote", ("yes", "no"), of_key="b"),
+    )
+    data = Dataset(
+        specs, {"b": {"1": "yes", "2": "yes", "3": "no"}, "r": {"1": "no", "2": "no", "3": "no"}}
+    )
+    shift = stats.shift(data)
+    assert shift is not None and shift.test is not None
+    assert shift.test.name == "mcnemar_exact"
+    assert shift.test.p_value == pytest.approx(0.5)
+
+
+def test_merge_keeps_participants_of_sessions_apart() -> None:
+    one = Dataset(SPECS, {"belief": {"1": "agree"}})
+    two = Dataset(SPECS, {"belief": {"1": "disagree"}})
+    merged = stats.merge({"AAA": one, "BBB": two})
+    assert stats.analyze(merged).phases["belief"].n == 2
