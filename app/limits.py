@@ -1,7 +1,7 @@
 """A cap on request bodies, enforced while they stream in (no Content-Length is no way round).
 
-Votes are tiny; anything over ``VOTE_BODY_LIMIT`` on a votes path is refused with 413 before the
-app reads it. Other requests (talk files uploaded by the presenter) get a larger cap.
+Votes are tiny; anything over ``VOTE_BODY_LIMIT`` on a vote path (API or phone form) is refused
+with 413 before the app reads it. Other requests get a larger cap.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = VOTE_BODY_LIMIT if scope["path"].endswith("/votes") else DEFAULT_BODY_LIMIT
+        path = scope["path"]
+        small = path.endswith(("/votes", "/vote"))  # the API's and the phone form's votes
+        limit = VOTE_BODY_LIMIT if small else DEFAULT_BODY_LIMIT
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _refuse(send, limit)

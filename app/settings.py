@@ -12,6 +12,7 @@ import os
 import secrets
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,10 @@ class Settings(BaseSettings):
     port: int = 8000
     talks_dir: Path | None = None
     """Extra talk files (``*.toml``) loaded beside the bundled talks."""
+
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    """SQLite durability: NORMAL (WAL) keeps every commit across a crash of the process; FULL also
+    across a power cut, at a cost measured by ``bench/run.py --synchronous FULL``."""
 
     broadcast_url: str = "memory://"
     """Backend for live updates: ``memory://`` (one process) or a PostgreSQL URL."""

@@ -46,7 +46,10 @@ async def vote(port: int, code: str, choice: str) -> str | None:
     head, _, payload = response.partition(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 200"):
         return None
-    return str(json.loads(payload)["participant"])
+    try:
+        return str(json.loads(payload)["participant"])
+    except ValueError:  # the process died between the status line and the body
+        return None
 
 
 async def burst(port: int, code: str, acknowledged: dict[str, str], stop: asyncio.Event) -> None:

@@ -85,9 +85,9 @@ def stage_baseline(seconds: int) -> dict[str, Any]:
             server.stop()
 
 
-def stage_votes(seconds: int) -> dict[str, Any]:
+def stage_votes(seconds: int, synchronous: str = "NORMAL") -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        server = _server.start(Path(tmp))
+        server = _server.start(Path(tmp), extra_env={"BELIEFGAP_SQLITE_SYNCHRONOUS": synchronous})
         try:
             code = _server.open_session(server)
             script = Path(tmp) / "vote.lua"
@@ -303,6 +303,11 @@ def main() -> int:
     report["baseline"] = stage_baseline(seconds)
     report["votes"] = stage_votes(seconds)
     report["votes"]["ratio_to_baseline"] = report["votes"]["rps"] / report["baseline"]["rps"]
+    if not args.smoke:
+        report["votes_full_sync"] = stage_votes(seconds, "FULL")
+        report["votes_full_sync"]["ratio_to_baseline"] = (
+            report["votes_full_sync"]["rps"] / report["baseline"]["rps"]
+        )
     if not args.skip_streams:
         report["fanout"] = [asyncio.run(fanout(n, 3 if args.smoke else 10)) for n in sizes]
         report["burst"] = asyncio.run(burst(sizes[-1], 2.0 if args.smoke else 10.0))
@@ -326,6 +331,11 @@ def print_table(report: dict[str, Any]) -> None:
     print(
         f"{'POST votes':<28}{v['rps']:>10.0f}{v['p50_ms']:>10.1f}{v['p99_ms']:>10.1f}{v['refused']:>10}"
     )
+    if "votes_full_sync" in report:
+        s = report["votes_full_sync"]
+        print(
+            f"{'POST votes (sync=FULL)':<28}{s['rps']:>10.0f}{s['p50_ms']:>10.1f}{s['p99_ms']:>10.1f}{s['refused']:>10}"
+        )
     print(
         f"votes / baseline: {v['ratio_to_baseline']:.2f}; acknowledged {v['acknowledged']}, stored {v['stored']}"
     )

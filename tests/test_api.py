@@ -237,3 +237,12 @@ def test_a_cross_site_form_cannot_vote_through_the_json_api(client: TestClient) 
     assert form.status_code == 422
     document = client.get(f"/api/v1/sessions/{code}/export.json", headers=AUTH).json()
     assert [r["choice"] for r in document["responses"]] == ["agree"]
+
+
+def test_an_oversized_form_vote_is_refused_before_it_is_read(client: TestClient) -> None:
+    code = new_session(client)
+    phase_action(client, code, "belief", "open")
+    response = client.post(f"/j/{code}/vote", data={"phase": "belief", "choice": "a" * 5000})
+    assert response.status_code == 413
+    document = client.get(f"/api/v1/sessions/{code}/export.json", headers=AUTH).json()
+    assert document["responses"] == []

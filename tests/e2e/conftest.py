@@ -1,0 +1,187 @@
+"""Real browsers against the real server: uvicorn on 127.0.0.1 with a temporary SQLite file, and
+Debian's Chromium driven by Playwright. Every page opened through ``open_page`` fails the test
+on a console error or a failed request."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("BELIEFGAP_CHROMIUM", "/usr/bin/chromium")
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+ADMIN_TOKEN = "e2e-admin-token-0123456789"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BELIEFGAP_")}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        BELIEFGAP_DATA_DIR=str(tmp_path),
+        BELIEFGAP_ADMIN_TOKEN=ADMIN_TOKEN,
+        BELIEFGAP_PUBLIC_URL=url,
+    )
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, (tmp_path / "server.log").read_text()
+        assert time.monotonic() < deadline, "the server did not start within 30 s"
+        time.sleep(0.1)
+    yield LiveServer(url=url, data_dir=tmp_path, process=process)
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        pytest.fail(f"Chromium not found at {CHROMIUM} (.ci/run installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield instance
+        instance.close()
+
+
+@dataclass
+class PageProblems:
+    """Console errors and failed requests seen on the pages of one test."""
+
+    errors: list[str] = field(default_factory=list)
+
+    def watch(self, page: Any, name: str) -> None:
+        page.on(
+            "console",
+            lambda message: (
+                self.errors.append(f"{name} console: {message.text}")
+                if message.type == "error"
+                else None
+            ),
+        )
+        page.on("pageerror", lambda error: self.errors.append(f"{name} page error: {error}"))
+
+        def failed(request: Any) -> None:
+            failure = request.failure or ""
+            # A stream or fetch cut short by a navigation or a closed page is not a failure.
+            if "ERR_ABORTED" in failure:
+                return
+            self.errors.append(f"{name} request failed: {request.method} {request.url} {failure}")
+
+        page.on("requestfailed", failed)
+
+        def bad_status(response: Any) -> None:
+            if response.status >= 500:
+                self.errors.append(f"{name} HTTP {response.status}: {response.url}")
+
+        page.on("response", bad_status)
+
+
+@pytest.fixture
+def problems() -> Iterator[PageProblems]:
+    seen = PageProblems()
+    yield seen
+    assert seen.errors == [], "\n".join(seen.errors)
+
+
+@pytest.fixture
+def open_page(browser: Any, problems: PageProblems) -> Iterator[Callable[..., Any]]:
+    """open_page(name, viewport=(390, 844), locale="en-GB") -> a page in its own context (its
+    own cookie jar: one phone, or the presenter's laptop)."""
+    contexts: list[Any] = []
+
+    def _open(name: str, viewport: tuple[int, int] = (390, 844), locale: str = "en-GB") -> Any:
+        context = browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]}, locale=locale
+        )
+        contexts.append(context)
+        page = context.new_page()
+        problems.watch(page, name)
+        return page
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
+    """Run axe-core in the page; the serious and critical violations, one line each."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document)")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} -> {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in impacts
+    ]
