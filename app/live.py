@@ -140,6 +140,9 @@ Renderer = Callable[[RenderRequest], Frames]
 """Synchronous (it reads the database); the Broadcaster runs it in a worker thread."""
 
 
+PING = b": ping\n\n"
+
+
 def encode_event(event: str, data: str) -> bytes:
     """One server-sent event. Multi-line data becomes one ``data:`` line per line (the browser
     joins them back with newlines)."""
@@ -175,9 +178,16 @@ class Subscriber:
             self.queue.get_nowait()
         self.queue.put_nowait(None)
 
-    async def frames(self) -> AsyncIterator[bytes]:
+    async def frames(self, ping_after: float | None = None) -> AsyncIterator[bytes]:
+        """The queued frames until the stream ends; with ``ping_after``, an SSE comment line
+        after that many seconds of quiet (keeps proxies from closing the connection, and makes
+        a client that vanished show up as a failed write)."""
         while True:
-            frame = await self.queue.get()
+            try:
+                frame = await asyncio.wait_for(self.queue.get(), ping_after)
+            except TimeoutError:
+                yield PING
+                continue
             if frame is None:
                 return
             yield frame

@@ -16,6 +16,7 @@ from app.live import (
     MemoryBackend,
     RenderRequest,
     SessionChanged,
+    Subscriber,
     backend_for_url,
     encode_event,
 )
@@ -311,3 +312,18 @@ def test_worker_count_reads_the_server_command_line() -> None:
     assert worker_count(["uvicorn", "--workers=2"], {}) == 2
     assert worker_count(["gunicorn", "-w", "3"], {}) == 3
     assert worker_count(["uvicorn"], {"WEB_CONCURRENCY": "2"}) == 2
+
+
+def test_a_quiet_stream_sends_a_keepalive_comment_then_the_update() -> None:
+    async def scenario() -> list[bytes]:
+        subscriber = Subscriber("ABCDEF", "en", presenter=False, queue_size=4)
+        received: list[bytes] = []
+        stream = subscriber.frames(ping_after=0.05)
+        received.append(await asyncio.wait_for(anext(stream), 5))
+        subscriber.offer(b"event: state\ndata: {}\n\n")
+        received.append(await asyncio.wait_for(anext(stream), 5))
+        subscriber.close()
+        received.extend([frame async for frame in stream])
+        return received
+
+    assert asyncio.run(scenario()) == [b": ping\n\n", b"event: state\ndata: {}\n\n"]

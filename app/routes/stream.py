@@ -11,16 +11,19 @@ once per tick and language and writes the same bytes to every stream.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlmodel import Session
-from sse_starlette import EventSourceResponse
+from starlette.responses import StreamingResponse
+from starlette.types import Message, Send
 
 from app import i18n, sessions
 from app.live import Broadcaster, Frames, RenderRequest, encode_event
@@ -28,6 +31,7 @@ from app.results import phase_results
 from app.security import is_presenter
 
 router = APIRouter(tags=["live"])
+log = logging.getLogger(__name__)
 
 PING_SECONDS = 15
 SEND_TIMEOUT_SECONDS = 30
@@ -110,8 +114,29 @@ async def event_stream(
     async with broadcaster.subscribe(code, lang, presenter) as subscriber:
         for frame in await broadcaster.snapshot(subscriber):
             yield frame
-        async for frame in subscriber.frames():
+        async for frame in subscriber.frames(ping_after=PING_SECONDS):
             yield frame
+
+
+class EventStreamResponse(StreamingResponse):
+    """A lean ``text/event-stream`` response: one task per stream, no per-stream ping task.
+
+    Each write must complete within ``SEND_TIMEOUT_SECONDS``: a phone asleep with its socket
+    open stops reading, and is then dropped instead of holding its buffers for ever. (With the
+    ASGI 2.4 servers used here a client that left shows up as a failed write, at the latest on
+    the next ping.)"""
+
+    media_type = "text/event-stream"
+
+    async def stream_response(self, send: Send) -> None:
+        async def timed_send(message: Message) -> None:
+            with anyio.fail_after(SEND_TIMEOUT_SECONDS):
+                await send(message)
+
+        try:
+            await super().stream_response(timed_send)
+        except TimeoutError:
+            log.info("dropping an event stream that stopped reading")
 
 
 def _session_language(engine: Engine, code: str) -> tuple[str, str]:
@@ -122,23 +147,20 @@ def _session_language(engine: Engine, code: str) -> tuple[str, str]:
 
 @router.get(
     "/api/v1/sessions/{code}/events",
-    response_class=EventSourceResponse,
+    response_class=EventStreamResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def events(
     code: str,
     request: Request,
     lang: Annotated[str | None, Query(max_length=16)] = None,
-) -> EventSourceResponse:
+) -> EventStreamResponse:
     """The session's live updates as server-sent events (``state``, ``results``, and for the
     presenter ``counts``). ``lang``: ``en`` or ``zh-Hans`` (default: the session's language)."""
     app_state = request.app.state
     code, session_lang = await anyio.to_thread.run_sync(_session_language, app_state.engine, code)
     chosen = i18n.supported(lang) or i18n.supported(session_lang) or i18n.DEFAULT_LANGUAGE
     stream = event_stream(app_state.broadcaster, code, chosen, is_presenter(request))
-    return EventSourceResponse(
-        stream,
-        ping=PING_SECONDS,
-        send_timeout=SEND_TIMEOUT_SECONDS,
-        headers={"Cache-Control": "no-store"},
+    return EventStreamResponse(
+        stream, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )
