@@ -102,7 +102,9 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     log.close()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: a running sync Playwright owns an event loop, and other tests
+# (tests/test_audience.py) start their own Playwright after these.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         pytest.fail(f"Chromium not found at {CHROMIUM} (.ci/run installs Debian's chromium)")
@@ -126,7 +128,9 @@ class PageProblems:
         page.on(
             "console",
             lambda message: (
-                self.errors.append(f"{name} console: {message.text}")
+                self.errors.append(
+                    f"{name} console: {message.text} ({message.location.get('url', '')})"
+                )
                 if message.type == "error"
                 else None
             ),
@@ -180,6 +184,7 @@ def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")
     """Run axe-core in the page; the serious and critical violations, one line each."""
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("async () => await axe.run(document)")
+    assert result["passes"], "axe-core ran no checks"
     return [
         f"{v['id']} ({v['impact']}): {v['help']} -> {[n['target'] for n in v['nodes']][:3]}"
         for v in result["violations"]

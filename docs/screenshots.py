@@ -1,0 +1,243 @@
+"""Refresh the README's screenshots: `.venv/bin/python docs/screenshots.py`.
+
+Starts the app (uvicorn on 127.0.0.1, a temporary SQLite file), logs the presenter in, creates a
+session of the bundled `emergence` talk from the dashboard, and runs it with the projector's
+keyboard while thirty people answer: one phone in headless Chromium, the others through the
+public vote API. Saves to docs/screenshots/:
+
+- phone.png      390x844    the phone page, the "field" question answered;
+- control.png    1440x900   the presenter's control page while the room answers;
+- projector.png  1920x1080  the belief gap slide, revealed;
+- results.png    1440 wide  the top of the session's results page.
+
+Needs Chromium (BELIEFGAP_CHROMIUM, default /usr/bin/chromium) and Playwright for Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = Path(__file__).resolve().parent / "screenshots"
+CHROMIUM = os.environ.get("BELIEFGAP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TOKEN = "screenshots-admin-token-0123456789"  # noqa: S105 (a temporary server)
+WAIT_MS = 15_000
+PHASES = ("definition", "belief", "field", "revote")
+
+
+def the_room() -> list[tuple[str, str, str, str]]:
+    """Thirty people's answers (definition, belief, field, revote), shaped like the talk's own
+    polls: 40% agree, 70% think most of the field agrees, most of those who agreed move."""
+    groups = {
+        "agree": (["agree"] * 11 + ["unsure"], ["agree"] * 2 + ["disagree"] * 2 + ["unsure"] * 8),
+        "disagree": (["agree"] * 3 + ["disagree"] * 2, ["disagree"] * 4 + ["unsure"]),
+        "unsure": (
+            ["agree"] * 7 + ["disagree"] + ["unsure"] * 5,
+            ["unsure"] * 9 + ["agree"] * 2 + ["disagree"] * 2,
+        ),
+    }
+    definitions = ["d1"] * 15 + ["d4"] * 8 + ["d3"] * 4 + ["other"] * 2 + ["d2"]
+    random.Random(7).shuffle(definitions)
+    people: list[tuple[str, str, str, str]] = []
+    for belief, (fields, revotes) in groups.items():
+        for field, revote in zip(fields, revotes, strict=True):
+            people.append((definitions[len(people)], belief, field, revote))
+    return people
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BELIEFGAP_")}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        BELIEFGAP_DATA_DIR=str(data_dir),
+        BELIEFGAP_ADMIN_TOKEN=TOKEN,
+        BELIEFGAP_PUBLIC_URL="https://polls.example.org",
+    )
+    log = (data_dir / "server.log").open("wb")
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+    process = subprocess.Popen(  # noqa: S603 (our own interpreter, fixed arguments)
+        [*command, "--port", str(port), "--no-access-log"],
+        cwd=data_dir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return url, process
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit((data_dir / "server.log").read_text())
+        time.sleep(0.1)
+
+
+def settled(page: Any) -> None:
+    page.wait_for_function(
+        "document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+        " === null",
+        timeout=WAIT_MS,
+    )
+
+
+def text_is(page: Any, selector: str, expected: str) -> None:
+    page.wait_for_function(
+        "([s, e]) => { const el = document.querySelector(s);"
+        " return el !== null && el.textContent.trim() === e; }",
+        arg=[selector, expected],
+        timeout=WAIT_MS,
+    )
+
+
+def stage(projector: Any, phase: str, revealed: bool) -> None:
+    projector.wait_for_function(
+        "([p, r]) => { const s = document.querySelector('#stage .slide');"
+        " return s !== null && s.dataset.phase === p"
+        " && s.classList.contains('stage--revealed') === r; }",
+        arg=[phase, revealed],
+        timeout=WAIT_MS,
+    )
+    settled(projector)
+
+
+def press(projector: Any, key: str) -> None:
+    settled(projector)
+    projector.keyboard.press(key)
+
+
+def tap(phone: Any, phase: str, option: str) -> None:
+    phone.wait_for_function(
+        "(p) => { const panel = document.querySelector('#aud-panel');"
+        " return panel !== null && panel.dataset.open === p + '@'; }",
+        arg=phase,
+        timeout=WAIT_MS,
+    )
+    settled(phone)
+    phone.locator(f"#aud-opt-{phase}-{option}").click()
+    phone.wait_for_selector(f"#aud-opt-{phase}-{option}.aud-option--chosen", timeout=WAIT_MS)
+    settled(phone)
+
+
+def run(out: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    people = the_room()
+    with tempfile.TemporaryDirectory() as tmp:
+        url, server = start_server(Path(tmp))
+        crowd = [httpx.Client(base_url=url, timeout=10) for _ in people[1:]]
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+                )
+                laptop = browser.new_context(viewport={"width": 1440, "height": 900})
+                control = laptop.new_page()
+                control.goto(f"{url}/presenter/login")
+                control.locator("#token").fill(TOKEN)
+                control.locator(".login__form button[type=submit]").click()
+                control.wait_for_url(f"{url}/presenter")
+                form = control.locator("form.new-session:has(input[name=talk][value=emergence])")
+                form.locator("input[name=venue]").fill("Copenhagen")
+                form.locator("input[name=held_on]").fill("2024-05-02")
+                form.locator("button[type=submit]").click()
+                control.wait_for_url("**/presenter/sessions/*")
+                code = control.url.rstrip("/").rsplit("/", 1)[-1]
+
+                projector = laptop.new_page()
+                projector.set_viewport_size({"width": 1920, "height": 1080})
+                projector.goto(f"{url}/presenter/sessions/{code}/projector")
+                projector.mouse.move(0, 0)
+
+                phone_context = browser.new_context(
+                    viewport={"width": 390, "height": 844}, locale="en-GB"
+                )
+                phone = phone_context.new_page()
+                phone.goto(f"{url}/j/{code}")
+
+                for index, phase in enumerate(PHASES):
+                    press(projector, "ArrowRight")
+                    stage(projector, phase, revealed=False)
+                    tap(phone, phase, people[0][index])
+                    for person, answers in zip(crowd, people[1:], strict=True):
+                        voted = person.post(
+                            f"/api/v1/sessions/{code}/votes",
+                            json={"phase": phase, "choice": answers[index]},
+                        )
+                        voted.raise_for_status()
+                    text_is(projector, f"#n-{phase}", str(len(people)))
+                    if phase == "field":
+                        text_is(control, f"#n-{phase}", str(len(people)))
+                        settled(control)
+                        phone.evaluate("window.scrollTo(0, 0)")
+                        phone.screenshot(path=str(out / "phone.png"))
+                        control.screenshot(path=str(out / "control.png"))
+                    press(projector, "r")
+                    stage(projector, phase, revealed=True)
+                    if phase == "field":
+                        projector.wait_for_selector(
+                            ".chart-slot--gap .chart-variant--landscape svg", timeout=WAIT_MS
+                        )
+                        time.sleep(0.5)  # bars grow with a short transition
+                        projector.screenshot(path=str(out / "projector.png"))
+                press(projector, "ArrowRight")  # closes the revote
+
+                results = laptop.new_page()
+                results.goto(f"{url}/presenter/sessions/{code}/results")
+                results.wait_for_selector(".chart-block--gap svg", state="attached")
+                height = min(2400, results.evaluate("document.documentElement.scrollHeight"))
+                results.screenshot(
+                    path=str(out / "results.png"),
+                    full_page=True,
+                    clip={"x": 0, "y": 0, "width": 1440, "height": height},
+                )
+                browser.close()
+        finally:
+            for person in crowd:
+                person.close()
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    for name in ("phone", "control", "projector", "results"):
+        print(out / f"{name}.png")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for the PNG files")
+    run(parser.parse_args().out)
+
+
+if __name__ == "__main__":
+    main()

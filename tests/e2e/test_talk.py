@@ -1,0 +1,401 @@
+"""A whole talk in real browsers: the presenter's laptop (login, dashboard, control page, projector
+driven with the keyboard) and five phones in their own browser contexts, two of them in Chinese.
+
+The answers are chosen so that the results are known in advance:
+
+    phone  lang  definition  belief               field     revote
+    A      en    d1          agree                agree     unsure
+    B      en    d1          agree -> disagree    agree     disagree
+    C      en    d4          unsure (reloads)     agree     disagree
+    D      zh    d3          unsure               agree     disagree
+    E      zh    (joins late) unsure              disagree  agree
+
+definition n = 4 (d1 50%); belief n = 5 (agree 1 = 20%); field n = 5 (agree 4 = 80%): the gap is
++60 points. Stance -> revote over 5 pairs: A, C, D, E changed (4 of 5 = 80%), B did not.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from tests.e2e.conftest import ADMIN_TOKEN, LiveServer
+
+WAIT_MS = 10_000
+PHASES = ("definition", "belief", "field", "revote")
+ANSWERS = {
+    "A": ("d1", "agree", "agree", "unsure"),
+    "B": ("d1", "disagree", "agree", "disagree"),
+    "C": ("d4", "unsure", "agree", "disagree"),
+    "D": ("d3", "unsure", "agree", "disagree"),
+    "E": (None, "unsure", "disagree", "agree"),
+}
+
+
+@dataclass
+class Phone:
+    name: str
+    page: Any
+
+
+def wait_text(page: Any, selector: str, expected: str, what: str) -> None:
+    """Wait until the element's text content (trimmed) equals ``expected``; the element may be
+    replaced meanwhile, so the check reads it again each time."""
+    script = """([selector, expected]) => {
+        const el = document.querySelector(selector);
+        return el !== null && el.textContent.trim() === expected;
+    }"""
+    try:
+        page.wait_for_function(script, arg=[selector, expected], timeout=WAIT_MS)
+    except Exception as exc:
+        seen = page.evaluate(
+            "(s) => { const el = document.querySelector(s); return el && el.textContent.trim(); }",
+            selector,
+        )
+        raise AssertionError(f"{what}: expected {expected!r} in {selector}, saw {seen!r}") from exc
+
+
+def wait_contains(page: Any, selector: str, expected: str, what: str) -> None:
+    script = """([selector, expected]) => {
+        const el = document.querySelector(selector);
+        return el !== null && el.textContent.replace(/\\s+/g, ' ').includes(expected);
+    }"""
+    try:
+        page.wait_for_function(script, arg=[selector, expected], timeout=WAIT_MS)
+    except Exception as exc:
+        seen = page.evaluate(
+            "(s) => { const el = document.querySelector(s);"
+            " return el && el.textContent.replace(/\\s+/g, ' ').trim(); }",
+            selector,
+        )
+        raise AssertionError(f"{what}: expected {expected!r} in {selector}, saw {seen!r}") from exc
+
+
+def stage_shows(projector: Any, phase: str, revealed: bool = False) -> None:
+    script = """([phase, revealed]) => {
+        const slide = document.querySelector('#stage .slide');
+        return slide !== null && slide.dataset.phase === phase
+            && slide.classList.contains('stage--revealed') === revealed;
+    }"""
+    try:
+        projector.wait_for_function(script, arg=[phase, revealed], timeout=WAIT_MS)
+    except Exception as exc:
+        raise AssertionError(
+            f"the projector does not show phase {phase!r} (revealed={revealed})"
+        ) from exc
+    # A marker a reload would wipe: the live counts checked next must arrive without one.
+    projector.evaluate("window.__sinceStage = true")
+
+
+def projector_count(projector: Any, phase: str, n: int, what: str) -> None:
+    """The projector's live count of ``phase`` reaches ``n`` without the page being reloaded."""
+    wait_text(projector, f"#n-{phase}", str(n), what)
+    assert projector.evaluate("window.__sinceStage === true"), f"{what}: the projector reloaded"
+
+
+def settled(page: Any) -> None:
+    """Wait until htmx has finished its requests and swaps: a form swapped in is wired up a
+    moment after it appears, and a key or tap before that would post it without htmx."""
+    page.wait_for_function(
+        "document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+        " === null",
+        timeout=WAIT_MS,
+    )
+
+
+def press(projector: Any, key: str) -> None:
+    settled(projector)
+    projector.keyboard.press(key)
+
+
+def question_on(phone: Phone, phase: str) -> None:
+    """The phone shows the question of ``phase``, live (the phone is never reloaded here)."""
+    script = """(phase) => {
+        const panel = document.querySelector('#aud-panel');
+        return panel !== null && panel.dataset.open === phase + '@'
+            && document.querySelector('#aud-q-' + phase) !== null;
+    }"""
+    try:
+        phone.page.wait_for_function(script, arg=phase, timeout=WAIT_MS)
+    except Exception as exc:
+        raise AssertionError(f"phone {phone.name} does not show the {phase!r} question") from exc
+
+
+def answer(phone: Phone, phase: str, option: str) -> None:
+    question_on(phone, phase)
+    settled(phone.page)
+    phone.page.locator(f"#aud-opt-{phase}-{option}").click()
+    try:
+        phone.page.wait_for_function(
+            """(id) => {
+                const chosen = document.querySelectorAll('.aud-option--chosen');
+                return chosen.length === 1 && chosen[0].id === id
+                    && document.querySelector('#aud-panel .aud-msg--ok') !== null;
+            }""",
+            arg=f"aud-opt-{phase}-{option}",
+            timeout=WAIT_MS,
+        )
+    except Exception as exc:
+        raise AssertionError(f"phone {phone.name}: {phase}={option} is not marked") from exc
+
+
+def revealed_on(phone: Phone, phase: str, expected: str) -> None:
+    wait_contains(
+        phone.page,
+        f"#revealed-results [data-phase={phase}]",
+        expected,
+        f"phone {phone.name}: the revealed {phase!r} chart",
+    )
+
+
+def test_a_talk_with_a_projector_and_five_phones(live_server: LiveServer, open_page: Any) -> None:
+    # ------------------------------------------------------------ the presenter logs in
+    control = open_page("laptop", viewport=(1440, 900))
+    control.goto(f"{live_server.url}/presenter")
+    assert "/presenter/login" in control.url
+    control.locator("#token").fill(ADMIN_TOKEN)
+    control.locator(".login__form button[type=submit]").click()
+    control.wait_for_url(f"{live_server.url}/presenter")
+
+    form = control.locator("form.new-session:has(input[name=talk][value=emergence])")
+    form.locator("input[name=venue]").fill("Copenhagen")
+    form.locator("select[name=language]").select_option("en")
+    form.locator("button[type=submit]").click()
+    control.wait_for_url("**/presenter/sessions/*")
+    code = control.url.rstrip("/").rsplit("/", 1)[-1]
+    assert control.locator(".join__code").inner_text().strip() == code
+    join_url = control.locator(".join__url a").get_attribute("href")
+    assert join_url == f"{live_server.url}/j/{code}"
+
+    with control.context.expect_page() as opened:
+        control.locator("a[data-key=p]").click()
+    projector = opened.value
+    projector.set_viewport_size({"width": 1920, "height": 1080})
+    projector.wait_for_load_state()
+    assert projector.url.endswith(f"/presenter/sessions/{code}/projector")
+    assert projector.locator(".qr-block__join").inner_text().strip() == code
+    # A marker that a reload would wipe: the control page's counts must arrive without one.
+    control.evaluate("window.__sameControl = true")
+
+    # ------------------------------------------------------------ four phones join
+    phones: dict[str, Phone] = {}
+    for name, locale in (("A", "en-GB"), ("B", "en-US"), ("C", "en-GB"), ("D", "zh-CN")):
+        page = open_page(f"phone {name}", viewport=(390, 844), locale=locale)
+        page.goto(join_url)
+        page.wait_for_selector(".aud-wait")
+        phones[name] = Phone(name, page)
+    assert phones["D"].page.locator("html").get_attribute("lang") == "zh-Hans"
+    assert phones["A"].page.locator("html").get_attribute("lang") == "en"
+    wait_text(control, ".people__joined", "4 joined", "participants on the control page")
+
+    # ------------------------------------------------------------ phase 1: definition
+    press(projector, "ArrowRight")
+    stage_shows(projector, "definition")
+    projector_count(projector, "definition", 0, "projector count before any answer")
+    for name in ("A", "B", "C"):
+        answer(phones[name], "definition", ANSWERS[name][0] or "")
+    projector_count(projector, "definition", 3, "projector count after three answers")
+    # The Chinese phone sees the question and the options in Chinese.
+    question_on(phones["D"], "definition")
+    assert "定义" in phones["D"].page.locator("#aud-q-definition").inner_text()
+
+    press(projector, "r")
+    stage_shows(projector, "definition", revealed=True)
+    wait_contains(projector, "#chart-definition figcaption", "n = 3", "projector chart")
+    for phone in phones.values():
+        revealed_on(phone, "definition", "n = 3")
+    # A fourth answer after the reveal: the chart follows on the projector and the phones.
+    answer(phones["D"], "definition", "d3")
+    wait_contains(projector, "#chart-definition figcaption", "n = 4", "projector chart update")
+    assert projector.evaluate("window.__sinceStage === true"), "the chart came with a reload"
+    wait_contains(projector, "#chart-definition .chart-sentence", "50%", "projector sentence")
+    revealed_on(phones["A"], "definition", "n = 4")
+    revealed_on(phones["D"], "definition", "n = 4")
+    revealed_on(phones["D"], "definition", "最多人选择")  # in Chinese on the Chinese phone
+    revealed_on(phones["A"], "definition", "Most chose")
+
+    # ------------------------------------------------------------ phase 2: belief
+    press(projector, "ArrowRight")
+    stage_shows(projector, "belief")
+    answer(phones["A"], "belief", "agree")
+    answer(phones["B"], "belief", "agree")
+    projector_count(projector, "belief", 2, "projector count for belief")
+    answer(phones["B"], "belief", "disagree")  # changed: still one answer
+    answer(phones["C"], "belief", "unsure")
+    answer(phones["D"], "belief", "unsure")
+    projector_count(projector, "belief", 4, "projector count after a changed answer")
+
+    # C reloads mid-phase: same participant, its answer still marked.
+    phones["C"].page.reload()
+    question_on(phones["C"], "belief")
+    marked = (
+        phones["C"].page.locator(".aud-option--chosen").evaluate_all("els => els.map(el => el.id)")
+    )
+    assert marked == ["aud-opt-belief-unsure"], f"after a reload phone C shows {marked} chosen"
+
+    # E joins late, in Chinese, straight into the open question.
+    late = open_page("phone E", viewport=(390, 844), locale="zh-CN")
+    late.goto(join_url)
+    phones["E"] = Phone("E", late)
+    answer(phones["E"], "belief", "unsure")
+    projector_count(projector, "belief", 5, "projector count with the late phone")
+    wait_text(control, ".people__joined", "5 joined", "participants after the reload and late join")
+
+    press(projector, "r")
+    stage_shows(projector, "belief", revealed=True)
+    wait_contains(projector, "#chart-belief .chart-sentence", "60%", "belief sentence")
+    revealed_on(phones["A"], "belief", "n = 5")
+    revealed_on(phones["E"], "belief", "n = 5")
+
+    # ------------------------------------------------------------ phase 3: field
+    press(projector, "ArrowRight")
+    stage_shows(projector, "field")
+    for name in ("A", "B", "C", "D", "E"):
+        answer(phones[name], "field", ANSWERS[name][2])
+    projector_count(projector, "field", 5, "projector count for field")
+    wait_text(control, "#n-field", "5", "control page count for field")
+    press(projector, "r")
+    stage_shows(projector, "field", revealed=True)
+    # The perceived phase revealed: the belief gap slide, 20% vs 80%, +60 points.
+    wait_contains(projector, ".chart-slot--gap .chart-sentence", "20%", "gap slide")
+    gap_text = projector.locator(".chart-slot--gap").inner_text()
+    assert "80%" in gap_text
+    assert "60" in gap_text
+    revealed_on(phones["B"], "field", "80%")
+
+    # ------------------------------------------------------------ phase 4: revote
+    press(projector, "ArrowRight")
+    stage_shows(projector, "revote")
+    for name in ("A", "B", "C", "D", "E"):
+        answer(phones[name], "revote", ANSWERS[name][3])
+    projector_count(projector, "revote", 5, "projector count for the revote")
+    press(projector, "r")
+    stage_shows(projector, "revote", revealed=True)
+    wait_contains(projector, ".chart-slot--shift", "80%", "shift slide")
+    revealed_on(phones["C"], "revote", "n = 5")
+    press(projector, "ArrowRight")  # closes the last phase
+    wait_contains(projector, "#stage .reveal__status", "Voting is closed.", "the last close")
+    for phone in phones.values():
+        phone.page.wait_for_selector(".aud-wait", timeout=WAIT_MS)
+
+    assert control.evaluate("window.__sameControl === true"), "the control page was reloaded"
+
+    # ------------------------------------------------------------ results page
+    results = control
+    results.goto(f"{live_server.url}/presenter/sessions/{code}/results")
+    check_results_page(results)
+
+    # ------------------------------------------------------------ CSV export
+    with results.expect_download() as download_info:
+        results.locator(f".exports a[href='/api/v1/sessions/{code}/export.csv']").click()
+    download = download_info.value
+    assert download.suggested_filename.endswith(".csv")
+    with open(download.path(), encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    check_export(rows, code)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}"
+
+
+def check_results_page(page: Any) -> None:
+    """What the results page shows for these five people: the gap and the shift with the numbers
+    the answers imply (intervals and the test checked against statsmodels), each question's
+    shares, and cross-tabs whose cells under 5 are hidden."""
+    import numpy
+    from statsmodels.stats.contingency_tables import SquareTable
+    from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+
+    text = page.locator("main").inner_text()
+    assert "5 participants" in page.locator(".results__meta").inner_text()
+
+    # The gap: 1 of 5 agree, 4 of 5 think most of the field agrees.
+    gap = page.locator(".chart-block--gap")
+    assert gap.locator(".chart-sentence").inner_text().strip() == (
+        "20% of this room answered “Yes, they do”; 80% think most of the field does."
+    )
+    lo, hi = confint_proportions_2indep(4, 5, 1, 5, method="newcomb")
+    found = re.search(r"Gap: \+(\d+) points, 95% CI \[(-?\d+), (-?\d+)\]", text)
+    assert found, text
+    assert int(found[1]) == 60
+    assert abs(int(found[2]) - 100 * lo) <= 0.5 and abs(int(found[3]) - 100 * hi) <= 0.5
+
+    # The shift: 4 of the 5 pairs changed; Stuart-Maxwell on the 3x3 table.
+    shift = page.locator(".chart-block--shift")
+    assert shift.locator(".chart-sentence").first.inner_text().strip() == (
+        "80% of the 5 people who answered twice changed their answer."
+    )
+    # rows: belief (agree, disagree, unsure), columns: revote
+    table = numpy.array([[0, 0, 1], [0, 1, 0], [1, 2, 0]])
+    homogeneity = SquareTable(table, shift_zeros=False).homogeneity()
+    expected_test = (
+        f"χ² = {homogeneity.statistic:.1f}, df = {int(homogeneity.df)}, "
+        f"p = {homogeneity.pvalue:.3f}"
+    )
+    assert expected_test == "χ² = 2.0, df = 2, p = 0.368"
+    assert expected_test in " ".join(shift.inner_text().split())
+
+    # Each question: shares and Wilson intervals as the screen-reader rows list them.
+    labels = {
+        "definition": {
+            "d1": "A property the model shows although it was not explicitly trained for it"
+            " (Bommasani et al. 2021)",
+            "d3": "A property absent in smaller models and present in larger ones"
+            " (Wei et al. 2022)",
+            "d4": "As d3, but sharp and unpredictable: an apparently instant jump at a scale"
+            " nobody could foresee (Schaeffer et al. 2023)",
+        },
+        "belief": {"agree": "Yes, they do", "disagree": "No, they don't", "unsure": "Unsure"},
+        "field": {
+            "agree": "Most think LLMs have emergent properties",
+            "disagree": "Most think they don't",
+            "unsure": "Most are unsure",
+        },
+    }
+    labels["revote"] = labels["belief"]
+    for index, phase in enumerate(PHASES):
+        chosen = [answers[index] for answers in ANSWERS.values() if answers[index] is not None]
+        n = len(chosen)
+        rows = page.locator(f".chart-figure--phase-{phase} ul li").all_inner_texts()
+        for option, label in labels[phase].items():
+            count = chosen.count(option)
+            low, high = proportion_confint(count, n, method="wilson")
+            row = f"{label}: {_pct(count / n)}% ({count}) [{_pct(low)}, {_pct(high)}]"
+            assert row in rows, (phase, row, rows)
+    assert "50% of 4 answers" in page.locator(".chart-figure--phase-definition").inner_text()
+
+    # Cross-tabs: with five people every non-empty cell is under 5, so none shows its count.
+    cells = page.locator(".crosstab tbody td").all_inner_texts()
+    assert len(cells) == 3 * 4 + 5 * 4  # stance x perceived, definition x stance (with n)
+    assert {cell.strip() for cell in cells} <= {"<5", "0", "–"}, cells
+    assert "<5" in cells
+
+
+def check_export(rows: list[dict[str, str]], code: str) -> None:
+    """One row per answer and no more: 4 + 5 + 5 + 5, one participant per phone (the reload and
+    the changed answer added none), each phone's answers linked under its one id."""
+    assert len(rows) == 19
+    assert {row["session"] for row in rows} == {code}
+    assert {row["talk"] for row in rows} == {"emergence"}
+    assert {row["venue"] for row in rows} == {"Copenhagen"}
+    assert Counter(row["phase"] for row in rows) == {
+        "definition": 4,
+        "belief": 5,
+        "field": 5,
+        "revote": 5,
+    }
+    by_participant: dict[str, dict[str, str]] = {}
+    for row in rows:
+        assert row["phase"] not in by_participant.get(row["participant"], {})
+        assert row["value"] == ""
+        assert row["answered_at"].endswith(("Z", "+00:00"))
+        by_participant.setdefault(row["participant"], {})[row["phase"]] = row["choice"]
+    assert len(by_participant) == 5
+    sequences = Counter(
+        tuple(answers.get(phase) for phase in PHASES) for answers in by_participant.values()
+    )
+    assert sequences == Counter(ANSWERS.values())
