@@ -220,7 +220,9 @@ def points(value: float) -> str:
 def interval(ci: tuple[float, float] | None, scale: float = 100.0) -> str:
     if ci is None:
         return ""
-    return f"[{ci[0] * scale:.0f}, {ci[1] * scale:.0f}]"
+    # "+ 0.0" turns a bound that rounds to minus zero into "0" rather than "-0".
+    low, high = (round(bound * scale) + 0.0 for bound in ci)
+    return f"[{low:.0f}, {high:.0f}]"
 
 
 def option_colour(key: str, index: int, count: int, likert: bool = False) -> str:

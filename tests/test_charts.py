@@ -240,3 +240,8 @@ def test_wrap_breaks_latin_at_spaces_and_chinese_anywhere() -> None:
     lines = charts.wrap("模型表现出某种能力，尽管它并没有被专门训练过", 200, 20)
     assert len(lines) > 1 and all(charts.text_width(line, 20) <= 200 for line in lines)
     assert "".join(lines) == "模型表现出某种能力，尽管它并没有被专门训练过"
+
+
+def test_an_interval_bound_that_rounds_to_zero_reads_0_not_minus_0() -> None:
+    assert charts.interval((-0.0003, 0.8321)) == "[0, 83]"
+    assert charts.interval((-0.051, 0.2)) == "[-5, 20]"
