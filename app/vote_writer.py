@@ -3,8 +3,9 @@
 A room votes in a burst. Committing each vote on its own costs a disk sync and a round of lock
 hand-offs per vote; here the event loop validates each vote against a cached copy of its
 session's phases (no database read), queues it, and a single writer thread takes everything
-queued, writes it in one transaction with ``app.voting.write_ballots`` (the same code a single
-vote uses) and commits. Only then is each request answered, so a 200 always means committed.
+queued, writes it in one transaction with ``app.voting.write_ballots`` and commits. Only then
+is each request answered, so a 200 always means committed. Phones' form votes and the JSON
+API both come through here.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class VoteWriter:
 
     async def submit(self, code: str, token: str, vote: VoteIn) -> VoteOut:
         """Validate, queue and wait for the commit. Raises NotFound, Invalid or Conflict."""
-        spec = await self._spec(normalize_code(code))
+        spec = await self.session_spec(normalize_code(code))
         ballot = validate_vote(spec, token, vote)
         self._ensure_started()
         loop = asyncio.get_running_loop()
@@ -60,7 +61,8 @@ class VoteWriter:
         self._queue.put(pending)
         return await pending.future
 
-    async def _spec(self, code: str) -> SessionSpec:
+    async def session_spec(self, code: str) -> SessionSpec:
+        """The session's phases and options (raises NotFound for an unknown code)."""
         # A session's phases and options never change while it exists, so one read serves
         # every later vote. The state of each phase is not cached: the write checks it.
         spec = self._specs.get(code)

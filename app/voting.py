@@ -1,4 +1,7 @@
-"""Recording answers and moving phases: the only place that writes them, commits and publishes.
+"""Recording answers and moving phases: the only code that writes them.
+
+Phase changes commit and publish here; answers are validated and written here and committed,
+many at a time, by ``app.vote_writer``.
 
 A vote is validated against the session's phases (no write), then written: register the
 participant only if the phase is open (one conditional upsert that holds the write lock), then
@@ -210,29 +213,6 @@ def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut
             )
         )
     return outcomes
-
-
-def record_vote(db: Session, code: str, token: str, vote: VoteIn, publisher: Publisher) -> VoteOut:
-    """Store one answer, replacing the participant's earlier answer to the same phase.
-
-    Raises NotFound (no such session), Invalid (unknown phase or option, value missing, of the
-    wrong kind or out of range) or Conflict (the phase is not open). A refused vote changes
-    nothing: the transaction is rolled back whole. (The JSON API sends votes through
-    ``app.vote_writer``, which writes many ballots per transaction with the same functions.)
-    """
-    ballot = validate_vote(load_session_spec(db, code), token, vote)
-    db.rollback()  # end the read above, so the write below starts on the newest snapshot
-    connection = db.connection()
-    try:
-        (outcome,) = write_ballots(connection, [ballot])
-        if isinstance(outcome, Conflict):
-            raise outcome
-        db.commit()
-    except BaseException:
-        db.rollback()
-        raise
-    publisher.publish(SessionChanged(session_id=ballot.session.id, code=code, phases=False))
-    return outcome
 
 
 def change_phase(

@@ -1,10 +1,10 @@
 """The audience's pages: the landing page with a code field, the voting page the QR code points
 to (``/j/{code}``), its question panel (fetched again on live updates) and the vote form.
 
-Thin: each handler reads the request, calls ``app.audience`` / ``app.voting`` and renders. Votes go
-through ``voting.record_vote``, the same function as the JSON API. A refused vote never shows an
-error page: with htmx the panel comes back with the message (and the refusal's status); without
-scripts the form post is answered with a redirect to the page, which shows the message.
+Thin: each handler reads the request, calls ``app.audience`` / ``app.voting`` and renders. Votes
+go through the group-commit writer (``app.vote_writer``), like the JSON API. A refused vote never
+shows an error page: with htmx the panel comes back with the message (and the refusal's status);
+without scripts the form post is answered with a redirect to the page, which shows the message.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import anyio.to_thread
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
@@ -214,7 +215,7 @@ def audience_panel(
 
 
 @router.post("/j/{code}/vote", response_class=HTMLResponse)
-def audience_vote(
+async def audience_vote(
     code: str,
     request: Request,
     db: SessionDep,
@@ -225,15 +226,18 @@ def audience_vote(
     initial: FormField = None,
     lang: FormField = None,
 ) -> Response:
-    """A vote from the page's form: the panel back for htmx, a redirect to the page without it."""
+    """A vote from the page's form: the panel back for htmx, a redirect to the page without it.
+
+    The vote goes through the same group-commit writer as the JSON API (a room votes in a
+    burst); the database reads for the panel run in a worker thread, off the event loop."""
     htmx = request.headers.get("hx-request") == "true"
     language = _language(request, lang)
-    poll = _find(db, sessions.normalize_code(code))
-    if poll is None:
-        return _unknown_code(request, language, code, panel=htmx)
-    token = _participant(request, poll.code)
+    code = sessions.normalize_code(code)
+    writer = request.app.state.vote_writer
     refusal: DomainError | None = None
     try:
+        await writer.session_spec(code)  # NotFound for an unknown code
+        token = _participant(request, code)
         if token is None:
             # No participant cookie: the phone never loaded the page (or dropped its cookies).
             # The form path never invents a participant; the page sets the cookie on reload.
@@ -241,9 +245,9 @@ def audience_vote(
         vote = audience.vote_from_form(
             {"phase": phase, "choice": choice, "value": value, "slider": slider, "initial": initial}
         )
-        voting.record_vote(db, poll.code, token, vote, request.app.state.publisher)
+        await writer.submit(code, token, vote)
     except NotFound:
-        return _unknown_code(request, language, poll.code, panel=htmx)
+        return _unknown_code(request, language, code, panel=htmx)
     except DomainError as exc:
         refusal = exc
     wanted = phase if phase and len(phase) <= audience.MAX_FIELD_LENGTH else None
@@ -253,8 +257,25 @@ def audience_vote(
             query["phase"] = wanted
         if refusal is not None:
             query["error"] = refusal.code
-        target = f"/j/{poll.code}" + (f"?{urlencode(query)}" if query else "")
+        target = f"/j/{code}" + (f"?{urlencode(query)}" if query else "")
         return RedirectResponse(target, status_code=303)
+    return await anyio.to_thread.run_sync(
+        _panel_after_vote, request, db, code, language, wanted, refusal
+    )
+
+
+def _panel_after_vote(
+    request: Request,
+    db: Session,
+    code: str,
+    language: str,
+    wanted: str | None,
+    refusal: DomainError | None,
+) -> Response:
+    poll = _find(db, code)
+    if poll is None:  # pragma: no cover (the writer found it a moment ago; sessions stay)
+        return _unknown_code(request, language, code, panel=True)
+    token = _participant(request, poll.code)
     view = audience.audience_view(db, poll, token, language, wanted=wanted)
     message = _refusal_text(language, refusal.code, view, wanted) if refusal else ""
     status_code = refusal.status if refusal is not None else 200
