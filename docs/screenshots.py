@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +27,10 @@ from typing import Any
 import httpx2 as httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests import liveserver  # noqa: E402
+
 OUT = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM = os.environ.get("BELIEFGAP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -62,43 +64,6 @@ def the_room() -> list[tuple[str, str, str, str]]:
         for field, revote in zip(fields, revotes, strict=True):
             people.append((definitions[len(people)], belief, field, revote))
     return people
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_server(data_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BELIEFGAP_")}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        BELIEFGAP_DATA_DIR=str(data_dir),
-        BELIEFGAP_ADMIN_TOKEN=TOKEN,
-        BELIEFGAP_PUBLIC_URL="https://polls.example.org",
-    )
-    log = (data_dir / "server.log").open("wb")
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-    process = subprocess.Popen(  # noqa: S603 (our own interpreter, fixed arguments)
-        [*command, "--port", str(port), "--no-access-log"],
-        cwd=data_dir,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return url, process
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit((data_dir / "server.log").read_text())
-        time.sleep(0.1)
 
 
 def settled(page: Any) -> None:
@@ -153,7 +118,10 @@ def run(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     people = the_room()
     with tempfile.TemporaryDirectory() as tmp:
-        url, server = start_server(Path(tmp))
+        server = liveserver.start(
+            Path(tmp), TOKEN, public_url="https://polls.example.org", args=("--no-access-log",)
+        )
+        url = server.url
         crowd = [httpx.Client(base_url=url, timeout=10) for _ in people[1:]]
         try:
             with sync_playwright() as playwright:
@@ -224,11 +192,7 @@ def run(out: Path) -> None:
         finally:
             for person in crowd:
                 person.close()
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            server.stop()
     for name in ("phone", "control", "projector", "results"):
         print(out / f"{name}.png")
 

@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +35,7 @@ from app.models import (
 )
 from app.routes.stream import state_json
 from app.security import participant_cookie_name, read_participant
+from tests import liveserver
 from tests.conftest import ADMIN_TOKEN, AUTH, SECRET_KEY, new_session, phase_action
 
 HX = {"HX-Request": "true"}
@@ -655,53 +651,11 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """The app under uvicorn on a free local port, with its own temporary database."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BELIEFGAP_")}
-    env.update(
-        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
-        BELIEFGAP_DATA_DIR=str(tmp_path),
-        BELIEFGAP_ADMIN_TOKEN=ADMIN_TOKEN,
-        BELIEFGAP_PUBLIC_URL=url,
-    )
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    running = liveserver.start(tmp_path, ADMIN_TOKEN, timeout=30)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, "the server did not start within 30 s"
-            time.sleep(0.1)
-        yield url
+        yield running.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        running.stop()
 
 
 @pytest.mark.e2e

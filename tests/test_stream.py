@@ -23,8 +23,9 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.routes.stream import event_stream
 from app.settings import Settings
+from tests import liveserver
 from tests.conftest import ADMIN_TOKEN, AUTH, new_session, phase_action
-from tests.test_server import ROOT, free_port
+from tests.liveserver import LiveServer
 
 DEADLINE = 5.0
 
@@ -211,56 +212,6 @@ def test_unknown_session_stream_is_a_404(live_client: TestClient) -> None:
 # --------------------------------------------------------------------------- real server
 
 
-class Server:
-    def __init__(self, tmp_path: Path) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BELIEFGAP_")}
-        env.update(
-            PYTHONPATH=str(ROOT),
-            BELIEFGAP_DATA_DIR=str(tmp_path),
-            BELIEFGAP_ADMIN_TOKEN=ADMIN_TOKEN,
-            BELIEFGAP_PUBLIC_URL="http://192.0.2.10:8000",
-        )
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{self.base}/healthz", timeout=1)
-                return
-            except httpx.TransportError:
-                assert self.process.poll() is None, self.output()
-                assert time.monotonic() < deadline, "the server did not answer within 30 s"
-                time.sleep(0.2)
-
-    def output(self) -> str:
-        return self.process.stdout.read().decode() if self.process.stdout else ""
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 def sse_events(response: httpx.Response) -> Iterator[tuple[str, str]]:
     event, data = "", []
     for line in response.iter_lines():
@@ -275,22 +226,22 @@ def sse_events(response: httpx.Response) -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path)
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    running = liveserver.start(tmp_path, ADMIN_TOKEN, public_url="http://192.0.2.10:8000")
     try:
         yield running
     finally:
         running.stop()
 
 
-def test_live_stream_against_uvicorn(server: Server) -> None:
-    api = httpx.Client(base_url=server.base, headers=AUTH, timeout=5)
+def test_live_stream_against_uvicorn(server: LiveServer) -> None:
+    api = httpx.Client(base_url=server.url, headers=AUTH, timeout=5)
     code = api.post("/api/v1/sessions", json={"talk": "emergence", "venue": "Cardiff"}).json()[
         "code"
     ]
     api.post(f"/api/v1/sessions/{code}/phases/belief/open").raise_for_status()
     api.post(f"/api/v1/sessions/{code}/phases/belief/reveal").raise_for_status()
-    with httpx.stream("GET", f"{server.base}/api/v1/sessions/{code}/events", timeout=5) as phone:
+    with httpx.stream("GET", f"{server.url}/api/v1/sessions/{code}/events", timeout=5) as phone:
         assert phone.headers["content-type"].startswith("text/event-stream")
         events = sse_events(phone)
         event, data = next(events)
@@ -299,7 +250,7 @@ def test_live_stream_against_uvicorn(server: Server) -> None:
         assert event == "results"
         assert "<figure" in data and "\n" in data  # multi-line HTML arrives whole
         httpx.post(
-            f"{server.base}/api/v1/sessions/{code}/votes",
+            f"{server.url}/api/v1/sessions/{code}/votes",
             json={"phase": "belief", "choice": "agree"},
             timeout=5,
         ).raise_for_status()
@@ -308,16 +259,16 @@ def test_live_stream_against_uvicorn(server: Server) -> None:
                 break
             assert event != "counts", "a phone must not receive the presenter's counts"
     with httpx.stream(
-        "GET", f"{server.base}/api/v1/sessions/{code}/events", headers=AUTH, timeout=5
+        "GET", f"{server.url}/api/v1/sessions/{code}/events", headers=AUTH, timeout=5
     ) as presenter:
         events = sse_events(presenter)
         assert [next(events)[0] for _ in range(3)] == ["state", "results", "counts"]
 
 
-def test_shutdown_with_an_open_stream_finishes_promptly(server: Server) -> None:
-    api = httpx.Client(base_url=server.base, headers=AUTH, timeout=5)
+def test_shutdown_with_an_open_stream_finishes_promptly(server: LiveServer) -> None:
+    api = httpx.Client(base_url=server.url, headers=AUTH, timeout=5)
     code = api.post("/api/v1/sessions", json={"talk": "emergence", "venue": "Milan"}).json()["code"]
-    with httpx.stream("GET", f"{server.base}/api/v1/sessions/{code}/events", timeout=5) as phone:
+    with httpx.stream("GET", f"{server.url}/api/v1/sessions/{code}/events", timeout=5) as phone:
         assert next(sse_events(phone))[0] == "state"
         server.process.send_signal(signal.SIGTERM)
         try:
@@ -332,7 +283,9 @@ def test_shutdown_with_an_open_stream_finishes_promptly(server: Server) -> None:
 
 def test_several_workers_with_the_in_process_backend_refuse_to_start(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BELIEFGAP_")}
-    env.update(PYTHONPATH=str(ROOT), BELIEFGAP_DATA_DIR=str(tmp_path), WEB_CONCURRENCY="2")
+    env.update(
+        PYTHONPATH=str(liveserver.ROOT), BELIEFGAP_DATA_DIR=str(tmp_path), WEB_CONCURRENCY="2"
+    )
     code = (
         "import asyncio\n"
         "from app.main import create_app\n"

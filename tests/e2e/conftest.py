@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests import liveserver
+from tests.liveserver import LiveServer
+
 CHROMIUM = os.environ.get("BELIEFGAP_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 ADMIN_TOKEN = "e2e-admin-token-0123456789"
@@ -38,68 +35,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@dataclass
-class LiveServer:
-    url: str
-    data_dir: Path
-    process: subprocess.Popen[bytes]
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BELIEFGAP_")}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        BELIEFGAP_DATA_DIR=str(tmp_path),
-        BELIEFGAP_ADMIN_TOKEN=ADMIN_TOKEN,
-        BELIEFGAP_PUBLIC_URL=url,
-    )
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, (tmp_path / "server.log").read_text()
-        assert time.monotonic() < deadline, "the server did not start within 30 s"
-        time.sleep(0.1)
-    yield LiveServer(url=url, data_dir=tmp_path, process=process)
-    process.terminate()
+    running = liveserver.start(tmp_path, ADMIN_TOKEN, timeout=30)
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        yield running
+    finally:
+        running.stop()
 
 
 # Per module, not per session: a running sync Playwright owns an event loop, and other tests

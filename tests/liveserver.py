@@ -1,0 +1,114 @@
+"""The real server for tests, browser tests, benchmarks and screenshots: ``uvicorn app.main:app``
+in a subprocess on 127.0.0.1, a free port, its own data directory (SQLite file and secrets), and
+its output in ``<data dir>/server.log``. ``start`` returns once ``/healthz`` answers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2 as httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+    admin_token: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "beliefgap.db"
+
+    @property
+    def log(self) -> Path:
+        return self.data_dir / "server.log"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server process (Linux)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush; what a crash does to the process."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start(
+    data_dir: Path,
+    admin_token: str,
+    *,
+    public_url: str | None = None,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    timeout: float = 60,
+) -> LiveServer:
+    """Start the app; ``public_url`` defaults to the server's own address."""
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("BELIEFGAP_")}
+    environment.update(
+        PYTHONPATH=str(ROOT),
+        BELIEFGAP_DATA_DIR=str(data_dir),
+        BELIEFGAP_ADMIN_TOKEN=admin_token,
+        BELIEFGAP_PUBLIC_URL=public_url or f"http://127.0.0.1:{port}",
+    )
+    environment.update(env or {})
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+    with (data_dir / "server.log").open("ab") as log:
+        process = subprocess.Popen(  # our own interpreter, fixed arguments
+            [*command, "--port", str(port), *args],
+            cwd=data_dir,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(process=process, port=port, data_dir=data_dir, admin_token=admin_token)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"the server did not start:\n{server.output()}")
+        time.sleep(0.1)
