@@ -1,27 +1,80 @@
 """What a phone shows: the open questions of a session in talk order, the participant's own
 answers, a countdown when one runs, and the results the audience may see.
 
-View models for the audience pages, and the reading of the audience's vote form. No HTTP here:
-the routes turn requests into these calls and these values into templates.
+View models for the audience pages, the in-process read model they are built from, and the
+reading of the audience's vote form. No HTTP here: the routes turn requests into these calls
+and these values into templates.
+
+Views are built from what every phone of a session shares (its texts and live state, which
+``app.sessions.SessionCache`` keeps) and the phone's own answers, so what is the same for the
+whole room is drawn once and only a phone's answers are read per phone.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import DomainError, Invalid
-from app.models import Participant, PhaseKind, PollSession, Response, Talk, VoteIn
+from app.models import Participant, PhaseKind, PollSession, Response, VoteIn
 from app.results import PhaseResult, phase_results
-from app.sessions import SessionPhaseView, pick_language, session_phases
+from app.sessions import (
+    LiveState,
+    OpenPhase,
+    PhaseContent,
+    SessionContent,
+    load_content,
+    load_live_state,
+)
 
 MAX_FIELD_LENGTH = 64
 """Longer form fields than this are never a phase id, an option id or a number."""
+MAX_ANSWERED_LENGTH = 2048
+"""The ``answered`` field of the vote form (the phases a phone says it answered)."""
+
+
+# --------------------------------------------------------------------------- a phone's own
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A phone's answer to one phase; ``choice`` and ``value`` both None when only the fact
+    that it answered is known (what the phone's page reports of other open questions)."""
+
+    choice: str | None = None
+    value: float | None = None
+
+
+def own_answers(db: Session, content: SessionContent, token: str | None) -> dict[str, Answer]:
+    """This phone's answers in the session, by phase key (one query; none without a token)."""
+    if not token:
+        return {}
+    rows = db.exec(
+        select(Response.phase_id, Response.option_id, Response.value)
+        .join(Participant, col(Participant.id) == Response.participant_id)
+        .where(Participant.session_id == content.id, Participant.token == token)
+    )
+    phases = {p.id: p for p in content.phases}
+    return {
+        phases[phase_id].key: Answer(phases[phase_id].option_key(option_id), value)
+        for phase_id, option_id, value in rows
+        if phase_id in phases
+    }
+
+
+def answered_from_form(text: str | None, content: SessionContent) -> dict[str, Answer]:
+    """The phases a phone's page says it answered (``a,b,c``): only used to label the other
+    open questions, so anything unknown is ignored rather than refused."""
+    keys = (text or "")[:MAX_ANSWERED_LENGTH].split(",")
+    return {key: Answer() for key in keys if content.phase(key) is not None}
+
+
+# --------------------------------------------------------------------------- what a phone sees
 
 
 @dataclass(frozen=True)
@@ -58,7 +111,8 @@ class QuestionView:
 
 @dataclass(frozen=True)
 class AudienceView:
-    """Everything the voting page shows one participant. Context for the audience templates."""
+    """Everything the voting page shows one participant, or (``shared``) what every phone that
+    has not answered the open questions sees. Context for the audience templates."""
 
     code: str
     title: str
@@ -69,6 +123,10 @@ class AudienceView:
     current: QuestionView | None
     """The question on screen; None shows the waiting screen."""
     results: list[PhaseResult] = field(default_factory=list)
+    answered: frozenset[str] = frozenset()
+    """The phases this phone answered (what its page remembers between pushed panels)."""
+    shared: bool = False
+    """Drawn for every phone (pushed through the live stream), not for one."""
 
     @property
     def others(self) -> list[QuestionView]:
@@ -88,84 +146,93 @@ class AudienceView:
     def open_signature(self) -> str:
         """The open phases and their countdowns' ends (whole Unix seconds), as the page's script
         derives them from the live ``state`` event (``id@seconds;...``): when they are equal, the
-        panel is up to date and need not be fetched again (a reveal, a hide, a reconnection)."""
+        panel is up to date and a pushed one need not replace it."""
         return ";".join(f"{q.key}@{_epoch(q.closes_at)}" for q in self.questions)
 
     def question(self, key: str | None) -> QuestionView | None:
         return next((q for q in self.questions if q.key == key), None)
 
 
-def participant_id(db: Session, poll: PollSession, token: str | None) -> int | None:
-    """The participant registered for this cookie token in this session, if any."""
-    if not token:
-        return None
-    return db.exec(
-        select(Participant.id).where(Participant.session_id == poll.id, Participant.token == token)
-    ).first()
-
-
-def _answers(
-    db: Session, poll: PollSession, participant: int | None
-) -> dict[int, tuple[int | None, float | None]]:
-    if participant is None:
-        return {}
-    rows = db.exec(
-        select(Response.phase_id, Response.option_id, Response.value).where(
-            Response.session_id == poll.id, Response.participant_id == participant
-        )
-    )
-    return {phase_id: (option_id, value) for phase_id, option_id, value in rows}
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment  # SQLite: naive UTC
 
 
 def _epoch(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    if moment.tzinfo is None:  # SQLite hands back naive datetimes (UTC)
-        moment = moment.replace(tzinfo=UTC)
-    return str(math.floor(moment.timestamp()))
+    return "" if moment is None else str(math.floor(_aware(moment).timestamp()))
 
 
-def _seconds_left(view: SessionPhaseView, now: datetime) -> int | None:
-    closes_at = view.state.closes_at
-    if closes_at is None:
+def _seconds_left(phase: OpenPhase, now: datetime) -> int | None:
+    if phase.closes_at is None:
         return None
-    if closes_at.tzinfo is None:  # SQLite hands back naive datetimes
-        closes_at = closes_at.replace(tzinfo=UTC)
-    return max(0, math.ceil((closes_at - now).total_seconds()))
+    return max(0, math.ceil((_aware(phase.closes_at) - now).total_seconds()))
+
+
+def _text(texts: Mapping[str, str], lang: str) -> str:
+    return texts.get(lang) or next(iter(texts.values()), "")
 
 
 def _question(
-    view: SessionPhaseView,
-    lang: str,
-    answer: tuple[int | None, float | None] | None,
-    now: datetime,
+    phase: PhaseContent, live: OpenPhase, lang: str, answer: Answer | None, now: datetime
 ) -> QuestionView:
-    phase = view.phase
-    chosen_option, value = answer if answer is not None else (None, None)
     return QuestionView(
         key=phase.key,
         kind=phase.kind,
-        number=view.state.position + 1,
+        number=phase.number,
         text=_text(phase.questions, lang),
         options=[
             OptionView(
                 key=option.key,
                 label=_text(option.labels, lang),
-                chosen=answer is not None and option.id == chosen_option,
+                chosen=answer is not None and answer.choice == option.key,
             )
-            for option in view.options
+            for option in phase.options
         ],
         min_value=phase.min_value,
         max_value=phase.max_value,
         answered=answer is not None,
-        value=value,
-        seconds_left=_seconds_left(view, now),
-        closes_at=view.state.closes_at,
+        value=answer.value if answer is not None else None,
+        seconds_left=_seconds_left(live, now),
+        closes_at=live.closes_at,
     )
 
 
-def _text(texts: Mapping[str, str], lang: str) -> str:
-    return texts.get(lang) or next(iter(texts.values()), "")
+def build_view(
+    content: SessionContent,
+    state: LiveState,
+    answers: Mapping[str, Answer],
+    lang: str,
+    *,
+    wanted: str | None = None,
+    results: Collection[PhaseResult] = (),
+    shared: bool = False,
+    now: datetime | None = None,
+) -> AudienceView:
+    """What a phone with these answers sees, with the talk's texts in ``lang`` if the talk has
+    it. ``wanted`` asks for one open phase; otherwise the first open phase this participant
+    has not answered is shown, else the first open phase, else the waiting screen."""
+    now = now or datetime.now(UTC)
+    content_lang = content.content_lang(lang)
+    live = {p.key: p for p in state.open if p.is_open(now)}
+    questions = [
+        _question(phase, live[phase.key], content_lang, answers.get(phase.key), now)
+        for phase in content.phases
+        if phase.key in live
+    ]
+    current = next((q for q in questions if q.key == wanted), None)
+    if current is None:
+        current = next((q for q in questions if not q.answered), None)
+    if current is None and questions:
+        current = questions[0]
+    return AudienceView(
+        code=content.code,
+        title=_text(content.titles, content_lang),
+        content_lang=content_lang,
+        questions=questions,
+        current=current,
+        results=list(results),
+        answered=frozenset(answers),
+        shared=shared,
+    )
 
 
 def audience_view(
@@ -178,32 +245,16 @@ def audience_view(
     with_results: bool = False,
     now: datetime | None = None,
 ) -> AudienceView:
-    """What the phone with this cookie token sees, with the talk's texts in ``lang`` if the talk
-    has it. ``wanted`` asks for one open phase; otherwise the first open phase this participant
-    has not answered is shown, else the first open phase, else the waiting screen.
-    ``with_results`` adds the tallies (the whole page shows them; the panel alone does not)."""
-    now = now or datetime.now(UTC)
-    talk = db.get(Talk, poll.talk_id)
-    assert talk is not None
-    content_lang = pick_language(talk, lang)
-    answers = _answers(db, poll, participant_id(db, poll, token))
-    questions = [
-        _question(view, content_lang, answers.get(view.phase.id or 0), now)
-        for view in session_phases(db, poll)
-        if view.is_open
-    ]
-    current = next((q for q in questions if q.key == wanted), None)
-    if current is None:
-        current = next((q for q in questions if not q.answered), None)
-    if current is None and questions:
-        current = questions[0]
-    return AudienceView(
-        code=poll.code,
-        title=_text(talk.titles, content_lang),
-        content_lang=content_lang,
-        questions=questions,
-        current=current,
-        results=phase_results(db, poll) if with_results else [],
+    """The view for one phone, read straight from the database (no cache)."""
+    content = load_content(db, poll)
+    return build_view(
+        content,
+        load_live_state(db, content),
+        own_answers(db, content, token),
+        lang,
+        wanted=wanted,
+        results=phase_results(db, poll) if with_results else (),
+        now=now,
     )
 
 

@@ -36,6 +36,17 @@ class NullPublisher:
         return None
 
 
+class Publishers:
+    """Several publishers as one: each fact goes to every one of them, in order."""
+
+    def __init__(self, *targets: Publisher) -> None:
+        self.targets = targets
+
+    def publish(self, fact: SessionChanged) -> None:
+        for target in self.targets:
+            target.publish(fact)
+
+
 class RecordingPublisher:
     """Keeps every fact; used by tests to check what the domain publishes."""
 
@@ -116,8 +127,8 @@ def is_in_process(url: str) -> bool:
 
 @dataclass(frozen=True)
 class RenderRequest:
-    """What to render for one session: the state (JSON), results per language, and for presenter
-    connections the counts per language."""
+    """What to render for one session: the state (JSON), results per language, for phones the
+    question panel per language, and for presenter connections the counts per language."""
 
     code: str
     state: bool
@@ -125,6 +136,7 @@ class RenderRequest:
     counts_langs: frozenset[str]
     connections: int = 0
     """Open audience connections to this session, for the presenter's counts."""
+    panel_langs: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -134,13 +146,16 @@ class Frames:
     state: bytes | None = None
     results: dict[str, bytes] = field(default_factory=dict)
     counts: dict[str, bytes] = field(default_factory=dict)
+    panels: dict[str, bytes] = field(default_factory=dict)
 
 
 Renderer = Callable[[RenderRequest], Frames]
 """Synchronous (it reads the database); the Broadcaster runs it in a worker thread."""
 
 
-PING = b": ping\n\n"
+PING = b"event: ping\ndata:\n\n"
+"""Sent after a quiet spell: keeps proxies from closing the stream, lets a page see that its
+stream is alive, and makes a client that vanished show up as a failed write."""
 
 
 def encode_event(event: str, data: str) -> bytes:
@@ -151,12 +166,14 @@ def encode_event(event: str, data: str) -> bytes:
 
 
 class Subscriber:
-    """One open event stream: its language, whether it is the presenter, its bounded queue."""
+    """One open event stream: its language, whether it is the presenter (counts) or a phone
+    (the pushed question panel), its bounded queue."""
 
     def __init__(self, code: str, lang: str, presenter: bool, queue_size: int) -> None:
         self.code = code
         self.lang = lang
         self.presenter = presenter
+        self.phone = not presenter
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=queue_size)
         self.closed = False
 
@@ -179,9 +196,8 @@ class Subscriber:
         self.queue.put_nowait(None)
 
     async def frames(self, ping_after: float | None = None) -> AsyncIterator[bytes]:
-        """The queued frames until the stream ends; with ``ping_after``, an SSE comment line
-        after that many seconds of quiet (keeps proxies from closing the connection, and makes
-        a client that vanished show up as a failed write)."""
+        """The queued frames until the stream ends; with ``ping_after``, a ``ping`` event after
+        that many seconds of quiet."""
         while True:
             try:
                 frame = await asyncio.wait_for(self.queue.get(), ping_after)
@@ -203,7 +219,7 @@ class _Channel:
     timer: asyncio.TimerHandle | None = None
     rendering: bool = False
     last: dict[tuple[str, str], bytes] = field(default_factory=dict)
-    snapshots: dict[tuple[str, bool], asyncio.Future[Frames]] = field(default_factory=dict)
+    snapshots: dict[tuple[str, bool, bool], asyncio.Future[Frames]] = field(default_factory=dict)
 
     @property
     def dirty(self) -> bool:
@@ -230,6 +246,7 @@ class Broadcaster:
         self.renders = 0
         """How many renders ran (snapshots and updates): coalescing keeps it low."""
         self._channels: dict[str, _Channel] = {}
+        self._listeners: list[Callable[[SessionChanged], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
@@ -267,7 +284,14 @@ class Broadcaster:
     def publish(self, fact: SessionChanged) -> None:
         self.backend.publish(fact)
 
+    def listen(self, listener: Callable[[SessionChanged], None]) -> None:
+        """Also hand every fact that reaches this process (from any process) to ``listener``,
+        on the event loop, before anything is rendered for it (caches drop what it changed)."""
+        self._listeners.append(listener)
+
     def _on_fact(self, fact: SessionChanged) -> None:
+        for listener in self._listeners:
+            listener(fact)
         channel = self._channels.get(fact.code)
         if channel is None or self._stopping:
             return  # nobody watches this session in this process
@@ -309,6 +333,11 @@ class Broadcaster:
                     else frozenset()
                 ),
                 connections=self._connections(channel),
+                panel_langs=(
+                    frozenset(s.lang for s in subscribers if s.phone)
+                    if channel.dirty_state
+                    else frozenset()
+                ),
             )
             # Reset before reading: a commit after this point marks the channel dirty again.
             channel.dirty_state = channel.dirty_results = channel.dirty_counts = False
@@ -345,11 +374,16 @@ class Broadcaster:
         for lang, frame in frames.counts.items():
             if channel.last.get(("counts", lang)) != frame:
                 fresh[("counts", lang)] = frame
+        for lang, frame in frames.panels.items():
+            if channel.last.get(("panel", lang)) != frame:
+                fresh[("panel", lang)] = frame
         channel.last.update(fresh)
         for subscriber in list(channel.subscribers):
             for key in (("state", ""), ("results", subscriber.lang)):
                 if key in fresh:
                     subscriber.offer(fresh[key])
+            if subscriber.phone and ("panel", subscriber.lang) in fresh:
+                subscriber.offer(fresh[("panel", subscriber.lang)])
             if subscriber.presenter and ("counts", subscriber.lang) in fresh:
                 subscriber.offer(fresh[("counts", subscriber.lang)])
 
@@ -357,16 +391,19 @@ class Broadcaster:
 
     @asynccontextmanager
     async def subscribe(
-        self, code: str, lang: str, presenter: bool = False
+        self, code: str, lang: str, presenter: bool = False, *, phone: bool | None = None
     ) -> AsyncIterator[Subscriber]:
         """Register a stream for a session. Subscribe first, then take the snapshot: a change
-        committed in between is delivered after it, so nothing is missed."""
+        committed in between is delivered after it, so nothing is missed. ``phone`` (default:
+        not the presenter) asks for the pushed question panel."""
         if not self.started:
             raise RuntimeError("the broadcaster is not running")
         channel = self._channels.get(code)
         if channel is None:
             channel = self._channels[code] = _Channel(code)
         subscriber = Subscriber(code, lang, presenter, self.queue_size)
+        if phone is not None:
+            subscriber.phone = phone
         channel.subscribers.add(subscriber)
         self._connections_changed(channel, subscriber)
         try:
@@ -380,10 +417,10 @@ class Broadcaster:
                 self._forget(channel)
 
     def _connections(self, channel: _Channel) -> int:
-        return sum(1 for s in channel.subscribers if not s.presenter)
+        return sum(1 for s in channel.subscribers if s.phone)
 
     def _connections_changed(self, channel: _Channel, subscriber: Subscriber) -> None:
-        if not subscriber.presenter and any(s.presenter for s in channel.subscribers):
+        if subscriber.phone and any(s.presenter for s in channel.subscribers):
             channel.dirty_counts = True
             self._schedule(channel)
 
@@ -398,13 +435,14 @@ class Broadcaster:
         return len(channel.subscribers) if channel else 0
 
     async def snapshot(self, subscriber: Subscriber) -> list[bytes]:
-        """The current state for a new stream: ``state``, ``results`` and (presenter) ``counts``.
+        """The current state for a new stream: ``state``, ``results``, (presenter) ``counts``
+        and (phone) ``panel``.
 
         Streams connecting together share one render, but only one that starts reading after
         they subscribed."""
         assert self._loop is not None
         channel = self._channels[subscriber.code]
-        key = (subscriber.lang, subscriber.presenter)
+        key = (subscriber.lang, subscriber.presenter, subscriber.phone)
         future = channel.snapshots.get(key)
         if future is None:
             future = channel.snapshots[key] = self._loop.create_future()
@@ -417,20 +455,23 @@ class Broadcaster:
             out.append(frames.results[subscriber.lang])
         if subscriber.presenter and subscriber.lang in frames.counts:
             out.append(frames.counts[subscriber.lang])
+        if subscriber.phone and subscriber.lang in frames.panels:
+            out.append(frames.panels[subscriber.lang])
         return out
 
     def _start_snapshot(
-        self, channel: _Channel, key: tuple[str, bool], future: asyncio.Future[Frames]
+        self, channel: _Channel, key: tuple[str, bool, bool], future: asyncio.Future[Frames]
     ) -> None:
         if channel.snapshots.get(key) is future:
             del channel.snapshots[key]
-        lang, presenter = key
+        lang, presenter, phone = key
         request = RenderRequest(
             code=channel.code,
             state=True,
             results_langs=frozenset({lang}),
             counts_langs=frozenset({lang}) if presenter else frozenset(),
             connections=self._connections(channel),
+            panel_langs=frozenset({lang}) if phone else frozenset(),
         )
 
         async def run() -> None:

@@ -32,10 +32,11 @@ from app import i18n, voting
 from app.db import ROOT, make_engine, migrate
 from app.errors import DomainError
 from app.limits import BodyLimitMiddleware
-from app.live import Broadcaster, Publisher, is_in_process
+from app.live import Broadcaster, Publisher, Publishers, is_in_process
 from app.routes import api, pages, presenter, results, stream
 from app.routes.stream import LiveRenderer
 from app.security import LoginRequired
+from app.sessions import SessionCache
 from app.settings import Settings
 from app.talks import discover_talks, sync_talks
 from app.vote_writer import VoteWriter
@@ -81,13 +82,21 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.state.settings = settings
     app.state.engine = engine
     app.state.templates = make_templates()
+    # What every phone of a session shares, kept in this process. Facts reach it twice: from
+    # this process's commits at once (before anything else hears of them), and from every
+    # process through the broadcaster.
+    app.state.sessions = SessionCache(engine)
     # The broadcaster fans live updates out to event streams; it is the publisher the domain
     # reports its commits to, unless a test passes its own.
     app.state.broadcaster = Broadcaster(
-        settings.broadcast_url, LiveRenderer(engine, app.state.templates)
+        settings.broadcast_url, LiveRenderer(engine, app.state.templates, app.state.sessions)
     )
-    app.state.publisher = publisher if publisher is not None else app.state.broadcaster
-    app.state.vote_writer = VoteWriter(engine, lambda: app.state.publisher)
+    app.state.broadcaster.listen(app.state.sessions.publish)
+    app.state.publisher = Publishers(
+        app.state.sessions, publisher if publisher is not None else app.state.broadcaster
+    )
+    app.state.vote_writer = VoteWriter(engine, lambda: app.state.publisher, app.state.sessions)
+    app.state.shared_pages = pages.SharedPages()
 
     # CSRF: HTML forms carry a signed token matching a cookie (double submit). The JSON API is
     # exempt: it accepts only application/json bodies, which a cross-site form cannot send, and
@@ -174,7 +183,11 @@ def make_templates() -> Jinja2Templates:
 @pass_context
 def csrf_token(context: Context) -> str:
     """The CSRF token for a form on this page: ``<input type="hidden" name="csrftoken"
-    value="{{ csrf_token() }}">`` (htmx requests may send it as the ``x-csrftoken`` header)."""
+    value="{{ csrf_token() }}">`` (htmx requests may send it as the ``x-csrftoken`` header).
+    A fragment drawn once for many browsers passes ``csrf`` instead: a placeholder that each
+    response replaces with its own token, or "" for none (htmx sends the page's header)."""
+    if "csrf" in context:
+        return str(context["csrf"])
     return str(context["request"].scope["csrftoken"]())
 
 

@@ -1,20 +1,30 @@
-"""Poll sessions: create one for a talk, find it by join code, describe its state and its talk."""
+"""Poll sessions: create one for a talk, find it by join code, describe its state and its talk;
+and ``SessionCache``, the in-process copy of what every phone of a session shares.
+
+A room of thousands asks for the same things at the same instant. A session's texts are fixed
+for its life, and which of its phases are open changes only when the presenter acts, so one
+read serves the room until the next phase change reaches this process as a live fact."""
 
 from __future__ import annotations
 
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.errors import Invalid, NotFound
+from app.live import SessionChanged
 from app.models import (
     OptionPublic,
     Participant,
     Phase,
+    PhaseKind,
     PhaseOption,
     PhasePublic,
     PhaseState,
@@ -235,3 +245,224 @@ def talk_public(db: Session, talk: Talk, language: str | None = None) -> TalkPub
             for phase in phases
         ],
     )
+
+
+# ------------------------------------------------------------------- what every phone shares
+
+
+@dataclass(frozen=True)
+class OptionContent:
+    id: int
+    key: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class PhaseContent:
+    """One phase's texts and options; fixed for the life of a session."""
+
+    id: int
+    key: str
+    kind: PhaseKind
+    number: int
+    """The phase's place in the talk, from 1."""
+    questions: dict[str, str]
+    options: tuple[OptionContent, ...]
+    min_value: float | None
+    max_value: float | None
+
+    def option_key(self, option_id: int | None) -> str | None:
+        return next((o.key for o in self.options if o.id == option_id), None)
+
+    def option_id(self, key: str) -> int | None:
+        return next((o.id for o in self.options if o.key == key), None)
+
+
+@dataclass(frozen=True)
+class SessionContent:
+    """A session's talk texts, in every language the talk has."""
+
+    id: int
+    code: str
+    language: str
+    """The session's own language (what a phone without a preference sees)."""
+    languages: tuple[str, ...]
+    titles: dict[str, str]
+    phases: tuple[PhaseContent, ...]
+    """In talk order."""
+
+    def content_lang(self, lang: str) -> str:
+        """The best of the talk's languages for the interface language ``lang``."""
+        for candidate in self.languages:
+            if candidate.lower() == lang.lower():
+                return candidate
+        prefix = lang.split("-")[0].lower()
+        return next(
+            (c for c in self.languages if c.split("-")[0].lower() == prefix), self.languages[0]
+        )
+
+    def phase(self, key: str | None) -> PhaseContent | None:
+        return next((p for p in self.phases if p.key == key), None)
+
+
+@dataclass(frozen=True)
+class OpenPhase:
+    key: str
+    closes_at: datetime | None
+    """A running countdown's end (UTC), else None."""
+
+    def is_open(self, now: datetime) -> bool:
+        if self.closes_at is None:
+            return True
+        closes_at = self.closes_at
+        if closes_at.tzinfo is None:  # SQLite hands back naive datetimes (UTC)
+            closes_at = closes_at.replace(tzinfo=UTC)
+        return now < closes_at
+
+
+def load_content(db: Session, poll: PollSession) -> SessionContent:
+    talk = db.get(Talk, poll.talk_id)
+    assert talk is not None and poll.id is not None
+    phases = []
+    for view in session_phases(db, poll):
+        assert view.phase.id is not None
+        phases.append(
+            PhaseContent(
+                id=view.phase.id,
+                key=view.key,
+                kind=view.phase.kind,
+                number=view.state.position + 1,
+                questions=dict(view.phase.questions),
+                options=tuple(
+                    OptionContent(id=o.id, key=o.key, labels=dict(o.labels))
+                    for o in view.options
+                    if o.id is not None
+                ),
+                min_value=view.phase.min_value,
+                max_value=view.phase.max_value,
+            )
+        )
+    return SessionContent(
+        id=poll.id,
+        code=poll.code,
+        language=poll.language,
+        languages=tuple(talk.languages),
+        titles=dict(talk.titles),
+        phases=tuple(phases),
+    )
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """Which phases of a session are open (with their countdowns) and which are revealed."""
+
+    open: tuple[OpenPhase, ...]
+    revealed: frozenset[str]
+
+
+def load_live_state(db: Session, content: SessionContent) -> LiveState:
+    keys = {p.id: p.key for p in content.phases}
+    rows = db.exec(
+        select(
+            SessionPhase.phase_id, SessionPhase.state, SessionPhase.revealed, SessionPhase.closes_at
+        )
+        .where(SessionPhase.session_id == content.id)
+        .order_by(col(SessionPhase.position))
+    ).all()
+    return LiveState(
+        open=tuple(
+            OpenPhase(key=keys[phase_id], closes_at=closes_at)
+            for phase_id, state, _revealed, closes_at in rows
+            if state == PhaseState.open and phase_id in keys
+        ),
+        revealed=frozenset(keys[pid] for pid, _s, revealed, _c in rows if revealed and pid in keys),
+    )
+
+
+T = TypeVar("T")
+
+
+class SessionCache:
+    """Session texts and live phase states for this process, shared by every phone.
+
+    It is a Publisher: the domain's facts (and the facts other processes send, through the
+    broadcaster) move a session's versions on, and a read after that loads afresh. A load
+    stores its result only under the version it started from, so a change that commits while
+    it reads is never hidden. Thread-safe; loads run under one lock, so a room that arrives
+    together costs one read."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._content: dict[str, SessionContent] = {}
+        self._states: dict[str, tuple[int, LiveState]] = {}
+        self._versions: dict[str, tuple[int, int]] = {}
+        self.loads = 0
+        """How many database reads the cache made (for tests)."""
+
+    def publish(self, fact: SessionChanged) -> None:
+        phases, answers = self._versions.get(fact.code, (0, 0))
+        self._versions[fact.code] = (phases + 1, answers) if fact.phases else (phases, answers + 1)
+
+    def versions(self, code: str) -> tuple[int, int]:
+        """(phase changes, answer changes) seen for the session, for caches built on this."""
+        return self._versions.get(code, (0, 0))
+
+    def cached_content(self, code: str) -> SessionContent | None:
+        """The session's texts if already loaded (never reads; safe on the event loop)."""
+        return self._content.get(code)
+
+    def content(self, code: str) -> SessionContent:
+        """The session's texts (raises NotFound); ``code`` as normalized."""
+        found = self._content.get(code)
+        if found is None:
+            found = self._load(lambda: self._content.get(code), self._read_content(code))
+        return found
+
+    def forget(self, code: str) -> None:
+        """Drop a session (it was deleted or its talk changed)."""
+        self._content.pop(code, None)
+        self._states.pop(code, None)
+
+    def cached_state(self, content: SessionContent) -> LiveState | None:
+        """The live state if it is current (never reads; safe on the event loop)."""
+        cached = self._states.get(content.code)
+        if cached is not None and cached[0] == self.versions(content.code)[0]:
+            return cached[1]
+        return None
+
+    def state(self, content: SessionContent) -> LiveState:
+        """The session's open and revealed phases as of its latest phase change."""
+        found = self.cached_state(content)
+        if found is not None:
+            return found
+        version = self.versions(content.code)[0]
+
+        def fresh() -> LiveState | None:
+            again = self._states.get(content.code)
+            return again[1] if again is not None and again[0] == version else None
+
+        def read() -> LiveState:
+            with Session(self._engine) as db:
+                state = load_live_state(db, content)
+            self._states[content.code] = (version, state)
+            return state
+
+        return self._load(fresh, read)
+
+    def _read_content(self, code: str) -> Callable[[], SessionContent]:
+        def read() -> SessionContent:
+            with Session(self._engine) as db:
+                content = load_content(db, get_session(db, code))
+            self._content[content.code] = content
+            return content
+
+        return read
+
+    def _load(self, fresh: Callable[[], T | None], read: Callable[[], T]) -> T:
+        with self._lock:
+            found = fresh()
+            if found is not None:
+                return found
+            self.loads += 1
+            return read()

@@ -6,6 +6,15 @@ session's phases (no database read), queues it, and a single writer thread takes
 queued, writes it in one transaction with ``app.voting.write_ballots`` and commits. Only then
 is each request answered, so a 200 always means committed. Phones' form votes and the JSON
 API both come through here.
+
+A refused ballot (its phase is not open) is a normal outcome: ``write_ballots`` returns it as a
+Conflict, writes nothing for it, and the transaction commits the others. Only a transaction
+that fails (raises and rolls back) is written again, one vote per transaction, so that one bad
+ballot cannot sink the others. The writer keeps one connection; when it breaks, the writer logs,
+opens a new one and carries on.
+
+``close()`` stops taking votes (a later ``submit`` raises WriterClosed, a 503), writes every vote
+already queued and stops the thread.
 """
 
 from __future__ import annotations
@@ -15,21 +24,30 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from anyio import to_thread
 from sqlalchemy import Connection, Engine
-from sqlmodel import Session
+from sqlalchemy.exc import DBAPIError
 
-from app.errors import Conflict
+from app.errors import Conflict, DomainError
 from app.live import Publisher, SessionChanged
 from app.models import VoteIn, VoteOut
-from app.sessions import normalize_code
-from app.voting import Ballot, SessionSpec, load_session_spec, validate_vote, write_ballots
+from app.sessions import SessionCache, SessionContent, normalize_code
+from app.voting import Ballot, validate_vote, write_ballots
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
+CLOSE_TIMEOUT_SECONDS = 10.0
+
+
+class WriterClosed(DomainError):
+    """The app is shutting down: the vote was not taken (the phone may send it again)."""
+
+    status = 503
+    code = "shutting_down"
 
 
 @dataclass
@@ -39,111 +57,225 @@ class _Pending:
     future: asyncio.Future[VoteOut] = field(repr=False)
 
 
+@dataclass(frozen=True)
+class _Failed:
+    """A transaction that raised and was rolled back: nothing in it was written."""
+
+    error: Exception
+    connection_lost: bool
+    """The connection broke (it has been dropped; the next transaction opens a new one)."""
+
+
+_Outcome = VoteOut | Conflict | Exception
+"""What a vote's request is answered with: stored, refused, or the error of its transaction."""
+
+
 class VoteWriter:
-    def __init__(self, engine: Engine, publisher: Callable[[], Publisher]) -> None:
-        """``publisher`` returns the current publisher (the app may swap it when it starts)."""
+    def __init__(
+        self,
+        engine: Engine,
+        publisher: Callable[[], Publisher],
+        sessions: SessionCache | None = None,
+    ) -> None:
+        """``publisher`` returns the current publisher (the app may swap it when it starts);
+        ``sessions`` is where votes are checked against their session's phases (the app's
+        cache, or one of the writer's own)."""
         self._engine = engine
         self._publisher = publisher
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
-        self._specs: dict[str, SessionSpec] = {}
+        self._sessions = sessions if sessions is not None else SessionCache(engine)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        """Guards starting the thread, queueing and closing."""
+        self._closed = False
+        self._connection: Connection | None = None
+        """The writer thread's connection; only that thread touches it."""
         self.batches = 0
         """How many transactions were committed (for tests and benchmarks)."""
 
     async def submit(self, code: str, token: str, vote: VoteIn) -> VoteOut:
-        """Validate, queue and wait for the commit. Raises NotFound, Invalid or Conflict."""
-        spec = await self.session_spec(normalize_code(code))
-        ballot = validate_vote(spec, token, vote)
-        self._ensure_started()
+        """Validate, queue and wait for the commit.
+
+        Raises NotFound, Invalid or Conflict, WriterClosed after ``close()``, or the error of a
+        transaction that failed."""
+        if self._closed:
+            raise _closed()
+        ballot = validate_vote(await self.session(normalize_code(code)), token, vote)
         loop = asyncio.get_running_loop()
         pending = _Pending(ballot=ballot, loop=loop, future=loop.create_future())
-        self._queue.put(pending)
+        with self._lock:
+            # Checked and queued under the lock: nothing is queued behind close()'s stop marker,
+            # where no thread would ever answer it.
+            if self._closed:
+                raise _closed()
+            self._queue.put(pending)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="vote-writer", daemon=True)
+                self._thread.start()
+        # If the client leaves, this future is cancelled; the vote is written all the same.
         return await pending.future
 
-    async def session_spec(self, code: str) -> SessionSpec:
+    async def session(self, code: str) -> SessionContent:
         """The session's phases and options (raises NotFound for an unknown code)."""
         # A session's phases and options never change while it exists, so one read serves
         # every later vote. The state of each phase is not cached: the write checks it.
-        spec = self._specs.get(code)
-        if spec is None:
-            spec = await to_thread.run_sync(self._load_spec, code)
-            self._specs[code] = spec
-        return spec
+        found = self._sessions.cached_content(code)
+        if found is None:
+            found = await to_thread.run_sync(self._sessions.content, code)
+        return found
 
-    def _load_spec(self, code: str) -> SessionSpec:
-        with Session(self._engine) as db:
-            return load_session_spec(db, code)
+    def close(self, timeout: float = CLOSE_TIMEOUT_SECONDS) -> None:
+        """Stop taking votes, write every vote already queued, then stop the thread.
 
-    def _ensure_started(self) -> None:
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._run, name="vote-writer", daemon=True
-                    )
-                    self._thread.start()
+        Idempotent, and fine when no vote ever came. Votes still queued if the thread has not
+        finished within ``timeout`` seconds are refused with WriterClosed."""
+        with self._lock:
+            stopping = not self._closed
+            self._closed = True
+            thread = self._thread
+            if stopping and thread is not None:
+                self._queue.put(None)
+        if thread is None:
+            return
+        thread.join(timeout)
+        if thread.is_alive():
+            log.error("the vote writer did not finish in %gs; refusing the votes queued", timeout)
+            self._refuse_queued()
 
-    def close(self) -> None:
-        """Finish what is queued, then stop the thread."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=10)
-            self._thread = None
+    def _refuse_queued(self) -> None:
+        stop_marker = False
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                stop_marker = True
+            else:
+                _answer(item, _closed())
+        if stop_marker:
+            self._queue.put(None)  # the thread still stops once its current batch is written
+
+    # ----------------------------------------------------------------- the writer thread
 
     def _run(self) -> None:
-        with self._engine.connect() as connection:
+        try:
             while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                stop = False
-                while len(batch) < MAX_BATCH:
+                batch, stop = self._next_batch()
+                if batch:
                     try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        stop = True
-                        break
-                    batch.append(item)
-                self._write(connection, batch)
+                        self._write(batch)
+                    except Exception as exc:  # a bug: answer the votes rather than die silently
+                        log.exception("the vote writer failed on %d votes", len(batch))
+                        for pending in batch:
+                            _answer(pending, exc)
                 if stop:
                     return
+        finally:
+            self._drop_connection()
 
-    def _write(self, connection: Connection, batch: list[_Pending]) -> None:
-        outcomes = self._commit(connection, batch)
-        if len(batch) > 1 and isinstance(outcomes[0], Exception):
-            # One bad ballot must not sink the others: retry each in its own transaction.
-            outcomes = [self._commit(connection, [p])[0] for p in batch]
+    def _next_batch(self) -> tuple[list[_Pending], bool]:
+        """Everything queued (up to MAX_BATCH), waiting for the first; and whether to stop."""
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        batch = [first]
+        while len(batch) < MAX_BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _write(self, batch: list[_Pending]) -> None:
+        outcomes = self._outcomes(batch)
         changed = {
             p.ballot.session.id: p.ballot.session.code
             for p, outcome in zip(batch, outcomes, strict=True)
             if isinstance(outcome, VoteOut)
         }
         for session_id, code in changed.items():
-            self._publisher().publish(
-                SessionChanged(session_id=session_id, code=code, phases=False)
-            )
+            try:
+                self._publisher().publish(
+                    SessionChanged(session_id=session_id, code=code, phases=False)
+                )
+            except Exception:  # the votes are committed: still answer them
+                log.exception("publishing the votes of session %s failed", code)
         for pending, outcome in zip(batch, outcomes, strict=True):
-            pending.loop.call_soon_threadsafe(_settle, pending.future, outcome)
+            _answer(pending, outcome)
 
-    def _commit(
-        self, connection: Connection, batch: list[_Pending]
-    ) -> list[VoteOut | Conflict | Exception]:
+    def _outcomes(self, batch: list[_Pending]) -> list[_Outcome]:
+        result = self._commit(batch)
+        if isinstance(result, _Failed) and result.connection_lost:
+            # Once more on a new connection. The writes are upserts, so writing again a
+            # transaction whose commit went through just before the connection broke is harmless.
+            result = self._commit(batch)
+        if not isinstance(result, _Failed):
+            return list(result)
+        if len(batch) == 1:
+            return [result.error]
+        # The transaction failed and wrote nothing: one bad ballot must not sink the others,
+        # so each is written again in its own transaction.
+        outcomes: list[_Outcome] = []
+        for pending in batch:
+            single = self._commit([pending])
+            outcomes.append(single.error if isinstance(single, _Failed) else single[0])
+        return outcomes
+
+    def _commit(self, batch: list[_Pending]) -> list[VoteOut | Conflict] | _Failed:
+        """Write the batch in one transaction: an outcome per ballot (stored or refused), or
+        _Failed when the transaction raised and was rolled back."""
+        try:
+            connection = self._connect()
+        except Exception as exc:
+            log.exception("the vote writer cannot connect to the database")
+            return _Failed(exc, connection_lost=False)
         try:
             with connection.begin():
                 outcomes = write_ballots(connection, [p.ballot for p in batch])
         except Exception as exc:
-            log.exception("writing %d votes failed", len(batch))
-            return [exc] * len(batch)
+            lost = connection.invalidated or (
+                isinstance(exc, DBAPIError) and exc.connection_invalidated
+            )
+            if lost:
+                log.exception("writing %d votes failed: the connection broke", len(batch))
+            else:
+                log.exception("writing %d votes failed", len(batch))
+            if lost or connection.closed or connection.in_transaction():
+                self._drop_connection()
+            return _Failed(exc, connection_lost=lost)
         self.batches += 1
-        return list(outcomes)
+        return outcomes
+
+    def _connect(self) -> Connection:
+        connection = self._connection
+        if connection is None or connection.closed or connection.invalidated:
+            self._drop_connection()
+            connection = self._connection = self._engine.connect()
+        return connection
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with suppress(Exception):
+                connection.close()
 
 
-def _settle(future: asyncio.Future[VoteOut], outcome: VoteOut | BaseException) -> None:
-    if future.cancelled():
+def _closed() -> WriterClosed:
+    return WriterClosed("the server is shutting down; send the vote again in a moment")
+
+
+def _answer(pending: _Pending, outcome: _Outcome) -> None:
+    """Settle the vote's future on its event loop (from any thread)."""
+    with suppress(RuntimeError):  # its event loop has closed: nobody is waiting any more
+        pending.loop.call_soon_threadsafe(_settle, pending.future, outcome)
+
+
+def _settle(future: asyncio.Future[VoteOut], outcome: _Outcome) -> None:
+    if future.done():  # cancelled: the client left (its vote is written all the same)
         return
     if isinstance(outcome, BaseException):
         future.set_exception(outcome)

@@ -16,16 +16,13 @@ import enum
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Connection, DateTime, bindparam, literal_column, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, DateTime, bindparam, text
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, Invalid
 from app.live import Publisher, SessionChanged
 from app.models import (
-    Participant,
     Phase,
     PhaseState,
     PollSession,
@@ -34,7 +31,7 @@ from app.models import (
     VoteOut,
     utcnow,
 )
-from app.sessions import get_session, phase_is_open, session_phases
+from app.sessions import PhaseContent, SessionContent, get_session, phase_is_open
 
 MAX_COUNTDOWN_SECONDS = 3600
 
@@ -46,85 +43,24 @@ class PhaseAction(enum.StrEnum):
     hide = "hide"
 
 
-def _insert(db: Session, table: Any) -> Any:
-    """An INSERT that supports ON CONFLICT on this database (SQLite or PostgreSQL)."""
-    dialect = db.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table)
-
-
-def ensure_participant(db: Session, session_id: int, token: str) -> int:
-    """The participant id for a cookie token, registering it on first sight. Does not commit."""
-    stmt = _insert(db, Participant).values(session_id=session_id, token=token, joined_at=utcnow())
-    # DO UPDATE (to the same value) rather than DO NOTHING so that RETURNING always yields the id.
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["session_id", "token"], set_={"token": stmt.excluded.token}
-    ).returning(literal_column("id"))
-    return int(db.exec(stmt).scalar_one())
-
-
-def join(db: Session, code: str, token: str) -> int:
-    """Register a phone in a session (idempotent) and commit; returns the participant id."""
-    poll = get_session(db, code)
-    assert poll.id is not None
-    participant_id = ensure_participant(db, poll.id, token)
-    db.commit()
-    return participant_id
-
-
 # --------------------------------------------------------------------------- votes
-
-
-@dataclass(frozen=True)
-class PhaseSpec:
-    """What validating an answer to one phase needs; fixed for the life of a session."""
-
-    id: int
-    key: str
-    options: dict[str, int]
-    min_value: float | None
-    max_value: float | None
-
-
-@dataclass(frozen=True)
-class SessionSpec:
-    id: int
-    code: str
-    phases: dict[str, PhaseSpec]
-
-
-def load_session_spec(db: Session, code: str) -> SessionSpec:
-    """A session's phases and options, for validating votes (raises NotFound)."""
-    poll = get_session(db, code)
-    assert poll.id is not None
-    phases: dict[str, PhaseSpec] = {}
-    for view in session_phases(db, poll):
-        assert view.phase.id is not None
-        phases[view.key] = PhaseSpec(
-            id=view.phase.id,
-            key=view.key,
-            options={o.key: o.id for o in view.options if o.id is not None},
-            min_value=view.phase.min_value,
-            max_value=view.phase.max_value,
-        )
-    return SessionSpec(id=poll.id, code=poll.code, phases=phases)
 
 
 @dataclass(frozen=True)
 class Ballot:
     """A validated answer, ready to write: which session, phase and phone, and what."""
 
-    session: SessionSpec
-    phase: PhaseSpec
+    session: SessionContent
+    phase: PhaseContent
     token: str
     choice: str | None
     option_id: int | None
     value: float | None
 
 
-def validate_vote(spec: SessionSpec, token: str, vote: VoteIn) -> Ballot:
+def validate_vote(spec: SessionContent, token: str, vote: VoteIn) -> Ballot:
     """Check an answer against the session's phases (raises Invalid); reads nothing."""
-    phase = spec.phases.get(vote.phase)
+    phase = spec.phase(vote.phase)
     if phase is None:
         raise Invalid(f"no phase '{vote.phase}' in this session", code="unknown_phase")
     if phase.min_value is not None and phase.max_value is not None:
@@ -144,7 +80,7 @@ def validate_vote(spec: SessionSpec, token: str, vote: VoteIn) -> Ballot:
         raise Invalid(f"phase '{phase.key}' takes a 'choice', not a number", code="wrong_type")
     if vote.choice is None:
         raise Invalid(f"phase '{phase.key}' needs a 'choice'", code="missing_choice")
-    option_id = phase.options.get(vote.choice)
+    option_id = phase.option_id(vote.choice)
     if option_id is None:
         raise Invalid(f"phase '{phase.key}' has no option '{vote.choice}'", code="unknown_option")
     return Ballot(spec, phase, token, vote.choice, option_id, None)

@@ -181,7 +181,7 @@ def test_join_vote_change_close_and_refuse(
     waiting = visit(client, code)
     assert waiting.select_one(".aud-wait") is not None and waiting.select_one("form") is None
     me = token_of(client, code)
-    assert participants(client, code) == [me]
+    assert participants(client, code) == []  # opening the page registers nobody
 
     options = options_of(client, talk, phase)
     answers: list[str | float] = [30.0, 72.5, 10.0] if not options else options[:2] + options[-1:]
@@ -199,6 +199,7 @@ def test_join_vote_change_close_and_refuse(
     status, shown = cast(client, code, way, phase, first)
     assert status == 200 or (way == "form" and status == 303)
     assert stored(client, code) == [expected(first)]
+    assert participants(client, code) == [me]  # the first answer does
     assert publisher.facts and publisher.facts[-1].phases is False
 
     status, shown = cast(client, code, way, phase, second)
@@ -238,22 +239,28 @@ def test_joining_sets_a_signed_httponly_cookie_and_a_reload_keeps_the_participan
     again = client.get(f"/j/{code}")
     assert not any(c.startswith("bg_p_") for c in again.headers.get_list("set-cookie"))
     assert token_of(client, code) == token
-    assert participants(client, code) == [token]
+    assert participants(client, code) == []  # a link preview or a prefetch joins nobody
 
     # The JSON API recognises the same phone.
     phase_action(client, code, "belief", "open")
     client.post(f"/api/v1/sessions/{code}/votes", json={"phase": "belief", "choice": "agree"})
     assert stored(client, code) == [Row(token, "belief", "agree", None)]
+    assert participants(client, code) == [token]
 
 
 def test_a_tampered_cookie_makes_a_new_participant(client: TestClient) -> None:
     code = new_session(client)
+    phase_action(client, code, "belief", "open")
     visit(client, code)
+    cast(client, code, "htmx", "belief", "agree")
     client.cookies.clear()
     client.cookies.set(participant_cookie_name(code), "forged.value")
     response = client.get(f"/j/{code}")
     assert any(c.startswith(f"bg_p_{code}=") for c in response.headers.get_list("set-cookie"))
+    assert shown_answer(soup_of(response.text)) is None  # not the first phone's answer
+    cast(client, code, "htmx", "belief", "disagree")
     assert len(participants(client, code)) == 2
+    assert sorted(row.choice for row in stored(client, code)) == ["agree", "disagree"]
 
 
 def test_the_code_is_case_insensitive_and_trimmed(client: TestClient) -> None:
@@ -390,7 +397,7 @@ def test_revealed_results_appear_on_the_phone_and_hidden_ones_do_not(
     cast(client, code, "api", "field", "agree")
     phase_action(client, code, "belief", "reveal")
     page = visit(client, code)
-    region = page.select_one("[sse-swap=results]")
+    region = page.select_one("[data-live-results]")
     assert region is not None
     assert [f["data-phase"] for f in region.select("figure")] == ["belief"]
     assert "Unsure" in region.get_text()
@@ -399,13 +406,14 @@ def test_revealed_results_appear_on_the_phone_and_hidden_ones_do_not(
 def test_the_page_follows_the_live_stream_contract(client: TestClient) -> None:
     code = new_session(client)
     page = visit(client, code, headers=ZH)
-    live = page.select_one("[hx-ext=sse]")
+    live = page.select_one(".aud-live[data-events]")
     assert live is not None
-    assert live["sse-connect"] == f"/api/v1/sessions/{code}/events?lang=zh-Hans"
+    assert live["data-events"] == f"/api/v1/sessions/{code}/events?lang=zh-Hans&view=phone"
     panel = live.select_one("#aud-panel")
     assert panel["hx-get"] == f"/j/{code}/panel?lang=zh-Hans"
-    assert "sse:state" in panel["hx-trigger"]
-    assert live.select_one("[sse-swap=results] #revealed-results") is not None
+    assert panel["hx-trigger"] == "aud:refresh"  # pushed panels need no request
+    assert panel["data-answered"] == ""
+    assert live.select_one("[data-live-results] #revealed-results") is not None
     head = page.head
     assert head.select_one("link[href$='css/charts.css']") is not None
     assert head.select_one("link[href$='css/audience.css']") is not None

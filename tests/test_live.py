@@ -314,7 +314,9 @@ def test_worker_count_reads_the_server_command_line() -> None:
     assert worker_count(["uvicorn"], {"WEB_CONCURRENCY": "2"}) == 2
 
 
-def test_a_quiet_stream_sends_a_keepalive_comment_then_the_update() -> None:
+def test_a_quiet_stream_sends_a_ping_event_then_the_update() -> None:
+    """The ping is an event, not a comment: the phone's page sees its stream is alive."""
+
     async def scenario() -> list[bytes]:
         subscriber = Subscriber("ABCDEF", "en", presenter=False, queue_size=4)
         received: list[bytes] = []
@@ -326,4 +328,4 @@ def test_a_quiet_stream_sends_a_keepalive_comment_then_the_update() -> None:
         received.extend([frame async for frame in stream])
         return received
 
-    assert asyncio.run(scenario()) == [b": ping\n\n", b"event: state\ndata: {}\n\n"]
+    assert asyncio.run(scenario()) == [b"event: ping\ndata:\n\n", b"event: state\ndata: {}\n\n"]

@@ -1,43 +1,63 @@
 """The audience's pages: the landing page with a code field, the voting page the QR code points
-to (``/j/{code}``), its question panel (fetched again on live updates) and the vote form.
+to (``/j/{code}``), a phone's own question panel and the vote form.
 
-Thin: each handler reads the request, calls ``app.audience`` / ``app.voting`` and renders. Votes
-go through the group-commit writer (``app.vote_writer``), like the JSON API. A refused vote never
-shows an error page: with htmx the panel comes back with the message (and the refusal's status);
-without scripts the form post is answered with a redirect to the page, which shows the message.
+Built for a room that acts at the same instant. What is the same for every phone comes from
+the session cache (``app.sessions.SessionCache``): the voting page of a phone without answers
+is drawn once per session, language and state and only gets the phone's own anti-forgery
+token; a question that opens travels to the phones in the live stream, not as thousands of
+requests; a vote is answered with the panel drawn from cached data, with no query beyond the
+group-commit write (``app.vote_writer``). Only a phone that has answered something has its own
+answers read.
+
+A refused vote never shows an error page: with htmx the panel comes back with the message (and
+the refusal's status); without scripts the form post is answered with a redirect to the page,
+which shows the message. Opening the page creates nothing: a phone becomes a participant with
+its first answer (link previews and prefetchers never count as "joined").
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import anyio.to_thread
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Template
 from sqlmodel import Session
 
-from app import audience, i18n, sessions, voting
-from app.audience import AudienceView
-from app.db import SessionDep
-from app.errors import DomainError, Invalid, NotFound
-from app.models import PollSession
-from app.security import (
-    PARTICIPANT_MAX_AGE,
-    new_participant_token,
-    participant_cookie_name,
-    read_participant,
-    sign_participant,
+from app import audience, i18n, sessions
+from app.audience import Answer, AudienceView
+from app.deps import (
+    NO_STORE,
+    SessionCacheDep,
+    VoteWriterDep,
+    choose_language,
+    participant_token,
+    remember_language,
+    render,
+    set_participant_cookie,
 )
+from app.errors import DomainError, Invalid, NotFound
+from app.results import phase_results
+from app.security import new_participant_token
+from app.sessions import LiveState, SessionCache, SessionContent
 
 router = APIRouter(include_in_schema=False)
 
 PAGE = "pages/audience/session.html"
 PANEL = "partials/audience/_panel.html"
 LANDING = "pages/audience/landing.html"
-LANG_MAX_AGE = 365 * 24 * 3600
 MAX_CODE_LENGTH = 32
-NO_STORE = {"Cache-Control": "no-store, private", "Vary": "Cookie, Accept-Language"}
+CSRF_SLOT = "__beliefgap_csrf_slot__"
+"""Stands for the anti-forgery token in a page drawn for many phones; each response gets its
+phone's own token in its place."""
+SHARED_PAGE_SECONDS = 1.0
+"""How long a shared page may show revealed results or a countdown that have moved on (the
+live stream brings the current ones as soon as the page connects)."""
 
 FormField = Annotated[str | None, Form()]
 
@@ -45,31 +65,24 @@ FormField = Annotated[str | None, Form()]
 # --------------------------------------------------------------------------- helpers
 
 
-def _language(request: Request, explicit: str | None) -> str:
-    """An explicit ``lang`` (query or form) first, then the ``bg_lang`` cookie, then the
-    browser's Accept-Language."""
-    chosen = explicit if i18n.supported(explicit) else request.cookies.get(i18n.LANG_COOKIE)
-    return i18n.negotiate(request.headers.get("accept-language"), chosen)
-
-
-def _remember_language(request: Request, response: Response, explicit: str | None) -> None:
-    lang = i18n.supported(explicit)
-    if lang and request.cookies.get(i18n.LANG_COOKIE) != lang:
-        response.set_cookie(i18n.LANG_COOKIE, lang, max_age=LANG_MAX_AGE, samesite="lax", path="/")
-
-
-def _participant(request: Request, code: str) -> str | None:
-    secret = request.app.state.settings.secret_key
-    return read_participant(secret, code, request.cookies.get(participant_cookie_name(code)))
-
-
-def _find(db: Session, code: str) -> PollSession | None:
+async def _content(cache: SessionCache, code: str) -> SessionContent | None:
+    """The session's texts by normalized code, or None for no such session."""
     if not code or len(code) > MAX_CODE_LENGTH:
         return None
+    found = cache.cached_content(code)
+    if found is not None:
+        return found
     try:
-        return sessions.get_session(db, code)
+        return await anyio.to_thread.run_sync(cache.content, code)
     except NotFound:
         return None
+
+
+async def _state(cache: SessionCache, content: SessionContent) -> LiveState:
+    found = cache.cached_state(content)
+    if found is not None:
+        return found
+    return await anyio.to_thread.run_sync(cache.state, content)
 
 
 def _refusal_text(lang: str, code: str, view: AudienceView | None, phase: str | None) -> str:
@@ -80,21 +93,10 @@ def _refusal_text(lang: str, code: str, view: AudienceView | None, phase: str | 
     return i18n.translate(lang, audience.refusal_message_id(code), min=f"{low:g}", max=f"{high:g}")
 
 
-def _render(
-    request: Request, name: str, context: dict[str, Any], status_code: int = 200
-) -> HTMLResponse:
-    templates = request.app.state.templates
-    response: HTMLResponse = templates.TemplateResponse(
-        request, name, {"request": request, **context}, status_code=status_code
-    )
-    response.headers.update(NO_STORE)
-    return response
-
-
 def _landing(
     request: Request, lang: str, *, code: str = "", error: str = "", status_code: int = 200
 ) -> HTMLResponse:
-    return _render(
+    return render(
         request,
         LANDING,
         {"lang": lang, "code": code, "error": error, "switch_query": {}},
@@ -106,138 +108,227 @@ def _unknown_code(request: Request, lang: str, code: str, *, panel: bool) -> HTM
     shown = sessions.normalize_code(code)[:MAX_CODE_LENGTH]
     message = i18n.translate(lang, "aud_code_unknown", code=shown)
     if panel:
-        return _render(request, PANEL, {"lang": lang, "view": None, "error": message}, 404)
+        return render(request, PANEL, {"lang": lang, "view": None, "error": message}, 404)
     return _landing(request, lang, code=shown, error=message, status_code=404)
 
 
-def _panel_context(lang: str, view: AudienceView, error: str = "") -> dict[str, Any]:
-    return {"lang": lang, "view": view, "error": error}
+def _page_context(
+    lang: str, view: AudienceView, error: str = "", csrf: str | None = None
+) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "lang": lang,
+        "view": view,
+        "error": error,
+        "switch_query": {"phase": view.current.key} if view.current else {},
+    }
+    if csrf is not None:
+        context["csrf"] = csrf
+    return context
+
+
+@dataclass(frozen=True)
+class _Drawn:
+    stamp: tuple[int, int | None]
+    html: str
+
+
+class SharedPages:
+    """The voting page as every phone without answers sees it, drawn once per session, language
+    and site address, until the session's phases change; with results revealed or a countdown
+    running, for at most ``SHARED_PAGE_SECONDS``."""
+
+    def __init__(self) -> None:
+        self._pages: dict[tuple[str, str, str], _Drawn] = {}
+        self._lock = threading.Lock()
+        self.draws = 0
+
+    @staticmethod
+    def stamp(
+        cache: SessionCache, content: SessionContent, state: LiveState
+    ) -> tuple[int, int | None]:
+        moving = bool(state.revealed) or any(p.closes_at is not None for p in state.open)
+        second = int(time.monotonic() / SHARED_PAGE_SECONDS) if moving else None
+        return (cache.versions(content.code)[0], second)
+
+    def get(self, key: tuple[str, str, str], stamp: tuple[int, int | None]) -> str | None:
+        drawn = self._pages.get(key)
+        return drawn.html if drawn is not None and drawn.stamp == stamp else None
+
+    def draw(
+        self,
+        key: tuple[str, str, str],
+        stamp: tuple[int, int | None],
+        make: Any,
+    ) -> str:
+        """The page for ``key`` and ``stamp``, drawn by ``make()`` if no one has yet (in a worker
+        thread; phones that arrive together wait for one drawing)."""
+        with self._lock:
+            found = self.get(key, stamp)
+            if found is None:
+                self.draws += 1
+                found = str(make())
+                self._pages[key] = _Drawn(stamp, found)
+            return found
+
+
+def _draw_page(
+    request: Request,
+    content: SessionContent,
+    state: LiveState,
+    answers: dict[str, Answer],
+    lang: str,
+    *,
+    wanted: str | None = None,
+    error_code: str | None = None,
+    csrf: str | None = None,
+) -> str:
+    """The whole voting page as HTML (reads the revealed results; runs in a worker thread)."""
+    results = []
+    if state.revealed:
+        with Session(request.app.state.engine) as db:
+            results = phase_results(db, sessions.get_session(db, content.code))
+    view = audience.build_view(content, state, answers, lang, wanted=wanted, results=results)
+    error = _refusal_text(lang, error_code, view, wanted) if error_code else ""
+    template: Template = request.app.state.templates.get_template(PAGE)
+    return template.render({"request": request, **_page_context(lang, view, error, csrf)})
+
+
+def _own_answers(request: Request, content: SessionContent, token: str | None) -> dict[str, Answer]:
+    if token is None:
+        return {}
+    with Session(request.app.state.engine) as db:
+        return audience.own_answers(db, content, token)
 
 
 # --------------------------------------------------------------------------- pages
 
 
 @router.get("/", response_class=HTMLResponse)
-def landing(
-    request: Request, db: SessionDep, code: str | None = None, lang: str | None = None
+async def landing(
+    request: Request, cache: SessionCacheDep, code: str | None = None, lang: str | None = None
 ) -> Response:
     """The landing page; with ``?code=`` (its form) it sends the phone to that session."""
-    language = _language(request, lang)
+    language = choose_language(request, lang)
     response: Response
     if code is None:
         response = _landing(request, language)
     else:
         normalized = sessions.normalize_code(code)
-        poll = _find(db, normalized)
+        content = await _content(cache, normalized)
         if not normalized:
             message = i18n.translate(language, "aud_code_empty")
             response = _landing(request, language, error=message, status_code=422)
-        elif poll is None:
+        elif content is None:
             response = _unknown_code(request, language, normalized, panel=False)
         else:
-            response = RedirectResponse(f"/j/{poll.code}", status_code=303)
-    _remember_language(request, response, lang)
+            response = RedirectResponse(f"/j/{content.code}", status_code=303)
+    remember_language(request, response, lang)
     return response
 
 
 @router.get("/j/{code}", response_class=HTMLResponse)
-def audience_page(
+async def audience_page(
     code: str,
     request: Request,
-    db: SessionDep,
+    cache: SessionCacheDep,
     phase: str | None = None,
     lang: str | None = None,
     error: str | None = None,
 ) -> Response:
-    """The page the QR code points to: joins the phone on first visit and shows one question."""
-    language = _language(request, lang)
-    canonical = sessions.normalize_code(code)
-    poll = _find(db, canonical)
+    """The page the QR code points to: one question, the phone's own answer to it, the revealed
+    results. A phone without answers gets the page drawn for all of them."""
+    language = choose_language(request, lang)
+    content = await _content(cache, sessions.normalize_code(code))
     response: Response
-    if poll is None:
+    if content is None:
         response = _unknown_code(request, language, code, panel=False)
-    elif poll.code != code:
+    elif content.code != code:
         query = f"?{request.url.query}" if request.url.query else ""
-        response = RedirectResponse(f"/j/{poll.code}{query}", status_code=307)
+        response = RedirectResponse(f"/j/{content.code}{query}", status_code=307)
     else:
-        token = _participant(request, poll.code)
-        new_token = token is None
-        if token is None:
-            token = new_participant_token()
-        if new_token or audience.participant_id(db, poll, token) is None:
-            voting.join(db, poll.code, token)
-        view = audience.audience_view(db, poll, token, language, wanted=phase, with_results=True)
-        response = _render(
-            request,
-            PAGE,
-            {
-                **_panel_context(
-                    language,
-                    view,
-                    _refusal_text(language, error, view, phase)
-                    if error and audience.is_refusal_code(error)
-                    else "",
-                ),
-                "switch_query": {"phase": view.current.key} if view.current else {},
-            },
+        token = participant_token(request, content.code)
+        state = await _state(cache, content)
+        answers = (
+            await anyio.to_thread.run_sync(_own_answers, request, content, token) if token else {}
         )
-        if new_token:
-            settings = request.app.state.settings
-            response.set_cookie(
-                participant_cookie_name(poll.code),
-                sign_participant(settings.secret_key, poll.code, token),
-                max_age=PARTICIPANT_MAX_AGE,
-                httponly=True,
-                samesite="lax",
-                path="/",
-                secure=request.url.scheme == "https",
+        error_code = error if error and audience.is_refusal_code(error) else None
+        csrf = str(request.scope["csrftoken"]())
+        if answers or phase or error_code:
+            html = await anyio.to_thread.run_sync(
+                lambda: _draw_page(
+                    request, content, state, answers, language, wanted=phase, error_code=error_code
+                )
             )
-    _remember_language(request, response, lang)
+        else:
+            pages: SharedPages = request.app.state.shared_pages
+            key = (content.code, language, str(request.base_url))
+            stamp = SharedPages.stamp(cache, content, state)
+            shared = pages.get(key, stamp)
+            if shared is None:
+                shared = await anyio.to_thread.run_sync(
+                    lambda: pages.draw(
+                        key,
+                        stamp,
+                        lambda: _draw_page(request, content, state, {}, language, csrf=CSRF_SLOT),
+                    )
+                )
+            html = shared.replace(CSRF_SLOT, csrf)
+        response = HTMLResponse(html, headers=NO_STORE)
+        if token is None:
+            set_participant_cookie(request, response, content.code, new_participant_token())
+    remember_language(request, response, lang)
     return response
 
 
 @router.get("/j/{code}/panel", response_class=HTMLResponse)
-def audience_panel(
+async def audience_panel(
     code: str,
     request: Request,
-    db: SessionDep,
+    cache: SessionCacheDep,
     phase: str | None = None,
     lang: str | None = None,
 ) -> Response:
-    """The question panel alone, for this phone: what live updates fetch when phases change."""
-    language = _language(request, lang)
-    poll = _find(db, sessions.normalize_code(code))
-    if poll is None:
+    """The question panel alone, for this phone: what its page fetches when a pushed panel
+    would hide its own answer, and to catch up after a network blip."""
+    language = choose_language(request, lang)
+    content = await _content(cache, sessions.normalize_code(code))
+    if content is None:
         return _unknown_code(request, language, code, panel=True)
-    token = _participant(request, poll.code)
-    view = audience.audience_view(db, poll, token, language, wanted=phase)
-    return _render(request, PANEL, _panel_context(language, view))
+    token = participant_token(request, content.code)
+    state = await _state(cache, content)
+    answers = await anyio.to_thread.run_sync(_own_answers, request, content, token)
+    view = audience.build_view(content, state, answers, language, wanted=phase)
+    return render(request, PANEL, {"lang": language, "view": view, "error": ""})
 
 
 @router.post("/j/{code}/vote", response_class=HTMLResponse)
 async def audience_vote(
     code: str,
     request: Request,
-    db: SessionDep,
+    cache: SessionCacheDep,
+    writer: VoteWriterDep,
     phase: FormField = None,
     choice: FormField = None,
     value: FormField = None,
     slider: FormField = None,
     initial: FormField = None,
+    answered: FormField = None,
     lang: FormField = None,
 ) -> Response:
-    """A vote from the page's form: the panel back for htmx, a redirect to the page without it.
-
-    The vote goes through the same group-commit writer as the JSON API (a room votes in a
-    burst); the database reads for the panel run in a worker thread, off the event loop."""
+    """A vote from the page's form: with htmx the panel back, with the chosen answer marked as
+    recorded (drawn from the session cache, no query but the write); without it a redirect to
+    the page. ``answered`` (the page's script sends it) names the phases the phone answered
+    before, so the list of other open questions shows which are done."""
     htmx = request.headers.get("hx-request") == "true"
-    language = _language(request, lang)
-    code = sessions.normalize_code(code)
-    writer = request.app.state.vote_writer
+    language = choose_language(request, lang)
+    content = await _content(cache, sessions.normalize_code(code))
+    if content is None:
+        return _unknown_code(request, language, code, panel=htmx)
     refusal: DomainError | None = None
+    wanted = phase if phase and len(phase) <= audience.MAX_FIELD_LENGTH else None
+    answers = audience.answered_from_form(answered, content)
     try:
-        await writer.session_spec(code)  # NotFound for an unknown code
-        token = _participant(request, code)
+        token = participant_token(request, content.code)
         if token is None:
             # No participant cookie: the phone never loaded the page (or dropped its cookies).
             # The form path never invents a participant; the page sets the cookie on reload.
@@ -245,38 +336,21 @@ async def audience_vote(
         vote = audience.vote_from_form(
             {"phase": phase, "choice": choice, "value": value, "slider": slider, "initial": initial}
         )
-        await writer.submit(code, token, vote)
-    except NotFound:
-        return _unknown_code(request, language, code, panel=htmx)
+        stored = await writer.submit(content.code, token, vote)
+        answers[stored.phase] = Answer(stored.choice, stored.value)
     except DomainError as exc:
         refusal = exc
-    wanted = phase if phase and len(phase) <= audience.MAX_FIELD_LENGTH else None
     if not htmx:
         query: dict[str, str] = {}
         if wanted:
             query["phase"] = wanted
         if refusal is not None:
             query["error"] = refusal.code
-        target = f"/j/{code}" + (f"?{urlencode(query)}" if query else "")
+        target = f"/j/{content.code}" + (f"?{urlencode(query)}" if query else "")
         return RedirectResponse(target, status_code=303)
-    return await anyio.to_thread.run_sync(
-        _panel_after_vote, request, db, code, language, wanted, refusal
+    view = audience.build_view(
+        content, await _state(cache, content), answers, language, wanted=wanted
     )
-
-
-def _panel_after_vote(
-    request: Request,
-    db: Session,
-    code: str,
-    language: str,
-    wanted: str | None,
-    refusal: DomainError | None,
-) -> Response:
-    poll = _find(db, code)
-    if poll is None:  # pragma: no cover (the writer found it a moment ago; sessions stay)
-        return _unknown_code(request, language, code, panel=True)
-    token = _participant(request, poll.code)
-    view = audience.audience_view(db, poll, token, language, wanted=wanted)
     message = _refusal_text(language, refusal.code, view, wanted) if refusal else ""
     status_code = refusal.status if refusal is not None else 200
-    return _render(request, PANEL, _panel_context(language, view, message), status_code)
+    return render(request, PANEL, {"lang": language, "view": view, "error": message}, status_code)

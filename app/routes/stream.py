@@ -2,19 +2,22 @@
 
 Every connection first receives ``state`` (JSON: the phases' states) and ``results`` (the HTML
 of ``partials/_revealed.html``); presenter connections (bearer token or presenter cookie) also
-``counts`` (``partials/presenter/_counts.html``: answers per phase, participants). Afterwards
-``state`` comes again whenever phase states change, ``results`` and ``counts`` whenever what they
-show changes, at most a few times a second. The Broadcaster (``app.live``) renders each fragment
-once per tick and language and writes the same bytes to every stream.
+``counts`` (``partials/presenter/_counts.html``: answers per phase, participants), and audience
+connections (or any with ``view=phone``) ``panel`` (``partials/audience/_panel.html`` as every
+phone that has not answered the open questions sees it). Afterwards ``state`` and ``panel`` come
+again whenever phase states change, ``results`` and ``counts`` whenever what they show changes,
+at most a few times a second, and ``ping`` after a quiet spell. The Broadcaster (``app.live``)
+renders each fragment once per tick and language and writes the same bytes to every stream.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import anyio.to_thread
@@ -25,10 +28,11 @@ from sqlmodel import Session
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Send
 
-from app import i18n, sessions
+from app import audience, i18n, sessions
 from app.live import Broadcaster, Frames, RenderRequest, encode_event
 from app.results import phase_results
 from app.security import is_presenter
+from app.sessions import SessionCache
 
 router = APIRouter(tags=["live"])
 log = logging.getLogger(__name__)
@@ -36,18 +40,25 @@ log = logging.getLogger(__name__)
 PING_SECONDS = 15
 SEND_TIMEOUT_SECONDS = 30
 """A client that takes no bytes for this long (a phone asleep with the socket open) is dropped."""
+RECONNECT_MS = (1000, 5000)
+"""How long a browser waits before reconnecting a dropped stream, drawn per connection, so a
+room whose server restarts does not come back in the same millisecond."""
+PANEL = "partials/audience/_panel.html"
 
 
 class LiveRenderer:
     """Renders the live fragments of one session from the database (called in a worker
     thread by the Broadcaster)."""
 
-    def __init__(self, engine: Engine, templates: Jinja2Templates) -> None:
+    def __init__(self, engine: Engine, templates: Jinja2Templates, cache: SessionCache) -> None:
         self.engine = engine
         self.templates = templates
+        self.cache = cache
 
     def __call__(self, request: RenderRequest) -> Frames:
         frames = Frames()
+        if request.panel_langs:
+            self._panels(request, frames)
         with Session(self.engine) as db:
             poll = sessions.get_session(db, request.code)
             if request.state:
@@ -73,6 +84,16 @@ class LiveRenderer:
                     )
                     frames.counts[lang] = encode_event("counts", html)
         return frames
+
+    def _panels(self, request: RenderRequest, frames: Frames) -> None:
+        """The question panel as a phone without answers sees it, once per language."""
+        content = self.cache.content(request.code)
+        state = self.cache.state(content)
+        template = self.templates.get_template(PANEL)
+        for lang in sorted(request.panel_langs):
+            view = audience.build_view(content, state, {}, lang, shared=True)
+            html = template.render(lang=lang, view=view, error="", csrf="")
+            frames.panels[lang] = encode_event("panel", html)
 
 
 def state_json(public: Any) -> str:
@@ -107,11 +128,12 @@ def _utc_iso(moment: datetime | None) -> str | None:
 
 
 async def event_stream(
-    broadcaster: Broadcaster, code: str, lang: str, presenter: bool
+    broadcaster: Broadcaster, code: str, lang: str, presenter: bool, phone: bool | None = None
 ) -> AsyncIterator[bytes]:
     """One client's stream: subscribe, send the snapshot, then every update until the client
     leaves, falls too far behind, or the server shuts down."""
-    async with broadcaster.subscribe(code, lang, presenter) as subscriber:
+    async with broadcaster.subscribe(code, lang, presenter, phone=phone) as subscriber:
+        yield f"retry: {random.randint(*RECONNECT_MS)}\n\n".encode()
         for frame in await broadcaster.snapshot(subscriber):
             yield frame
         async for frame in subscriber.frames(ping_after=PING_SECONDS):
@@ -154,13 +176,17 @@ async def events(
     code: str,
     request: Request,
     lang: Annotated[str | None, Query(max_length=16)] = None,
+    view: Annotated[Literal["phone"] | None, Query()] = None,
 ) -> EventStreamResponse:
-    """The session's live updates as server-sent events (``state``, ``results``, and for the
-    presenter ``counts``). ``lang``: ``en`` or ``zh-Hans`` (default: the session's language)."""
+    """The session's live updates as server-sent events (``state``, ``results``, ``panel`` for
+    phones, ``counts`` for the presenter, ``ping``). ``lang``: ``en`` or ``zh-Hans`` (default:
+    the session's language). ``view=phone``: the audience page's stream, even in a browser
+    that is also the presenter's."""
     app_state = request.app.state
     code, session_lang = await anyio.to_thread.run_sync(_session_language, app_state.engine, code)
     chosen = i18n.supported(lang) or i18n.supported(session_lang) or i18n.DEFAULT_LANGUAGE
-    stream = event_stream(app_state.broadcaster, code, chosen, is_presenter(request))
+    phone = True if view == "phone" else None
+    stream = event_stream(app_state.broadcaster, code, chosen, is_presenter(request), phone)
     return EventStreamResponse(
         stream, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )

@@ -1,6 +1,12 @@
-/* The audience page's small helpers; the page works without them.
+/* The audience page's script; the page works without it (plain forms, a reload shows what is new).
+   - holds the session's live stream: the pushed question panel is swapped in without a request,
+     unless this phone answered one of the open questions (then it fetches its own panel); the
+     revealed results are swapped in as they change;
+   - recovers by itself: a dropped stream reconnects with backoff, a stream that went quiet (a
+     network blip that left the socket up), a return to the network and a wake from sleep all
+     reconnect, and every connection starts with the current question; a vote or a panel
+     request that failed is retried with backoff;
    - keeps the % estimate's slider, number field and big number in step;
-   - skips re-fetching the panel when a live "state" event leaves the open phases as they are;
    - counts a running countdown down, and fetches the panel again when it reaches zero;
    - drops a shown refusal (?error=) from the address, so a reload does not repeat it;
    - reloads the page when a form's anti-forgery token has expired (403). */
@@ -8,7 +14,31 @@
   "use strict";
   document.documentElement.classList.add("aud-js");
 
+  var STREAM_QUIET_MS = 40000; // the server pings every 15 s: this much silence means a dead stream
+  var WAKE_AFTER_MS = 5000; // hidden for longer than this: reconnect on return
+  var MAX_VOTE_TRIES = 10;
+
+  var live = document.querySelector(".aud-live[data-events]");
+  var statusLine = document.querySelector("[data-live-status]");
+  var answered = {}; // phase key -> true: what this phone answered, as its own panels say
   var timers = [];
+
+  function panel() {
+    return document.getElementById("aud-panel");
+  }
+
+  function backoff(attempt, capMs) {
+    var base = Math.min(capMs, 1000 * Math.pow(2, attempt));
+    return base / 2 + Math.random() * base / 2;
+  }
+
+  function showStatus(text) {
+    if (!statusLine) return;
+    statusLine.textContent = text || "";
+    statusLine.hidden = !text;
+  }
+
+  // ------------------------------------------------------------------ the % estimate
 
   function formatTime(seconds) {
     var m = Math.floor(seconds / 60);
@@ -39,6 +69,8 @@
     });
   }
 
+  // ------------------------------------------------------------------ countdowns
+
   function setupCountdown(el) {
     if (el.dataset.countdownReady) return;
     el.dataset.countdownReady = "1";
@@ -58,17 +90,186 @@
       // A second after zero the server has closed the phase: show what comes next.
       if (!timer.refreshed && now - timer.deadline > 1000) {
         timer.refreshed = true;
-        var panel = document.getElementById("aud-panel");
-        if (panel && window.htmx) window.htmx.trigger(panel, "aud:refresh");
+        refreshPanel();
       }
     });
   }
+
+  // ------------------------------------------------------------------ panels
+
+  function learn(el) {
+    // A panel drawn for this phone lists what it answered; a pushed one (data-shared) does not.
+    if (el && el.id === "aud-panel" && el.hasAttribute("data-answered")) {
+      answered = {};
+      el.getAttribute("data-answered").split(",").forEach(function (key) {
+        if (key) answered[key] = true;
+      });
+    }
+  }
+
+  function openKeys(signature) {
+    return signature ? signature.split(";").map(function (part) { return part.split("@")[0]; }) : [];
+  }
+
+  var panelTries = 0;
+  var panelRetry = null;
+
+  function refreshPanel() {
+    var current = panel();
+    if (current && window.htmx && current.hasAttribute("hx-get")) {
+      window.htmx.trigger(current, "aud:refresh");
+    }
+  }
+
+  function retryPanel() {
+    if (panelRetry) return;
+    panelRetry = window.setTimeout(function () {
+      panelRetry = null;
+      refreshPanel();
+    }, backoff(panelTries++, 15000));
+  }
+
+  function onPanel(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    var incoming = template.content.querySelector("#aud-panel");
+    var current = panel();
+    if (!incoming || !current) return;
+    var signature = incoming.getAttribute("data-open");
+    if (current.getAttribute("data-open") === signature) return; // already showing these questions
+    var mine = openKeys(signature).some(function (key) { return answered[key]; });
+    if (mine) {
+      refreshPanel(); // only this phone's own panel shows its answer
+    } else {
+      window.htmx.swap(current, html, { swapStyle: "outerHTML" });
+    }
+  }
+
+  function onResults(html) {
+    var body = document.querySelector("[data-live-results]");
+    if (body) window.htmx.swap(body, html, { swapStyle: "innerHTML" });
+  }
+
+  // ------------------------------------------------------------------ the live stream
+
+  var source = null;
+  var lastHeard = Date.now();
+  var streamTries = 0;
+  var reconnectTimer = null;
+  var hiddenSince = null;
+
+  function connect() {
+    if (!live || !window.EventSource || !window.htmx) return;
+    window.clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    if (source) source.close();
+    var stream = new EventSource(live.getAttribute("data-events"));
+    source = stream;
+    lastHeard = Date.now();
+    function heard(handler) {
+      return function (event) {
+        if (stream !== source) return;
+        lastHeard = Date.now();
+        streamTries = 0;
+        showStatus("");
+        if (handler) handler(event.data);
+      };
+    }
+    stream.addEventListener("panel", heard(onPanel));
+    stream.addEventListener("results", heard(onResults));
+    stream.addEventListener("state", heard(null));
+    stream.addEventListener("ping", heard(null));
+    stream.addEventListener("error", function () {
+      if (stream !== source) return;
+      // CONNECTING: the browser reconnects by itself (the server set the delay). CLOSED: it
+      // gave up (the server answered with an error); try again later, with backoff.
+      if (stream.readyState === EventSource.CLOSED) reconnectLater();
+      if (Date.now() - lastHeard > 3000) showStatus(live.dataset.reconnecting);
+    });
+  }
+
+  function reconnectLater() {
+    if (reconnectTimer) return;
+    reconnectTimer = window.setTimeout(connect, backoff(streamTries++, 30000));
+  }
+
+  function watchdog() {
+    if (source && document.visibilityState !== "hidden" && Date.now() - lastHeard > STREAM_QUIET_MS) {
+      connect(); // the stream went quiet without closing: a fresh one starts with the current state
+    }
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") {
+      hiddenSince = Date.now();
+    } else if (hiddenSince !== null) {
+      var away = Date.now() - hiddenSince;
+      hiddenSince = null;
+      if (away > WAKE_AFTER_MS || !source || source.readyState !== EventSource.OPEN) connect();
+    }
+  });
+  window.addEventListener("online", connect);
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) connect(); // back from the back-forward cache
+  });
+
+  // ------------------------------------------------------------------ votes and requests
+
+  var voteTries = 0;
+
+  function isVote(elt) {
+    return elt && elt.matches && elt.matches("form.aud-form");
+  }
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!isVote(elt)) return;
+    event.detail.parameters.answered = Object.keys(answered).join(",");
+    elt._bgLastVote = { path: event.detail.path, values: Object.fromEntries(event.detail.formData) };
+  });
+
+  function failed(event) {
+    var elt = event.detail && event.detail.elt;
+    var xhr = event.detail && event.detail.xhr;
+    if (xhr && xhr.status === 403) {
+      window.location.reload(); // the anti-forgery token expired
+      return;
+    }
+    if (xhr && xhr.status && xhr.status < 500) return; // refusals come back as panels
+    if (isVote(elt) && elt._bgLastVote && voteTries < MAX_VOTE_TRIES) {
+      var last = elt._bgLastVote;
+      showStatus(live ? live.dataset.retrying : "");
+      window.setTimeout(function () {
+        var form = document.body.contains(elt) ? elt : null;
+        window.htmx.ajax("POST", last.path, {
+          source: form || panel(),
+          values: last.values,
+          target: "#aud-panel",
+          swap: "outerHTML",
+        });
+      }, backoff(voteTries++, 15000));
+    } else if (elt && elt.id === "aud-panel") {
+      retryPanel();
+    }
+  }
+
+  document.addEventListener("htmx:sendError", failed);
+  document.addEventListener("htmx:responseError", failed);
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (!event.detail.successful) return;
+    if (isVote(event.detail.elt)) voteTries = 0;
+    else panelTries = 0;
+    showStatus("");
+  });
+
+  // ------------------------------------------------------------------ start
 
   function init(root) {
     var scope = root && root.querySelectorAll ? root : document;
     if (scope.matches && scope.matches("form")) setupEstimate(scope);
     scope.querySelectorAll("form.aud-est").forEach(setupEstimate);
     scope.querySelectorAll("[data-seconds-left]").forEach(setupCountdown);
+    learn(scope.id === "aud-panel" ? scope : scope.querySelector("#aud-panel"));
   }
 
   if (window.htmx) {
@@ -77,33 +278,8 @@
     document.addEventListener("DOMContentLoaded", function () { init(document); });
   }
   window.setInterval(tick, 1000);
-
-  // The panel is fetched again on every live "state" event, but it only changes when the open
-  // phases or their countdowns do: skip the request when they are what the panel shows (after a
-  // reveal, a hide, or the snapshot that opens every connection).
-  function openSignature(state) {
-    return state.phases
-      .filter(function (phase) { return phase.state === "open"; })
-      .map(function (phase) {
-        var end = phase.closes_at ? Math.floor(Date.parse(phase.closes_at) / 1000) : "";
-        return phase.id + "@" + end;
-      })
-      .join(";");
-  }
-
-  document.addEventListener("htmx:confirm", function (event) {
-    var trigger = event.detail && event.detail.triggeringEvent;
-    var panel = event.detail && event.detail.elt;
-    if (!trigger || trigger.type !== "sse:state" || !panel || !panel.hasAttribute("data-open")) {
-      return;
-    }
-    try {
-      var state = JSON.parse(trigger.detail.data);
-      if (openSignature(state) === panel.getAttribute("data-open")) event.preventDefault();
-    } catch (e) {
-      // Not the expected shape: fetch the panel as usual.
-    }
-  });
+  window.setInterval(watchdog, 5000);
+  connect();
 
   // A refusal shown after a form post (?error=...) should not come back on reload.
   if (window.history && window.history.replaceState && /[?&]error=/.test(location.search)) {
@@ -111,9 +287,4 @@
     url.searchParams.delete("error");
     window.history.replaceState(null, "", url.pathname + url.search + url.hash);
   }
-
-  document.addEventListener("htmx:responseError", function (event) {
-    var xhr = event.detail && event.detail.xhr;
-    if (xhr && xhr.status === 403) window.location.reload();
-  });
 })();

@@ -189,7 +189,9 @@ def test_a_talk_with_a_projector_and_five_phones(live_server: LiveServer, open_p
         phones[name] = Phone(name, page)
     assert phones["D"].page.locator("html").get_attribute("lang") == "zh-Hans"
     assert phones["A"].page.locator("html").get_attribute("lang") == "en"
-    wait_text(control, ".people__joined", "4 joined", "participants on the control page")
+    wait_text(control, ".people__live", "Phones connected now: 4", "phones on the control page")
+    # Opening the page registers nobody: a phone counts once it answers.
+    wait_text(control, ".people__joined", "0 answered", "participants on the control page")
 
     # ------------------------------------------------------------ phase 1: definition
     press(projector, "ArrowRight")
@@ -242,7 +244,7 @@ def test_a_talk_with_a_projector_and_five_phones(live_server: LiveServer, open_p
     phones["E"] = Phone("E", late)
     answer(phones["E"], "belief", "unsure")
     projector_count(projector, "belief", 5, "projector count with the late phone")
-    wait_text(control, ".people__joined", "5 joined", "participants after the reload and late join")
+    wait_text(control, ".people__joined", "5 answered", "after a reload and a late join")
 
     press(projector, "r")
     stage_shows(projector, "belief", revealed=True)

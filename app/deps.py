@@ -1,0 +1,144 @@
+"""Web glue in one place: typed dependencies for what the app holds (settings, templates, the
+vote writer, the broadcaster, the session cache), the language a request is answered in, one
+render helper and the participant cookie. Routes take these instead of reading
+``request.app.state`` themselves.
+
+The dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the
+thread pool, a hop per request that a room of phones would pay thousands of times.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+
+from app import i18n
+from app.live import Broadcaster, Publisher
+from app.security import (
+    PARTICIPANT_MAX_AGE,
+    participant_cookie_name,
+    read_participant,
+    sign_participant,
+)
+from app.sessions import SessionCache
+from app.settings import Settings
+from app.vote_writer import VoteWriter
+
+LANG_MAX_AGE = 365 * 24 * 3600
+NO_STORE = {"Cache-Control": "no-store, private", "Vary": "Cookie, Accept-Language"}
+
+
+async def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def _engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+async def _templates(request: Request) -> Jinja2Templates:
+    return request.app.state.templates
+
+
+async def _vote_writer(request: Request) -> VoteWriter:
+    return request.app.state.vote_writer
+
+
+async def _broadcaster(request: Request) -> Broadcaster:
+    return request.app.state.broadcaster
+
+
+async def _publisher(request: Request) -> Publisher:
+    return request.app.state.publisher
+
+
+async def _sessions(request: Request) -> SessionCache:
+    return request.app.state.sessions
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+EngineDep = Annotated[Engine, Depends(_engine)]
+TemplatesDep = Annotated[Jinja2Templates, Depends(_templates)]
+VoteWriterDep = Annotated[VoteWriter, Depends(_vote_writer)]
+BroadcasterDep = Annotated[Broadcaster, Depends(_broadcaster)]
+PublisherDep = Annotated[Publisher, Depends(_publisher)]
+SessionCacheDep = Annotated[SessionCache, Depends(_sessions)]
+
+
+# --------------------------------------------------------------------------- language
+
+
+def choose_language(request: Request, explicit: str | None = None) -> str:
+    """The interface language: an explicit ``lang`` (query or form) first, then the ``bg_lang``
+    cookie (the language switch), then the browser's Accept-Language, then English."""
+    chosen = explicit if i18n.supported(explicit) else request.cookies.get(i18n.LANG_COOKIE)
+    return i18n.negotiate(request.headers.get("accept-language"), chosen)
+
+
+async def _language(
+    request: Request, lang: Annotated[str | None, Query(max_length=16)] = None
+) -> str:
+    return choose_language(request, lang)
+
+
+LanguageDep = Annotated[str, Depends(_language)]
+"""The language for this request, from its ``lang`` query parameter, cookie or headers."""
+
+
+def remember_language(request: Request, response: Response, explicit: str | None) -> None:
+    """Keep an explicit choice (the language switch) in the ``bg_lang`` cookie."""
+    lang = i18n.supported(explicit)
+    if lang and request.cookies.get(i18n.LANG_COOKIE) != lang:
+        response.set_cookie(i18n.LANG_COOKIE, lang, max_age=LANG_MAX_AGE, samesite="lax", path="/")
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    *,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """A template as the response (``lang`` defaults to the request's language); never stored
+    by a browser or a proxy unless ``headers`` say otherwise."""
+    templates: Jinja2Templates = request.app.state.templates
+    context = {"request": request, **context}
+    context.setdefault("lang", choose_language(request))
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers.update(NO_STORE if headers is None else headers)
+    return response
+
+
+def is_https(request: Request) -> bool:
+    """Whether the browser reached us over HTTPS (directly, or as a trusted proxy says)."""
+    return request.url.scheme == "https"
+
+
+# --------------------------------------------------------------------------- participants
+
+
+def participant_token(request: Request, code: str) -> str | None:
+    """The participant token in the session's signed cookie, or None (absent or tampered)."""
+    secret = request.app.state.settings.secret_key
+    return read_participant(secret, code, request.cookies.get(participant_cookie_name(code)))
+
+
+def set_participant_cookie(request: Request, response: Response, code: str, token: str) -> None:
+    """Give the browser its participant cookie for one session: signed, HttpOnly, Lax."""
+    response.set_cookie(
+        participant_cookie_name(code),
+        sign_participant(request.app.state.settings.secret_key, code, token),
+        max_age=PARTICIPANT_MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        path="/",
+        secure=is_https(request),
+    )
