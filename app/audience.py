@@ -328,6 +328,7 @@ REFUSAL_MESSAGES = {
     "missing_value": "aud_err_number",
     "not_a_number": "aud_err_number",
     "no_participant": "aud_err_cookie",
+    "shutting_down": "aud_err_restarting",
 }
 
 

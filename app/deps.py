@@ -9,6 +9,9 @@ thread pool, a hop per request that a room of phones would pay thousands of time
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
@@ -29,6 +32,9 @@ from app.settings import Settings
 from app.vote_writer import VoteWriter
 
 LANG_MAX_AGE = 365 * 24 * 3600
+CSRF_SLOT = "__beliefgap_csrf_slot__"
+"""Stands for the anti-forgery token in a page drawn once for many browsers (``SharedPages``);
+each response puts its browser's own token in its place."""
 NO_STORE = {"Cache-Control": "no-store, private", "Vary": "Cookie, Accept-Language"}
 
 
@@ -60,6 +66,10 @@ async def _sessions(request: Request) -> SessionCache:
     return request.app.state.sessions
 
 
+async def _shared_pages(request: Request) -> SharedPages:
+    return request.app.state.shared_pages
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[Engine, Depends(_engine)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(_templates)]
@@ -67,6 +77,7 @@ VoteWriterDep = Annotated[VoteWriter, Depends(_vote_writer)]
 BroadcasterDep = Annotated[Broadcaster, Depends(_broadcaster)]
 PublisherDep = Annotated[Publisher, Depends(_publisher)]
 SessionCacheDep = Annotated[SessionCache, Depends(_sessions)]
+SharedPagesDep = Annotated["SharedPages", Depends(_shared_pages)]
 
 
 # --------------------------------------------------------------------------- language
@@ -142,3 +153,39 @@ def set_participant_cookie(request: Request, response: Response, code: str, toke
         path="/",
         secure=is_https(request),
     )
+
+
+# --------------------------------------------------------------------------- shared pages
+
+
+@dataclass(frozen=True)
+class _Drawn:
+    stamp: Hashable
+    html: str
+
+
+class SharedPages:
+    """Pages drawn once for many browsers: one per key (say a session, a language and the site's
+    address), kept while its stamp (what it was drawn from) stays the same. Drawn with
+    ``CSRF_SLOT`` for the anti-forgery token, which each response replaces."""
+
+    def __init__(self) -> None:
+        self._pages: dict[Hashable, _Drawn] = {}
+        self._lock = threading.Lock()
+        self.draws = 0
+        """How many pages were drawn (for tests)."""
+
+    def get(self, key: Hashable, stamp: Hashable) -> str | None:
+        drawn = self._pages.get(key)
+        return drawn.html if drawn is not None and drawn.stamp == stamp else None
+
+    def draw(self, key: Hashable, stamp: Hashable, make: Callable[[], str]) -> str:
+        """The page for ``key`` and ``stamp``, drawn by ``make()`` unless it already was (call
+        it in a worker thread: browsers that arrive together wait for one drawing)."""
+        with self._lock:
+            found = self.get(key, stamp)
+            if found is None:
+                self.draws += 1
+                found = make()
+                self._pages[key] = _Drawn(stamp, found)
+            return found

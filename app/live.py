@@ -173,9 +173,12 @@ class Subscriber:
         self.code = code
         self.lang = lang
         self.presenter = presenter
-        self.phone = not presenter
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=queue_size)
         self.closed = False
+
+    @property
+    def phone(self) -> bool:
+        return not self.presenter
 
     def offer(self, frame: bytes) -> None:
         if self.closed:
@@ -391,19 +394,16 @@ class Broadcaster:
 
     @asynccontextmanager
     async def subscribe(
-        self, code: str, lang: str, presenter: bool = False, *, phone: bool | None = None
+        self, code: str, lang: str, presenter: bool = False
     ) -> AsyncIterator[Subscriber]:
         """Register a stream for a session. Subscribe first, then take the snapshot: a change
-        committed in between is delivered after it, so nothing is missed. ``phone`` (default:
-        not the presenter) asks for the pushed question panel."""
+        committed in between is delivered after it, so nothing is missed."""
         if not self.started:
             raise RuntimeError("the broadcaster is not running")
         channel = self._channels.get(code)
         if channel is None:
             channel = self._channels[code] = _Channel(code)
         subscriber = Subscriber(code, lang, presenter, self.queue_size)
-        if phone is not None:
-            subscriber.phone = phone
         channel.subscribers.add(subscriber)
         self._connections_changed(channel, subscriber)
         try:

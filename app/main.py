@@ -30,6 +30,7 @@ from sqlmodel import Session
 
 from app import i18n, voting
 from app.db import ROOT, make_engine, migrate
+from app.deps import SharedPages
 from app.errors import DomainError
 from app.limits import BodyLimitMiddleware
 from app.live import Broadcaster, Publisher, Publishers, is_in_process
@@ -96,7 +97,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
         app.state.sessions, publisher if publisher is not None else app.state.broadcaster
     )
     app.state.vote_writer = VoteWriter(engine, lambda: app.state.publisher, app.state.sessions)
-    app.state.shared_pages = pages.SharedPages()
+    app.state.shared_pages = SharedPages()
 
     # CSRF: HTML forms carry a signed token matching a cookie (double submit). The JSON API is
     # exempt: it accepts only application/json bodies, which a cross-site form cannot send, and

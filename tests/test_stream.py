@@ -4,6 +4,7 @@ loop, and end to end against a real uvicorn server (reading with a timeout, neve
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -267,6 +268,21 @@ def test_live_stream_against_uvicorn(server: LiveServer) -> None:
     ) as presenter:
         events = sse_events(presenter)
         assert [next(events)[0] for _ in range(3)] == ["state", "results", "counts"]
+
+
+def test_the_phone_pages_stream_gets_panels_even_in_the_presenters_browser(
+    server: LiveServer,
+) -> None:
+    """A presenter trying the phone page in their own browser is a phone there: pushed panels,
+    no counts."""
+    api = httpx.Client(base_url=server.url, headers=AUTH, timeout=5)
+    code = api.post("/api/v1/sessions", json={"talk": "emergence", "venue": "Oslo"}).json()["code"]
+    url = f"{server.url}/api/v1/sessions/{code}/events"
+    with httpx.stream("GET", url, params={"view": "phone"}, headers=AUTH, timeout=5) as phone:
+        names = [name for name, _ in itertools.islice(sse_events(phone), 3)]
+    assert names == ["state", "results", "panel"]
+    refused = httpx.get(url, params={"view": "projector"}, timeout=5)
+    assert refused.status_code == 422
 
 
 def test_shutdown_with_an_open_stream_finishes_promptly(server: LiveServer) -> None:

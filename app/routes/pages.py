@@ -17,23 +17,26 @@ its first answer (link previews and prefetchers never count as "joined").
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import anyio.to_thread
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Template
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app import audience, i18n, sessions
 from app.audience import Answer, AudienceView
 from app.deps import (
+    CSRF_SLOT,
     NO_STORE,
+    EngineDep,
     SessionCacheDep,
+    SharedPagesDep,
+    TemplatesDep,
     VoteWriterDep,
     choose_language,
     participant_token,
@@ -52,9 +55,6 @@ PAGE = "pages/audience/session.html"
 PANEL = "partials/audience/_panel.html"
 LANDING = "pages/audience/landing.html"
 MAX_CODE_LENGTH = 32
-CSRF_SLOT = "__beliefgap_csrf_slot__"
-"""Stands for the anti-forgery token in a page drawn for many phones; each response gets its
-phone's own token in its place."""
 SHARED_PAGE_SECONDS = 1.0
 """How long a shared page may show revealed results or a countdown that have moved on (the
 live stream brings the current ones as soon as the page connects)."""
@@ -126,53 +126,18 @@ def _page_context(
     return context
 
 
-@dataclass(frozen=True)
-class _Drawn:
-    stamp: tuple[int, int | None]
-    html: str
-
-
-class SharedPages:
-    """The voting page as every phone without answers sees it, drawn once per session, language
-    and site address, until the session's phases change; with results revealed or a countdown
-    running, for at most ``SHARED_PAGE_SECONDS``."""
-
-    def __init__(self) -> None:
-        self._pages: dict[tuple[str, str, str], _Drawn] = {}
-        self._lock = threading.Lock()
-        self.draws = 0
-
-    @staticmethod
-    def stamp(
-        cache: SessionCache, content: SessionContent, state: LiveState
-    ) -> tuple[int, int | None]:
-        moving = bool(state.revealed) or any(p.closes_at is not None for p in state.open)
-        second = int(time.monotonic() / SHARED_PAGE_SECONDS) if moving else None
-        return (cache.versions(content.code)[0], second)
-
-    def get(self, key: tuple[str, str, str], stamp: tuple[int, int | None]) -> str | None:
-        drawn = self._pages.get(key)
-        return drawn.html if drawn is not None and drawn.stamp == stamp else None
-
-    def draw(
-        self,
-        key: tuple[str, str, str],
-        stamp: tuple[int, int | None],
-        make: Any,
-    ) -> str:
-        """The page for ``key`` and ``stamp``, drawn by ``make()`` if no one has yet (in a worker
-        thread; phones that arrive together wait for one drawing)."""
-        with self._lock:
-            found = self.get(key, stamp)
-            if found is None:
-                self.draws += 1
-                found = str(make())
-                self._pages[key] = _Drawn(stamp, found)
-            return found
+def _page_stamp(cache: SessionCache, content: SessionContent, state: LiveState) -> tuple[Any, ...]:
+    """When a shared voting page must be drawn again: after each phase change; with results
+    revealed or a countdown running, also every ``SHARED_PAGE_SECONDS``."""
+    moving = bool(state.revealed) or any(p.closes_at is not None for p in state.open)
+    second = int(time.monotonic() / SHARED_PAGE_SECONDS) if moving else None
+    return (cache.versions(content.code)[0], second)
 
 
 def _draw_page(
     request: Request,
+    engine: Engine,
+    templates: Jinja2Templates,
     content: SessionContent,
     state: LiveState,
     answers: dict[str, Answer],
@@ -185,18 +150,19 @@ def _draw_page(
     """The whole voting page as HTML (reads the revealed results; runs in a worker thread)."""
     results = []
     if state.revealed:
-        with Session(request.app.state.engine) as db:
+        with Session(engine) as db:
             results = phase_results(db, sessions.get_session(db, content.code))
     view = audience.build_view(content, state, answers, lang, wanted=wanted, results=results)
     error = _refusal_text(lang, error_code, view, wanted) if error_code else ""
-    template: Template = request.app.state.templates.get_template(PAGE)
-    return template.render({"request": request, **_page_context(lang, view, error, csrf)})
+    return templates.get_template(PAGE).render(
+        {"request": request, **_page_context(lang, view, error, csrf)}
+    )
 
 
-def _own_answers(request: Request, content: SessionContent, token: str | None) -> dict[str, Answer]:
+def _own_answers(engine: Engine, content: SessionContent, token: str | None) -> dict[str, Answer]:
     if token is None:
         return {}
-    with Session(request.app.state.engine) as db:
+    with Session(engine) as db:
         return audience.own_answers(db, content, token)
 
 
@@ -231,6 +197,9 @@ async def audience_page(
     code: str,
     request: Request,
     cache: SessionCacheDep,
+    engine: EngineDep,
+    templates: TemplatesDep,
+    pages: SharedPagesDep,
     phase: str | None = None,
     lang: str | None = None,
     error: str | None = None,
@@ -249,27 +218,36 @@ async def audience_page(
         token = participant_token(request, content.code)
         state = await _state(cache, content)
         answers = (
-            await anyio.to_thread.run_sync(_own_answers, request, content, token) if token else {}
+            await anyio.to_thread.run_sync(_own_answers, engine, content, token) if token else {}
         )
         error_code = error if error and audience.is_refusal_code(error) else None
         csrf = str(request.scope["csrftoken"]())
         if answers or phase or error_code:
             html = await anyio.to_thread.run_sync(
                 lambda: _draw_page(
-                    request, content, state, answers, language, wanted=phase, error_code=error_code
+                    request,
+                    engine,
+                    templates,
+                    content,
+                    state,
+                    answers,
+                    language,
+                    wanted=phase,
+                    error_code=error_code,
                 )
             )
         else:
-            pages: SharedPages = request.app.state.shared_pages
             key = (content.code, language, str(request.base_url))
-            stamp = SharedPages.stamp(cache, content, state)
+            stamp = _page_stamp(cache, content, state)
             shared = pages.get(key, stamp)
             if shared is None:
                 shared = await anyio.to_thread.run_sync(
                     lambda: pages.draw(
                         key,
                         stamp,
-                        lambda: _draw_page(request, content, state, {}, language, csrf=CSRF_SLOT),
+                        lambda: _draw_page(
+                            request, engine, templates, content, state, {}, language, csrf=CSRF_SLOT
+                        ),
                     )
                 )
             html = shared.replace(CSRF_SLOT, csrf)
@@ -285,6 +263,7 @@ async def audience_panel(
     code: str,
     request: Request,
     cache: SessionCacheDep,
+    engine: EngineDep,
     phase: str | None = None,
     lang: str | None = None,
 ) -> Response:
@@ -296,7 +275,7 @@ async def audience_panel(
         return _unknown_code(request, language, code, panel=True)
     token = participant_token(request, content.code)
     state = await _state(cache, content)
-    answers = await anyio.to_thread.run_sync(_own_answers, request, content, token)
+    answers = await anyio.to_thread.run_sync(_own_answers, engine, content, token)
     view = audience.build_view(content, state, answers, language, wanted=phase)
     return render(request, PANEL, {"lang": language, "view": view, "error": ""})
 

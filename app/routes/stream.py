@@ -1,13 +1,14 @@
 """Server-sent events: ``GET /api/v1/sessions/{code}/events``, one endpoint for everyone.
 
 Every connection first receives ``state`` (JSON: the phases' states) and ``results`` (the HTML
-of ``partials/_revealed.html``); presenter connections (bearer token or presenter cookie) also
-``counts`` (``partials/presenter/_counts.html``: answers per phase, participants), and audience
-connections (or any with ``view=phone``) ``panel`` (``partials/audience/_panel.html`` as every
-phone that has not answered the open questions sees it). Afterwards ``state`` and ``panel`` come
-again whenever phase states change, ``results`` and ``counts`` whenever what they show changes,
-at most a few times a second, and ``ping`` after a quiet spell. The Broadcaster (``app.live``)
-renders each fragment once per tick and language and writes the same bytes to every stream.
+of ``partials/_revealed.html``). Presenter connections (bearer token or presenter cookie) also
+get ``counts`` (``partials/presenter/_counts.html``: answers per phase, participants); audience
+connections, and the phone page's own (``view=phone``) whoever opens it, get ``panel``
+(``partials/audience/_panel.html`` as a phone that has not answered the open questions sees
+it). Afterwards ``state`` and ``panel`` come again whenever phase states change, ``results``
+and ``counts`` whenever what they show changes, at most a few times a second, and ``ping``
+after a quiet spell. The Broadcaster (``app.live``) renders each fragment once per tick and
+language and writes the same bytes to every stream.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Message, Send
 
 from app import audience, i18n, sessions
+from app.deps import BroadcasterDep, SessionCacheDep
 from app.live import Broadcaster, Frames, RenderRequest, encode_event
 from app.results import phase_results
 from app.security import is_presenter
@@ -37,7 +39,7 @@ from app.sessions import SessionCache
 router = APIRouter(tags=["live"])
 log = logging.getLogger(__name__)
 
-PING_SECONDS = 15
+PING_SECONDS = 10
 SEND_TIMEOUT_SECONDS = 30
 """A client that takes no bytes for this long (a phone asleep with the socket open) is dropped."""
 RECONNECT_MS = (1000, 5000)
@@ -128,11 +130,11 @@ def _utc_iso(moment: datetime | None) -> str | None:
 
 
 async def event_stream(
-    broadcaster: Broadcaster, code: str, lang: str, presenter: bool, phone: bool | None = None
+    broadcaster: Broadcaster, code: str, lang: str, presenter: bool
 ) -> AsyncIterator[bytes]:
     """One client's stream: subscribe, send the snapshot, then every update until the client
     leaves, falls too far behind, or the server shuts down."""
-    async with broadcaster.subscribe(code, lang, presenter, phone=phone) as subscriber:
+    async with broadcaster.subscribe(code, lang, presenter) as subscriber:
         yield f"retry: {random.randint(*RECONNECT_MS)}\n\n".encode()
         for frame in await broadcaster.snapshot(subscriber):
             yield frame
@@ -161,12 +163,6 @@ class EventStreamResponse(StreamingResponse):
             log.info("dropping an event stream that stopped reading")
 
 
-def _session_language(engine: Engine, code: str) -> tuple[str, str]:
-    with Session(engine) as db:
-        poll = sessions.get_session(db, code)  # NotFound -> 404
-        return poll.code, poll.language
-
-
 @router.get(
     "/api/v1/sessions/{code}/events",
     response_class=EventStreamResponse,
@@ -175,6 +171,8 @@ def _session_language(engine: Engine, code: str) -> tuple[str, str]:
 async def events(
     code: str,
     request: Request,
+    cache: SessionCacheDep,
+    broadcaster: BroadcasterDep,
     lang: Annotated[str | None, Query(max_length=16)] = None,
     view: Annotated[Literal["phone"] | None, Query()] = None,
 ) -> EventStreamResponse:
@@ -182,11 +180,13 @@ async def events(
     phones, ``counts`` for the presenter, ``ping``). ``lang``: ``en`` or ``zh-Hans`` (default:
     the session's language). ``view=phone``: the audience page's stream, even in a browser
     that is also the presenter's."""
-    app_state = request.app.state
-    code, session_lang = await anyio.to_thread.run_sync(_session_language, app_state.engine, code)
-    chosen = i18n.supported(lang) or i18n.supported(session_lang) or i18n.DEFAULT_LANGUAGE
-    phone = True if view == "phone" else None
-    stream = event_stream(app_state.broadcaster, code, chosen, is_presenter(request), phone)
+    normalized = sessions.normalize_code(code)
+    content = cache.cached_content(normalized)
+    if content is None:  # NotFound -> 404
+        content = await anyio.to_thread.run_sync(cache.content, normalized)
+    chosen = i18n.supported(lang) or i18n.supported(content.language) or i18n.DEFAULT_LANGUAGE
+    presenter = view != "phone" and is_presenter(request)
+    stream = event_stream(broadcaster, content.code, chosen, presenter)
     return EventStreamResponse(
         stream, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )

@@ -14,7 +14,7 @@
   "use strict";
   document.documentElement.classList.add("aud-js");
 
-  var STREAM_QUIET_MS = 40000; // the server pings every 15 s: this much silence means a dead stream
+  var STREAM_QUIET_MS = 25000; // the server pings every 10 s: this much silence means a dead stream
   var WAKE_AFTER_MS = 5000; // hidden for longer than this: reconnect on return
   var MAX_VOTE_TRIES = 10;
 
@@ -226,6 +226,14 @@
     if (!isVote(elt)) return;
     event.detail.parameters.answered = Object.keys(answered).join(",");
     elt._bgLastVote = { path: event.detail.path, values: Object.fromEntries(event.detail.formData) };
+    var trigger = event.detail.triggeringEvent;
+    var button = trigger && trigger.submitter;
+    if (button && button.classList) {
+      elt.querySelectorAll(".aud-option--sending").forEach(function (other) {
+        other.classList.remove("aud-option--sending");
+      });
+      button.classList.add("aud-option--sending");
+    }
   });
 
   function failed(event) {

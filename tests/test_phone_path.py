@@ -1,0 +1,210 @@
+"""The phone's path under a full room: what is the same for every phone is drawn once, pushed in
+the live stream, and served from the session cache; only a phone's own answers are read."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from tests.conftest import new_session, phase_action
+from tests.test_audience import (
+    HX,
+    ZH,
+    error_text,
+    form_data,
+    participants,
+    shown_answer,
+    soup_of,
+    stored,
+    visit,
+)
+from tests.test_stream import Stream, live_app, live_client  # noqa: F401 (fixtures)
+
+
+@contextmanager
+def statements(app: FastAPI) -> Iterator[list[str]]:
+    """The SQL statements the app sends while the block runs (from any thread)."""
+    seen: list[str] = []
+
+    def note(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+        seen.append(" ".join(sql.split()))
+
+    engine = app.state.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def new_phone(app: FastAPI) -> TestClient:
+    return TestClient(app)
+
+
+def htmx_vote(client: TestClient, code: str, phase: str, choice: str, **extra: str) -> str:
+    page = visit(client, code)
+    data = {**form_data(page), "phase": phase, "choice": choice, "lang": "en", **extra}
+    response = client.post(f"/j/{code}/vote", data=data, headers=HX)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+# --------------------------------------------------------------------------- the join page
+
+
+def test_new_phones_get_the_page_drawn_once_with_their_own_token_and_no_query(
+    app: FastAPI, client: TestClient
+) -> None:
+    code = new_session(client)
+    phase_action(client, code, "belief", "open")
+    visit(new_phone(app), code)  # the first phone draws the page
+    phones = [new_phone(app) for _ in range(3)]
+    with statements(app) as sql:
+        pages = [phone.get(f"/j/{code}") for phone in phones]
+    assert sql == []  # a room arriving together costs no database read
+    assert all(p.status_code == 200 and 'id="aud-q-belief"' in p.text for p in pages)
+    tokens = [re.search(r'name="csrftoken" value="([^"]+)"', p.text) for p in pages]
+    assert all(t is not None for t in tokens)
+    assert len({t.group(1) for t in tokens if t}) == 3  # each phone its own token
+    assert all("__beliefgap_csrf_slot__" not in p.text for p in pages)
+    assert participants(client, code) == []  # and nobody registered by looking
+
+    # Each phone's token works with its own cookie, and not with another phone's.
+    first, second = phones[0], phones[1]
+    data = form_data(soup_of(pages[0].text)) | {"choice": "agree"}
+    stolen = second.post(f"/j/{code}/vote", data=data, headers=HX)
+    assert stolen.status_code == 403
+    assert stored(client, code) == []
+    mine = first.post(f"/j/{code}/vote", data=data, headers=HX)
+    assert mine.status_code == 200 and shown_answer(soup_of(mine.text)) == "agree"
+
+
+def test_the_shared_page_follows_every_phase_change_at_once(
+    app: FastAPI, client: TestClient
+) -> None:
+    code = new_session(client)
+    assert visit(new_phone(app), code).select_one(".aud-wait") is not None
+    phase_action(client, code, "belief", "open")
+    assert visit(new_phone(app), code).select_one("#aud-q-belief") is not None
+    phase_action(client, code, "belief", "close")
+    phase_action(client, code, "field", "open")
+    page = visit(new_phone(app), code)
+    assert page.select_one("#aud-q-field") is not None and page.select_one("#aud-q-belief") is None
+    # Per language: a Chinese phone gets the Chinese page, not the English one drawn before.
+    chinese = visit(new_phone(app), code, headers=ZH)
+    assert chinese.html is not None and chinese.html["lang"] == "zh-Hans"
+
+
+def test_a_phone_that_answered_gets_its_own_page(app: FastAPI, client: TestClient) -> None:
+    code = new_session(client)
+    phase_action(client, code, "belief", "open")
+    htmx_vote(client, code, "belief", "unsure")
+    visit(new_phone(app), code)  # another phone's shared page is drawn meanwhile
+    page = visit(client, code)
+    assert shown_answer(page) == "unsure"
+    assert page.select_one("#aud-panel")["data-answered"] == "belief"
+
+
+# --------------------------------------------------------------------------- the form vote
+
+
+def test_the_form_vote_reads_nothing_beyond_its_write(app: FastAPI, client: TestClient) -> None:
+    code = new_session(client)
+    phase_action(client, code, "belief", "open")
+    page = visit(client, code)
+    data = {**form_data(page), "choice": "disagree"}
+    with statements(app) as sql:
+        response = client.post(f"/j/{code}/vote", data=data, headers=HX)
+    assert response.status_code == 200
+    assert sql and all(s.startswith("INSERT INTO") for s in sql), sql
+    assert {s.split()[2] for s in sql} == {"participant", "response"}
+    panel = soup_of(response.text)
+    assert shown_answer(panel) == "disagree"
+    assert "recorded" in panel.get_text(" ").lower()
+    assert panel.select_one("#aud-panel")["data-answered"] == "belief"
+
+
+def test_the_vote_answer_lists_the_other_questions_as_the_phone_answered_them(
+    client: TestClient,
+) -> None:
+    code = new_session(client)
+    for phase in ("definition", "belief", "field"):
+        phase_action(client, code, phase, "open")
+    html = htmx_vote(client, code, "belief", "agree", answered="definition,nonsense")
+    panel = soup_of(html)
+    assert shown_answer(panel) == "agree"
+    states = {
+        link["href"].rsplit("=", 1)[-1]: link.select_one(".aud-others__state").get_text(strip=True)
+        for link in panel.select(".aud-others__link")
+    }
+    assert states == {"definition": "answered", "field": "not answered yet"}
+    # The next question to answer is the one the phone has not answered.
+    assert panel.select_one(".aud-next")["href"].endswith("phase=field")
+    assert panel.select_one("#aud-panel")["data-answered"] == "belief,definition"
+
+
+def test_a_vote_after_the_close_is_refused_from_the_cache_too(client: TestClient) -> None:
+    code = new_session(client)
+    phase_action(client, code, "belief", "open")
+    page = visit(client, code)
+    phase_action(client, code, "belief", "close")
+    data = {**form_data(page), "choice": "agree"}
+    response = client.post(f"/j/{code}/vote", data=data, headers=HX)
+    assert response.status_code == 409
+    panel = soup_of(response.text)
+    assert "has closed" in error_text(panel)
+    assert panel.select_one(".aud-wait") is not None  # and it shows what is open now: nothing
+    assert stored(client, code) == [] and participants(client, code) == []
+
+
+# --------------------------------------------------------------------------- the pushed panel
+
+
+def test_a_phase_change_pushes_the_panel_to_phones_and_not_to_the_presenter(
+    live_client: TestClient,
+) -> None:
+    code = new_session(live_client)
+    phone = Stream(live_client, code)
+    presenter = Stream(live_client, code, presenter=True)
+    try:
+        names = [phone.next()[0] for _ in range(3)]
+        assert names == ["state", "results", "panel"]
+        assert [presenter.next()[0] for _ in range(3)] == ["state", "results", "counts"]
+
+        phase_action(live_client, code, "belief", "open", seconds=60)
+        html = phone.until("panel", 'data-open="belief@')
+        panel = soup_of(html).select_one("#aud-panel")
+        assert panel is not None and panel.has_attr("data-shared")
+        assert not panel.has_attr("data-answered")
+        assert panel.select_one("#aud-q-belief") is not None
+        assert panel.select_one(".aud-countdown") is not None
+        assert 'name="csrftoken"' not in html  # htmx sends the page's own token as a header
+        assert len(panel.select(".aud-option")) == 3
+
+        presenter.until("state", '"state":"open"')
+        phase_action(live_client, code, "belief", "close")
+        while True:  # the presenter's stream moves on, and never carries a panel
+            name, data = presenter.next()
+            assert name != "panel"
+            if name == "state" and '"state":"closed"' in data:
+                break
+        assert 'class="aud-wait"' in phone.until("panel", 'data-open=""')
+    finally:
+        phone.close()
+        presenter.close()
+
+
+def test_the_pushed_panel_is_in_the_phones_language(live_client: TestClient) -> None:
+    code = new_session(live_client)
+    phase_action(live_client, code, "belief", "open")
+    stream = Stream(live_client, code, lang="zh-Hans")
+    try:
+        html = stream.until("panel", "belief")
+        assert "你" in html and "Yes, they do" not in html
+    finally:
+        stream.close()
