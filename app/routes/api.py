@@ -10,26 +10,28 @@ from fastapi.responses import StreamingResponse
 
 from app import export, sessions, voting
 from app.db import SessionDep
-from app.models import SessionCreate, SessionCreated, SessionPublic, TalkPublic, VoteIn, VoteOut
-from app.security import (
-    PARTICIPANT_MAX_AGE,
-    PresenterDep,
-    new_participant_token,
-    participant_cookie_name,
-    read_participant,
-    sign_participant,
+from app.deps import (
+    PublisherDep,
+    SettingsDep,
+    VoteWriterDep,
+    participant_token,
+    set_participant_cookie,
 )
+from app.models import SessionCreate, SessionCreated, SessionPublic, TalkPublic, VoteIn, VoteOut
+from app.security import PresenterDep, new_participant_token
+from app.settings import Settings
 from app.voting import PhaseAction
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
 
-def join_url(request: Request, code: str) -> str:
-    return f"{request.app.state.settings.resolved_public_url}/j/{code}"
+def join_url(settings: Settings, code: str) -> str:
+    """The address a phone opens to join a session (what the QR code holds)."""
+    return f"{settings.resolved_public_url}/j/{code}"
 
 
-def dashboard_url(request: Request, code: str) -> str:
-    return f"{request.app.state.settings.resolved_public_url}/presenter/sessions/{code}"
+def dashboard_url(settings: Settings, code: str) -> str:
+    return f"{settings.resolved_public_url}/presenter/sessions/{code}"
 
 
 @router.get("/talks", response_model=list[TalkPublic])
@@ -39,15 +41,15 @@ def list_talks(db: SessionDep, lang: str | None = None) -> list[TalkPublic]:
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionCreated)
 def create_session(
-    body: SessionCreate, request: Request, db: SessionDep, _: PresenterDep
+    body: SessionCreate, settings: SettingsDep, db: SessionDep, _: PresenterDep
 ) -> SessionCreated:
     poll = sessions.create_session(
         db, talk_slug=body.talk, venue=body.venue, held_on=body.held_on, language=body.language
     )
     return SessionCreated(
         code=poll.code,
-        join_url=join_url(request, poll.code),
-        dashboard_url=dashboard_url(request, poll.code),
+        join_url=join_url(settings, poll.code),
+        dashboard_url=dashboard_url(settings, poll.code),
     )
 
 
@@ -61,42 +63,35 @@ def change_phase(
     code: str,
     phase_id: str,
     action: PhaseAction,
-    request: Request,
     db: SessionDep,
+    publisher: PublisherDep,
     _: PresenterDep,
     seconds: Annotated[int | None, Query(ge=1, le=voting.MAX_COUNTDOWN_SECONDS)] = None,
 ) -> SessionPublic:
     """``seconds`` (with ``open``) starts a countdown that closes the phase at zero."""
-    poll = voting.change_phase(
-        db, code, phase_id, action, request.app.state.publisher, seconds=seconds
-    )
+    poll = voting.change_phase(db, code, phase_id, action, publisher, seconds=seconds)
     return sessions.session_public(db, poll)
 
 
 @router.post("/sessions/{code}/votes", response_model=VoteOut)
 async def vote(
-    code: str, body: Annotated[VoteIn, Body()], request: Request, response: Response
+    code: str,
+    body: Annotated[VoteIn, Body()],
+    request: Request,
+    response: Response,
+    writer: VoteWriterDep,
 ) -> VoteOut:
     """Answer one phase as the participant in this session's cookie (set here when absent).
 
     Answered only after the vote is committed (group commit, see app.vote_writer)."""
     code = sessions.normalize_code(code)
-    settings = request.app.state.settings
-    cookie_name = participant_cookie_name(code)
-    token = read_participant(settings.secret_key, code, request.cookies.get(cookie_name))
+    token = participant_token(request, code)
     new_token = token is None
     if token is None:
         token = new_participant_token()
-    stored: VoteOut = await request.app.state.vote_writer.submit(code, token, body)
+    stored = await writer.submit(code, token, body)
     if new_token:
-        response.set_cookie(
-            cookie_name,
-            sign_participant(settings.secret_key, code, token),
-            max_age=PARTICIPANT_MAX_AGE,
-            httponly=True,
-            samesite="lax",
-            secure=request.url.scheme == "https",
-        )
+        set_participant_cookie(request, response, code, token)
     return stored
 
 

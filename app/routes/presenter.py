@@ -13,13 +13,16 @@ from typing import Annotated, Any
 import segno
 from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
 from jinja2 import TemplateNotFound
 from markupsafe import Markup
 
 from app import i18n, presenter, sessions, voting
 from app.db import SessionDep
+from app.deps import PublisherDep, SettingsDep, TemplatesDep, is_https, render
 from app.errors import DomainError, Invalid
 from app.models import PollSession
+from app.routes.api import join_url
 from app.security import (
     PresenterPageDep,
     clear_presenter_cookie,
@@ -28,33 +31,9 @@ from app.security import (
     set_presenter_cookie,
     token_matches,
 )
+from app.settings import Settings
 
 router = APIRouter(prefix="/presenter", tags=["presenter"], include_in_schema=False)
-
-
-def _lang(request: Request) -> str:
-    return i18n.negotiate(
-        request.headers.get("accept-language"), request.cookies.get(i18n.LANG_COOKIE)
-    )
-
-
-def _render(
-    request: Request, name: str, context: dict[str, Any], status_code: int = 200
-) -> HTMLResponse:
-    context.setdefault("lang", _lang(request))
-    response = request.app.state.templates.TemplateResponse(
-        request, name, context, status_code=status_code
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
-def join_url(request: Request, code: str) -> str:
-    return f"{request.app.state.settings.resolved_public_url}/j/{code}"
 
 
 def qr_svg(url: str) -> Markup:
@@ -76,33 +55,33 @@ def login_page(request: Request, next: str | None = None) -> Response:
     target = safe_next(next)
     if is_presenter(request):
         return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
-    return _render(request, "pages/presenter/login.html", {"next": target, "error": False})
+    return render(request, "pages/presenter/login.html", {"next": target, "error": False})
 
 
 @router.post("/login", response_class=HTMLResponse)
 def login(
     request: Request,
+    settings: SettingsDep,
     token: Annotated[str, Form(max_length=512)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/presenter",
 ) -> Response:
-    settings = request.app.state.settings
     target = safe_next(next)
     if not token_matches(token.strip(), settings.admin_token):
-        return _render(
+        return render(
             request,
             "pages/presenter/login.html",
             {"next": target, "error": True},
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
     response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
-    set_presenter_cookie(response, settings.secret_key, secure=_secure(request))
+    set_presenter_cookie(response, settings.secret_key, secure=is_https(request))
     return response
 
 
 @router.post("/logout")
 def logout(request: Request) -> Response:
     response = RedirectResponse("/presenter/login", status_code=status.HTTP_303_SEE_OTHER)
-    clear_presenter_cookie(response, secure=_secure(request))
+    clear_presenter_cookie(response, secure=is_https(request))
     return response
 
 
@@ -122,7 +101,7 @@ def _dashboard(
     form: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    return _render(
+    return render(
         request,
         "pages/presenter/dashboard.html",
         {
@@ -178,9 +157,11 @@ def _error_key(exc: DomainError) -> str:
 # --------------------------------------------------------------------------- one session
 
 
-def _session_context(request: Request, db: SessionDep, poll: PollSession) -> dict[str, Any]:
+def _session_context(
+    request: Request, db: SessionDep, settings: Settings, poll: PollSession
+) -> dict[str, Any]:
     view = presenter.session_view(db, poll, request.query_params.get("lang"))
-    url = join_url(request, poll.code)
+    url = join_url(settings, poll.code)
     return {
         "view": view,
         "poll": poll,
@@ -191,37 +172,65 @@ def _session_context(request: Request, db: SessionDep, poll: PollSession) -> dic
 
 
 @router.get("/sessions/{code}", response_class=HTMLResponse)
-def control_page(code: str, request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
+def control_page(
+    code: str, request: Request, db: SessionDep, settings: SettingsDep, _: PresenterPageDep
+) -> Response:
     poll = sessions.get_session(db, code)
-    return _render(request, "pages/presenter/control.html", _session_context(request, db, poll))
+    context = _session_context(request, db, settings, poll)
+    return render(request, "pages/presenter/control.html", context)
 
 
 @router.get("/sessions/{code}/panel", response_class=HTMLResponse)
-def control_panel(code: str, request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
+def control_panel(
+    code: str, request: Request, db: SessionDep, settings: SettingsDep, _: PresenterPageDep
+) -> Response:
     """The control strip and the phase list (htmx swaps it in when the phases change)."""
     poll = sessions.get_session(db, code)
-    return _render(request, "partials/presenter/_panel.html", _session_context(request, db, poll))
+    context = _session_context(request, db, settings, poll)
+    return render(request, "partials/presenter/_panel.html", context)
 
 
 @router.get("/sessions/{code}/projector", response_class=HTMLResponse)
-def projector_page(code: str, request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
+def projector_page(
+    code: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    _: PresenterPageDep,
+) -> Response:
     poll = sessions.get_session(db, code)
-    return _render(request, "pages/presenter/projector.html", _stage_context(request, db, poll))
+    context = _stage_context(request, db, settings, templates, poll)
+    return render(request, "pages/presenter/projector.html", context)
 
 
 @router.get("/sessions/{code}/projector/stage", response_class=HTMLResponse)
-def projector_stage(code: str, request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
+def projector_stage(
+    code: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    _: PresenterPageDep,
+) -> Response:
     poll = sessions.get_session(db, code)
-    return _render(request, "partials/presenter/_stage.html", _stage_context(request, db, poll))
+    context = _stage_context(request, db, settings, templates, poll)
+    return render(request, "partials/presenter/_stage.html", context)
 
 
-def _stage_context(request: Request, db: SessionDep, poll: PollSession) -> dict[str, Any]:
-    context = _session_context(request, db, poll)
+def _stage_context(
+    request: Request,
+    db: SessionDep,
+    settings: Settings,
+    templates: Jinja2Templates,
+    poll: PollSession,
+) -> dict[str, Any]:
+    context = _session_context(request, db, settings, poll)
     view: presenter.SessionView = context["view"]
     # The projector speaks the session's language (the room's), not the laptop's.
     context["lang"] = i18n.supported(view.lang) or i18n.DEFAULT_LANGUAGE
     full = presenter.projector_results(db, poll)
-    env = request.app.state.templates.env
+    env = templates.env
     context["gap"] = full.gap if _has_template(env, "partials/charts/_gap.html") else None
     context["shift"] = full.shift if _has_template(env, "partials/charts/_shift.html") else None
     return context
@@ -245,29 +254,35 @@ def _parse_seconds(seconds: str) -> int | None:
 
 
 def _after_action(
-    request: Request, db: SessionDep, code: str, view: str, error: DomainError | None = None
+    request: Request,
+    db: SessionDep,
+    settings: Settings,
+    templates: Jinja2Templates,
+    code: str,
+    view: str,
+    error: DomainError | None = None,
 ) -> Response:
     """htmx: the fragment to swap in (with a message if the action was refused); a plain
     form: back to the page."""
     poll = sessions.get_session(db, code)
     if request.headers.get("hx-request") != "true":
         if error is not None:
-            context = _session_context(request, db, poll)
+            context = _session_context(request, db, settings, poll)
             context["error"] = _error_key(error)
-            return _render(request, "pages/presenter/control.html", context, error.status)
+            return render(request, "pages/presenter/control.html", context, error.status)
         target = f"/presenter/sessions/{poll.code}"
         if view == "stage":
             target += "/projector"
         return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     if view == "stage":
-        context = _stage_context(request, db, poll)
+        context = _stage_context(request, db, settings, templates, poll)
         template = "partials/presenter/_stage.html"
     else:
-        context = _session_context(request, db, poll)
+        context = _session_context(request, db, settings, poll)
         template = "partials/presenter/_panel.html"
     if error is not None:
         context["error"] = _error_key(error)
-    return _render(request, template, context, error.status if error else 200)
+    return render(request, template, context, error.status if error else 200)
 
 
 @router.post("/sessions/{code}/phases/{phase}/{action}", response_class=HTMLResponse)
@@ -277,6 +292,9 @@ def phase_action(
     action: voting.PhaseAction,
     request: Request,
     db: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    publisher: PublisherDep,
     _: PresenterPageDep,
     seconds: Annotated[str, Form(max_length=8)] = "",
     view: Annotated[str, Query(pattern="^(panel|stage)$")] = "panel",
@@ -284,13 +302,11 @@ def phase_action(
     poll = sessions.get_session(db, code)
     try:
         countdown = _parse_seconds(seconds) if action == voting.PhaseAction.open else None
-        voting.change_phase(
-            db, poll.code, phase, action, request.app.state.publisher, seconds=countdown
-        )
+        voting.change_phase(db, poll.code, phase, action, publisher, seconds=countdown)
     except DomainError as exc:
         db.rollback()
-        return _after_action(request, db, poll.code, view, exc)
-    return _after_action(request, db, poll.code, view)
+        return _after_action(request, db, settings, templates, poll.code, view, exc)
+    return _after_action(request, db, settings, templates, poll.code, view)
 
 
 @router.post("/sessions/{code}/next", response_class=HTMLResponse)
@@ -298,6 +314,9 @@ def next_action(
     code: str,
     request: Request,
     db: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    publisher: PublisherDep,
     _: PresenterPageDep,
     seconds: Annotated[str, Form(max_length=8)] = "",
     view: Annotated[str, Query(pattern="^(panel|stage)$")] = "panel",
@@ -305,10 +324,8 @@ def next_action(
     """Close the open phase and open the next pending one."""
     poll = sessions.get_session(db, code)
     try:
-        presenter.next_phase(
-            db, poll.code, request.app.state.publisher, seconds=_parse_seconds(seconds)
-        )
+        presenter.next_phase(db, poll.code, publisher, seconds=_parse_seconds(seconds))
     except DomainError as exc:
         db.rollback()
-        return _after_action(request, db, poll.code, view, exc)
-    return _after_action(request, db, poll.code, view)
+        return _after_action(request, db, settings, templates, poll.code, view, exc)
+    return _after_action(request, db, settings, templates, poll.code, view)

@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
 
 from app import export, i18n, results, sessions
 from app.db import SessionDep
+from app.deps import TemplatesDep, choose_language, render
 from app.errors import NotFound
 from app.models import PollSession, Talk
 from app.security import PresenterDep, PresenterPageDep
@@ -29,11 +31,11 @@ def _session_lang(poll: PollSession, wanted: str | None) -> str:
 
 
 def _talk_lang(request: Request, talk: Talk, wanted: str | None) -> str:
+    """An explicit ``lang`` first; else the request's language if the talk has it, else the
+    talk's first language."""
     if chosen := i18n.supported(wanted):
         return chosen
-    negotiated = i18n.negotiate(
-        request.headers.get("accept-language"), request.cookies.get(i18n.LANG_COOKIE)
-    )
+    negotiated = choose_language(request)
     if negotiated in talk.languages:
         return negotiated
     return i18n.supported(talk.languages[0]) or i18n.DEFAULT_LANGUAGE
@@ -101,7 +103,9 @@ def talk_codebook(slug: str, db: SessionDep, _: PresenterDep) -> Response:
     return _json(export.codebook(db, talk), f"beliefgap-{talk.slug}-codebook.json")
 
 
-def _chart_file(request: Request, chart_name: str, charts: dict[str, Any], stem: str) -> Response:
+def _chart_file(
+    templates: Jinja2Templates, chart_name: str, charts: dict[str, Any], stem: str
+) -> Response:
     name, dot, ext = chart_name.rpartition(".")
     if not dot or ext not in ("svg", "png"):
         raise NotFound(f"no chart file '{chart_name}' (use NAME.svg or NAME.png)", code="no_chart")
@@ -109,7 +113,7 @@ def _chart_file(request: Request, chart_name: str, charts: dict[str, Any], stem:
     if chart is None:
         names = ", ".join(sorted(charts)) or "none yet"
         raise NotFound(f"no chart '{name}' here (charts: {names})", code="no_chart")
-    svg = export.render_svg(request.app.state.templates.env, chart)
+    svg = export.render_svg(templates.env, chart)
     filename = f"beliefgap-{stem}-{name}-{chart.lang}.{ext}"
     headers = {"Content-Disposition": f'inline; filename="{filename}"'}
     if ext == "svg":
@@ -121,8 +125,8 @@ def _chart_file(request: Request, chart_name: str, charts: dict[str, Any], stem:
 def session_chart(
     code: str,
     chart_name: str,
-    request: Request,
     db: SessionDep,
+    templates: TemplatesDep,
     _: PresenterDep,
     lang: LangQuery = None,
 ) -> Response:
@@ -130,7 +134,7 @@ def session_chart(
     phase-<phase id>."""
     poll = sessions.get_session(db, code)
     found = results.session_results(db, poll)
-    return _chart_file(request, chart_name, found.charts(_session_lang(poll, lang)), poll.code)
+    return _chart_file(templates, chart_name, found.charts(_session_lang(poll, lang)), poll.code)
 
 
 @router.get("/api/v1/talks/{slug}/charts/{chart_name}")
@@ -139,6 +143,7 @@ def talk_chart(
     chart_name: str,
     request: Request,
     db: SessionDep,
+    templates: TemplatesDep,
     _: PresenterDep,
     lang: LangQuery = None,
 ) -> Response:
@@ -149,7 +154,7 @@ def talk_chart(
     charts = found.pooled.charts(chosen)
     if found.forest:
         charts["forest"] = found.forest_chart(chosen)
-    return _chart_file(request, chart_name, charts, talk.slug)
+    return _chart_file(templates, chart_name, charts, talk.slug)
 
 
 # --------------------------------------------------------------------------- pages
@@ -161,7 +166,7 @@ def session_results_page(
 ) -> HTMLResponse:
     poll = sessions.get_session(db, code)
     found = results.session_results(db, poll)
-    return request.app.state.templates.TemplateResponse(
+    return render(
         request,
         "pages/results_session.html",
         {
@@ -179,7 +184,7 @@ def talk_results_page(
 ) -> HTMLResponse:
     talk = sessions.get_talk(db, slug)
     found = results.talk_results(db, talk)
-    return request.app.state.templates.TemplateResponse(
+    return render(
         request,
         "pages/results_talk.html",
         {
@@ -193,12 +198,16 @@ def talk_results_page(
 
 @router.get("/presenter/sessions/{code}/report.html", response_class=HTMLResponse)
 def session_report(
-    code: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
+    code: str,
+    db: SessionDep,
+    templates: TemplatesDep,
+    _: PresenterPageDep,
+    lang: LangQuery = None,
 ) -> HTMLResponse:
     """A self-contained report (inline CSS and SVG) to save or print to PDF."""
     poll = sessions.get_session(db, code)
     html = export.report_html(
-        request.app.state.templates.env,
+        templates.env,
         _session_lang(poll, lang),
         session=results.session_results(db, poll),
         participants=sessions.participant_count(db, poll),
@@ -208,11 +217,16 @@ def session_report(
 
 @router.get("/presenter/talks/{slug}/report.html", response_class=HTMLResponse)
 def talk_report(
-    slug: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
+    slug: str,
+    request: Request,
+    db: SessionDep,
+    templates: TemplatesDep,
+    _: PresenterPageDep,
+    lang: LangQuery = None,
 ) -> HTMLResponse:
     talk = sessions.get_talk(db, slug)
     html = export.report_html(
-        request.app.state.templates.env,
+        templates.env,
         _talk_lang(request, talk, lang),
         talk=results.talk_results(db, talk),
     )
