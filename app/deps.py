@@ -10,6 +10,7 @@ thread pool, a hop per request that a room of phones would pay thousands of time
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -167,10 +168,13 @@ class _Drawn:
 class SharedPages:
     """Pages drawn once for many browsers: one per key (say a session, a language and the site's
     address), kept while its stamp (what it was drawn from) stays the same. Drawn with
-    ``CSRF_SLOT`` for the anti-forgery token, which each response replaces."""
+    ``CSRF_SLOT`` for the anti-forgery token, which each response replaces. At most ``size``
+    pages are kept, the least recently drawn go first (keys carry request headers, so a client
+    must not be able to grow this without bound)."""
 
-    def __init__(self) -> None:
-        self._pages: dict[Hashable, _Drawn] = {}
+    def __init__(self, size: int = 256) -> None:
+        self._pages: OrderedDict[Hashable, _Drawn] = OrderedDict()
+        self._size = size
         self._lock = threading.Lock()
         self.draws = 0
         """How many pages were drawn (for tests)."""
@@ -188,4 +192,7 @@ class SharedPages:
                 self.draws += 1
                 found = make()
                 self._pages[key] = _Drawn(stamp, found)
+                self._pages.move_to_end(key)
+                while len(self._pages) > self._size:
+                    self._pages.popitem(last=False)
             return found

@@ -174,6 +174,8 @@ def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=ROOT / "templates")
     env = templates.env
     env.autoescape = True  # every template, whatever its file name
+    # Templates ship with the code: no file-date check on every render (a few % of a vote).
+    env.auto_reload = False
     env.globals["t"] = i18n.t
     env.globals["csrf_token"] = csrf_token
     env.globals["LANGUAGES"] = i18n.LANGUAGES

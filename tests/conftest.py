@@ -44,6 +44,18 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield test_client
 
 
+@pytest.fixture
+def live_app(settings: Settings) -> FastAPI:
+    """The app with its real broadcaster as the publisher (no recording stand-in)."""
+    return create_app(settings)
+
+
+@pytest.fixture
+def live_client(live_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(live_app) as client:
+        yield client
+
+
 def new_session(client: TestClient, talk: str = "emergence", venue: str = "Copenhagen") -> str:
     response = client.post("/api/v1/sessions", json={"talk": talk, "venue": venue}, headers=AUTH)
     assert response.status_code == 201, response.text

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
+from app.deps import SharedPages
 from tests.conftest import new_session, phase_action
 from tests.test_audience import (
     HX,
@@ -23,7 +24,7 @@ from tests.test_audience import (
     stored,
     visit,
 )
-from tests.test_stream import Stream, live_app, live_client  # noqa: F401 (fixtures)
+from tests.test_stream import Stream
 
 
 @contextmanager
@@ -208,3 +209,17 @@ def test_the_pushed_panel_is_in_the_phones_language(live_client: TestClient) -> 
         assert "你" in html and "Yes, they do" not in html
     finally:
         stream.close()
+
+
+def test_shared_pages_keep_a_bounded_number_of_pages() -> None:
+    """The key carries the site address from the request: many hosts must not grow it."""
+    pages = SharedPages(size=3)
+    for n in range(10):
+        assert pages.draw(("ABCDEF", "en", f"http://host{n}/"), 1, lambda n=n: f"page {n}") == (
+            f"page {n}"
+        )
+    assert pages.get(("ABCDEF", "en", "http://host9/"), 1) == "page 9"
+    assert pages.get(("ABCDEF", "en", "http://host0/"), 1) is None
+    assert pages.draws == 10
+    assert pages.draw(("ABCDEF", "en", "http://host9/"), 1, lambda: "again") == "page 9"
+    assert pages.draw(("ABCDEF", "en", "http://host9/"), 2, lambda: "new stamp") == "new stamp"

@@ -21,26 +21,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.main import create_app
 from app.routes.stream import event_stream
-from app.settings import Settings
 from tests import liveserver
 from tests.conftest import ADMIN_TOKEN, AUTH, new_session, phase_action
 from tests.liveserver import LiveServer
 
 DEADLINE = 5.0
-
-
-@pytest.fixture
-def live_app(settings: Settings) -> FastAPI:
-    """The app with its real broadcaster as the publisher (no recording stand-in)."""
-    return create_app(settings)
-
-
-@pytest.fixture
-def live_client(live_app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(live_app) as client:
-        yield client
 
 
 def parse(frame: bytes) -> tuple[str, str]:

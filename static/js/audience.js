@@ -32,8 +32,11 @@
     return base / 2 + Math.random() * base / 2;
   }
 
-  function showStatus(text) {
+  var statusKind = null; // "stream" (reconnecting) or "vote" (sending again)
+
+  function showStatus(text, kind) {
     if (!statusLine) return;
+    statusKind = text ? kind : null;
     statusLine.textContent = text || "";
     statusLine.hidden = !text;
   }
@@ -129,7 +132,14 @@
     }, backoff(panelTries++, 15000));
   }
 
+  var heldPanel = null; // a pushed panel that came while this phone's vote was on the way
+  var votesInFlight = 0;
+
   function onPanel(html) {
+    if (votesInFlight > 0) {
+      heldPanel = html; // decided once the vote's answer says what this phone answered
+      return;
+    }
     var template = document.createElement("template");
     template.innerHTML = html;
     var incoming = template.content.querySelector("#aud-panel");
@@ -171,7 +181,7 @@
         if (stream !== source) return;
         lastHeard = Date.now();
         streamTries = 0;
-        showStatus("");
+        if (statusKind === "stream") showStatus("");
         if (handler) handler(event.data);
       };
     }
@@ -184,7 +194,9 @@
       // CONNECTING: the browser reconnects by itself (the server set the delay). CLOSED: it
       // gave up (the server answered with an error); try again later, with backoff.
       if (stream.readyState === EventSource.CLOSED) reconnectLater();
-      if (Date.now() - lastHeard > 3000) showStatus(live.dataset.reconnecting);
+      if (Date.now() - lastHeard > 3000 && statusKind !== "vote") {
+        showStatus(live.dataset.reconnecting, "stream");
+      }
     });
   }
 
@@ -221,6 +233,29 @@
     return elt && elt.matches && elt.matches("form.aud-form");
   }
 
+  // Watched on the request itself: the answer replaces the form, so htmx's events about the
+  // finished request fire on a detached element and never reach the document.
+  document.addEventListener("htmx:beforeSend", function (event) {
+    var xhr = event.detail.xhr;
+    var vote = isVote(event.detail.elt);
+    if (!xhr) return;
+    if (vote) votesInFlight++;
+    xhr.addEventListener("loadend", function () {
+      if (xhr.status >= 200 && xhr.status < 500) { // answered (refusals come back as panels)
+        if (vote) voteTries = 0;
+        else panelTries = 0;
+        if (vote || statusKind !== "vote") showStatus("");
+      }
+      if (!vote) return;
+      votesInFlight = Math.max(0, votesInFlight - 1);
+      if (votesInFlight === 0 && heldPanel !== null) {
+        var held = heldPanel;
+        heldPanel = null;
+        window.setTimeout(function () { onPanel(held); }, 50); // once the answer is swapped in
+      }
+    });
+  });
+
   document.addEventListener("htmx:configRequest", function (event) {
     var elt = event.detail.elt;
     if (!isVote(elt)) return;
@@ -246,7 +281,7 @@
     if (xhr && xhr.status && xhr.status < 500) return; // refusals come back as panels
     if (isVote(elt) && elt._bgLastVote && voteTries < MAX_VOTE_TRIES) {
       var last = elt._bgLastVote;
-      showStatus(live ? live.dataset.retrying : "");
+      showStatus(live ? live.dataset.retrying : "", "vote");
       window.setTimeout(function () {
         var form = document.body.contains(elt) ? elt : null;
         window.htmx.ajax("POST", last.path, {
@@ -263,12 +298,6 @@
 
   document.addEventListener("htmx:sendError", failed);
   document.addEventListener("htmx:responseError", failed);
-  document.addEventListener("htmx:afterRequest", function (event) {
-    if (!event.detail.successful) return;
-    if (isVote(event.detail.elt)) voteTries = 0;
-    else panelTries = 0;
-    showStatus("");
-  });
 
   // ------------------------------------------------------------------ start
 
