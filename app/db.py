@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from alembic import command
 from alembic.config import Config
 from fastapi import Depends, Request
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
@@ -19,12 +19,32 @@ MIGRATIONS_DIR = ROOT / "migrations"
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
+POSTGRES_POOL_SIZE = 5
+POSTGRES_MAX_OVERFLOW = 5
+"""Each app process holds at most 10 connections for requests, the vote writer and live renders,
+plus 2 for live updates (``app.live.backends.postgres``): 12 per process, so PostgreSQL's default
+``max_connections=100`` serves 8 processes (workers on every host together) with room for
+psql and backups. More processes: raise ``max_connections`` or put PgBouncer in front (session
+mode for the live-update connections)."""
+MIGRATION_LOCK = 0x62656C6965  # "belie": one advisory lock key for this app's migrations
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The URL with the driver this app ships for its database: ``postgres://`` and
+    ``postgresql://`` mean psycopg 3 (SQLAlchemy alone would look for psycopg2)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in ("postgres", "postgresql"):
+        return f"postgresql+psycopg://{rest}"
+    return url
+
 
 def make_engine(url: str, *, synchronous: str = "NORMAL") -> Engine:
     """An engine for the URL; on SQLite with WAL, foreign keys, a busy timeout and the given
-    ``synchronous`` level (NORMAL or FULL)."""
+    ``synchronous`` level (NORMAL or FULL); on PostgreSQL (psycopg 3) with a pool sized for
+    several processes on one server."""
     if synchronous not in ("NORMAL", "FULL"):
         raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+    url = sqlalchemy_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
@@ -36,7 +56,19 @@ def make_engine(url: str, *, synchronous: str = "NORMAL") -> Engine:
         )
         event.listen(engine, "connect", partial(_sqlite_pragmas, synchronous))
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise RuntimeError(
+                "PostgreSQL needs the psycopg driver: pip install 'beliefgap[postgres]'"
+            ) from exc
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=POSTGRES_POOL_SIZE,
+        max_overflow=POSTGRES_MAX_OVERFLOW,
+    )
 
 
 def _sqlite_pragmas(synchronous: str, dbapi_connection: Any, _record: Any) -> None:
@@ -63,6 +95,10 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (creates the database when empty)."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Processes starting together on one database migrate one after the other (the
+            # lock ends with the transaction; PostgreSQL's DDL is transactional).
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

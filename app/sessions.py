@@ -401,8 +401,17 @@ class SessionCache:
         """How many database reads the cache made (for tests)."""
 
     def publish(self, fact: SessionChanged) -> None:
+        if fact.every_session:
+            self.publish_all()
+            return
         phases, answers = self._versions.get(fact.code, (0, 0))
         self._versions[fact.code] = (phases + 1, answers) if fact.phases else (phases, answers + 1)
+
+    def publish_all(self) -> None:
+        """Every session may have changed (facts may have been missed): each one loads afresh."""
+        for code in set(self._versions) | set(self._states):
+            phases, answers = self._versions.get(code, (0, 0))
+            self._versions[code] = (phases + 1, answers + 1)
 
     def versions(self, code: str) -> tuple[int, int]:
         """(phase changes, answer changes) seen for the session, for caches built on this."""

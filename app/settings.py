@@ -14,8 +14,10 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.live.backends import is_postgres
 
 SECRETS_FILE = "secrets.json"
 MIN_SECRET_LENGTH = 16
@@ -28,7 +30,10 @@ class Settings(BaseSettings):
     """Where the SQLite file and the generated secrets live (default: the working directory)."""
 
     database_url: str = ""
-    """SQLAlchemy URL; empty means ``sqlite:///<data_dir>/beliefgap.db``."""
+    """SQLAlchemy URL; empty means ``sqlite:///<data_dir>/beliefgap.db``. PostgreSQL:
+    ``postgresql://user:password@host:5432/beliefgap`` (``postgres://`` and
+    ``postgresql+psycopg://`` work too; the driver is psycopg 3, ``pip install
+    'beliefgap[postgres]'``)."""
 
     admin_token: str = ""
     secret_key: str = ""
@@ -45,7 +50,16 @@ class Settings(BaseSettings):
     across a power cut, at a cost measured by ``bench/run.py --synchronous FULL``."""
 
     broadcast_url: str = "memory://"
-    """Backend for live updates: ``memory://`` (one process) or a PostgreSQL URL."""
+    """Backend for live updates: ``memory://`` (one process) or a PostgreSQL URL (LISTEN/NOTIFY:
+    every process on that database). Left unset with a PostgreSQL ``database_url``, it is the
+    database URL, so several processes or hosts on one database stream the same events; set it
+    to ``memory://`` explicitly to keep one process's updates to itself."""
+
+    @model_validator(mode="after")
+    def _broadcast_on_the_database(self) -> Settings:
+        if "broadcast_url" not in self.model_fields_set and is_postgres(self.database_url):
+            self.broadcast_url = self.database_url
+        return self
 
     @field_validator("admin_token", "secret_key")
     @classmethod

@@ -86,22 +86,34 @@ def validate_vote(spec: SessionContent, token: str, vote: VoteIn) -> Ballot:
     return Ballot(spec, phase, token, vote.choice, option_id, None)
 
 
-# Register the phone only if the phase is open at this instant. Being the transaction's first
-# statement for its ballot, a write, it holds the write lock while it reads the phase's state, so
-# a close that commits meanwhile cannot slip between the check and the answer.
-_PARTICIPANT_IF_OPEN = text(
-    """
+# Register the phone only if the phase is open at this instant. On SQLite, being the
+# transaction's first statement for its ballot, a write, it holds the database's write lock while
+# it reads the phase's state, so a close that commits meanwhile cannot slip between the check and
+# the answer: writes are serialized.
+_PARTICIPANT_IF_OPEN_SQL = """
     INSERT INTO participant (session_id, token, joined_at)
     SELECT :session_id, :token, :now
     WHERE EXISTS (
         SELECT 1 FROM session_phase
         WHERE session_id = :session_id AND phase_id = :phase_id AND state = 'open'
           AND (closes_at IS NULL OR closes_at > :now)
+        {lock}
     )
     ON CONFLICT (session_id, token) DO UPDATE SET token = excluded.token
     RETURNING id
     """
-).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+_PARTICIPANT_IF_OPEN = text(_PARTICIPANT_IF_OPEN_SQL.format(lock="")).bindparams(
+    bindparam("now", type_=DateTime(timezone=True))
+)
+# PostgreSQL (READ COMMITTED, several processes) has no such lock: the check reads a snapshot,
+# and a close committing between this vote's statement and its commit would let the vote be
+# stored after the close. FOR SHARE locks the phase's row until the vote's transaction ends: a
+# close (an UPDATE of that row) waits for every vote that saw the phase open, and a vote whose
+# check comes while a close is in flight waits for it, then reads the row as the close left it
+# (closed: nothing is written). Votes share the lock, so they never wait for each other.
+_PARTICIPANT_IF_OPEN_POSTGRES = text(_PARTICIPANT_IF_OPEN_SQL.format(lock="FOR SHARE")).bindparams(
+    bindparam("now", type_=DateTime(timezone=True))
+)
 
 # Answering again replaces the answer in the database itself (never read-modify-write).
 _UPSERT_RESPONSE = text(
@@ -118,12 +130,15 @@ def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut
     """Write ballots inside the caller's transaction (which commits); a ballot for a phase that
     is not open writes nothing and comes back as a Conflict."""
     outcomes: list[VoteOut | Conflict] = []
+    if_open = (
+        _PARTICIPANT_IF_OPEN_POSTGRES
+        if connection.dialect.name == "postgresql"
+        else _PARTICIPANT_IF_OPEN
+    )
     for ballot in ballots:
         now = utcnow()
         params = {"session_id": ballot.session.id, "phase_id": ballot.phase.id, "now": now}
-        participant_id = connection.execute(
-            _PARTICIPANT_IF_OPEN, {**params, "token": ballot.token}
-        ).scalar()
+        participant_id = connection.execute(if_open, {**params, "token": ballot.token}).scalar()
         if participant_id is None:
             outcomes.append(
                 Conflict(f"phase '{ballot.phase.key}' is not open", code="phase_not_open")

@@ -1,7 +1,9 @@
-"""Every test gets its own app on its own SQLite file in a temporary directory."""
+"""Every test gets its own app on its own SQLite file in a temporary directory; with
+``BELIEFGAP_TEST_DATABASE=postgres``, on its own PostgreSQL database instead (``tests/pg.py``)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,19 +14,52 @@ from fastapi.testclient import TestClient
 from app.live import RecordingPublisher
 from app.main import create_app
 from app.settings import Settings
+from tests import pg
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
+def on_postgres() -> bool:
+    """Whether this run puts the apps of the ``settings`` fixture on PostgreSQL."""
+    return os.environ.get(pg.DATABASE_ENV, "").lower() in ("postgres", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> str:
+    """The PostgreSQL server for tests (``BELIEFGAP_TEST_POSTGRES_URL``). Unset, the test fails
+    in CI and wherever PostgreSQL was asked for (``-m postgres``, ``BELIEFGAP_TEST_DATABASE``);
+    elsewhere (``make test`` on a laptop) it is skipped, saying how to run it."""
+    url = pg.server_url()
+    if url is None:
+        message = (
+            f"{pg.URL_ENV} is not set: `make test-postgres` runs these tests on a throwaway "
+            "PostgreSQL server, or point the variable at a server of your own"
+        )
+        asked = "postgres" in (request.config.option.markexpr or "") or on_postgres()
+        if os.environ.get("CI") or asked:
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def postgres_database(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (its SQLAlchemy URL); dropped after."""
+    with pg.fresh_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    database_url = request.getfixturevalue("postgres_database") if on_postgres() else ""
     return Settings(
         data_dir=tmp_path,
         admin_token=ADMIN_TOKEN,
         secret_key=SECRET_KEY,
         public_url="http://testserver",
+        database_url=database_url,
     )
 
 

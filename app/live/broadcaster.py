@@ -1,7 +1,9 @@
-"""Live updates: the domain publishes small facts after each commit; subscribers render and fan out.
+"""The Broadcaster: live updates for this process's event streams.
 
-Only the fact is published ("session 42 changed, and its phase states did"), never HTML: each
-process renders once per tick and shares the bytes with all its subscribers.
+Only the fact is published ("session 42 changed, and its phase states did"), never HTML: a
+backend chosen by URL (``app.live.backends``) carries facts between processes, and the
+Broadcaster keeps the subscribers of this process, coalesces bursts per session, renders once per
+tick and fans the same bytes out to every stream that wants them.
 """
 
 from __future__ import annotations
@@ -11,57 +13,12 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import anyio.to_thread
 
-
-@dataclass(frozen=True)
-class SessionChanged:
-    session_id: int
-    code: str
-    phases: bool
-    """True when phase states changed (open, close, reveal, hide); False for answers only."""
-
-
-class Publisher(Protocol):
-    def publish(self, fact: SessionChanged) -> None:
-        """Called after the transaction commits, from any thread; must not block."""
-
-
-class NullPublisher:
-    """For the command line and for tests that do not watch live updates."""
-
-    def publish(self, fact: SessionChanged) -> None:
-        return None
-
-
-class Publishers:
-    """Several publishers as one: each fact goes to every one of them, in order."""
-
-    def __init__(self, *targets: Publisher) -> None:
-        self.targets = targets
-
-    def publish(self, fact: SessionChanged) -> None:
-        for target in self.targets:
-            target.publish(fact)
-
-
-class RecordingPublisher:
-    """Keeps every fact; used by tests to check what the domain publishes."""
-
-    def __init__(self) -> None:
-        self.facts: list[SessionChanged] = []
-
-    def publish(self, fact: SessionChanged) -> None:
-        self.facts.append(fact)
-
-
-# --------------------------------------------------------------------------- broadcasting
-# The shape follows encode/broadcaster: a backend chosen by URL carries facts between processes
-# (``memory://``: this process only; a PostgreSQL LISTEN/NOTIFY backend can come later with the
-# same three methods), and the Broadcaster above it keeps the subscribers of this process,
-# coalesces bursts per session, renders once per tick and fans the same bytes out.
+from app.live.backends import backend_for_url
+from app.live.facts import EVERY_SESSION, SessionChanged
 
 log = logging.getLogger("beliefgap.live")
 
@@ -72,57 +29,6 @@ SNAPSHOT_GATHER_SECONDS = 0.02
 QUEUE_SIZE = 16
 """Frames a client may lag behind before it is disconnected (its browser reconnects and gets a
 fresh snapshot)."""
-
-
-class Backend(Protocol):
-    async def connect(self, deliver: Callable[[SessionChanged], None]) -> None:
-        """Start carrying facts; ``deliver`` is then called on the event loop for each fact."""
-
-    async def disconnect(self) -> None: ...
-
-    def publish(self, fact: SessionChanged) -> None:
-        """Send a fact to every process (this one included); thread-safe, never blocks."""
-
-
-class MemoryBackend:
-    """One process: facts go straight to this process's event loop."""
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._deliver: Callable[[SessionChanged], None] | None = None
-
-    async def connect(self, deliver: Callable[[SessionChanged], None]) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._deliver = deliver
-
-    async def disconnect(self) -> None:
-        self._loop = None
-        self._deliver = None
-
-    def publish(self, fact: SessionChanged) -> None:
-        loop, deliver = self._loop, self._deliver
-        if loop is None or deliver is None:
-            return  # not started (or stopped): nobody is listening
-        try:
-            loop.call_soon_threadsafe(deliver, fact)
-        except RuntimeError:  # the loop closed meanwhile (shutdown)
-            return
-
-
-def backend_for_url(url: str) -> Backend:
-    """The backend for ``settings.broadcast_url``. Drivers are imported lazily, per scheme."""
-    scheme = url.partition("://")[0].lower()
-    if scheme == "memory":
-        return MemoryBackend()
-    if scheme.startswith("postgres"):
-        raise ValueError(
-            "the PostgreSQL broadcast backend is not available yet; use broadcast_url=memory://"
-        )
-    raise ValueError(f"unknown broadcast backend '{url}' (supported: memory://)")
-
-
-def is_in_process(url: str) -> bool:
-    return url.partition("://")[0].lower() == "memory"
 
 
 @dataclass(frozen=True)
@@ -248,6 +154,8 @@ class Broadcaster:
         self.queue_size = queue_size
         self.renders = 0
         """How many renders ran (snapshots and updates): coalescing keeps it low."""
+        self.resyncs = 0
+        """How many times the backend reported that facts may have been missed."""
         self._channels: dict[str, _Channel] = {}
         self._listeners: list[Callable[[SessionChanged], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -259,7 +167,7 @@ class Broadcaster:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = False
-        await self.backend.connect(self._on_fact)
+        await self.backend.connect(self._on_fact, self._on_resync)
 
     async def stop(self) -> None:
         """End every stream and stop rendering; returns promptly."""
@@ -289,8 +197,27 @@ class Broadcaster:
 
     def listen(self, listener: Callable[[SessionChanged], None]) -> None:
         """Also hand every fact that reaches this process (from any process) to ``listener``,
-        on the event loop, before anything is rendered for it (caches drop what it changed)."""
+        on the event loop, before anything is rendered for it (caches drop what it changed).
+
+        When facts may have been missed (the backend's connection broke and came back), the
+        listener gets ``EVERY_SESSION`` (``fact.every_session``): whatever it keeps of any
+        session is stale."""
         self._listeners.append(listener)
+
+    def _on_resync(self) -> None:
+        """Facts may have been missed: every listener forgets everything, and every stream of
+        this process gets a fresh snapshot (state, results, counts and panel, sent even where
+        they look unchanged)."""
+        self.resyncs += 1
+        for listener in self._listeners:
+            listener(EVERY_SESSION)
+        if self._stopping:
+            return
+        log.info("resynchronising the live streams of %d sessions", len(self._channels))
+        for channel in self._channels.values():
+            channel.last.clear()
+            channel.dirty_state = channel.dirty_results = channel.dirty_counts = True
+            self._schedule(channel)
 
     def _on_fact(self, fact: SessionChanged) -> None:
         for listener in self._listeners:
