@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session
 
 from app import export, sessions
 from app.db import make_engine, migrate
 from app.errors import DomainError
+from app.live import is_in_process
 from app.models import Talk
 from app.settings import SECRETS_FILE, Settings
 from app.talks import TalkFileError, discover_talks, load_talk_file, sync_talks
@@ -27,6 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="start the server")
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")  # noqa: S104
     serve.add_argument("--port", type=int, default=None, help="port (default: 8000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1; more need PostgreSQL, which carries live updates)",
+    )
 
     talks = commands.add_parser("talks", help="list the talks, or check talk files")
     talks.add_argument("files", nargs="*", type=Path, help="talk files (.toml) to validate")
@@ -54,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
-            return _serve(args.host, args.port)
+            return _serve(args.host, args.port, args.workers)
         if args.command == "talks":
             return _talks(args.files)
         if args.command == "session":
@@ -75,12 +84,27 @@ def _database(settings: Settings) -> Session:
     return db
 
 
-def _serve(host: str, port: int | None) -> int:
+STOP_GRACE_SECONDS = 2
+"""After a stop signal, how long open requests get to finish (event streams end at once)."""
+
+
+def _serve(host: str, port: int | None, workers: int = 1) -> int:
     import uvicorn
 
     settings = Settings()
     if port is not None:
         settings = settings.model_copy(update={"port": port})
+    if workers < 1:
+        print("beliefgap: --workers must be 1 or more", file=sys.stderr)
+        return 2
+    if workers > 1 and is_in_process(settings.broadcast_url):
+        print(
+            f"beliefgap: {workers} workers need a shared database and live-update channel. "
+            "Point BELIEFGAP_DATABASE_URL at PostgreSQL (postgresql+psycopg://...); on SQLite, "
+            "one worker carries a 2,000-seat hall.",
+            file=sys.stderr,
+        )
+        return 2
     first_start = not settings.admin_token and not (settings.data_dir / SECRETS_FILE).exists()
     settings = settings.with_secrets()
     from app.main import create_app
@@ -93,7 +117,19 @@ def _serve(host: str, port: int | None) -> int:
         print(f"  {settings.admin_token}")
     elif not Settings().admin_token:
         print(f"Admin token: see {settings.data_dir / SECRETS_FILE}")
-    uvicorn.run(app, host=host, port=settings.port, log_level="info", access_log=False)
+    common: dict[str, Any] = {
+        "host": host,
+        "port": settings.port,
+        "log_level": "info",
+        "access_log": False,
+        "timeout_graceful_shutdown": STOP_GRACE_SECONDS,
+    }
+    if workers == 1:
+        uvicorn.run(app, **common)
+    else:
+        # Each worker builds its own app from the environment: hand it what was decided here.
+        os.environ["BELIEFGAP_PORT"] = str(settings.port)
+        uvicorn.run("app.main:app", workers=workers, **common)
     return 0
 
 

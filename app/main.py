@@ -10,9 +10,12 @@ import asyncio
 import gc
 import logging
 import os
+import signal
 import sys
-from collections.abc import AsyncIterator, Mapping
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
+from types import FrameType
 from typing import Any
 from urllib.parse import quote
 
@@ -63,10 +66,13 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
             )
         await broadcaster.start()
         closer = asyncio.create_task(_close_countdowns(app))
+        restore = _end_streams_on_stop_signals(broadcaster)
         _freeze_startup_objects()
         try:
             yield
         finally:
+            restore()
+            broadcaster.end_streams()
             closer.cancel()
             await anyio.to_thread.run_sync(app.state.vote_writer.close)
             await broadcaster.stop()
@@ -124,6 +130,42 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.include_router(presenter.router)
     app.include_router(pages.router)
     return app
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _end_streams_on_stop_signals(broadcaster: Broadcaster) -> Callable[[], None]:
+    """When the server is told to stop (Ctrl+C, SIGTERM), end the event streams at once.
+
+    uvicorn waits for every open response to finish before it runs the lifespan shutdown, and
+    an event stream never finishes by itself: with phones connected, a stop would wait for ever.
+    The server's own handler still runs; this only goes first. Returns a function that puts the
+    previous handlers back. Outside the main thread (a test client) there is nothing to do."""
+    loop = asyncio.get_running_loop()
+    previous: dict[int, Any] = {}
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(broadcaster.end_streams)
+        handler = previous.get(signum)
+        if callable(handler):
+            handler(signum, frame)
+        elif handler == signal.SIG_DFL:  # nobody else listens: stop as the default would
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    for signum in STOP_SIGNALS:
+        previous[signum] = signal.getsignal(signum)
+        signal.signal(signum, handle)
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            if signal.getsignal(signum) is handle:
+                signal.signal(signum, handler)
+
+    return restore
 
 
 COUNTDOWN_CHECK_SECONDS = 1.0

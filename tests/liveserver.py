@@ -79,9 +79,13 @@ def start(
     env: dict[str, str] | None = None,
     args: tuple[str, ...] = (),
     timeout: float = 60,
+    port: int | None = None,
+    command: tuple[str, ...] | None = None,
 ) -> LiveServer:
-    """Start the app; ``public_url`` defaults to the server's own address."""
-    port = free_port()
+    """Start the app; ``public_url`` defaults to the server's own address. ``port``: a given one
+    (a restart on the same address); ``command``: instead of ``uvicorn app.main:app --host
+    127.0.0.1`` (``--port`` and ``args`` follow it)."""
+    port = port or free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("BELIEFGAP_")}
     environment.update(
         PYTHONPATH=str(ROOT),
@@ -91,10 +95,10 @@ def start(
     )
     environment.update(env or {})
     data_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+    base = command or (sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1")
     with (data_dir / "server.log").open("ab") as log:
         process = subprocess.Popen(  # our own interpreter, fixed arguments
-            [*command, "--port", str(port), *args],
+            [*base, "--port", str(port), *args],
             cwd=data_dir,
             env=environment,
             stdout=log,

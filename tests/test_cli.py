@@ -75,3 +75,9 @@ def test_unknown_talk_and_unknown_code_fail_with_a_message(
     assert "no talk 'nope'" in capsys.readouterr().err
     assert main(["export", "ZZZZZZ"]) == 2
     assert "no session with code 'ZZZZZZ'" in capsys.readouterr().err
+
+
+def test_serve_refuses_several_workers_on_sqlite(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--workers", "2", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "2 workers need a shared database" in err and "PostgreSQL" in err

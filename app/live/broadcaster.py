@@ -169,6 +169,17 @@ class Broadcaster:
         self._stopping = False
         await self.backend.connect(self._on_fact, self._on_resync)
 
+    def end_streams(self) -> None:
+        """The server is stopping: end every open stream now and take no new ones, so the
+        server need not wait for pages that never close (their browsers reconnect, to the next
+        process in a rolling restart). Live facts keep flowing until ``stop``. Event loop only."""
+        if self._stopping:
+            return
+        self._stopping = True
+        for channel in self._channels.values():
+            for subscriber in list(channel.subscribers):
+                subscriber.close()
+
     async def stop(self) -> None:
         """End every stream and stop rendering; returns promptly."""
         self._stopping = True

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -185,6 +185,8 @@ async def events(
     if content is None:  # NotFound -> 404
         content = await anyio.to_thread.run_sync(cache.content, normalized)
     chosen = i18n.supported(lang) or i18n.supported(content.language) or i18n.DEFAULT_LANGUAGE
+    if not broadcaster.started:  # the server is stopping: come back to the next one
+        raise HTTPException(503, "the server is restarting", headers={"Retry-After": "2"})
     presenter = view != "phone" and is_presenter(request)
     stream = event_stream(broadcaster, content.code, chosen, presenter)
     return EventStreamResponse(
