@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import event
@@ -223,3 +224,36 @@ def test_shared_pages_keep_a_bounded_number_of_pages() -> None:
     assert pages.draws == 10
     assert pages.draw(("ABCDEF", "en", "http://host9/"), 1, lambda: "again") == "page 9"
     assert pages.draw(("ABCDEF", "en", "http://host9/"), 2, lambda: "new stamp") == "new stamp"
+
+
+MULTIPART = (
+    b'--zz\r\nContent-Disposition: form-data; name="phase"\r\n\r\nbelief\r\n'
+    b'--zz\r\nContent-Disposition: form-data; name="choice"\r\n\r\nagree\r\n--zz--\r\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status", "rows"),
+    [
+        ("multipart/form-data; boundary=zz", MULTIPART, 200, 1),
+        ("multipart/form-data; boundary=zz", b"--zz\r\nnot a part", 400, 0),
+        ("application/x-www-form-urlencoded", b"phase=belief&choice=agr\xffee", 422, 0),
+        ("application/x-www-form-urlencoded", b"phase=belief&phase=x&choice=agree", 200, 1),
+        ("text/plain", b"phase=belief&choice=agree", 422, 0),
+    ],
+    ids=["multipart", "broken-multipart", "not-utf8", "repeated-field", "not-a-form"],
+)
+def test_the_vote_form_reads_what_browsers_send_and_refuses_the_rest_cleanly(
+    client: TestClient, content_type: str, body: bytes, status: int, rows: int
+) -> None:
+    code = new_session(client)
+    phase_action(client, code, "belief", "open")
+    page = visit(client, code)
+    token = form_data(page)["csrftoken"]
+    response = client.post(
+        f"/j/{code}/vote",
+        content=body,
+        headers={**HX, "Content-Type": content_type, "x-csrftoken": token},
+    )
+    assert response.status_code == status, response.text
+    assert len(stored(client, code)) == rows

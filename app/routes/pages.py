@@ -18,11 +18,11 @@ its first answer (link previews and prefetchers never count as "joined").
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import anyio.to_thread
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
@@ -39,6 +39,7 @@ from app.deps import (
     TemplatesDep,
     VoteWriterDep,
     choose_language,
+    form_fields,
     participant_token,
     remember_language,
     render,
@@ -58,9 +59,6 @@ MAX_CODE_LENGTH = 32
 SHARED_PAGE_SECONDS = 1.0
 """How long a shared page may show revealed results or a countdown that have moved on (the
 live stream brings the current ones as soon as the page connects)."""
-
-FormField = Annotated[str | None, Form()]
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -285,36 +283,30 @@ async def audience_vote(
     code: str,
     request: Request,
     cache: SessionCacheDep,
+    templates: TemplatesDep,
     writer: VoteWriterDep,
-    phase: FormField = None,
-    choice: FormField = None,
-    value: FormField = None,
-    slider: FormField = None,
-    initial: FormField = None,
-    answered: FormField = None,
-    lang: FormField = None,
 ) -> Response:
     """A vote from the page's form: with htmx the panel back, with the chosen answer marked as
     recorded (drawn from the session cache, no query but the write); without it a redirect to
     the page. ``answered`` (the page's script sends it) names the phases the phone answered
     before, so the list of other open questions shows which are done."""
     htmx = request.headers.get("hx-request") == "true"
+    form = await form_fields(request)
+    phase, lang = form.get("phase"), form.get("lang")
     language = choose_language(request, lang)
     content = await _content(cache, sessions.normalize_code(code))
     if content is None:
         return _unknown_code(request, language, code, panel=htmx)
     refusal: DomainError | None = None
     wanted = phase if phase and len(phase) <= audience.MAX_FIELD_LENGTH else None
-    answers = audience.answered_from_form(answered, content)
+    answers = audience.answered_from_form(form.get("answered"), content)
     try:
         token = participant_token(request, content.code)
         if token is None:
             # No participant cookie: the phone never loaded the page (or dropped its cookies).
             # The form path never invents a participant; the page sets the cookie on reload.
             raise Invalid("the participant cookie is missing", code="no_participant")
-        vote = audience.vote_from_form(
-            {"phase": phase, "choice": choice, "value": value, "slider": slider, "initial": initial}
-        )
+        vote = audience.vote_from_form(form)
         stored = await writer.submit(content.code, token, vote)
         answers[stored.phase] = Answer(stored.choice, stored.value)
     except DomainError as exc:
@@ -332,4 +324,7 @@ async def audience_vote(
     )
     message = _refusal_text(language, refusal.code, view, wanted) if refusal else ""
     status_code = refusal.status if refusal is not None else 200
-    return render(request, PANEL, {"lang": language, "view": view, "error": message}, status_code)
+    html = templates.get_template(PANEL).render(
+        request=request, lang=language, view=view, error=message
+    )
+    return HTMLResponse(html, status_code, headers=NO_STORE)
