@@ -124,12 +124,14 @@ def _page_context(
     return context
 
 
-def _page_stamp(cache: SessionCache, content: SessionContent, state: LiveState) -> tuple[Any, ...]:
-    """When a shared voting page must be drawn again: after each phase change; with results
-    revealed or a countdown running, also every ``SHARED_PAGE_SECONDS``."""
+def _page_stamp(version: int, state: LiveState) -> tuple[Any, ...]:
+    """When a shared voting page must be drawn again: after each phase change (``version``,
+    taken before ``state`` was read, so a change in between draws again rather than keeping a
+    page older than its stamp); with results revealed or a countdown running, also every
+    ``SHARED_PAGE_SECONDS``."""
     moving = bool(state.revealed) or any(p.closes_at is not None for p in state.open)
     second = int(time.monotonic() / SHARED_PAGE_SECONDS) if moving else None
-    return (cache.versions(content.code)[0], second)
+    return (version, second)
 
 
 def _draw_page(
@@ -214,6 +216,7 @@ async def audience_page(
         response = RedirectResponse(f"/j/{content.code}{query}", status_code=307)
     else:
         token = participant_token(request, content.code)
+        version = cache.versions(content.code)[0]
         state = await _state(cache, content)
         answers = (
             await anyio.to_thread.run_sync(_own_answers, engine, content, token) if token else {}
@@ -236,7 +239,7 @@ async def audience_page(
             )
         else:
             key = (content.code, language, str(request.base_url))
-            stamp = _page_stamp(cache, content, state)
+            stamp = _page_stamp(version, state)
             shared = pages.get(key, stamp)
             if shared is None:
                 shared = await anyio.to_thread.run_sync(
