@@ -397,6 +397,8 @@ class SessionCache:
         self._content: dict[str, SessionContent] = {}
         self._states: dict[str, tuple[int, LiveState]] = {}
         self._versions: dict[str, tuple[int, int]] = {}
+        self._versions_lock = threading.Lock()
+        """Held only to move versions on, never while reading the database."""
         self.loads = 0
         """How many database reads the cache made (for tests)."""
 
@@ -404,14 +406,18 @@ class SessionCache:
         if fact.every_session:
             self.publish_all()
             return
-        phases, answers = self._versions.get(fact.code, (0, 0))
-        self._versions[fact.code] = (phases + 1, answers) if fact.phases else (phases, answers + 1)
+        with self._versions_lock:  # facts come from request threads, the writer and the loop
+            phases, answers = self._versions.get(fact.code, (0, 0))
+            self._versions[fact.code] = (
+                (phases + 1, answers) if fact.phases else (phases, answers + 1)
+            )
 
     def publish_all(self) -> None:
         """Every session may have changed (facts may have been missed): each one loads afresh."""
-        for code in set(self._versions) | set(self._states):
-            phases, answers = self._versions.get(code, (0, 0))
-            self._versions[code] = (phases + 1, answers + 1)
+        with self._versions_lock:
+            for code in set(self._versions) | set(self._states):
+                phases, answers = self._versions.get(code, (0, 0))
+                self._versions[code] = (phases + 1, answers + 1)
 
     def versions(self, code: str) -> tuple[int, int]:
         """(phase changes, answer changes) seen for the session, for caches built on this."""
