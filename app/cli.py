@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import Session
 
 from app import export, sessions
-from app.db import make_engine, migrate
+from app.db import make_engine, migrate, startup_lock
 from app.errors import DomainError
 from app.live import is_in_process
 from app.models import Talk
@@ -78,9 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _database(settings: Settings) -> Session:
     engine = make_engine(settings.resolved_database_url, synchronous=settings.sqlite_synchronous)
-    migrate(engine)
-    db = Session(engine)
-    sync_talks(db, discover_talks(settings.talks_dir))
+    with startup_lock(engine):
+        migrate(engine)
+        db = Session(engine)
+        sync_talks(db, discover_talks(settings.talks_dir))
     return db
 
 

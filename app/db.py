@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +28,9 @@ plus 2 for live updates (``app.live.backends.postgres``): 12 per process, so Pos
 psql and backups. More processes: raise ``max_connections`` or put PgBouncer in front (session
 mode for the live-update connections)."""
 MIGRATION_LOCK = 0x62656C6965  # "belie": one advisory lock key for this app's migrations
+STARTUP_LOCK = MIGRATION_LOCK + 1
+"""Held around the whole start-up (migrations and talk files); another key than the migrations'
+own lock, which a second connection takes inside it."""
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -101,6 +105,24 @@ def migrate(engine: Engine) -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+@contextmanager
+def startup_lock(engine: Engine) -> Iterator[None]:
+    """Held while a process prepares the database (migrations, then the talk files): processes
+    starting together on one PostgreSQL database take turns, so two workers never insert the
+    same talk at once. Nothing to do on SQLite, which serves one process."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK})
+            connection.commit()
 
 
 def get_db(request: Request) -> Iterator[Session]:

@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from app import i18n, voting
-from app.db import ROOT, make_engine, migrate
+from app.db import ROOT, make_engine, migrate, startup_lock
 from app.deps import SharedPages
 from app.errors import DomainError
 from app.limits import BodyLimitMiddleware
@@ -51,9 +51,10 @@ log = logging.getLogger("beliefgap")
 def create_app(settings: Settings | None = None, *, publisher: Publisher | None = None) -> FastAPI:
     settings = (settings or Settings()).with_secrets()
     engine = make_engine(settings.resolved_database_url, synchronous=settings.sqlite_synchronous)
-    migrate(engine)
-    with Session(engine) as db:
-        sync_talks(db, discover_talks(settings.talks_dir))
+    with startup_lock(engine):
+        migrate(engine)
+        with Session(engine) as db:
+            sync_talks(db, discover_talks(settings.talks_dir))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,10 +108,13 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
 
     # CSRF: HTML forms carry a signed token matching a cookie (double submit). The JSON API is
     # exempt: it accepts only application/json bodies, which a cross-site form cannot send, and
-    # presenter calls carry a bearer token or a SameSite=Strict cookie.
+    # presenter calls carry a bearer token or a SameSite=Strict cookie. The cookie is Secure
+    # when phones reach the app over HTTPS (asgi_csrf fixes that when it is built, so the
+    # public address decides; the other cookies follow each request's scheme).
     app.add_middleware(
         asgi_csrf,
         signing_secret=settings.secret_key,
+        cookie_secure=settings.public_https,
         skip_if_scope=lambda scope: scope["path"].startswith("/api/"),
         send_csrf_failed=_csrf_failed,
     )

@@ -4,6 +4,7 @@ loses no acknowledged vote."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -14,8 +15,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx2 as httpx
+import psycopg
 import pytest
 
+from app.live.backends.postgres import libpq_url
 from tests import liveserver, pg
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY
 from tests.liveserver import LiveServer
@@ -163,3 +166,26 @@ def test_a_rolling_restart_loses_no_acknowledged_vote(database: str, tmp_path: P
         old.stop()
         if new is not None:
             new.stop()
+
+
+def test_processes_starting_together_on_an_empty_database_all_start(
+    database: str, tmp_path: Path
+) -> None:
+    """Workers of a fresh deployment start at the same instant: they migrate and load the talk
+    files in turn, and the talks exist once."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BELIEFGAP_")}
+    env.update(env_for(database), PYTHONPATH=str(liveserver.ROOT))
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-c", "from app.main import create_app; create_app()"],
+            cwd=tmp_path,
+            env={**env, "BELIEFGAP_DATA_DIR": str(tmp_path / str(n))},
+            stderr=subprocess.PIPE,
+        )
+        for n in range(4)
+    ]
+    failures = [p.communicate(timeout=120)[1].decode() for p in starts]
+    assert [p.returncode for p in starts] == [0, 0, 0, 0], "\n".join(failures)
+    with psycopg.connect(libpq_url(database)) as connection:
+        slugs = [row[0] for row in connection.execute("SELECT slug FROM talk ORDER BY slug")]
+    assert slugs == ["emergence", "emergence-scale"]
