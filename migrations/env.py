@@ -9,12 +9,14 @@ from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
 from app import models  # noqa: F401  (registers the tables on the metadata)
+from app.db import sqlalchemy_url
 
 config = context.config
 if os.environ.get("BELIEFGAP_DATABASE_URL") and "connection" not in config.attributes:
     # The command line follows the same setting as the app.
     config.set_main_option(
-        "sqlalchemy.url", os.environ["BELIEFGAP_DATABASE_URL"].replace("%", "%%")
+        "sqlalchemy.url",
+        sqlalchemy_url(os.environ["BELIEFGAP_DATABASE_URL"]).replace("%", "%%"),
     )
 target_metadata = SQLModel.metadata
 
