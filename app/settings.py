@@ -82,6 +82,12 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         return f"http://{lan_address()}:{self.port}"
 
+    @property
+    def public_https(self) -> bool:
+        """Whether phones reach the app over HTTPS, as the public URL says (unset: plain HTTP on
+        the LAN address)."""
+        return self.public_url.lower().startswith("https://")
+
     def with_secrets(self) -> Settings:
         """Return a copy whose missing secrets are filled from (or written to) the data dir."""
         if self.admin_token and self.secret_key:
