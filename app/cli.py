@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from app import export, sessions
 from app.db import make_engine, migrate, startup_lock
-from app.errors import DomainError
+from app.errors import DatabaseUnreachable, DomainError
 from app.live import is_in_process
 from app.models import Talk
 from app.settings import SECRETS_FILE, Settings
@@ -107,10 +107,16 @@ def _serve(host: str, port: int | None, workers: int = 1) -> int:
         )
         return 2
     first_start = not settings.admin_token and not (settings.data_dir / SECRETS_FILE).exists()
-    settings = settings.with_secrets()
     from app.main import create_app
 
-    app = create_app(settings)
+    try:
+        # The database before anything else: when it cannot be reached, one line and exit 2,
+        # with nothing written (the secrets are generated once the database answered).
+        app = create_app(settings)
+    except DatabaseUnreachable as exc:
+        print(f"beliefgap: {exc}", file=sys.stderr)
+        return 2
+    settings = app.state.settings
     print(f"beliefgap is running. Presenter dashboard: http://127.0.0.1:{settings.port}/presenter")
     print(f"Phones join at: {settings.resolved_public_url}/  (set BELIEFGAP_PUBLIC_URL to change)")
     if first_start:

@@ -23,18 +23,28 @@ import anyio.to_thread
 from asgi_csrf import asgi_csrf
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from app import i18n, voting
 from app.db import ROOT, make_engine, migrate, startup_lock
 from app.deps import SharedPages
-from app.errors import DomainError
+from app.errors import (
+    RETRY_AFTER_SECONDS,
+    DatabaseUnreachable,
+    DomainError,
+    connect_problem,
+    database_outage,
+    database_unavailable,
+    engine_problem,
+)
 from app.limits import BodyLimitMiddleware
 from app.live import Broadcaster, Publisher, Publishers, is_in_process
 from app.routes import api, pages, presenter, results, stream
@@ -49,12 +59,11 @@ log = logging.getLogger("beliefgap")
 
 
 def create_app(settings: Settings | None = None, *, publisher: Publisher | None = None) -> FastAPI:
-    settings = (settings or Settings()).with_secrets()
-    engine = make_engine(settings.resolved_database_url, synchronous=settings.sqlite_synchronous)
-    with startup_lock(engine):
-        migrate(engine)
-        with Session(engine) as db:
-            sync_talks(db, discover_talks(settings.talks_dir))
+    settings = settings or Settings()
+    # The database first: an app that cannot reach it stops here (DatabaseUnreachable, one
+    # line) having written nothing, not even generated secrets.
+    engine = _prepare_database(settings)
+    settings = settings.with_secrets()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -121,6 +130,8 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.add_middleware(BodyLimitMiddleware)
     app.add_exception_handler(LoginRequired, _login_required)  # type: ignore[arg-type]
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
 
@@ -134,6 +145,30 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.include_router(presenter.router)
     app.include_router(pages.router)
     return app
+
+
+def _prepare_database(settings: Settings) -> Engine:
+    """The engine, the schema migrated and the talk files loaded. A database that cannot be
+    reached, or a URL or driver that is wrong, raises DatabaseUnreachable: one line naming the
+    database (password hidden) and the reason."""
+    url = settings.resolved_database_url
+    try:
+        engine = make_engine(url, synchronous=settings.sqlite_synchronous)
+    except Exception as exc:
+        if (problem := engine_problem(exc)) is None:
+            raise
+        raise DatabaseUnreachable(url, problem) from None
+    try:
+        with startup_lock(engine):
+            migrate(engine)
+            with Session(engine) as db:
+                sync_talks(db, discover_talks(settings.talks_dir))
+    except Exception as exc:
+        engine.dispose()
+        if (problem := connect_problem(exc)) is None:
+            raise
+        raise DatabaseUnreachable(url, problem) from None
+    return engine
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -193,8 +228,11 @@ async def _close_countdowns(app: FastAPI) -> None:
         await asyncio.sleep(COUNTDOWN_CHECK_SECONDS)
         try:
             await anyio.to_thread.run_sync(_close_expired, app.state.engine, app.state.publisher)
-        except Exception:
-            log.exception("closing expired countdowns failed")
+        except Exception as exc:
+            if database_unavailable(exc):
+                database_outage.note(exc, "closing expired countdowns")
+            else:
+                log.exception("closing expired countdowns failed")
 
 
 def _close_expired(engine: Engine, publisher: Publisher) -> None:
@@ -263,7 +301,34 @@ async def _login_required(request: Request, _exc: LoginRequired) -> RedirectResp
 
 
 async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-    return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=exc.status)
+    # Every 503 (the database is away, the server is stopping) says when to come back.
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status == 503 else None
+    return JSONResponse(
+        {"detail": exc.detail, "code": exc.code}, status_code=exc.status, headers=headers
+    )
+
+
+_UNAVAILABLE_PAGE = (
+    "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>"
+    "<title>Please try again</title><p style='font:18px system-ui;padding:1em'>"
+    "The server cannot reach its database just now. Please try again in a moment.<br>"
+    "服务器暂时无法连接数据库，请稍后再试。</p>"
+).encode()
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """The database cannot be reached (refused, lost, locked, no pooled connection free): 503
+    with Retry-After and a short body, JSON under /api/, a small page elsewhere. Logged as one
+    warning per outage (then a count now and then), not a traceback per request. Any other
+    database error is a bug and stays a 500."""
+    if not database_unavailable(exc):
+        raise exc
+    database_outage.note(exc, f"{request.method} {request.url.path}")
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
+    if request.url.path.startswith("/api/"):
+        body = {"detail": "the database cannot be reached; try again in a moment"}
+        return JSONResponse({**body, "code": "database_unavailable"}, 503, headers=headers)
+    return HTMLResponse(_UNAVAILABLE_PAGE, 503, headers=headers)
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

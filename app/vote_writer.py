@@ -8,10 +8,19 @@ is each request answered, so a 200 always means committed. Phones' form votes an
 API both come through here.
 
 A refused ballot (its phase is not open) is a normal outcome: ``write_ballots`` returns it as a
-Conflict, writes nothing for it, and the transaction commits the others. Only a transaction
-that fails (raises and rolls back) is written again, one vote per transaction, so that one bad
-ballot cannot sink the others. The writer keeps one connection; when it breaks, the writer logs,
-opens a new one and carries on.
+Conflict, writes nothing for it, and the transaction commits the others. A transaction that
+fails (raises and rolls back) because of its ballots is written again, one vote per
+transaction, so that one bad ballot cannot sink the others. The writer keeps one connection;
+when it breaks, the writer logs, opens a new one and writes the batch again on it.
+
+When the database cannot be reached (refused, lost again, SQLite locked by another process:
+``app.errors.database_unavailable``), every vote of the batch is answered ``Unavailable`` (503,
+Retry-After) at once, not tried again one by one against a server that is not there, and the
+phones send them again. A 503 means the transaction did not commit, with one exception nobody
+can rule out: the connection broke during COMMIT and the database stayed out of reach for the
+second attempt. Such a vote may be stored; sent again with its participant cookie (as the
+phone's page does), it stores the same answer again (an upsert by participant), so it is
+counted once. A 200 always means committed.
 
 ``close()`` stops taking votes (a later ``submit`` raises WriterClosed, a 503), writes every vote
 already queued and stops the thread.
@@ -31,7 +40,15 @@ from anyio import to_thread
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from app.errors import Conflict, DomainError
+from app.errors import (
+    Conflict,
+    DomainError,
+    Unavailable,
+    database_outage,
+    database_unavailable,
+    reason,
+    transaction_rolled_back,
+)
 from app.live import Publisher, SessionChanged
 from app.models import VoteIn, VoteOut
 from app.sessions import SessionCache, SessionContent, normalize_code
@@ -64,6 +81,11 @@ class _Failed:
     error: Exception
     connection_lost: bool
     """The connection broke (it has been dropped; the next transaction opens a new one)."""
+    unreachable: bool = False
+    """The database cannot be reached or cannot serve now: trying each vote again on its own
+    would only fail as many times."""
+    during_commit: bool = False
+    """Every statement had run: it was the COMMIT that failed (it may have gone through)."""
 
 
 _Outcome = VoteOut | Conflict | Exception
@@ -209,21 +231,41 @@ class VoteWriter:
 
     def _outcomes(self, batch: list[_Pending]) -> list[_Outcome]:
         result = self._commit(batch)
+        maybe_committed = isinstance(result, _Failed) and result.during_commit
         if isinstance(result, _Failed) and result.connection_lost:
             # Once more on a new connection. The writes are upserts, so writing again a
             # transaction whose commit went through just before the connection broke is harmless.
             result = self._commit(batch)
         if not isinstance(result, _Failed):
+            database_outage.recovered()
             return list(result)
+        if result.unreachable:
+            self._unreachable(result, len(batch), maybe_committed)
+            return [_unavailable() for _ in batch]
         if len(batch) == 1:
             return [result.error]
         # The transaction failed and wrote nothing: one bad ballot must not sink the others,
         # so each is written again in its own transaction.
         outcomes: list[_Outcome] = []
-        for pending in batch:
+        for index, pending in enumerate(batch):
             single = self._commit([pending])
+            if isinstance(single, _Failed) and single.unreachable:
+                # The database went away meanwhile: the rest is refused, not tried.
+                self._unreachable(single, len(batch) - index, False)
+                outcomes.extend(_unavailable() for _ in batch[index:])
+                break
             outcomes.append(single.error if isinstance(single, _Failed) else single[0])
         return outcomes
+
+    def _unreachable(self, failed: _Failed, votes: int, maybe_committed: bool) -> None:
+        database_outage.note(failed.error, f"the vote writer refused {votes} votes")
+        if maybe_committed:
+            log.warning(
+                "the connection broke during the COMMIT of %d votes and the database is out of "
+                "reach: they are answered 503 though they may be stored (sent again, each is "
+                "stored once)",
+                votes,
+            )
 
     def _commit(self, batch: list[_Pending]) -> list[VoteOut | Conflict] | _Failed:
         """Write the batch in one transaction: an outcome per ballot (stored or refused), or
@@ -231,22 +273,29 @@ class VoteWriter:
         try:
             connection = self._connect()
         except Exception as exc:
+            if database_unavailable(exc):  # reported by _outcomes, once per outage
+                return _Failed(exc, connection_lost=False, unreachable=True)
             log.exception("the vote writer cannot connect to the database")
             return _Failed(exc, connection_lost=False)
+        written = False
         try:
             with connection.begin():
                 outcomes = write_ballots(connection, [p.ballot for p in batch])
+                written = True  # what fails from here on is the COMMIT
         except Exception as exc:
             lost = connection.invalidated or (
                 isinstance(exc, DBAPIError) and exc.connection_invalidated
             )
+            unreachable = database_unavailable(exc) and not transaction_rolled_back(exc)
             if lost:
-                log.exception("writing %d votes failed: the connection broke", len(batch))
-            else:
+                log.error(
+                    "writing %d votes failed: the connection broke (%s)", len(batch), reason(exc)
+                )
+            elif not unreachable:
                 log.exception("writing %d votes failed", len(batch))
             if lost or connection.closed or connection.in_transaction():
                 self._drop_connection()
-            return _Failed(exc, connection_lost=lost)
+            return _Failed(exc, lost, unreachable=unreachable, during_commit=written)
         self.batches += 1
         return outcomes
 
@@ -266,6 +315,10 @@ class VoteWriter:
 
 def _closed() -> WriterClosed:
     return WriterClosed("the server is shutting down; send the vote again in a moment")
+
+
+def _unavailable() -> Unavailable:
+    return Unavailable("the database cannot be reached; send the vote again in a moment")
 
 
 def _answer(pending: _Pending, outcome: _Outcome) -> None:

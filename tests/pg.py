@@ -7,7 +7,9 @@ its files, whatever CMD did. With ``BELIEFGAP_TEST_POSTGRES_URL`` already set it
 and runs CMD against that server. ``make test-postgres`` and ``.ci/run`` use it.
 
 The URL names a role that may create databases (``CREATEDB``); each test gets a database of
-its own, ``bg_test_<random>``, dropped afterwards.
+its own, ``bg_test_<random>``, dropped afterwards. A test that takes the server down and up
+again (a database restart under a running app) starts a private one with
+``restartable_cluster()``: a ``Cluster`` with ``stop()`` and ``start()``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -105,80 +108,130 @@ def _as_server_user(command: list[str]) -> list[str]:
     return ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(command)]
 
 
-@contextlib.contextmanager
-def cluster() -> Iterator[str]:
-    """A PostgreSQL server for the duration: yields its URL (role ``beliefgap``, CREATEDB)."""
-    bindir = _bindir()
-    root = Path(tempfile.mkdtemp(prefix="beliefgap-pg-"))
-    data = root / "data"
-    port = _free_port()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    log = root / "server.log"
-    run = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
-    try:
-        subprocess.run(
-            _as_server_user(
-                [
-                    str(bindir / "initdb"),
-                    "-D",
-                    str(data),
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ]
-            ),
-            **run,  # type: ignore[call-overload]
+@dataclass
+class Cluster:
+    """A throwaway PostgreSQL server of its own: ``restartable_cluster()`` makes one, running;
+    ``stop()`` and ``start()`` take it down and up again on the same port and data (what a
+    restart of the database does to the apps on it)."""
+
+    bindir: Path
+    root: Path
+    port: int = field(default_factory=_free_port)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "server.log"
+
+    @property
+    def url(self) -> str:
+        """The URL of role ``beliefgap`` (CREATEDB) on database ``beliefgap``."""
+        return f"postgresql://{ROLE}@127.0.0.1:{self.port}/{ROLE}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def init(self) -> None:
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
         )
+
+    def start(self) -> None:
+        """Start the server and wait until it takes connections."""
         options = (
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} "
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c track_commit_timestamp=on"
         )
-        subprocess.run(
-            _as_server_user(
-                [
-                    str(bindir / "pg_ctl"),
-                    "-D",
-                    str(data),
-                    "-l",
-                    str(log),
-                    "-o",
-                    options,
-                    "-w",
-                    "-t",
-                    str(int(START_TIMEOUT)),
-                    "start",
-                ]
-            ),
-            **run,  # type: ignore[call-overload]
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(int(START_TIMEOUT)),
+            "start",
         )
-        admin = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        _wait_until_ready(admin)
+        _wait_until_ready(self.admin_url)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server: ``fast`` (what a restart does: sessions are ended, the server shuts
+        down cleanly) or ``immediate`` (as a crash)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        if self.running:
+            with contextlib.suppress(subprocess.CalledProcessError, RuntimeError):
+                self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _run(self, program: str, *args: str) -> None:
+        try:
+            subprocess.run(
+                _as_server_user([str(self.bindir / program), *args]),
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        except subprocess.CalledProcessError as exc:
+            output = (exc.stderr or b"").decode(errors="replace")
+            server_log = self.log.read_text(errors="replace") if self.log.exists() else ""
+            raise RuntimeError(f"{program} failed:\n{output}\n{server_log}") from exc
+
+
+@contextlib.contextmanager
+def restartable_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL server of its own for the duration, running, with role ``beliefgap``
+    (CREATEDB) and its database; removed afterwards, whatever happened."""
+    root = Path(tempfile.mkdtemp(prefix="beliefgap-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    server = Cluster(bindir=_bindir(), root=root)
+    try:
+        server.init()
+        server.start()
         import psycopg
 
-        with psycopg.connect(admin, autocommit=True) as connection:
+        with psycopg.connect(server.admin_url, autocommit=True) as connection:
             connection.execute(f"CREATE ROLE {ROLE} LOGIN CREATEDB")
             connection.execute(f"CREATE DATABASE {ROLE} OWNER {ROLE}")
-        yield f"postgresql://{ROLE}@127.0.0.1:{port}/{ROLE}"
-    except subprocess.CalledProcessError as exc:
-        output = (exc.stderr or b"").decode(errors="replace")
-        server_log = log.read_text(errors="replace") if log.exists() else ""
-        raise SystemExit(f"PostgreSQL did not start:\n{output}\n{server_log}") from exc
+        yield server
     finally:
-        if (data / "postmaster.pid").exists():
-            subprocess.run(
-                _as_server_user(
-                    [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
-                ),
-                check=False,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        shutil.rmtree(root, ignore_errors=True)
+        server.remove()
+
+
+@contextlib.contextmanager
+def cluster() -> Iterator[str]:
+    """A PostgreSQL server for the duration: yields its URL (role ``beliefgap``, CREATEDB)."""
+    started = False
+    try:
+        with restartable_cluster() as server:
+            started = True
+            yield server.url
+    except RuntimeError as exc:
+        if started:
+            raise
+        raise SystemExit(f"PostgreSQL did not start:\n{exc}") from exc
 
 
 def _wait_until_ready(url: str) -> None:
