@@ -329,6 +329,7 @@ REFUSAL_MESSAGES = {
     "not_a_number": "aud_err_number",
     "no_participant": "aud_err_cookie",
     "shutting_down": "aud_err_restarting",
+    "database_unavailable": "aud_err_restarting",
 }
 
 

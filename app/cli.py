@@ -13,12 +13,11 @@ from typing import Any
 from sqlmodel import Session
 
 from app import export, sessions
-from app.db import make_engine, migrate, startup_lock
 from app.errors import DatabaseUnreachable, DomainError
 from app.live import is_in_process
 from app.models import Talk
 from app.settings import SECRETS_FILE, Settings
-from app.talks import TalkFileError, discover_talks, load_talk_file, sync_talks
+from app.talks import TalkFileError, discover_talks, load_talk_file
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,18 +70,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (args.code is None) == (args.talk is None):
             parser.error("export needs a session code or --talk SLUG (not both)")
         return _export(args.code, args.talk, args.format, args.output, args.lang)
-    except (TalkFileError, DomainError) as exc:
+    except (TalkFileError, DomainError, DatabaseUnreachable) as exc:
         print(f"beliefgap: {exc}", file=sys.stderr)
         return 2
 
 
 def _database(settings: Settings) -> Session:
-    engine = make_engine(settings.resolved_database_url, synchronous=settings.sqlite_synchronous)
-    with startup_lock(engine):
-        migrate(engine)
-        db = Session(engine)
-        sync_talks(db, discover_talks(settings.talks_dir))
-    return db
+    from app.main import prepare_database
+
+    return Session(prepare_database(settings))
 
 
 STOP_GRACE_SECONDS = 2

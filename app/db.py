@@ -28,6 +28,8 @@ plus 2 for live updates (``app.live.backends.postgres``): 12 per process, so Pos
 psql and backups. More processes: raise ``max_connections`` or put PgBouncer in front (session
 mode for the live-update connections)."""
 MIGRATION_LOCK = 0x62656C6965  # "belie": one advisory lock key for this app's migrations
+CONNECT_TIMEOUT = 10
+"""Seconds to wait for PostgreSQL to accept a connection."""
 STARTUP_LOCK = MIGRATION_LOCK + 1
 """Held around the whole start-up (migrations and talk files); another key than the migrations'
 own lock, which a second connection takes inside it."""
@@ -67,11 +69,15 @@ def make_engine(url: str, *, synchronous: str = "NORMAL") -> Engine:
             raise RuntimeError(
                 "PostgreSQL needs the psycopg driver: pip install 'beliefgap[postgres]'"
             ) from exc
+    # A host that answers nothing (a network partition) must not hold start-up or a request
+    # for the system's TCP timeout, about two minutes; a URL's own connect_timeout wins.
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
     return create_engine(
         url,
         pool_pre_ping=True,
         pool_size=POSTGRES_POOL_SIZE,
         max_overflow=POSTGRES_MAX_OVERFLOW,
+        connect_args=connect_args,
     )
 
 

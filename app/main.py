@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     settings = settings or Settings()
     # The database first: an app that cannot reach it stops here (DatabaseUnreachable, one
     # line) having written nothing, not even generated secrets.
-    engine = _prepare_database(settings)
+    engine = prepare_database(settings)
     settings = settings.with_secrets()
 
     @asynccontextmanager
@@ -147,7 +147,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     return app
 
 
-def _prepare_database(settings: Settings) -> Engine:
+def prepare_database(settings: Settings) -> Engine:
     """The engine, the schema migrated and the talk files loaded. A database that cannot be
     reached, or a URL or driver that is wrong, raises DatabaseUnreachable: one line naming the
     database (password hidden) and the reason."""

@@ -81,3 +81,16 @@ def test_serve_refuses_several_workers_on_sqlite(capsys: pytest.CaptureFixture[s
     assert main(["serve", "--workers", "2", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "2 workers need a shared database" in err and "PostgreSQL" in err
+
+
+def test_commands_without_their_database_say_so_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BELIEFGAP_DATABASE_URL", "postgresql://who:hunter2@127.0.0.1:1/polls")
+    assert main(["session", "new", "--talk", "emergence", "--venue", "Oslo"]) == 2
+    assert main(["export", "--talk", "emergence"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith("beliefgap: cannot reach the database at ") for line in lines)
+    assert all("who:***@127.0.0.1:1/polls" in line for line in lines)
+    assert "hunter2" not in "".join(lines)

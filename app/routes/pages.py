@@ -45,7 +45,7 @@ from app.deps import (
     render,
     set_participant_cookie,
 )
-from app.errors import DomainError, Invalid, NotFound
+from app.errors import RETRY_AFTER_SECONDS, DomainError, Invalid, NotFound
 from app.results import phase_results
 from app.security import new_participant_token
 from app.sessions import LiveState, SessionCache, SessionContent
@@ -330,4 +330,7 @@ async def audience_vote(
     html = templates.get_template(PANEL).render(
         request=request, lang=language, view=view, error=message
     )
-    return HTMLResponse(html, status_code, headers=NO_STORE)
+    headers = (
+        NO_STORE if status_code != 503 else {**NO_STORE, "Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
+    return HTMLResponse(html, status_code, headers=headers)
