@@ -22,7 +22,13 @@ the rows stored once the server has stopped against the 200s received, and the s
 per phone (RSS before the first join and with every phone's stream open). The client is one
 asyncio loop (uvloop when installed) on raw sockets, parsing only event names, the ``state``
 JSON (once per distinct payload) and the ``data-open`` attribute; its CPU time is reported next
-to the server's, to show which side was the bottleneck.
+to the server's (its whole process tree: with several workers, all of them) and, when given,
+the database server's, to show which side was the bottleneck.
+
+``conference`` plays several rooms at once on a running server (``pg_stages``: two workers on
+PostgreSQL): one session per room, their phones joining interleaved in waves of ``wave``, each
+session's presenter opening its question at the same moment (or ``stagger`` seconds after the
+previous one), each phone measured from its own session's t0.
 """
 
 from __future__ import annotations
@@ -31,7 +37,6 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import random
 import statistics
 import sys
@@ -60,6 +65,7 @@ from phone import (
     read_head,
     run,
 )
+from procs import machine_busy_seconds, sockets, tree_cpu_seconds, tree_rss_bytes, workers
 
 STREAM_LIMIT = 2**20
 
@@ -74,20 +80,6 @@ def _percentile(values: list[float], q: float) -> float | None:
 def _ms(values: list[float], q: float) -> float | None:
     value = _percentile(values, q)
     return None if value is None else 1000 * value
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU time all processes of the machine have used (Linux, /proc/stat: user, nice, system;
-    not the interrupts, which carry our own traffic too): what the server and the client did
-    not use of it is other load, which would blur the figures."""
-    user, nice, system = (int(x) for x in Path("/proc/stat").read_text().split()[1:4])
-    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
 
 
 def stored_rows(database: Path) -> int:
@@ -332,6 +324,18 @@ class Room:
             task.cancel()
 
 
+def new_session(server: _server.Server) -> str:
+    """A session created through the API, nothing open yet (every phone starts waiting)."""
+    created = httpx.post(
+        f"{server.url}/api/v1/sessions",
+        json={"talk": "emergence", "venue": "Benchmark hall"},
+        headers=server.auth,
+        timeout=10,
+    )
+    created.raise_for_status()
+    return str(created.json()["code"])
+
+
 async def room(
     count: int,
     *,
@@ -340,21 +344,17 @@ async def room(
     window: float = 10.0,
     phase: str = "belief",
 ) -> dict[str, Any]:
+    """One room on a fresh uvicorn worker with a temporary SQLite file."""
     raise_fd_limit()
     with tempfile.TemporaryDirectory() as tmp:
         server = _server.start(Path(tmp))
         try:
-            created = httpx.post(
-                f"{server.url}/api/v1/sessions",
-                json={"talk": "emergence", "venue": "Benchmark hall"},
-                headers=server.auth,
-                timeout=10,
-            )
-            created.raise_for_status()
-            code = str(created.json()["code"])
+            code = new_session(server)
             await asyncio.sleep(0.5)
-            rss_before = server.rss_bytes()
-            result = await _play(Room(server, code, count, phase, window), wave, deadline)
+            rss_before = tree_rss_bytes(server.process.pid)
+            result = await play(
+                server, [Room(server, code, count, phase, window)], wave=wave, deadline=deadline
+            )
             result["memory_per_phone_kb"] = (
                 (result.pop("rss_streaming") - rss_before) / count / 1024
             )
@@ -366,70 +366,149 @@ async def room(
             server.stop()
 
 
-async def _play(room: Room, wave: int, deadline: float) -> dict[str, Any]:
-    count = len(room.seats)
-    server = room.server
+async def conference(
+    server: _server.Server,
+    sessions: int,
+    phones: int,
+    *,
+    wave: int = 200,
+    deadline: float = 30.0,
+    window: float = 10.0,
+    stagger: float = 0.0,
+    phase: str = "belief",
+    database_pid: int | None = None,
+) -> dict[str, Any]:
+    """``sessions`` rooms of ``phones`` phones at once on a running server (several workers, a
+    shared database): each session's presenter opens the question, all at the same moment
+    (``stagger`` 0) or one after the other ``stagger`` seconds apart. The caller stops the
+    server and counts the rows stored. ``database_pid``: the database server's main process,
+    whose process tree's CPU time is reported beside the app's."""
+    raise_fd_limit()
+    codes = [new_session(server) for _ in range(sessions)]
+    await asyncio.sleep(0.5)
+    rss_before = tree_rss_bytes(server.process.pid)
+    rooms = [Room(server, code, phones, phase, window) for code in codes]
+    result = await play(
+        server, rooms, wave=wave, deadline=deadline, stagger=stagger, database_pid=database_pid
+    )
+    result["memory_per_phone_kb"] = (
+        (result.pop("rss_streaming") - rss_before) / (sessions * phones) / 1024
+    )
+    result["rss_before_mb"] = rss_before / 2**20
+    return result
+
+
+async def play(
+    server: _server.Server,
+    rooms: list[Room],
+    *,
+    wave: int,
+    deadline: float,
+    stagger: float = 0.0,
+    database_pid: int | None = None,
+) -> dict[str, Any]:
+    """Join every room's phones (in waves of ``wave``, the rooms' phones interleaved, as rooms
+    filling at the same time), open the question in every room, measure until every phone
+    holds it and until the votes are in."""
+    order = sorted(
+        ((i, n) for n, room in enumerate(rooms) for i in range(len(room.seats))),
+    )
+    seats = [(rooms[n], rooms[n].seats[i]) for i, n in order]
+    count = len(seats)
+    pid = server.process.pid
     started = time.perf_counter()
     for first in range(0, count, wave):
-        await asyncio.gather(*(room.join(seat) for seat in room.seats[first : first + wave]))
+        await asyncio.gather(*(room.join(seat) for room, seat in seats[first : first + wave]))
     joined_s = time.perf_counter() - started
     await asyncio.sleep(1.0)
-    rss_streaming = server.rss_bytes()
+    rss_streaming = tree_rss_bytes(pid)
+    sockets_per_worker = [sockets(worker) for worker in workers(pid)]
 
-    server_cpu, client_cpu = cpu_seconds(server.process.pid), time.process_time()
+    def database_cpu() -> float:
+        return tree_cpu_seconds(database_pid) if database_pid is not None else 0.0
+
+    async def open_after(room: Room, delay: float) -> float:
+        if delay:
+            await asyncio.sleep(delay)
+        return await room.open_phase()
+
+    server_cpu, client_cpu, db_cpu = tree_cpu_seconds(pid), time.process_time(), database_cpu()
     busy = machine_busy_seconds()
     try:
-        presenter_s = await room.open_phase()
-        assert room.t0 is not None
+        presenter = await asyncio.gather(
+            *(open_after(room, i * stagger) for i, room in enumerate(rooms))
+        )
+        t0 = min(room.t0 for room in rooms if room.t0 is not None)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(room.all_held.wait(), timeout=deadline)
-        held_window_s = time.perf_counter() - room.t0
-        server_cpu_held = cpu_seconds(server.process.pid) - server_cpu
+            await asyncio.wait_for(
+                asyncio.gather(*(room.all_held.wait() for room in rooms)), timeout=deadline
+            )
+        held_window_s = time.perf_counter() - t0
+        server_cpu_held = tree_cpu_seconds(pid) - server_cpu
         client_cpu_held = time.process_time() - client_cpu
-        delays = [s.held_at - room.t0 for s in room.seats if s.held_at is not None]
-        within = sum(1 for d in delays if d <= deadline)
-        if room.votes:
-            await asyncio.wait(room.votes, timeout=room.window + 60)
-        votes_done_s = time.perf_counter() - room.t0
-        server_cpu_all = cpu_seconds(server.process.pid) - server_cpu
+        db_cpu_held = database_cpu() - db_cpu
+        votes = [task for room in rooms for task in room.votes]
+        if votes:
+            await asyncio.wait(votes, timeout=max(room.window for room in rooms) + 60)
+        votes_done_s = time.perf_counter() - t0
+        server_cpu_all = tree_cpu_seconds(pid) - server_cpu
         client_cpu_all = time.process_time() - client_cpu
-        other_cpu = machine_busy_seconds() - busy - server_cpu_all - client_cpu_all
+        db_cpu_all = database_cpu() - db_cpu
+        other_cpu = machine_busy_seconds() - busy - server_cpu_all - client_cpu_all - db_cpu_all
         await asyncio.sleep(0.5)
-        rss_end = server.rss_bytes()
+        rss_end = tree_rss_bytes(pid)
     finally:
-        room.close()
+        for room in rooms:
+            room.close()
         await asyncio.sleep(0.2)  # let the loop close the sockets before the server stops
-    designs = dict(room.designs)
-    return {
+
+    def delays(room: Room) -> list[float]:
+        t0 = room.t0
+        if t0 is None:
+            return []
+        return [s.held_at - t0 for s in room.seats if s.held_at is not None]
+
+    every_delay = [d for room in rooms for d in delays(room)]
+    within = sum(1 for d in every_delay if d <= deadline)
+    designs: Counter[str] = sum((room.designs for room in rooms), Counter())
+    failures: Counter[str] = sum((room.failures for room in rooms), Counter())
+    events: Counter[str] = sum((room.events for room in rooms), Counter())
+    panel_latencies = [x for room in rooms for x in room.panel_latencies]
+    vote_latencies = [x for room in rooms for x in room.vote_latencies]
+    join_latencies = [x for room in rooms for x in room.join_latencies]
+    result: dict[str, Any] = {
         "phones": count,
+        "sessions": len(rooms),
+        "phones_per_session": len(rooms[0].seats),
+        "stagger_s": stagger,
         "design": max(designs, key=designs.__getitem__) if designs else None,
-        "designs": designs,
+        "designs": dict(designs),
         "wave": wave,
         "joined_s": joined_s,
-        "join_p50_ms": _ms(room.join_latencies, 0.5),
-        "join_p99_ms": _ms(room.join_latencies, 0.99),
-        "streams_open": room.streaming,
-        "presenter_open_ms": 1000 * presenter_s,
+        "join_p50_ms": _ms(join_latencies, 0.5),
+        "join_p99_ms": _ms(join_latencies, 0.99),
+        "streams_open": sum(room.streaming for room in rooms),
+        "presenter_open_ms": 1000 * max(presenter),
         "deadline_s": deadline,
         "held": within,
         "never_held": count - within,
-        "held_p50_ms": 1000 * statistics.median(delays) if delays else None,
-        "held_p99_ms": _ms(delays, 0.99),
-        "held_max_ms": 1000 * max(delays) if delays else None,
+        "held_p50_ms": 1000 * statistics.median(every_delay) if every_delay else None,
+        "held_p99_ms": _ms(every_delay, 0.99),
+        "held_max_ms": 1000 * max(every_delay) if every_delay else None,
         "held_window_s": held_window_s,
-        "panel_requests": len(room.panel_latencies)
-        + sum(n for k, n in room.failures.items() if k.startswith("panel")),
-        "panel_requests_before_open": room.panel_before_t0,
-        "panel_p50_ms": _ms(room.panel_latencies, 0.5),
-        "panel_p99_ms": _ms(room.panel_latencies, 0.99),
-        "votes_sent": room.votes_sent,
-        "votes_ok": len(room.vote_latencies),
-        "vote_p50_ms": _ms(room.vote_latencies, 0.5),
-        "vote_p99_ms": _ms(room.vote_latencies, 0.99),
+        "panel_requests": len(panel_latencies)
+        + sum(n for k, n in failures.items() if k.startswith("panel")),
+        "panel_requests_before_open": sum(room.panel_before_t0 for room in rooms),
+        "panel_p50_ms": _ms(panel_latencies, 0.5),
+        "panel_p99_ms": _ms(panel_latencies, 0.99),
+        "votes_sent": sum(room.votes_sent for room in rooms),
+        "votes_ok": len(vote_latencies),
+        "vote_p50_ms": _ms(vote_latencies, 0.5),
+        "vote_p99_ms": _ms(vote_latencies, 0.99),
         "votes_done_s": votes_done_s,
-        "failures": sum(room.failures.values()),
-        "failure_kinds": dict(room.failures),
-        "events": dict(room.events),
+        "failures": sum(failures.values()),
+        "failure_kinds": dict(failures),
+        "events": dict(events),
         "server_cpu_until_held_s": server_cpu_held,
         "client_cpu_until_held_s": client_cpu_held,
         "server_cpu_s": server_cpu_all,
@@ -437,7 +516,26 @@ async def _play(room: Room, wave: int, deadline: float) -> dict[str, Any]:
         "other_cpu_s": max(0.0, other_cpu),
         "rss_streaming": rss_streaming,
         "rss_end_mb": rss_end / 2**20,
+        "sockets_per_worker": sockets_per_worker,
     }
+    if database_pid is not None:
+        result["database_cpu_until_held_s"] = db_cpu_held
+        result["database_cpu_s"] = db_cpu_all
+    if len(rooms) > 1:
+        result["per_session"] = [
+            {
+                "code": room.code,
+                "presenter_open_ms": 1000 * seconds,
+                "held_p50_ms": _ms(delays(room), 0.5),
+                "held_p99_ms": _ms(delays(room), 0.99),
+                "held_max_ms": _ms(delays(room), 1.0),
+                "never_held": len(room.seats) - sum(1 for d in delays(room) if d <= deadline),
+                "votes_ok": len(room.vote_latencies),
+                "failures": sum(room.failures.values()),
+            }
+            for room, seconds in zip(rooms, presenter, strict=True)
+        ]
+    return result
 
 
 def stage_room(count: int, **options: Any) -> dict[str, Any]:
@@ -449,11 +547,26 @@ def _f(value: float | None, unit: str = " ms") -> str:
 
 
 def summary(r: dict[str, Any]) -> str:
-    """The stage's lines for the table of ``run.py``."""
+    """The stage's lines for the table of ``run.py`` (a room, or a conference of several)."""
     failures = f" {r['failure_kinds']}" if r["failures"] else ""
-    return (
-        f"room {r['phones']} phones ({r['design']} design): joined in {r['joined_s']:.1f} s "
-        f"(page p50 {_f(r['join_p50_ms'])}, p99 {_f(r['join_p99_ms'])}), "
+    sessions = r.get("sessions", 1)
+    if sessions > 1:
+        opened = (
+            "at the same moment" if not r["stagger_s"] else f"{1000 * r['stagger_s']:.0f} ms apart"
+        )
+        title = (
+            f"conference: {sessions} sessions x {r['phones_per_session']} phones, the questions "
+            f"opened {opened} ({r['design']} design): joined in {r['joined_s']:.1f} s"
+        )
+    else:
+        title = f"room {r['phones']} phones ({r['design']} design): joined in {r['joined_s']:.1f} s"
+    database = (
+        f", database {r['database_cpu_until_held_s']:.1f} s"
+        if "database_cpu_until_held_s" in r
+        else ""
+    )
+    lines = (
+        f"{title} (page p50 {_f(r['join_p50_ms'])}, p99 {_f(r['join_p99_ms'])}), "
         f"{r['streams_open']} streams, {r['memory_per_phone_kb']:.0f} KB per phone\n"
         f"  holding the question after the presenter opened it: p50 {_f(r['held_p50_ms'])}, "
         f"p99 {_f(r['held_p99_ms'])}, max {_f(r['held_max_ms'])}; "
@@ -462,10 +575,22 @@ def summary(r: dict[str, Any]) -> str:
         f"p99 {_f(r['panel_p99_ms'])}); votes {r['votes_ok']}/{r['votes_sent']} ok "
         f"(p50 {_f(r['vote_p50_ms'])}, p99 {_f(r['vote_p99_ms'])}); failures {r['failures']}"
         f"{failures}\n"
-        f"  rows stored {r['stored']} vs 200s {r['votes_ok']}; CPU from open to all held: "
-        f"server {r['server_cpu_until_held_s']:.1f} s, client {r['client_cpu_until_held_s']:.1f} s; "
-        f"other processes until the votes were in: {r['other_cpu_s']:.1f} s"
+        f"  rows stored {r['stored']} vs 200s {r['votes_ok']}; CPU in the "
+        f"{r['held_window_s']:.2f} s from open to all held: server "
+        f"{r['server_cpu_until_held_s']:.1f} s, client {r['client_cpu_until_held_s']:.1f} s"
+        f"{database}; other processes until the votes were in: {r['other_cpu_s']:.1f} s"
     )
+    if len(r.get("sockets_per_worker", [])) > 1:
+        lines += f"\n  sockets per worker with every phone connected: {r['sockets_per_worker']}"
+    if sessions > 1:
+        worst = max(r["per_session"], key=lambda x: x["held_max_ms"] or 0)
+        lines += (
+            f"\n  per session: held p99 {_f(min(x['held_p99_ms'] or 0 for x in r['per_session']))}"
+            f"..{_f(max(x['held_p99_ms'] or 0 for x in r['per_session']))}; slowest session "
+            f"{worst['code']}: max {_f(worst['held_max_ms'])}, its presenter's request "
+            f"{_f(worst['presenter_open_ms'])}"
+        )
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """beliefgap benchmark: one command, one machine, ratios to a baseline measured in the same run.
 
-    .venv/bin/python bench/run.py                 # the full run (about 6 minutes)
-    .venv/bin/python bench/run.py --smoke         # under a minute, to keep the benchmark working in CI
+    .venv/bin/python bench/run.py                 # the full run (about 5 minutes)
+    .venv/bin/python bench/run.py --smoke         # about a minute, to keep the benchmark working in CI
     .venv/bin/python bench/run.py --only room     # only the room stage (1000 and 2000 phones)
     .venv/bin/python bench/run.py --only page     # only the phone's page under wrk (and the baseline)
     .venv/bin/python bench/run.py --only room --room-sizes 500   # one room of 500 phones
+    .venv/bin/python bench/run.py --only postgres # the PostgreSQL part (fails without PostgreSQL)
+    .venv/bin/python bench/run.py --only postgres --conference 10x200 --stagger 0.1
 
 Stages, each against a fresh uvicorn (one worker) on 127.0.0.1 with a temporary SQLite file:
 1. baseline: GET /healthz, wrk at 64 connections;
@@ -26,6 +28,16 @@ Stages, each against a fresh uvicorn (one worker) on 127.0.0.1 with a temporary 
    within 10 s. Time from the presenter's request until each phone holds the question
    (p50/p99/max, never within 30 s), panel requests, vote latency, failures, rows stored
    against 200s, server memory per phone, client and server CPU.
+7. postgres (bench/pg_stages.py), on one throwaway PostgreSQL server (tests/pg.py; fsync off), a
+   fresh database per stage: GET /healthz and the API votes under wrk on `beliefgap serve
+   --workers 2` (votes as a ratio to that 2-worker baseline; rows counted in the database); two
+   uvicorn processes on one database, N streams on B (500) and votes on A one at a time: from
+   A's 200 until every stream on B, the first stream on B and a stream on A have the update;
+   the conference: 10 sessions of 200 phones at once on `--workers 2`, through the page as in
+   the room stage, every presenter opening the question at the same moment (`--stagger S`:
+   one after the other, S seconds apart), with the CPU of the server, the database and the
+   client. Without PostgreSQL installed this part is skipped, saying so (`--only postgres`
+   fails instead).
 Prints a table and writes bench/results/latest.json (with --only: latest-only-<stages>.json).
 """
 
@@ -35,10 +47,8 @@ import argparse
 import asyncio
 import json
 import platform
-import re
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,59 +58,24 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _server
+import pg_stages
 import phone
+import procs
 import room
+from load import (
+    VOTE_LUA,
+    WRK_THREADS,
+    close_streams,
+    open_streams,
+    percentile,
+    vote,
+    wrk,
+)
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-VOTE_BODY = '{"phase": "belief", "choice": "agree"}'
-WRK_THREADS = 2
 
 
 # --------------------------------------------------------------------------- wrk
-
-
-def wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> dict[str, Any]:
-    command = [
-        "wrk",
-        f"-t{WRK_THREADS}",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--latency",
-        "--timeout",
-        "5s",
-    ]
-    if script is not None:
-        command += ["-s", str(script)]
-    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    return parse_wrk(out)
-
-
-def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
-
-
-def parse_wrk(out: str) -> dict[str, Any]:
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    percentiles = {p: _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M)}
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    socket_errors = sum(int(x) for x in errors.groups()) if errors else 0
-    threads = re.findall(r"^bench thread (\d+) sent (\d+) acked (\d+)", out, re.M)
-    result: dict[str, Any] = {
-        "requests": total,
-        "rps": rps,
-        "p50_ms": percentiles.get("50"),
-        "p99_ms": percentiles.get("99"),
-        "refused": int(non2xx.group(1)) if non2xx else 0,
-        "socket_errors": socket_errors,
-    }
-    if threads:  # printed by the Lua script's done(): per thread, requests built and 200s
-        result["threads"] = [
-            {"offset": int(o), "sent": int(n), "acked": int(a)} for o, n, a in threads
-        ]
-    return result
 
 
 def stored_rows(database: Path, table: str = "response") -> int:
@@ -123,11 +98,7 @@ def stage_votes(seconds: int, synchronous: str = "NORMAL") -> dict[str, Any]:
         try:
             code = _server.open_session(server)
             script = Path(tmp) / "vote.lua"
-            script.write_text(
-                'wrk.method = "POST"\n'
-                f"wrk.body = '{VOTE_BODY}'\n"
-                'wrk.headers["Content-Type"] = "application/json"\n'
-            )
+            script.write_text(VOTE_LUA)
             result = wrk(f"{server.url}/api/v1/sessions/{code}/votes", seconds, 64, script)
             server.stop()  # let the last commits land before counting
             result["acknowledged"] = result["requests"] - result["refused"]
@@ -192,92 +163,6 @@ def stage_page_vote(seconds: int, phones: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- event streams
 
 
-class Stream:
-    """One raw HTTP connection reading the session's event stream, noting when events arrive."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[float, str]] = []
-        self.first = asyncio.Event()
-        self.changed = asyncio.Event()
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self, port: int, path: str) -> None:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port, limit=2**22)
-        self.writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode()
-        )
-        await self.writer.drain()
-
-    async def read(self) -> None:
-        assert self.reader is not None
-        try:
-            while True:
-                line = await self.reader.readline()
-                if not line:
-                    return
-                if line.startswith(b"event:"):
-                    name = line[6:].strip().decode()
-                    self.events.append((time.perf_counter(), name))
-                    self.first.set()
-                    if name == "results":
-                        self.changed.set()
-        except (ConnectionError, asyncio.CancelledError):
-            return
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-async def _open_streams(
-    server: _server.Server, code: str, count: int
-) -> tuple[list[Stream], list[asyncio.Task[None]]]:
-    streams = [Stream() for _ in range(count)]
-    path = f"/api/v1/sessions/{code}/events"
-    for start in range(0, count, 200):  # connect in waves, as phones do after a QR code
-        batch = streams[start : start + 200]
-        await asyncio.gather(*(s.open(server.port, path) for s in batch))
-    tasks = [asyncio.create_task(s.read()) for s in streams]
-    await asyncio.wait_for(asyncio.gather(*(s.first.wait() for s in streams)), timeout=120)
-    return streams, tasks
-
-
-async def _vote(port: int, code: str) -> float:
-    """One vote from a new participant; returns the moment its 200 arrived."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    body = VOTE_BODY.encode()
-    writer.write(
-        f"POST /api/v1/sessions/{code}/votes HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n".encode()
-        + body
-    )
-    await writer.drain()
-    status = await reader.readline()
-    acknowledged = time.perf_counter()
-    await reader.read()
-    writer.close()
-    if b" 200 " not in status:
-        raise RuntimeError(f"vote refused: {status!r}")
-    return acknowledged
-
-
-async def _close_streams(streams: list[Stream], tasks: list[asyncio.Task[None]]) -> None:
-    """Close the streams and let the loop run once more, so the sockets are really closed
-    before the server is asked to stop (it waits for open connections, up to the kill)."""
-    for s in streams:
-        s.close()
-    for task in tasks:
-        task.cancel()
-    await asyncio.sleep(0.2)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 async def fanout(count: int, votes: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         server = _server.start(Path(tmp))
@@ -291,28 +176,26 @@ async def fanout(count: int, votes: int) -> dict[str, Any]:
             ).raise_for_status()
             await asyncio.sleep(0.5)
             rss_before = server.rss_bytes()
-            streams, tasks = await _open_streams(server, code, count)
+            streams, tasks = await open_streams(server.port, code, count)
             await asyncio.sleep(1.0)
             per_stream = (server.rss_bytes() - rss_before) / count
             delays: list[float] = []
             for _ in range(votes):
                 for s in streams:
                     s.changed.clear()
-                acknowledged = await _vote(server.port, code)
+                acknowledged = await vote(server.port, code)
                 await asyncio.wait_for(
                     asyncio.gather(*(s.changed.wait() for s in streams)), timeout=30
                 )
-                arrivals = [
-                    next(t for t, name in reversed(s.events) if name == "results") for s in streams
-                ]
+                arrivals = [s.last("results") for s in streams]
                 delays.append(max(arrivals) - acknowledged)
                 await asyncio.sleep(0.3)
-            await _close_streams(streams, tasks)
+            await close_streams(streams, tasks)
             return {
                 "streams": count,
                 "votes": votes,
                 "all_reached_p50_ms": 1000 * statistics.median(delays),
-                "all_reached_p99_ms": 1000 * _percentile(delays, 0.99),
+                "all_reached_p99_ms": 1000 * percentile(delays, 0.99),
                 "all_reached_max_ms": 1000 * max(delays),
                 "memory_per_stream_kb": per_stream / 1024,
             }
@@ -325,7 +208,7 @@ async def burst(count: int, window: float) -> dict[str, Any]:
         server = _server.start(Path(tmp))
         try:
             code = _server.open_session(server)
-            streams, tasks = await _open_streams(server, code, count)
+            streams, tasks = await open_streams(server.port, code, count)
             started = time.perf_counter()
             latencies: list[float] = []
             failures = 0
@@ -335,14 +218,14 @@ async def burst(count: int, window: float) -> dict[str, Any]:
                 await asyncio.sleep(delay)
                 sent = time.perf_counter()
                 try:
-                    latencies.append(await _vote(server.port, code) - sent)
+                    latencies.append(await vote(server.port, code) - sent)
                 except (RuntimeError, ConnectionError):
                     failures += 1
 
             await asyncio.gather(*(one(window * i / count) for i in range(count)))
             elapsed = time.perf_counter() - started
             await asyncio.sleep(1.0)
-            await _close_streams(streams, tasks)
+            await close_streams(streams, tasks)
             server.stop()
             return {
                 "participants": count,
@@ -352,7 +235,7 @@ async def burst(count: int, window: float) -> dict[str, Any]:
                 "refused_or_failed": failures,
                 "stored": stored_rows(server.database),
                 "vote_p50_ms": 1000 * statistics.median(latencies) if latencies else None,
-                "vote_p99_ms": 1000 * _percentile(latencies, 0.99) if latencies else None,
+                "vote_p99_ms": 1000 * percentile(latencies, 0.99) if latencies else None,
             }
         finally:
             server.stop()
@@ -369,15 +252,19 @@ def machine() -> dict[str, Any]:
             break
     import os
 
+    busy = procs.machine_busy_seconds()
+    time.sleep(1.0)
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "system": platform.platform(),
+        "load_average": os.getloadavg()[0],
+        "busy_before_run": (procs.machine_busy_seconds() - busy) / (os.cpu_count() or 1),
     }
 
 
-STAGES = ("http", "streams", "page", "room")
+STAGES = ("http", "streams", "page", "room", "postgres")
 
 
 def main() -> int:
@@ -386,20 +273,40 @@ def main() -> int:
     )
     parser.add_argument("--smoke", action="store_true", help="a few seconds per stage, small N")
     parser.add_argument(
-        "--skip-streams", action="store_true", help="only the HTTP stages (no fan-out, burst, room)"
+        "--skip-streams",
+        action="store_true",
+        help="only the SQLite HTTP stages (no fan-out, burst, room, PostgreSQL part)",
     )
     parser.add_argument(
         "--only",
         action="append",
         choices=STAGES,
         help="run only these stages (repeatable): http = baseline and API votes, streams = "
-        "fan-out and burst, page = the phone's page under wrk (with the baseline), room",
+        "fan-out and burst, page = the phone's page under wrk (with the baseline), room, "
+        "postgres = the PostgreSQL part (2 workers: baseline, API votes, the conference; two "
+        "processes on one database)",
     )
     parser.add_argument(
         "--room-sizes", help="phones per room stage, comma-separated (default 1000,2000; smoke 50)"
     )
     parser.add_argument(
         "--page-phones", type=int, help="phones the form-vote stage rotates through (2000)"
+    )
+    parser.add_argument(
+        "--conference",
+        help="the conference stage's SESSIONSxPHONES (default 10x200; smoke 2x20)",
+    )
+    parser.add_argument(
+        "--stagger",
+        type=float,
+        default=0.0,
+        help="seconds between the conference's sessions opening their questions (default 0: "
+        "all at the same moment)",
+    )
+    parser.add_argument(
+        "--cross-streams",
+        type=int,
+        help="event streams on process B in the two-process stage (default 500; smoke 20)",
     )
     args = parser.parse_args()
     seconds = 2 if args.smoke else 10
@@ -410,7 +317,12 @@ def main() -> int:
     page_phones = args.page_phones or (200 if args.smoke else 2000)
     stages = set(args.only or STAGES)
     if args.skip_streams:
-        stages -= {"streams", "room"}
+        stages -= {"streams", "room", "postgres"}
+
+    why = pg_stages.missing() if "postgres" in stages else None
+    if why is not None and args.only and "postgres" in args.only:
+        print(f"FAILED: the PostgreSQL stages cannot run: {why}")
+        return 1
 
     report: dict[str, Any] = {"machine": machine(), "smoke": args.smoke, "stages": sorted(stages)}
     if stages & {"http", "page"}:
@@ -437,7 +349,27 @@ def main() -> int:
             room.stage_room(n, wave=25 if args.smoke else 200, window=2.0 if args.smoke else 10.0)
             for n in room_sizes
         ]
+    if "postgres" in stages:
+        if why is not None:
+            print(f"SKIPPED the PostgreSQL stages: {why}")
+            report["postgres_skipped"] = why
+        else:
+            sessions, phones = (
+                (int(n) for n in args.conference.lower().split("x"))
+                if args.conference
+                else ((2, 20) if args.smoke else (10, 200))
+            )
+            postgres_part(
+                report,
+                seconds,
+                smoke=args.smoke,
+                cross_streams=args.cross_streams or (20 if args.smoke else 500),
+                sessions=sessions,
+                phones=phones,
+                stagger=args.stagger,
+            )
 
+    report["targets"] = targets(report)
     print_table(report)
     RESULTS_DIR.mkdir(exist_ok=True)
     name = "latest.json" if args.only is None else f"latest-only-{'-'.join(sorted(stages))}.json"
@@ -447,6 +379,85 @@ def main() -> int:
     for problem in problems:
         print(f"FAILED: {problem}")
     return 1 if problems else 0
+
+
+def postgres_part(
+    report: dict[str, Any],
+    seconds: int,
+    *,
+    smoke: bool,
+    cross_streams: int,
+    sessions: int,
+    phones: int,
+    stagger: float,
+) -> None:
+    """The PostgreSQL stages on one throwaway server (``pg_stages``), a database each."""
+    begun = time.perf_counter()
+    with pg_stages.server_url() as cluster:
+        started = time.perf_counter()
+        report.update(pg_stages.stage_workers(cluster, seconds))
+        timings = {"workers_s": time.perf_counter() - started}
+        started = time.perf_counter()
+        report["pg_cross"] = pg_stages.stage_cross(cluster, cross_streams, 5 if smoke else 20)
+        timings["cross_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        report["conference"] = pg_stages.stage_conference(
+            cluster,
+            sessions,
+            phones,
+            wave=25 if smoke else 200,
+            window=2.0 if smoke else 10.0,
+            stagger=stagger,
+        )
+        timings["conference_s"] = time.perf_counter() - started
+    timings["postgres_part_s"] = time.perf_counter() - begun
+    report["postgres_timings"] = timings
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The targets of a conference on a server (issue "Run a conference on a server"), with
+    what this run measured; they hold at the full run's sizes (not a smoke run's)."""
+    found = []
+    if "pg_votes" in report:
+        ratio = report["pg_votes"]["ratio_to_baseline"]
+        found.append(
+            {
+                "target": "2 workers on PostgreSQL: API votes >= 0.5x the 2-worker bare /healthz",
+                "measured": f"{ratio:.2f}x",
+                "met": ratio >= 0.5,
+            }
+        )
+    if "pg_cross" in report:
+        c = report["pg_cross"]
+        target = "a vote on process A reaches an event stream on process B in < 300 ms p99"
+        found.append(
+            {
+                "target": f"{target} (one stream: the first on B)",
+                "measured": f"p99 {c['first_on_b']['p99_ms']:.0f} ms",
+                "met": c["first_on_b"]["p99_ms"] < 300,
+            }
+        )
+        found.append(
+            {
+                "target": f"{target} (every one of the {c['streams']} streams on B)",
+                "measured": f"p99 {c['all_on_b']['p99_ms']:.0f} ms",
+                "met": c["all_on_b"]["p99_ms"] < 300,
+            }
+        )
+    if "conference" in report:
+        r = report["conference"]
+        p99 = r["held_p99_ms"]
+        found.append(
+            {
+                "target": f"a conference, {r['sessions']} sessions x {r['phones_per_session']} "
+                "phones: every phone holds each new question, p99 <= 1 s",
+                "measured": f"p99 {p99:.0f} ms, never held {r['never_held']}"
+                if p99 is not None
+                else f"never held {r['never_held']}",
+                "met": p99 is not None and p99 <= 1000 and r["never_held"] == 0,
+            }
+        )
+    return found
 
 
 def check(report: dict[str, Any]) -> list[str]:
@@ -465,12 +476,20 @@ def check(report: dict[str, Any]) -> list[str]:
             problems.append("form vote: fewer rows stored than phones acknowledged")
         if report["smoke"] and (f["refused"] or f["socket_errors"] or not f["acknowledged"]):
             problems.append("form vote: refused or failed requests")
-    for r in report.get("room", []):
+    if "pg_votes" in report and report["pg_votes"]["stored"] < report["pg_votes"]["acknowledged"]:
+        problems.append("API votes on PostgreSQL: fewer rows stored than votes acknowledged")
+    if "pg_cross" in report and report["pg_cross"]["stored"] < report["pg_cross"]["votes"]:
+        problems.append("two processes: fewer rows stored than votes acknowledged")
+    rooms = [(f"room {r['phones']}", r) for r in report.get("room", [])]
+    if "conference" in report:
+        c = report["conference"]
+        rooms.append((f"conference {c['sessions']}x{c['phones_per_session']}", c))
+    for label, r in rooms:
         if r["stored"] < r["votes_ok"]:
-            problems.append(f"room {r['phones']}: fewer rows stored than votes acknowledged")
+            problems.append(f"{label}: fewer rows stored than votes acknowledged")
         if report["smoke"] and (r["never_held"] or r["failures"] or r["votes_ok"] < r["phones"]):
             problems.append(
-                f"room {r['phones']} ({r['design']} design): {r['never_held']} phones never "
+                f"{label} ({r['design']} design): {r['never_held']} phones never "
                 f"held the question, {r['failures']} failures {r['failure_kinds']}"
             )
     return problems
@@ -480,33 +499,61 @@ def _ms_cell(value: float | None) -> str:
     return f"{value:>10.1f}" if value is not None else f"{'-':>10}"
 
 
+LABEL = 34
+
+
 def _wrk_row(label: str, r: dict[str, Any]) -> str:
     return (
-        f"{label:<28}{r['rps']:>10.0f}{_ms_cell(r['p50_ms'])}{_ms_cell(r['p99_ms'])}"
+        f"{label:<{LABEL}}{r['rps']:>10.0f}{_ms_cell(r['p50_ms'])}{_ms_cell(r['p99_ms'])}"
         f"{r['refused']:>10}"
     )
 
 
+def _stored(v: dict[str, Any]) -> str:
+    return f"acknowledged {v['acknowledged']}, stored {v['stored']}"
+
+
 def print_table(report: dict[str, Any]) -> None:
     m = report["machine"]
-    print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}")
-    if "baseline" in report:
-        print(f"{'stage':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'refused':>10}")
-        print(_wrk_row("GET /healthz (baseline)", report["baseline"]))
-    for key, label in (
+    print(
+        f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; before the run: load "
+        f"{m['load_average']:.1f}, {100 * m['busy_before_run']:.0f}% busy"
+    )
+    print("SQLite: one uvicorn worker; PostgreSQL: beliefgap serve --workers 2 unless said")
+    rows = (
+        ("baseline", "GET /healthz (baseline)"),
+        ("pg_baseline", "GET /healthz (PostgreSQL)"),
         ("votes", "POST votes"),
         ("votes_full_sync", "POST votes (sync=FULL)"),
+        ("pg_votes", "POST votes (PostgreSQL)"),
         ("page_join", "GET /j/{code} (new phone)"),
         ("page_vote", "POST /j/{code}/vote (form)"),
-    ):
+    )
+    if any(key in report for key, _ in rows):
+        print(f"{'stage':<{LABEL}}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'refused':>10}")
+    for key, label in rows:
         if key in report:
             print(_wrk_row(label, report[key]))
+    beside = []
     if "votes" in report:
         v = report["votes"]
-        print(
-            f"votes / baseline: {v['ratio_to_baseline']:.2f}; acknowledged {v['acknowledged']}, "
-            f"stored {v['stored']}"
+        beside.append(f"SQLite {v['ratio_to_baseline']:.2f}x ({_stored(v)})")
+    if "pg_votes" in report:
+        v = report["pg_votes"]
+        beside.append(
+            f"PostgreSQL {v['workers']} workers {v['ratio_to_baseline']:.2f}x its own baseline "
+            f"({_stored(v)})"
         )
+    if beside:
+        print(f"votes / baseline: {'; '.join(beside)}")
+    for key in ("pg_baseline", "pg_votes"):
+        if key in report:
+            u = report[key]["cpu"]
+            print(
+                f"CPU during {key}: server {u['server_s']:.1f} s, database {u['database_s']:.1f} s, "
+                f"the rest (wrk, other load) {u['rest_of_machine_s']:.1f} s, in "
+                f"{u['elapsed_s']:.1f} s on {report['machine']['cores']} cores"
+            )
     if "page_join" in report:
         j = report["page_join"]
         print(
@@ -526,6 +573,18 @@ def print_table(report: dict[str, Any]) -> None:
             f"p99 {f['all_reached_p99_ms']:.0f} ms, max {f['all_reached_max_ms']:.0f} ms; "
             f"{f['memory_per_stream_kb']:.1f} KB per stream"
         )
+    if "pg_cross" in report:
+        c = report["pg_cross"]
+
+        def cell(x: dict[str, float]) -> str:
+            return f"p50 {x['p50_ms']:.0f} ms, p99 {x['p99_ms']:.0f} ms, max {x['max_ms']:.0f} ms"
+
+        print(
+            f"two processes on PostgreSQL, {c['votes']} votes on A, {c['streams']} streams on B: "
+            f"all on B reached {cell(c['all_on_b'])}\n"
+            f"  the first stream on B {cell(c['first_on_b'])}; "
+            f"a stream on A itself {cell(c['own_on_a'])}; rows stored {c['stored']}"
+        )
     if "burst" in report:
         u = report["burst"]
         print(
@@ -535,6 +594,28 @@ def print_table(report: dict[str, Any]) -> None:
         )
     for r in report.get("room", []):
         print(room.summary(r))
+    if "conference" in report:
+        print(
+            f"{room.summary(report['conference'])} (PostgreSQL, {report['conference']['workers']} workers)"
+        )
+    logged = {
+        key: report[key]["log_problems"]
+        for key in ("pg_baseline", "pg_votes", "pg_cross", "conference")
+        if key in report and report[key]["log_problems"]["count"]
+    }
+    for key, found in logged.items():
+        print(
+            f"server log of {key}: {found['count']} warning or error lines, first: {found['first'][0]}"
+        )
+    if "postgres_skipped" in report:
+        print(f"PostgreSQL stages skipped: {report['postgres_skipped']}")
+    if report.get("targets"):
+        size = (
+            " (smoke run: small sizes, the targets are for the full run)" if report["smoke"] else ""
+        )
+        print(f"targets{size}:")
+        for t in report["targets"]:
+            print(f"  [{'met' if t['met'] else 'NOT met'}] {t['target']}: {t['measured']}")
 
 
 if __name__ == "__main__":
