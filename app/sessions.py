@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TypeVar
@@ -51,17 +51,22 @@ def normalize_code(text: str) -> str:
     return "".join(ch for ch in text.upper() if not ch.isspace() and ch != "-")
 
 
-def pick_language(talk: Talk, wanted: str | None) -> str:
-    """The best of the talk's languages for a requested tag (``zh-CN`` finds ``zh-Hans``)."""
+def best_language(languages: Sequence[str], wanted: str | None) -> str:
+    """The best of a talk's languages for a requested tag (``zh-CN`` finds ``zh-Hans``); the
+    talk's first language when none fits."""
     if wanted:
-        for lang in talk.languages:
+        for lang in languages:
             if lang.lower() == wanted.lower():
                 return lang
         prefix = wanted.split("-")[0].lower()
-        for lang in talk.languages:
+        for lang in languages:
             if lang.split("-")[0].lower() == prefix:
                 return lang
-    return talk.languages[0]
+    return languages[0]
+
+
+def pick_language(talk: Talk, wanted: str | None) -> str:
+    return best_language(talk.languages, wanted)
 
 
 def get_talk(db: Session, slug: str) -> Talk:
@@ -293,13 +298,7 @@ class SessionContent:
 
     def content_lang(self, lang: str) -> str:
         """The best of the talk's languages for the interface language ``lang``."""
-        for candidate in self.languages:
-            if candidate.lower() == lang.lower():
-                return candidate
-        prefix = lang.split("-")[0].lower()
-        return next(
-            (c for c in self.languages if c.split("-")[0].lower() == prefix), self.languages[0]
-        )
+        return best_language(self.languages, lang)
 
     def phase(self, key: str | None) -> PhaseContent | None:
         return next((p for p in self.phases if p.key == key), None)

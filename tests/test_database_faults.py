@@ -49,6 +49,7 @@ from tests.conftest import ADMIN_TOKEN, AUTH, SECRET_KEY, new_session, phase_act
 from tests.test_audience import HX, form_data, soup_of
 from tests.test_postgres import until, until_all
 from tests.test_stream import sse_events
+from tests.test_vote_writer import write_lock
 
 PASSWORD = "s3cret-pw"
 SERVE = (sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1")
@@ -208,19 +209,6 @@ def sqlite_settings(tmp_path: Path) -> Settings:
 def count(app: FastAPI, table: type) -> int:
     with Session(app.state.engine) as db:
         return db.exec(select(func.count()).select_from(table)).one()
-
-
-@contextmanager
-def write_lock(app: FastAPI) -> Iterator[sqlite3.Connection]:
-    """Another process holds SQLite's write lock until the block ends."""
-    locker = sqlite3.connect(app.state.engine.url.database, isolation_level=None)
-    try:
-        locker.execute("BEGIN IMMEDIATE")
-        yield locker
-    finally:
-        if locker.in_transaction:
-            locker.execute("ROLLBACK")
-        locker.close()
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
