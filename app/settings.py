@@ -47,7 +47,7 @@ class Settings(BaseSettings):
 
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     """SQLite durability: NORMAL (WAL) keeps every commit across a crash of the process; FULL also
-    across a power cut, at a cost measured by ``bench/run.py --synchronous FULL``."""
+    across a power cut, at a cost ``bench/run.py`` measures (its "sync=FULL" stage)."""
 
     broadcast_url: str = "memory://"
     """Backend for live updates: ``memory://`` (one process) or a PostgreSQL URL (LISTEN/NOTIFY:
