@@ -131,6 +131,8 @@ def _serve(host: str, port: int | None, workers: int = 1) -> int:
         uvicorn.run(app, **common)
     else:
         # Each worker builds its own app from the environment: hand it what was decided here.
+        # This process only supervises them: it gives back the connections start-up used.
+        app.state.engine.dispose()
         os.environ["BELIEFGAP_PORT"] = str(settings.port)
         uvicorn.run("app.main:app", workers=workers, **common)
     return 0
