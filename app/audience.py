@@ -21,15 +21,13 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from app.errors import DomainError, Invalid
-from app.models import Participant, PhaseKind, PollSession, Response, VoteIn
-from app.results import PhaseResult, phase_results
+from app.models import Participant, PhaseKind, Response, VoteIn
+from app.results import PhaseResult
 from app.sessions import (
     LiveState,
     OpenPhase,
     PhaseContent,
     SessionContent,
-    load_content,
-    load_live_state,
 )
 
 MAX_FIELD_LENGTH = 64
@@ -232,29 +230,6 @@ def build_view(
         results=list(results),
         answered=frozenset(answers),
         shared=shared,
-    )
-
-
-def audience_view(
-    db: Session,
-    poll: PollSession,
-    token: str | None,
-    lang: str,
-    *,
-    wanted: str | None = None,
-    with_results: bool = False,
-    now: datetime | None = None,
-) -> AudienceView:
-    """The view for one phone, read straight from the database (no cache)."""
-    content = load_content(db, poll)
-    return build_view(
-        content,
-        load_live_state(db, content),
-        own_answers(db, content, token),
-        lang,
-        wanted=wanted,
-        results=phase_results(db, poll) if with_results else (),
-        now=now,
     )
 
 

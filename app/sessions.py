@@ -398,8 +398,6 @@ class SessionCache:
         self._versions: dict[str, tuple[int, int]] = {}
         self._versions_lock = threading.Lock()
         """Held only to move versions on, never while reading the database."""
-        self.loads = 0
-        """How many database reads the cache made (for tests)."""
 
     def publish(self, fact: SessionChanged) -> None:
         if fact.every_session:
@@ -432,11 +430,6 @@ class SessionCache:
         if found is None:
             found = self._load(lambda: self._content.get(code), self._read_content(code))
         return found
-
-    def forget(self, code: str) -> None:
-        """Drop a session (it was deleted or its talk changed)."""
-        self._content.pop(code, None)
-        self._states.pop(code, None)
 
     def cached_state(self, content: SessionContent) -> LiveState | None:
         """The live state if it is current (never reads; safe on the event loop)."""
@@ -478,5 +471,4 @@ class SessionCache:
             found = fresh()
             if found is not None:
                 return found
-            self.loads += 1
             return read()
