@@ -4,8 +4,8 @@ Phase changes commit and publish here; answers are validated and written here an
 many at a time, by ``app.vote_writer``.
 
 A vote is validated against the session's phases (no write), then written: register the
-participant only if the phase is open (one conditional upsert that holds the write lock), then
-upsert the answer on the ``uq_response_once`` constraint. Answering again replaces the earlier
+participant only if the phase is open (a conditional upsert), then upsert the answer on the
+``uq_response_once`` constraint (on PostgreSQL, a whole batch in one statement). Answering again replaces the earlier
 answer in the database itself; nothing is read, changed in Python and written back, so
 concurrent answers from one phone can never leave two rows.
 """
@@ -90,30 +90,19 @@ def validate_vote(spec: SessionContent, token: str, vote: VoteIn) -> Ballot:
 # transaction's first statement for its ballot, a write, it holds the database's write lock while
 # it reads the phase's state, so a close that commits meanwhile cannot slip between the check and
 # the answer: writes are serialized.
-_PARTICIPANT_IF_OPEN_SQL = """
+_PARTICIPANT_IF_OPEN = text(
+    """
     INSERT INTO participant (session_id, token, joined_at)
     SELECT :session_id, :token, :now
     WHERE EXISTS (
         SELECT 1 FROM session_phase
         WHERE session_id = :session_id AND phase_id = :phase_id AND state = 'open'
           AND (closes_at IS NULL OR closes_at > :now)
-        {lock}
     )
     ON CONFLICT (session_id, token) DO UPDATE SET token = excluded.token
     RETURNING id
     """
-_PARTICIPANT_IF_OPEN = text(_PARTICIPANT_IF_OPEN_SQL.format(lock="")).bindparams(
-    bindparam("now", type_=DateTime(timezone=True))
-)
-# PostgreSQL (READ COMMITTED, several processes) has no such lock: the check reads a snapshot,
-# and a close committing between this vote's statement and its commit would let the vote be
-# stored after the close. FOR SHARE locks the phase's row until the vote's transaction ends: a
-# close (an UPDATE of that row) waits for every vote that saw the phase open, and a vote whose
-# check comes while a close is in flight waits for it, then reads the row as the close left it
-# (closed: nothing is written). Votes share the lock, so they never wait for each other.
-_PARTICIPANT_IF_OPEN_POSTGRES = text(_PARTICIPANT_IF_OPEN_SQL.format(lock="FOR SHARE")).bindparams(
-    bindparam("now", type_=DateTime(timezone=True))
-)
+).bindparams(bindparam("now", type_=DateTime(timezone=True)))
 
 # Answering again replaces the answer in the database itself (never read-modify-write).
 _UPSERT_RESPONSE = text(
@@ -126,24 +115,86 @@ _UPSERT_RESPONSE = text(
 ).bindparams(bindparam("now", type_=DateTime(timezone=True)))
 
 
+# PostgreSQL: the whole batch in one statement, so a batch of votes costs one round trip and one
+# statement to plan, not two per vote; per ballot, the same rules as above. READ COMMITTED in
+# several processes has no database-wide write lock: the check reads a snapshot, and a close
+# committing between this statement and its commit would let a vote be stored after the close.
+# FOR SHARE locks the phase's row until the votes' transaction ends: a close (an UPDATE of that
+# row) waits for every batch that saw the phase open, and a batch whose check comes while a close
+# is in flight waits for it, then reads the row as the close left it (closed: nothing written for
+# that phase). Votes share the lock, so they never wait for each other. A batch must not name one
+# answer twice (ON CONFLICT cannot touch a row twice in one statement): ``write_ballots`` sends
+# only the last answer of each phone to each phase; DISTINCT registers each phone once.
+_BALLOTS_IF_OPEN_POSTGRES = text(
+    """
+    WITH ballot AS (
+        SELECT * FROM unnest(
+            CAST(:ords AS integer[]), CAST(:session_ids AS integer[]),
+            CAST(:phase_ids AS integer[]), CAST(:tokens AS varchar[]),
+            CAST(:option_ids AS integer[]), CAST(:vals AS double precision[])
+        ) AS b(ord, session_id, phase_id, token, option_id, value)
+    ),
+    allowed AS (
+        SELECT b.* FROM ballot b
+        WHERE EXISTS (
+            SELECT 1 FROM session_phase
+            WHERE session_id = b.session_id AND phase_id = b.phase_id AND state = 'open'
+              AND (closes_at IS NULL OR closes_at > :now)
+            FOR SHARE
+        )
+    ),
+    joined AS (
+        INSERT INTO participant (session_id, token, joined_at)
+        SELECT DISTINCT session_id, token, CAST(:now AS timestamptz) FROM allowed
+        ON CONFLICT (session_id, token) DO UPDATE SET token = excluded.token
+        RETURNING id, session_id, token
+    ),
+    stored AS (
+        INSERT INTO response (session_id, phase_id, participant_id, option_id, value, answered_at)
+        SELECT a.session_id, a.phase_id, j.id, a.option_id, a.value, :now
+        FROM allowed a JOIN joined j ON j.session_id = a.session_id AND j.token = a.token
+        ON CONFLICT (session_id, phase_id, participant_id) DO UPDATE
+        SET option_id = excluded.option_id, value = excluded.value,
+            answered_at = excluded.answered_at
+        RETURNING participant_id
+    )
+    SELECT a.ord, j.id
+    FROM allowed a JOIN joined j ON j.session_id = a.session_id AND j.token = a.token
+    """
+).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+
+
 def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut | Conflict]:
     """Write ballots inside the caller's transaction (which commits); a ballot for a phase that
     is not open writes nothing and comes back as a Conflict."""
-    outcomes: list[VoteOut | Conflict] = []
-    if_open = (
-        _PARTICIPANT_IF_OPEN_POSTGRES
-        if connection.dialect.name == "postgresql"
-        else _PARTICIPANT_IF_OPEN
-    )
-    for ballot in ballots:
-        now = utcnow()
-        params = {"session_id": ballot.session.id, "phase_id": ballot.phase.id, "now": now}
-        participant_id = connection.execute(if_open, {**params, "token": ballot.token}).scalar()
-        if participant_id is None:
-            outcomes.append(
-                Conflict(f"phase '{ballot.phase.key}' is not open", code="phase_not_open")
-            )
-            continue
+    now = utcnow()
+    if connection.dialect.name == "postgresql":
+        participants = _write_ballots_postgres(connection, ballots, now)
+    else:
+        participants = [_write_ballot(connection, ballot, now) for ballot in ballots]
+    return [
+        Conflict(f"phase '{ballot.phase.key}' is not open", code="phase_not_open")
+        if participant_id is None
+        else VoteOut(
+            session=ballot.session.code,
+            phase=ballot.phase.key,
+            participant=str(participant_id),
+            choice=ballot.choice,
+            value=ballot.value,
+            answered_at=now,
+        )
+        for ballot, participant_id in zip(ballots, participants, strict=True)
+    ]
+
+
+def _write_ballot(connection: Connection, ballot: Ballot, now: datetime) -> int | None:
+    """One ballot, two statements (SQLite: in-process, a statement is cheap). The participant's
+    id, or None when the phase is not open."""
+    params = {"session_id": ballot.session.id, "phase_id": ballot.phase.id, "now": now}
+    participant_id = connection.execute(
+        _PARTICIPANT_IF_OPEN, {**params, "token": ballot.token}
+    ).scalar()
+    if participant_id is not None:
         connection.execute(
             _UPSERT_RESPONSE,
             {
@@ -153,17 +204,35 @@ def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut
                 "value": ballot.value,
             },
         )
-        outcomes.append(
-            VoteOut(
-                session=ballot.session.code,
-                phase=ballot.phase.key,
-                participant=str(participant_id),
-                choice=ballot.choice,
-                value=ballot.value,
-                answered_at=now,
-            )
-        )
-    return outcomes
+    return participant_id
+
+
+def _write_ballots_postgres(
+    connection: Connection, ballots: list[Ballot], now: datetime
+) -> list[int | None]:
+    """The batch in one statement; each ballot's participant id, or None (phase not open).
+
+    A phone's earlier answer to a phase in the same batch is not sent: the later one replaces it
+    in the same transaction, as if written one after the other. Both are answered as stored;
+    only the last is."""
+    last: dict[tuple[int, int, str], int] = {}
+    for index, ballot in enumerate(ballots):
+        last[(ballot.session.id, ballot.phase.id, ballot.token)] = index
+    sent = sorted(last.values())
+    rows = connection.execute(
+        _BALLOTS_IF_OPEN_POSTGRES,
+        {
+            "ords": sent,
+            "session_ids": [ballots[i].session.id for i in sent],
+            "phase_ids": [ballots[i].phase.id for i in sent],
+            "tokens": [ballots[i].token for i in sent],
+            "option_ids": [ballots[i].option_id for i in sent],
+            "vals": [ballots[i].value for i in sent],
+            "now": now,
+        },
+    ).all()
+    stored = {int(ord_): int(participant_id) for ord_, participant_id in rows}
+    return [stored.get(last[(b.session.id, b.phase.id, b.token)]) for b in ballots]
 
 
 def change_phase(

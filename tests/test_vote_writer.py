@@ -230,6 +230,36 @@ def test_a_refused_ballot_shares_the_commit_of_its_batch(
     assert len([f for f in publisher.facts if not f.phases]) == 1  # one live update for both
 
 
+def test_a_phone_twice_in_one_batch_is_one_participant_with_its_last_answer(
+    app: FastAPI, writer: VoteWriter, code: str
+) -> None:
+    async def scenario() -> list[VoteOut | BaseException]:
+        queued = [
+            await ballot(writer, code, "phone-a", ON_TIME),
+            await ballot(writer, code, "phone-a", LATE),
+            await ballot(writer, code, "phone-b", ON_TIME),
+        ]
+        return await write_in_one_batch(
+            writer, code, queued, ("phone-a", VoteIn(phase="belief", choice="disagree"))
+        )
+
+    first, late, other, last = asyncio.run(scenario())
+    assert writer.batches == 1
+    assert isinstance(first, VoteOut) and isinstance(last, VoteOut) and isinstance(other, VoteOut)
+    assert isinstance(late, Conflict) and late.code == "phase_not_open"
+    assert first.participant == last.participant != other.participant
+    assert stored_tokens(app) == {"belief": ["phone-a", "phone-b"]}
+    assert participant_tokens(app) == {"phone-a", "phone-b"}
+    with Session(app.state.engine) as db:
+        choices = db.exec(
+            select(Participant.token, PhaseOption.key)
+            .join(Response, col(Response.option_id) == PhaseOption.id)
+            .join(Participant, col(Participant.id) == Response.participant_id)
+            .order_by(Participant.token)
+        ).all()
+    assert choices == [("phone-a", "disagree"), ("phone-b", "agree")]  # the later answer stands
+
+
 def test_a_ballot_that_raises_sinks_only_itself(
     app: FastAPI, writer: VoteWriter, code: str
 ) -> None:
