@@ -5,9 +5,9 @@ many at a time, by ``app.vote_writer``.
 
 A vote is validated against the session's phases (no write), then written: register the
 participant only if the phase is open (a conditional upsert), then upsert the answer on the
-``uq_response_once`` constraint (on PostgreSQL, a whole batch in one statement). Answering again replaces the earlier
-answer in the database itself; nothing is read, changed in Python and written back, so
-concurrent answers from one phone can never leave two rows.
+``uq_response_once`` constraint (on PostgreSQL, a whole batch in one statement). Answering
+again replaces the earlier answer in the database itself; nothing is read, changed in Python
+and written back, so concurrent answers from one phone can never leave two rows.
 """
 
 from __future__ import annotations
