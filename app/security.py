@@ -7,6 +7,7 @@ id, one cookie per session (its name carries the join code), so two sessions can
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 from typing import Annotated
@@ -32,7 +33,9 @@ def participant_cookie_name(code: str) -> str:
     return PARTICIPANT_COOKIE_PREFIX + code
 
 
+@functools.lru_cache(maxsize=1024)
 def _participant_serializer(secret_key: str, code: str) -> URLSafeSerializer:
+    """One per session, kept: every vote of a new phone signs, every vote reads."""
     return URLSafeSerializer(secret_key, salt=f"participant:{code}")
 
 

@@ -57,6 +57,11 @@ STABLE_SECONDS = 30.0
 """A connection that lived this long starts its next reconnection from the shortest delay."""
 FLUSH_SECONDS = 2.0
 """On shutdown, how long facts still waiting may take to be sent."""
+VOTES_GATHER_SECONDS = 0.02
+"""After a NOTIFY that carried only new votes, how long facts gather before the next one: in a
+burst the writer commits a batch every few milliseconds, and one NOTIFY per batch cost the event
+loop more than the streams gain (their results are drawn at most every few hundred ms). A phase
+change is sent at once."""
 
 
 def libpq_url(url: str) -> str:
@@ -197,6 +202,7 @@ class PostgresBackend:
                             connection = await self._connection(NOTIFY_APPLICATION)
                         await connection.execute(query, ([encode(f) for f in batch.values()],))
                         delay = RECONNECT_FIRST_SECONDS
+                        await self._gather_votes()
                     except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
                         log.warning(
                             "sending %d live updates failed (%s); again in %.1fs",
@@ -220,6 +226,17 @@ class PostgresBackend:
                 self._idle.set()
         finally:
             await _close(connection)
+
+    async def _gather_votes(self) -> None:
+        """Wait up to VOTES_GATHER_SECONDS while only new votes wait to be sent."""
+        deadline = asyncio.get_running_loop().time() + VOTES_GATHER_SECONDS
+        while not any(f.phases for f in self._waiting.values()):
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), left)
 
     # ---------------------------------------------------------------- listening
 
