@@ -78,9 +78,8 @@ async def vote(
     code: str,
     body: Annotated[VoteIn, Body()],
     request: Request,
-    response: Response,
     writer: VoteWriterDep,
-) -> VoteOut:
+) -> Response:
     """Answer one phase as the participant in this session's cookie (set here when absent).
 
     Answered only after the vote is committed (group commit, see app.vote_writer)."""
@@ -90,9 +89,12 @@ async def vote(
     if token is None:
         token = new_participant_token()
     stored = await writer.submit(code, token, body)
+    # Drawn here, not by response_model: the answer is already a VoteOut, and validating it
+    # again cost a room's burst more than the write.
+    response = Response(stored.model_dump_json(), media_type="application/json")
     if new_token:
         set_participant_cookie(request, response, code, token)
-    return stored
+    return response
 
 
 @router.get("/sessions/{code}/export.csv", response_class=StreamingResponse)
