@@ -228,10 +228,14 @@ def slot_paths(talk: dict[str, Any]) -> list[str]:
     paths += [f"title.{lang}" for lang in languages]
     for i, phase in enumerate(talk["phases"]):
         base = f"phases.{i}"
-        paths += [base, *(f"{base}.{name}" for name in ("id", "kind", "of", "question"))]
-        paths += [f"{base}.{name}" for name in ("holds", "range", "options")]
+        paths += [base, *(f"{base}.{name}" for name in ("id", "kind", "question", "range"))]
+        if phase.get("kind") in ("perceived", "revote"):
+            paths.append(f"{base}.of")
         paths += [f"{base}.question.{lang}" for lang in languages]
-        for j, _option in enumerate(phase.get("options", [])):
+        if "range" in phase:
+            continue
+        paths += [f"{base}.holds", f"{base}.options"]
+        for j, _option in enumerate(phase.get("options") or []):
             at = f"{base}.options.{j}"
             paths += [at, f"{at}.id", f"{at}.label"]
             paths += [f"{at}.label.{lang}" for lang in languages]
