@@ -281,3 +281,14 @@ def test_a_database_from_before_versions_is_migrated(tmp_path: Path) -> None:
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
     engine.dispose()
+
+
+def test_the_talk_results_page_says_which_phases_were_pooled_partly(client: TestClient) -> None:
+    post_talk(client)
+    new_session(client, "my-talk", "Before")
+    client.put("/api/v1/talks/my-talk", json=edited("Agree, now?"), headers=AUTH)
+    new_session(client, "my-talk", "After")
+    page = client.get("/presenter/talks/my-talk/results", headers=AUTH)
+    assert page.status_code == 200
+    assert "“belief” is pooled over 1 of 2 sessions" in page.text
+    assert "“field” is pooled" not in page.text
