@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -310,7 +311,7 @@ def _parse_phase(
         elif (
             not isinstance(rng, list)
             or len(rng) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in rng)
+            or not all(_finite(v) for v in rng)
             or not rng[0] < rng[1]
         ):
             check.add(
@@ -368,6 +369,15 @@ def _parse_phase(
         min_value=min_value,
         max_value=max_value,
     )
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond any float
+        return False
 
 
 def _parse_options(
@@ -601,13 +611,13 @@ def discover_talks(extra_dir: Path | None = None) -> list[TalkDef]:
         files += sorted(extra_dir.glob("*.toml"))
     checked = check_talk_files(files, bundled=False)
     errors = [c.error for c in checked if c.error is not None]
+    if len(errors) == 1:
+        raise errors[0]
     if errors:
         problems = [
-            Problem(f"{e.source}: {p.text()}", p.loc, None, p.option)
-            for e in errors
-            for p in e.problems
+            Problem(p.text(e.source), p.loc, None, p.option) for e in errors for p in e.problems
         ]
-        raise TalkFileError(errors[0].source if len(errors) == 1 else "talk files", problems)
+        raise TalkFileError("", problems)
     return [c.talk for c in checked if c.talk is not None]
 
 

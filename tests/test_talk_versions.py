@@ -292,3 +292,29 @@ def test_the_talk_results_page_says_which_phases_were_pooled_partly(client: Test
     assert page.status_code == 200
     assert "“belief” is pooled over 1 of 2 sessions" in page.text
     assert "“field” is pooled" not in page.text
+
+
+def test_odd_bodies_get_a_422_never_a_500(client: TestClient) -> None:
+    json_type = {**AUTH, "content-type": "application/json"}
+    toml_type = {**AUTH, "content-type": "application/toml"}
+    range_big = json.loads(json.dumps(TALK))
+    range_big["phases"][1]["range"] = [0, 10**400]
+    bodies = [
+        (json_type, "[" * 100_000),
+        (json_type, '{"slug": "x", "phases": [{"id": "a", "kind": "perceived", "of": [1]}]}'),
+        (json_type, json.dumps(range_big)),
+        (json_type, json.dumps({**TALK, "phases": [{**TALK["phases"][0], "holds": [{}]}]})),
+        (json_type, '{"slug": "x", "languages": [1, "en"], "title": {"en": 5}, "phases": [1]}'),
+        (json_type, "[1, 2]"),
+        (json_type, b"\xff\xfe"),
+        (
+            toml_type,
+            'slug = "x"\nlanguages = ["en"]\ntitle.en = "X"\n[[phases]]\nid = "f"\n'
+            'kind = "perceived"\nof = "x"\nrange = [0, inf]\n',
+        ),
+    ]
+    for headers, body in bodies:
+        response = client.post("/api/v1/talks", content=body, headers=headers)
+        assert response.status_code == 422, (body[:80], response.text)
+        put = client.put("/api/v1/talks/emergence", content=body, headers=headers)
+        assert put.status_code in (409, 422), put.text

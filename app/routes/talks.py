@@ -55,7 +55,7 @@ async def _talk_body(request: Request) -> Any:
     if content_type in ("application/json", ""):
         try:
             raw = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise talks.TalkInvalid([talks.Problem(f"not valid JSON: {exc}")]) from None
         if isinstance(raw, dict):
             raw.pop("version", None)  # what GET adds: a talk read back is accepted
@@ -64,6 +64,17 @@ async def _talk_body(request: Request) -> Any:
         "send the talk as application/toml or application/json", code="unsupported_media_type"
     ) from None
 
+
+_TALK_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "a talk in the talk file format (docs/talk-format.md)",
+        "content": {
+            "application/toml": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "no presenter credentials"},
@@ -75,7 +86,11 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=TalkStored, responses=_RESPONSES
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TalkStored,
+    responses=_RESPONSES,
+    openapi_extra=_TALK_BODY,
 )
 async def create_talk(request: Request, db: SessionDep, _: PresenterDep) -> Response:
     """A new talk (version 1) in the talk file format, as TOML or the same structure as JSON."""
@@ -100,6 +115,7 @@ async def create_talk(request: Request, db: SessionDep, _: PresenterDep) -> Resp
     "/{slug}",
     response_model=TalkStored,
     responses={404: {"description": "no such talk"}, **_RESPONSES},
+    openapi_extra=_TALK_BODY,
 )
 async def update_talk(slug: str, request: Request, db: SessionDep, _: PresenterDep) -> Response:
     """A new version of the talk; sessions keep the version they were created with. A talk with
