@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app import i18n
 from app.audience import AudienceView, OptionView, QuestionView
 from app.models import PhaseKind
 from app.talks import ID_RE, Problem
@@ -242,16 +243,26 @@ def slot_paths(talk: dict[str, Any]) -> list[str]:
     return paths
 
 
-def problems_by_slot(talk: dict[str, Any], problems: list[Problem]) -> dict[str, list[str]]:
-    """Each problem at the nearest place the form shows (its field, else its option, phase or
-    the talk)."""
+def problem_text(problem: Problem, lang: str) -> str:
+    """The problem in the interface language (short: it stands beside its field)."""
+    key = f"tc_{problem.code}"
+    if problem.code and key in i18n.messages():
+        return i18n.translate(lang, key, **problem.args)
+    return problem.message
+
+
+def problems_by_slot(
+    talk: dict[str, Any], problems: list[Problem], lang: str = i18n.DEFAULT_LANGUAGE
+) -> dict[str, list[str]]:
+    """Each problem, in ``lang``, at the nearest place the form shows (its field, else its
+    option, phase or the talk)."""
     slots = set(slot_paths(talk))
     out: dict[str, list[str]] = {}
     for problem in problems:
         loc = list(problem.loc)
         while loc and ".".join(str(p) for p in loc) not in slots:
             loc.pop()
-        out.setdefault(".".join(str(p) for p in loc), []).append(problem.message)
+        out.setdefault(".".join(str(p) for p in loc), []).append(problem_text(problem, lang))
     return out
 
 

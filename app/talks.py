@@ -56,6 +56,9 @@ class Problem:
     loc: Loc = ()
     phase: str | None = None
     option: str | None = None
+    code: str = ""
+    """What kind of problem (``missing_text``...): the editor words it in its language."""
+    args: dict[str, str | int] = field(default_factory=dict)
 
     @property
     def field(self) -> str:
@@ -166,9 +169,16 @@ class _Checker:
         self.problems: list[Problem] = []
 
     def add(
-        self, message: str, loc: Loc = (), phase: str | None = None, option: str | None = None
+        self,
+        message: str,
+        loc: Loc = (),
+        phase: str | None = None,
+        option: str | None = None,
+        *,
+        code: str = "",
+        **args: str | int,
     ) -> None:
-        self.problems.append(Problem(message, loc, phase, option))
+        self.problems.append(Problem(message, loc, phase, option, code, dict(args)))
 
 
 def parse_talk(raw: Any, *, source: str, origin: str = "") -> TalkDef:
@@ -195,14 +205,18 @@ def talk_problems(raw: Any) -> list[Problem]:
 
 def _parse(raw: Any, check: _Checker) -> TalkDef | None:
     if not isinstance(raw, dict):
-        check.add("a talk is a table (an object) with slug, languages, title and phases")
+        check.add(
+            "a talk is a table (an object) with slug, languages, title and phases", code="not_table"
+        )
         return None
     _no_unknown_keys(raw, TALK_KEYS, check, (), None, None, "the talk")
 
     slug = raw.get("slug")
     if not isinstance(slug, str) or not SLUG_RE.match(slug):
         check.add(
-            "'slug' must be lower-case letters, digits and dashes (e.g. 'emergence')", ("slug",)
+            "'slug' must be lower-case letters, digits and dashes (e.g. 'emergence')",
+            ("slug",),
+            code="bad_slug",
         )
         slug = ""
 
@@ -212,7 +226,11 @@ def _parse(raw: Any, check: _Checker) -> TalkDef | None:
         or not languages
         or not all(isinstance(lang, str) and LANG_RE.match(lang) for lang in languages)
     ):
-        check.add("'languages' must list language tags, e.g. ['en', 'zh-Hans']", ("languages",))
+        check.add(
+            "'languages' must list language tags, e.g. ['en', 'zh-Hans']",
+            ("languages",),
+            code="bad_languages",
+        )
         languages = (
             [lang for lang in languages or [] if isinstance(lang, str)]
             if isinstance(languages, list)
@@ -220,19 +238,24 @@ def _parse(raw: Any, check: _Checker) -> TalkDef | None:
         )
         languages = [lang for lang in languages if LANG_RE.match(lang)]
     elif len(set(languages)) != len(languages):
-        check.add("'languages' lists a language twice", ("languages",))
+        check.add("'languages' lists a language twice", ("languages",), code="language_twice")
         languages = list(dict.fromkeys(languages))
     elif len(languages) > MAX_LANGUAGES:
-        check.add(f"at most {MAX_LANGUAGES} languages", ("languages",))
+        check.add(
+            f"at most {MAX_LANGUAGES} languages",
+            ("languages",),
+            code="too_many_languages",
+            n=MAX_LANGUAGES,
+        )
 
     titles = _texts(raw.get("title"), languages, check, ("title",), None, None, "'title'")
 
     raw_phases = raw.get("phases")
     phases: list[PhaseDef] = []
     if not isinstance(raw_phases, list) or not raw_phases:
-        check.add("a talk needs at least one [[phases]] entry", ("phases",))
+        check.add("a talk needs at least one [[phases]] entry", ("phases",), code="no_phases")
     elif len(raw_phases) > MAX_PHASES:
-        check.add(f"at most {MAX_PHASES} phases", ("phases",))
+        check.add(f"at most {MAX_PHASES} phases", ("phases",), code="too_many_phases", n=MAX_PHASES)
     else:
         for index, raw_phase in enumerate(raw_phases):
             phase = _parse_phase(raw_phase, index, phases, languages, check)
@@ -246,7 +269,9 @@ def _parse_phase(
 ) -> PhaseDef | None:
     loc: Loc = ("phases", index)
     if not isinstance(raw, dict):
-        check.add(f"phase number {index + 1} is not a table", loc)
+        check.add(
+            f"phase number {index + 1} is not a table", loc, code="phase_not_table", n=index + 1
+        )
         return None
     key = raw.get("id")
     name: str | None = key if isinstance(key, str) and ID_RE.match(key) else None
@@ -254,10 +279,12 @@ def _parse_phase(
         check.add(
             f"phase number {index + 1} needs an 'id' of lower-case letters, digits and underscores",
             (*loc, "id"),
+            code="bad_phase_id",
+            n=index + 1,
         )
         key = f"phase{index + 1}"
     elif any(p.key == key for p in earlier):
-        check.add("duplicate phase id", (*loc, "id"), name)
+        check.add("duplicate phase id", (*loc, "id"), name, code="duplicate_phase")
     assert isinstance(key, str)
     _no_unknown_keys(raw, PHASE_KEYS, check, loc, name, None, "a phase")
 
@@ -268,6 +295,8 @@ def _parse_phase(
             f"unknown kind {raw.get('kind')!r}; use one of choice, stance, perceived, revote",
             (*loc, "kind"),
             name,
+            code="bad_kind",
+            kind=str(raw.get("kind")),
         )
         return None
 
@@ -276,7 +305,11 @@ def _parse_phase(
     if kind in (PhaseKind.revote, PhaseKind.perceived):
         if of is None or of == "":
             check.add(
-                f"a {kind} phase needs 'of', the stance phase it asks about", (*loc, "of"), name
+                f"a {kind} phase needs 'of', the stance phase it asks about",
+                (*loc, "of"),
+                name,
+                code="needs_of",
+                kind=kind.value,
             )
             of = None
         else:
@@ -286,10 +319,18 @@ def _parse_phase(
                     f"'of' points to {of!r}, which is not an earlier stance phase",
                     (*loc, "of"),
                     name,
+                    code="bad_of",
+                    of=str(of),
                 )
                 of_phase = None
     elif of is not None:
-        check.add(f"'of' is only for revote and perceived phases, not {kind}", (*loc, "of"), name)
+        check.add(
+            f"'of' is only for revote and perceived phases, not {kind}",
+            (*loc, "of"),
+            name,
+            code="of_not_allowed",
+            kind=kind.value,
+        )
         of = None
 
     raw_question = raw.get("question")
@@ -305,9 +346,19 @@ def _parse_phase(
     if "range" in raw:
         rng = raw["range"]
         if kind != PhaseKind.perceived:
-            check.add("'range' (a % estimate) is only for perceived phases", (*loc, "range"), name)
+            check.add(
+                "'range' (a % estimate) is only for perceived phases",
+                (*loc, "range"),
+                name,
+                code="range_not_allowed",
+            )
         elif "options" in raw:
-            check.add("a phase has either 'options' or 'range', not both", (*loc, "range"), name)
+            check.add(
+                "a phase has either 'options' or 'range', not both",
+                (*loc, "range"),
+                name,
+                code="options_and_range",
+            )
         elif (
             not isinstance(rng, list)
             or len(rng) != 2
@@ -315,7 +366,10 @@ def _parse_phase(
             or not rng[0] < rng[1]
         ):
             check.add(
-                "'range' must be two numbers, low < high, e.g. [0, 100]", (*loc, "range"), name
+                "'range' must be two numbers, low < high, e.g. [0, 100]",
+                (*loc, "range"),
+                name,
+                code="bad_range",
             )
         else:
             min_value, max_value = float(rng[0]), float(rng[1])
@@ -324,6 +378,8 @@ def _parse_phase(
                     f"a % estimate needs stance phase {of!r} to say which options 'hold' the view",
                     (*loc, "range"),
                     name,
+                    code="estimate_needs_holds",
+                    of=str(of),
                 )
     elif "options" not in raw and kind == PhaseKind.revote and of_phase is not None:
         options = list(of_phase.options)
@@ -340,6 +396,9 @@ def _parse_phase(
             f"({', '.join(o.key for o in of_phase.options)})",
             (*loc, "options"),
             name,
+            code="options_differ",
+            of=str(of),
+            ids=", ".join(o.key for o in of_phase.options),
         )
 
     holds: list[str] = []
@@ -355,9 +414,13 @@ def _parse_phase(
                 f"'holds' must list some of this phase's option ids ({', '.join(option_ids)})",
                 (*loc, "holds"),
                 name,
+                code="bad_holds",
+                ids=", ".join(option_ids),
             )
     elif "holds" in raw:
-        check.add("'holds' is only for stance phases", (*loc, "holds"), name)
+        check.add(
+            "'holds' is only for stance phases", (*loc, "holds"), name, code="holds_not_allowed"
+        )
 
     return PhaseDef(
         key=key,
@@ -385,17 +448,30 @@ def _parse_options(
 ) -> list[OptionDef]:
     where: Loc = (*loc, "options")
     if not isinstance(raw, list) or len(raw) < 2:
-        check.add("needs at least two [[phases.options]] (or a 'range')", where, phase)
+        check.add(
+            "needs at least two [[phases.options]] (or a 'range')",
+            where,
+            phase,
+            code="too_few_options",
+        )
         if not isinstance(raw, list):
             return []
     if len(raw) > MAX_OPTIONS:
-        check.add(f"at most {MAX_OPTIONS} options", where, phase)
+        check.add(
+            f"at most {MAX_OPTIONS} options", where, phase, code="too_many_options", n=MAX_OPTIONS
+        )
         return []
     options: list[OptionDef] = []
     for index, raw_option in enumerate(raw):
         at: Loc = (*where, index)
         if not isinstance(raw_option, dict):
-            check.add(f"option number {index + 1} is not a table", at, phase)
+            check.add(
+                f"option number {index + 1} is not a table",
+                at,
+                phase,
+                code="option_not_table",
+                n=index + 1,
+            )
             continue
         key = raw_option.get("id")
         option: str | None = key if isinstance(key, str) and ID_RE.match(key) else None
@@ -405,10 +481,19 @@ def _parse_options(
                 "underscores",
                 (*at, "id"),
                 phase,
+                code="bad_option_id",
+                n=index + 1,
             )
             key = f"option{index + 1}"
         elif any(o.key == key for o in options):
-            check.add(f"duplicate option id {key!r}", (*at, "id"), phase, option)
+            check.add(
+                f"duplicate option id {key!r}",
+                (*at, "id"),
+                phase,
+                option,
+                code="duplicate_option",
+                id=str(key),
+            )
         assert isinstance(key, str)
         _no_unknown_keys(raw_option, OPTION_KEYS, check, at, phase, option, f"option {key!r}")
         labels = _texts(
@@ -437,19 +522,50 @@ def _texts(
         if raw is None:
             for lang in languages:
                 check.add(
-                    f"{what} is missing the translation for {lang}", (*loc, lang), phase, option
+                    f"{what} is missing the translation for {lang}",
+                    (*loc, lang),
+                    phase,
+                    option,
+                    code="missing_text",
+                    language=lang,
                 )
             if not languages:
-                check.add(f"{what} must be a table of texts by language", loc, phase, option)
+                check.add(
+                    f"{what} must be a table of texts by language",
+                    loc,
+                    phase,
+                    option,
+                    code="texts_not_table",
+                )
         else:
-            check.add(f"{what} must be a table of texts by language", loc, phase, option)
+            check.add(
+                f"{what} must be a table of texts by language",
+                loc,
+                phase,
+                option,
+                code="texts_not_table",
+            )
         return {}
     for lang in languages:
         text = raw.get(lang)
         if not (isinstance(text, str) and text.strip()):
-            check.add(f"{what} is missing the translation for {lang}", (*loc, lang), phase, option)
+            check.add(
+                f"{what} is missing the translation for {lang}",
+                (*loc, lang),
+                phase,
+                option,
+                code="missing_text",
+                language=lang,
+            )
         elif len(text) > MAX_TEXT:
-            check.add(f"{what} is longer than {MAX_TEXT} characters", (*loc, lang), phase, option)
+            check.add(
+                f"{what} is longer than {MAX_TEXT} characters",
+                (*loc, lang),
+                phase,
+                option,
+                code="text_too_long",
+                n=MAX_TEXT,
+            )
     extra = sorted(str(k) for k in set(raw) - set(languages))
     if extra:
         check.add(
@@ -457,6 +573,8 @@ def _texts(
             loc,
             phase,
             option,
+            code="extra_languages",
+            languages=", ".join(extra),
         )
     return {
         lang: raw[lang].strip()
@@ -477,7 +595,12 @@ def _no_unknown_keys(
     unknown = sorted(str(k) for k in set(raw) - allowed)
     if unknown:
         check.add(
-            f"unknown field {', '.join(repr(u) for u in unknown)} in {what}", loc, phase, option
+            f"unknown field {', '.join(repr(u) for u in unknown)} in {what}",
+            loc,
+            phase,
+            option,
+            code="unknown_field",
+            fields=", ".join(unknown),
         )
 
 
@@ -775,6 +898,7 @@ def update_talk(db: Session, slug: str, raw: Any) -> TalkVersion:
             Problem(
                 "the slug of a talk cannot change; copy the talk to give it another one",
                 ("slug",),
+                code="slug_fixed",
             )
         )
     if problems:

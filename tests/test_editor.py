@@ -79,11 +79,15 @@ def test_a_talk_from_the_template_is_checked_saved_and_run(client: TestClient) -
     fields["phases.1.question.zh-Hans"] = ""
     check = client.post("/presenter/talks/editor/check", data=fields)
     assert check.status_code == 200
-    assert re.search(r'id="p-slug" hx-swap-oob="true"><span>&#39;slug&#39; must', check.text)
+    assert re.search(r'id="p-slug" hx-swap-oob="true"><span>Use lower-case letters', check.text)
     assert re.search(r'id="p-phases-1-question-zh-Hans" hx-swap-oob="true"><span>', check.text)
     assert 'id="p-phases-0-id" hx-swap-oob="true"></p>' in check.text  # cleared
     assert "2 problems" in check.text
     assert 'class="ed-phone"' in check.text  # the preview of the selected phase
+    chinese = client.post(
+        "/presenter/talks/editor/check", data=fields, headers={"Accept-Language": "zh-CN"}
+    )
+    assert "缺少 zh-Hans 的文字" in chinese.text
 
     # Saving with problems stores nothing and shows them all.
     fields["op"] = "save"

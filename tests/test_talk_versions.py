@@ -5,12 +5,14 @@ versions asked alike; and a database from before versions, migrated."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic import command
 from fastapi.testclient import TestClient
-from sqlalchemy import func, text
+from sqlalchemy import MetaData, func, text
 from sqlmodel import Session, select
 
 from app.db import alembic_config, make_engine, migrate
@@ -200,58 +202,119 @@ def test_pooled_results_pool_a_phase_only_where_the_versions_asked_it_alike(
 
 
 def test_a_database_from_before_versions_is_migrated(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrated_from_before_versions(f"sqlite:///{tmp_path / 'old.db'}")
+
+
+@pytest.mark.postgres
+def test_a_postgresql_database_from_before_versions_is_migrated(postgres_database: str) -> None:
+    migrated_from_before_versions(postgres_database)
+
+
+def migrated_from_before_versions(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as connection:
         config = alembic_config(url)
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
+    rows = {
+        "talk": [
+            {
+                "id": 1,
+                "slug": "old",
+                "titles": {"en": "Old"},
+                "languages": ["en"],
+                "source": "/talks/old.toml",
+                "digest": "abc",
+            }
+        ],
+        "phase": [
+            {
+                "id": 1,
+                "talk_id": 1,
+                "key": "belief",
+                "position": 0,
+                "kind": "stance",
+                "questions": {"en": "Agree?"},
+                "holds": ["agree"],
+                "retired": False,
+            },
+            {
+                "id": 2,
+                "talk_id": 1,
+                "key": "gone",
+                "position": 1,
+                "kind": "choice",
+                "questions": {"en": "Gone?"},
+                "holds": [],
+                "retired": True,
+            },
+        ],
+        "phase_option": [
+            {
+                "id": 1,
+                "phase_id": 1,
+                "key": "agree",
+                "position": 0,
+                "labels": {"en": "Yes"},
+                "retired": False,
+            },
+            {
+                "id": 2,
+                "phase_id": 1,
+                "key": "disagree",
+                "position": 1,
+                "labels": {"en": "No"},
+                "retired": False,
+            },
+        ],
+        "poll_session": [
+            {
+                "id": 1,
+                "code": "ABCDEF",
+                "talk_id": 1,
+                "venue": "Here",
+                "held_on": date(2026, 1, 1),
+                "language": "en",
+                "created_at": datetime(2026, 1, 1, 10, tzinfo=UTC),
+            }
+        ],
+        "session_phase": [
+            {
+                "id": 1,
+                "session_id": 1,
+                "phase_id": 1,
+                "position": 0,
+                "state": "closed",
+                "revealed": False,
+            },
+            {
+                "id": 2,
+                "session_id": 1,
+                "phase_id": 2,
+                "position": 1,
+                "state": "closed",
+                "revealed": False,
+            },
+        ],
+        "participant": [
+            {"id": 1, "session_id": 1, "token": "t", "joined_at": datetime(2026, 1, 1, tzinfo=UTC)}
+        ],
+        "response": [
+            {
+                "id": 1,
+                "session_id": 1,
+                "phase_id": 1,
+                "participant_id": 1,
+                "option_id": 1,
+                "answered_at": datetime(2026, 1, 1, 10, 1, tzinfo=UTC),
+            }
+        ],
+    }
+    metadata = MetaData()
+    metadata.reflect(engine)
     with engine.begin() as c:
-        c.execute(
-            text(
-                "INSERT INTO talk (id, slug, titles, languages, source, digest) VALUES "
-                "(1, 'old', '{\"en\": \"Old\"}', '[\"en\"]', '/talks/old.toml', 'abc')"
-            )
-        )
-        c.execute(
-            text(
-                "INSERT INTO phase (id, talk_id, key, position, kind, questions, holds, retired) "
-                "VALUES (1, 1, 'belief', 0, 'stance', '{\"en\": \"Agree?\"}', '[\"agree\"]', 0),"
-                " (2, 1, 'gone', 1, 'choice', '{\"en\": \"Gone?\"}', '[]', 1)"
-            )
-        )
-        c.execute(
-            text(
-                "INSERT INTO phase_option (id, phase_id, key, position, labels, retired) VALUES "
-                "(1, 1, 'agree', 0, '{\"en\": \"Yes\"}', 0), (2, 1, 'disagree', 1, "
-                '\'{"en": "No"}\', 0)'
-            )
-        )
-        c.execute(
-            text(
-                "INSERT INTO poll_session (id, code, talk_id, venue, held_on, language, "
-                "created_at) VALUES (1, 'ABCDEF', 1, 'Here', '2026-01-01', 'en', "
-                "'2026-01-01 10:00:00')"
-            )
-        )
-        c.execute(
-            text(
-                "INSERT INTO session_phase (id, session_id, phase_id, position, state, revealed)"
-                " VALUES (1, 1, 1, 0, 'closed', 0), (2, 1, 2, 1, 'closed', 0)"
-            )
-        )
-        c.execute(
-            text(
-                "INSERT INTO participant (id, session_id, token, joined_at) VALUES "
-                "(1, 1, 't', '2026-01-01 10:00:00')"
-            )
-        )
-        c.execute(
-            text(
-                "INSERT INTO response (session_id, phase_id, participant_id, option_id, "
-                "answered_at) VALUES (1, 1, 1, 1, '2026-01-01 10:01:00')"
-            )
-        )
+        for name, values in rows.items():
+            c.execute(metadata.tables[name].insert(), values)
     migrate(engine)
     with Session(engine) as db:
         version = db.exec(select(TalkVersion)).one()
@@ -278,8 +341,9 @@ def test_a_database_from_before_versions_is_migrated(tmp_path: Path) -> None:
         assert db.exec(select(func.count()).select_from(Response)).one() == 1
         options = db.exec(text("SELECT count(*) FROM phase_option")).one()  # type: ignore[call-overload]
         assert options[0] == 2
-    with engine.connect() as connection:
-        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
     engine.dispose()
 
 

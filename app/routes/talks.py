@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from app import editor, talks
 from app.db import SessionDep
-from app.deps import form_fields, render
+from app.deps import choose_language, form_fields, render
 from app.errors import Conflict, DomainError, Invalid
 from app.models import TalkCopy, TalkStored
 from app.security import PresenterDep, PresenterPageDep
@@ -181,6 +181,7 @@ pages = APIRouter(prefix="/presenter/talks", tags=["presenter"], include_in_sche
 def _editor_context(
     talk: dict[str, Any],
     *,
+    ui: str = "en",
     mode: str,
     original: str,
     selected: int,
@@ -201,7 +202,7 @@ def _editor_context(
         "selected": selected,
         "preview_lang": lang,
         "preview": editor.preview(talk, selected, lang),
-        "problems": editor.problems_by_slot(talk, problems),
+        "problems": editor.problems_by_slot(talk, problems, ui),
         "problem_count": len(problems),
         "slots": editor.slot_paths(talk),
         "slot_id": editor.slot_id,
@@ -249,7 +250,14 @@ def new_talk_editor(
     """The editor on the four-phase template (nothing is stored until it is saved)."""
     langs = editor.split_languages(languages) or ["en"]
     talk = talks.template_talk(slug.strip(), langs, estimate=perceived == "estimate")
-    context = _editor_context(talk, mode="create", original="", selected=0, preview_lang=langs[0])
+    context = _editor_context(
+        talk,
+        ui=choose_language(request),
+        mode="create",
+        original="",
+        selected=0,
+        preview_lang=langs[0],
+    )
     return render(request, "pages/presenter/talk_editor.html", context)
 
 
@@ -281,6 +289,7 @@ def edit_page(
     content = talks.current_version(db, row).content
     context = _editor_context(
         content,
+        ui=choose_language(request),
         mode="update",
         original=row.slug,
         selected=0,
@@ -316,7 +325,12 @@ async def editor_action(request: Request, db: SessionDep, _: PresenterPageDep) -
     if op != "save":
         talk, selected = editor.apply_edit(talk, op, selected)
         context = _editor_context(
-            talk, mode=mode, original=original, selected=selected, preview_lang=preview_lang
+            talk,
+            ui=choose_language(request),
+            mode=mode,
+            original=original,
+            selected=selected,
+            preview_lang=preview_lang,
         )
         return render(request, template, context)
     try:
@@ -330,6 +344,7 @@ async def editor_action(request: Request, db: SessionDep, _: PresenterPageDep) -
         db.rollback()
         context = _editor_context(
             talk,
+            ui=choose_language(request),
             mode=mode,
             original=original,
             selected=selected,
@@ -339,9 +354,11 @@ async def editor_action(request: Request, db: SessionDep, _: PresenterPageDep) -
         return render(request, template, context, status_code=422)
     except (Conflict, Invalid) as exc:
         db.rollback()
-        problems = [talks.Problem(exc.detail, ("slug",) if exc.code == "slug_taken" else ())]
+        taken = exc.code == "slug_taken"
+        problems = [talks.Problem(exc.detail, ("slug",) if taken else (), code=exc.code)]
         context = _editor_context(
             talk,
+            ui=choose_language(request),
             mode=mode,
             original=original,
             selected=selected,
@@ -362,6 +379,11 @@ async def editor_check(request: Request, _: PresenterPageDep) -> Response:
     fields = await form_fields(request)
     talk, mode, original, selected, preview_lang = _form_state(fields)
     context = _editor_context(
-        talk, mode=mode, original=original, selected=selected, preview_lang=preview_lang
+        talk,
+        ui=choose_language(request),
+        mode=mode,
+        original=original,
+        selected=selected,
+        preview_lang=preview_lang,
     )
     return render(request, "partials/presenter/_talk_checks.html", context)

@@ -66,7 +66,7 @@ def test_a_talk_written_in_the_editor_runs_and_an_edit_spares_the_first_session(
     question = laptop.locator("textarea[name='phases.1.question.en']")
     question.fill("")
     slot = laptop.locator("#p-phases-1-question-en")
-    slot.filter(has_text="missing the translation for en").wait_for(timeout=WAIT_MS)
+    slot.filter(has_text="The text in en is missing").wait_for(timeout=WAIT_MS)
     summary_says(laptop, "1 problem")
     question.fill(FIRST)
     summary_says(laptop, "No problems")
