@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx2 as httpx
 
-from tests.e2e.conftest import ADMIN_TOKEN
+from tests.e2e.conftest import ADMIN_TOKEN, axe_violations
 from tests.liveserver import LiveServer
 
 WAIT_MS = 15_000
@@ -62,6 +62,7 @@ def test_a_talk_written_in_the_editor_runs_and_an_edit_spares_the_first_session(
     laptop.locator("button[type=submit]:has-text('Open the editor')").click()
     laptop.wait_for_url("**/presenter/talks/new/edit*")
     summary_says(laptop, "No problems")
+    assert axe_violations(laptop) == []
 
     question = laptop.locator("textarea[name='phases.1.question.en']")
     question.fill("")
