@@ -172,7 +172,7 @@ def apply_edit(talk: dict[str, Any], op: str, selected: int) -> tuple[dict[str, 
     i = args[0] if args else -1
     j = args[1] if len(args) > 1 else -1
     phase = phases[i] if 0 <= i < len(phases) else None
-    options: list[dict[str, Any]] = phase.setdefault("options", []) if phase else []
+    options: list[dict[str, Any]] = (phase.get("options") or []) if phase else []
     if name == "add_phase" and rest in KINDS:
         phases.append(new_phase(talk, rest))
         selected = len(phases) - 1
@@ -187,6 +187,7 @@ def apply_edit(talk: dict[str, Any], op: str, selected: int) -> tuple[dict[str, 
     elif name == "select" and phase is not None:
         selected = i
     elif name == "add_option" and phase is not None and "range" not in phase:
+        options = phase.setdefault("options", [])
         taken = [o.get("id", "") for o in options]
         options.append({"id": _free_id(taken, "option"), "label": _blank(talk["languages"])})
         selected = i

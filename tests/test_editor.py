@@ -180,3 +180,11 @@ def test_an_edit_in_the_editor_is_a_new_version_and_a_bundled_talk_is_copied(
     assert current["phases"][1]["question"]["en"].endswith("in your view?")
     original = client.get("/api/v1/talks/emergence", headers=AUTH).json()
     assert {**current, "slug": "emergence", "version": 1}["phases"][0] == original["phases"][0]
+
+
+def test_previewing_an_estimate_phase_adds_no_options_to_it(client: TestClient) -> None:
+    login(client)
+    fields = form_of(client.get("/presenter/talks/new/edit?slug=e&perceived=estimate").text)
+    page = client.post("/presenter/talks/editor", data={**fields, "op": "select:2"})
+    assert "No problems" in page.text
+    assert 'class="ed-phone"' in page.text and "aud-est__slider" in page.text

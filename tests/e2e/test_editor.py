@@ -69,9 +69,11 @@ def test_a_talk_written_in_the_editor_runs_and_an_edit_spares_the_first_session(
     slot = laptop.locator("#p-phases-1-question-en")
     slot.filter(has_text="The text in en is missing").wait_for(timeout=WAIT_MS)
     summary_says(laptop, "1 problem")
+    assert question.get_attribute("aria-invalid") == "true"
     question.fill(FIRST)
     summary_says(laptop, "No problems")
     assert slot.inner_text().strip() == ""
+    assert question.get_attribute("aria-invalid") is None
 
     # The preview shows the selected phase as a phone would.
     laptop.locator("button[name=op][value='select:1']").click()
