@@ -15,9 +15,8 @@ from sqlmodel import Session
 from app import export, sessions
 from app.errors import DatabaseUnreachable, DomainError
 from app.live import is_in_process
-from app.models import Talk
 from app.settings import SECRETS_FILE, Settings
-from app.talks import TalkFileError, discover_talks, load_talk_file
+from app.talks import TalkFileError, bundled_talk_files, check_talk_files
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,18 +138,35 @@ def _serve(host: str, port: int | None, workers: int = 1) -> int:
 
 
 def _talks(files: list[Path]) -> int:
-    if files:
-        for path in files:
-            talk = load_talk_file(path)
-            print(
-                f"{path}: ok ({talk.slug}, {len(talk.phases)} phases, {', '.join(talk.languages)})"
-            )
-        return 0
+    """Check talk files (or the bundled ones and BELIEFGAP_TALKS_DIR): every problem of every
+    file, a slug that a bundled talk or another file already uses included; exit 2 if any."""
     settings = Settings()
-    for talk in discover_talks(settings.talks_dir):
-        phases = ", ".join(f"{p.key} ({p.kind})" for p in talk.phases)
-        print(f"{talk.slug}: {talk.titles[talk.languages[0]]}")
-        print(f"  languages: {', '.join(talk.languages)}; phases: {phases}")
+    listing = not files
+    if listing:
+        files = bundled_talk_files()
+        if settings.talks_dir is not None:
+            files += sorted(settings.talks_dir.glob("*.toml"))
+    failed = 0
+    for checked in check_talk_files(files):
+        if checked.error is not None:
+            failed += 1
+            for problem in checked.error.problems:
+                print(f"{checked.path}: {problem.text()}", file=sys.stderr)
+            continue
+        talk = checked.talk
+        assert talk is not None
+        if listing:
+            phases = ", ".join(f"{p.key} ({p.kind})" for p in talk.phases)
+            print(f"{talk.slug}: {talk.titles[talk.languages[0]]}")
+            print(f"  languages: {', '.join(talk.languages)}; phases: {phases}")
+        else:
+            print(
+                f"{checked.path}: ok ({talk.slug}, {len(talk.phases)} phases, "
+                f"{', '.join(talk.languages)})"
+            )
+    if failed:
+        print(f"beliefgap: {failed} of {len(files)} talk files have problems", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -206,9 +222,8 @@ def _export_text(
     if fmt == "json":
         return export.json_text(export.session_document(db, poll))
     if fmt == "codebook":
-        owner = db.get(Talk, poll.talk_id)
-        assert owner is not None
-        return export.json_text(export.codebook(db, owner))
+        owner = sessions.session_talk(db, poll)
+        return export.json_text(export.codebook(db, owner, poll.version_id))
     session_found = results.session_results(db, poll)
     if fmt == "results":
         return export.json_text(results.session_results_json(session_found))

@@ -102,15 +102,34 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (creates the database when empty)."""
+    """Bring the schema to the newest migration (creates the database when empty).
+
+    On SQLite, foreign keys are off while the migrations run: batch mode rebuilds a table by
+    copying it and dropping the old one, and with foreign keys on that drop would delete (or
+    refuse to delete) the rows that refer to it. They are checked once the migrations are done
+    (SQLite's own procedure for schema changes)."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            # Processes starting together on one database migrate one after the other (the
-            # lock ends with the transaction; PostgreSQL's DDL is transactional).
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # outside any transaction, where the pragma takes effect
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    # Processes starting together on one database migrate one after the other
+                    # (the lock ends with the transaction; PostgreSQL's DDL is transactional).
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                    )
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise RuntimeError("a migration left rows whose foreign keys point nowhere")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 @contextmanager

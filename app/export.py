@@ -23,7 +23,8 @@ from sqlmodel import Session, col, select
 from app import charts, results, stats
 from app.db import ROOT
 from app.models import Phase, PhaseOption, PollSession, Response, Talk
-from app.sessions import session_phases
+from app.sessions import session_phases, session_talk
+from app.talks import current_version
 
 CSV_COLUMNS = ["session", "venue", "talk", "phase", "participant", "choice", "value", "answered_at"]
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -44,8 +45,7 @@ def iso_utc(moment: datetime) -> str:
 
 def response_rows(db: Session, poll: PollSession) -> Iterator[dict[str, Any]]:
     """One dict per stored response, in talk order, then by time of answer."""
-    talk = db.get(Talk, poll.talk_id)
-    assert talk is not None
+    talk = session_talk(db, poll)
     query = (
         select(Response, Phase, PhaseOption)
         .join(Phase, col(Phase.id) == Response.phase_id)
@@ -81,8 +81,7 @@ def csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 def session_document(db: Session, poll: PollSession) -> dict[str, Any]:
     """The session, its talk (every language), its phases with their state, and its responses."""
-    talk = db.get(Talk, poll.talk_id)
-    assert talk is not None
+    talk = session_talk(db, poll)
     return {
         "session": {
             "code": poll.code,
@@ -153,10 +152,13 @@ COLUMN_DESCRIPTIONS = {
 }
 
 
-def codebook(db: Session, talk: Talk) -> dict[str, Any]:
-    """What every column, phase and option id of the exports means, in every language."""
+def codebook(db: Session, talk: Talk, version_id: int | None = None) -> dict[str, Any]:
+    """What every column, phase and option id of the exports means, in every language: for a
+    session, as its talk version (``version_id``) has it; else as the talk's current version."""
+    if version_id is None:
+        version_id = current_version(db, talk).id
     phases = db.exec(
-        select(Phase).where(Phase.talk_id == talk.id).order_by(col(Phase.position))
+        select(Phase).where(Phase.version_id == version_id).order_by(col(Phase.position))
     ).all()
     options: dict[int, list[PhaseOption]] = {p.id: [] for p in phases if p.id is not None}
     for option in db.exec(

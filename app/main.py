@@ -47,7 +47,7 @@ from app.errors import (
 )
 from app.limits import BodyLimitMiddleware
 from app.live import Broadcaster, Publisher, Publishers, is_in_process
-from app.routes import api, pages, presenter, results, stream
+from app.routes import api, pages, presenter, results, stream, talks
 from app.routes.stream import LiveRenderer
 from app.security import LoginRequired
 from app.sessions import SessionCache
@@ -139,6 +139,8 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.include_router(talks.router)
+    app.include_router(talks.pages)
     app.include_router(api.router)
     app.include_router(stream.router)
     app.include_router(results.router)

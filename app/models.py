@@ -1,8 +1,11 @@
 """Database tables and the input/output schemas of the public API.
 
-A *talk* is a reusable poll script (an ordered list of phases with options). A *poll session* is
-one delivery of a talk at a venue; it has one ``SessionPhase`` row per phase that carries the
-live state (pending -> open -> closed, revealed). A *participant* is one phone in one session,
+A *talk* is a reusable poll script (an ordered list of phases with options). Every edit of a talk
+(a changed file, a save in the editor) makes a new *talk version*; a version's phases and options
+are never changed afterwards. A *poll session* is one delivery of one version of a talk at a
+venue, so what its phones were asked stays what its pages, results and exports show; it has one
+``SessionPhase`` row per phase that carries the live state (pending -> open -> closed,
+revealed). A *participant* is one phone in one session,
 known only by a random token. A *response* is that participant's answer to one phase of one
 session; the database allows at most one (``uq_response_once``).
 """
@@ -62,14 +65,35 @@ class Talk(SQLModel, table=True):
     source: str = Field(default="", max_length=500)
     """Where the talk was loaded from (``bundled:emergence`` or a file path)."""
     digest: str = Field(default="", max_length=64)
-    """Hash of the talk's definition, to notice a changed file."""
+    """Hash of the current version's definition, to notice a changed file."""
+    version: int = 1
+    """The number of the current version (what new sessions use)."""
 
 
-class Phase(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("talk_id", "key", name="uq_phase_talk_key"),)
+class TalkVersion(SQLModel, table=True):
+    """One version of a talk: its whole definition as the talk file format's structure
+    (``content``, what ``GET /api/v1/talks/{slug}`` answers), and the phase rows sessions of it
+    use. Never changed once written."""
+
+    __tablename__ = "talk_version"
+    __table_args__ = (UniqueConstraint("talk_id", "number", name="uq_talk_version_number"),)
 
     id: int | None = Field(default=None, primary_key=True)
     talk_id: int = Field(foreign_key="talk.id", index=True, ondelete="CASCADE")
+    number: int
+    """1, 2, 3... in the order the versions were made."""
+    content: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    digest: str = Field(max_length=64)
+    source: str = Field(default="", max_length=500)
+    created_at: datetime = _utc_column(nullable=False)
+
+
+class Phase(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("version_id", "key", name="uq_phase_version_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    talk_id: int = Field(foreign_key="talk.id", index=True, ondelete="CASCADE")
+    version_id: int = Field(foreign_key="talk_version.id", index=True, ondelete="CASCADE")
     key: str = Field(max_length=64)
     """The phase id used in files, URLs and exports (``belief``)."""
     position: int
@@ -83,7 +107,8 @@ class Phase(SQLModel, table=True):
     max_value: float | None = None
     """A numeric range marks a % estimate phase (no options)."""
     retired: bool = False
-    """Removed from the talk file after sessions used it: kept so old results stay readable."""
+    """Only in databases from before talk versions: a phase a changed file dropped while it
+    still rewrote talks in place. Version 1 keeps it for the sessions that asked it."""
 
 
 class PhaseOption(SQLModel, table=True):
@@ -104,6 +129,8 @@ class PollSession(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(index=True, unique=True, max_length=12)
     talk_id: int = Field(foreign_key="talk.id", index=True)
+    version_id: int = Field(foreign_key="talk_version.id", index=True)
+    """The talk version the session was created with: its texts for ever."""
     venue: str = Field(max_length=200)
     held_on: date
     language: str = Field(default="en", max_length=16)
@@ -179,6 +206,8 @@ class PhaseStatePublic(BaseModel):
 class SessionPublic(BaseModel):
     code: str
     talk: str
+    talk_version: int = 1
+    """The talk version the session was created with (its questions for ever)."""
     venue: str
     held_on: date
     language: str
@@ -206,6 +235,17 @@ class TalkPublic(BaseModel):
     title: str
     languages: list[str]
     phases: list[PhasePublic]
+
+
+class TalkStored(BaseModel):
+    slug: str
+    version: int
+
+
+class TalkCopy(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    slug: str = PydanticField(min_length=1, max_length=64)
 
 
 class VoteIn(BaseModel):

@@ -16,7 +16,15 @@ from sqlmodel import Session, col, select
 
 from app.errors import Conflict
 from app.live import Publisher
-from app.models import Participant, Phase, PhaseState, PollSession, SessionPhase, Talk
+from app.models import (
+    Participant,
+    Phase,
+    PhaseState,
+    PollSession,
+    SessionPhase,
+    Talk,
+    TalkVersion,
+)
 from app.results import PhaseResult, SessionResults, phase_results, session_results
 from app.sessions import (
     SessionPhaseView,
@@ -25,6 +33,7 @@ from app.sessions import (
     participant_count,
     pick_language,
     session_phases,
+    session_talk,
 )
 from app.talks import BUNDLED_DIR
 from app.voting import PhaseAction, change_phase
@@ -126,7 +135,12 @@ def _phase_count(db: Session, talk: Talk) -> int:
     return db.exec(
         select(func.count())
         .select_from(Phase)
-        .where(Phase.talk_id == talk.id, col(Phase.retired).is_(False))
+        .join(TalkVersion, col(TalkVersion.id) == Phase.version_id)
+        .where(
+            Phase.talk_id == talk.id,
+            TalkVersion.number == talk.version,
+            col(Phase.retired).is_(False),
+        )
     ).one()
 
 
@@ -221,8 +235,7 @@ class SessionView:
 
 
 def session_view(db: Session, poll: PollSession, lang: str | None = None) -> SessionView:
-    talk = db.get(Talk, poll.talk_id)
-    assert talk is not None
+    talk = session_talk(db, poll)
     phases = session_phases(db, poll)
     return SessionView(
         poll=poll,

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from app import stats
 from app.models import PhaseKind, PollSession, Response, Talk
-from app.sessions import SessionPhaseView, session_phases
+from app.sessions import SessionPhaseView, session_phases, session_talk
 
 if TYPE_CHECKING:
     from app.charts import Chart
@@ -407,8 +407,8 @@ def _meta(poll: PollSession, talk: Talk) -> SessionMeta:
 
 
 def session_results(db: Session, poll: PollSession) -> SessionResults:
-    talk = db.get(Talk, poll.talk_id)
-    assert talk is not None and poll.id is not None
+    talk = session_talk(db, poll)
+    assert poll.id is not None
     infos = [info_from_view(v) for v in session_phases(db, poll)]
     answers = _answers(db, [poll.id])[poll.id]
     data = stats.Dataset(tuple(i.spec for i in infos), answers)
@@ -438,6 +438,9 @@ class TalkResults:
     sessions: list[SessionResults]
     meta: stats.Pooled | None
     forest: list[ForestRow]
+    pooled_from: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Phase id -> the sessions whose answers to it are pooled (those whose talk version asks
+    it as the newest version does); empty when every session's answers are pooled."""
 
     def title(self, lang: str) -> str:
         return pick(self.titles, lang)
@@ -453,19 +456,38 @@ def build_talk_results(
     titles: dict[str, str],
     languages: list[str],
     sessions: Sequence[tuple[SessionMeta, Sequence[PhaseInfo], stats.Dataset]],
+    pooled_from: Mapping[str, Sequence[str]] | None = None,
 ) -> TalkResults:
     """Each session on its own, all of them pooled (answers merged), and the gap pooled with
-    inverse-variance weights (DerSimonian-Laird) over the sessions that have one."""
+    inverse-variance weights (DerSimonian-Laird) over the sessions that have one.
+
+    ``pooled_from`` (phase id -> session codes) limits each phase's pooled answers to those
+    sessions (the talk's versions asked it alike, ``app.talks.poolable_phases``); the pooled
+    view then names the phase as those sessions asked it."""
     per_session = [build_session_results(infos, data, meta) for meta, infos, data in sessions]
+    pool = {key: set(codes) for key, codes in (pooled_from or {}).items()}
+
+    def in_pool(key: str, code: str) -> bool:
+        return pooled_from is None or code in pool.get(key, set())
+
     # The pooled view lists the talk's phases once, in the order of the longest session.
     infos_by_key: dict[str, PhaseInfo] = {}
-    for _session_meta, infos, _data in sessions:
+    for session_meta, infos, _data in sessions:
         for info in infos:
-            infos_by_key.setdefault(
-                info.spec.key,
-                PhaseInfo(info.spec, info.questions, info.option_labels, "closed", False),
+            if in_pool(info.spec.key, session_meta.code):
+                infos_by_key.setdefault(
+                    info.spec.key,
+                    PhaseInfo(info.spec, info.questions, info.option_labels, "closed", False),
+                )
+    merged = stats.merge(
+        {
+            meta.code: stats.Dataset(
+                data.phases,
+                {k: v for k, v in data.answers.items() if in_pool(k, meta.code)},
             )
-    merged = stats.merge({meta.code: data for meta, _i, data in sessions})
+            for meta, _i, data in sessions
+        }
+    )
     merged = stats.Dataset(tuple(i.spec for i in infos_by_key.values()), merged.answers)
     pooled = build_session_results(
         list(infos_by_key.values()),
@@ -473,7 +495,14 @@ def build_talk_results(
         SessionMeta(talk=slug, titles=titles, language=languages[0] if languages else "en"),
         pooled=True,
     )
-    usable = [r for r in per_session if r.gap is not None and r.gap.difference.se > 0]
+    usable = [
+        r
+        for r in per_session
+        if r.gap is not None
+        and r.gap.difference.se > 0
+        and in_pool(r.gap.stance, r.code)
+        and in_pool(r.gap.perceived, r.code)
+    ]
     meta = None
     weights: dict[str, float] = {}
     if usable:
@@ -501,6 +530,7 @@ def build_talk_results(
         sessions=per_session,
         meta=meta,
         forest=forest,
+        pooled_from={k: tuple(v) for k, v in (pooled_from or {}).items()},
     )
 
 
@@ -517,8 +547,19 @@ def talk_results(db: Session, talk: Talk) -> TalkResults:
     for poll in polls:
         infos = [info_from_view(v) for v in session_phases(db, poll)]
         data = stats.Dataset(tuple(i.spec for i in infos), answers.get(poll.id or 0, {}))
-        sessions.append((_meta(poll, talk), infos, data))
-    return build_talk_results(talk.slug, dict(talk.titles), list(talk.languages), sessions)
+        sessions.append((_meta(poll, session_talk(db, poll)), infos, data))
+    # Versions of the talk pool a phase only where they ask it alike (app.talks).
+    from app.talks import existing_versions, poolable_phases
+
+    versions = {v.id: v for v in existing_versions(db, talk)}
+    poolable = poolable_phases({v.number: v.content for v in versions.values()})
+    pooled_from = {
+        key: [p.code for p in polls if versions[p.version_id].number in numbers]
+        for key, numbers in poolable.items()
+    }
+    return build_talk_results(
+        talk.slug, dict(talk.titles), list(talk.languages), sessions, pooled_from
+    )
 
 
 # --------------------------------------------------------------------------- JSON
@@ -706,6 +747,7 @@ def talk_results_json(results: TalkResults) -> dict[str, Any]:
                 ],
             }
         },
+        "pooled_from": {key: list(codes) for key, codes in results.pooled_from.items()},
         "sessions": [
             {
                 "code": s.code,

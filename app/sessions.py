@@ -34,6 +34,7 @@ from app.models import (
     SessionPublic,
     Talk,
     TalkPublic,
+    TalkVersion,
 )
 
 # No look-alikes: no 0/O, no 1/I/L, so a code read off a projector is typed right the first time.
@@ -69,6 +70,45 @@ def pick_language(talk: Talk, wanted: str | None) -> str:
     return best_language(talk.languages, wanted)
 
 
+def session_talk(db: Session, poll: PollSession) -> Talk:
+    """The session's talk as its version has it (title and languages as they were when the
+    session was created): a copy, never stored."""
+    talk = db.get(Talk, poll.talk_id)
+    version = db.get(TalkVersion, poll.version_id)
+    assert talk is not None and version is not None
+    return Talk(
+        id=talk.id,
+        slug=talk.slug,
+        titles=dict(version.content["title"]),
+        languages=list(version.content["languages"]),
+        source=talk.source,
+        digest=version.digest,
+        version=version.number,
+    )
+
+
+def _current_version_id(db: Session, talk: Talk) -> int:
+    version = db.exec(
+        select(TalkVersion.id).where(
+            TalkVersion.talk_id == talk.id, TalkVersion.number == talk.version
+        )
+    ).first()
+    assert version is not None, f"talk {talk.slug} has no version {talk.version}"
+    return version
+
+
+def _current_phases(db: Session, talk: Talk) -> list[Phase]:
+    """The phases of the talk's current version (what a new session asks)."""
+    version = _current_version_id(db, talk)
+    return list(
+        db.exec(
+            select(Phase)
+            .where(Phase.version_id == version, col(Phase.retired).is_(False))
+            .order_by(col(Phase.position))
+        )
+    )
+
+
 def get_talk(db: Session, slug: str) -> Talk:
     talk = db.exec(select(Talk).where(Talk.slug == slug)).first()
     if talk is None:
@@ -97,15 +137,12 @@ def create_session(
             f"talk '{talk.slug}' has no language '{language}' ({', '.join(talk.languages)})",
             code="unknown_language",
         )
-    phases = db.exec(
-        select(Phase)
-        .where(Phase.talk_id == talk.id, col(Phase.retired).is_(False))
-        .order_by(col(Phase.position))
-    ).all()
+    phases = _current_phases(db, talk)
     for _attempt in range(CODE_ATTEMPTS):
         poll = PollSession(
             code=new_code(),
             talk_id=talk.id or 0,
+            version_id=_current_version_id(db, talk),
             venue=venue,
             held_on=held_on or datetime.now(UTC).date(),
             language=language or talk.languages[0],
@@ -195,11 +232,11 @@ def participant_count(db: Session, poll: PollSession) -> int:
 
 
 def session_public(db: Session, poll: PollSession) -> SessionPublic:
-    talk = db.get(Talk, poll.talk_id)
-    assert talk is not None
+    talk = session_talk(db, poll)
     return SessionPublic(
         code=poll.code,
         talk=talk.slug,
+        talk_version=talk.version,
         venue=poll.venue,
         held_on=poll.held_on,
         language=poll.language,
@@ -219,11 +256,7 @@ def session_public(db: Session, poll: PollSession) -> SessionPublic:
 
 def talk_public(db: Session, talk: Talk, language: str | None = None) -> TalkPublic:
     lang = pick_language(talk, language)
-    phases = db.exec(
-        select(Phase)
-        .where(Phase.talk_id == talk.id, col(Phase.retired).is_(False))
-        .order_by(col(Phase.position))
-    ).all()
+    phases = _current_phases(db, talk)
     options: dict[int, list[PhaseOption]] = {p.id: [] for p in phases if p.id is not None}
     for option in db.exec(
         select(PhaseOption)
@@ -320,8 +353,11 @@ class OpenPhase:
 
 
 def load_content(db: Session, poll: PollSession) -> SessionContent:
-    talk = db.get(Talk, poll.talk_id)
-    assert talk is not None and poll.id is not None
+    """The session's texts from the talk version it was created with: they never change (an
+    edit of the talk makes a new version, which only new sessions use), so this process keeps
+    them for the session's life."""
+    talk = session_talk(db, poll)
+    assert poll.id is not None
     phases = []
     for view in session_phases(db, poll):
         assert view.phase.id is not None

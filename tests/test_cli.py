@@ -39,6 +39,35 @@ def test_talks_validates_files_and_reports_errors(
     assert "broken.toml: phase 'belief': unknown kind 'vibe'" in capsys.readouterr().err
 
 
+def test_talks_reports_every_problem_of_every_file_and_a_bundled_slug(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed = next(p for p in bundled_talk_files() if p.name == "emergence.toml")
+    text = seed.read_text(encoding="utf-8")
+    two = tmp_path / "two.toml"
+    two.write_text(
+        text.replace('slug = "emergence"', 'slug = "two"')
+        .replace('kind = "stance"', 'kind = "vibe"')
+        .replace('id = "d2"', 'id = "d1"'),
+        encoding="utf-8",
+    )
+    clash = tmp_path / "clash.toml"
+    clash.write_text(text, encoding="utf-8")  # reuses the bundled slug "emergence"
+    fine = tmp_path / "fine.toml"
+    fine.write_text(text.replace('slug = "emergence"', 'slug = "fine"'), encoding="utf-8")
+    assert main(["talks", str(two), str(clash), str(fine)]) == 2
+    captured = capsys.readouterr()
+    assert "two.toml: phase 'belief': unknown kind 'vibe'" in captured.err
+    assert "two.toml: phase 'definition': duplicate option id 'd1'" in captured.err
+    assert "clash.toml: slug 'emergence' is already used by the bundled talk" in captured.err
+    assert "fine.toml: ok" in captured.out
+    # Listing the talks checks the talks folder the same way (the server would refuse it).
+    monkeypatch.setenv("BELIEFGAP_TALKS_DIR", str(tmp_path))
+    assert main(["talks"]) == 2
+    err = capsys.readouterr().err
+    assert "clash.toml" in err and "two.toml" in err and "2 of 5 talk files" in err
+
+
 def test_session_new_then_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert (
         main(

@@ -92,9 +92,9 @@ def talk_export_json(slug: str, db: SessionDep, _: PresenterDep) -> Response:
 def session_codebook(code: str, db: SessionDep, _: PresenterDep) -> Response:
     """What the export's columns, phases and option ids mean, in every language of the talk."""
     poll = sessions.get_session(db, code)
-    talk = db.get(Talk, poll.talk_id)
-    assert talk is not None
-    return _json(export.codebook(db, talk), f"beliefgap-{poll.code}-codebook.json")
+    talk = sessions.session_talk(db, poll)
+    codebook = export.codebook(db, talk, poll.version_id)
+    return _json(codebook, f"beliefgap-{poll.code}-codebook.json")
 
 
 @router.get("/api/v1/talks/{slug}/codebook.json")
