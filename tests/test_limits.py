@@ -303,7 +303,7 @@ def close_all(writers: list[asyncio.StreamWriter]) -> None:
 @pytest.fixture(scope="module")
 def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One server for the tests below; each counts from 127.0.0.1 only what it closes again
-    (and joins twice at most), or from addresses of its own."""
+    (and joins once: three joins in all), or from addresses of its own."""
     server = liveserver.start(
         tmp_path_factory.mktemp("capped"),
         ADMIN_TOKEN,
@@ -377,6 +377,20 @@ def test_a_refused_stream_says_why_and_when_to_come_back(capped: LiveServer) -> 
             f"{capped.url}/api/v1/sessions/{code}/events", headers=phone, timeout=DEADLINE
         )
         assert_refused(refused, "too_many_streams")
+
+
+def test_the_presenters_screens_do_not_count_against_a_phone_tab_in_the_same_browser(
+    capped: LiveServer,
+) -> None:
+    code = open_session(capped)
+    laptop = {"Cookie": join_cookie(capped, code), **capped.auth}  # a phone tab opened too
+
+    async def screens() -> list[int]:
+        opened = [await open_stream(capped.port, code, laptop) for _ in range(3)]
+        close_all([writer for _, writer in opened])
+        return [status for status, _ in opened]
+
+    assert asyncio.run(screens()) == [200, 200, 200]  # over the cap of 2 per participant
 
 
 def test_the_limits_count_the_address_a_trusted_proxy_forwards(capped: LiveServer) -> None:

@@ -207,9 +207,12 @@ async def events(
     chosen = i18n.supported(lang) or i18n.supported(content.language) or i18n.DEFAULT_LANGUAGE
     if not broadcaster.started:  # the server is stopping: come back to the next one
         raise HTTPException(503, "the server is restarting", headers={"Retry-After": "2"})
-    token = participant_token(request, content.code)
+    # The presenter's screens (control page, projector) may carry a participant cookie too
+    # (a phone tab in the same browser): only the audience's streams count per participant.
+    trusted = is_presenter(request)
+    token = None if trusted else participant_token(request, content.code)
     closed = limits.open_stream(request.scope, (content.code, token) if token else None)
-    presenter = view != "phone" and is_presenter(request)
+    presenter = view != "phone" and trusted
     stream = event_stream(broadcaster, content.code, chosen, presenter)
     return EventStreamResponse(
         stream,
