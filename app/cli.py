@@ -119,12 +119,16 @@ def _serve(host: str, port: int | None, workers: int = 1) -> int:
         print(f"  {settings.admin_token}")
     elif not Settings().admin_token:
         print(f"Admin token: see {settings.data_dir / SECRETS_FILE}")
+    from app.limits import HeaderTimeoutProtocol
+
     common: dict[str, Any] = {
         "host": host,
         "port": settings.port,
         "log_level": "info",
         "access_log": False,
         "timeout_graceful_shutdown": STOP_GRACE_SECONDS,
+        # uvicorn's HTTP protocol with a deadline on request headers (BELIEFGAP_HEADER_TIMEOUT).
+        "http": HeaderTimeoutProtocol,
     }
     if workers == 1:
         uvicorn.run(app, **common)

@@ -1,6 +1,6 @@
 """Web glue in one place: typed dependencies for what the app holds (settings, templates, the
-vote writer, the broadcaster, the session cache), the language a request is answered in, one
-render helper and the participant cookie. Routes take these instead of reading
+vote writer, the broadcaster, the session cache, the abuse limits), the language a request is
+answered in, one render helper and the participant cookie. Routes take these instead of reading
 ``request.app.state`` themselves.
 
 The dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the
@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
 from app import i18n
+from app.limits import Limits
 from app.live import Broadcaster, Publisher
 from app.security import (
     PARTICIPANT_MAX_AGE,
@@ -72,6 +73,10 @@ async def _shared_pages(request: Request) -> SharedPages:
     return request.app.state.shared_pages
 
 
+async def _limits(request: Request) -> Limits:
+    return request.app.state.limits
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[Engine, Depends(_engine)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(_templates)]
@@ -80,6 +85,7 @@ BroadcasterDep = Annotated[Broadcaster, Depends(_broadcaster)]
 PublisherDep = Annotated[Publisher, Depends(_publisher)]
 SessionCacheDep = Annotated[SessionCache, Depends(_sessions)]
 SharedPagesDep = Annotated["SharedPages", Depends(_shared_pages)]
+LimitsDep = Annotated[Limits, Depends(_limits)]
 
 
 # --------------------------------------------------------------------------- language

@@ -44,8 +44,9 @@ from app.errors import (
     database_outage,
     database_unavailable,
     engine_problem,
+    retry_after,
 )
-from app.limits import BodyLimitMiddleware
+from app.limits import BodyLimitMiddleware, Limits
 from app.live import Broadcaster, Publisher, Publishers, is_in_process
 from app.routes import api, pages, presenter, results, stream, talks
 from app.routes.stream import LiveRenderer
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     )
     app.state.vote_writer = VoteWriter(engine, lambda: app.state.publisher, app.state.sessions)
     app.state.shared_pages = SharedPages()
+    app.state.limits = Limits(settings)
 
     # CSRF: HTML forms carry a signed token matching a cookie (double submit). The JSON API is
     # exempt: it accepts only application/json bodies, which a cross-site form cannot send, and
@@ -303,8 +305,10 @@ async def _login_required(request: Request, _exc: LoginRequired) -> RedirectResp
 
 
 async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-    # Every 503 (the database is away, the server is stopping) says when to come back.
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status == 503 else None
+    # Every 503 (the database is away, the server is stopping) and 429 (a limit) says when to
+    # come back.
+    wait = retry_after(exc)
+    headers = {"Retry-After": str(wait)} if wait is not None else None
     return JSONResponse(
         {"detail": exc.detail, "code": exc.code}, status_code=exc.status, headers=headers
     )

@@ -55,6 +55,26 @@ class Settings(BaseSettings):
     database URL, so several processes or hosts on one database stream the same events; set it
     to ``memory://`` explicitly to keep one process's updates to itself."""
 
+    # Abuse limits (app.limits), counted in each process's memory; 0 turns one off. Sized so
+    # that a full hall behind one NAT (2,000 phones joining within a minute, each holding an
+    # event stream) never meets them.
+    limit_votes_per_second: float = Field(default=2.0, ge=0)
+    """Votes a participant may send per second, sustained (on top of the burst)."""
+    limit_vote_burst: int = Field(default=60, ge=0)
+    """Votes a participant may send at once: a phone re-voting a few times a second is fine."""
+    limit_new_participants_per_second: float = Field(default=5.0, ge=0)
+    """New participants (participant cookies handed out) per client address and second,
+    sustained (on top of the burst)."""
+    limit_new_participant_burst: int = Field(default=2500, ge=0)
+    """New participants one address may bring at once: a whole room behind one NAT."""
+    limit_streams_per_participant: int = Field(default=5, ge=0)
+    """Event streams one participant may hold open (a few tabs)."""
+    limit_streams_per_address: int = Field(default=3000, ge=0)
+    """Event streams one client address may hold open (every phone of a hall behind one NAT)."""
+    header_timeout: float = Field(default=10.0, ge=0)
+    """Seconds a client may take to send a request's headers (``beliefgap serve``, or uvicorn
+    with ``--http app.limits:HeaderTimeoutProtocol``)."""
+
     @model_validator(mode="after")
     def _broadcast_on_the_database(self) -> Settings:
         if "broadcast_url" not in self.model_fields_set and is_postgres(self.database_url):

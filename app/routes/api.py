@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from app import export, sessions, voting
 from app.db import SessionDep
 from app.deps import (
+    LimitsDep,
     PublisherDep,
     SettingsDep,
     VoteWriterDep,
@@ -79,15 +80,20 @@ async def vote(
     body: Annotated[VoteIn, Body()],
     request: Request,
     writer: VoteWriterDep,
+    limits: LimitsDep,
 ) -> Response:
     """Answer one phase as the participant in this session's cookie (set here when absent).
 
-    Answered only after the vote is committed (group commit, see app.vote_writer)."""
+    Answered only after the vote is committed (group commit, see app.vote_writer). Too many
+    votes from one participant, or new participants from one address, in a short time: 429."""
     code = sessions.normalize_code(code)
     token = participant_token(request, code)
     new_token = token is None
     if token is None:
+        limits.new_participant(request.scope)
         token = new_participant_token()
+    else:
+        limits.vote(code, token)
     stored = await writer.submit(code, token, body)
     # Drawn here, not by response_model: the answer is already a VoteOut, and validating it
     # again cost a room's burst more than the write.
