@@ -34,9 +34,6 @@ from app.settings import Settings
 from app.vote_writer import VoteWriter
 
 LANG_MAX_AGE = 365 * 24 * 3600
-CSRF_SLOT = "__beliefgap_csrf_slot__"
-"""Stands for the anti-forgery token in a page drawn once for many browsers (``SharedPages``);
-each response puts its browser's own token in its place."""
 NO_STORE = {"Cache-Control": "no-store, private", "Vary": "Cookie, Accept-Language"}
 
 
@@ -187,10 +184,10 @@ class _Drawn:
 
 class SharedPages:
     """Pages drawn once for many browsers: one per key (say a session, a language and the site's
-    address), kept while its stamp (what it was drawn from) stays the same. Drawn with
-    ``CSRF_SLOT`` for the anti-forgery token, which each response replaces. At most ``size``
-    pages are kept, the least recently drawn go first (keys carry request headers, so a client
-    must not be able to grow this without bound)."""
+    address), kept while its stamp (what it was drawn from) stays the same, and served as
+    drawn: a page holds nothing of one browser's own. At most ``size`` pages are kept, the
+    least recently drawn go first (keys carry request headers, so a client must not be able to
+    grow this without bound)."""
 
     def __init__(self, size: int = 256) -> None:
         self._pages: OrderedDict[Hashable, _Drawn] = OrderedDict()

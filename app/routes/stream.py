@@ -94,7 +94,7 @@ class LiveRenderer:
         template = self.templates.get_template(PANEL)
         for lang in sorted(request.panel_langs):
             view = audience.build_view(content, state, {}, lang, shared=True)
-            html = template.render(lang=lang, view=view, error="", csrf="")
+            html = template.render(lang=lang, view=view, error="")
             frames.panels[lang] = encode_event("panel", html)
 
 
@@ -187,7 +187,9 @@ async def events(
     chosen = i18n.supported(lang) or i18n.supported(content.language) or i18n.DEFAULT_LANGUAGE
     if not broadcaster.started:  # the server is stopping: come back to the next one
         raise HTTPException(503, "the server is restarting", headers={"Retry-After": "2"})
-    presenter = view != "phone" and is_presenter(request)
+    # The presenter's login is in the database: looked up off the event loop (a phone's page
+    # asks for view=phone and skips it).
+    presenter = view != "phone" and await anyio.to_thread.run_sync(is_presenter, request)
     stream = event_stream(broadcaster, content.code, chosen, presenter)
     return EventStreamResponse(
         stream, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
