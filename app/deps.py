@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
+from starlette.requests import ClientDisconnect
 
 from app import i18n
 from app.live import Broadcaster, Publisher
@@ -115,13 +116,16 @@ async def form_fields(request: Request) -> dict[str, str]:
     bounds it): a room votes at once, and the general form parser costs more than the vote's
     own write. Anything else goes through Starlette's parser, which takes no files."""
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type == "application/x-www-form-urlencoded":
-        body = (await request.body()).decode("utf-8", "replace")
-        fields: dict[str, str] = {}
-        for name, value in parse_qsl(body, keep_blank_values=True):
-            fields.setdefault(name, value)
-        return fields
-    form = await request.form(max_files=0)  # a malformed body is Starlette's clear 400
+    try:
+        if content_type == "application/x-www-form-urlencoded":
+            body = (await request.body()).decode("utf-8", "replace")
+            fields: dict[str, str] = {}
+            for name, value in parse_qsl(body, keep_blank_values=True):
+                fields.setdefault(name, value)
+            return fields
+        form = await request.form(max_files=0)  # a malformed body is Starlette's clear 400
+    except ClientDisconnect:  # the body was cut short: nobody is left to answer
+        raise HTTPException(400, "the request body was cut short") from None
     return {name: value for name, value in form.items() if isinstance(value, str)}
 
 

@@ -16,22 +16,30 @@ What must hold:
   a 4xx, whatever the credentials, and writes nothing;
 - any 4xx leaves the database as it was.
 
+Bodies cut off by a client that goes away mid-request are sent to a live server over raw
+sockets: its log must show no error.
+
 Run it alone with ``pytest tests/test_attack_bodies.py``; ``tests/e2e/test_forgery.py`` checks the
 other half of the target in Chromium: no write from a foreign page or another port.
 """
 
 from __future__ import annotations
 
+import socket
+import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from tests import liveserver
 from tests.conftest import AUTH, log_in, new_session, phase_action
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -282,3 +290,55 @@ def test_no_write_from_another_page_is_accepted_with_the_presenters_cookies(
     assert problems == [], "\n".join(problems)
     assert snapshot(app) == before
     assert client.get("/presenter", follow_redirects=False).status_code == 200  # still logged in
+
+
+def test_a_body_cut_off_by_a_client_that_leaves_is_no_server_error(
+    tmp_path: Path, app: FastAPI
+) -> None:
+    """Content-Length promises 500 bytes; the client sends a few and closes its side. uvicorn
+    tells the app the client left: that must end the request quietly, for every route and
+    kind of body, with nothing written."""
+    server = liveserver.start(tmp_path / "live", LIVE_TOKEN)
+    try:
+        auth = {"Authorization": f"Bearer {LIVE_TOKEN}"}
+        created = httpx.post(
+            f"{server.url}/api/v1/sessions", json={"talk": "emergence", "venue": "X"}, headers=auth
+        )
+        code = created.json()["code"]
+        httpx.post(
+            f"{server.url}/api/v1/sessions/{code}/phases/belief/open", headers=auth
+        ).raise_for_status()
+        before = _live_rows(server)
+        cut = [
+            ("application/x-www-form-urlencoded", b"phase=belief&choice=agr"),
+            ("multipart/form-data; boundary=zz", _multipart("zz", ("phase", "belief"))[:30]),
+            ("application/json", b'{"phase": "belief", "cho'),
+        ]
+        for method, path, _needs_body in write_routes(app):
+            for content_type, body in cut:
+                head = (
+                    f"{method} {fill(path, code)} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                    f"Content-Type: {content_type}\r\nContent-Length: 500\r\nCookie: a=b\r\n\r\n"
+                )
+                with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                    sock.sendall(head.encode() + body)
+                    sock.shutdown(socket.SHUT_WR)
+                    while sock.recv(65536):  # until the server closes the connection
+                        pass
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+        assert _live_rows(server) == before
+        log = server.output()
+        assert "Traceback" not in log and "Exception in ASGI" not in log, log[-3000:]
+    finally:
+        server.stop()
+
+
+LIVE_TOKEN = "attack-admin-token-0123456789"
+
+
+def _live_rows(server: liveserver.LiveServer) -> dict[str, list[str]]:
+    with sqlite3.connect(f"file:{server.data_dir / 'beliefgap.db'}?mode=ro", uri=True) as db:
+        return {
+            table: sorted(map(repr, db.execute(f"SELECT * FROM {table}").fetchall()))
+            for table in TABLES
+        }
