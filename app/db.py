@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -55,7 +56,7 @@ def make_engine(url: str, *, synchronous: str = "NORMAL") -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            create_private(Path(database))
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -79,6 +80,18 @@ def make_engine(url: str, *, synchronous: str = "NORMAL") -> Engine:
         max_overflow=POSTGRES_MAX_OVERFLOW,
         connect_args=connect_args,
     )
+
+
+def create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600), unless it exists. SQLite gives
+    its ``-wal`` and ``-shm`` files the database file's permissions, so they are private too.
+    An existing file keeps the mode it has."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _sqlite_pragmas(synchronous: str, dbapi_connection: Any, _record: Any) -> None:

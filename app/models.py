@@ -176,6 +176,17 @@ class Response(SQLModel, table=True):
     answered_at: datetime = _utc_column(nullable=False)
 
 
+class PresenterLogin(SQLModel, table=True):
+    """One browser logged in as the presenter. The presenter cookie carries the random id,
+    signed; logging out deletes the row, so a saved copy of the cookie stops working."""
+
+    __tablename__ = "presenter_login"
+
+    id: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = _utc_column(nullable=False)
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
 # --------------------------------------------------------------------------- API schemas
 # Non-table models validate their input (table models skip validation).
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 from pathlib import Path
@@ -20,6 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.live.backends import is_postgres
 
 SECRETS_FILE = "secrets.json"
+_FRAME_SOURCE = re.compile(
+    r"'self'|'none'|https?://(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?", re.IGNORECASE
+)
 MIN_SECRET_LENGTH = 16
 
 
@@ -74,6 +78,37 @@ class Settings(BaseSettings):
     header_timeout: float = Field(default=10.0, ge=0)
     """Seconds a client may take to send a request's headers (``beliefgap serve``, or uvicorn
     with ``--http app.limits:HeaderTimeoutProtocol``)."""
+
+    presenter_login_days: int = Field(default=14, ge=1, le=366)
+    """How long a presenter login lasts, in days (the presenter cookie's lifetime). Logging out
+    ends it at once, on the server: a saved copy of the cookie stops working."""
+
+    frame_ancestors: str = "'self'"
+    """Who may show the projector in a frame (slides that embed it): a space-separated list of
+    CSP sources, such as ``'self' https://slides.example.org``; ``'none'`` forbids it. Every
+    other page may be framed only by this app itself. Slides on another site only work when
+    the presenter's browser sends the app's cookies there: same-site (another port or a
+    sibling subdomain), as browsers keep SameSite=Strict cookies out of cross-site frames."""
+
+    api_docs: bool = False
+    """Serve the interactive API documentation at ``/docs``. It loads Swagger UI from the
+    jsDelivr CDN, so it is off unless asked for; ``/openapi.json`` is always there."""
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _sources(cls, value: str) -> str:
+        sources = value.split()
+        if not sources:
+            raise ValueError("name at least one source ('self', 'none' or an origin)")
+        for source in sources:
+            if not _FRAME_SOURCE.fullmatch(source):
+                raise ValueError(
+                    f"{source!r} is not a frame source: use 'self', 'none', or an origin such "
+                    "as https://slides.example.org (a leading *. for subdomains)"
+                )
+        if "'none'" in sources and len(sources) > 1:
+            raise ValueError("'none' cannot be combined with other sources")
+        return " ".join(sources)
 
     @model_validator(mode="after")
     def _broadcast_on_the_database(self) -> Settings:

@@ -103,3 +103,14 @@ def phase_action(client: TestClient, code: str, phase: str, action: str, **param
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+def log_in(client: TestClient) -> None:
+    """Log the client's browser in as the presenter (the login form, as a browser posts it)."""
+    response = client.post(
+        "/presenter/login",
+        data={"token": ADMIN_TOKEN},
+        headers={"Sec-Fetch-Site": "same-origin"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text

@@ -3,11 +3,12 @@ to (``/j/{code}``), a phone's own question panel and the vote form.
 
 Built for a room that acts at the same instant. What is the same for every phone comes from
 the session cache (``app.sessions.SessionCache``): the voting page of a phone without answers
-is drawn once per session, language and state and only gets the phone's own anti-forgery
-token; a question that opens travels to the phones in the live stream, not as thousands of
-requests; a vote is answered with the panel drawn from cached data, with no query beyond the
-group-commit write (``app.vote_writer``). Only a phone that has answered something has its own
-answers read.
+is drawn once per session, language and state and served as it is to all of them (forgery
+is stopped by the request's own headers, ``app.security.CrossOriginGuard``, not by tokens in
+pages that expire on a phone left open); a question that opens travels to the phones in the
+live stream, not as thousands of requests; a vote is answered with the panel drawn from
+cached data, with no query beyond the group-commit write (``app.vote_writer``). Only a phone
+that has answered something has its own answers read.
 
 A refused vote never shows an error page: with htmx the panel comes back with the message (and
 the refusal's status); without scripts the form post is answered with a redirect to the page,
@@ -32,7 +33,6 @@ from sqlmodel import Session
 from app import audience, i18n, sessions
 from app.audience import Answer, AudienceView
 from app.deps import (
-    CSRF_SLOT,
     NO_STORE,
     EngineDep,
     LimitsDep,
@@ -133,18 +133,13 @@ def _wait_page(request: Request, lang: str, code: str, refusal: TooManyRequests)
     return render(request, WAIT, context, 429, headers=headers)
 
 
-def _page_context(
-    lang: str, view: AudienceView, error: str = "", csrf: str | None = None
-) -> dict[str, Any]:
-    context: dict[str, Any] = {
+def _page_context(lang: str, view: AudienceView, error: str = "") -> dict[str, Any]:
+    return {
         "lang": lang,
         "view": view,
         "error": error,
         "switch_query": {"phase": view.current.key} if view.current else {},
     }
-    if csrf is not None:
-        context["csrf"] = csrf
-    return context
 
 
 def _page_stamp(version: int, state: LiveState) -> tuple[Any, ...]:
@@ -168,7 +163,6 @@ def _draw_page(
     *,
     wanted: str | None = None,
     error_code: str | None = None,
-    csrf: str | None = None,
 ) -> str:
     """The whole voting page as HTML (reads the revealed results; runs in a worker thread)."""
     results = []
@@ -178,7 +172,7 @@ def _draw_page(
     view = audience.build_view(content, state, answers, lang, wanted=wanted, results=results)
     error = _refusal_text(lang, error_code, view, wanted) if error_code else ""
     return templates.get_template(PAGE).render(
-        {"request": request, **_page_context(lang, view, error, csrf)}
+        {"request": request, **_page_context(lang, view, error)}
     )
 
 
@@ -250,7 +244,6 @@ async def audience_page(
             await anyio.to_thread.run_sync(_own_answers, engine, content, token) if token else {}
         )
         error_code = error if error and audience.is_refusal_code(error) else None
-        csrf = str(request.scope["csrftoken"]())
         if answers or phase or error_code:
             html = await anyio.to_thread.run_sync(
                 lambda: _draw_page(
@@ -275,11 +268,11 @@ async def audience_page(
                         key,
                         stamp,
                         lambda: _draw_page(
-                            request, engine, templates, content, state, {}, language, csrf=CSRF_SLOT
+                            request, engine, templates, content, state, {}, language
                         ),
                     )
                 )
-            html = shared.replace(CSRF_SLOT, csrf)
+            html = shared
         response = HTMLResponse(html, headers=NO_STORE)
         if token is None:
             set_participant_cookie(request, response, content.code, new_participant_token())

@@ -19,16 +19,19 @@ from markupsafe import Markup
 
 from app import i18n, presenter, sessions, voting
 from app.db import SessionDep
-from app.deps import PublisherDep, SettingsDep, TemplatesDep, is_https, render
+from app.deps import EngineDep, PublisherDep, SettingsDep, TemplatesDep, is_https, render
 from app.errors import DomainError, Invalid
 from app.models import PollSession
 from app.routes.api import join_url
 from app.security import (
+    PRESENTER_COOKIE,
     PresenterPageDep,
     clear_presenter_cookie,
+    end_presenter_login,
     is_presenter,
     safe_next,
     set_presenter_cookie,
+    start_presenter_login,
     token_matches,
 )
 from app.settings import Settings
@@ -62,6 +65,7 @@ def login_page(request: Request, next: str | None = None) -> Response:
 def login(
     request: Request,
     settings: SettingsDep,
+    engine: EngineDep,
     token: Annotated[str, Form(max_length=512)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/presenter",
 ) -> Response:
@@ -74,12 +78,17 @@ def login(
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
     response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
-    set_presenter_cookie(response, settings.secret_key, secure=is_https(request))
+    days = settings.presenter_login_days
+    cookie = start_presenter_login(engine, settings.secret_key, days=days)
+    set_presenter_cookie(response, cookie, days=days, secure=is_https(request))
     return response
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
+def logout(request: Request, settings: SettingsDep, engine: EngineDep) -> Response:
+    """End the login on the server (a saved copy of the cookie stops working) and in the
+    browser."""
+    end_presenter_login(engine, settings.secret_key, request.cookies.get(PRESENTER_COOKIE))
     response = RedirectResponse("/presenter/login", status_code=status.HTTP_303_SEE_OTHER)
     clear_presenter_cookie(response, secure=is_https(request))
     return response

@@ -94,7 +94,7 @@ class LiveRenderer:
         template = self.templates.get_template(PANEL)
         for lang in sorted(request.panel_langs):
             view = audience.build_view(content, state, {}, lang, shared=True)
-            html = template.render(lang=lang, view=view, error="", csrf="")
+            html = template.render(lang=lang, view=view, error="")
             frames.panels[lang] = encode_event("panel", html)
 
 
@@ -158,8 +158,9 @@ class EventStreamResponse(StreamingResponse):
         *,
         on_close: Callable[[], None] | None = None,
         headers: Mapping[str, str] | None = None,
+        status_code: int = 200,  # FastAPI reads this default to document the response
     ) -> None:
-        super().__init__(content, headers=headers)
+        super().__init__(content, status_code, headers=headers)
         self._on_close = on_close
         """Called once the stream has ended, however it ended (the limits count it closed)."""
 
@@ -209,10 +210,12 @@ async def events(
         raise HTTPException(503, "the server is restarting", headers={"Retry-After": "2"})
     # The presenter's screens (control page, projector) may carry a participant cookie too
     # (a phone tab in the same browser): only the audience's streams count per participant.
-    trusted = is_presenter(request)
+    # The presenter's login is in the database: looked up off the event loop (a phone's page
+    # asks for view=phone and skips it).
+    trusted = view != "phone" and await anyio.to_thread.run_sync(is_presenter, request)
     token = None if trusted else participant_token(request, content.code)
     closed = limits.open_stream(request.scope, (content.code, token) if token else None)
-    presenter = view != "phone" and trusted
+    presenter = trusted
     stream = event_stream(broadcaster, content.code, chosen, presenter)
     return EventStreamResponse(
         stream,

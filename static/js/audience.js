@@ -9,8 +9,7 @@
      sent again after the server's Retry-After, saying so;
    - keeps the % estimate's slider, number field and big number in step;
    - counts a running countdown down, and fetches the panel again when it reaches zero;
-   - drops a shown refusal (?error=) from the address, so a reload does not repeat it;
-   - reloads the page when a form's anti-forgery token has expired (403). */
+   - drops a shown refusal (?error=) from the address, so a reload does not repeat it. */
 (function () {
   "use strict";
   document.documentElement.classList.add("aud-js");
@@ -284,10 +283,6 @@
   function failed(event) {
     var elt = event.detail && event.detail.elt;
     var xhr = event.detail && event.detail.xhr;
-    if (xhr && xhr.status === 403) {
-      window.location.reload(); // the anti-forgery token expired
-      return;
-    }
     var tooFast = xhr && xhr.status === 429;
     if (xhr && xhr.status && xhr.status < 500 && !tooFast) return; // refusals come back as panels
     if (isVote(elt) && elt._bgLastVote && voteTries < MAX_VOTE_TRIES) {

@@ -100,7 +100,7 @@ def settled(page: Any) -> None:
     """Wait until htmx has finished its requests and swaps: a form swapped in is wired up a
     moment after it appears, and a key or tap before that would post it without htmx."""
     page.wait_for_function(
-        "document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+        "() => document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
         " === null",
         timeout=WAIT_MS,
     )
