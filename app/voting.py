@@ -29,6 +29,7 @@ from app.models import (
     SessionPhase,
     VoteIn,
     VoteOut,
+    new_public_id,
     utcnow,
 )
 from app.sessions import PhaseContent, SessionContent, get_session, phase_is_open
@@ -91,8 +92,8 @@ def validate_vote(spec: SessionContent, token: str, vote: VoteIn) -> Ballot:
 # it reads the phase's state, so a close that commits meanwhile cannot slip between the check and
 # the answer: writes are serialized.
 _PARTICIPANT_IF_OPEN_SQL = """
-    INSERT INTO participant (session_id, token, joined_at)
-    SELECT :session_id, :token, :now
+    INSERT INTO participant (session_id, token, public_id, joined_at)
+    SELECT :session_id, :token, :public_id, :answered
     WHERE EXISTS (
         SELECT 1 FROM session_phase
         WHERE session_id = :session_id AND phase_id = :phase_id AND state = 'open'
@@ -100,11 +101,13 @@ _PARTICIPANT_IF_OPEN_SQL = """
         {lock}
     )
     ON CONFLICT (session_id, token) DO UPDATE SET token = excluded.token
-    RETURNING id
+    RETURNING id, public_id
     """
-_PARTICIPANT_IF_OPEN = text(_PARTICIPANT_IF_OPEN_SQL.format(lock="")).bindparams(
-    bindparam("now", type_=DateTime(timezone=True))
+_TIMES = (
+    bindparam("now", type_=DateTime(timezone=True)),
+    bindparam("answered", type_=DateTime(timezone=True)),
 )
+_PARTICIPANT_IF_OPEN = text(_PARTICIPANT_IF_OPEN_SQL.format(lock="")).bindparams(*_TIMES)
 # PostgreSQL (READ COMMITTED, several processes) has no such lock: the check reads a snapshot,
 # and a close committing between this vote's statement and its commit would let the vote be
 # stored after the close. FOR SHARE locks the phase's row until the vote's transaction ends: a
@@ -112,18 +115,18 @@ _PARTICIPANT_IF_OPEN = text(_PARTICIPANT_IF_OPEN_SQL.format(lock="")).bindparams
 # check comes while a close is in flight waits for it, then reads the row as the close left it
 # (closed: nothing is written). Votes share the lock, so they never wait for each other.
 _PARTICIPANT_IF_OPEN_POSTGRES = text(_PARTICIPANT_IF_OPEN_SQL.format(lock="FOR SHARE")).bindparams(
-    bindparam("now", type_=DateTime(timezone=True))
+    *_TIMES
 )
 
 # Answering again replaces the answer in the database itself (never read-modify-write).
 _UPSERT_RESPONSE = text(
     """
     INSERT INTO response (session_id, phase_id, participant_id, option_id, value, answered_at)
-    VALUES (:session_id, :phase_id, :participant_id, :option_id, :value, :now)
+    VALUES (:session_id, :phase_id, :participant_id, :option_id, :value, :answered)
     ON CONFLICT (session_id, phase_id, participant_id) DO UPDATE
     SET option_id = excluded.option_id, value = excluded.value, answered_at = excluded.answered_at
     """
-).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+).bindparams(bindparam("answered", type_=DateTime(timezone=True)))
 
 
 def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut | Conflict]:
@@ -137,9 +140,21 @@ def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut
     )
     for ballot in ballots:
         now = utcnow()
-        params = {"session_id": ballot.session.id, "phase_id": ballot.phase.id, "now": now}
-        participant_id = connection.execute(if_open, {**params, "token": ballot.token}).scalar()
-        if participant_id is None:
+        # Stored to the second: a time to the microsecond could be matched against other logs
+        # of the room (the check of the countdown uses the exact time).
+        answered = now.replace(microsecond=0)
+        params = {"session_id": ballot.session.id, "phase_id": ballot.phase.id}
+        participant = connection.execute(
+            if_open,
+            {
+                **params,
+                "token": ballot.token,
+                "public_id": new_public_id(),
+                "now": now,
+                "answered": answered,
+            },
+        ).first()
+        if participant is None:
             outcomes.append(
                 Conflict(f"phase '{ballot.phase.key}' is not open", code="phase_not_open")
             )
@@ -148,19 +163,20 @@ def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut
             _UPSERT_RESPONSE,
             {
                 **params,
-                "participant_id": participant_id,
+                "participant_id": participant.id,
                 "option_id": ballot.option_id,
                 "value": ballot.value,
+                "answered": answered,
             },
         )
         outcomes.append(
             VoteOut(
                 session=ballot.session.code,
                 phase=ballot.phase.key,
-                participant=str(participant_id),
+                participant=participant.public_id,
                 choice=ballot.choice,
                 value=ballot.value,
-                answered_at=now,
+                answered_at=answered,
             )
         )
     return outcomes
