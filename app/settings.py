@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     database URL, so several processes or hosts on one database stream the same events; set it
     to ``memory://`` explicitly to keep one process's updates to itself."""
 
+    log_client_address: bool = False
+    """Whether access log lines name the client's address (off: the request line and status
+    only; see app/logs.py)."""
+
+    retention_days: int | None = Field(default=None, ge=1)
+    """How many days answers are kept; ``beliefgap purge`` deletes older ones (unset: keep
+    everything until a purge names a number of days)."""
+
     @model_validator(mode="after")
     def _broadcast_on_the_database(self) -> Settings:
         if "broadcast_url" not in self.model_fields_set and is_postgres(self.database_url):

@@ -41,9 +41,7 @@ def upgrade() -> None:
         batch_op.alter_column(
             "public_id", existing_type=sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False
         )
-        batch_op.create_unique_constraint(
-            "uq_participant_public_id", ["session_id", "public_id"]
-        )
+        batch_op.create_unique_constraint("uq_participant_public_id", ["session_id", "public_id"])
 
 
 def downgrade() -> None:
