@@ -112,7 +112,7 @@ async def vote(
 @router.delete(
     "/sessions/{code}/me",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=errors(403, 404, 413, 503),
+    responses=errors(403, 404, 413, 422, 503),
 )
 def erase_me(code: str, request: Request, db: SessionDep, publisher: PublisherDep) -> Response:
     """Erase this phone's answers in the session (the participant in its cookie) and its
@@ -128,7 +128,7 @@ def erase_me(code: str, request: Request, db: SessionDep, publisher: PublisherDe
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/csv": {}}, "description": "One row per answer."},
-        **errors(*PRESENTER, 404, 503),
+        **errors(*PRESENTER, 404, 422, 503),
     },
 )
 def export_csv(code: str, db: SessionDep, _: PresenterDep) -> StreamingResponse:
@@ -142,7 +142,7 @@ def export_csv(code: str, db: SessionDep, _: PresenterDep) -> StreamingResponse:
     )
 
 
-@router.get("/sessions/{code}/export.json", responses=errors(*PRESENTER, 404, 503))
+@router.get("/sessions/{code}/export.json", responses=errors(*PRESENTER, 404, 422, 503))
 def export_json(code: str, db: SessionDep, _: PresenterDep) -> Response:
     poll = sessions.get_session(db, code)
     return Response(

@@ -32,6 +32,22 @@ PRESENTER = (401, 403)
 """What an operation that needs the admin token adds."""
 
 
-def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` for a route: each status with its description and the error model."""
-    return {code: {"model": ErrorOut, "description": DESCRIPTIONS[code]} for code in codes}
+ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
+
+
+def errors(*codes: int, json_route: bool = True) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each status with its description and the error model.
+
+    Errors are JSON whatever the route answers with when it succeeds (app/main.py's handlers);
+    FastAPI would file a ``model`` under the route's own media type, so a route that answers
+    with HTML or an event stream (``json_route=False``) names the schema itself (the JSON
+    routes register it)."""
+    if json_route:
+        return {code: {"model": ErrorOut, "description": DESCRIPTIONS[code]} for code in codes}
+    return {
+        code: {
+            "description": DESCRIPTIONS[code],
+            "content": {"application/json": {"schema": ERROR_REF}},
+        }
+        for code in codes
+    }

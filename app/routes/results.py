@@ -15,7 +15,7 @@ from app.db import SessionDep
 from app.deps import TemplatesDep, choose_language, render
 from app.errors import NotFound
 from app.models import PollSession, Talk
-from app.routes.docs import PRESENTER, errors
+from app.routes.docs import DESCRIPTIONS, PRESENTER, errors
 from app.security import PresenterDep, PresenterPageDep
 
 router = APIRouter(tags=["results"])
@@ -23,7 +23,8 @@ router = APIRouter(tags=["results"])
 API_ERRORS = errors(*PRESENTER, 404, 422, 503)
 PAGE_ERRORS = {
     303: {"description": "Not logged in: to the presenter's login page."},
-    **errors(404, 422, 503),
+    **errors(404, 422, json_route=False),
+    503: {"description": DESCRIPTIONS[503], "content": {"text/html": {}}},  # a short page
 }
 
 LangQuery = Annotated[str | None, Query(max_length=16, description="language, e.g. en, zh-Hans")]

@@ -167,7 +167,10 @@ class EventStreamResponse(StreamingResponse):
 @router.get(
     "/api/v1/sessions/{code}/events",
     response_class=EventStreamResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, **errors(404, 422, 429, 503)},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        **errors(404, 422, 429, 503, json_route=False),
+    },
 )
 async def events(
     code: str,
