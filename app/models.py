@@ -14,7 +14,7 @@ import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, DateTime, MetaData, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -191,6 +191,14 @@ class PhaseStatePublic(BaseModel):
     state: PhaseState
     revealed: bool
     closes_at: datetime | None = None
+
+    @field_validator("closes_at")
+    @classmethod
+    def _in_utc(cls, moment: datetime | None) -> datetime | None:
+        """SQLite hands back naive datetimes, stored as UTC: say so (RFC 3339 needs an offset)."""
+        if moment is not None and moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment
 
 
 class SessionPublic(BaseModel):

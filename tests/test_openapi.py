@@ -67,6 +67,10 @@ def test_every_status_an_operation_answers_with_is_documented(client: TestClient
                     {"json": {"phase": "definition", "choice": "d2"}},
                     {"json": {"unexpected": True}},
                     {"content": b"{not json", "headers": {"content-type": "application/json"}},
+                    {
+                        "content": b'{"phase": "\xff"}',
+                        "headers": {"content-type": "application/json"},
+                    },
                     {"content": b"x" * (DEFAULT_BODY_LIMIT + 1)},
                 ]
             for body in bodies:
@@ -84,7 +88,7 @@ def test_every_status_an_operation_answers_with_is_documented(client: TestClient
     assert undocumented == [], "\n".join(sorted(set(undocumented)))
     # The probes reached what they should: the token's refusals, unknown names, big bodies.
     assert {401, 403, 404} <= seen["GET /api/v1/sessions/{code}/results"]
-    assert {404, 409, 413, 422} <= seen["POST /api/v1/sessions/{code}/votes"]
+    assert {400, 404, 409, 413, 422} <= seen["POST /api/v1/sessions/{code}/votes"]
     assert {204, 404, 413} <= seen["DELETE /api/v1/sessions/{code}/me"]
 
 
@@ -96,9 +100,18 @@ def test_every_error_response_is_the_detail_model_and_api_calls_document_503(
     assert set(model["properties"]) == {"detail", "code"} and model["required"] == ["detail"]
     for path, method, operation in operations(spec):
         for status, response in operation["responses"].items():
-            if int(status) >= 400 and not (path.startswith("/presenter/") and status == "503"):
+            if int(status) >= 400:
                 schema = response["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorOut"}, (path, status)
                 assert response["description"], (path, status)
         if path.startswith("/api/"):
             assert "503" in operation["responses"], f"{method} {path}"
+
+
+def test_a_countdowns_end_carries_its_utc_offset(client: TestClient) -> None:
+    code = new_session(client)
+    state = phase_action(client, code, "definition", "open", seconds=60)
+    closes_at = state["phases"][0]["closes_at"]
+    assert closes_at.endswith(("Z", "+00:00")), closes_at
+    again = client.get(f"/api/v1/sessions/{code}").json()["phases"][0]["closes_at"]
+    assert again.endswith(("Z", "+00:00")), again

@@ -44,7 +44,7 @@ def list_talks(db: SessionDep, lang: str | None = None) -> list[TalkPublic]:
     "/sessions",
     status_code=status.HTTP_201_CREATED,
     response_model=SessionCreated,
-    responses=errors(*PRESENTER, 404, 413, 422, 503),
+    responses=errors(400, *PRESENTER, 404, 413, 422, 503),
 )
 def create_session(
     body: SessionCreate, settings: SettingsDep, db: SessionDep, _: PresenterDep
@@ -86,7 +86,7 @@ def change_phase(
 @router.post(
     "/sessions/{code}/votes",
     response_model=VoteOut,
-    responses=errors(403, 404, 409, 413, 422, 429, 503),
+    responses=errors(400, 403, 404, 409, 413, 422, 429, 503),
 )
 async def vote(
     code: str,

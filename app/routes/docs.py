@@ -17,6 +17,7 @@ class ErrorOut(BaseModel):
 
 
 DESCRIPTIONS = {
+    400: "The body cannot be read as JSON text (it is not UTF-8).",
     401: "No admin token: send `Authorization: Bearer <token>` or log in as the presenter.",
     403: "The admin token is not valid, or the request came from another site's page.",
     404: "No such session, talk, phase or chart.",

@@ -15,17 +15,13 @@ from app.db import SessionDep
 from app.deps import TemplatesDep, choose_language, render
 from app.errors import NotFound
 from app.models import PollSession, Talk
-from app.routes.docs import DESCRIPTIONS, PRESENTER, errors
+from app.routes.docs import PRESENTER, errors
 from app.security import PresenterDep, PresenterPageDep
 
 router = APIRouter(tags=["results"])
 
 API_ERRORS = errors(*PRESENTER, 404, 422, 503)
-PAGE_ERRORS = {
-    303: {"description": "Not logged in: to the presenter's login page."},
-    **errors(404, 422, json_route=False),
-    503: {"description": DESCRIPTIONS[503], "content": {"text/html": {}}},  # a short page
-}
+# The results pages are the presenter's HTML, like the other pages: not part of the API.
 
 LangQuery = Annotated[str | None, Query(max_length=16, description="language, e.g. en, zh-Hans")]
 
@@ -171,7 +167,7 @@ def talk_chart(
 
 
 @router.get(
-    "/presenter/sessions/{code}/results", response_class=HTMLResponse, responses=PAGE_ERRORS
+    "/presenter/sessions/{code}/results", response_class=HTMLResponse, include_in_schema=False
 )
 def session_results_page(
     code: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
@@ -190,7 +186,7 @@ def session_results_page(
     )
 
 
-@router.get("/presenter/talks/{slug}/results", response_class=HTMLResponse, responses=PAGE_ERRORS)
+@router.get("/presenter/talks/{slug}/results", response_class=HTMLResponse, include_in_schema=False)
 def talk_results_page(
     slug: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
 ) -> HTMLResponse:
@@ -209,7 +205,7 @@ def talk_results_page(
 
 
 @router.get(
-    "/presenter/sessions/{code}/report.html", response_class=HTMLResponse, responses=PAGE_ERRORS
+    "/presenter/sessions/{code}/report.html", response_class=HTMLResponse, include_in_schema=False
 )
 def session_report(
     code: str,
@@ -230,7 +226,7 @@ def session_report(
 
 
 @router.get(
-    "/presenter/talks/{slug}/report.html", response_class=HTMLResponse, responses=PAGE_ERRORS
+    "/presenter/talks/{slug}/report.html", response_class=HTMLResponse, include_in_schema=False
 )
 def talk_report(
     slug: str,
