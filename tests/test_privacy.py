@@ -197,16 +197,22 @@ def age(app: FastAPI, days: float, **where: object) -> None:
         db.commit()
 
 
+def command_line_on(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``beliefgap`` command's environment: this app's database and secrets."""
+    settings = app.state.settings
+    monkeypatch.setenv("BELIEFGAP_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("BELIEFGAP_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("BELIEFGAP_SECRET_KEY", settings.secret_key)
+    monkeypatch.setenv("BELIEFGAP_ADMIN_TOKEN", settings.admin_token)
+
+
 def test_purge_deletes_old_answers_and_the_participants_they_leave(
     app: FastAPI,
     client: TestClient,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    settings = app.state.settings
-    monkeypatch.setenv("BELIEFGAP_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("BELIEFGAP_SECRET_KEY", settings.secret_key)
-    monkeypatch.setenv("BELIEFGAP_ADMIN_TOKEN", settings.admin_token)
+    command_line_on(app, monkeypatch)
     old, recent = new_session(client, venue="Old"), new_session(client, venue="Recent")
     for code in (old, recent):
         phase_action(client, code, "definition", "open")
@@ -239,9 +245,7 @@ def test_purge_deletes_old_answers_and_the_participants_they_leave(
 def test_purge_keeps_a_participant_with_a_recent_answer(
     app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = app.state.settings
-    monkeypatch.setenv("BELIEFGAP_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("BELIEFGAP_SECRET_KEY", settings.secret_key)
+    command_line_on(app, monkeypatch)
     code = new_session(client)
     phase_action(client, code, "definition", "open")
     vote(client, code)
