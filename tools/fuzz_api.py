@@ -1,10 +1,10 @@
 """A short schemathesis pass over the real API, as CI runs it: the app under uvicorn on
 127.0.0.1 with a temporary SQLite file, the bundled talks and a session with an open phase;
 then schemathesis, every check, 100 examples per operation (``--max-examples``) beside its
-coverage cases, once with the admin token
-and once without. Path parameters are drawn half the time from real names (the session's code,
-a talk's slug, its phases, its charts) so that the calls reach more than a 404. Prints the
-number of cases and failures of each pass; any failure fails the run (exit status 1).
+coverage cases, once with the admin token and once without. Path parameters are drawn half the
+time from real names (the session's code, a talk's slug, its phases, its charts) so that the
+calls reach more than a 404. Prints the number of cases and failures of each pass; any failure
+fails the run (exit status 1).
 
     python tools/fuzz_api.py [--examples N] [--seed N]
 """
