@@ -1,4 +1,5 @@
-"""The ``beliefgap`` command: serve, list or check talks, create a session, export one."""
+"""The ``beliefgap`` command: serve, list or check talks, create a session, export one, purge
+old answers."""
 
 from __future__ import annotations
 
@@ -35,6 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="worker processes (default 1; more need PostgreSQL, which carries live updates)",
     )
 
+    serve.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="no line per request (by default one, without the client's address unless "
+        "BELIEFGAP_LOG_CLIENT_ADDRESS=true)",
+    )
+
     talks = commands.add_parser("talks", help="list the talks, or check talk files")
     talks.add_argument("files", nargs="*", type=Path, help="talk files (.toml) to validate")
 
@@ -58,12 +66,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     exp.add_argument("--lang", default=None, help="language of the report (default: the session's)")
     exp.add_argument("-o", "--output", type=Path, default=None, help="file (default: stdout)")
 
+    purge = commands.add_parser(
+        "purge", help="delete answers older than a number of days (the retention period)"
+    )
+    purge.add_argument(
+        "--older-than",
+        type=int,
+        default=None,
+        metavar="DAYS",
+        help="delete answers given more than DAYS days ago (default: BELIEFGAP_RETENTION_DAYS)",
+    )
+    purge.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
-            return _serve(args.host, args.port, args.workers)
+            return _serve(args.host, args.port, args.workers, access_log=not args.no_access_log)
         if args.command == "talks":
             return _talks(args.files)
+        if args.command == "purge":
+            return _purge(args.older_than, args.dry_run)
         if args.command == "session":
             return _session_new(args.talk, args.venue, args.date, args.language)
         if (args.code is None) == (args.talk is None):
@@ -84,7 +106,7 @@ STOP_GRACE_SECONDS = 2
 """After a stop signal, how long open requests get to finish (event streams end at once)."""
 
 
-def _serve(host: str, port: int | None, workers: int = 1) -> int:
+def _serve(host: str, port: int | None, workers: int = 1, *, access_log: bool = True) -> int:
     import uvicorn
 
     settings = Settings()
@@ -120,12 +142,14 @@ def _serve(host: str, port: int | None, workers: int = 1) -> int:
     elif not Settings().admin_token:
         print(f"Admin token: see {settings.data_dir / SECRETS_FILE}")
     from app.limits import HeaderTimeoutProtocol
+    from app.logs import uvicorn_log_config
 
     common: dict[str, Any] = {
         "host": host,
         "port": settings.port,
         "log_level": "info",
-        "access_log": False,
+        "log_config": uvicorn_log_config(settings.log_client_address),
+        "access_log": access_log,
         "timeout_graceful_shutdown": STOP_GRACE_SECONDS,
         # uvicorn's HTTP protocol with a deadline on request headers (BELIEFGAP_HEADER_TIMEOUT).
         "http": HeaderTimeoutProtocol,
@@ -183,6 +207,33 @@ def _session_new(talk: str, venue: str, held_on: date | None, language: str | No
         print(f"code: {poll.code}")
         print(f"join: {settings.resolved_public_url}/j/{poll.code}")
         print(f"dashboard: {settings.resolved_public_url}/presenter/sessions/{poll.code}")
+    return 0
+
+
+def _purge(older_than: int | None, dry_run: bool) -> int:
+    from app import retention
+
+    settings = Settings()
+    days = older_than if older_than is not None else settings.retention_days
+    if days is None:
+        print(
+            "beliefgap: say how old: --older-than DAYS, or set BELIEFGAP_RETENTION_DAYS",
+            file=sys.stderr,
+        )
+        return 2
+    if days < 1:
+        print("beliefgap: --older-than must be 1 day or more", file=sys.stderr)
+        return 2
+    with _database(settings.with_secrets()) as db:
+        done = retention.purge(db, days, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    cutoff = done.cutoff.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    print(
+        f"{verb} {done.answers} answers and {done.participants} participants "
+        f"older than {days} days (given before {cutoff})"
+    )
+    for code, answers in done.sessions.items():
+        print(f"  session {code}: {answers} answers")
     return 0
 
 

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from app import charts, results, stats
 from app.db import ROOT
-from app.models import Phase, PhaseOption, PollSession, Response, Talk
+from app.models import Participant, Phase, PhaseOption, PollSession, Response, Talk
 from app.sessions import session_phases, session_talk
 from app.talks import current_version
 
@@ -38,28 +38,31 @@ def neutralize(cell: Any) -> Any:
 
 
 def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC, to the second (answers are stored to the second; older rows may hold
+    microseconds, which no export shows)."""
     if moment.tzinfo is None:  # SQLite hands back naive datetimes, stored as UTC
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def response_rows(db: Session, poll: PollSession) -> Iterator[dict[str, Any]]:
     """One dict per stored response, in talk order, then by time of answer."""
     talk = session_talk(db, poll)
     query = (
-        select(Response, Phase, PhaseOption)
+        select(Response, Phase, PhaseOption, Participant.public_id)
         .join(Phase, col(Phase.id) == Response.phase_id)
+        .join(Participant, col(Participant.id) == Response.participant_id)
         .join(PhaseOption, col(PhaseOption.id) == Response.option_id, isouter=True)
         .where(Response.session_id == poll.id)
         .order_by(col(Phase.position), col(Response.answered_at), col(Response.id))
     )
-    for response, phase, option in db.exec(query):
+    for response, phase, option, public_id in db.exec(query):
         yield {
             "session": poll.code,
             "venue": poll.venue,
             "talk": talk.slug,
             "phase": phase.key,
-            "participant": str(response.participant_id),
+            "participant": public_id,
             "choice": option.key if option is not None else None,
             "value": response.value,
             "answered_at": iso_utc(response.answered_at),
@@ -145,10 +148,10 @@ COLUMN_DESCRIPTIONS = {
     "venue": "where the session was held, as the presenter typed it",
     "talk": "the talk's slug",
     "phase": "the phase id (see phases)",
-    "participant": "an anonymous id, the same for one phone throughout one session only",
+    "participant": "an anonymous random id, the same for one phone throughout one session only",
     "choice": "the option id chosen (empty for a % estimate phase)",
     "value": "the number given in a % estimate phase (empty otherwise)",
-    "answered_at": "when the (last) answer was given, ISO 8601 UTC",
+    "answered_at": "when the (last) answer was given, ISO 8601 UTC, to the second",
 }
 
 

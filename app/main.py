@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
-from app import i18n, voting
+from app import i18n, logs, voting
 from app.db import ROOT, make_engine, migrate, startup_lock
 from app.deps import SharedPages
 from app.errors import (
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     )
     app.state.settings = settings
     app.state.engine = engine
+    logs.hide_client_addresses(settings.log_client_address)
     app.state.templates = make_templates()
     # What every phone of a session shares, kept in this process. Facts reach it twice: from
     # this process's commits at once (before anything else hears of them), and from every

@@ -110,6 +110,14 @@ class Settings(BaseSettings):
             raise ValueError("'none' cannot be combined with other sources")
         return " ".join(sources)
 
+    log_client_address: bool = False
+    """Whether access log lines name the client's address (off: the request line and status
+    only; see app/logs.py)."""
+
+    retention_days: int | None = Field(default=None, ge=1)
+    """How many days answers are kept; ``beliefgap purge`` deletes older ones (unset: keep
+    everything until a purge names a number of days)."""
+
     @model_validator(mode="after")
     def _broadcast_on_the_database(self) -> Settings:
         if "broadcast_url" not in self.model_fields_set and is_postgres(self.database_url):

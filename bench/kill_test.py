@@ -96,7 +96,8 @@ async def trial(number: int) -> tuple[int, int, str]:
             integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
             stored = dict(
                 db.execute(
-                    "SELECT CAST(r.participant_id AS TEXT), o.key FROM response r "
+                    "SELECT p.public_id, o.key FROM response r "
+                    "JOIN participant p ON p.id = r.participant_id "
                     "JOIN phase_option o ON o.id = r.option_id"
                 ).fetchall()
             )
@@ -109,7 +110,7 @@ async def trial(number: int) -> tuple[int, int, str]:
 
 
 STORED_SQL = (
-    "SELECT CAST(r.participant_id AS TEXT), o.key FROM response r "
+    "SELECT p.public_id, o.key FROM response r JOIN participant p ON p.id = r.participant_id "
     "JOIN phase_option o ON o.id = r.option_id"
 )
 

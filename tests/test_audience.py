@@ -36,7 +36,7 @@ from app.models import (
 from app.routes.stream import state_json
 from app.security import participant_cookie_name, read_participant
 from tests import liveserver
-from tests.conftest import ADMIN_TOKEN, AUTH, SECRET_KEY, new_session, phase_action
+from tests.conftest import ADMIN_TOKEN, AUTH, SECRET_KEY, new_session, phase_action, require
 
 HX = {"HX-Request": "true"}
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
@@ -665,9 +665,12 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium")
 def test_a_phone_votes_and_follows_the_presenter_live_in_chromium(server: str) -> None:
     from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM_MISSING
+
+    require(CHROMIUM.exists(), CHROMIUM_MISSING)
 
     def act(path: str) -> None:
         response = httpx.post(f"{server}{path}", headers=AUTH, timeout=10)

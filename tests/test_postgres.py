@@ -386,8 +386,8 @@ def test_no_vote_is_stored_after_the_close_commits(pair: Pair) -> None:
     assert {a.status for a in before} == {200}
 
     rows = pair.sql(
-        "SELECT r.participant_id::text FROM response r JOIN poll_session s ON s.id = r.session_id "
-        "WHERE s.code = %s",
+        "SELECT p.public_id FROM response r JOIN participant p ON p.id = r.participant_id "
+        "JOIN poll_session s ON s.id = r.session_id WHERE s.code = %s",
         code,
     )
     assert {who for (who,) in rows} == stored_ok

@@ -29,7 +29,7 @@ import pytest
 
 from app.routes.presenter import qr_svg
 from tests import liveserver
-from tests.conftest import ADMIN_TOKEN, AUTH
+from tests.conftest import ADMIN_TOKEN, AUTH, require
 from tests.liveserver import LiveServer
 from tests.test_stream import sse_events
 
@@ -59,12 +59,12 @@ def _nginx_binary() -> str | None:
 def _need(tool: str | None, what: str) -> str:
     """The tool's path; without it a failure in CI (nothing is skipped silently there), a skip
     with the way to install it elsewhere."""
-    if tool is not None:
-        return tool
-    message = f"{what} not found: tools/test-packages installs it (apt-get install nginx openssl)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    require(
+        tool is not None,
+        f"{what} (the proxy test): apt-get install nginx openssl (tools/test-packages does it)",
+    )
+    assert tool is not None
+    return tool
 
 
 # --------------------------------------------------------------------------- the site file

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from app import export, sessions, voting
+from app import export, retention, sessions, voting
 from app.db import SessionDep
 from app.deps import (
     LimitsDep,
@@ -19,6 +19,7 @@ from app.deps import (
     set_participant_cookie,
 )
 from app.models import SessionCreate, SessionCreated, SessionPublic, TalkPublic, VoteIn, VoteOut
+from app.routes.docs import PRESENTER, errors
 from app.security import PresenterDep, new_participant_token
 from app.settings import Settings
 from app.voting import PhaseAction
@@ -35,12 +36,17 @@ def dashboard_url(settings: Settings, code: str) -> str:
     return f"{settings.resolved_public_url}/presenter/sessions/{code}"
 
 
-@router.get("/talks", response_model=list[TalkPublic])
+@router.get("/talks", response_model=list[TalkPublic], responses=errors(422, 503))
 def list_talks(db: SessionDep, lang: str | None = None) -> list[TalkPublic]:
     return [sessions.talk_public(db, talk, lang) for talk in sessions.list_talks(db)]
 
 
-@router.post("/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionCreated)
+@router.post(
+    "/sessions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SessionCreated,
+    responses=errors(400, *PRESENTER, 404, 413, 422, 503),
+)
 def create_session(
     body: SessionCreate, settings: SettingsDep, db: SessionDep, _: PresenterDep
 ) -> SessionCreated:
@@ -54,12 +60,16 @@ def create_session(
     )
 
 
-@router.get("/sessions/{code}", response_model=SessionPublic)
+@router.get("/sessions/{code}", response_model=SessionPublic, responses=errors(404, 422, 503))
 def get_session(code: str, db: SessionDep) -> SessionPublic:
     return sessions.session_public(db, sessions.get_session(db, code))
 
 
-@router.post("/sessions/{code}/phases/{phase_id}/{action}", response_model=SessionPublic)
+@router.post(
+    "/sessions/{code}/phases/{phase_id}/{action}",
+    response_model=SessionPublic,
+    responses=errors(*PRESENTER, 404, 409, 413, 422, 503),
+)
 def change_phase(
     code: str,
     phase_id: str,
@@ -74,7 +84,11 @@ def change_phase(
     return sessions.session_public(db, poll)
 
 
-@router.post("/sessions/{code}/votes", response_model=VoteOut)
+@router.post(
+    "/sessions/{code}/votes",
+    response_model=VoteOut,
+    responses=errors(400, 403, 404, 409, 413, 422, 429, 503),
+)
 async def vote(
     code: str,
     body: Annotated[VoteIn, Body()],
@@ -103,7 +117,28 @@ async def vote(
     return response
 
 
-@router.get("/sessions/{code}/export.csv", response_class=StreamingResponse)
+@router.delete(
+    "/sessions/{code}/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(403, 404, 413, 422, 503),
+)
+def erase_me(code: str, request: Request, db: SessionDep, publisher: PublisherDep) -> Response:
+    """Erase this phone's answers in the session (the participant in its cookie) and its
+    participant row; live counts drop at once. Nothing stored for this phone is no error:
+    204 all the same. The cookie stays, so the phone can answer again (as a new participant)."""
+    code = sessions.normalize_code(code)
+    retention.erase_participant(db, code, participant_token(request, code), publisher)
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/sessions/{code}/export.csv",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "One row per answer."},
+        **errors(*PRESENTER, 404, 422, 503),
+    },
+)
 def export_csv(code: str, db: SessionDep, _: PresenterDep) -> StreamingResponse:
     """Tidy CSV, one row per response (columns in API.md), formula-safe."""
     poll = sessions.get_session(db, code)
@@ -115,7 +150,7 @@ def export_csv(code: str, db: SessionDep, _: PresenterDep) -> StreamingResponse:
     )
 
 
-@router.get("/sessions/{code}/export.json")
+@router.get("/sessions/{code}/export.json", responses=errors(*PRESENTER, 404, 422, 503))
 def export_json(code: str, db: SessionDep, _: PresenterDep) -> Response:
     poll = sessions.get_session(db, code)
     return Response(

@@ -280,6 +280,25 @@ async def audience_page(
     return response
 
 
+@router.get("/privacy", response_class=HTMLResponse)
+async def privacy(request: Request, code: str | None = None, lang: str | None = None) -> Response:
+    """The privacy note: what is stored about a phone, for how long, how to erase it.
+    ``code``: the session to link back to (only a well-formed code is)."""
+    language = choose_language(request, lang)
+    back = sessions.normalize_code(code or "")
+    if len(back) > MAX_CODE_LENGTH or not (back.isascii() and back.isalnum()):
+        back = ""
+    context = {
+        "lang": language,
+        "retention_days": request.app.state.settings.retention_days,
+        "back": back,
+        "switch_query": {"code": back} if back else {},
+    }
+    response = render(request, "pages/audience/privacy.html", context)
+    remember_language(request, response, lang)
+    return response
+
+
 @router.get("/j/{code}/panel", response_class=HTMLResponse)
 async def audience_panel(
     code: str,

@@ -15,9 +15,13 @@ from app.db import SessionDep
 from app.deps import TemplatesDep, choose_language, render
 from app.errors import NotFound
 from app.models import PollSession, Talk
+from app.routes.docs import PRESENTER, errors
 from app.security import PresenterDep, PresenterPageDep
 
 router = APIRouter(tags=["results"])
+
+API_ERRORS = errors(*PRESENTER, 404, 422, 503)
+# The results pages are the presenter's HTML, like the other pages: not part of the API.
 
 LangQuery = Annotated[str | None, Query(max_length=16, description="language, e.g. en, zh-Hans")]
 
@@ -52,14 +56,14 @@ def _json(document: Any, filename: str | None = None) -> Response:
 # --------------------------------------------------------------------------- JSON results
 
 
-@router.get("/api/v1/sessions/{code}/results")
+@router.get("/api/v1/sessions/{code}/results", responses=API_ERRORS)
 def session_results(code: str, db: SessionDep, _: PresenterDep) -> dict[str, Any]:
     """The session's results (shape in API.md): phases, gap, shift, cross-tabs."""
     poll = sessions.get_session(db, code)
     return results.session_results_json(results.session_results(db, poll))
 
 
-@router.get("/api/v1/talks/{slug}/results")
+@router.get("/api/v1/talks/{slug}/results", responses=API_ERRORS)
 def talk_results(slug: str, db: SessionDep, _: PresenterDep) -> dict[str, Any]:
     """The talk's results pooled over its sessions, the gap pooled with inverse-variance weights
     (DerSimonian-Laird), and each session's own results under ``sessions``."""
@@ -70,7 +74,9 @@ def talk_results(slug: str, db: SessionDep, _: PresenterDep) -> dict[str, Any]:
 # --------------------------------------------------------------------------- exports
 
 
-@router.get("/api/v1/talks/{slug}/export.csv", response_class=StreamingResponse)
+@router.get(
+    "/api/v1/talks/{slug}/export.csv", response_class=StreamingResponse, responses=API_ERRORS
+)
 def talk_export_csv(slug: str, db: SessionDep, _: PresenterDep) -> StreamingResponse:
     """Every response of every session of the talk, one row each (formula-safe)."""
     talk = sessions.get_talk(db, slug)
@@ -82,13 +88,13 @@ def talk_export_csv(slug: str, db: SessionDep, _: PresenterDep) -> StreamingResp
     )
 
 
-@router.get("/api/v1/talks/{slug}/export.json")
+@router.get("/api/v1/talks/{slug}/export.json", responses=API_ERRORS)
 def talk_export_json(slug: str, db: SessionDep, _: PresenterDep) -> Response:
     talk = sessions.get_talk(db, slug)
     return _json(export.talk_document(db, talk), f"beliefgap-{talk.slug}.json")
 
 
-@router.get("/api/v1/sessions/{code}/codebook.json")
+@router.get("/api/v1/sessions/{code}/codebook.json", responses=API_ERRORS)
 def session_codebook(code: str, db: SessionDep, _: PresenterDep) -> Response:
     """What the export's columns, phases and option ids mean, in every language of the talk."""
     poll = sessions.get_session(db, code)
@@ -97,7 +103,7 @@ def session_codebook(code: str, db: SessionDep, _: PresenterDep) -> Response:
     return _json(codebook, f"beliefgap-{poll.code}-codebook.json")
 
 
-@router.get("/api/v1/talks/{slug}/codebook.json")
+@router.get("/api/v1/talks/{slug}/codebook.json", responses=API_ERRORS)
 def talk_codebook(slug: str, db: SessionDep, _: PresenterDep) -> Response:
     talk = sessions.get_talk(db, slug)
     return _json(export.codebook(db, talk), f"beliefgap-{talk.slug}-codebook.json")
@@ -121,7 +127,7 @@ def _chart_file(
     return Response(export.svg_to_png(svg), media_type="image/png", headers=headers)
 
 
-@router.get("/api/v1/sessions/{code}/charts/{chart_name}")
+@router.get("/api/v1/sessions/{code}/charts/{chart_name}", responses=API_ERRORS)
 def session_chart(
     code: str,
     chart_name: str,
@@ -137,7 +143,7 @@ def session_chart(
     return _chart_file(templates, chart_name, found.charts(_session_lang(poll, lang)), poll.code)
 
 
-@router.get("/api/v1/talks/{slug}/charts/{chart_name}")
+@router.get("/api/v1/talks/{slug}/charts/{chart_name}", responses=API_ERRORS)
 def talk_chart(
     slug: str,
     chart_name: str,
@@ -160,7 +166,9 @@ def talk_chart(
 # --------------------------------------------------------------------------- pages
 
 
-@router.get("/presenter/sessions/{code}/results", response_class=HTMLResponse)
+@router.get(
+    "/presenter/sessions/{code}/results", response_class=HTMLResponse, include_in_schema=False
+)
 def session_results_page(
     code: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
 ) -> HTMLResponse:
@@ -178,7 +186,7 @@ def session_results_page(
     )
 
 
-@router.get("/presenter/talks/{slug}/results", response_class=HTMLResponse)
+@router.get("/presenter/talks/{slug}/results", response_class=HTMLResponse, include_in_schema=False)
 def talk_results_page(
     slug: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
 ) -> HTMLResponse:
@@ -196,7 +204,9 @@ def talk_results_page(
     )
 
 
-@router.get("/presenter/sessions/{code}/report.html", response_class=HTMLResponse)
+@router.get(
+    "/presenter/sessions/{code}/report.html", response_class=HTMLResponse, include_in_schema=False
+)
 def session_report(
     code: str,
     db: SessionDep,
@@ -215,7 +225,9 @@ def session_report(
     return HTMLResponse(html)
 
 
-@router.get("/presenter/talks/{slug}/report.html", response_class=HTMLResponse)
+@router.get(
+    "/presenter/talks/{slug}/report.html", response_class=HTMLResponse, include_in_schema=False
+)
 def talk_report(
     slug: str,
     request: Request,

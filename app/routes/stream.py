@@ -33,6 +33,7 @@ from app import audience, i18n, sessions
 from app.deps import BroadcasterDep, LimitsDep, SessionCacheDep, participant_token
 from app.live import Broadcaster, Frames, RenderRequest, encode_event
 from app.results import phase_results
+from app.routes.docs import errors
 from app.security import is_presenter
 from app.sessions import SessionCache
 
@@ -185,7 +186,10 @@ class EventStreamResponse(StreamingResponse):
 @router.get(
     "/api/v1/sessions/{code}/events",
     response_class=EventStreamResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        **errors(404, 422, 429, 503, json_route=False),
+    },
 )
 async def events(
     code: str,

@@ -16,6 +16,7 @@ from app.db import SessionDep
 from app.deps import choose_language, form_fields, render
 from app.errors import Conflict, DomainError, Invalid
 from app.models import TalkCopy, TalkStored
+from app.routes.docs import PRESENTER, ErrorOut, errors
 from app.security import PresenterDep, PresenterPageDep
 from app.sessions import best_language, list_talks
 
@@ -77,12 +78,18 @@ _TALK_BODY: dict[str, Any] = {
 }
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "no presenter credentials"},
-    403: {"description": "wrong admin token"},
-    409: {"description": "the slug is taken, or the talk cannot be edited (copy it)"},
-    415: {"description": "neither TOML nor JSON"},
-    422: {"description": "every problem of the talk, each with loc, phase, option, field, msg"},
+    **errors(*PRESENTER, 413, 503),
+    409: {
+        "model": ErrorOut,
+        "description": "The slug is taken, or the talk cannot be edited (copy it).",
+    },
+    415: {"model": ErrorOut, "description": "The body is neither TOML nor JSON."},
+    422: {
+        "model": ErrorOut,
+        "description": "Every problem of the talk, each with loc, phase, option, field, msg.",
+    },
 }
+_READ_RESPONSES = errors(*PRESENTER, 404, 422, 503)
 
 
 @router.post(
@@ -114,7 +121,7 @@ async def create_talk(request: Request, db: SessionDep, _: PresenterDep) -> Resp
 @router.put(
     "/{slug}",
     response_model=TalkStored,
-    responses={404: {"description": "no such talk"}, **_RESPONSES},
+    responses={**errors(404), **_RESPONSES},
     openapi_extra=_TALK_BODY,
 )
 async def update_talk(slug: str, request: Request, db: SessionDep, _: PresenterDep) -> Response:
@@ -135,7 +142,7 @@ async def update_talk(slug: str, request: Request, db: SessionDep, _: PresenterD
     return JSONResponse({"slug": slug, "version": version.number})
 
 
-@router.get("/{slug}.toml", responses={404: {"description": "no such talk"}, 401: {}, 403: {}})
+@router.get("/{slug}.toml", responses=_READ_RESPONSES)
 def export_talk_toml(slug: str, db: SessionDep, _: PresenterDep) -> Response:
     """The current version as a talk file (``POST`` takes it back)."""
     talk = talks.find_talk(db, slug)
@@ -147,7 +154,7 @@ def export_talk_toml(slug: str, db: SessionDep, _: PresenterDep) -> Response:
     )
 
 
-@router.get("/{slug}", responses={404: {"description": "no such talk"}, 401: {}, 403: {}})
+@router.get("/{slug}", responses=_READ_RESPONSES)
 def get_talk(slug: str, db: SessionDep, _: PresenterDep) -> dict[str, Any]:
     """The current version in the talk file format's structure, with its ``version``."""
     talk = talks.find_talk(db, slug)
@@ -158,7 +165,7 @@ def get_talk(slug: str, db: SessionDep, _: PresenterDep) -> dict[str, Any]:
     "/{slug}/copy",
     status_code=status.HTTP_201_CREATED,
     response_model=TalkStored,
-    responses={404: {"description": "no such talk"}, **_RESPONSES},
+    responses={**errors(400, 404), **_RESPONSES},
 )
 def copy_talk(slug: str, body: TalkCopy, db: SessionDep, _: PresenterDep) -> Response:
     """An editable copy of the talk's current version under a new slug."""

@@ -314,6 +314,26 @@
     }
   }
 
+  // ------------------------------------------------------------------ erase my answers
+
+  // The footer's button sends DELETE /api/v1/sessions/{code}/me (after the browser's confirm):
+  // on 204 this phone has no answers any more, so its panel is fetched again (the open question
+  // comes back unanswered) and the footer says it is done.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-erase")) return;
+    var status = document.querySelector("[data-erase-status]");
+    var ok = event.detail.xhr && event.detail.xhr.status === 204;
+    if (ok) {
+      answered = {};
+      refreshPanel();
+    }
+    if (status) {
+      status.textContent = ok ? elt.dataset.erased : elt.dataset.eraseFailed;
+      status.hidden = false;
+    }
+  });
+
   document.addEventListener("htmx:sendError", failed);
   document.addEventListener("htmx:responseError", failed);
 
