@@ -10,7 +10,7 @@ back gives the very same results.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -438,6 +438,8 @@ class TalkResults:
     sessions: list[SessionResults]
     meta: stats.Pooled | None
     forest: list[ForestRow]
+    rehearsals: list[SessionMeta] = field(default_factory=list)
+    """Sessions marked as rehearsals: listed apart, never pooled."""
 
     def title(self, lang: str) -> str:
         return pick(self.titles, lang)
@@ -505,20 +507,24 @@ def build_talk_results(
 
 
 def talk_results(db: Session, talk: Talk) -> TalkResults:
-    polls = list(
+    gathered = list(
         db.exec(
             select(PollSession)
             .where(PollSession.talk_id == talk.id)
             .order_by(col(PollSession.held_on), col(PollSession.id))
         )
     )
+    # Rehearsals are listed apart and never pooled.
+    polls = [p for p in gathered if not p.rehearsal]
+    rehearsals = [_meta(p, talk) for p in gathered if p.rehearsal]
     answers = _answers(db, [p.id for p in polls if p.id is not None])
     sessions = []
     for poll in polls:
         infos = [info_from_view(v) for v in session_phases(db, poll)]
         data = stats.Dataset(tuple(i.spec for i in infos), answers.get(poll.id or 0, {}))
         sessions.append((_meta(poll, talk), infos, data))
-    return build_talk_results(talk.slug, dict(talk.titles), list(talk.languages), sessions)
+    found = build_talk_results(talk.slug, dict(talk.titles), list(talk.languages), sessions)
+    return replace(found, rehearsals=rehearsals)
 
 
 # --------------------------------------------------------------------------- JSON
@@ -716,4 +722,5 @@ def talk_results_json(results: TalkResults) -> dict[str, Any]:
             }
             for s in results.sessions
         ],
+        "rehearsals": [r.code for r in results.rehearsals],
     }

@@ -31,7 +31,13 @@ from app.models import (
     VoteOut,
     utcnow,
 )
-from app.sessions import PhaseContent, SessionContent, get_session, phase_is_open
+from app.sessions import (
+    PhaseContent,
+    SessionContent,
+    get_session,
+    phase_is_open,
+    refuse_if_ended,
+)
 
 MAX_COUNTDOWN_SECONDS = 3600
 
@@ -86,7 +92,9 @@ def validate_vote(spec: SessionContent, token: str, vote: VoteIn) -> Ballot:
     return Ballot(spec, phase, token, vote.choice, option_id, None)
 
 
-# Register the phone only if the phase is open at this instant. On SQLite, being the
+# Register the phone only if the phase is open at this instant and the session has not ended
+# (ending a session closes its open phases in the same transaction, so the phase's row carries
+# the end as well; the check of ``ended_at`` names the reason). On SQLite, being the
 # transaction's first statement for its ballot, a write, it holds the database's write lock while
 # it reads the phase's state, so a close that commits meanwhile cannot slip between the check and
 # the answer: writes are serialized.
@@ -98,6 +106,9 @@ _PARTICIPANT_IF_OPEN_SQL = """
         WHERE session_id = :session_id AND phase_id = :phase_id AND state = 'open'
           AND (closes_at IS NULL OR closes_at > :now)
         {lock}
+    )
+    AND NOT EXISTS (
+        SELECT 1 FROM poll_session WHERE id = :session_id AND ended_at IS NOT NULL
     )
     ON CONFLICT (session_id, token) DO UPDATE SET token = excluded.token
     RETURNING id
@@ -114,6 +125,9 @@ _PARTICIPANT_IF_OPEN = text(_PARTICIPANT_IF_OPEN_SQL.format(lock="")).bindparams
 _PARTICIPANT_IF_OPEN_POSTGRES = text(_PARTICIPANT_IF_OPEN_SQL.format(lock="FOR SHARE")).bindparams(
     bindparam("now", type_=DateTime(timezone=True))
 )
+
+# Why a ballot was refused (read only then): the session ended, or only its phase is not open.
+_SESSION_ENDED = text("SELECT 1 FROM poll_session WHERE id = :session_id AND ended_at IS NOT NULL")
 
 # Answering again replaces the answer in the database itself (never read-modify-write).
 _UPSERT_RESPONSE = text(
@@ -140,9 +154,7 @@ def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut
         params = {"session_id": ballot.session.id, "phase_id": ballot.phase.id, "now": now}
         participant_id = connection.execute(if_open, {**params, "token": ballot.token}).scalar()
         if participant_id is None:
-            outcomes.append(
-                Conflict(f"phase '{ballot.phase.key}' is not open", code="phase_not_open")
-            )
+            outcomes.append(_refusal(connection, ballot))
             continue
         connection.execute(
             _UPSERT_RESPONSE,
@@ -166,6 +178,13 @@ def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut
     return outcomes
 
 
+def _refusal(connection: Connection, ballot: Ballot) -> Conflict:
+    ended = connection.execute(_SESSION_ENDED, {"session_id": ballot.session.id}).first()
+    if ended is not None:
+        return Conflict(f"session '{ballot.session.code}' has ended", code="session_ended")
+    return Conflict(f"phase '{ballot.phase.key}' is not open", code="phase_not_open")
+
+
 def change_phase(
     db: Session,
     code: str,
@@ -182,6 +201,7 @@ def change_phase(
     is a Conflict. Reveal and hide work in every state.
     """
     poll = get_session(db, code)
+    refuse_if_ended(poll)
     row = db.exec(
         select(SessionPhase)
         .join(Phase, col(Phase.id) == SessionPhase.phase_id)

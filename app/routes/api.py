@@ -17,7 +17,16 @@ from app.deps import (
     participant_token,
     set_participant_cookie,
 )
-from app.models import SessionCreate, SessionCreated, SessionPublic, TalkPublic, VoteIn, VoteOut
+from app.errors import Invalid
+from app.models import (
+    SessionCreate,
+    SessionCreated,
+    SessionPublic,
+    SessionUpdate,
+    TalkPublic,
+    VoteIn,
+    VoteOut,
+)
 from app.security import PresenterDep, new_participant_token
 from app.settings import Settings
 from app.voting import PhaseAction
@@ -56,6 +65,29 @@ def create_session(
 @router.get("/sessions/{code}", response_model=SessionPublic)
 def get_session(code: str, db: SessionDep) -> SessionPublic:
     return sessions.session_public(db, sessions.get_session(db, code))
+
+
+@router.patch("/sessions/{code}", response_model=SessionPublic)
+def update_session(
+    code: str, body: SessionUpdate, db: SessionDep, publisher: PublisherDep, _: PresenterDep
+) -> SessionPublic:
+    """Rename the venue, mark a rehearsal (left out of pooled results), end a session (no more
+    votes or phase changes) or take it up again."""
+    given = body.model_dump(exclude_unset=True)
+    if not given or any(value is None for value in given.values()):
+        raise Invalid(
+            "give at least one of 'venue', 'rehearsal', 'ended', none of them null",
+            code="empty_update",
+        )
+    poll = sessions.update_session(db, code, publisher, **given)
+    return sessions.session_public(db, poll)
+
+
+@router.delete("/sessions/{code}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_session(code: str, db: SessionDep, publisher: PublisherDep, _: PresenterDep) -> Response:
+    """The session, its participants and their answers are gone (export them first)."""
+    sessions.delete_session(db, code, publisher)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/sessions/{code}/phases/{phase_id}/{action}", response_model=SessionPublic)
