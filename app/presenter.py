@@ -114,8 +114,8 @@ def talk_overviews(
         )
     }
     states: dict[int, list[PhaseState]] = {}
-    for session_id, state in db.exec(select(SessionPhase.session_id, SessionPhase.state)):
-        states.setdefault(session_id, []).append(PhaseState(state))
+    for session_id, phase_state in db.exec(select(SessionPhase.session_id, SessionPhase.state)):
+        states.setdefault(session_id, []).append(PhaseState(phase_state))
     slugs = {t.id: t.slug for t in talks}
     by_talk: dict[int, list[SessionOverview]] = {}
     for poll in polls:
