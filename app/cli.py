@@ -249,11 +249,13 @@ def _session(args: argparse.Namespace) -> int:
         return _session_list(args.talk, args.state)
     if command == "delete":
         return _session_delete(args.code, args.yes)
-    changes: dict[str, Any] = {
-        "end": {"ended": not getattr(args, "resume", False)},
-        "rename": {"venue": getattr(args, "venue", None)},
-        "rehearsal": {"rehearsal": not getattr(args, "undo", False)},
-    }[command]
+    changes: dict[str, Any]
+    if command == "end":
+        changes = {"ended": not args.resume}
+    elif command == "rename":
+        changes = {"venue": args.venue}
+    else:
+        changes = {"rehearsal": not args.undo}
     settings = Settings().with_secrets()
     code = sessions.normalize_code(args.code)
     answer = _through_server(settings, "PATCH", code, changes)

@@ -442,9 +442,7 @@ def load_live_state(db: Session, content: SessionContent) -> LiveState:
         .where(SessionPhase.session_id == content.id)
         .order_by(col(SessionPhase.position))
     ).all()
-    ended_at = db.exec(
-        select(PollSession.ended_at).where(PollSession.id == content.id)
-    ).first()
+    ended_at = db.exec(select(PollSession.ended_at).where(PollSession.id == content.id)).first()
     return LiveState(
         ended=ended_at is not None,
         open=tuple(

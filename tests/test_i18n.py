@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from app import i18n
 from app.db import ROOT
 from app.models import Phase, PhaseOption, Talk
-from tests.conftest import new_session, phase_action
+from tests.conftest import AUTH, phase_action
 
 TEMPLATES = ROOT / "templates"
 MESSAGE_CALL = re.compile(r"""\bt\(\s*["'](\w+)["']\s*[,)]""")  # literal ids only
@@ -135,7 +135,13 @@ def visible_text(html: str) -> str:
 
 def test_a_chinese_phone_sees_no_english_interface_text(client: TestClient) -> None:
     zh = {"Accept-Language": "zh-CN"}
-    code = new_session(client, "emergence-scale")
+    # A session in Chinese (the phones' default; the landing page follows Accept-Language).
+    created = client.post(
+        "/api/v1/sessions",
+        json={"talk": "emergence-scale", "venue": "Beijing", "language": "zh-Hans"},
+        headers=AUTH,
+    )
+    code = created.json()["code"]
     pages = [client.get("/", headers=zh), client.get("/?code=nope99", headers=zh)]
     pages.append(client.get(f"/j/{code}", headers=zh))  # waiting
     phase_action(client, code, "belief", "open", seconds=90)

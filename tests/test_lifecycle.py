@@ -22,7 +22,9 @@ def count(client: TestClient, table: type) -> int:
 
 
 def patch(client: TestClient, code: str, body: object, headers: dict | None = None):  # type: ignore[no-untyped-def]
-    return client.patch(f"/api/v1/sessions/{code}", json=body, headers=AUTH if headers is None else headers)
+    return client.patch(
+        f"/api/v1/sessions/{code}", json=body, headers=AUTH if headers is None else headers
+    )
 
 
 def vote(client: TestClient, code: str, phase: str, choice: str) -> int:
@@ -89,7 +91,7 @@ def test_an_ended_session_refuses_votes_and_phase_changes(client: TestClient) ->
     state = response.json()
     assert state["ended"] is True and state["ended_at"]
     # Ending closed the open phase.
-    assert [p["state"] for p in state["phases"]][0] == "closed"
+    assert next(p["state"] for p in state["phases"]) == "closed"
     answers = count(client, Response)
     refused = client.post(
         f"/api/v1/sessions/{code}/votes", json={"phase": "definition", "choice": "d2"}
@@ -207,3 +209,46 @@ def test_deleting_a_session_removes_it_with_its_people_and_answers(
         assert db.exec(select(func.count()).select_from(Response)).one() == 1
         sessions = {s.session_id for s in db.exec(select(SessionPhase))}
         assert len(sessions) == 1
+
+
+def test_csv_for_excel_starts_with_a_byte_order_mark(client: TestClient) -> None:
+    code = new_session(client)
+    phase_action(client, code, "definition", "open")
+    assert vote(client, code, "definition", "d1") == 200
+    plain = client.get(f"/api/v1/sessions/{code}/export.csv", headers=AUTH).content
+    excel = client.get(f"/api/v1/sessions/{code}/export.csv?bom=1", headers=AUTH).content
+    assert not plain.startswith(b"\xef\xbb\xbf")
+    assert excel == b"\xef\xbb\xbf" + plain
+    talk = client.get("/api/v1/talks/emergence/export.csv?bom=1", headers=AUTH).content
+    assert talk.startswith(b"\xef\xbb\xbfsession,")
+    assert (
+        client.get(f"/api/v1/sessions/{code}/export.csv?bom=maybe", headers=AUTH).status_code == 422
+    )
+    page = client.get(f"/presenter/sessions/{code}", headers=AUTH)
+    assert f"/api/v1/sessions/{code}/export.csv?bom=1" in page.text
+
+
+@pytest.mark.parametrize(
+    ("headers", "params", "cookies", "expected"),
+    [
+        ({"Accept-Language": "en"}, {}, {}, "zh-Hans"),  # the session's language is the default
+        ({}, {}, {}, "zh-Hans"),
+        ({"Accept-Language": "en"}, {"lang": "en"}, {}, "en"),  # the phone's choice wins
+        ({"Accept-Language": "zh"}, {}, {"bg_lang": "en"}, "en"),
+    ],
+)
+def test_the_session_language_is_the_phones_default(
+    client: TestClient, headers: dict, params: dict, cookies: dict, expected: str
+) -> None:
+    created = client.post(
+        "/api/v1/sessions",
+        json={"talk": "emergence", "venue": "Beijing", "language": "zh-Hans"},
+        headers=AUTH,
+    ).json()
+    client.cookies.clear()
+    for name, value in cookies.items():
+        client.cookies.set(name, value)
+    page = client.get(f"/j/{created['code']}", headers=headers, params=params)
+    assert page.status_code == 200
+    assert f'<html lang="{expected}"' in page.text
+    client.cookies.clear()

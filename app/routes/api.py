@@ -128,10 +128,15 @@ async def vote(
 
 
 @router.get("/sessions/{code}/export.csv", response_class=StreamingResponse)
-def export_csv(code: str, db: SessionDep, _: PresenterDep) -> StreamingResponse:
-    """Tidy CSV, one row per response (columns in API.md), formula-safe."""
+def export_csv(
+    code: str, db: SessionDep, _: PresenterDep, bom: Annotated[bool, Query()] = False
+) -> StreamingResponse:
+    """Tidy CSV, one row per response (columns in API.md), formula-safe. ``bom=1``: with a
+    byte-order mark, for Excel."""
     poll = sessions.get_session(db, code)
     lines = list(export.csv_lines(export.response_rows(db, poll)))
+    if bom:
+        lines.insert(0, export.UTF8_BOM)
     return StreamingResponse(
         iter(lines),
         media_type="text/csv; charset=utf-8",

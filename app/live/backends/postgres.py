@@ -101,9 +101,7 @@ def decode(payload: str) -> SessionChanged | None:
 
 def _merged(earlier: SessionChanged, later: SessionChanged) -> SessionChanged:
     """Two facts about one session as one: phase changes and deletions stick."""
-    return replace(
-        later, phases=earlier.phases or later.phases, gone=earlier.gone or later.gone
-    )
+    return replace(later, phases=earlier.phases or later.phases, gone=earlier.gone or later.gone)
 
 
 def _backoff(delay: float) -> float:
