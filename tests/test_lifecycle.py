@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -252,3 +253,98 @@ def test_the_session_language_is_the_phones_default(
     assert page.status_code == 200
     assert f'<html lang="{expected}"' in page.text
     client.cookies.clear()
+
+
+# --------------------------------------------------------------------------- the dashboard
+
+
+def test_the_dashboard_ends_marks_renames_filters_and_deletes(client: TestClient) -> None:
+    from tests.test_presenter import csrf_from, login, post_form
+
+    oslo, bergen = new_session(client, venue="Oslo"), new_session(client, venue="Bergen")
+    phase_action(client, oslo, "definition", "open")
+    assert vote(client, oslo, "definition", "d1") == 200
+    client.cookies.clear()
+    login(client)
+
+    ended = post_form(client, "/presenter", f"/presenter/sessions/{oslo}/update", ended="1")
+    assert ended.status_code == 303 and ended.headers["location"] == "/presenter"  # type: ignore[attr-defined]
+    marked = post_form(client, "/presenter", f"/presenter/sessions/{bergen}/update", rehearsal="1")
+    assert marked.status_code == 303  # type: ignore[attr-defined]
+    renamed = post_form(
+        client,
+        f"/presenter/sessions/{bergen}",
+        f"/presenter/sessions/{bergen}/update",
+        venue="Stavanger",
+        back="control",
+    )
+    assert renamed.headers["location"] == f"/presenter/sessions/{bergen}"  # type: ignore[attr-defined]
+    state = client.get(f"/api/v1/sessions/{bergen}").json()
+    assert state["venue"] == "Stavanger" and state["rehearsal"] is True
+    assert client.get(f"/api/v1/sessions/{oslo}").json()["ended"] is True
+
+    def codes(**params: str) -> set[str]:
+        page = client.get("/presenter", params=params)
+        assert page.status_code == 200
+        soup = BeautifulSoup(page.text, "html.parser")
+        return {row["data-code"] for row in soup.select("tr[data-code]")}
+
+    assert codes() == {oslo, bergen}
+    assert codes(state="ended") == {oslo}
+    assert codes(state="rehearsal") == {bergen}
+    assert codes(state="running") == {bergen}
+    assert codes(talk="emergence-scale") == set()
+    assert client.get("/presenter", params={"state": "gone"}).status_code == 422
+
+    # A bad form changes nothing.
+    bad = post_form(client, "/presenter", f"/presenter/sessions/{oslo}/update", ended="yes")
+    assert bad.status_code == 422  # type: ignore[attr-defined]
+    empty = post_form(
+        client, "/presenter", f"/presenter/sessions/{oslo}/update", venue=" ", back="control"
+    )
+    assert empty.status_code == 422  # type: ignore[attr-defined]
+    assert client.get(f"/api/v1/sessions/{oslo}").json()["venue"] == "Oslo"
+
+    # Deleting asks first and offers the exports.
+    confirm = client.get(f"/presenter/sessions/{oslo}/delete")
+    assert confirm.status_code == 200
+    links = {a["href"] for a in BeautifulSoup(confirm.text, "html.parser").select("a[download]")}
+    assert links == {
+        f"/api/v1/sessions/{oslo}/export.csv",
+        f"/api/v1/sessions/{oslo}/export.csv?bom=1",
+        f"/api/v1/sessions/{oslo}/export.json",
+    }
+    wrong = client.post(
+        f"/presenter/sessions/{oslo}/delete",
+        data={"confirm": bergen, "csrftoken": csrf_from(confirm.text)},
+        follow_redirects=False,
+    )
+    assert wrong.status_code == 422
+    assert client.get(f"/api/v1/sessions/{oslo}").status_code == 200
+    done = client.post(
+        f"/presenter/sessions/{oslo}/delete",
+        data={"confirm": oslo.lower(), "csrftoken": csrf_from(confirm.text)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert client.get(f"/api/v1/sessions/{oslo}").status_code == 404
+    assert oslo in client.get(done.headers["location"]).text  # the notice names it
+    assert count(client, Response) == 0
+
+
+def test_the_dashboards_lifecycle_pages_need_the_presenter(client: TestClient) -> None:
+    code = new_session(client)
+    client.cookies.clear()
+    page = client.get(f"/presenter/sessions/{code}/delete", follow_redirects=False)
+    assert page.status_code in (303, 307) and "/presenter/login" in page.headers["location"]
+    landing = client.get("/")
+    from tests.test_presenter import csrf_from
+
+    token = csrf_from(landing.text) if "csrftoken" in landing.text else ""
+    refused = client.post(
+        f"/presenter/sessions/{code}/delete",
+        data={"confirm": code, "csrftoken": token},
+        follow_redirects=False,
+    )
+    assert refused.status_code in (303, 307, 401, 403)
+    assert client.get(f"/api/v1/sessions/{code}").status_code == 200
