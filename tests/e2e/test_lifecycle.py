@@ -148,7 +148,9 @@ def test_the_timer_clears_after_the_next_that_used_it(
     laptop.goto(f"{live_server.url}/presenter/sessions/{code}")
     laptop.locator('.strip__next input[name="seconds"]').fill("90")
     laptop.locator(".strip__next button[type=submit]").click()
-    laptop.wait_for_selector(".strip[data-current=definition] .countdown", timeout=WAIT_MS)
+    laptop.wait_for_selector(".strip[data-current=definition]", timeout=WAIT_MS)
+    phases = api(live_server, "GET", f"/api/v1/sessions/{code}").json()["phases"]
+    assert phases[0]["closes_at"] is not None  # the first Next used the timer
     laptop.wait_for_function(
         """() => document.querySelector('.strip__next input[name="seconds"]').value === ''""",
         timeout=WAIT_MS,
