@@ -348,3 +348,16 @@ def test_the_dashboards_lifecycle_pages_need_the_presenter(client: TestClient) -
     )
     assert refused.status_code in (303, 307, 401, 403)
     assert client.get(f"/api/v1/sessions/{code}").status_code == 200
+
+
+def test_the_projector_says_the_session_has_ended(client: TestClient) -> None:
+    from tests.test_presenter import login
+
+    code = new_session(client)
+    phase_action(client, code, "definition", "open")
+    patch(client, code, {"ended": True})
+    client.cookies.clear()
+    login(client)
+    stage = client.get(f"/presenter/sessions/{code}/projector/stage")
+    assert stage.status_code == 200 and "This session has ended." in stage.text
+    assert "options-list" not in stage.text  # nothing is open any more
