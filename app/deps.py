@@ -89,10 +89,15 @@ LimitsDep = Annotated[Limits, Depends(_limits)]
 # --------------------------------------------------------------------------- language
 
 
-def choose_language(request: Request, explicit: str | None = None) -> str:
+def choose_language(
+    request: Request, explicit: str | None = None, default: str | None = None
+) -> str:
     """The interface language: an explicit ``lang`` (query or form) first, then the ``bg_lang``
-    cookie (the language switch), then the browser's Accept-Language, then English."""
+    cookie (the language switch), then ``default`` (a session's pages: the session's language),
+    then the browser's Accept-Language, then English."""
     chosen = explicit if i18n.supported(explicit) else request.cookies.get(i18n.LANG_COOKIE)
+    if not i18n.supported(chosen) and i18n.supported(default):
+        return i18n.supported(default) or i18n.DEFAULT_LANGUAGE
     return i18n.negotiate(request.headers.get("accept-language"), chosen)
 
 

@@ -28,6 +28,9 @@ from app.talks import current_version
 
 CSV_COLUMNS = ["session", "venue", "talk", "phase", "participant", "choice", "value", "answered_at"]
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+UTF8_BOM = "\ufeff"
+"""Starts a CSV meant for Excel (``?bom=1``), which otherwise may read UTF-8 as a legacy code page
+and garble Chinese."""
 
 
 def neutralize(cell: Any) -> Any:

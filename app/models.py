@@ -136,6 +136,14 @@ class PollSession(SQLModel, table=True):
     held_on: date
     language: str = Field(default="en", max_length=16)
     created_at: datetime = _utc_column(nullable=False)
+    rehearsal: bool = False
+    """A try-out: left out of the talk's pooled results, listed apart."""
+    ended_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    """When the presenter ended the session: no more votes, no more phase changes."""
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
 
 
 class SessionPhase(SQLModel, table=True):
@@ -217,6 +225,16 @@ class SessionCreate(BaseModel):
     language: str | None = PydanticField(default=None, max_length=16)
 
 
+class SessionUpdate(BaseModel):
+    """``PATCH /api/v1/sessions/{code}``: any of these; an absent field is left as it is."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+
+    venue: str | None = PydanticField(default=None, min_length=1, max_length=200)
+    rehearsal: bool | None = None
+    ended: bool | None = None
+
+
 class SessionCreated(BaseModel):
     code: str
     join_url: str
@@ -247,6 +265,9 @@ class SessionPublic(BaseModel):
     venue: str
     held_on: date
     language: str
+    rehearsal: bool
+    ended: bool
+    ended_at: datetime | None = None
     participants: int
     phases: list[PhaseStatePublic]
 

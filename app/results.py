@@ -10,7 +10,7 @@ back gives the very same results.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -441,6 +441,8 @@ class TalkResults:
     pooled_from: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Phase id -> the sessions whose answers to it are pooled (those whose talk version asks
     it as the newest version does); empty when every session's answers are pooled."""
+    rehearsals: list[SessionMeta] = field(default_factory=list)
+    """Sessions marked as rehearsals: listed apart, never pooled."""
 
     def title(self, lang: str) -> str:
         return pick(self.titles, lang)
@@ -535,13 +537,16 @@ def build_talk_results(
 
 
 def talk_results(db: Session, talk: Talk) -> TalkResults:
-    polls = list(
+    gathered = list(
         db.exec(
             select(PollSession)
             .where(PollSession.talk_id == talk.id)
             .order_by(col(PollSession.held_on), col(PollSession.id))
         )
     )
+    # Rehearsals are listed apart and never pooled.
+    polls = [p for p in gathered if not p.rehearsal]
+    rehearsals = [_meta(p, session_talk(db, p)) for p in gathered if p.rehearsal]
     answers = _answers(db, [p.id for p in polls if p.id is not None])
     sessions = []
     for poll in polls:
@@ -557,9 +562,10 @@ def talk_results(db: Session, talk: Talk) -> TalkResults:
         key: [p.code for p in polls if versions[p.version_id].number in numbers]
         for key, numbers in poolable.items()
     }
-    return build_talk_results(
+    found = build_talk_results(
         talk.slug, dict(talk.titles), list(talk.languages), sessions, pooled_from
     )
+    return replace(found, rehearsals=rehearsals)
 
 
 # --------------------------------------------------------------------------- JSON
@@ -758,4 +764,5 @@ def talk_results_json(results: TalkResults) -> dict[str, Any]:
             }
             for s in results.sessions
         ],
+        "rehearsals": [r.code for r in results.rehearsals],
     }

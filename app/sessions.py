@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.errors import Invalid, NotFound
-from app.live import SessionChanged
+from app.errors import Conflict, Invalid, NotFound
+from app.live import Publisher, SessionChanged
 from app.models import (
     OptionPublic,
     Participant,
@@ -30,11 +30,13 @@ from app.models import (
     PhaseState,
     PhaseStatePublic,
     PollSession,
+    Response,
     SessionPhase,
     SessionPublic,
     Talk,
     TalkPublic,
     TalkVersion,
+    utcnow,
 )
 
 # No look-alikes: no 0/O, no 1/I/L, so a code read off a projector is typed right the first time.
@@ -170,6 +172,66 @@ def get_session(db: Session, code: str) -> PollSession:
     return poll
 
 
+def update_session(
+    db: Session,
+    code: str,
+    publisher: Publisher,
+    *,
+    venue: str | None = None,
+    rehearsal: bool | None = None,
+    ended: bool | None = None,
+) -> PollSession:
+    """Rename the venue, mark or unmark a rehearsal, end a session or take it up again (None:
+    leave as it is). Ending closes the open phases in the same transaction: a vote that saw a
+    phase open either commits before the end or finds it closed (``app.voting``)."""
+    poll = get_session(db, code)
+    if venue is not None:
+        venue = venue.strip()
+        if not venue:
+            raise Invalid("the venue must not be empty", code="empty_venue")
+        poll.venue = venue
+    if rehearsal is not None:
+        poll.rehearsal = rehearsal
+    if ended is not None and ended != poll.ended:
+        poll.ended_at = utcnow() if ended else None
+        if ended:
+            db.exec(
+                update(SessionPhase)
+                .where(
+                    col(SessionPhase.session_id) == poll.id,
+                    col(SessionPhase.state) == PhaseState.open,
+                )
+                .values(state=PhaseState.closed, closes_at=None)
+            )
+    db.add(poll)
+    db.commit()
+    db.refresh(poll)
+    assert poll.id is not None
+    # A change of state for every page and cache that shows the session (phones learn here
+    # that it has ended).
+    publisher.publish(SessionChanged(session_id=poll.id, code=poll.code, phases=True))
+    return poll
+
+
+def refuse_if_ended(poll: PollSession) -> None:
+    if poll.ended:
+        raise Conflict(f"session '{poll.code}' has ended", code="session_ended")
+
+
+def delete_session(db: Session, code: str, publisher: Publisher) -> None:
+    """Delete a session with its phases' states, its participants and their answers; every
+    process forgets it and its open streams end (the fact ``gone``)."""
+    poll = get_session(db, code)
+    session_id, poll_code = poll.id, poll.code
+    assert session_id is not None
+    db.exec(delete(Response).where(col(Response.session_id) == session_id))
+    db.exec(delete(Participant).where(col(Participant.session_id) == session_id))
+    db.exec(delete(SessionPhase).where(col(SessionPhase.session_id) == session_id))
+    db.exec(delete(PollSession).where(col(PollSession.id) == session_id))
+    db.commit()
+    publisher.publish(SessionChanged(session_id=session_id, code=poll_code, phases=True, gone=True))
+
+
 @dataclass(frozen=True)
 class SessionPhaseView:
     """A phase of one session with its state: what pages and the API need to show it."""
@@ -240,6 +302,9 @@ def session_public(db: Session, poll: PollSession) -> SessionPublic:
         venue=poll.venue,
         held_on=poll.held_on,
         language=poll.language,
+        rehearsal=poll.rehearsal,
+        ended=poll.ended,
+        ended_at=poll.ended_at,
         participants=participant_count(db, poll),
         phases=[
             PhaseStatePublic(
@@ -393,6 +458,8 @@ class LiveState:
 
     open: tuple[OpenPhase, ...]
     revealed: frozenset[str]
+    ended: bool = False
+    """The presenter ended the session: phones show so, votes are refused."""
 
 
 def load_live_state(db: Session, content: SessionContent) -> LiveState:
@@ -404,7 +471,9 @@ def load_live_state(db: Session, content: SessionContent) -> LiveState:
         .where(SessionPhase.session_id == content.id)
         .order_by(col(SessionPhase.position))
     ).all()
+    ended_at = db.exec(select(PollSession.ended_at).where(PollSession.id == content.id)).first()
     return LiveState(
+        ended=ended_at is not None,
         open=tuple(
             OpenPhase(key=keys[phase_id], closes_at=closes_at)
             for phase_id, state, _revealed, closes_at in rows
@@ -439,6 +508,9 @@ class SessionCache:
         if fact.every_session:
             self.publish_all()
             return
+        if fact.gone:  # deleted: its texts go too (the next read finds no such session)
+            self._content.pop(fact.code, None)
+            self._states.pop(fact.code, None)
         with self._versions_lock:  # facts come from request threads, the writer and the loop
             phases, answers = self._versions.get(fact.code, (0, 0))
             self._versions[fact.code] = (

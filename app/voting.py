@@ -32,7 +32,13 @@ from app.models import (
     new_public_id,
     utcnow,
 )
-from app.sessions import PhaseContent, SessionContent, get_session, phase_is_open
+from app.sessions import (
+    PhaseContent,
+    SessionContent,
+    get_session,
+    phase_is_open,
+    refuse_if_ended,
+)
 
 MAX_COUNTDOWN_SECONDS = 3600
 
@@ -87,12 +93,13 @@ def validate_vote(spec: SessionContent, token: str, vote: VoteIn) -> Ballot:
     return Ballot(spec, phase, token, vote.choice, option_id, None)
 
 
-# Register the phone only if the phase is open at this instant. On SQLite, being the
-# transaction's first statement for its ballot, a write, it holds the database's write lock while
-# it reads the phase's state, so a close that commits meanwhile cannot slip between the check and
-# the answer: writes are serialized. ``now`` is the exact time, for the countdown; ``answered``
-# the time stored, to the second (a time to the microsecond could be matched against other logs
-# of the room).
+# Register the phone only if the phase is open at this instant and the session has not ended
+# (ending a session closes its open phases in the same transaction, so the phase's row carries
+# the end as well). On SQLite, being the transaction's first statement for its ballot, a write,
+# it holds the database's write lock while it reads the phase's state, so a close that commits
+# meanwhile cannot slip between the check and the answer: writes are serialized. ``now`` is the
+# exact time, for the countdown; ``answered`` the time stored, to the second (a time to the
+# microsecond could be matched against other logs of the room).
 _PARTICIPANT_IF_OPEN = text(
     """
     INSERT INTO participant (session_id, token, public_id, joined_at)
@@ -101,6 +108,9 @@ _PARTICIPANT_IF_OPEN = text(
         SELECT 1 FROM session_phase
         WHERE session_id = :session_id AND phase_id = :phase_id AND state = 'open'
           AND (closes_at IS NULL OR closes_at > :now)
+    )
+    AND NOT EXISTS (
+        SELECT 1 FROM poll_session WHERE id = :session_id AND ended_at IS NOT NULL
     )
     ON CONFLICT (session_id, token) DO UPDATE SET token = excluded.token
     RETURNING id, public_id
@@ -148,6 +158,9 @@ _BALLOTS_IF_OPEN_POSTGRES = text(
               AND (closes_at IS NULL OR closes_at > :now)
             FOR SHARE
         )
+        AND NOT EXISTS (
+            SELECT 1 FROM poll_session WHERE id = b.session_id AND ended_at IS NOT NULL
+        )
     ),
     joined AS (
         INSERT INTO participant (session_id, token, public_id, joined_at)
@@ -174,10 +187,13 @@ _BALLOTS_IF_OPEN_POSTGRES = text(
     bindparam("answered", type_=DateTime(timezone=True)),
 )
 
+# Why a ballot was refused (read only then): the session ended, or only its phase is not open.
+_SESSION_ENDED = text("SELECT 1 FROM poll_session WHERE id = :session_id AND ended_at IS NOT NULL")
+
 
 def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut | Conflict]:
     """Write ballots inside the caller's transaction (which commits); a ballot for a phase that
-    is not open writes nothing and comes back as a Conflict."""
+    is not open, or of a session that has ended, writes nothing and comes back as a Conflict."""
     now = utcnow()
     answered = now.replace(microsecond=0)
     if connection.dialect.name == "postgresql":
@@ -260,6 +276,9 @@ def _write_ballots_postgres(
 
 
 def _refusal(connection: Connection, ballot: Ballot) -> Conflict:
+    ended = connection.execute(_SESSION_ENDED, {"session_id": ballot.session.id}).first()
+    if ended is not None:
+        return Conflict(f"session '{ballot.session.code}' has ended", code="session_ended")
     return Conflict(f"phase '{ballot.phase.key}' is not open", code="phase_not_open")
 
 
@@ -279,6 +298,7 @@ def change_phase(
     is a Conflict. Reveal and hide work in every state.
     """
     poll = get_session(db, code)
+    refuse_if_ended(poll)
     row = db.exec(
         select(SessionPhase)
         .join(Phase, col(Phase.id) == SessionPhase.phase_id)

@@ -117,8 +117,14 @@ def live_client(live_app: FastAPI) -> Iterator[TestClient]:
         yield client
 
 
-def new_session(client: TestClient, talk: str = "emergence", venue: str = "Copenhagen") -> str:
-    response = client.post("/api/v1/sessions", json={"talk": talk, "venue": venue}, headers=AUTH)
+def new_session(
+    client: TestClient,
+    talk: str = "emergence",
+    venue: str = "Copenhagen",
+    language: str | None = None,
+) -> str:
+    body = {"talk": talk, "venue": venue} | ({"language": language} if language else {})
+    response = client.post("/api/v1/sessions", json=body, headers=AUTH)
     assert response.status_code == 201, response.text
     return str(response.json()["code"])
 

@@ -402,7 +402,7 @@ def test_revealed_results_appear_on_the_phone_and_hidden_ones_do_not(
 
 
 def test_the_page_follows_the_live_stream_contract(client: TestClient) -> None:
-    code = new_session(client)
+    code = new_session(client, language="zh-Hans")
     page = visit(client, code, headers=ZH)
     live = page.select_one(".aud-live[data-events]")
     assert live is not None
@@ -588,10 +588,14 @@ def test_fifty_identical_votes_at_once_from_one_phone_leave_one_row(
 # --------------------------------------------------------------------------- languages
 
 
-def test_the_language_follows_the_browser_and_the_switch_persists(client: TestClient) -> None:
-    code = new_session(client)
+def test_the_language_follows_the_session_and_the_switch_persists(client: TestClient) -> None:
+    """The session's language is the phones' default (over the browser's); the phone's own
+    choice (the language switch) wins and is kept."""
+    english = new_session(client)
+    assert visit(client, english, headers=ZH).html["lang"] == "en"
+    code = new_session(client, language="zh-Hans")
     phase_action(client, code, "belief", "open")
-    page = visit(client, code, headers=ZH)
+    page = visit(client, code, headers={"Accept-Language": "en"})
     assert page.html["lang"] == "zh-Hans"
     assert "你个人认为" in page.select_one(".aud-q__text").get_text()
     assert page.select_one(".aud-option__label").get_text(strip=True) == "是的，具有"
@@ -678,7 +682,7 @@ def test_a_phone_votes_and_follows_the_presenter_live_in_chromium(server: str) -
 
     created = httpx.post(
         f"{server}/api/v1/sessions",
-        json={"talk": "emergence-scale", "venue": "Copenhagen"},
+        json={"talk": "emergence-scale", "venue": "Copenhagen", "language": "zh-Hans"},
         headers=AUTH,
         timeout=10,
     )

@@ -221,6 +221,7 @@ def test_the_plain_form_answers_429_with_the_page_in_the_phones_language(
     with TestClient(app) as phone:
         code = new_session(phone)
         phase_action(phone, code, "belief", "open")
+        phone.get(f"/j/{code}", params={"lang": "zh-Hans"})  # the phone chooses Chinese
         data = {**form_of(phone, code, headers=ZH), "choice": "agree"}
         sent = phone.post(f"/j/{code}/vote", data=data, headers=ZH, follow_redirects=False)
         assert sent.status_code == 303
@@ -255,7 +256,7 @@ def test_the_join_page_holds_new_phones_back_with_a_page_that_reloads_itself(
         assert refresh is not None and wait <= int(str(refresh["content"])) <= wait + 4
         assert "joining at once" in page.get_text()
         assert page.select_one(f'a[href="/j/{code}"]') is not None
-        chinese = soup_of(phones[3].get(f"/j/{code}", headers=ZH).text)
+        chinese = soup_of(phones[3].get(f"/j/{code}", params={"lang": "zh-Hans"}).text)
         assert "同时加入" in chinese.get_text()
         # A phone that already joined is never held back, nor are its votes counted as new.
         assert phones[0].get(f"/j/{code}").status_code == 200

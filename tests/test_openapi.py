@@ -61,6 +61,9 @@ def test_every_status_an_operation_answers_with_is_documented(client: TestClient
         if path.endswith("/events"):  # a stream that opens never ends: only its refusals
             urls = [url for url in urls if code not in url]
         for url, headers in itertools.product(urls, ({}, WRONG, AUTH)):
+            deletes_the_room = method == "delete" and path == "/api/v1/sessions/{code}"
+            if deletes_the_room and headers is AUTH and code in url:
+                continue  # it would succeed: the probes of the other calls need the session
             bodies: list[dict[str, Any]] = [{}]
             if method in BODY_METHODS:
                 bodies += [

@@ -15,7 +15,6 @@ from app.deps import SharedPages
 from tests.conftest import new_session, phase_action
 from tests.test_audience import (
     HX,
-    ZH,
     error_text,
     form_data,
     participants,
@@ -112,8 +111,9 @@ def test_the_shared_page_follows_every_phase_change_at_once(
     phase_action(client, code, "field", "open")
     page = visit(new_phone(app), code)
     assert page.select_one("#aud-q-field") is not None and page.select_one("#aud-q-belief") is None
-    # Per language: a Chinese phone gets the Chinese page, not the English one drawn before.
-    chinese = visit(new_phone(app), code, headers=ZH)
+    # Per language: a phone that chose Chinese gets the Chinese page, not the English one
+    # drawn before.
+    chinese = visit(new_phone(app), code, params={"lang": "zh-Hans"})
     assert chinese.html is not None and chinese.html["lang"] == "zh-Hans"
 
 

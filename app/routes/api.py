@@ -18,7 +18,16 @@ from app.deps import (
     participant_token,
     set_participant_cookie,
 )
-from app.models import SessionCreate, SessionCreated, SessionPublic, TalkPublic, VoteIn, VoteOut
+from app.errors import Invalid
+from app.models import (
+    SessionCreate,
+    SessionCreated,
+    SessionPublic,
+    SessionUpdate,
+    TalkPublic,
+    VoteIn,
+    VoteOut,
+)
 from app.routes.docs import PRESENTER, errors
 from app.security import PresenterDep, new_participant_token
 from app.settings import Settings
@@ -63,6 +72,37 @@ def create_session(
 @router.get("/sessions/{code}", response_model=SessionPublic, responses=errors(404, 422, 503))
 def get_session(code: str, db: SessionDep) -> SessionPublic:
     return sessions.session_public(db, sessions.get_session(db, code))
+
+
+@router.patch(
+    "/sessions/{code}",
+    response_model=SessionPublic,
+    responses=errors(400, *PRESENTER, 404, 409, 413, 422, 503),
+)
+def update_session(
+    code: str, body: SessionUpdate, db: SessionDep, publisher: PublisherDep, _: PresenterDep
+) -> SessionPublic:
+    """Rename the venue, mark a rehearsal (left out of pooled results), end a session (no more
+    votes or phase changes) or take it up again."""
+    given = body.model_dump(exclude_unset=True)
+    if not given or any(value is None for value in given.values()):
+        raise Invalid(
+            "give at least one of 'venue', 'rehearsal', 'ended', none of them null",
+            code="empty_update",
+        )
+    poll = sessions.update_session(db, code, publisher, **given)
+    return sessions.session_public(db, poll)
+
+
+@router.delete(
+    "/sessions/{code}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(*PRESENTER, 404, 413, 422, 503),
+)
+def delete_session(code: str, db: SessionDep, publisher: PublisherDep, _: PresenterDep) -> Response:
+    """The session, its participants and their answers are gone (export them first)."""
+    sessions.delete_session(db, code, publisher)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
@@ -139,10 +179,15 @@ def erase_me(code: str, request: Request, db: SessionDep, publisher: PublisherDe
         **errors(*PRESENTER, 404, 422, 503),
     },
 )
-def export_csv(code: str, db: SessionDep, _: PresenterDep) -> StreamingResponse:
-    """Tidy CSV, one row per response (columns in API.md), formula-safe."""
+def export_csv(
+    code: str, db: SessionDep, _: PresenterDep, bom: Annotated[bool, Query()] = False
+) -> StreamingResponse:
+    """Tidy CSV, one row per response (columns in API.md), formula-safe. ``bom=1``: with a
+    byte-order mark, for Excel."""
     poll = sessions.get_session(db, code)
     lines = list(export.csv_lines(export.response_rows(db, poll)))
+    if bom:
+        lines.insert(0, export.UTF8_BOM)
     return StreamingResponse(
         iter(lines),
         media_type="text/csv; charset=utf-8",

@@ -228,6 +228,8 @@ async def audience_page(
     short time: then a page that loads again by itself (429)."""
     language = choose_language(request, lang)
     content = await _content(cache, sessions.normalize_code(code))
+    # The session's language is the phones' default; the phone's own choice wins.
+    language = choose_language(request, lang, content.language if content else None)
     response: Response
     token = participant_token(request, content.code) if content is not None else None
     if content is None:
@@ -310,8 +312,8 @@ async def audience_panel(
 ) -> Response:
     """The question panel alone, for this phone: what its page fetches when a pushed panel
     would hide its own answer, and to catch up after a network blip."""
-    language = choose_language(request, lang)
     content = await _content(cache, sessions.normalize_code(code))
+    language = choose_language(request, lang, content.language if content else None)
     if content is None:
         return _unknown_code(request, language, code, panel=True)
     token = participant_token(request, content.code)
@@ -341,8 +343,8 @@ async def audience_vote(
     htmx = request.headers.get("hx-request") == "true"
     form = await form_fields(request)
     phase, lang = form.get("phase"), form.get("lang")
-    language = choose_language(request, lang)
     content = await _content(cache, sessions.normalize_code(code))
+    language = choose_language(request, lang, content.language if content else None)
     if content is None:
         return _unknown_code(request, language, code, panel=htmx)
     refusal: DomainError | None = None

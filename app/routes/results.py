@@ -77,10 +77,15 @@ def talk_results(slug: str, db: SessionDep, _: PresenterDep) -> dict[str, Any]:
 @router.get(
     "/api/v1/talks/{slug}/export.csv", response_class=StreamingResponse, responses=API_ERRORS
 )
-def talk_export_csv(slug: str, db: SessionDep, _: PresenterDep) -> StreamingResponse:
-    """Every response of every session of the talk, one row each (formula-safe)."""
+def talk_export_csv(
+    slug: str, db: SessionDep, _: PresenterDep, bom: Annotated[bool, Query()] = False
+) -> StreamingResponse:
+    """Every response of every session of the talk, one row each (formula-safe); ``bom=1``:
+    with a byte-order mark, for Excel."""
     talk = sessions.get_talk(db, slug)
     lines = list(export.csv_lines(export.talk_rows(db, talk)))
+    if bom:
+        lines.insert(0, export.UTF8_BOM)
     return StreamingResponse(
         iter(lines),
         media_type="text/csv; charset=utf-8",

@@ -100,11 +100,12 @@ class LiveRenderer:
 
 
 def state_json(public: Any) -> str:
-    """The ``state`` event's data: ``{"code", "phases": [{"id", "kind", "state", "revealed",
-    "closes_at"}]}``."""
+    """The ``state`` event's data: ``{"code", "ended", "phases": [{"id", "kind", "state",
+    "revealed", "closes_at"}]}``."""
     return json.dumps(
         {
             "code": public.code,
+            "ended": public.ended,
             "phases": [
                 {
                     "id": phase.id,

@@ -80,10 +80,11 @@ def redacted(url: str) -> str:
 
 
 def encode(fact: SessionChanged) -> str:
-    return json.dumps(
-        {"session_id": fact.session_id, "code": fact.code, "phases": fact.phases},
-        separators=(",", ":"),
-    )
+    data: dict[str, object] = {"session_id": fact.session_id, "code": fact.code}
+    data["phases"] = fact.phases
+    if fact.gone:  # only when set: a process of the previous release reads the rest alike
+        data["gone"] = True
+    return json.dumps(data, separators=(",", ":"))
 
 
 def decode(payload: str) -> SessionChanged | None:
@@ -97,7 +98,15 @@ def decode(payload: str) -> SessionChanged | None:
         return None
     if not code:
         return None
-    return SessionChanged(session_id=session_id, code=code, phases=phases)
+    gone = data.get("gone", False)
+    if not isinstance(gone, bool):
+        return None
+    return SessionChanged(session_id=session_id, code=code, phases=phases, gone=gone)
+
+
+def _merged(earlier: SessionChanged, later: SessionChanged) -> SessionChanged:
+    """Two facts about one session as one: phase changes and deletions stick."""
+    return replace(later, phases=earlier.phases or later.phases, gone=earlier.gone or later.gone)
 
 
 def _backoff(delay: float) -> float:
@@ -180,8 +189,8 @@ class PostgresBackend:
         if self._sender is None:
             return
         earlier = self._waiting.get(fact.code)
-        if earlier is not None and earlier.phases and not fact.phases:
-            fact = replace(fact, phases=True)
+        if earlier is not None:
+            fact = _merged(earlier, fact)
         self._waiting[fact.code] = fact
         self._idle.clear()
         self._wake.set()
@@ -211,12 +220,10 @@ class PostgresBackend:
                             delay,
                         )
                         for fact in batch.values():
-                            if fact.code not in self._waiting:
-                                self._waiting[fact.code] = fact
-                            elif fact.phases:
-                                self._waiting[fact.code] = replace(
-                                    self._waiting[fact.code], phases=True
-                                )
+                            later = self._waiting.get(fact.code)
+                            self._waiting[fact.code] = (
+                                fact if later is None else _merged(fact, later)
+                            )
                         await _close(connection)
                         connection = None
                         await asyncio.sleep(_backoff(delay))
