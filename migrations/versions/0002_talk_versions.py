@@ -3,7 +3,7 @@
 Existing talks become version 1, built from their rows as they are today, and every existing
 session is attached to it (its phases and answers already point at those rows).
 
-Revision ID: 0004
+Revision ID: 0002
 Revises: 0001
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
+revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -4,8 +4,8 @@ Each participant gets a random public id, unique within its session, that export
 answers show instead of the row id (a sequence over every session, which tells join order).
 Rows that exist get one each.
 
-Revision ID: 0002
-Revises: 0005
+Revision ID: 0004
+Revises: 0003
 """
 
 import secrets
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0005"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """presenter logins: one row per logged-in browser, deleted on logout
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-01 22:50:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
