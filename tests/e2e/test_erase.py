@@ -42,7 +42,7 @@ def test_a_phone_erases_its_answers_and_sees_the_question_again(
     page.click("[data-erase]")
     page.wait_for_selector("[data-erase-status]:not([hidden])", timeout=WAIT_MS)
     page.wait_for_function(
-        "!document.querySelector('.aud-option--chosen')"
+        "() => !document.querySelector('.aud-option--chosen')"
         " && !!document.querySelector('#aud-q-definition')",
         timeout=WAIT_MS,
     )

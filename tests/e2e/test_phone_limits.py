@@ -80,7 +80,7 @@ def test_a_join_page_held_back_loads_itself_again(
     page = open_page("third phone", locale="zh-CN")
     statuses: list[int] = []
     page.on("response", lambda r: statuses.append(r.status) if f"/j/{code}" in r.url else None)
-    page.goto(f"{strict_server.url}/j/{code}")
+    page.goto(f"{strict_server.url}/j/{code}?lang=zh-Hans")  # the phone's own choice
     assert "同时加入" in page.locator("main").inner_text()
     page.wait_for_selector("#aud-q-belief", timeout=WAIT_MS)  # it came back by itself
     assert statuses[0] == 429 and statuses[-1] == 200
