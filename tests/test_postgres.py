@@ -498,8 +498,8 @@ def test_no_vote_is_stored_after_the_end_commits_and_both_processes_learn_it(
                 running.result()
         assert "This session has ended" in until(phone_events, "panel", r'data-open="!ended"')
         rows = pair.sql(
-            "SELECT r.participant_id::text FROM response r JOIN poll_session s "
-            "ON s.id = r.session_id WHERE s.code = %s",
+            "SELECT p.public_id FROM response r JOIN poll_session s ON s.id = r.session_id "
+            "JOIN participant p ON p.id = r.participant_id WHERE s.code = %s",
             code,
         )
         assert {who for (who,) in rows} == {a.participant for a in attempts if a.status == 200}
