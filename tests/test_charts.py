@@ -90,7 +90,9 @@ def all_charts(lang: str) -> list[charts.Chart]:
     belief = {str(i): FIVE[i % 5] for i in range(40)}
     revote = {str(i): FIVE[(i + 1) % 5] for i in range(30)}
     rated = scale({"belief": belief, "field_pct": estimates, "revote": revote})
-    out = list(session.charts(lang).values()) + list(rated.charts(lang).values())
+    out = list(charts.session_charts(session, lang).values()) + list(
+        charts.session_charts(rated, lang).values()
+    )
     talk = results.build_talk_results(
         "emergence",
         {"en": "t", "zh-Hans": "t"},
@@ -104,7 +106,7 @@ def all_charts(lang: str) -> list[charts.Chart]:
             for c, v in (("AAAAAA", "Copenhagen"), ("BBBBBB", "新加坡 Singapore workshop"))
         ],
     )
-    out.append(talk.forest_chart(lang))
+    out.append(charts.forest_chart(talk, lang))
     return out
 
 
@@ -136,7 +138,7 @@ def test_everything_is_drawn_inside_the_picture(lang: str) -> None:
 def test_the_gap_chart_says_it_in_words_with_its_interval() -> None:
     session = emergence(ROOM)
     assert session.gap is not None
-    chart = session.gap.chart("en")
+    chart = charts.gap_chart(session.gap, "en")
     assert (
         chart.sentence
         == "50% of this room answered “Yes, they do”; 67% think most of the field does."
@@ -145,16 +147,16 @@ def test_the_gap_chart_says_it_in_words_with_its_interval() -> None:
     d = session.gap.difference
     assert f"Gap: +17 points, 95% CI [{d.ci95[0] * 100:.0f}, {d.ci95[1] * 100:.0f}]" in texts
     assert "+17 pts" in texts and "50%" in texts and "67%" in texts
-    zh = session.gap.chart("zh-Hans")
+    zh = charts.gap_chart(session.gap, "zh-Hans")
     assert zh.sentence.startswith("本场 50% 的人回答“是的，具有”")
-    wide = session.gap.chart("en", wide=True)
+    wide = charts.gap_chart(session.gap, "en", wide=True)
     assert wide.width > chart.width and wide.height < chart.height
 
 
 def test_bars_use_the_okabe_ito_colours_and_label_every_bar() -> None:
     belief = emergence(ROOM).phase("belief")
     assert belief is not None
-    chart = belief.chart("en")
+    chart = charts.phase_chart(belief, "en")
     fills = {e.fill for e in chart.elements if isinstance(e, charts.Rect)}
     assert {"#0072B2", "#D55E00", "#7F7F7F"} <= fills
     texts = " ".join(e.text for e in chart.elements if isinstance(e, charts.Text))
@@ -165,13 +167,13 @@ def test_small_flows_and_cells_are_not_shown() -> None:
     few = people([("agree", "agree", "unsure")] * 6 + [("disagree", "agree", "agree")] * 2)
     session = emergence(few)
     assert session.shift is not None
-    flow = session.shift.chart("en")
+    flow = charts.shift_chart(session.shift, "en")
     drawn = [e.label for e in flow.elements if isinstance(e, charts.Path)]
     assert drawn == ["Yes, they do → Unsure: 6"]
     assert "(2 people)" in flow.elements[-1].text or any(
         "(2 people)" in e.text for e in flow.elements if isinstance(e, charts.Text)
     )
-    matrix = session.shift.matrix_chart("en")
+    matrix = charts.shift_matrix_chart(session.shift, "en")
     texts = [e.text for e in matrix.elements if isinstance(e, charts.Text)]
     assert "<5" in texts and "(2)" not in texts and "(6)" in texts
 
@@ -185,7 +187,7 @@ def test_the_estimate_histogram_marks_the_actual_share() -> None:
     )
     estimate = rated.phase("field_pct")
     assert estimate is not None and estimate.actual_share == 0.25
-    chart = estimate.chart("en")
+    chart = charts.phase_chart(estimate, "en")
     texts = [e.text for e in chart.elements if isinstance(e, charts.Text)]
     assert "actual 25%" in texts and "mean 64%" in texts
     assert chart.sentence.startswith("On average you estimate 64% [")
@@ -216,7 +218,7 @@ def test_user_text_is_escaped_in_svg() -> None:
             )
         ],  # type: ignore[arg-type]
     )
-    svg = export.render_svg(env, talk.forest_chart("en"))
+    svg = export.render_svg(env, charts.forest_chart(talk, "en"))
     assert "<script>" not in svg and "&lt;script&gt;" in svg
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
-from app import export, i18n, results, sessions
+from app import charts, export, i18n, results, sessions
 from app.db import SessionDep
 from app.deps import TemplatesDep, choose_language, render
 from app.errors import NotFound
@@ -104,14 +104,14 @@ def talk_codebook(slug: str, db: SessionDep, _: PresenterDep) -> Response:
 
 
 def _chart_file(
-    templates: Jinja2Templates, chart_name: str, charts: dict[str, Any], stem: str
+    templates: Jinja2Templates, chart_name: str, named: dict[str, Any], stem: str
 ) -> Response:
     name, dot, ext = chart_name.rpartition(".")
     if not dot or ext not in ("svg", "png"):
         raise NotFound(f"no chart file '{chart_name}' (use NAME.svg or NAME.png)", code="no_chart")
-    chart = charts.get(name)
+    chart = named.get(name)
     if chart is None:
-        names = ", ".join(sorted(charts)) or "none yet"
+        names = ", ".join(sorted(named)) or "none yet"
         raise NotFound(f"no chart '{name}' here (charts: {names})", code="no_chart")
     svg = export.render_svg(templates.env, chart)
     filename = f"beliefgap-{stem}-{name}-{chart.lang}.{ext}"
@@ -134,7 +134,9 @@ def session_chart(
     phase-<phase id>."""
     poll = sessions.get_session(db, code)
     found = results.session_results(db, poll)
-    return _chart_file(templates, chart_name, found.charts(_session_lang(poll, lang)), poll.code)
+    return _chart_file(
+        templates, chart_name, charts.session_charts(found, _session_lang(poll, lang)), poll.code
+    )
 
 
 @router.get("/api/v1/talks/{slug}/charts/{chart_name}")
@@ -151,10 +153,10 @@ def talk_chart(
     talk = sessions.get_talk(db, slug)
     found = results.talk_results(db, talk)
     chosen = _talk_lang(request, talk, lang)
-    charts = found.pooled.charts(chosen)
+    named = charts.session_charts(found.pooled, chosen)
     if found.forest:
-        charts["forest"] = found.forest_chart(chosen)
-    return _chart_file(templates, chart_name, charts, talk.slug)
+        named["forest"] = charts.forest_chart(found, chosen)
+    return _chart_file(templates, chart_name, named, talk.slug)
 
 
 # --------------------------------------------------------------------------- pages

@@ -1,0 +1,219 @@
+"""One phase: bars per option with Wilson whiskers, or a histogram of 0-100 estimates."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from app.charts.svg import (
+    GRID,
+    INK,
+    LABEL,
+    MUTED,
+    PAD,
+    SMALL,
+    VALUE,
+    WIDTH,
+    Chart,
+    Line,
+    Rect,
+    Text,
+    draw_lines,
+    draw_title,
+    ink_on,
+    interval,
+    option_colour,
+    pct,
+    shorten,
+    text_width,
+)
+from app.i18n import translate
+
+if TYPE_CHECKING:
+    from app.results import PhaseResult
+
+
+def is_likert(result: PhaseResult) -> bool:
+    return result.kind.value in ("stance", "revote", "perceived") and len(result.options) >= 4
+
+
+def phase_chart(result: PhaseResult, lang: str) -> Chart:
+    if result.is_estimate:
+        return estimate_chart(result, lang)
+    return bar_chart(result, lang)
+
+
+def bar_chart(result: PhaseResult, lang: str) -> Chart:
+    """Horizontal bars, one per option, with Wilson 95% whiskers and the share and count."""
+    chart = Chart(f"phase-{result.key}", result.question(lang), "", lang)
+    y = draw_title(chart, chart.title, 0) + 10
+    value_room = 140
+    plot_x, plot_w = PAD, WIDTH - 2 * PAD - value_room
+    likert = is_likert(result)
+    bar_h = 36
+    for index, option in enumerate(result.options):
+        y = draw_lines(chart, option.label(lang), PAD, y, WIDTH - 2 * PAD, LABEL) + 8
+        colour = option_colour(option.key, index, len(result.options), likert)
+        share = option.share or 0.0
+        chart.add(Rect(plot_x, y, plot_w, bar_h, "#eeeeee"))
+        # drawn even at 0% (zero width), so that a live update can grow it smoothly
+        chart.add(
+            Rect(
+                plot_x,
+                y,
+                plot_w * share,
+                bar_h,
+                colour,
+                label=f"{option.label(lang)}: {pct(option.share)}",
+                id=f"bar-{result.key}-{option.key}",
+            )
+        )
+        end = plot_x + plot_w * share
+        if option.ci95 is not None and result.n:
+            lo, hi = (plot_x + plot_w * v for v in option.ci95)
+            mid = y + bar_h / 2
+            chart.add(
+                Line(lo, mid, hi, mid, INK, 2.5),
+                Line(lo, mid - 10, lo, mid + 10, INK, 2.5),
+                Line(hi, mid - 10, hi, mid + 10, INK, 2.5),
+            )
+            end = max(end, hi)
+        value = f"{pct(option.share)} ({option.count})" if result.n else "–"
+        baseline = y + bar_h / 2 + VALUE * 0.36
+        if end + 10 + text_width(value, VALUE, True) > WIDTH - 4:
+            inside = plot_x + plot_w * share - 8
+            chart.add(Text(inside, baseline, value, VALUE, "end", "bold", ink_on(colour)))
+        else:
+            chart.add(Text(end + 10, baseline, value, VALUE, weight="bold"))
+        chart.rows.append(
+            f"{option.label(lang)}: {pct(option.share)} ({option.count}) {interval(option.ci95)}"
+        )
+        y += bar_h + 18
+    y += 4
+    note = translate(lang, "res_bars_note", n=result.n)
+    y = draw_lines(chart, note, PAD, y, WIDTH - 2 * PAD, SMALL, fill=MUTED)
+    chart.height = y + PAD
+    top = max(result.options, key=lambda o: o.count, default=None)
+    if result.n and top is not None:
+        chart.sentence = translate(
+            lang,
+            "res_phase_sentence",
+            option=shorten(top.label(lang)),
+            share=pct(top.share),
+            n=result.n,
+        )
+    else:
+        chart.sentence = translate(lang, "res_no_answers")
+    return chart
+
+
+def estimate_chart(result: PhaseResult, lang: str) -> Chart:
+    """Histogram of % estimates, with the mean (and its t interval) and the actual share."""
+    chart = Chart(f"phase-{result.key}", result.question(lang), "", lang)
+    y = draw_title(chart, chart.title, 0) + 16
+    lower = result.min_value or 0.0
+    upper = result.max_value if result.max_value is not None else 100.0
+    span = (upper - lower) or 1.0
+    left, right = PAD + 44, WIDTH - PAD - 22
+    plot_w = right - left
+    label_band = 2 * (SMALL * 1.3) + 8
+    top = y + label_band
+    plot_h = 240
+    base = top + plot_h
+    peak = max((b.count for b in result.histogram), default=0) or 1
+
+    def x_of(value: float) -> float:
+        return left + plot_w * (value - lower) / span
+
+    chart.add(Line(left, base, right, base, INK, 2))
+    ticks = 5
+    for i in range(ticks + 1):
+        value = lower + span * i / ticks
+        chart.add(
+            Line(x_of(value), base, x_of(value), base + 8, INK, 2),
+            Text(x_of(value), base + 8 + SMALL * 1.1, f"{value:g}", SMALL, anchor="middle"),
+        )
+    for step in (peak, math.ceil(peak / 2)):
+        yy = base - plot_h * step / peak
+        chart.add(
+            Line(left, yy, right, yy, GRID, 1),
+            Text(left - 8, yy + SMALL * 0.35, str(step), SMALL, anchor="end", fill=MUTED),
+        )
+    for b in result.histogram:
+        if b.count:
+            h = plot_h * b.count / peak
+            chart.add(
+                Rect(
+                    x_of(b.lower) + 2,
+                    base - h,
+                    x_of(b.upper) - x_of(b.lower) - 4,
+                    h,
+                    "#56B4E9",
+                    label=f"{b.lower:g}–{b.upper:g}: {b.count}",
+                )
+            )
+    markers: list[tuple[float, str, str, str | None]] = []
+    if result.mean is not None:
+        if result.ci95 is not None:
+            lo = x_of(max(lower, result.ci95[0]))
+            hi = x_of(min(upper, result.ci95[1]))
+            chart.add(Rect(lo, top, max(hi - lo, 2), plot_h, "#0072B2", label=None, pattern="ci"))
+        mean_text = translate(lang, "res_mean_marker", value=f"{result.mean:.0f}")
+        markers.append((x_of(result.mean), mean_text, "#0072B2", None))
+    if result.actual_share is not None:
+        actual = lower + span * result.actual_share
+        markers.append(
+            (
+                x_of(actual),
+                translate(lang, "res_actual_marker", value=f"{actual:.0f}"),
+                "#D55E00",
+                "8 6",
+            )
+        )
+    markers.sort(key=lambda m: m[0])
+    for index, (x, text, colour, dash) in enumerate(markers):
+        chart.add(Line(x, top - 4, x, base, colour, 4, dash))
+        label_y = y + SMALL * 1.1 + index * (SMALL * 1.3)
+        width = text_width(text, SMALL, True)
+        anchor_x = min(max(x, left + width / 2), right - width / 2)
+        chart.add(
+            Text(
+                anchor_x,
+                label_y,
+                text,
+                SMALL,
+                anchor="middle",
+                weight="bold",
+                fill=colour if colour != "#0072B2" else "#005a8c",
+            )
+        )
+    y = base + 8 + SMALL * 1.1 + 10
+    axis = translate(lang, "res_estimate_axis")
+    chart.add(Text((left + right) / 2, y + SMALL * 1.1, axis, SMALL, anchor="middle", fill=MUTED))
+    y += SMALL * 1.4 + 6
+    note = translate(lang, "res_estimate_note", n=result.n)
+    y = draw_lines(chart, note, PAD, y, WIDTH - 2 * PAD, SMALL, fill=MUTED)
+    chart.height = y + PAD
+    chart.patterns = True
+    if result.mean is None:
+        chart.sentence = translate(lang, "res_no_answers")
+    elif result.actual_share is not None:
+        chart.sentence = translate(
+            lang,
+            "res_estimate_sentence_actual",
+            mean=f"{result.mean:.0f}",
+            ci=interval(result.ci95, 1.0),
+            actual=pct(result.actual_share),
+        )
+    else:
+        chart.sentence = translate(
+            lang,
+            "res_estimate_sentence",
+            mean=f"{result.mean:.0f}",
+            median=f"{result.median:.0f}",
+            n=result.n,
+        )
+    chart.rows = [chart.sentence] + [
+        f"{b.lower:g}–{b.upper:g}: {b.count}" for b in result.histogram
+    ]
+    return chart
