@@ -279,3 +279,14 @@ def test_a_changed_answer_counts_once_in_the_results(app: FastAPI, client: TestC
     belief = client.get(f"/api/v1/sessions/{code}/results", headers=AUTH).json()["phases"]["belief"]
     assert belief["n"] == 1
     assert belief["counts"] == {"agree": 0, "disagree": 1, "unsure": 0}
+
+
+def test_openapi_documents_the_results_json(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for name in ("SessionResultsJSON", "TalkResultsJSON", "GapJSON", "ShiftJSON"):
+        assert name in schemas, name
+    assert "paired" in schemas["GapJSON"]["properties"]
+    assert "from" in schemas["ShiftJSON"]["properties"]
+    ok = spec["paths"]["/api/v1/sessions/{code}/results"]["get"]["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"]["$ref"].endswith("SessionResultsJSON")

@@ -21,8 +21,10 @@ from app.results.schema import (
     phase_json,
     results_json,
     session_results_json,
+    session_results_model,
     shift_json,
     talk_results_json,
+    talk_results_model,
 )
 from app.results.views import (
     ForestRow,
@@ -61,8 +63,10 @@ __all__ = [
     "results_json",
     "session_results",
     "session_results_json",
+    "session_results_model",
     "sessions_to_pool",
     "shift_json",
     "talk_results",
     "talk_results_json",
+    "talk_results_model",
 ]

@@ -15,6 +15,7 @@ from app.db import SessionDep
 from app.deps import TemplatesDep, choose_language, render
 from app.errors import NotFound
 from app.models import PollSession, Talk
+from app.results.schema import SessionResultsJSON, TalkResultsJSON
 from app.security import PresenterDep, PresenterPageDep
 
 router = APIRouter(tags=["results"])
@@ -52,19 +53,20 @@ def _json(document: Any, filename: str | None = None) -> Response:
 # --------------------------------------------------------------------------- JSON results
 
 
-@router.get("/api/v1/sessions/{code}/results")
-def session_results(code: str, db: SessionDep, _: PresenterDep) -> dict[str, Any]:
-    """The session's results (shape in API.md): phases, gap, shift, cross-tabs."""
+@router.get("/api/v1/sessions/{code}/results", response_model_by_alias=True)
+def session_results(code: str, db: SessionDep, _: PresenterDep) -> SessionResultsJSON:
+    """The session's results: phases, gap, shift, cross-tabs (docs/methods.md says what each
+    figure is)."""
     poll = sessions.get_session(db, code)
-    return results.session_results_json(results.session_results(db, poll))
+    return results.session_results_model(results.session_results(db, poll))
 
 
-@router.get("/api/v1/talks/{slug}/results")
-def talk_results(slug: str, db: SessionDep, _: PresenterDep) -> dict[str, Any]:
+@router.get("/api/v1/talks/{slug}/results", response_model_by_alias=True)
+def talk_results(slug: str, db: SessionDep, _: PresenterDep) -> TalkResultsJSON:
     """The talk's results pooled over its sessions, the gap pooled with inverse-variance weights
     (DerSimonian-Laird), and each session's own results under ``sessions``."""
     talk = sessions.get_talk(db, slug)
-    return results.talk_results_json(results.talk_results(db, talk))
+    return results.talk_results_model(results.talk_results(db, talk))
 
 
 # --------------------------------------------------------------------------- exports
