@@ -79,18 +79,49 @@ def wilson(count: int, n: int, z: float = Z95) -> Interval:
 
 @dataclass(frozen=True)
 class Difference:
-    """A difference of two proportions (or means) with its 95% interval."""
+    """A difference of two proportions (or means) with its 95% interval.
+
+    ``first`` and ``second`` are the two sides (estimate = first - second) with their own
+    intervals, when they were computed on the same people as the difference.
+    """
 
     estimate: float
     ci95: Interval
     method: str
     n: int | None = None
-    """For a paired interval: how many people answered both."""
+    """How many people the figure is computed on (for a paired interval: who answered both)."""
+    variance: float | None = None
+    """The method's own variance of the estimate (for inverse-variance pooling); None when the
+    method has none to give (then the room cannot be pooled)."""
+    first: float | None = None
+    first_ci95: Interval | None = None
+    second: float | None = None
+    second_ci95: Interval | None = None
 
     @property
     def se(self) -> float:
-        """The standard error implied by the interval's width (for inverse-variance pooling)."""
+        """The standard error implied by the interval's width (for display only: pooling uses
+        ``variance``)."""
         return (self.ci95[1] - self.ci95[0]) / (2 * Z95)
+
+
+def mover(
+    first: float,
+    first_ci: Interval,
+    second: float,
+    second_ci: Interval,
+    r: float = 0.0,
+) -> Interval:
+    """The MOVER interval of ``first - second`` from the two sides' own intervals (Zou & Donner
+    2008, Stat Med 27:1693; docs/methods.md, "The gap"), ``r`` the correlation of the two
+    estimates (0 for independent samples). Newcombe's hybrid score intervals are this with two
+    Wilson intervals (``r`` = phi for paired proportions)."""
+    d = first - second
+    dl1, du1 = first - first_ci[0], first_ci[1] - first
+    dl2, du2 = second - second_ci[0], second_ci[1] - second
+    lower = d - math.sqrt(max(0.0, dl1**2 - 2 * r * dl1 * du2 + du2**2))
+    upper = d + math.sqrt(max(0.0, du1**2 - 2 * r * du1 * dl2 + dl2**2))
+    return (lower, upper)
 
 
 def newcombe_diff(count1: int, n1: int, count2: int, n2: int) -> Difference:
@@ -101,7 +132,18 @@ def newcombe_diff(count1: int, n1: int, count2: int, n2: int) -> Difference:
     d = p1 - p2
     lower = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     upper = d + math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
-    return Difference(d, (lower, upper), "newcombe_hybrid_score")
+    variance = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+    return Difference(
+        d,
+        (lower, upper),
+        "newcombe_hybrid_score",
+        n=None,
+        variance=variance if variance > 0 else None,
+        first=p1,
+        first_ci95=(l1, u1),
+        second=p2,
+        second_ci95=(l2, u2),
+    )
 
 
 def newcombe_paired(a: int, b: int, c: int, d: int) -> Difference:
@@ -130,7 +172,19 @@ def newcombe_paired(a: int, b: int, c: int, d: int) -> Difference:
     dl1, du1, dl2, du2 = p1 - l1, u1 - p1, p2 - l2, u2 - p2
     lower = est - math.sqrt(max(0.0, dl1**2 - 2 * phi * dl1 * du2 + du2**2))
     upper = est + math.sqrt(max(0.0, du1**2 - 2 * phi * du1 * dl2 + dl2**2))
-    return Difference(est, (lower, upper), "newcombe_paired_method10", n=n)
+    # the large-sample variance of a paired difference: ((b + c) - (b - c)^2 / n) / n^2
+    variance = ((b + c) - (b - c) ** 2 / n) / n**2
+    return Difference(
+        est,
+        (lower, upper),
+        "newcombe_paired_method10",
+        n=n,
+        variance=variance if variance > 0 else None,
+        first=p1,
+        first_ci95=(l1, u1),
+        second=p2,
+        second_ci95=(l2, u2),
+    )
 
 
 # --------------------------------------------------------------------------- means
@@ -459,9 +513,81 @@ class FalseConsensus:
     difference: Difference | None
 
 
+def _t_interval(values: Sequence[float], lower: float = 0.0, upper: float = 1.0) -> Interval:
+    """Student t 95% interval of a mean; with one value, all that the range allows."""
+    summary = mean_summary(values)
+    if summary.ci95 is None:
+        return (lower, upper)
+    return summary.ci95
+
+
+def _correlation(x: Sequence[float], y: Sequence[float]) -> float:
+    """Pearson's r, 0 when either side does not vary."""
+    if len(x) < 2:
+        return 0.0
+    sx, sy = statistics.pstdev(x), statistics.pstdev(y)
+    if sx == 0 or sy == 0:
+        return 0.0
+    mx, my = math.fsum(x) / len(x), math.fsum(y) / len(y)
+    cov = math.fsum((a - mx) * (b - my) for a, b in zip(x, y, strict=True)) / len(x)
+    return max(-1.0, min(1.0, cov / (sx * sy)))
+
+
+def estimate_minus_share(
+    estimates: Sequence[float], holds: Sequence[bool], paired: bool
+) -> Difference:
+    """Mean 0-1 estimate minus the share who hold the view, both estimated: the MOVER interval
+    from the estimate's t interval and the share's Wilson interval (docs/methods.md, "The gap
+    with a 0-100 estimate").
+
+    ``paired``: ``estimates[i]`` and ``holds[i]`` are one person's answers, and the correlation of
+    the two enters the interval; otherwise the two lists are independent samples. A unanimous room
+    still has an interval for its share (Wilson's), so the result is never as narrow as if the
+    share were known.
+    """
+    n_e, n_s = len(estimates), len(holds)
+    if n_e == 0 or n_s == 0 or (paired and n_e != n_s):
+        raise ValueError("an estimate gap needs answers on both sides (one each when paired)")
+    mean = math.fsum(estimates) / n_e
+    count = sum(1 for h in holds if h)
+    share = count / n_s
+    mean_ci = _t_interval(estimates)
+    share_ci = wilson(count, n_s)
+    flags = [1.0 if h else 0.0 for h in holds]
+    r = _correlation(estimates, flags) if paired else 0.0
+    ci = mover(mean, mean_ci, share, share_ci, r)
+    variance: float | None
+    if paired:
+        diffs = [e - f for e, f in zip(estimates, flags, strict=True)]
+        variance = statistics.variance(diffs) / n_e if n_e >= 2 else None
+        method = "mover_paired_t_wilson"
+    else:
+        variance = (
+            statistics.variance(estimates) / n_e + share * (1 - share) / n_s if n_e >= 2 else None
+        )
+        method = "mover_t_wilson"
+    return Difference(
+        mean - share,
+        ci,
+        method,
+        n=n_e if paired else None,
+        variance=variance if variance else None,
+        first=mean,
+        first_ci95=mean_ci,
+        second=share,
+        second_ci95=share_ci,
+    )
+
+
 @dataclass(frozen=True)
 class Gap:
-    """Share of the room holding a view vs share who think the field holds it."""
+    """Share of the room holding a view vs share who think the field holds it (categorical), or
+    vs the mean 0-100 estimate of the field's share (estimate).
+
+    ``difference`` compares everyone who answered either question as two independent samples;
+    ``paired`` compares the people who answered both, and is the headline wherever there are any
+    (``headline``). ``only_stance`` and ``only_perceived`` count the people left out of it.
+    """
 
     stance: str
     perceived: str
@@ -476,22 +602,62 @@ class Gap:
     perceived_share: float
     perceived_ci95: Interval | None
     difference: Difference
-    """perceived share minus own share."""
+    """perceived share minus own share, everyone who answered either (independent samples)."""
     perceived_count: int | None = None
     paired: Difference | None = None
     """The same difference on the participants who answered both phases."""
     options: tuple[GapOption, ...] = ()
+    paired_options: tuple[GapOption, ...] = ()
+    """``options`` on the people who answered both (what the chart shows when there are any)."""
     errors: tuple[float, ...] = ()
     """For a % estimate: each estimate (as a fraction) minus the room's actual share."""
     false_consensus: FalseConsensus | None = None
+    only_stance: int = 0
+    """Answered the stance question but not the perceived one (left out of ``paired``)."""
+    only_perceived: int = 0
+    """Answered the perceived question but not the stance one (left out of ``paired``)."""
 
     @property
     def option(self) -> str:
         return "+".join(self.holds)
 
+    @property
+    def linked(self) -> bool:
+        """Whether the headline is paired (some people answered both questions)."""
+        return self.paired is not None
+
+    @property
+    def headline(self) -> Difference:
+        """The figure to show: paired where answers are linked, else the independent one."""
+        return self.paired if self.paired is not None else self.difference
+
+    @property
+    def shown_options(self) -> tuple[GapOption, ...]:
+        return self.paired_options if self.paired is not None else self.options
+
 
 def _holds(answer: Answer | None, holds: Sequence[str]) -> bool:
     return isinstance(answer, str) and answer in holds
+
+
+def _gap_options(
+    keys: Sequence[str], own: Sequence[Answer], seen: Sequence[Answer]
+) -> tuple[GapOption, ...]:
+    own_counts = count_options(keys, own)
+    seen_counts = count_options(keys, seen)
+    n_own, n_seen = sum(own_counts.values()), sum(seen_counts.values())
+    return tuple(
+        GapOption(
+            key=key,
+            self_count=own_counts[key],
+            self_share=own_counts[key] / n_own if n_own else None,
+            self_ci95=wilson(own_counts[key], n_own) if n_own else None,
+            perceived_count=seen_counts[key],
+            perceived_share=seen_counts[key] / n_seen if n_seen else None,
+            perceived_ci95=wilson(seen_counts[key], n_seen) if n_seen else None,
+        )
+        for key in keys
+    )
 
 
 def gap(
@@ -517,35 +683,37 @@ def gap(
     )
     if perceived is None:
         return None
-    own = data.of(stance.key)
-    seen = data.of(perceived.key)
-    own_counts = count_options(stance.options, own.values())
-    self_n = sum(own_counts.values())
-    self_count = sum(own_counts[h] for h in stance.holds if h in own_counts)
+    own_all = data.of(stance.key)
+    own = {p: a for p, a in own_all.items() if isinstance(a, str) and a in stance.options}
+    self_n = len(own)
     if self_n == 0:
         return None
+    self_count = sum(1 for a in own.values() if a in stance.holds)
     self_share = self_count / self_n
     self_ci = wilson(self_count, self_n)
-    linked = [p for p in own if p in seen and isinstance(own[p], str) and own[p] in own_counts]
+    seen_all = data.of(perceived.key)
 
     if perceived.is_estimate:
-        values = {p: float(v) for p, v in seen.items() if not isinstance(v, str)}
+        values = {
+            p: _as_share(perceived, float(v)) for p, v in seen_all.items() if not isinstance(v, str)
+        }
         if not values:
             return None
-        fractions = [_as_share(perceived, v) for v in values.values()]
-        summary = mean_summary(fractions)
+        both = [p for p in own if p in values]
+        summary = mean_summary(list(values.values()))
         assert summary.mean is not None
-        difference = summary.mean - self_share
-        # with a single estimate there is no t interval: say only what the range allows
-        ci = (
-            (summary.ci95[0] - self_share, summary.ci95[1] - self_share)
-            if summary.ci95
-            else (-self_share, 1 - self_share)
+        independent = estimate_minus_share(
+            list(values.values()), [a in stance.holds for a in own.values()], paired=False
         )
-        holders = [_as_share(perceived, values[p]) for p in linked if _holds(own[p], stance.holds)]
-        others = [
-            _as_share(perceived, values[p]) for p in linked if not _holds(own[p], stance.holds)
-        ]
+        paired = (
+            estimate_minus_share(
+                [values[p] for p in both], [own[p] in stance.holds for p in both], paired=True
+            )
+            if both
+            else None
+        )
+        holders = [values[p] for p in both if _holds(own[p], stance.holds)]
+        others = [values[p] for p in both if not _holds(own[p], stance.holds)]
         consensus = FalseConsensus(
             holders_n=len(holders),
             holders_mean=(math.fsum(holders) / len(holders)) if holders else None,
@@ -565,30 +733,22 @@ def gap(
             perceived_n=summary.n,
             perceived_share=summary.mean,
             perceived_ci95=summary.ci95,
-            difference=Difference(difference, ci, "t_mean_estimate_minus_share", n=summary.n),
-            errors=tuple(f - self_share for f in fractions),
+            difference=independent,
+            paired=paired,
+            errors=tuple(f - self_share for f in values.values()),
             false_consensus=consensus,
+            only_stance=len(set(own) - set(values)),
+            only_perceived=len(set(values) - set(own)),
         )
 
-    seen_counts = count_options(perceived.options, seen.values())
-    perceived_n = sum(seen_counts.values())
+    seen = {p: a for p, a in seen_all.items() if isinstance(a, str) and a in perceived.options}
+    perceived_n = len(seen)
     if perceived_n == 0:
         return None
-    perceived_count = sum(seen_counts[h] for h in stance.holds if h in seen_counts)
-    options = tuple(
-        GapOption(
-            key=key,
-            self_count=own_counts[key],
-            self_share=own_counts[key] / self_n,
-            self_ci95=wilson(own_counts[key], self_n),
-            perceived_count=seen_counts.get(key, 0),
-            perceived_share=seen_counts.get(key, 0) / perceived_n,
-            perceived_ci95=wilson(seen_counts.get(key, 0), perceived_n),
-        )
-        for key in stance.options
-    )
+    perceived_count = sum(1 for a in seen.values() if a in stance.holds)
+    both = [p for p in own if p in seen]
     paired = None
-    both = [p for p in linked if isinstance(seen[p], str) and seen[p] in seen_counts]
+    paired_options: tuple[GapOption, ...] = ()
     if both:
         a = b = c = d = 0
         for p in both:
@@ -602,6 +762,9 @@ def gap(
             else:
                 d += 1
         paired = newcombe_paired(a, b, c, d)
+        paired_options = _gap_options(
+            stance.options, [own[p] for p in both], [seen[p] for p in both]
+        )
     return Gap(
         stance=stance.key,
         perceived=perceived.key,
@@ -617,7 +780,10 @@ def gap(
         perceived_ci95=wilson(perceived_count, perceived_n),
         difference=newcombe_diff(perceived_count, perceived_n, self_count, self_n),
         paired=paired,
-        options=options,
+        options=_gap_options(stance.options, list(own.values()), list(seen.values())),
+        paired_options=paired_options,
+        only_stance=len(set(own) - set(seen)),
+        only_perceived=len(set(seen) - set(own)),
     )
 
 

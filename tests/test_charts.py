@@ -138,17 +138,21 @@ def test_everything_is_drawn_inside_the_picture(lang: str) -> None:
 def test_the_gap_chart_says_it_in_words_with_its_interval() -> None:
     session = emergence(ROOM)
     assert session.gap is not None
+    g = session.gap.stats
+    assert g.linked and g.paired is not None and g.headline is g.paired
     chart = charts.gap_chart(session.gap, "en")
-    assert (
-        chart.sentence
-        == "50% of this room answered “Yes, they do”; 67% think most of the field does."
+    own = stats.wilson(g.paired_options[0].self_count, g.paired.n or 0)
+    seen = stats.wilson(g.paired_options[0].perceived_count, g.paired.n or 0)
+    assert chart.sentence == (
+        f"50% {charts.interval(own)} of this room answered “Yes, they do”, too close to half to "
+        f"call a majority or not; 67% {charts.interval(seen)} think most of the field does."
     )
-    texts = [e.text for e in chart.elements if isinstance(e, charts.Text)]
-    d = session.gap.difference
-    assert f"Gap: +17 points, 95% CI [{d.ci95[0] * 100:.0f}, {d.ci95[1] * 100:.0f}]" in texts
+    texts = " ".join(e.text for e in chart.elements if isinstance(e, charts.Text))
+    assert "minus share who do: +17 points, 95% CI " + charts.interval(g.paired.ci95) in texts
+    assert f"(the {g.paired.n} people who answered" in texts
     assert "+17 pts" in texts and "50%" in texts and "67%" in texts
     zh = charts.gap_chart(session.gap, "zh-Hans")
-    assert zh.sentence.startswith("本场 50% 的人回答“是的，具有”")
+    assert zh.sentence.startswith("本场50% ")
     wide = charts.gap_chart(session.gap, "en", wide=True)
     assert wide.width > chart.width and wide.height < chart.height
 

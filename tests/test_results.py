@@ -174,7 +174,8 @@ def test_the_results_page_shows_charts_words_and_export_buttons(
     svgs = soup.find_all("svg", attrs={"role": "img"})
     assert len(svgs) >= 6 and all(svg.find("title") for svg in svgs)
     text = soup.get_text(" ")
-    assert "33% of this room answered “Yes, they do”; 75% think most of the field does." in text
+    assert "33% [14, 61] of this room answered “Yes, they do”, too close to half" in text
+    assert "75% [47, 91] think most of the field does." in text
     links = {a["href"] for a in soup.select(".exports a")}
     assert f"/api/v1/sessions/{code}/export.csv" in links
     assert f"/api/v1/sessions/{code}/codebook.json" in links

@@ -78,7 +78,12 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
         chart.add(Text(PAD, ny, f"{row.code} · n={row.n}", SMALL - 4, fill=MUTED))
         chart.add(Line(x_of(row.ci95[0]), mid, x_of(row.ci95[1]), mid, INK, 2.5))
         size = 8 + 14 * math.sqrt(row.weight or 0.05)
-        chart.add(Rect(x_of(row.estimate) - size / 2, mid - size / 2, size, size, YOU, stroke=INK))
+        # a room that cannot enter the pooled estimate is drawn hollow and says why
+        fill = YOU if row.excluded is None else "#ffffff"
+        chart.add(Rect(x_of(row.estimate) - size / 2, mid - size / 2, size, size, fill, stroke=INK))
+        if row.excluded is not None:
+            reason = translate(lang, f"res_forest_excluded_{row.excluded}")
+            chart.add(Text(left, y + height - 2, reason, SMALL - 4, fill=MUTED))
         chart.add(
             Text(
                 width - PAD,
@@ -90,6 +95,11 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
         )
         chart.rows.append(
             f"{row.venue} ({row.code}): {points(row.estimate)} {interval(row.ci95)}, n={row.n}"
+            + (
+                f" ({translate(lang, f'res_forest_excluded_{row.excluded}')})"
+                if row.excluded
+                else ""
+            )
         )
         y += row_h + extra
     if meta is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app import stats
-from app.charts.sentences import gap_label, gap_sentence
+from app.charts.sentences import gap_label, gap_left_out, gap_sentence, gap_sides
 from app.charts.svg import (
     FIELD,
     GRID,
@@ -26,6 +26,7 @@ from app.charts.svg import (
     interval,
     pct,
     points,
+    shown_points,
     text_width,
 )
 from app.i18n import translate
@@ -48,9 +49,11 @@ def gap_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
     chart.patterns = True
     y = draw_title(chart, chart.title, 0, width) + 6
     # legend: the two series differ by colour and by hatching, and are named
+    n_self = g.headline.n if g.linked and g.headline.n else g.self_n
+    n_seen = g.headline.n if g.linked and g.headline.n else g.perceived_n
     legend = (
-        (YOU, None, translate(lang, "res_series_you", n=g.self_n)),
-        (FIELD, "hatch", translate(lang, "res_series_field", n=g.perceived_n)),
+        (YOU, None, translate(lang, "res_series_you", n=n_self)),
+        (FIELD, "hatch", translate(lang, "res_series_field", n=n_seen)),
     )
     one_line = 2 * (36 + 30) + sum(text_width(text, SMALL) for _c, _p, text in legend)
     if wide and one_line <= width - 2 * PAD:
@@ -74,7 +77,7 @@ def gap_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
     top = y + VALUE * 1.3
     plot_h = 240 if wide else 260
     base = top + plot_h
-    groups = list(g.options)
+    groups = list(g.shown_options)
     k = len(groups)
     group_w = (width - 2 * PAD) / k
     bar_w = min(110.0 if wide else 72.0, group_w * 0.36)
@@ -138,8 +141,8 @@ def gap_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
             bracket_text = translate(
                 lang,
                 "res_points_bracket" if bracket_only else "res_points_short",
-                points=points(g.difference.estimate),
-                ci=interval(g.difference.ci95),
+                points=shown_points(option.perceived_share or 0.0, option.self_share or 0.0),
+                ci=interval(g.headline.ci95),
             )
             bracket_w = text_width(bracket_text, VALUE, True)
             y_top = min(tops) - VALUE * 1.2 - 8
@@ -161,18 +164,11 @@ def gap_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
             f"{pick(label, lang)}: {pct(option.self_share)} / {pct(option.perceived_share)}"
         )
     y = max_label_y + 10
-    note = translate(lang, "res_gap_note", method=translate(lang, "res_method_newcombe"))
-    if g.paired is not None:
-        note += " " + translate(
-            lang,
-            "res_gap_paired_note",
-            n=g.paired.n,
-            points=points(g.paired.estimate),
-            ci=interval(g.paired.ci95),
-        )
+    note = translate(lang, "res_gap_note") + " " + gap_left_out(gap, lang)
     y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, fill=MUTED)
     chart.height = y + PAD
     chart.rows.insert(0, headline)
+    chart.rows.append(gap_left_out(gap, lang))
     return chart
 
 
@@ -187,19 +183,22 @@ def _gap_estimate_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
     y = draw_title(chart, chart.title, 0, width) + 6
     headline = gap_label(gap, lang)
     y = draw_lines(chart, headline, PAD, y + 8, width - 2 * PAD, VALUE + 2, weight="bold") + 14
+    own, own_ci, seen, seen_ci = gap_sides(gap)
+    n_self = g.headline.n if g.linked and g.headline.n else g.self_n
+    n_seen = g.headline.n if g.linked and g.headline.n else g.perceived_n
     plot_w = width - 2 * PAD - 140
     rows: list[tuple[str, float | None, tuple[float, float] | None, str, str | None]] = [
         (
-            translate(lang, "res_row_room", view=gap.view_label(lang), n=g.self_n),
-            g.self_share,
-            g.self_ci95,
+            translate(lang, "res_row_room", view=gap.view_label(lang), n=n_self),
+            own,
+            own_ci,
             YOU,
             None,
         ),
         (
-            translate(lang, "res_row_estimate", n=g.perceived_n),
-            g.perceived_share,
-            g.perceived_ci95,
+            translate(lang, "res_row_estimate", n=n_seen),
+            seen,
+            seen_ci,
             FIELD,
             "hatch",
         ),
@@ -249,7 +248,7 @@ def _gap_estimate_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
         chart.rows.append(f"{text}: {value}")
         y += 34 + 16
     chart.patterns = True
-    note = translate(lang, "res_gap_estimate_note")
+    note = translate(lang, "res_gap_estimate_note") + " " + gap_left_out(gap, lang)
     if (
         fc is not None
         and fc.difference is not None
@@ -264,4 +263,5 @@ def _gap_estimate_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
     y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, fill=MUTED)
     chart.height = y + PAD
     chart.rows.insert(0, headline)
+    chart.rows.append(gap_left_out(gap, lang))
     return chart

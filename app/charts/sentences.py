@@ -5,45 +5,92 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app import stats
-from app.charts.svg import interval, pct, points
+from app.charts.svg import interval, pct, shown_points
 from app.i18n import translate
 
 if TYPE_CHECKING:
     from app.results import GapResult, ShiftResult
 
 
-def gap_sentence(gap: GapResult, lang: str) -> str:
+def majority(share_ci: tuple[float, float] | None, lang: str) -> str:
+    """Whether a share is a majority, judged by its 95% interval against one half."""
+    if share_ci is None:
+        return translate(lang, "res_majority_unclear")
+    if share_ci[0] > 0.5:
+        return translate(lang, "res_majority_yes")
+    if share_ci[1] < 0.5:
+        return translate(lang, "res_majority_no")
+    return translate(lang, "res_majority_unclear")
+
+
+def gap_sides(
+    gap: GapResult,
+) -> tuple[float, tuple[float, float] | None, float, tuple[float, float] | None]:
+    """(own share, its interval, perceived share or mean estimate, its interval) on the people
+    the headline is computed on."""
     g = gap.stats
-    if gap.pooled:
-        return translate(
-            lang,
-            "res_gap_sentence_pooled"
-            if g.kind != "estimate"
-            else "res_gap_sentence_pooled_estimate",
-            self=pct(g.self_share),
-            view=gap.view_label(lang),
-            perceived=pct(g.perceived_share),
-        )
+    head = g.headline
+    if head.first is not None and head.second is not None:
+        return head.second, head.second_ci95, head.first, head.first_ci95
+    return g.self_share, g.self_ci95, g.perceived_share, g.perceived_ci95
+
+
+def gap_sentence(gap: GapResult, lang: str) -> str:
+    """What is compared, in words: the own share with its interval against one half beside the
+    share who think most of the field holds the view; or, with a 0-100 estimate, the estimate
+    minus the own share with both uncertainties (docs/methods.md, "What the numbers may claim")."""
+    g = gap.stats
+    own, own_ci, seen, seen_ci = gap_sides(gap)
+    values = {
+        "self": pct(own),
+        "self_ci": interval(own_ci),
+        "view": gap.view_label(lang),
+        "perceived": pct(seen),
+        "perceived_ci": interval(seen_ci),
+        "who": translate(lang, "res_who_all" if gap.pooled else "res_who_room"),
+    }
     if g.kind == "estimate":
-        return translate(
+        head = g.headline
+        text = translate(
             lang,
             "res_gap_sentence_estimate",
-            self=pct(g.self_share),
-            view=gap.view_label(lang),
-            perceived=pct(g.perceived_share),
+            points=shown_points(seen, own),
+            ci=interval(head.ci95),
+            **values,
         )
-    return translate(
-        lang,
-        "res_gap_sentence",
-        self=pct(g.self_share),
-        view=gap.view_label(lang),
-        perceived=pct(g.perceived_share),
-    )
+    else:
+        text = translate(lang, "res_gap_sentence", majority=majority(own_ci, lang), **values)
+    return text
 
 
 def gap_label(gap: GapResult, lang: str) -> str:
-    d = gap.stats.difference
-    return translate(lang, "res_gap_points", points=points(d.estimate), ci=interval(d.ci95))
+    """The headline difference, saying exactly what it is and on whom."""
+    g = gap.stats
+    head = g.headline
+    own, _own_ci, seen, _seen_ci = gap_sides(gap)
+    kind = "estimate" if g.kind == "estimate" else "categorical"
+    linked = "paired" if g.linked else "independent"
+    return translate(
+        lang,
+        f"res_gap_points_{kind}_{linked}",
+        points=shown_points(seen, own),
+        ci=interval(head.ci95),
+        n=head.n or 0,
+    )
+
+
+def gap_left_out(gap: GapResult, lang: str) -> str:
+    """Who the headline leaves out: people who answered only one of the two questions."""
+    g = gap.stats
+    if not g.linked:
+        return translate(lang, "res_gap_not_linked", n_self=g.self_n, n_perceived=g.perceived_n)
+    return translate(
+        lang,
+        "res_gap_left_out",
+        both=g.headline.n or 0,
+        only_stance=g.only_stance,
+        only_perceived=g.only_perceived,
+    )
 
 
 def shift_sentence(shift: ShiftResult, lang: str) -> str:

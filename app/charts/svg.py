@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import unicodedata
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 WIDTH = 520
@@ -192,24 +193,53 @@ def shorten(text: str, limit: float = 44) -> str:
     return wrap(text, limit, 1.0 / 0.6, max_lines=1)[0]
 
 
+def half_up(value: float, digits: int = 0) -> float:
+    """Round half away from zero (12.5 -> 13, 37.5 -> 38, -2.5 -> -3), after settling float noise
+    at 9 decimals (0.145 * 100 = 14.4999... is 14.5, so 15). Never returns -0."""
+    exact = Decimal(repr(round(value, 9)))
+    rounded = float(exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+    return rounded + 0.0 if rounded != 0 else 0.0
+
+
+def percent_number(share: float, digits: int = 0) -> float:
+    """A share as the percentage that is shown (rounded half up)."""
+    return half_up(share * 100, digits)
+
+
+def _number(value: float, digits: int = 0) -> str:
+    text = f"{half_up(value, digits):.{digits}f}"
+    return "0" if float(text) == 0 and digits == 0 else text
+
+
 def pct(share: float | None, digits: int = 0) -> str:
     if share is None:
         return "–"
-    return f"{share * 100:.{digits}f}%"
+    return f"{_number(share * 100, digits)}%"
+
+
+def signed(number: float) -> str:
+    """A whole number of points with its sign, "0" without one."""
+    value = half_up(number)
+    return f"{value:+.0f}" if value != 0 else "0"
 
 
 def points(value: float) -> str:
-    """A difference of shares in percentage points with its sign."""
-    number = value * 100
-    return f"{number:+.0f}" if round(number) != 0 else "0"
+    """A difference of shares in percentage points with its sign (rounded half up)."""
+    return signed(value * 100)
+
+
+def shown_points(first: float, second: float) -> str:
+    """``first - second`` in points as the difference of the two shown (rounded) percentages, so
+    that a reader who subtracts the shown numbers gets the shown difference."""
+    return signed(percent_number(first) - percent_number(second))
 
 
 def interval(ci: tuple[float, float] | None, scale: float = 100.0) -> str:
+    """A 95% interval as "[lower, upper]", each bound rounded half up, never "-0"."""
     if ci is None:
         return ""
-    # "+ 0.0" turns a bound that rounds to minus zero into "0" rather than "-0".
-    low, high = (round(bound * scale) + 0.0 for bound in ci)
-    return f"[{low:.0f}, {high:.0f}]"
+    low, high = (_number(bound * scale) for bound in ci)
+    return f"[{low}, {high}]"
 
 
 def option_colour(key: str, index: int, count: int, likert: bool = False) -> str:

@@ -62,6 +62,15 @@ class DifferenceJSON(Model):
     n: int | None = Field(None, description="people the figure is computed on")
 
 
+class GapDifferenceJSON(DifferenceJSON):
+    """A gap on one set of people, with its two sides (perceived - self = difference)."""
+
+    self_share: float | None = None
+    self_ci95: Pair | None = None
+    perceived_share: float | None = None
+    perceived_ci95: Pair | None = None
+
+
 class GapOptionJSON(Model):
     self_count: int
     self_share: float | None
@@ -99,13 +108,23 @@ class GapJSON(Model):
     perceived_count: int | None
     perceived_share: float
     perceived_ci95: Pair | None
-    difference: float
+    difference: float = Field(
+        description="perceived minus own share, everyone who answered either question, as "
+        "independent samples (the headline only where answers cannot be linked)"
+    )
     ci95: Pair | None
     method: str
-    paired: DifferenceJSON | None = Field(
-        description="the same difference on the people who answered both phases"
+    paired: GapDifferenceJSON | None = Field(
+        description="the same difference on the people who answered both phases: the headline "
+        "wherever there are any"
     )
+    headline: Literal["paired", "independent"]
+    only_stance: int = Field(description="answered the stance question only")
+    only_perceived: int = Field(description="answered the perceived question only")
     options: dict[str, GapOptionJSON]
+    paired_options: dict[str, GapOptionJSON] = Field(
+        description="options on the people who answered both phases"
+    )
     false_consensus: FalseConsensusJSON | None = None
     errors_histogram: list[BinJSON] | None = None
 
@@ -192,6 +211,10 @@ class ForestRowJSON(Model):
     ci95: Pair
     n: int
     weight: float | None
+    method: str
+    excluded: str | None = Field(
+        description="why the room cannot enter the pooled estimate (one_person, no_spread)"
+    )
 
 
 class PooledGapJSON(Model):
@@ -245,6 +268,35 @@ def _difference(diff: stats.Difference | None) -> DifferenceJSON | None:
     )
 
 
+def _gap_difference(diff: stats.Difference | None) -> GapDifferenceJSON | None:
+    if diff is None:
+        return None
+    return GapDifferenceJSON(
+        difference=diff.estimate,
+        ci95=_pair(diff.ci95),
+        method=diff.method,
+        n=diff.n,
+        perceived_share=diff.first,
+        perceived_ci95=_pair(diff.first_ci95),
+        self_share=diff.second,
+        self_ci95=_pair(diff.second_ci95),
+    )
+
+
+def _options(options: tuple[stats.GapOption, ...]) -> dict[str, GapOptionJSON]:
+    return {
+        o.key: GapOptionJSON(
+            self_count=o.self_count,
+            self_share=o.self_share,
+            self_ci95=_pair(o.self_ci95),
+            perceived_count=o.perceived_count,
+            perceived_share=o.perceived_share,
+            perceived_ci95=_pair(o.perceived_ci95),
+        )
+        for o in options
+    }
+
+
 def _bins(bins: list[stats.Bin]) -> list[BinJSON]:
     return [BinJSON(lower=b.lower, upper=b.upper, count=b.count) for b in bins]
 
@@ -291,18 +343,12 @@ def gap_model(gap: GapResult | None) -> GapJSON | None:
         difference=g.difference.estimate,
         ci95=_pair(g.difference.ci95),
         method=g.difference.method,
-        paired=_difference(g.paired),
-        options={
-            o.key: GapOptionJSON(
-                self_count=o.self_count,
-                self_share=o.self_share,
-                self_ci95=_pair(o.self_ci95),
-                perceived_count=o.perceived_count,
-                perceived_share=o.perceived_share,
-                perceived_ci95=_pair(o.perceived_ci95),
-            )
-            for o in g.options
-        },
+        paired=_gap_difference(g.paired),
+        headline="paired" if g.linked else "independent",
+        only_stance=g.only_stance,
+        only_perceived=g.only_perceived,
+        options=_options(g.options),
+        paired_options=_options(g.paired_options),
     )
     if g.kind == "estimate":
         fc = g.false_consensus
@@ -413,6 +459,8 @@ def talk_results_model(results: TalkResults) -> TalkResultsJSON:
                         ci95=list(row.ci95),
                         n=row.n,
                         weight=row.weight,
+                        method=row.method,
+                        excluded=row.excluded,
                     )
                     for row in results.forest
                 ],

@@ -289,6 +289,10 @@ class ForestRow:
     n: int
     weight: float | None
     """Relative random-effects weight in the pooled estimate (None when not pooled)."""
+    method: str = ""
+    excluded: str | None = None
+    """Why the room cannot enter the pooled estimate: ``one_person`` (a single answer has no
+    variance) or ``no_spread`` (every answer alike, so the method's variance is 0)."""
 
 
 @dataclass(frozen=True)
@@ -330,26 +334,39 @@ def build_talk_results(
         SessionMeta(talk=slug, titles=titles, language=languages[0] if languages else "en"),
         pooled=True,
     )
-    usable = [r for r in per_session if r.gap is not None and r.gap.difference.se > 0]
-    meta = None
-    weights: dict[str, float] = {}
-    if usable:
-        variances = [r.gap.difference.se**2 for r in usable if r.gap]
-        meta = stats.pool([r.gap.difference.estimate for r in usable if r.gap], variances)
-        raw = [1 / (v + meta.tau2) for v in variances]
-        weights = {r.code: w / sum(raw) for r, w in zip(usable, raw, strict=True)}
-    forest = [
-        ForestRow(
-            code=r.code,
-            venue=r.venue,
-            estimate=r.gap.difference.estimate,
-            ci95=r.gap.difference.ci95,
-            n=r.gap.self_n,
-            weight=weights.get(r.code),
+    forest = []
+    for r in per_session:
+        if r.gap is None:
+            continue
+        head = r.gap.stats.headline
+        n = head.n if head.n is not None else r.gap.self_n
+        excluded = None
+        if head.variance is None or head.variance <= 0:
+            excluded = "one_person" if n < 2 else "no_spread"
+        forest.append(
+            ForestRow(
+                code=r.code,
+                venue=r.venue,
+                estimate=head.estimate,
+                ci95=head.ci95,
+                n=n,
+                weight=None,
+                method=head.method,
+                excluded=excluded,
+            )
         )
-        for r in per_session
-        if r.gap is not None
+    usable = [
+        (row, r.gap.stats.headline.variance)
+        for row, r in zip(forest, [s for s in per_session if s.gap is not None], strict=True)
+        if row.excluded is None and r.gap is not None
     ]
+    meta = None
+    if usable:
+        variances = [float(v or 0) for _row, v in usable]
+        meta = stats.pool([row.estimate for row, _v in usable], variances)
+        raw = [1 / (v + meta.tau2) for v in variances]
+        weights = {row.code: w / sum(raw) for (row, _v), w in zip(usable, raw, strict=True)}
+        forest = [replace(row, weight=weights.get(row.code)) for row in forest]
     return TalkResults(
         slug=slug,
         titles=titles,

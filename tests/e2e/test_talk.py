@@ -22,6 +22,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from tests.e2e.conftest import ADMIN_TOKEN, LiveServer
 
 WAIT_MS = 10_000
@@ -310,21 +312,28 @@ def check_results_page(page: Any) -> None:
     shares, and cross-tabs whose cells under 5 are hidden."""
     import numpy
     from statsmodels.stats.contingency_tables import SquareTable
-    from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+    from statsmodels.stats.proportion import proportion_confint
 
     text = page.locator("main").inner_text()
     assert "5 participants" in page.locator(".results__meta").inner_text()
 
-    # The gap: 1 of 5 agree, 4 of 5 think most of the field agrees.
+    # The gap: 1 of 5 agree, 4 of 5 think most of the field agrees; the same five people, so
+    # the headline is paired (a = 1 both, b = 3 only think the field does, d = 1 neither).
+    from app import stats
+
     gap = page.locator(".chart-block--gap")
     assert gap.locator(".chart-sentence").inner_text().strip() == (
-        "20% of this room answered “Yes, they do”; 80% think most of the field does."
+        "20% [4, 62] of this room answered “Yes, they do”, too close to half to call a majority"
+        " or not; 80% [38, 96] think most of the field does."
     )
-    lo, hi = confint_proportions_2indep(4, 5, 1, 5, method="newcomb")
-    found = re.search(r"Gap: \+(\d+) points, 95% CI \[(-?\d+), (-?\d+)\]", text)
+    assert proportion_confint(1, 5, method="wilson")[0] * 100 == pytest.approx(3.6, abs=0.1)
+    paired = stats.newcombe_paired(1, 3, 0, 1)
+    found = re.search(r"minus share who do: \+(\d+) points, 95% CI \[(-?\d+), (-?\d+)\]", text)
     assert found, text
     assert int(found[1]) == 60
-    assert abs(int(found[2]) - 100 * lo) <= 0.5 and abs(int(found[3]) - 100 * hi) <= 0.5
+    assert abs(int(found[2]) - 100 * paired.ci95[0]) <= 0.5
+    assert abs(int(found[3]) - 100 * paired.ci95[1]) <= 0.5
+    assert "the 5 people who answered both" in " ".join(text.split())
 
     # The shift: 4 of the 5 pairs changed; Stuart-Maxwell on the 3x3 table.
     shift = page.locator(".chart-block--shift")
