@@ -1051,7 +1051,9 @@ def analyze(data: Dataset) -> Analysis:
         perceived_crosstab=perceived_tab,
         ignorance=ignorance_,
         definition_crosstab=definition_tab,
-        surprisingly_popular=surprisingly_popular(data),
+        # Prelec's "surprisingly popular" answer needs predictions about this room; the app asks
+        # about the field, so the premise does not hold and nothing is claimed (docs/methods.md).
+        surprisingly_popular=None,
     )
 
 

@@ -193,8 +193,9 @@ def test_the_estimate_histogram_marks_the_actual_share() -> None:
     assert estimate is not None and estimate.actual_share == 0.25
     chart = charts.phase_chart(estimate, "en")
     texts = [e.text for e in chart.elements if isinstance(e, charts.Text)]
-    assert "actual 25%" in texts and "mean 64%" in texts
-    assert chart.sentence.startswith("On average you estimate 64% [")
+    # 64.5 rounds half up
+    assert "actual 25%" in texts and "mean 65%" in texts
+    assert chart.sentence.startswith("On average you estimate 65% [")
 
 
 def test_svg_is_accessible_and_parses_as_a_file() -> None:
@@ -251,3 +252,72 @@ def test_wrap_breaks_latin_at_spaces_and_chinese_anywhere() -> None:
 def test_an_interval_bound_that_rounds_to_zero_reads_0_not_minus_0() -> None:
     assert charts.interval((-0.0003, 0.8321)) == "[0, 83]"
     assert charts.interval((-0.051, 0.2)) == "[-5, 20]"
+
+
+def one_phase(counts: dict[str, int]) -> results.PhaseResult:
+    keys = tuple(counts)
+    answers = {"definition": {f"p{k}{i}": k for k in keys for i in range(counts[k])}}
+    infos = [info("definition", "choice", keys)]
+    data = stats.Dataset(tuple(i.spec for i in infos), answers)  # type: ignore[arg-type]
+    phase = results.build_session_results(infos, data).phase("definition")
+    assert phase is not None
+    return phase
+
+
+def test_most_means_more_than_half_ties_are_named_and_a_plurality_is_the_most_common() -> None:
+    majority = charts.phase_chart(one_phase({"agree": 3, "disagree": 2}), "en").sentence
+    assert majority == "Most chose “Yes, they do”: 60% of 5 answers."
+    tie = charts.phase_chart(one_phase({"agree": 2, "disagree": 2, "unsure": 1}), "en").sentence
+    assert tie == (
+        "Tied as the most common answers: “Yes, they do”, “No, they don't”, 40% each of 5 answers."
+    )
+    plural = charts.phase_chart(one_phase({"agree": 2, "disagree": 1, "unsure": 1, "x": 1}), "en")
+    assert plural.sentence == (
+        "The most common answer was “Yes, they do”: 40% of 5 answers, not a majority."
+    )
+    half = charts.phase_chart(one_phase({"agree": 2, "disagree": 1, "unsure": 1}), "en").sentence
+    assert half.startswith("The most common answer was") and "Most" not in half
+    zh = charts.phase_chart(one_phase({"agree": 2, "disagree": 2, "unsure": 1}), "zh-Hans")
+    assert zh.sentence == "并列最常见的回答：“是的，具有”，“不，不具有”，5 份回答中各占 40%。"
+    assert "多数" not in charts.phase_chart(one_phase({"agree": 2, "disagree": 3}), "zh-Hans").title
+
+
+def test_numbers_round_half_up_and_never_read_minus_zero() -> None:
+    assert charts.pct(0.125) == "13%" and charts.pct(0.375) == "38%" and charts.pct(0.145) == "15%"
+    assert charts.interval((-0.004, 0.111)) == "[0, 11]"
+    assert charts.points(-0.004) == "0" and charts.points(-0.025) == "-3"
+    # a shown difference is the difference of the shown shares: 0.125 -> 13, 0.374 -> 37
+    assert charts.shown_points(0.374, 0.125) == "+24"
+
+
+def test_a_net_change_test_only_on_results_pages_and_from_ten_people() -> None:
+    few = emergence(
+        {
+            "belief": {str(i): "agree" if i < 5 else "unsure" for i in range(8)},
+            "revote": {str(i): "unsure" if i < 3 else "agree" for i in range(8)},
+        }
+    )
+    assert few.shift is not None and few.shift.n_paired < 10
+    projector = charts.shift_chart(few.shift, "en")
+    page = charts.shift_chart(few.shift, "en", tests=True)
+    for chart in (projector, charts.shift_matrix_chart(few.shift, "en")):
+        texts = " ".join(e.text for e in chart.elements if isinstance(e, charts.Text))
+        assert "p =" not in texts and "p <" not in texts and "χ²" not in texts
+    texts = " ".join(e.text for e in page.elements if isinstance(e, charts.Text))
+    assert "p =" not in texts and "not tested with fewer than 10" in " ".join(texts.split())
+    many = emergence(
+        {
+            "belief": {str(i): "agree" if i < 12 else "unsure" for i in range(20)},
+            "revote": {str(i): "unsure" if i < 8 else "agree" for i in range(20)},
+        }
+    )
+    assert many.shift is not None and many.shift.n_paired == 20
+    texts = " ".join(
+        e.text
+        for e in charts.shift_chart(many.shift, "en", tests=True).elements
+        if isinstance(e, charts.Text)
+    )
+    assert "Net change" in texts and "p" in texts
+    # the gross share that changed carries its Wilson interval
+    changed = charts.interval(stats.wilson(16, 20))
+    assert f"80% {changed} of the 20 people" in charts.shift_matrix_chart(many.shift, "en").sentence

@@ -263,11 +263,12 @@ def test_a_percent_estimate_gives_the_mean_gap_false_consensus_and_surprise(
     assert fc["holders"] == {"n": 8, "mean": pytest.approx(0.8)}
     assert fc["others"] == {"n": 12, "mean": pytest.approx(0.6)}
     assert fc["difference"]["difference"] == pytest.approx(0.2)
-    surprise = body["surprisingly_popular"]
-    assert surprise["actual_share"] == 0.4 and surprise["mean_predicted_share"] == pytest.approx(
-        0.68
-    )
-    assert surprise["answer"] == "does_not_hold"
+    # both sides estimated, on the same 20 people: the paired mean difference is the headline
+    assert gap["headline"] == "paired" and gap["paired"]["n"] == 20
+    assert gap["paired"]["difference"] == pytest.approx(0.28)
+    assert gap["paired"]["method"] == "mover_paired_t_wilson"
+    # the estimates are about the field, not this room: no "surprisingly popular" claim
+    assert body["surprisingly_popular"] is None
 
 
 def test_a_changed_answer_counts_once_in_the_results(app: FastAPI, client: TestClient) -> None:

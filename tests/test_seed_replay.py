@@ -135,5 +135,9 @@ def test_the_results_page_and_gap_chart_say_it_in_words(
     assert "97% [95, 99] think most of the field does." in svg.text
     assert "Answered both questions: 259." in svg.text and "only the second: 101" in svg.text
     shift = client.get(f"/api/v1/sessions/{code}/charts/shift.svg", headers=AUTH).text
-    assert "83% changed" in shift and "13.9% to “No, they don't”" in shift.replace("&#39;", "'")
+    low, high = proportion_confint(30, 36, method="wilson")
+    assert (
+        f"83% [{low * 100:.0f}, {high * 100:.0f}] changed" in shift
+        and "13.9% to “No, they don't”" in shift.replace("&#39;", "'")
+    )
     assert "69.4% to “Unsure”" in shift

@@ -37,9 +37,11 @@ from app.charts.svg import (
     Text,
     fmt,
     interval,
+    number,
     pct,
     points,
     shorten,
+    shown_points,
     text_width,
     wrap,
 )
@@ -67,6 +69,7 @@ __all__ = [
     "interval",
     "is_likert",
     "matrix_sentence",
+    "number",
     "pct",
     "phase_chart",
     "points",
@@ -77,6 +80,7 @@ __all__ = [
     "shift_matrix_chart",
     "shift_sentence",
     "shorten",
+    "shown_points",
     "test_text",
     "text_width",
     "wrap",
@@ -89,15 +93,16 @@ def scale_of(results: SessionResults, lang: str) -> Chart | None:
     return scale_chart(likert, lang) if likert else None
 
 
-def session_charts(results: SessionResults, lang: str) -> dict[str, Chart]:
-    """Every chart of a session by the name used in URLs and exports."""
+def session_charts(results: SessionResults, lang: str, tests: bool = True) -> dict[str, Chart]:
+    """Every chart of a session by the name used in URLs and exports (as on the results pages:
+    ``tests`` adds the test of net change where there are enough people for it)."""
     out: dict[str, Chart] = {}
     if results.gap is not None:
         out["gap"] = gap_chart(results.gap, lang)
         out["gap-wide"] = gap_chart(results.gap, lang, wide=True)
     if results.shift is not None:
-        out["shift"] = shift_chart(results.shift, lang)
-        out["shift-matrix"] = shift_matrix_chart(results.shift, lang)
+        out["shift"] = shift_chart(results.shift, lang, tests)
+        out["shift-matrix"] = shift_matrix_chart(results.shift, lang, tests)
     scale = scale_of(results, lang)
     if scale is not None:
         out["scale"] = scale

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from app.charts.sentences import phase_sentence
 from app.charts.svg import (
     GRID,
     INK,
@@ -22,9 +23,9 @@ from app.charts.svg import (
     draw_title,
     ink_on,
     interval,
+    number,
     option_colour,
     pct,
-    shorten,
     text_width,
 )
 from app.i18n import translate
@@ -93,17 +94,7 @@ def bar_chart(result: PhaseResult, lang: str) -> Chart:
     note = translate(lang, "res_bars_note", n=result.n)
     y = draw_lines(chart, note, PAD, y, WIDTH - 2 * PAD, SMALL, fill=MUTED)
     chart.height = y + PAD
-    top = max(result.options, key=lambda o: o.count, default=None)
-    if result.n and top is not None:
-        chart.sentence = translate(
-            lang,
-            "res_phase_sentence",
-            option=shorten(top.label(lang)),
-            share=pct(top.share),
-            n=result.n,
-        )
-    else:
-        chart.sentence = translate(lang, "res_no_answers")
+    chart.sentence = phase_sentence(result, lang)
     return chart
 
 
@@ -158,14 +149,14 @@ def estimate_chart(result: PhaseResult, lang: str) -> Chart:
             lo = x_of(max(lower, result.ci95[0]))
             hi = x_of(min(upper, result.ci95[1]))
             chart.add(Rect(lo, top, max(hi - lo, 2), plot_h, "#0072B2", label=None, pattern="ci"))
-        mean_text = translate(lang, "res_mean_marker", value=f"{result.mean:.0f}")
+        mean_text = translate(lang, "res_mean_marker", value=number(result.mean))
         markers.append((x_of(result.mean), mean_text, "#0072B2", None))
     if result.actual_share is not None:
         actual = lower + span * result.actual_share
         markers.append(
             (
                 x_of(actual),
-                translate(lang, "res_actual_marker", value=f"{actual:.0f}"),
+                translate(lang, "res_actual_marker", value=number(actual)),
                 "#D55E00",
                 "8 6",
             )
@@ -201,7 +192,7 @@ def estimate_chart(result: PhaseResult, lang: str) -> Chart:
         chart.sentence = translate(
             lang,
             "res_estimate_sentence_actual",
-            mean=f"{result.mean:.0f}",
+            mean=number(result.mean),
             ci=interval(result.ci95, 1.0),
             actual=pct(result.actual_share),
         )
@@ -209,8 +200,8 @@ def estimate_chart(result: PhaseResult, lang: str) -> Chart:
         chart.sentence = translate(
             lang,
             "res_estimate_sentence",
-            mean=f"{result.mean:.0f}",
-            median=f"{result.median:.0f}",
+            mean=number(result.mean),
+            median=number(result.median or 0),
             n=result.n,
         )
     chart.rows = [chart.sentence] + [

@@ -5,11 +5,33 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app import stats
-from app.charts.svg import interval, pct, shown_points
+from app.charts.svg import interval, number, pct, shorten, shown_points
 from app.i18n import translate
 
 if TYPE_CHECKING:
-    from app.results import GapResult, ShiftResult
+    from app.results import GapResult, PhaseResult, ShiftResult
+
+MIN_TEST_PAIRS = 10
+"""A test of net change is shown on results pages only from this many paired people up (never on
+the projector or phones)."""
+
+
+def phase_sentence(result: PhaseResult, lang: str) -> str:
+    """What most chose, claimed only when it is more than half; a tie names every tied answer;
+    otherwise the most common answer."""
+    if not result.n or not result.options:
+        return translate(lang, "res_no_answers")
+    best = max(o.count for o in result.options)
+    tied = [o for o in result.options if o.count == best]
+    if len(tied) > 1:
+        separator = translate(lang, "res_list_separator")
+        names = separator.join(f"“{shorten(o.label(lang))}”" for o in tied)
+        return translate(
+            lang, "res_phase_sentence_tie", options=names, share=pct(tied[0].share), n=result.n
+        )
+    top = tied[0]
+    key = "res_phase_sentence" if best * 2 > result.n else "res_phase_sentence_plurality"
+    return translate(lang, key, option=shorten(top.label(lang)), share=pct(top.share), n=result.n)
 
 
 def majority(share_ci: tuple[float, float] | None, lang: str) -> str:
@@ -93,6 +115,11 @@ def gap_left_out(gap: GapResult, lang: str) -> str:
     )
 
 
+def changed(count: int, total: int) -> str:
+    """The gross share that changed, with its Wilson 95% interval."""
+    return f"{pct(count / total)} {interval(stats.wilson(count, total))}"
+
+
 def shift_sentence(shift: ShiftResult, lang: str) -> str:
     s = shift.stats
     if not s.n_paired:
@@ -104,39 +131,42 @@ def shift_sentence(shift: ShiftResult, lang: str) -> str:
         key=lambda o: (o not in shift.holds, -s.row_total(o)),
     )
     if not candidates:
-        return translate(
-            lang, "res_shift_overall", changed=pct(s.changed / s.n_paired), n=s.n_paired
-        )
+        return matrix_sentence(shift, lang)
     first = candidates[0]
+    total = s.row_total(first)
     moves = [
         translate(
             lang,
             "res_shift_move",
-            share=pct(s.row_share(first, o), 1 if s.row_total(first) < 100 else 0),
+            share=pct(s.row_share(first, o), 1 if total < 100 else 0),
             option=shift.label(o, lang),
         )
         for o in s.options
         if o != first and s.cell(first, o) >= stats.MIN_CELL
     ]
-    changed = pct(s.changed_share(first))
+    moved = changed(total - s.cell(first, first), total)
     option = shift.label(first, lang)
     if not moves:
-        return translate(lang, "res_shift_sentence_short", option=option, changed=changed)
+        return translate(lang, "res_shift_sentence_short", option=option, changed=moved)
     separator = translate(lang, "res_list_separator")
     return translate(
-        lang, "res_shift_sentence", option=option, changed=changed, moves=separator.join(moves)
+        lang, "res_shift_sentence", option=option, changed=moved, moves=separator.join(moves)
     )
 
 
-def test_text(s: stats.Shift, lang: str) -> str:
-    if s.test is None:
+def test_text(s: stats.Shift, lang: str, tests: bool = False) -> str:
+    """The test of net change (marginal homogeneity), only where ``tests`` asks for it (results
+    pages, never the projector or phones) and only from ``MIN_TEST_PAIRS`` paired people up."""
+    if not tests or s.test is None or not s.n_paired:
         return ""
+    if s.n_paired < MIN_TEST_PAIRS or s.test.df == 0:
+        return translate(lang, "res_test_too_few", n=MIN_TEST_PAIRS)
     p = s.test.p_value
-    p_text = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    p_text = "p < 0.001" if p < 0.001 else f"p = {number(p, 3)}"
     if s.test.name == "mcnemar_exact":
         return translate(lang, "res_test_mcnemar", p=p_text)
     return translate(
-        lang, "res_test_stuart_maxwell", chi2=f"{s.test.statistic:.1f}", df=s.test.df, p=p_text
+        lang, "res_test_stuart_maxwell", chi2=number(s.test.statistic, 1), df=s.test.df, p=p_text
     )
 
 
@@ -144,4 +174,6 @@ def matrix_sentence(shift: ShiftResult, lang: str) -> str:
     s = shift.stats
     if not s.n_paired:
         return translate(lang, "res_shift_none")
-    return translate(lang, "res_shift_overall", changed=pct(s.changed / s.n_paired), n=s.n_paired)
+    return translate(
+        lang, "res_shift_overall", changed=changed(s.changed, s.n_paired), n=s.n_paired
+    )

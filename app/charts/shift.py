@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from app.results import ShiftResult
 
 
-def shift_chart(shift: ShiftResult, lang: str) -> Chart:
+def shift_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Chart:
     """The stance -> revote flow: two stacked columns joined by ribbons (an alluvial plot).
     Flows of fewer than 5 people are left out and counted in a note."""
     s = shift.stats
@@ -135,13 +135,13 @@ def shift_chart(shift: ShiftResult, lang: str) -> Chart:
     note = translate(lang, "res_shift_note", n=s.n_paired, dropped=s.dropped)
     if hidden:
         note += " " + translate(lang, "res_flows_hidden", n=hidden)
-    note += " " + test_text(s, lang)
+    note += " " + test_text(s, lang, tests)
     y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, fill=MUTED)
     chart.height = y + PAD
     return chart
 
 
-def shift_matrix_chart(shift: ShiftResult, lang: str) -> Chart:
+def shift_matrix_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Chart:
     """The stance x revote matrix as a heat map of row shares, with the share that changed."""
     s = shift.stats
     k = len(s.options)
@@ -282,7 +282,7 @@ def shift_matrix_chart(shift: ShiftResult, lang: str) -> Chart:
     note = (
         translate(lang, "res_matrix_note", n=s.n_paired, dropped=s.dropped)
         + " "
-        + test_text(s, lang)
+        + test_text(s, lang, tests)
     )
     y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, fill=MUTED)
     chart.height = y + PAD

@@ -201,12 +201,12 @@ def half_up(value: float, digits: int = 0) -> float:
     return rounded + 0.0 if rounded != 0 else 0.0
 
 
-def percent_number(share: float, digits: int = 0) -> float:
+def percentnumber(share: float, digits: int = 0) -> float:
     """A share as the percentage that is shown (rounded half up)."""
     return half_up(share * 100, digits)
 
 
-def _number(value: float, digits: int = 0) -> str:
+def number(value: float, digits: int = 0) -> str:
     text = f"{half_up(value, digits):.{digits}f}"
     return "0" if float(text) == 0 and digits == 0 else text
 
@@ -214,7 +214,7 @@ def _number(value: float, digits: int = 0) -> str:
 def pct(share: float | None, digits: int = 0) -> str:
     if share is None:
         return "–"
-    return f"{_number(share * 100, digits)}%"
+    return f"{number(share * 100, digits)}%"
 
 
 def signed(number: float) -> str:
@@ -231,14 +231,14 @@ def points(value: float) -> str:
 def shown_points(first: float, second: float) -> str:
     """``first - second`` in points as the difference of the two shown (rounded) percentages, so
     that a reader who subtracts the shown numbers gets the shown difference."""
-    return signed(percent_number(first) - percent_number(second))
+    return signed(percentnumber(first) - percentnumber(second))
 
 
 def interval(ci: tuple[float, float] | None, scale: float = 100.0) -> str:
     """A 95% interval as "[lower, upper]", each bound rounded half up, never "-0"."""
     if ci is None:
         return ""
-    low, high = (_number(bound * scale) for bound in ci)
+    low, high = (number(bound * scale) for bound in ci)
     return f"[{low}, {high}]"
 
 

@@ -182,7 +182,10 @@ class ResultsJSON(Model):
     gap: GapJSON | None
     shift: ShiftJSON | None
     crosstabs: dict[str, CrosstabJSON]
-    surprisingly_popular: SurprisinglyPopularJSON | None
+    surprisingly_popular: SurprisinglyPopularJSON | None = Field(
+        description="always null: Prelec's premise needs predictions about this room, and the "
+        "app asks about the field (docs/methods.md)"
+    )
     too_few_below: int = Field(description="breakdown cells under this many people are hidden")
 
 

@@ -218,8 +218,11 @@ def test_a_talk_with_a_projector_and_five_phones(live_server: LiveServer, open_p
     wait_contains(projector, "#chart-definition .chart-sentence", "50%", "projector sentence")
     revealed_on(phones["A"], "definition", "n = 4")
     revealed_on(phones["D"], "definition", "n = 4")
-    revealed_on(phones["D"], "definition", "最多人选择")  # in Chinese on the Chinese phone
-    revealed_on(phones["A"], "definition", "Most chose")
+    # 2 of 4 is half, not most: the most common answer, in Chinese on the Chinese phone
+    revealed_on(phones["D"], "definition", "最常见的回答是")
+    revealed_on(phones["A"], "definition", "The most common answer was")
+    sentence = projector.locator("#chart-definition .chart-sentence").inner_text()
+    assert "50% of 4 answers, not a majority" in sentence and "Most" not in sentence
 
     # ------------------------------------------------------------ phase 2: belief
     press(projector, "ArrowRight")
@@ -310,8 +313,6 @@ def check_results_page(page: Any) -> None:
     """What the results page shows for these five people: the gap and the shift with the numbers
     the answers imply (intervals and the test checked against statsmodels), each question's
     shares, and cross-tabs whose cells under 5 are hidden."""
-    import numpy
-    from statsmodels.stats.contingency_tables import SquareTable
     from statsmodels.stats.proportion import proportion_confint
 
     text = page.locator("main").inner_text()
@@ -337,18 +338,14 @@ def check_results_page(page: Any) -> None:
 
     # The shift: 4 of the 5 pairs changed; Stuart-Maxwell on the 3x3 table.
     shift = page.locator(".chart-block--shift")
+    low, high = proportion_confint(4, 5, method="wilson")
     assert shift.locator(".chart-sentence").first.inner_text().strip() == (
-        "80% of the 5 people who answered twice changed their answer."
+        f"80% [{_pct(low)}, {_pct(high)}] of the 5 people who answered twice changed their answer."
     )
-    # rows: belief (agree, disagree, unsure), columns: revote
-    table = numpy.array([[0, 0, 1], [0, 1, 0], [1, 2, 0]])
-    homogeneity = SquareTable(table, shift_zeros=False).homogeneity()
-    expected_test = (
-        f"χ² = {homogeneity.statistic:.1f}, df = {int(homogeneity.df)}, "
-        f"p = {homogeneity.pvalue:.3f}"
-    )
-    assert expected_test == "χ² = 2.0, df = 2, p = 0.368"
-    assert expected_test in " ".join(shift.inner_text().split())
+    # five pairs are too few for a test of net change: none is shown, and the page says why
+    shift_text = " ".join(shift.inner_text().split())
+    assert "p =" not in shift_text and "χ²" not in shift_text
+    assert "Net change is not tested with fewer than 10 people" in shift_text
 
     # Each question: shares and Wilson intervals as the screen-reader rows list them.
     labels = {
