@@ -35,6 +35,8 @@ ALPHA = 0.05
 Z95 = float(sps.norm.isf(ALPHA / 2))
 """The 97.5% point of the standard normal (1.959964...)."""
 MIN_CELL = 5
+HKSJ_BELOW = 10
+"""Pooling fewer sessions than this uses the Hartung-Knapp-Sidik-Jonkman (t) interval."""
 """A breakdown cell with fewer people than this is shown as "too few"."""
 
 Interval = tuple[float, float]
@@ -339,12 +341,33 @@ class Pooled:
     i2: float
     tau2: float
     method: str = "inverse_variance_dersimonian_laird"
+    hksj_ci95: Interval | None = None
+    """Hartung-Knapp-Sidik-Jonkman interval of the random-effects estimate (t, k - 1 df)."""
+
+    @property
+    def uses_hksj(self) -> bool:
+        """With fewer than ``HKSJ_BELOW`` sessions the interval is HKSJ's, not the normal one."""
+        return self.hksj_ci95 is not None and self.k < HKSJ_BELOW
+
+    @property
+    def ci95(self) -> Interval:
+        """The interval shown with the pooled estimate."""
+        if self.uses_hksj and self.hksj_ci95 is not None:
+            return self.hksj_ci95
+        return self.random_ci95
+
+    @property
+    def interval_method(self) -> str:
+        return "hartung_knapp_sidik_jonkman_t" if self.uses_hksj else "normal_z"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "k": self.k,
             "estimate": self.random,
-            "ci95": list(self.random_ci95),
+            "ci95": list(self.ci95),
+            "ci95_method": self.interval_method,
+            "random_ci95_z": list(self.random_ci95),
+            "hksj_ci95": list(self.hksj_ci95) if self.hksj_ci95 else None,
             "fixed": self.fixed,
             "fixed_ci95": list(self.fixed_ci95),
             "q": self.q,
@@ -376,6 +399,13 @@ def pool(effects: Sequence[float], variances: Sequence[float]) -> Pooled:
     random = float((w_re * y).sum() / w_re.sum())
     se_fixed = math.sqrt(1 / sw)
     se_random = math.sqrt(1 / float(w_re.sum()))
+    hksj = None
+    if k >= 2:
+        # Hartung-Knapp-Sidik-Jonkman: the random-effects variance rescaled by the weighted
+        # spread of the effects, with a t quantile on k - 1 degrees of freedom
+        scale = float((w_re * (y - random) ** 2).sum()) / df
+        half = float(sps.t.isf(ALPHA / 2, df)) * math.sqrt(scale / float(w_re.sum()))
+        hksj = (random - half, random + half)
     return Pooled(
         k=k,
         fixed=fixed,
@@ -387,6 +417,7 @@ def pool(effects: Sequence[float], variances: Sequence[float]) -> Pooled:
         q_p_value=float(sps.chi2.sf(q, df)) if df > 0 else None,
         i2=i2,
         tau2=tau2,
+        hksj_ci95=hksj,
     )
 
 

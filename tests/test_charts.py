@@ -321,3 +321,30 @@ def test_a_net_change_test_only_on_results_pages_and_from_ten_people() -> None:
     # the gross share that changed carries its Wilson interval
     changed = charts.interval(stats.wilson(16, 20))
     assert f"80% {changed} of the 20 people" in charts.shift_matrix_chart(many.shift, "en").sentence
+
+
+def test_a_room_that_cannot_be_pooled_is_listed_with_the_reason() -> None:
+    alone = {"belief": {"1": "disagree"}, "field": {"1": "agree"}}
+    talk = results.build_talk_results(
+        "emergence",
+        {"en": "Emergence"},
+        ["en"],
+        [
+            (SessionMeta(code="AAAAAA", venue="Big room"), emergence(ROOM).infos, _data(ROOM)),
+            (SessionMeta(code="BBBBBB", venue="Alone"), emergence(alone).infos, _data(alone)),
+        ],  # type: ignore[arg-type]
+    )
+    rows = {row.code: row for row in talk.forest}
+    assert rows["BBBBBB"].excluded == "one_person" and rows["BBBBBB"].weight is None
+    assert rows["AAAAAA"].excluded is None and rows["AAAAAA"].weight == 1.0
+    assert talk.meta is not None and talk.meta.k == 1
+    chart = charts.forest_chart(talk, "en")
+    texts = " ".join(e.text for e in chart.elements if isinstance(e, charts.Text))
+    assert "not pooled: one person has no variance" in texts
+    assert "Alone (BBBBBB)" in " ".join(chart.rows)
+    assert "Hartung" not in texts  # one session: no t interval to take
+
+
+def _data(answers: dict[str, dict[str, object]]) -> stats.Dataset:
+    infos = emergence(answers).infos
+    return stats.Dataset(tuple(i.spec for i in infos), answers)  # type: ignore[arg-type]

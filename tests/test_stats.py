@@ -387,3 +387,19 @@ def test_the_headline_is_paired_and_counts_who_is_left_out() -> None:
     gap = stats.gap(Dataset(SPECS, {"belief": belief, "field": apart}))
     assert gap is not None and not gap.linked and gap.headline is gap.difference
     assert (gap.only_stance, gap.only_perceived) == (10, 12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(-0.9, 0.9), st.floats(0.0005, 0.05)), min_size=2, max_size=12))
+def test_the_hksj_interval_matches_statsmodels(rows: list[tuple[float, float]]) -> None:
+    effects = np.array([r[0] for r in rows])
+    variances = np.array([r[1] for r in rows])
+    ours = stats.pool(list(effects), list(variances))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = combine_effects(effects, variances, method_re="dl", use_t=True)
+    assume(theirs.tau2 >= 0)
+    # statsmodels' "random effect wls" row with t quantiles is the HKSJ interval
+    assert ours.hksj_ci95 == pytest.approx(tuple(theirs.conf_int(use_t=True)[3]), abs=TOL)
+    assert ours.uses_hksj == (len(rows) < 10)
+    assert ours.ci95 == (ours.hksj_ci95 if len(rows) < 10 else ours.random_ci95)

@@ -22,6 +22,7 @@ from app.charts.svg import (
     draw_title,
     fmt,
     interval,
+    number,
     points,
     wrap,
 )
@@ -42,7 +43,7 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
     meta = talk.meta
     values = [0.0] + [v for r in rows for v in r.ci95]
     if meta is not None:
-        values += list(meta.random_ci95)
+        values += list(meta.ci95)
     lo = math.floor(min(values) * 10) / 10
     hi = math.ceil(max(values) * 10) / 10
     if hi - lo < 0.2:
@@ -105,7 +106,7 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
     if meta is not None:
         chart.add(Line(PAD, y + 4, width - PAD, y + 4, GRID, 1))
         mid = y + row_h / 2 + 8
-        a, b, c = x_of(meta.random_ci95[0]), x_of(meta.random), x_of(meta.random_ci95[1])
+        a, b, c = x_of(meta.ci95[0]), x_of(meta.random), x_of(meta.ci95[1])
         chart.add(
             Path(
                 f"M{fmt(a)},{fmt(mid)} L{fmt(b)},{fmt(mid - 14)} "
@@ -125,7 +126,7 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
             Text(
                 width - PAD,
                 mid + SMALL * 0.35,
-                f"{points(meta.random)} {interval(meta.random_ci95)}",
+                f"{points(meta.random)} {interval(meta.ci95)}",
                 SMALL,
                 anchor="end",
                 weight="bold",
@@ -166,17 +167,29 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
             lang,
             "res_forest_note",
             k=meta.k,
-            i2=f"{meta.i2 * 100:.0f}",
-            tau2=f"{meta.tau2:.4f}",
-            q=f"{meta.q:.1f}",
+            i2=number(meta.i2 * 100),
+            tau2=number(meta.tau2, 4),
+            q=number(meta.q, 1),
             df=meta.df,
+            interval=translate(
+                lang, "res_forest_hksj" if meta.uses_hksj else "res_forest_z", df=meta.df
+            ),
         )
+        excluded = [row for row in rows if row.excluded]
+        if excluded:
+            note += " " + translate(
+                lang,
+                "res_forest_left_out",
+                rooms=translate(lang, "res_list_separator").join(
+                    f"{row.venue} ({row.code})" for row in excluded
+                ),
+            )
         chart.sentence = translate(
             lang,
             "res_forest_sentence",
             k=meta.k,
             points=points(meta.random),
-            ci=interval(meta.random_ci95),
+            ci=interval(meta.ci95),
         )
     else:
         note = translate(lang, "res_forest_empty")

@@ -127,6 +127,11 @@ class GapJSON(Model):
     )
     false_consensus: FalseConsensusJSON | None = None
     errors_histogram: list[BinJSON] | None = None
+    merged: bool = Field(
+        False,
+        description="answers of every session merged into one room: a descriptive figure; the "
+        "pooled estimate over sessions is meta.gap",
+    )
 
 
 class TestJSON(Model):
@@ -223,7 +228,12 @@ class ForestRowJSON(Model):
 class PooledGapJSON(Model):
     k: int
     estimate: float | None = None
-    ci95: Pair | None = None
+    ci95: Pair | None = Field(
+        None, description="HKSJ (t) interval with fewer than 10 sessions, else normal (z)"
+    )
+    ci95_method: str | None = None
+    random_ci95_z: Pair | None = None
+    hksj_ci95: Pair | None = None
     fixed: float | None = None
     fixed_ci95: Pair | None = None
     q: float | None = None
@@ -352,6 +362,7 @@ def gap_model(gap: GapResult | None) -> GapJSON | None:
         only_perceived=g.only_perceived,
         options=_options(g.options),
         paired_options=_options(g.paired_options),
+        merged=gap.pooled,
     )
     if g.kind == "estimate":
         fc = g.false_consensus
