@@ -14,6 +14,10 @@ from typing import Any
 
 WIDTH = 520
 WIDE = 800
+SLIDE = 1200
+"""The projector's landscape charts: SLIDE units wide with SLIDE_TEXT-unit labels, so that a chart
+that fills a 1280x720 slide beside the QR code still draws its labels at 28 px or more."""
+SLIDE_TEXT = 30
 """Portrait charts are WIDTH units wide (readable on a 390px phone); WIDE is the landscape
 variant of the key slide for projectors."""
 PAD = 16
@@ -261,10 +265,12 @@ def ink_on(fill: str) -> str:
     return "#ffffff" if lum < 0.28 else INK
 
 
-def draw_title(chart: Chart, text: str, y: float, width: float | None = None) -> float:
-    for line in wrap(text, (width or chart.width) - 2 * PAD, TITLE, bold=True, max_lines=4):
-        y += TITLE * 1.2
-        chart.add(Text(PAD, y, line, TITLE, weight="bold"))
+def draw_title(
+    chart: Chart, text: str, y: float, width: float | None = None, size: float = TITLE
+) -> float:
+    for line in wrap(text, (width or chart.width) - 2 * PAD, size, bold=True, max_lines=4):
+        y += size * 1.2
+        chart.add(Text(PAD, y, line, size, weight="bold"))
     return y
 
 
