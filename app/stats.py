@@ -3,19 +3,21 @@
 Nothing here touches the database or HTTP. ``app.results`` gathers the answers, and an exported
 file read back (``app.export``) gives the same inputs, so both produce the same numbers.
 
-Methods and sources (see also the project's METHODS notes):
+Every method, its source, its assumptions, how it is tested and what the app refuses to claim
+are in docs/methods.md. In short:
 
 - one proportion: Wilson score interval (Wilson 1927);
 - difference of two independent proportions: Newcombe's hybrid score interval (Newcombe 1998,
   Stat Med 17:873, method 10), from the two Wilson intervals;
 - difference of two proportions on the same people: Newcombe's paired hybrid score interval
   (Newcombe 1998, Stat Med 17:2635, method 10) with the continuity-corrected correlation phi;
-- a mean: Student t interval; two means: Welch t interval;
+- a mean: Student t interval; two means: Welch t interval; a mean estimate minus a share: the
+  MOVER interval (Zou & Donner 2008), paired where the answers are linked;
 - stance -> revote: exact McNemar test for two options, Stuart-Maxwell test of marginal
-  homogeneity for more (with Bowker's test of symmetry beside it);
-- pooling a talk's sessions: inverse-variance weights, Cochran's Q, I^2 and the DerSimonian-Laird
-  between-session variance tau^2;
-- surprisingly popular answer: Prelec, Seung & McCoy 2017 (Nature 541:532).
+  homogeneity for more (with Bowker's test of symmetry beside it): tests of net change;
+- pooling a talk's sessions: inverse-variance weights from each method's own variance, Cochran's
+  Q, I^2, the DerSimonian-Laird tau^2, and the Hartung-Knapp-Sidik-Jonkman interval for few
+  sessions.
 
 Cells of a breakdown with fewer than ``MIN_CELL`` people are hidden where they are shown.
 """
@@ -1023,6 +1025,9 @@ class SurprisinglyPopular:
 
 
 def surprisingly_popular(data: Dataset) -> SurprisinglyPopular | None:
+    """Actual share minus mean predicted share (Prelec, Seung & McCoy 2017). Not shown: its
+    premise, predictions about the people asked, does not hold for predictions about the field
+    (docs/methods.md, "What the app refuses to claim")."""
     for perceived in data.phases:
         if perceived.kind != "perceived" or not perceived.is_estimate or not perceived.of_key:
             continue
