@@ -28,6 +28,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,105 @@ def too_few(count: int | None, minimum: int = MIN_CELL) -> bool:
 def shown(count: int, minimum: int = MIN_CELL) -> int | None:
     """The count if it may be shown in a breakdown, None when it is "too few"."""
     return None if too_few(count, minimum) else count
+
+
+def cell_range(
+    table: Sequence[Sequence[int]], hidden: frozenset[tuple[int, int]], cell: tuple[int, int]
+) -> tuple[float, float]:
+    """The least and the most a hidden cell can hold for a reader who sees the shown cells and
+    the row and column totals, each hidden cell any count from 0 (a linear programme: the table's
+    polytope has integer corners, so these are the integer bounds)."""
+    from scipy.optimize import linprog
+
+    rows, cols = len(table), len(table[0])
+    a_eq = [[1.0 if k // cols == i else 0.0 for k in range(rows * cols)] for i in range(rows)]
+    a_eq += [[1.0 if k % cols == j else 0.0 for k in range(rows * cols)] for j in range(cols)]
+    b_eq = [float(sum(r)) for r in table] + [
+        float(sum(table[i][j] for i in range(rows))) for j in range(cols)
+    ]
+    bounds = [
+        (0.0, None) if (i, j) in hidden else (float(table[i][j]), float(table[i][j]))
+        for i in range(rows)
+        for j in range(cols)
+    ]
+    goal = [0.0] * (rows * cols)
+    goal[cell[0] * cols + cell[1]] = 1.0
+    low = linprog(goal, A_eq=a_eq, b_eq=b_eq, bounds=bounds).fun
+    high = -linprog([-g for g in goal], A_eq=a_eq, b_eq=b_eq, bounds=bounds).fun
+    return round(float(low), 6), round(float(high), 6)
+
+
+def suppressed(
+    table: Sequence[Sequence[int]], minimum: int = MIN_CELL
+) -> frozenset[tuple[int, int]]:
+    """The cells of a two-way table that must not be shown: every cell of 1 to ``minimum - 1``
+    people, and enough others that none of those can be worked out from the shown cells and the
+    row and column totals (which the phases' own charts give). The pattern starts from the rule
+    that no row or column holds exactly one hidden cell, and grows while a linear programme
+    (``cell_range``) still pins a small cell down. See docs/methods.md, "Small cells"."""
+    rows = len(table)
+    cols = len(table[0]) if rows else 0
+    everything = frozenset((i, j) for i in range(rows) for j in range(cols))
+    hidden = set(_suppressed_lines(table, minimum, frozenset()))
+    small = [c for c in hidden if too_few(table[c[0]][c[1]], minimum)]
+    free = [c for c in small if (lo := cell_range(table, everything, c))[0] < lo[1]]
+    while True:
+        pinned = [c for c in free if (r := cell_range(table, frozenset(hidden), c))[0] == r[1]]
+        shown_cells = everything - hidden
+        if not pinned or not shown_cells:
+            return frozenset(hidden)
+        i, j = pinned[0]
+        near = [c for c in shown_cells if c[0] == i or c[1] == j] or list(shown_cells)
+        hidden.add(min(near, key=lambda c: (table[c[0]][c[1]] == 0, table[c[0]][c[1]])))
+        hidden = set(_suppressed_lines(table, minimum, frozenset(hidden)))
+
+
+def _suppressed_lines(
+    table: Sequence[Sequence[int]], minimum: int, start: frozenset[tuple[int, int]]
+) -> frozenset[tuple[int, int]]:
+    """Primary cells and ``start``, grown until no row or column holds exactly one hidden cell
+    (the complement taken closes a pattern where it can, else is the smallest other cell)."""
+    rows = len(table)
+    cols = len(table[0]) if rows else 0
+    hidden = {(i, j) for i in range(rows) for j in range(cols) if too_few(table[i][j], minimum)}
+    hidden |= start
+    row_lines = [[(i, j) for j in range(cols)] for i in range(rows)]
+    col_lines = [[(i, j) for i in range(rows)] for j in range(cols)]
+
+    def crossing_hidden(cell: tuple[int, int], along_row: bool) -> int:
+        # hidden cells on the other line through ``cell``: choosing a cell whose column (or
+        # row) already hides one closes the pattern without starting a new line
+        line = col_lines[cell[1]] if along_row else row_lines[cell[0]]
+        return sum(1 for c in line if c in hidden)
+
+    def crossing_total(cell: tuple[int, int], along_row: bool) -> int:
+        line = col_lines[cell[1]] if along_row else row_lines[cell[0]]
+        return sum(table[i][j] for i, j in line)
+
+    changed = True
+    while changed:
+        changed = False
+        for along_row, lines in ((True, row_lines), (False, col_lines)):
+            for line in lines:
+                if sum(1 for c in line if c in hidden) != 1:
+                    continue
+                others = [c for c in line if c not in hidden]
+                if not others:
+                    continue
+                hidden.add(
+                    min(
+                        others,
+                        key=lambda c: (
+                            # a cell whose other line holds nobody is known to be 0
+                            crossing_total(c, along_row) == 0,
+                            -min(1, crossing_hidden(c, along_row)),
+                            table[c[0]][c[1]] == 0,
+                            table[c[0]][c[1]],
+                        ),
+                    )
+                )
+                changed = True
+    return frozenset(hidden)
 
 
 def shares(counts: Mapping[str, int]) -> dict[str, float | None]:
@@ -837,6 +937,19 @@ class CrossTab:
     def cell(self, row: str, col: str) -> int:
         return self.counts[self.rows.index(row)][self.cols.index(col)]
 
+    @cached_property
+    def hidden(self) -> frozenset[tuple[int, int]]:
+        """The (row, column) indexes of cells no output may show (``suppressed``)."""
+        return suppressed(self.counts)
+
+    def is_hidden(self, row: str, col: str) -> bool:
+        return (self.rows.index(row), self.cols.index(col)) in self.hidden
+
+    def hides_outside(self, rows: Sequence[str]) -> bool:
+        """Whether a hidden cell lies in a row not among ``rows`` (a sum over those rows would
+        then give it back)."""
+        return any(self.rows[i] not in rows for i, _j in self.hidden)
+
     def row_total(self, row: str) -> int:
         return sum(self.counts[self.rows.index(row)])
 
@@ -853,6 +966,7 @@ class CrossTab:
                 r: dict(zip(self.cols, self.counts[i], strict=True))
                 for i, r in enumerate(self.rows)
             },
+            "hidden": [[self.rows[i], self.cols[j]] for i, j in sorted(self.hidden)],
         }
 
 
@@ -931,6 +1045,19 @@ class Shift:
 
     def cell(self, first: str, second: str) -> int:
         return self.matrix[self.options.index(first)][self.options.index(second)]
+
+    @cached_property
+    def hidden(self) -> frozenset[tuple[int, int]]:
+        """The (first, second) indexes of matrix cells no output may show (``suppressed``)."""
+        return suppressed(self.matrix)
+
+    def is_hidden(self, first: str, second: str) -> bool:
+        return (self.options.index(first), self.options.index(second)) in self.hidden
+
+    @property
+    def changed_hidden(self) -> bool:
+        """Whether the number who changed would give a hidden cell back (a hidden diagonal)."""
+        return any(i == j for i, j in self.hidden)
 
     def row_share(self, first: str, second: str) -> float | None:
         total = self.row_total(first)

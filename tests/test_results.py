@@ -197,10 +197,10 @@ def test_small_cells_show_too_few_on_the_page(app: FastAPI, client: TestClient) 
     table = soup.select_one(".crosstab table")
     assert table is not None
     cells = [td.get_text(strip=True) for td in table.select("td")]
-    assert "<5" in cells and "4" not in cells and "2" not in cells
+    assert "–" in cells and "4" not in cells and "2" not in cells
     # the total beside a hidden cell is hidden too (it would give the cell away)
     assert "–" in cells
-    assert "<5" in soup.select_one(".chart--shift-matrix").get_text(" ")
+    assert "–" in soup.select_one(".chart--shift-matrix").get_text(" ")
 
 
 def test_the_talk_page_has_a_forest_plot_and_each_venue(app: FastAPI, client: TestClient) -> None:
@@ -296,3 +296,42 @@ def test_openapi_documents_the_results_json(client: TestClient) -> None:
     assert "from" in schemas["ShiftJSON"]["properties"]
     ok = spec["paths"]["/api/v1/sessions/{code}/results"]["get"]["responses"]["200"]
     assert ok["content"]["application/json"]["schema"]["$ref"].endswith("SessionResultsJSON")
+
+
+def test_no_hidden_cross_tab_cell_can_be_worked_out_from_the_page(
+    app: FastAPI, client: TestClient
+) -> None:
+    from app import stats
+
+    # 6 agree, 9 unsure; 4 of the agreeing and none of the others think the field agrees
+    code = run_session(app, client, room(6, 9, 4))
+    body = client.get(f"/api/v1/sessions/{code}/results", headers=AUTH).json()
+    tab = body["crosstabs"]["stance_perceived"]
+    rows, cols = list(tab["counts"]), list(next(iter(tab["counts"].values())))
+    truth = [[tab["counts"][r][c] for c in cols] for r in rows]
+    presenter(client)
+    soup = BeautifulSoup(client.get(f"/presenter/sessions/{code}/results").text, "html.parser")
+    table = soup.select_one(".crosstab table")
+    assert table is not None
+    shown = [
+        [td.get_text(strip=True) for td in tr.select("td")][: len(cols)]
+        for tr in table.select("tbody tr")
+    ]
+    hidden = frozenset((i, j) for i, r in enumerate(shown) for j, v in enumerate(r) if v == "–")
+    # the presenter's JSON keeps the raw counts and flags what the pages hide
+    assert {(rows.index(r), cols.index(c)) for r, c in tab["hidden"]} == hidden
+    for i, r in enumerate(shown):
+        for j, v in enumerate(r):
+            if (i, j) not in hidden:
+                assert v.split(" ")[0].split("(")[0] == str(truth[i][j])
+    everything = frozenset((i, j) for i in range(len(rows)) for j in range(len(cols)))
+    small = [(i, j) for i, j in hidden if 0 < truth[i][j] < 5]
+    assert small, "the room was meant to have small cells"
+    for cell in small:
+        # with the row and column totals (the phases' own charts) a reader still cannot tell
+        if (
+            stats.cell_range(truth, everything, cell)[0]
+            < stats.cell_range(truth, everything, cell)[1]
+        ):
+            low, high = stats.cell_range(truth, hidden, cell)
+            assert low < high, (truth, sorted(hidden), cell)

@@ -403,3 +403,58 @@ def test_the_hksj_interval_matches_statsmodels(rows: list[tuple[float, float]]) 
     assert ours.hksj_ci95 == pytest.approx(tuple(theirs.conf_int(use_t=True)[3]), abs=TOL)
     assert ours.uses_hksj == (len(rows) < 10)
     assert ours.ci95 == (ours.hksj_ci95 if len(rows) < 10 else ours.random_ci95)
+
+
+# --------------------------------------------------------------------------- small cells
+
+
+def cell_range(
+    table: list[list[int]], hidden: frozenset[tuple[int, int]], cell: tuple[int, int]
+) -> tuple[float, float]:
+    """The least and the most a hidden cell can hold, for an attacker who sees the shown cells
+    and the row and column totals (the phases' own charts give those), each hidden cell any count
+    from 0. The table's polytope has integer corners, so the linear programme's bounds are the
+    integer ones (scipy's linprog as the solver)."""
+    from scipy.optimize import linprog
+
+    rows, cols = len(table), len(table[0])
+    index = {(i, j): i * cols + j for i in range(rows) for j in range(cols)}
+    a_eq, b_eq = [], []
+    for i in range(rows):
+        a_eq.append([1.0 if k // cols == i else 0.0 for k in range(rows * cols)])
+        b_eq.append(sum(table[i]))
+    for j in range(cols):
+        a_eq.append([1.0 if k % cols == j else 0.0 for k in range(rows * cols)])
+        b_eq.append(sum(table[i][j] for i in range(rows)))
+    bounds = [
+        (0, None) if (i, j) in hidden else (table[i][j], table[i][j])
+        for i in range(rows)
+        for j in range(cols)
+    ]
+    goal = [0.0] * (rows * cols)
+    goal[index[cell]] = 1.0
+    low = linprog(goal, A_eq=a_eq, b_eq=b_eq, bounds=bounds).fun
+    high = -linprog([-g for g in goal], A_eq=a_eq, b_eq=b_eq, bounds=bounds).fun
+    return round(low, 6), round(high, 6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(2, 5).flatmap(
+        lambda k: st.lists(
+            st.lists(st.integers(0, 12), min_size=k, max_size=k), min_size=2, max_size=5
+        )
+    )
+)
+def test_no_hidden_cell_can_be_worked_out_from_the_totals(table: list[list[int]]) -> None:
+    hidden = stats.suppressed(table)
+    assert all((i, j) in hidden for i, r in enumerate(table) for j, c in enumerate(r) if 0 < c < 5)
+    everything = frozenset((i, j) for i in range(len(table)) for j in range(len(table[0])))
+    for cell in hidden:
+        if not 0 < table[cell[0]][cell[1]] < 5:
+            continue
+        low, high = cell_range(table, everything, cell)
+        if low == high:
+            continue  # the totals alone give it (a phase's own chart shows them)
+        low, high = cell_range(table, hidden, cell)
+        assert low < high, (table, sorted(hidden), cell)

@@ -142,8 +142,10 @@ def shift_sentence(shift: ShiftResult, lang: str) -> str:
             option=shift.label(o, lang),
         )
         for o in s.options
-        if o != first and s.cell(first, o) >= stats.MIN_CELL
+        if o != first and not s.is_hidden(first, o) and s.cell(first, o)
     ]
+    if s.is_hidden(first, first):
+        return matrix_sentence(shift, lang)
     moved = changed(total - s.cell(first, first), total)
     option = shift.label(first, lang)
     if not moves:
@@ -174,6 +176,9 @@ def matrix_sentence(shift: ShiftResult, lang: str) -> str:
     s = shift.stats
     if not s.n_paired:
         return translate(lang, "res_shift_none")
+    if s.changed_hidden:
+        # how many changed, with the row totals, would give a hidden cell of the matrix back
+        return translate(lang, "res_shift_too_few", n=s.n_paired)
     return translate(
         lang, "res_shift_overall", changed=changed(s.changed, s.n_paired), n=s.n_paired
     )

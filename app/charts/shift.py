@@ -87,13 +87,15 @@ def shift_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Chart:
             count = s.matrix[i][j]
             if not count:
                 continue
+            if s.is_hidden(a, b):
+                # not drawn, and no room kept for it in place: the space a hidden flow left
+                # would show its size (each node's hidden flows end up together at its foot)
+                hidden += 1
+                continue
             h = count * scale
             y0, y1 = left_fill[i], right_fill[j]
             left_fill[i] += h
             right_fill[j] += h
-            if stats.too_few(count):
-                hidden += count
-                continue
             x0, x1 = left_x + node_w, right_x
             mx = (x0 + x1) / 2
             d = (
@@ -134,7 +136,7 @@ def shift_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Chart:
     y = bottom + 14
     note = translate(lang, "res_shift_note", n=s.n_paired, dropped=s.dropped)
     if hidden:
-        note += " " + translate(lang, "res_flows_hidden", n=hidden)
+        note += " " + translate(lang, "res_flows_hidden")
     note += " " + test_text(s, lang, tests)
     y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, fill=MUTED)
     chart.height = y + PAD
@@ -205,7 +207,7 @@ def shift_matrix_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Ch
         for j, b in enumerate(s.options):
             count = s.cell(a, b)
             x = x0 + cell_w * j
-            if stats.too_few(count) or stats.too_few(total):
+            if s.is_hidden(a, b) or stats.too_few(total):
                 chart.add(
                     Rect(
                         x + 2,
@@ -219,10 +221,10 @@ def shift_matrix_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Ch
                 )
                 chart.add(
                     Text(
-                        x + cell_w / 2, y + cell_h / 2 + 6, "<5", SMALL, anchor="middle", fill=MUTED
+                        x + cell_w / 2, y + cell_h / 2 + 6, "–", SMALL, anchor="middle", fill=MUTED
                     )
                 )
-                chart.rows.append(f"{shift.label(a, lang)} → {shift.label(b, lang)}: <5")
+                chart.rows.append(f"{shift.label(a, lang)} → {shift.label(b, lang)}: –")
                 continue
             share = count / total if total else 0.0
             fill = _blend("#ffffff", "#0072B2", share)
@@ -262,10 +264,11 @@ def shift_matrix_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Ch
                 f"({pct(count / total) if total else '–'})"
             )
         changed = s.changed_share(a)
+        # a row's share that changed gives its diagonal cell back: not shown when that is hidden
         text = (
             pct(changed)
-            if changed is not None and not stats.too_few(total)
-            else ("–" if not total else "<5")
+            if changed is not None and not stats.too_few(total) and not s.is_hidden(a, a)
+            else "–"
         )
         chart.add(
             Text(

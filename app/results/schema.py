@@ -154,7 +154,10 @@ class ShiftJSON(Model):
     to: str
     n_paired: int
     dropped: DroppedJSON
-    matrix: dict[str, dict[str, int]]
+    matrix: dict[str, dict[str, int]] = Field(description="raw counts, for the presenter")
+    hidden: list[list[str]] = Field(
+        description="[from, to] of every cell that pages, charts and sentences do not show"
+    )
     row_shares: dict[str, dict[str, float | None]]
     changed_share: dict[str, float | None]
     changed: int
@@ -166,7 +169,11 @@ class CrosstabJSON(Model):
     rows: str
     cols: str
     n: int
-    counts: dict[str, dict[str, int]]
+    counts: dict[str, dict[str, int]] = Field(description="raw counts, for the presenter")
+    hidden: list[list[str]] = Field(
+        description="[row, column] of every cell that pages, charts and sentences do not show "
+        "(fewer than 5 people, or a cell that would give one back)"
+    )
     non_holders: int | None = None
     non_holders_perceiving_majority: int | None = None
     non_holders_perceiving_majority_share: float | None = None
@@ -395,6 +402,7 @@ def shift_model(shift: ShiftResult | None) -> ShiftJSON | None:
         n_paired=s.n_paired,
         dropped=DroppedJSON(only_from=s.only_first, only_to=s.only_second, total=s.dropped),
         matrix={a: {b: s.cell(a, b) for b in s.options} for a in s.options},
+        hidden=[[s.options[i], s.options[j]] for i, j in sorted(s.hidden)],
         row_shares={a: {b: s.row_share(a, b) for b in s.options} for a in s.options},
         changed_share={a: s.changed_share(a) for a in s.options},
         changed=s.changed,
