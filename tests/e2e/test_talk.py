@@ -281,7 +281,8 @@ def test_a_talk_with_a_projector_and_five_phones(live_server: LiveServer, open_p
     projector_count(projector, "revote", 5, "projector count for the revote")
     press(projector, "r")
     stage_shows(projector, "revote", revealed=True)
-    wait_contains(projector, ".chart-slot--shift", "80%", "shift slide")
+    # 4 of 5 changed, but every cell is under 5: how many changed would give cells away
+    wait_contains(projector, ".chart-slot--shift", "too few in some cells", "shift slide")
     revealed_on(phones["C"], "revote", "n = 5")
     press(projector, "ArrowRight")  # closes the last phase
     wait_contains(projector, "#stage .reveal__status", "Voting is closed.", "the last close")
@@ -338,9 +339,8 @@ def check_results_page(page: Any) -> None:
 
     # The shift: 4 of the 5 pairs changed; Stuart-Maxwell on the 3x3 table.
     shift = page.locator(".chart-block--shift")
-    low, high = proportion_confint(4, 5, method="wilson")
     assert shift.locator(".chart-sentence").first.inner_text().strip() == (
-        f"80% [{_pct(low)}, {_pct(high)}] of the 5 people who answered twice changed their answer."
+        "5 people answered twice; too few in some cells to show how many changed."
     )
     # five pairs are too few for a test of net change: none is shown, and the page says why
     shift_text = " ".join(shift.inner_text().split())
@@ -379,7 +379,7 @@ def check_results_page(page: Any) -> None:
     # Cross-tabs: with five people every non-empty cell is under 5, so none shows its count.
     cells = page.locator(".crosstab tbody td").all_inner_texts()
     assert len(cells) == 3 * 4 + 5 * 4  # stance x perceived, definition x stance (with n)
-    assert {cell.strip() for cell in cells} <= {"0", "–"}, cells
+    assert {cell.strip() for cell in cells} <= {"<5", "0", "–"}, cells  # totals under 5: "<5"
     assert "–" in cells
 
 
