@@ -1,12 +1,14 @@
 # Two commands on a fresh machine: `make serve` and `make test`. Both set up .venv first; `make
-# test` also installs the system packages the tests need (tools/test-packages) and runs the whole
-# suite, the PostgreSQL tests on a throwaway server of their own included (tests/pg.py).
+# test` first installs the system packages and the npm package the tests need
+# (tools/test-packages: apt-get as root, npm install into tests/e2e), then runs the whole suite,
+# the PostgreSQL tests on a throwaway server of their own included (tests/pg.py). `make fuzz`:
+# schemathesis over the real API (tools/fuzz_api.py), as CI runs it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-packages test-postgres postgres-tests suite-on-postgres lint check clean
+.PHONY: serve test fuzz test-packages test-postgres postgres-tests suite-on-postgres lint check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +19,12 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(BIN)/beliefgap serve
 
-test: $(STAMP) test-packages
+# The packages first: python3-venv may be among them.
+test: test-packages $(STAMP)
 	$(BIN)/python -m tests.pg run -- $(BIN)/pytest
+
+fuzz: $(STAMP)
+	$(BIN)/python tools/fuzz_api.py
 
 test-packages:
 	@tools/test-packages
@@ -34,7 +40,7 @@ SQLITE_ONLY := \
 	--deselect tests/test_vote_writer.py::test_a_client_that_leaves_does_not_trouble_the_writer \
 	--deselect tests/test_export.py::test_the_command_line_exports_sessions_and_talks
 
-test-postgres: $(STAMP) test-packages
+test-postgres: test-packages $(STAMP)
 	$(BIN)/python -m tests.pg run -- $(MAKE) --no-print-directory postgres-tests suite-on-postgres
 
 postgres-tests: $(STAMP)

@@ -125,6 +125,8 @@ class AudienceView:
     """The phases this phone answered (what its page remembers between pushed panels)."""
     shared: bool = False
     """Drawn for every phone (pushed through the live stream), not for one."""
+    ended: bool = False
+    """The presenter ended the session: the phone says so instead of asking."""
 
     @property
     def others(self) -> list[QuestionView]:
@@ -144,7 +146,10 @@ class AudienceView:
     def open_signature(self) -> str:
         """The open phases and their countdowns' ends (whole Unix seconds), as the page's script
         derives them from the live ``state`` event (``id@seconds;...``): when they are equal, the
-        panel is up to date and a pushed one need not replace it."""
+        panel is up to date and a pushed one need not replace it. An ended session has its own
+        (no phase id looks like it)."""
+        if self.ended:
+            return "!ended"
         return ";".join(f"{q.key}@{_epoch(q.closes_at)}" for q in self.questions)
 
     def question(self, key: str | None) -> QuestionView | None:
@@ -210,7 +215,7 @@ def build_view(
     has not answered is shown, else the first open phase, else the waiting screen."""
     now = now or datetime.now(UTC)
     content_lang = content.content_lang(lang)
-    live = {p.key: p for p in state.open if p.is_open(now)}
+    live = {} if state.ended else {p.key: p for p in state.open if p.is_open(now)}
     questions = [
         _question(phase, live[phase.key], content_lang, answers.get(phase.key), now)
         for phase in content.phases
@@ -230,6 +235,7 @@ def build_view(
         results=list(results),
         answered=frozenset(answers),
         shared=shared,
+        ended=state.ended,
     )
 
 
@@ -293,6 +299,7 @@ def vote_from_form(form: Mapping[str, str | None]) -> VoteIn:
 # Refusals as messages in the phone's language (ids in app/locales/audience.toml).
 REFUSAL_MESSAGES = {
     "phase_not_open": "aud_err_closed",
+    "session_ended": "aud_err_ended",
     "unknown_phase": "aud_err_unknown_phase",
     "unknown_option": "aud_err_option",
     "missing_choice": "aud_err_option",
@@ -305,6 +312,7 @@ REFUSAL_MESSAGES = {
     "no_participant": "aud_err_cookie",
     "shutting_down": "aud_err_restarting",
     "database_unavailable": "aud_err_restarting",
+    "too_many_votes": "aud_err_too_fast",
 }
 
 

@@ -1,10 +1,15 @@
-"""The ``beliefgap`` command: serve, list or check talks, create a session, export one."""
+"""The ``beliefgap`` command: serve, list or check talks, create a session, export one, purge
+old answers."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -14,10 +19,9 @@ from sqlmodel import Session
 
 from app import export, sessions
 from app.errors import DatabaseUnreachable, DomainError
-from app.live import is_in_process
-from app.models import Talk
+from app.live import NullPublisher, is_in_process
 from app.settings import SECRETS_FILE, Settings
-from app.talks import TalkFileError, discover_talks, load_talk_file
+from app.talks import TalkFileError, bundled_talk_files, check_talk_files
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,6 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="worker processes (default 1; more need PostgreSQL, which carries live updates)",
     )
 
+    serve.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="no line per request (by default one, without the client's address unless "
+        "BELIEFGAP_LOG_CLIENT_ADDRESS=true)",
+    )
+
     talks = commands.add_parser("talks", help="list the talks, or check talk files")
     talks.add_argument("files", nargs="*", type=Path, help="talk files (.toml) to validate")
 
@@ -46,6 +57,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     new.add_argument("--venue", required=True, help="where the talk is given")
     new.add_argument("--date", type=date.fromisoformat, default=None, help="YYYY-MM-DD (today)")
     new.add_argument("--language", default=None, help="the session's language, e.g. zh-Hans")
+    listing = session_commands.add_parser("list", help="list sessions")
+    listing.add_argument("--talk", default=None, help="only this talk's sessions (its slug)")
+    listing.add_argument(
+        "--state",
+        choices=["running", "ended", "rehearsal"],
+        default=None,
+        help="running (not ended), ended, or rehearsal",
+    )
+    end = session_commands.add_parser("end", help="end a session: no more votes")
+    end.add_argument("code")
+    end.add_argument("--resume", action="store_true", help="take an ended session up again")
+    rename = session_commands.add_parser("rename", help="change a session's venue")
+    rename.add_argument("code")
+    rename.add_argument("venue")
+    rehearsal = session_commands.add_parser(
+        "rehearsal", help="mark a session as a rehearsal (left out of pooled results)"
+    )
+    rehearsal.add_argument("code")
+    rehearsal.add_argument("--undo", action="store_true", help="count it in the results again")
+    remove = session_commands.add_parser(
+        "delete", help="delete a session with its participants and answers"
+    )
+    remove.add_argument("code")
+    remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     exp = commands.add_parser("export", help="export a session's or a talk's answers")
     exp.add_argument("code", nargs="?", default=None, help="the session's join code")
@@ -59,14 +94,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     exp.add_argument("--lang", default=None, help="language of the report (default: the session's)")
     exp.add_argument("-o", "--output", type=Path, default=None, help="file (default: stdout)")
 
+    purge = commands.add_parser(
+        "purge", help="delete answers older than a number of days (the retention period)"
+    )
+    purge.add_argument(
+        "--older-than",
+        type=int,
+        default=None,
+        metavar="DAYS",
+        help="delete answers given more than DAYS days ago (default: BELIEFGAP_RETENTION_DAYS)",
+    )
+    purge.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
-            return _serve(args.host, args.port, args.workers)
+            return _serve(args.host, args.port, args.workers, access_log=not args.no_access_log)
         if args.command == "talks":
             return _talks(args.files)
+        if args.command == "purge":
+            return _purge(args.older_than, args.dry_run)
         if args.command == "session":
-            return _session_new(args.talk, args.venue, args.date, args.language)
+            return _session(args)
         if (args.code is None) == (args.talk is None):
             parser.error("export needs a session code or --talk SLUG (not both)")
         return _export(args.code, args.talk, args.format, args.output, args.lang)
@@ -85,7 +134,7 @@ STOP_GRACE_SECONDS = 2
 """After a stop signal, how long open requests get to finish (event streams end at once)."""
 
 
-def _serve(host: str, port: int | None, workers: int = 1) -> int:
+def _serve(host: str, port: int | None, workers: int = 1, *, access_log: bool = True) -> int:
     import uvicorn
 
     settings = Settings()
@@ -120,37 +169,228 @@ def _serve(host: str, port: int | None, workers: int = 1) -> int:
         print(f"  {settings.admin_token}")
     elif not Settings().admin_token:
         print(f"Admin token: see {settings.data_dir / SECRETS_FILE}")
+    from app.limits import HeaderTimeoutProtocol
+    from app.logs import uvicorn_log_config
+
     common: dict[str, Any] = {
         "host": host,
         "port": settings.port,
         "log_level": "info",
-        "access_log": False,
+        "log_config": uvicorn_log_config(settings.log_client_address),
+        "access_log": access_log,
         "timeout_graceful_shutdown": STOP_GRACE_SECONDS,
+        # uvicorn's HTTP protocol with a deadline on request headers (BELIEFGAP_HEADER_TIMEOUT).
+        "http": HeaderTimeoutProtocol,
     }
-    if workers == 1:
-        uvicorn.run(app, **common)
-    else:
-        # Each worker builds its own app from the environment: hand it what was decided here.
-        # This process only supervises them: it gives back the connections start-up used.
-        app.state.engine.dispose()
-        os.environ["BELIEFGAP_PORT"] = str(settings.port)
-        uvicorn.run("app.main:app", workers=workers, **common)
+    state_file = write_server_file(settings)
+    try:
+        if workers == 1:
+            uvicorn.run(app, **common)
+        else:
+            # Each worker builds its own app from the environment: hand it what was decided
+            # here. This process only supervises them: it gives back the connections start-up
+            # used.
+            app.state.engine.dispose()
+            os.environ["BELIEFGAP_PORT"] = str(settings.port)
+            uvicorn.run("app.main:app", workers=workers, **common)
+    finally:
+        with contextlib.suppress(OSError):
+            state_file.unlink()
     return 0
 
 
+SERVER_FILE = "server.json"
+"""Written to the data directory by ``beliefgap serve`` while it runs: the address phones use and
+the local one, so that other commands on this machine print the running server's URLs and make
+their changes through it. It holds the server's process id: a file left behind by a server that
+was killed is ignored."""
+
+
+def write_server_file(settings: Settings) -> Path:
+    path = settings.data_dir / SERVER_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    local = f"http://127.0.0.1:{settings.port}"
+    path.write_text(
+        json.dumps(
+            {"public_url": settings.resolved_public_url, "local_url": local, "pid": os.getpid()}
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def _server_file(settings: Settings) -> dict[str, Any]:
+    """What the server running from this data directory announced, or {} (none, or it died)."""
+    try:
+        data = json.loads((settings.data_dir / SERVER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
+        return {}
+    return data if _alive(data["pid"]) else {}
+
+
+def server_url(settings: Settings) -> str:
+    """Where phones reach the server: ``BELIEFGAP_PUBLIC_URL`` when set; else the address the
+    server running from this data directory announced (its ``server.json``, if that process is
+    still alive); else the address the settings give (this machine, the configured port)."""
+    if settings.public_url:
+        return settings.resolved_public_url
+    url = _server_file(settings).get("public_url")
+    if isinstance(url, str) and url:
+        return url.rstrip("/")
+    return settings.resolved_public_url
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def _talks(files: list[Path]) -> int:
-    if files:
-        for path in files:
-            talk = load_talk_file(path)
-            print(
-                f"{path}: ok ({talk.slug}, {len(talk.phases)} phases, {', '.join(talk.languages)})"
-            )
-        return 0
+    """Check talk files (or the bundled ones and BELIEFGAP_TALKS_DIR): every problem of every
+    file, a slug that a bundled talk or another file already uses included; exit 2 if any."""
     settings = Settings()
-    for talk in discover_talks(settings.talks_dir):
-        phases = ", ".join(f"{p.key} ({p.kind})" for p in talk.phases)
-        print(f"{talk.slug}: {talk.titles[talk.languages[0]]}")
-        print(f"  languages: {', '.join(talk.languages)}; phases: {phases}")
+    listing = not files
+    if listing:
+        files = bundled_talk_files()
+        if settings.talks_dir is not None:
+            files += sorted(settings.talks_dir.glob("*.toml"))
+    failed = 0
+    for checked in check_talk_files(files):
+        if checked.error is not None:
+            failed += 1
+            for problem in checked.error.problems:
+                print(f"{checked.path}: {problem.text()}", file=sys.stderr)
+            continue
+        talk = checked.talk
+        assert talk is not None
+        if listing:
+            phases = ", ".join(f"{p.key} ({p.kind})" for p in talk.phases)
+            print(f"{talk.slug}: {talk.titles[talk.languages[0]]}")
+            print(f"  languages: {', '.join(talk.languages)}; phases: {phases}")
+        else:
+            print(
+                f"{checked.path}: ok ({talk.slug}, {len(talk.phases)} phases, "
+                f"{', '.join(talk.languages)})"
+            )
+    if failed:
+        print(f"beliefgap: {failed} of {len(files)} talk files have problems", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _session(args: argparse.Namespace) -> int:
+    command = args.session_command
+    if command == "new":
+        return _session_new(args.talk, args.venue, args.date, args.language)
+    if command == "list":
+        return _session_list(args.talk, args.state)
+    if command == "delete":
+        return _session_delete(args.code, args.yes)
+    changes: dict[str, Any]
+    if command == "end":
+        changes = {"ended": not args.resume}
+    elif command == "rename":
+        changes = {"venue": args.venue}
+    else:
+        changes = {"rehearsal": not args.undo}
+    settings = Settings().with_secrets()
+    code = sessions.normalize_code(args.code)
+    answer = _through_server(settings, "PATCH", code, changes)
+    if answer is not None:
+        print(_session_line(answer["code"], answer["venue"], answer["ended"], answer["rehearsal"]))
+        return 0
+    with _database(settings) as db:
+        poll = sessions.update_session(db, code, NullPublisher(), **changes)
+        print(_session_line(poll.code, poll.venue, poll.ended, poll.rehearsal))
+    return 0
+
+
+def _through_server(
+    settings: Settings, method: str, code: str, body: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """Make a change through the server running from this data directory (its API), so that its
+    caches and open phones learn of it at once. None when no server runs here: the caller
+    writes to the database itself (a server started later reads it afresh)."""
+    local = _server_file(settings).get("local_url")
+    if not isinstance(local, str) or not local:
+        return None
+    request = urllib.request.Request(  # noqa: S310 (the URL is our own server's, http)
+        f"{local}/api/v1/sessions/{code}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={
+            "Authorization": f"Bearer {settings.admin_token}",
+            "Content-Type": "application/json",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            raw = response.read()
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read()).get("detail", exc.reason)
+        except ValueError:
+            detail = exc.reason
+        raise DomainError(str(detail)) from None
+    except OSError:
+        return None  # the server is gone: write directly
+    return json.loads(raw) if raw else {}
+
+
+def _session_line(code: str, venue: str, ended: bool, rehearsal: bool) -> str:
+    marks = [m for m, on in (("ended", ended), ("rehearsal", rehearsal)) if on]
+    return f"{code}  {venue}" + (f"  ({', '.join(marks)})" if marks else "")
+
+
+def _session_list(talk: str | None, state: str | None) -> int:
+    from app import presenter
+
+    settings = Settings().with_secrets()
+    with _database(settings) as db:
+        if talk is not None:
+            sessions.get_talk(db, talk)  # an unknown slug is an error, not an empty list
+        chosen = presenter.SessionFilter(state) if state else None
+        for overview in presenter.talk_overviews(db, talk=talk, state=chosen):
+            for s in overview.sessions:
+                marks = [s.state_label.replace("_", " ")] + (["rehearsal"] if s.rehearsal else [])
+                print(
+                    f"{s.code}  {s.held_on.isoformat()}  {overview.slug}  {s.venue}  "
+                    f"{s.participants} joined  {', '.join(marks)}"
+                )
+    return 0
+
+
+def _session_delete(code: str, yes: bool) -> int:
+    settings = Settings().with_secrets()
+    with _database(settings) as db:
+        poll = sessions.get_session(db, code)
+        people = sessions.participant_count(db, poll)
+        db.commit()  # no read left open while the server deletes
+        if not yes:
+            if not sys.stdin.isatty():
+                print(
+                    "beliefgap: deleting needs a confirmation: run it in a terminal, or add --yes",
+                    file=sys.stderr,
+                )
+                return 2
+            answer = input(
+                f"Delete session {poll.code} ({poll.venue}) with its {people} participant(s) and "
+                f"their answers? Export it first (beliefgap export {poll.code}). Type the code to "
+                "confirm: "
+            )
+            if sessions.normalize_code(answer) != poll.code:
+                print("Nothing deleted.", file=sys.stderr)
+                return 1
+        if _through_server(settings, "DELETE", poll.code) is None:
+            sessions.delete_session(db, poll.code, NullPublisher())
+        print(f"deleted {poll.code}")
     return 0
 
 
@@ -160,9 +400,37 @@ def _session_new(talk: str, venue: str, held_on: date | None, language: str | No
         poll = sessions.create_session(
             db, talk_slug=talk, venue=venue, held_on=held_on, language=language
         )
+        base = server_url(settings)
         print(f"code: {poll.code}")
-        print(f"join: {settings.resolved_public_url}/j/{poll.code}")
-        print(f"dashboard: {settings.resolved_public_url}/presenter/sessions/{poll.code}")
+        print(f"join: {base}/j/{poll.code}")
+        print(f"dashboard: {base}/presenter/sessions/{poll.code}")
+    return 0
+
+
+def _purge(older_than: int | None, dry_run: bool) -> int:
+    from app import retention
+
+    settings = Settings()
+    days = older_than if older_than is not None else settings.retention_days
+    if days is None:
+        print(
+            "beliefgap: say how old: --older-than DAYS, or set BELIEFGAP_RETENTION_DAYS",
+            file=sys.stderr,
+        )
+        return 2
+    if days < 1:
+        print("beliefgap: --older-than must be 1 day or more", file=sys.stderr)
+        return 2
+    with _database(settings.with_secrets()) as db:
+        done = retention.purge(db, days, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    cutoff = done.cutoff.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    print(
+        f"{verb} {done.answers} answers and {done.participants} participants "
+        f"older than {days} days (given before {cutoff})"
+    )
+    for code, answers in done.sessions.items():
+        print(f"  session {code}: {answers} answers")
     return 0
 
 
@@ -206,9 +474,8 @@ def _export_text(
     if fmt == "json":
         return export.json_text(export.session_document(db, poll))
     if fmt == "codebook":
-        owner = db.get(Talk, poll.talk_id)
-        assert owner is not None
-        return export.json_text(export.codebook(db, owner))
+        owner = sessions.session_talk(db, poll)
+        return export.json_text(export.codebook(db, owner, poll.version_id))
     session_found = results.session_results(db, poll)
     if fmt == "results":
         return export.json_text(results.session_results_json(session_found))

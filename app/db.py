@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -55,7 +56,7 @@ def make_engine(url: str, *, synchronous: str = "NORMAL") -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            create_private(Path(database))
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -81,6 +82,18 @@ def make_engine(url: str, *, synchronous: str = "NORMAL") -> Engine:
     )
 
 
+def create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600), unless it exists. SQLite gives
+    its ``-wal`` and ``-shm`` files the database file's permissions, so they are private too.
+    An existing file keeps the mode it has."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def _sqlite_pragmas(synchronous: str, dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers (results, live updates) proceed while a vote commits. synchronous=NORMAL
@@ -102,15 +115,34 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (creates the database when empty)."""
+    """Bring the schema to the newest migration (creates the database when empty).
+
+    On SQLite, foreign keys are off while the migrations run: batch mode rebuilds a table by
+    copying it and dropping the old one, and with foreign keys on that drop would delete (or
+    refuse to delete) the rows that refer to it. They are checked once the migrations are done
+    (SQLite's own procedure for schema changes)."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            # Processes starting together on one database migrate one after the other (the
-            # lock ends with the transaction; PostgreSQL's DDL is transactional).
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # outside any transaction, where the pragma takes effect
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    # Processes starting together on one database migrate one after the other
+                    # (the lock ends with the transaction; PostgreSQL's DDL is transactional).
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                    )
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise RuntimeError("a migration left rows whose foreign keys point nowhere")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """Web glue in one place: typed dependencies for what the app holds (settings, templates, the
-vote writer, the broadcaster, the session cache), the language a request is answered in, one
-render helper and the participant cookie. Routes take these instead of reading
+vote writer, the broadcaster, the session cache, the abuse limits), the language a request is
+answered in, one render helper and the participant cookie. Routes take these instead of reading
 ``request.app.state`` themselves.
 
 The dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the
@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
+from starlette.requests import ClientDisconnect
 
 from app import i18n
+from app.limits import Limits
 from app.live import Broadcaster, Publisher
 from app.security import (
     PARTICIPANT_MAX_AGE,
@@ -34,9 +36,6 @@ from app.settings import Settings
 from app.vote_writer import VoteWriter
 
 LANG_MAX_AGE = 365 * 24 * 3600
-CSRF_SLOT = "__beliefgap_csrf_slot__"
-"""Stands for the anti-forgery token in a page drawn once for many browsers (``SharedPages``);
-each response puts its browser's own token in its place."""
 NO_STORE = {"Cache-Control": "no-store, private", "Vary": "Cookie, Accept-Language"}
 
 
@@ -72,6 +71,10 @@ async def _shared_pages(request: Request) -> SharedPages:
     return request.app.state.shared_pages
 
 
+async def _limits(request: Request) -> Limits:
+    return request.app.state.limits
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[Engine, Depends(_engine)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(_templates)]
@@ -80,15 +83,21 @@ BroadcasterDep = Annotated[Broadcaster, Depends(_broadcaster)]
 PublisherDep = Annotated[Publisher, Depends(_publisher)]
 SessionCacheDep = Annotated[SessionCache, Depends(_sessions)]
 SharedPagesDep = Annotated["SharedPages", Depends(_shared_pages)]
+LimitsDep = Annotated[Limits, Depends(_limits)]
 
 
 # --------------------------------------------------------------------------- language
 
 
-def choose_language(request: Request, explicit: str | None = None) -> str:
+def choose_language(
+    request: Request, explicit: str | None = None, default: str | None = None
+) -> str:
     """The interface language: an explicit ``lang`` (query or form) first, then the ``bg_lang``
-    cookie (the language switch), then the browser's Accept-Language, then English."""
+    cookie (the language switch), then ``default`` (a session's pages: the session's language),
+    then the browser's Accept-Language, then English."""
     chosen = explicit if i18n.supported(explicit) else request.cookies.get(i18n.LANG_COOKIE)
+    if not i18n.supported(chosen) and i18n.supported(default):
+        return i18n.supported(default) or i18n.DEFAULT_LANGUAGE
     return i18n.negotiate(request.headers.get("accept-language"), chosen)
 
 
@@ -118,13 +127,16 @@ async def form_fields(request: Request) -> dict[str, str]:
     bounds it): a room votes at once, and the general form parser costs more than the vote's
     own write. Anything else goes through Starlette's parser, which takes no files."""
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type == "application/x-www-form-urlencoded":
-        body = (await request.body()).decode("utf-8", "replace")
-        fields: dict[str, str] = {}
-        for name, value in parse_qsl(body, keep_blank_values=True):
-            fields.setdefault(name, value)
-        return fields
-    form = await request.form(max_files=0)  # a malformed body is Starlette's clear 400
+    try:
+        if content_type == "application/x-www-form-urlencoded":
+            body = (await request.body()).decode("utf-8", "replace")
+            fields: dict[str, str] = {}
+            for name, value in parse_qsl(body, keep_blank_values=True):
+                fields.setdefault(name, value)
+            return fields
+        form = await request.form(max_files=0)  # a malformed body is Starlette's clear 400
+    except ClientDisconnect:  # the body was cut short: nobody is left to answer
+        raise HTTPException(400, "the request body was cut short") from None
     return {name: value for name, value in form.items() if isinstance(value, str)}
 
 
@@ -187,10 +199,10 @@ class _Drawn:
 
 class SharedPages:
     """Pages drawn once for many browsers: one per key (say a session, a language and the site's
-    address), kept while its stamp (what it was drawn from) stays the same. Drawn with
-    ``CSRF_SLOT`` for the anti-forgery token, which each response replaces. At most ``size``
-    pages are kept, the least recently drawn go first (keys carry request headers, so a client
-    must not be able to grow this without bound)."""
+    address), kept while its stamp (what it was drawn from) stays the same, and served as
+    drawn: a page holds nothing of one browser's own. At most ``size`` pages are kept, the
+    least recently drawn go first (keys carry request headers, so a client must not be able to
+    grow this without bound)."""
 
     def __init__(self, size: int = 256) -> None:
         self._pages: OrderedDict[Hashable, _Drawn] = OrderedDict()

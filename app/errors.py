@@ -10,6 +10,7 @@ line, password hidden) and ``database_outage`` (an outage logged once, not per r
 from __future__ import annotations
 
 import logging
+import math
 import re
 import sys
 import threading
@@ -65,6 +66,25 @@ class Unavailable(DomainError):
 
 RETRY_AFTER_SECONDS = 2
 """What every 503 asks the client to wait (the ``Retry-After`` header)."""
+
+
+class TooManyRequests(DomainError):
+    """An abuse limit (``app.limits``) refused the request: nothing was done; the client may
+    send it again after ``retry_after`` whole seconds (the ``Retry-After`` header)."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, detail: str, *, retry_after: float, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+def retry_after(exc: DomainError) -> int | None:
+    """The seconds a refused client should wait before trying again, if the refusal says."""
+    if isinstance(exc, TooManyRequests):
+        return exc.retry_after
+    return RETRY_AFTER_SECONDS if exc.status == 503 else None
 
 
 # --------------------------------------------------------------------------- database faults

@@ -22,11 +22,15 @@ from sqlmodel import Session, col, select
 
 from app import charts, results, stats
 from app.db import ROOT
-from app.models import Phase, PhaseOption, PollSession, Response, Talk
-from app.sessions import session_phases
+from app.models import Participant, Phase, PhaseOption, PollSession, Response, Talk
+from app.sessions import session_phases, session_talk
+from app.talks import current_version
 
 CSV_COLUMNS = ["session", "venue", "talk", "phase", "participant", "choice", "value", "answered_at"]
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+UTF8_BOM = "\ufeff"
+"""Starts a CSV meant for Excel (``?bom=1``), which otherwise may read UTF-8 as a legacy code page
+and garble Chinese."""
 
 
 def neutralize(cell: Any) -> Any:
@@ -37,29 +41,31 @@ def neutralize(cell: Any) -> Any:
 
 
 def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC, to the second (answers are stored to the second; older rows may hold
+    microseconds, which no export shows)."""
     if moment.tzinfo is None:  # SQLite hands back naive datetimes, stored as UTC
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def response_rows(db: Session, poll: PollSession) -> Iterator[dict[str, Any]]:
     """One dict per stored response, in talk order, then by time of answer."""
-    talk = db.get(Talk, poll.talk_id)
-    assert talk is not None
+    talk = session_talk(db, poll)
     query = (
-        select(Response, Phase, PhaseOption)
+        select(Response, Phase, PhaseOption, Participant.public_id)
         .join(Phase, col(Phase.id) == Response.phase_id)
+        .join(Participant, col(Participant.id) == Response.participant_id)
         .join(PhaseOption, col(PhaseOption.id) == Response.option_id, isouter=True)
         .where(Response.session_id == poll.id)
         .order_by(col(Phase.position), col(Response.answered_at), col(Response.id))
     )
-    for response, phase, option in db.exec(query):
+    for response, phase, option, public_id in db.exec(query):
         yield {
             "session": poll.code,
             "venue": poll.venue,
             "talk": talk.slug,
             "phase": phase.key,
-            "participant": str(response.participant_id),
+            "participant": public_id,
             "choice": option.key if option is not None else None,
             "value": response.value,
             "answered_at": iso_utc(response.answered_at),
@@ -81,8 +87,7 @@ def csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 def session_document(db: Session, poll: PollSession) -> dict[str, Any]:
     """The session, its talk (every language), its phases with their state, and its responses."""
-    talk = db.get(Talk, poll.talk_id)
-    assert talk is not None
+    talk = session_talk(db, poll)
     return {
         "session": {
             "code": poll.code,
@@ -146,17 +151,20 @@ COLUMN_DESCRIPTIONS = {
     "venue": "where the session was held, as the presenter typed it",
     "talk": "the talk's slug",
     "phase": "the phase id (see phases)",
-    "participant": "an anonymous id, the same for one phone throughout one session only",
+    "participant": "an anonymous random id, the same for one phone throughout one session only",
     "choice": "the option id chosen (empty for a % estimate phase)",
     "value": "the number given in a % estimate phase (empty otherwise)",
-    "answered_at": "when the (last) answer was given, ISO 8601 UTC",
+    "answered_at": "when the (last) answer was given, ISO 8601 UTC, to the second",
 }
 
 
-def codebook(db: Session, talk: Talk) -> dict[str, Any]:
-    """What every column, phase and option id of the exports means, in every language."""
+def codebook(db: Session, talk: Talk, version_id: int | None = None) -> dict[str, Any]:
+    """What every column, phase and option id of the exports means, in every language: for a
+    session, as its talk version (``version_id``) has it; else as the talk's current version."""
+    if version_id is None:
+        version_id = current_version(db, talk).id
     phases = db.exec(
-        select(Phase).where(Phase.talk_id == talk.id).order_by(col(Phase.position))
+        select(Phase).where(Phase.version_id == version_id).order_by(col(Phase.position))
     ).all()
     options: dict[int, list[PhaseOption]] = {p.id: [] for p in phases if p.id is not None}
     for option in db.exec(

@@ -4,6 +4,15 @@ Strings live in ``app/locales/*.toml``, one table per message id with one text p
 every file is checked at load time to have every language for every message, so a missing
 translation is a start-up error, not a blank on a phone. In templates, ``t("id", n=3)`` uses the
 ``lang`` of the template context.
+
+A text that depends on a count has its plural forms as a table, by CLDR category (English has
+``one`` and ``other``; Chinese has only ``other``, so a plain string)::
+
+    [res_sessions_n]
+    count = "k"          # the value that picks the form (default: n)
+    en.one = "Across {k} session"
+    en.other = "Across {k} sessions"
+    zh-Hans = "共 {k} 场"
 """
 
 from __future__ import annotations
@@ -23,9 +32,21 @@ LANG_COOKIE = "bg_lang"
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 
 
+PLURAL_CATEGORIES = {"en": ("one", "other"), "zh-Hans": ("other",)}
+"""The CLDR plural categories each language uses for whole numbers."""
+
+
+def plural_category(lang: str, count: Any) -> str:
+    """``one`` or ``other`` for English (CLDR: 1 is one, everything else other), ``other`` for
+    Chinese."""
+    if lang == "en" and count == 1:
+        return "one"
+    return "other"
+
+
 @cache
-def messages() -> dict[str, dict[str, str]]:
-    merged: dict[str, dict[str, str]] = {}
+def messages() -> dict[str, dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
     for path in sorted(LOCALES_DIR.glob("*.toml")):
         for key, texts in tomllib.loads(path.read_text(encoding="utf-8")).items():
             missing = [lang for lang in LANGUAGES if lang not in texts]
@@ -33,8 +54,23 @@ def messages() -> dict[str, dict[str, str]]:
                 raise ValueError(f"{path.name}: message '{key}' lacks {', '.join(missing)}")
             if key in merged:
                 raise ValueError(f"{path.name}: message '{key}' is defined twice")
+            for lang in LANGUAGES:
+                text = texts[lang]
+                if isinstance(text, dict):
+                    lacking = [c for c in PLURAL_CATEGORIES[lang] if c not in text]
+                    if lacking:
+                        raise ValueError(
+                            f"{path.name}: message '{key}' lacks the plural form "
+                            f"{', '.join(lacking)} in {lang}"
+                        )
             merged[key] = texts
     return merged
+
+
+def forms(key: str, lang: str) -> list[str]:
+    """Every text of a message in a language: its plural forms, or the one text."""
+    text = messages()[key][lang]
+    return list(text.values()) if isinstance(text, dict) else [text]
 
 
 def translate(lang: str, key: str, **values: Any) -> str:
@@ -42,6 +78,10 @@ def translate(lang: str, key: str, **values: Any) -> str:
     if texts is None:
         raise KeyError(f"no message '{key}'")
     text = texts.get(lang) or texts[DEFAULT_LANGUAGE]
+    if isinstance(text, dict):  # plural forms: the count picks one
+        count = values.get(texts.get("count", "n"))
+        form_lang = lang if lang in texts else DEFAULT_LANGUAGE
+        text = text.get(plural_category(form_lang, count)) or text["other"]
     return text.format(**values) if values else text
 
 

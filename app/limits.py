@@ -1,15 +1,35 @@
-"""A cap on request bodies, enforced while they stream in (no Content-Length is no way round).
+"""What a client may ask of the server: request bodies, votes, new participants, event
+streams, and the time its request headers may take.
 
-Votes are tiny; anything over ``VOTE_BODY_LIMIT`` on a vote path (API or phone form) is refused
-with 413 before the app reads it. Other requests get a larger cap.
+- Bodies are capped while they stream in (no Content-Length is no way round). Votes are tiny;
+  anything over ``VOTE_BODY_LIMIT`` on a vote path (API or phone form) is refused with 413
+  before the app reads it. Other requests get a larger cap.
+- ``Limits`` (the app's ``app.state.limits``): votes per participant, new participants per
+  address, event streams per participant and per address. Each refusal is ``TooManyRequests``,
+  answered 429 with Retry-After. Counted in memory, per process: nothing is stored.
+- ``HeaderTimeoutProtocol``: uvicorn's HTTP protocol with a deadline on request headers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import ipaddress
 import json
+import secrets
+import threading
+import time
+from collections.abc import Callable, Hashable
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from app.errors import TooManyRequests
+from app.settings import Settings
 
 VOTE_BODY_LIMIT = 4 * 1024
 DEFAULT_BODY_LIMIT = 1024 * 1024
@@ -76,3 +96,301 @@ async def _refuse(send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# --------------------------------------------------------------------------- abuse limits
+#
+# A room of phones behind one NAT shares one address, so the limits per address are sized for
+# a full hall (2,000 phones joining within a minute, each holding a stream) and only stop what
+# no room does: thousands of new participants a minute, or more streams than a hall holds.
+# What a single phone may do is limited by its participant cookie. Everything is counted in
+# this process's memory, never stored or logged: addresses only as a keyed hash (the key is
+# random per process), forgotten once their counters are back at rest.
+
+SWEEP_SECONDS = 30.0
+"""How often buckets back at rest (full again) are forgotten."""
+MAX_KEYS = 200_000
+"""The most keys a set of buckets holds; past it the oldest are forgotten (which only forgives)."""
+STREAM_RETRY_AFTER_SECONDS = 10
+"""What a refused event stream is told to wait: streams end when their phones leave."""
+
+
+def address_key(scope: Scope, salt: bytes) -> bytes:
+    """Who a request comes from, as the limits count it: the client's address as the server
+    saw it (behind a trusted proxy, uvicorn puts the forwarded address in ``scope["client"]``),
+    an IPv6 address by its /64 network (one device or one network's phones may hold a whole
+    /64), hashed with ``salt`` so that the address itself is never kept."""
+    client = scope.get("client")
+    host = client[0] if client else ""
+    try:
+        parsed = ipaddress.ip_address(host)
+    except ValueError:
+        text = host  # a unix socket, a test client
+    else:
+        if isinstance(parsed, ipaddress.IPv6Address):
+            mapped = parsed.ipv4_mapped
+            text = (
+                str(mapped)
+                if mapped is not None
+                else str(ipaddress.IPv6Network((parsed, 64), strict=False))
+            )
+        else:
+            text = str(parsed)
+    return hashlib.blake2b(text.encode(), key=salt, digest_size=16).digest()
+
+
+class TokenBuckets:
+    """One token bucket per key: it holds up to ``burst`` tokens, gains ``rate`` a second, and
+    each request takes one. A bucket that would be full again is the same as none, so buckets
+    at rest are forgotten every ``SWEEP_SECONDS`` and memory follows the clients active in the
+    last minute or so (at most ``max_keys``). ``rate`` or ``burst`` 0: no limit."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        max_keys: int = MAX_KEYS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._max_keys = max_keys
+        self._clock = clock
+        self._buckets: dict[Hashable, list[float]] = {}  # key -> [tokens, when counted]
+        self._lock = threading.Lock()
+        self._swept = clock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0 and self.burst > 0
+
+    def take(self, key: Hashable) -> float:
+        """Take a token from ``key``'s bucket: 0 when there was one, else the seconds until
+        there will be (nothing is taken then)."""
+        if not self.enabled:
+            return 0.0
+        now = self._clock()
+        with self._lock:
+            if now - self._swept > SWEEP_SECONDS:
+                self._sweep(now)
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                if len(self._buckets) >= self._max_keys:
+                    del self._buckets[next(iter(self._buckets))]
+                self._buckets[key] = [self.burst - 1.0, now]
+                return 0.0
+            tokens = min(float(self.burst), bucket[0] + (now - bucket[1]) * self.rate)
+            bucket[1] = now
+            if tokens >= 1.0:
+                bucket[0] = tokens - 1.0
+                return 0.0
+            bucket[0] = tokens
+            return (1.0 - tokens) / self.rate
+
+    def _sweep(self, now: float) -> None:
+        self._swept = now
+        full = [
+            key
+            for key, (tokens, counted) in self._buckets.items()
+            if tokens + (now - counted) * self.rate >= self.burst
+        ]
+        for key in full:
+            del self._buckets[key]
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+class OpenCounts:
+    """How many of something (event streams) each key holds open right now, against a cap
+    (0: no cap). A key whose count falls to zero is forgotten, so memory follows what is open."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._open: dict[Hashable, int] = {}
+
+    def full(self, key: Hashable) -> bool:
+        return self.cap > 0 and self._open.get(key, 0) >= self.cap
+
+    def add(self, key: Hashable) -> None:
+        self._open[key] = self._open.get(key, 0) + 1
+
+    def remove(self, key: Hashable) -> None:
+        left = self._open.get(key, 0) - 1
+        if left > 0:
+            self._open[key] = left
+        else:
+            self._open.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+
+class Limits:
+    """The app's abuse limits, from its settings (``BELIEFGAP_LIMIT_*``), counted per process.
+
+    - votes per participant (a session's participant cookie): a token bucket;
+    - new participants per address (a participant cookie handed out: the join page opened
+      without one, or an API vote without one): a token bucket with a burst for a whole room;
+    - open event streams per participant and per address: caps.
+
+    Each check raises ``TooManyRequests`` (429 with Retry-After) or lets the request through.
+    Called from the event loop only (the stream counts take no lock)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._salt = secrets.token_bytes(16)
+        self.votes = TokenBuckets(settings.limit_votes_per_second, settings.limit_vote_burst)
+        self.new_participants = TokenBuckets(
+            settings.limit_new_participants_per_second, settings.limit_new_participant_burst
+        )
+        self.streams_per_participant = OpenCounts(settings.limit_streams_per_participant)
+        self.streams_per_address = OpenCounts(settings.limit_streams_per_address)
+
+    def address(self, scope: Scope) -> bytes:
+        return address_key(scope, self._salt)
+
+    def vote(self, code: str, token: str) -> None:
+        """A vote from the participant ``token`` of session ``code``."""
+        wait = self.votes.take((code, token))
+        if wait:
+            raise TooManyRequests(
+                "too many votes from this participant in a short time; send it again later",
+                code="too_many_votes",
+                retry_after=wait,
+            )
+
+    def new_participant(self, scope: Scope) -> None:
+        """A participant cookie about to be handed out to the client of ``scope``."""
+        wait = self.new_participants.take(self.address(scope))
+        if wait:
+            raise TooManyRequests(
+                "too many new participants from this address in a short time; try again later",
+                code="too_many_new_participants",
+                retry_after=wait,
+            )
+
+    def open_stream(self, scope: Scope, participant: tuple[str, str] | None) -> Callable[[], None]:
+        """Count an event stream opened by the client of ``scope`` (``participant``: its
+        session code and participant token, if its cookie has one). Returns the function that
+        counts it closed (call it exactly once)."""
+        address = self.address(scope)
+        by_address, by_participant = self.streams_per_address, self.streams_per_participant
+        if participant is not None and by_participant.full(participant):
+            raise TooManyRequests(
+                "this participant has too many event streams open; close one",
+                code="too_many_streams",
+                retry_after=STREAM_RETRY_AFTER_SECONDS,
+            )
+        if by_address.full(address):
+            raise TooManyRequests(
+                "too many event streams open from this address",
+                code="too_many_streams",
+                retry_after=STREAM_RETRY_AFTER_SECONDS,
+            )
+        by_address.add(address)
+        if participant is not None:
+            by_participant.add(participant)
+        closed = False
+
+        def close() -> None:
+            nonlocal closed
+            if closed:
+                return
+            closed = True
+            by_address.remove(address)
+            if participant is not None:
+                by_participant.remove(participant)
+
+        return close
+
+
+# --------------------------------------------------------------------------- slow headers
+
+REQUEST_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 29\r\nconnection: close\r\n\r\nthe request headers were slow"
+)
+
+
+@cache
+def configured_header_timeout() -> float:
+    """``BELIEFGAP_HEADER_TIMEOUT``, read once per process."""
+    return Settings().header_timeout
+
+
+class _HeaderDeadline(asyncio.Protocol):
+    """A deadline on uvicorn's HTTP/1.1 protocols for each request's headers: counted from the
+    moment the connection opens, or from the first byte of each later request on a kept-alive
+    connection, until the headers are complete. A connection past it is closed (with 408 if
+    the request had begun). uvicorn itself only times the wait between requests, and a client
+    that sends its headers a byte at a time (slowloris) would hold a connection for ever.
+
+    A request whose headers are in is never timed by this (a long vote body is bounded by the
+    body limit, an event stream by its own send timeout)."""
+
+    header_timeout: float | None = None
+    """Seconds; None reads ``BELIEFGAP_HEADER_TIMEOUT``; 0 turns the deadline off."""
+
+    if TYPE_CHECKING:
+        cycle: Any
+        loop: asyncio.AbstractEventLoop
+        transport: asyncio.Transport
+        connections: set[Any]
+
+    _header_timer: asyncio.TimerHandle | None = None
+    _header_begun = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        before = self.cycle
+        if before is None or before.response_complete:  # these bytes start a request
+            if self._header_timer is None:
+                self._arm_header_deadline()
+            self._header_begun = True
+        super().data_received(data)
+        if self.cycle is not before:  # its headers are complete: the app has the request
+            self._disarm_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+    def _arm_header_deadline(self) -> None:
+        seconds = self.header_timeout
+        if seconds is None:
+            seconds = configured_header_timeout()
+        if seconds > 0:
+            self._header_begun = False
+            self._header_timer = self.loop.call_later(seconds, self._header_deadline_passed)
+
+    def _disarm_header_deadline(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_deadline_passed(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing() or self not in self.connections:  # closed, or upgraded
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a response is still being sent: the next request waits for it
+        if self._header_begun:
+            self.transport.write(REQUEST_TIMEOUT)
+        self.transport.close()
+
+
+class HeaderTimeoutHttpTools(_HeaderDeadline, HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline on request headers."""
+
+
+class HeaderTimeoutH11(_HeaderDeadline, H11Protocol):
+    """uvicorn's h11 protocol with a deadline on request headers."""
+
+
+HeaderTimeoutProtocol = HeaderTimeoutHttpTools
+"""What ``beliefgap serve`` runs, and what ``uvicorn app.main:app --http
+app.limits:HeaderTimeoutProtocol`` runs: httptools, uvicorn's own choice (uvicorn[standard])."""

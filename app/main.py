@@ -20,20 +20,17 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio.to_thread
-from asgi_csrf import asgi_csrf
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from jinja2 import pass_context
-from jinja2.runtime import Context
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
-from app import charts, i18n, voting
+from app import charts, i18n, logs, voting
 from app.db import ROOT, make_engine, migrate, startup_lock
 from app.deps import SharedPages
 from app.errors import (
@@ -44,12 +41,13 @@ from app.errors import (
     database_outage,
     database_unavailable,
     engine_problem,
+    retry_after,
 )
-from app.limits import BodyLimitMiddleware
+from app.limits import BodyLimitMiddleware, Limits
 from app.live import Broadcaster, Publisher, Publishers, is_in_process
-from app.routes import api, pages, presenter, results, stream
+from app.routes import api, pages, presenter, results, stream, talks
 from app.routes.stream import LiveRenderer
-from app.security import LoginRequired
+from app.security import CrossOriginGuard, LoginRequired, SecurityHeaders
 from app.sessions import SessionCache
 from app.settings import Settings
 from app.talks import discover_talks, sync_talks
@@ -95,9 +93,14 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
         summary="Live audience polls that measure a belief gap",
         version="0.1.0",
         lifespan=lifespan,
+        # Swagger UI loads from a CDN: only when asked for (the schema is always served).
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
+    logs.hide_client_addresses(settings.log_client_address)
     app.state.templates = make_templates()
     # What every phone of a session shares, kept in this process. Facts reach it twice: from
     # this process's commits at once (before anything else hears of them), and from every
@@ -114,20 +117,16 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     )
     app.state.vote_writer = VoteWriter(engine, lambda: app.state.publisher, app.state.sessions)
     app.state.shared_pages = SharedPages()
+    app.state.limits = Limits(settings)
 
-    # CSRF: HTML forms carry a signed token matching a cookie (double submit). The JSON API is
-    # exempt: it accepts only application/json bodies, which a cross-site form cannot send, and
-    # presenter calls carry a bearer token or a SameSite=Strict cookie. The cookie is Secure
-    # when phones reach the app over HTTPS (asgi_csrf fixes that when it is built, so the
-    # public address decides; the other cookies follow each request's scheme).
-    app.add_middleware(
-        asgi_csrf,
-        signing_secret=settings.secret_key,
-        cookie_secure=settings.public_https,
-        skip_if_scope=lambda scope: scope["path"].startswith("/api/"),
-        send_csrf_failed=_csrf_failed,
-    )
     app.add_middleware(BodyLimitMiddleware)
+    # A write that a browser says another page sent is refused before its body is read (CSRF:
+    # the JSON API included, whatever credentials it carries); then every response gets the
+    # headers that say what a page may load and who may frame it.
+    app.add_middleware(CrossOriginGuard, public_url=settings.public_url)
+    app.add_middleware(
+        SecurityHeaders, frame_ancestors=settings.frame_ancestors, docs=settings.api_docs
+    )
     app.add_exception_handler(LoginRequired, _login_required)  # type: ignore[arg-type]
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(DBAPIError, _database_error)
@@ -139,6 +138,8 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.include_router(talks.router)
+    app.include_router(talks.pages)
     app.include_router(api.router)
     app.include_router(stream.router)
     app.include_router(results.router)
@@ -262,38 +263,9 @@ def make_templates() -> Jinja2Templates:
     env.auto_reload = False
     env.globals["t"] = i18n.t
     env.globals["charts"] = charts
-    env.globals["csrf_token"] = csrf_token
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     env.globals["LANGUAGE_NAMES"] = i18n.LANGUAGE_NAMES
     return templates
-
-
-@pass_context
-def csrf_token(context: Context) -> str:
-    """The CSRF token for a form on this page: ``<input type="hidden" name="csrftoken"
-    value="{{ csrf_token() }}">`` (htmx requests may send it as the ``x-csrftoken`` header).
-    A fragment drawn once for many browsers passes ``csrf`` instead: a placeholder that each
-    response replaces with its own token, or "" for none (htmx sends the page's header)."""
-    if "csrf" in context:
-        return str(context["csrf"])
-    return str(context["request"].scope["csrftoken"]())
-
-
-async def _csrf_failed(scope: Any, send: Any, _message_id: Any) -> None:
-    body = (
-        "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>"
-        "<title>Please reload</title><p style='font:18px system-ui;padding:1em'>"
-        "This form has expired. Please go back and reload the page.<br>"
-        "此表单已过期，请返回并刷新页面。</p>"
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [(b"content-type", b"text/html; charset=utf-8")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 async def _login_required(request: Request, _exc: LoginRequired) -> RedirectResponse:
@@ -302,8 +274,10 @@ async def _login_required(request: Request, _exc: LoginRequired) -> RedirectResp
 
 
 async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-    # Every 503 (the database is away, the server is stopping) says when to come back.
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status == 503 else None
+    # Every 503 (the database is away, the server is stopping) and 429 (a limit) says when to
+    # come back.
+    wait = retry_after(exc)
+    headers = {"Retry-After": str(wait)} if wait is not None else None
     return JSONResponse(
         {"detail": exc.detail, "code": exc.code}, status_code=exc.status, headers=headers
     )
@@ -311,7 +285,7 @@ async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
 
 _UNAVAILABLE_PAGE = (
     "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>"
-    "<title>Please try again</title><p style='font:18px system-ui;padding:1em'>"
+    "<title>Please try again</title><p>"
     "The server cannot reach its database just now. Please try again in a moment.<br>"
     "服务器暂时无法连接数据库，请稍后再试。</p>"
 ).encode()

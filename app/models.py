@@ -1,8 +1,11 @@
 """Database tables and the input/output schemas of the public API.
 
-A *talk* is a reusable poll script (an ordered list of phases with options). A *poll session* is
-one delivery of a talk at a venue; it has one ``SessionPhase`` row per phase that carries the
-live state (pending -> open -> closed, revealed). A *participant* is one phone in one session,
+A *talk* is a reusable poll script (an ordered list of phases with options). Every edit of a talk
+(a changed file, a save in the editor) makes a new *talk version*; a version's phases and options
+are never changed afterwards. A *poll session* is one delivery of one version of a talk at a
+venue, so what its phones were asked stays what its pages, results and exports show; it has one
+``SessionPhase`` row per phase that carries the live state (pending -> open -> closed,
+revealed). A *participant* is one phone in one session,
 known only by a random token. A *response* is that participant's answer to one phase of one
 session; the database allows at most one (``uq_response_once``).
 """
@@ -10,10 +13,11 @@ session; the database allows at most one (``uq_response_once``).
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, DateTime, MetaData, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -62,14 +66,35 @@ class Talk(SQLModel, table=True):
     source: str = Field(default="", max_length=500)
     """Where the talk was loaded from (``bundled:emergence`` or a file path)."""
     digest: str = Field(default="", max_length=64)
-    """Hash of the talk's definition, to notice a changed file."""
+    """Hash of the current version's definition, to notice a changed file."""
+    version: int = 1
+    """The number of the current version (what new sessions use)."""
 
 
-class Phase(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("talk_id", "key", name="uq_phase_talk_key"),)
+class TalkVersion(SQLModel, table=True):
+    """One version of a talk: its whole definition as the talk file format's structure
+    (``content``, what ``GET /api/v1/talks/{slug}`` answers), and the phase rows sessions of it
+    use. Never changed once written."""
+
+    __tablename__ = "talk_version"
+    __table_args__ = (UniqueConstraint("talk_id", "number", name="uq_talk_version_number"),)
 
     id: int | None = Field(default=None, primary_key=True)
     talk_id: int = Field(foreign_key="talk.id", index=True, ondelete="CASCADE")
+    number: int
+    """1, 2, 3... in the order the versions were made."""
+    content: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    digest: str = Field(max_length=64)
+    source: str = Field(default="", max_length=500)
+    created_at: datetime = _utc_column(nullable=False)
+
+
+class Phase(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("version_id", "key", name="uq_phase_version_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    talk_id: int = Field(foreign_key="talk.id", index=True, ondelete="CASCADE")
+    version_id: int = Field(foreign_key="talk_version.id", index=True, ondelete="CASCADE")
     key: str = Field(max_length=64)
     """The phase id used in files, URLs and exports (``belief``)."""
     position: int
@@ -83,7 +108,8 @@ class Phase(SQLModel, table=True):
     max_value: float | None = None
     """A numeric range marks a % estimate phase (no options)."""
     retired: bool = False
-    """Removed from the talk file after sessions used it: kept so old results stay readable."""
+    """Only in databases from before talk versions: a phase a changed file dropped while it
+    still rewrote talks in place. Version 1 keeps it for the sessions that asked it."""
 
 
 class PhaseOption(SQLModel, table=True):
@@ -104,10 +130,20 @@ class PollSession(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(index=True, unique=True, max_length=12)
     talk_id: int = Field(foreign_key="talk.id", index=True)
+    version_id: int = Field(foreign_key="talk_version.id", index=True)
+    """The talk version the session was created with: its texts for ever."""
     venue: str = Field(max_length=200)
     held_on: date
     language: str = Field(default="en", max_length=16)
     created_at: datetime = _utc_column(nullable=False)
+    rehearsal: bool = False
+    """A try-out: left out of the talk's pooled results, listed apart."""
+    ended_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    """When the presenter ended the session: no more votes, no more phase changes."""
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
 
 
 class SessionPhase(SQLModel, table=True):
@@ -125,13 +161,29 @@ class SessionPhase(SQLModel, table=True):
     """When a countdown runs: the moment the phase closes by itself."""
 
 
+PUBLIC_ID_BYTES = 6
+"""A participant's public id: 48 random bits as 12 hex digits. Two alike in one session of
+2,000 phones: about one chance in 140 million (the insert would fail, and the vote with it)."""
+
+
+def new_public_id() -> str:
+    return secrets.token_hex(PUBLIC_ID_BYTES)
+
+
 class Participant(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("session_id", "token", name="uq_participant_token"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "token", name="uq_participant_token"),
+        UniqueConstraint("session_id", "public_id", name="uq_participant_public_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     session_id: int = Field(foreign_key="poll_session.id", index=True, ondelete="CASCADE")
     token: str = Field(max_length=64)
     """Random id from the signed cookie; nothing else about the person is stored."""
+    public_id: str = Field(default_factory=new_public_id, max_length=16)
+    """What exports and answers show for this phone: random, unique within its session, so it
+    reveals neither the order in which phones joined nor how many joined other sessions (the
+    row's ``id``, a sequence over every session, never leaves the database)."""
     joined_at: datetime = _utc_column(nullable=False)
 
 
@@ -149,6 +201,17 @@ class Response(SQLModel, table=True):
     answered_at: datetime = _utc_column(nullable=False)
 
 
+class PresenterLogin(SQLModel, table=True):
+    """One browser logged in as the presenter. The presenter cookie carries the random id,
+    signed; logging out deletes the row, so a saved copy of the cookie stops working."""
+
+    __tablename__ = "presenter_login"
+
+    id: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = _utc_column(nullable=False)
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
 # --------------------------------------------------------------------------- API schemas
 # Non-table models validate their input (table models skip validation).
 
@@ -160,6 +223,16 @@ class SessionCreate(BaseModel):
     venue: str = PydanticField(min_length=1, max_length=200)
     held_on: date | None = None
     language: str | None = PydanticField(default=None, max_length=16)
+
+
+class SessionUpdate(BaseModel):
+    """``PATCH /api/v1/sessions/{code}``: any of these; an absent field is left as it is."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
+
+    venue: str | None = PydanticField(default=None, min_length=1, max_length=200)
+    rehearsal: bool | None = None
+    ended: bool | None = None
 
 
 class SessionCreated(BaseModel):
@@ -175,13 +248,26 @@ class PhaseStatePublic(BaseModel):
     revealed: bool
     closes_at: datetime | None = None
 
+    @field_validator("closes_at")
+    @classmethod
+    def _in_utc(cls, moment: datetime | None) -> datetime | None:
+        """SQLite hands back naive datetimes, stored as UTC: say so (RFC 3339 needs an offset)."""
+        if moment is not None and moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment
+
 
 class SessionPublic(BaseModel):
     code: str
     talk: str
+    talk_version: int = 1
+    """The talk version the session was created with (its questions for ever)."""
     venue: str
     held_on: date
     language: str
+    rehearsal: bool
+    ended: bool
+    ended_at: datetime | None = None
     participants: int
     phases: list[PhaseStatePublic]
 
@@ -206,6 +292,17 @@ class TalkPublic(BaseModel):
     title: str
     languages: list[str]
     phases: list[PhasePublic]
+
+
+class TalkStored(BaseModel):
+    slug: str
+    version: int
+
+
+class TalkCopy(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    slug: str = PydanticField(min_length=1, max_length=64)
 
 
 class VoteIn(BaseModel):

@@ -16,7 +16,15 @@ from sqlmodel import Session, col, select
 
 from app.errors import Conflict
 from app.live import Publisher
-from app.models import Participant, Phase, PhaseState, PollSession, SessionPhase, Talk
+from app.models import (
+    Participant,
+    Phase,
+    PhaseState,
+    PollSession,
+    SessionPhase,
+    Talk,
+    TalkVersion,
+)
 from app.results import PhaseResult, SessionResults, phase_results, session_results
 from app.sessions import (
     SessionPhaseView,
@@ -24,7 +32,9 @@ from app.sessions import (
     list_talks,
     participant_count,
     pick_language,
+    refuse_if_ended,
     session_phases,
+    session_talk,
 )
 from app.talks import BUNDLED_DIR
 from app.voting import PhaseAction, change_phase
@@ -45,6 +55,15 @@ def session_status(states: list[PhaseState]) -> SessionStatus:
     return SessionStatus.finished
 
 
+class SessionFilter(enum.StrEnum):
+    """What the dashboard and ``beliefgap session list --state`` list."""
+
+    running = "running"
+    """Not ended (whatever its phases)."""
+    ended = "ended"
+    rehearsal = "rehearsal"
+
+
 @dataclass(frozen=True)
 class SessionOverview:
     code: str
@@ -53,6 +72,23 @@ class SessionOverview:
     language: str
     participants: int
     status: SessionStatus
+    talk: str = ""
+    rehearsal: bool = False
+    ended: bool = False
+
+    def matches(self, state: SessionFilter | None) -> bool:
+        if state is None:
+            return True
+        if state == SessionFilter.ended:
+            return self.ended
+        if state == SessionFilter.rehearsal:
+            return self.rehearsal
+        return not self.ended
+
+    @property
+    def state_label(self) -> str:
+        """The message id of the session's state (``pres_status_...``)."""
+        return "ended" if self.ended else self.status.value
 
 
 @dataclass(frozen=True)
@@ -69,10 +105,12 @@ class TalkOverview:
         return self.titles.get(lang) or self.titles[self.languages[0]]
 
 
-def talk_overviews(db: Session) -> list[TalkOverview]:
-    """Every talk with its sessions, newest first (four queries, whatever the number of
-    sessions)."""
-    talks = list_talks(db)
+def talk_overviews(
+    db: Session, *, talk: str | None = None, state: SessionFilter | None = None
+) -> list[TalkOverview]:
+    """Every talk (or the one named) with its sessions (those in ``state``), newest first (four
+    queries, whatever the number of sessions)."""
+    talks = [t for t in list_talks(db) if talk is None or t.slug == talk]
     polls = db.exec(
         select(PollSession).order_by(
             col(PollSession.held_on).desc(), col(PollSession.created_at).desc()
@@ -85,23 +123,27 @@ def talk_overviews(db: Session) -> list[TalkOverview]:
         )
     }
     states: dict[int, list[PhaseState]] = {}
-    for session_id, state in db.exec(select(SessionPhase.session_id, SessionPhase.state)):
-        states.setdefault(session_id, []).append(PhaseState(state))
-    phase_counts: dict[int, int] = {}
+    for session_id, phase_state in db.exec(select(SessionPhase.session_id, SessionPhase.state)):
+        states.setdefault(session_id, []).append(PhaseState(phase_state))
+    slugs = {t.id: t.slug for t in talks}
     by_talk: dict[int, list[SessionOverview]] = {}
     for poll in polls:
         assert poll.id is not None
-        phase_counts.setdefault(poll.talk_id, len(states.get(poll.id, [])))
-        by_talk.setdefault(poll.talk_id, []).append(
-            SessionOverview(
-                code=poll.code,
-                venue=poll.venue,
-                held_on=poll.held_on,
-                language=poll.language,
-                participants=participants.get(poll.id, 0),
-                status=session_status(states.get(poll.id, [])),
-            )
+        if poll.talk_id not in slugs:
+            continue
+        overview = SessionOverview(
+            code=poll.code,
+            venue=poll.venue,
+            held_on=poll.held_on,
+            language=poll.language,
+            participants=participants.get(poll.id, 0),
+            status=session_status(states.get(poll.id, [])),
+            talk=slugs[poll.talk_id],
+            rehearsal=poll.rehearsal,
+            ended=poll.ended,
         )
+        if overview.matches(state):
+            by_talk.setdefault(poll.talk_id, []).append(overview)
     return [
         TalkOverview(
             slug=talk.slug,
@@ -126,7 +168,12 @@ def _phase_count(db: Session, talk: Talk) -> int:
     return db.exec(
         select(func.count())
         .select_from(Phase)
-        .where(Phase.talk_id == talk.id, col(Phase.retired).is_(False))
+        .join(TalkVersion, col(TalkVersion.id) == Phase.version_id)
+        .where(
+            Phase.talk_id == talk.id,
+            TalkVersion.number == talk.version,
+            col(Phase.retired).is_(False),
+        )
     ).one()
 
 
@@ -176,6 +223,7 @@ def next_phase(
 
     Raises Conflict when nothing is open and nothing is left to open."""
     poll = get_session(db, code)
+    refuse_if_ended(poll)
     views = session_phases(db, poll)
     following = next_pending(views)
     open_views = [v for v in views if v.state.state == PhaseState.open]
@@ -221,8 +269,7 @@ class SessionView:
 
 
 def session_view(db: Session, poll: PollSession, lang: str | None = None) -> SessionView:
-    talk = db.get(Talk, poll.talk_id)
-    assert talk is not None
+    talk = session_talk(db, poll)
     phases = session_phases(db, poll)
     return SessionView(
         poll=poll,

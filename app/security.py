@@ -1,23 +1,34 @@
-"""Who may do what: the admin token, the presenter cookie, the participant cookie.
+"""Who may do what: the admin token, the presenter cookie, the participant cookie; which pages
+may send a write (``CrossOriginGuard``); the headers that tell browsers what a page may load
+(``SecurityHeaders``).
 
 Every cookie value is signed with the secret key (itsdangerous), so a phone cannot pose as another
 participant or as the presenter by editing a cookie. The participant cookie holds only a random
 id, one cookie per session (its name carries the join code), so two sessions cannot be linked.
+The presenter cookie names a login kept in the database, which logging out deletes.
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request, Response, status
+from fastapi.responses import HTMLResponse, JSONResponse
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeSerializer
+from sqlalchemy import Engine
+from sqlmodel import Session, col, delete
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.models import PresenterLogin, utcnow
 
 PARTICIPANT_COOKIE_PREFIX = "bg_p_"
 PRESENTER_COOKIE = "bg_presenter"
-PRESENTER_MAX_AGE = 14 * 24 * 3600
 PARTICIPANT_MAX_AGE = 365 * 24 * 3600
 
 
@@ -32,7 +43,9 @@ def participant_cookie_name(code: str) -> str:
     return PARTICIPANT_COOKIE_PREFIX + code
 
 
+@functools.lru_cache(maxsize=1024)
 def _participant_serializer(secret_key: str, code: str) -> URLSafeSerializer:
+    """One per session, kept: every vote of a new phone signs, every vote reads."""
     return URLSafeSerializer(secret_key, salt=f"participant:{code}")
 
 
@@ -58,28 +71,74 @@ def read_participant(secret_key: str, code: str, cookie: str | None) -> str | No
 # --------------------------------------------------------------------------- presenter
 
 
-def sign_presenter(secret_key: str) -> str:
-    return TimestampSigner(secret_key, salt="presenter").sign("presenter").decode()
+def _login_signer(secret_key: str) -> TimestampSigner:
+    return TimestampSigner(secret_key, salt="presenter-login")
 
 
-def presenter_cookie_valid(secret_key: str, cookie: str | None) -> bool:
-    if not cookie:
-        return False
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes; every stored one is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def start_presenter_login(engine: Engine, secret_key: str, *, days: int) -> str:
+    """A new presenter login valid for ``days``: its row, and the signed cookie value that
+    names it. Logins that ran out are deleted on the way."""
+    now = utcnow()
+    login_id = secrets.token_urlsafe(32)
+    with Session(engine) as db:
+        db.exec(delete(PresenterLogin).where(col(PresenterLogin.expires_at) < now))
+        db.add(PresenterLogin(id=login_id, created_at=now, expires_at=now + timedelta(days=days)))
+        db.commit()
+    return _login_signer(secret_key).sign(login_id).decode()
+
+
+def _login_id(secret_key: str, cookie: str | None, max_age: int | None) -> str | None:
+    if not cookie or len(cookie) > 256:
+        return None
     try:
-        TimestampSigner(secret_key, salt="presenter").unsign(cookie, max_age=PRESENTER_MAX_AGE)
-    except (BadSignature, SignatureExpired):
+        return _login_signer(secret_key).unsign(cookie, max_age=max_age).decode()
+    except (BadSignature, SignatureExpired, UnicodeDecodeError):
+        return None
+
+
+def presenter_login_valid(
+    engine: Engine, secret_key: str, cookie: str | None, *, days: int
+) -> bool:
+    """Whether the cookie names a login that has not ended: signed by us, younger than
+    ``days``, and not logged out (its row is still there and has not run out)."""
+    login_id = _login_id(secret_key, cookie, days * 24 * 3600)
+    if login_id is None:
         return False
-    return True
+    with Session(engine) as db:
+        login = db.get(PresenterLogin, login_id)
+    return login is not None and _aware(login.expires_at) > utcnow()
+
+
+def end_presenter_login(engine: Engine, secret_key: str, cookie: str | None) -> None:
+    """Log out: the login the cookie names is deleted, so no copy of the cookie works again."""
+    login_id = _login_id(secret_key, cookie, None)
+    if login_id is None:
+        return
+    with Session(engine) as db:
+        db.exec(delete(PresenterLogin).where(col(PresenterLogin.id) == login_id))
+        db.commit()
 
 
 def is_presenter(request: Request) -> bool:
-    """True for a valid ``Authorization: Bearer <admin token>`` or presenter cookie."""
+    """True for a valid ``Authorization: Bearer <admin token>`` or presenter cookie. A request
+    that carries a bearer token is judged by the token alone. Reads the database for a signed
+    cookie: call it from a worker thread."""
     settings = request.app.state.settings
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
-    if scheme.lower() == "bearer" and token_matches(credentials.strip(), settings.admin_token):
-        return True
-    return presenter_cookie_valid(settings.secret_key, request.cookies.get(PRESENTER_COOKIE))
+    if scheme.lower() == "bearer":
+        return token_matches(credentials.strip(), settings.admin_token)
+    return presenter_login_valid(
+        request.app.state.engine,
+        settings.secret_key,
+        request.cookies.get(PRESENTER_COOKIE),
+        days=settings.presenter_login_days,
+    )
 
 
 def require_presenter(request: Request) -> None:
@@ -128,13 +187,13 @@ def safe_next(target: str | None, default: str = "/presenter") -> str:
     return target
 
 
-def set_presenter_cookie(response: Response, secret_key: str, *, secure: bool) -> None:
-    """Log the browser in: a signed, HttpOnly, SameSite=Strict cookie (the token itself is
-    never stored in the browser)."""
+def set_presenter_cookie(response: Response, value: str, *, days: int, secure: bool) -> None:
+    """Log the browser in: the signed login id in an HttpOnly, SameSite=Strict cookie (the
+    admin token itself is never stored in the browser); Secure over HTTPS."""
     response.set_cookie(
         PRESENTER_COOKIE,
-        sign_presenter(secret_key),
-        max_age=PRESENTER_MAX_AGE,
+        value,
+        max_age=days * 24 * 3600,
         httponly=True,
         samesite="strict",
         secure=secure,
@@ -146,3 +205,173 @@ def clear_presenter_cookie(response: Response, *, secure: bool) -> None:
     response.delete_cookie(
         PRESENTER_COOKIE, path="/", httponly=True, samesite="strict", secure=secure
     )
+
+
+# --------------------------------------------------------------------------- forged requests
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of an http(s) URL, lower case, the default port left out;
+    None for anything else (``null``, another scheme, no host, a bad port)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    if parts.username is not None or parts.password is not None:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def forgery_refusal(
+    method: str, headers: Headers, own_origin: str | None, trusted: frozenset[str] = frozenset()
+) -> str | None:
+    """Why a request must be refused as one another page may have sent with this browser's
+    cookies, or None to let it through.
+
+    A browser says where a request comes from: ``Sec-Fetch-Site`` (every current browser), or
+    at least ``Origin`` on a write (older ones). Only a page of this very origin may write;
+    ``none`` is the user's own doing (the address bar, a bookmark). A same-site page (another
+    port, a sibling subdomain) is refused like a foreign one: it is a different origin, and
+    SameSite cookies do not stop it. A request with neither header is no browser's (curl, a
+    script), nor is a bearer-token request without cookies (a browser never adds that header
+    to another site's request by itself): both pass, and their credentials decide."""
+    if method in SAFE_METHODS:
+        return None
+    authorization = headers.get("authorization", "")
+    if authorization.split(" ", 1)[0].lower() == "bearer" and "cookie" not in headers:
+        return None
+    site = headers.get("sec-fetch-site")
+    if site is not None:
+        if site.strip().lower() in ("same-origin", "none"):
+            return None
+        return f"the request came from another site or page (Sec-Fetch-Site: {site[:40]})"
+    origin = headers.get("origin")
+    if origin is None:
+        return None
+    found = origin_of(origin)
+    if found is not None and (found == own_origin or found in trusted):
+        return None
+    return f"the request came from another origin ({origin[:100]})"
+
+
+class CrossOriginGuard:
+    """Refuses every write (POST, PUT, PATCH, DELETE, ...) that a browser says another page
+    sent (``forgery_refusal``), with 403 before the body is read: JSON under ``/api/``, a short
+    page elsewhere. The request's own origin is its scheme (https behind a proxy that says so,
+    see uvicorn's ``FORWARDED_ALLOW_IPS``) and Host; ``public_url`` names one more."""
+
+    def __init__(self, app: ASGIApp, *, public_url: str = "") -> None:
+        self.app = app
+        trusted = origin_of(public_url) if public_url else None
+        self.trusted = frozenset({trusted} if trusted else ())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        host = headers.get("host", "")
+        own = origin_of(f"{scope.get('scheme', 'http')}://{host}") if host else None
+        reason = forgery_refusal(scope["method"], headers, own, self.trusted)
+        if reason is None:
+            await self.app(scope, receive, send)
+            return
+        response: Response
+        if scope["path"].startswith("/api/"):
+            response = JSONResponse({"detail": reason, "code": "cross_origin"}, 403)
+        else:
+            response = HTMLResponse(_FORGERY_PAGE, 403)
+        response.headers["Cache-Control"] = "no-store"
+        await response(scope, receive, send)
+
+
+_FORGERY_PAGE = (
+    "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>"
+    "<title>Refused</title><h1>Refused / 已拒绝</h1>"
+    "<p>This request was sent from another site or page, so nothing was changed. Go back to "
+    "the page and try again from there.</p>"
+    "<p>此请求来自其他网站或页面，因此未做任何更改。请返回原页面后再试。</p>"
+)
+
+
+# --------------------------------------------------------------------------- response headers
+
+
+def page_policy(frame_ancestors: str) -> str:
+    """The Content-Security-Policy of the app's pages: scripts, styles and everything else from
+    this origin only (no inline script or style, no eval), forms post only here."""
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; "
+        f"frame-ancestors {frame_ancestors}"
+    )
+
+
+REPORT_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'self'"
+)
+"""The self-contained report (``.../report.html``): its own inline styles and nothing else."""
+
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; "
+    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
+)
+"""``/docs`` when ``api_docs`` is on: Swagger UI from jsDelivr, started by an inline script."""
+
+
+class SecurityHeaders:
+    """Adds to every response what it does not set itself: the Content-Security-Policy,
+    ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: same-origin`` (no other site
+    learns a page's address, which on a phone holds the session's join code). The projector
+    and the login page may be framed by ``frame_ancestors`` (slides that show the projector);
+    every other page only by the app itself."""
+
+    def __init__(self, app: ASGIApp, *, frame_ancestors: str = "'self'", docs: bool = False):
+        self.app = app
+        common = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+        self._page = [(b"content-security-policy", page_policy("'self'").encode()), *common]
+        self._framed = [
+            (b"content-security-policy", page_policy(frame_ancestors).encode()),
+            *common,
+        ]
+        self._report = [(b"content-security-policy", REPORT_POLICY.encode()), *common]
+        self._docs = [(b"content-security-policy", DOCS_POLICY.encode()), *common] if docs else None
+
+    def _headers_for(self, path: str) -> list[tuple[bytes, bytes]]:
+        if path.endswith("/report.html"):
+            return self._report
+        if "/projector" in path or path == "/presenter/login":
+            return self._framed
+        if path == "/docs" and self._docs is not None:
+            return self._docs
+        return self._page
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = self._headers_for(scope["path"])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(item for item in extra if item[0] not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.errors import Invalid, NotFound
-from app.live import SessionChanged
+from app.errors import Conflict, Invalid, NotFound
+from app.live import Publisher, SessionChanged
 from app.models import (
     OptionPublic,
     Participant,
@@ -30,10 +30,13 @@ from app.models import (
     PhaseState,
     PhaseStatePublic,
     PollSession,
+    Response,
     SessionPhase,
     SessionPublic,
     Talk,
     TalkPublic,
+    TalkVersion,
+    utcnow,
 )
 
 # No look-alikes: no 0/O, no 1/I/L, so a code read off a projector is typed right the first time.
@@ -69,6 +72,45 @@ def pick_language(talk: Talk, wanted: str | None) -> str:
     return best_language(talk.languages, wanted)
 
 
+def session_talk(db: Session, poll: PollSession) -> Talk:
+    """The session's talk as its version has it (title and languages as they were when the
+    session was created): a copy, never stored."""
+    talk = db.get(Talk, poll.talk_id)
+    version = db.get(TalkVersion, poll.version_id)
+    assert talk is not None and version is not None
+    return Talk(
+        id=talk.id,
+        slug=talk.slug,
+        titles=dict(version.content["title"]),
+        languages=list(version.content["languages"]),
+        source=talk.source,
+        digest=version.digest,
+        version=version.number,
+    )
+
+
+def _current_version_id(db: Session, talk: Talk) -> int:
+    version = db.exec(
+        select(TalkVersion.id).where(
+            TalkVersion.talk_id == talk.id, TalkVersion.number == talk.version
+        )
+    ).first()
+    assert version is not None, f"talk {talk.slug} has no version {talk.version}"
+    return version
+
+
+def _current_phases(db: Session, talk: Talk) -> list[Phase]:
+    """The phases of the talk's current version (what a new session asks)."""
+    version = _current_version_id(db, talk)
+    return list(
+        db.exec(
+            select(Phase)
+            .where(Phase.version_id == version, col(Phase.retired).is_(False))
+            .order_by(col(Phase.position))
+        )
+    )
+
+
 def get_talk(db: Session, slug: str) -> Talk:
     talk = db.exec(select(Talk).where(Talk.slug == slug)).first()
     if talk is None:
@@ -97,15 +139,12 @@ def create_session(
             f"talk '{talk.slug}' has no language '{language}' ({', '.join(talk.languages)})",
             code="unknown_language",
         )
-    phases = db.exec(
-        select(Phase)
-        .where(Phase.talk_id == talk.id, col(Phase.retired).is_(False))
-        .order_by(col(Phase.position))
-    ).all()
+    phases = _current_phases(db, talk)
     for _attempt in range(CODE_ATTEMPTS):
         poll = PollSession(
             code=new_code(),
             talk_id=talk.id or 0,
+            version_id=_current_version_id(db, talk),
             venue=venue,
             held_on=held_on or datetime.now(UTC).date(),
             language=language or talk.languages[0],
@@ -131,6 +170,66 @@ def get_session(db: Session, code: str) -> PollSession:
     if poll is None:
         raise NotFound(f"no session with code '{normalize_code(code)}'", code="unknown_session")
     return poll
+
+
+def update_session(
+    db: Session,
+    code: str,
+    publisher: Publisher,
+    *,
+    venue: str | None = None,
+    rehearsal: bool | None = None,
+    ended: bool | None = None,
+) -> PollSession:
+    """Rename the venue, mark or unmark a rehearsal, end a session or take it up again (None:
+    leave as it is). Ending closes the open phases in the same transaction: a vote that saw a
+    phase open either commits before the end or finds it closed (``app.voting``)."""
+    poll = get_session(db, code)
+    if venue is not None:
+        venue = venue.strip()
+        if not venue:
+            raise Invalid("the venue must not be empty", code="empty_venue")
+        poll.venue = venue
+    if rehearsal is not None:
+        poll.rehearsal = rehearsal
+    if ended is not None and ended != poll.ended:
+        poll.ended_at = utcnow() if ended else None
+        if ended:
+            db.exec(
+                update(SessionPhase)
+                .where(
+                    col(SessionPhase.session_id) == poll.id,
+                    col(SessionPhase.state) == PhaseState.open,
+                )
+                .values(state=PhaseState.closed, closes_at=None)
+            )
+    db.add(poll)
+    db.commit()
+    db.refresh(poll)
+    assert poll.id is not None
+    # A change of state for every page and cache that shows the session (phones learn here
+    # that it has ended).
+    publisher.publish(SessionChanged(session_id=poll.id, code=poll.code, phases=True))
+    return poll
+
+
+def refuse_if_ended(poll: PollSession) -> None:
+    if poll.ended:
+        raise Conflict(f"session '{poll.code}' has ended", code="session_ended")
+
+
+def delete_session(db: Session, code: str, publisher: Publisher) -> None:
+    """Delete a session with its phases' states, its participants and their answers; every
+    process forgets it and its open streams end (the fact ``gone``)."""
+    poll = get_session(db, code)
+    session_id, poll_code = poll.id, poll.code
+    assert session_id is not None
+    db.exec(delete(Response).where(col(Response.session_id) == session_id))
+    db.exec(delete(Participant).where(col(Participant.session_id) == session_id))
+    db.exec(delete(SessionPhase).where(col(SessionPhase.session_id) == session_id))
+    db.exec(delete(PollSession).where(col(PollSession.id) == session_id))
+    db.commit()
+    publisher.publish(SessionChanged(session_id=session_id, code=poll_code, phases=True, gone=True))
 
 
 @dataclass(frozen=True)
@@ -195,14 +294,17 @@ def participant_count(db: Session, poll: PollSession) -> int:
 
 
 def session_public(db: Session, poll: PollSession) -> SessionPublic:
-    talk = db.get(Talk, poll.talk_id)
-    assert talk is not None
+    talk = session_talk(db, poll)
     return SessionPublic(
         code=poll.code,
         talk=talk.slug,
+        talk_version=talk.version,
         venue=poll.venue,
         held_on=poll.held_on,
         language=poll.language,
+        rehearsal=poll.rehearsal,
+        ended=poll.ended,
+        ended_at=poll.ended_at,
         participants=participant_count(db, poll),
         phases=[
             PhaseStatePublic(
@@ -219,11 +321,7 @@ def session_public(db: Session, poll: PollSession) -> SessionPublic:
 
 def talk_public(db: Session, talk: Talk, language: str | None = None) -> TalkPublic:
     lang = pick_language(talk, language)
-    phases = db.exec(
-        select(Phase)
-        .where(Phase.talk_id == talk.id, col(Phase.retired).is_(False))
-        .order_by(col(Phase.position))
-    ).all()
+    phases = _current_phases(db, talk)
     options: dict[int, list[PhaseOption]] = {p.id: [] for p in phases if p.id is not None}
     for option in db.exec(
         select(PhaseOption)
@@ -320,8 +418,11 @@ class OpenPhase:
 
 
 def load_content(db: Session, poll: PollSession) -> SessionContent:
-    talk = db.get(Talk, poll.talk_id)
-    assert talk is not None and poll.id is not None
+    """The session's texts from the talk version it was created with: they never change (an
+    edit of the talk makes a new version, which only new sessions use), so this process keeps
+    them for the session's life."""
+    talk = session_talk(db, poll)
+    assert poll.id is not None
     phases = []
     for view in session_phases(db, poll):
         assert view.phase.id is not None
@@ -357,6 +458,8 @@ class LiveState:
 
     open: tuple[OpenPhase, ...]
     revealed: frozenset[str]
+    ended: bool = False
+    """The presenter ended the session: phones show so, votes are refused."""
 
 
 def load_live_state(db: Session, content: SessionContent) -> LiveState:
@@ -368,7 +471,9 @@ def load_live_state(db: Session, content: SessionContent) -> LiveState:
         .where(SessionPhase.session_id == content.id)
         .order_by(col(SessionPhase.position))
     ).all()
+    ended_at = db.exec(select(PollSession.ended_at).where(PollSession.id == content.id)).first()
     return LiveState(
+        ended=ended_at is not None,
         open=tuple(
             OpenPhase(key=keys[phase_id], closes_at=closes_at)
             for phase_id, state, _revealed, closes_at in rows
@@ -403,6 +508,9 @@ class SessionCache:
         if fact.every_session:
             self.publish_all()
             return
+        if fact.gone:  # deleted: its texts go too (the next read finds no such session)
+            self._content.pop(fact.code, None)
+            self._states.pop(fact.code, None)
         with self._versions_lock:  # facts come from request threads, the writer and the loop
             phases, answers = self._versions.get(fact.code, (0, 0))
             self._versions[fact.code] = (

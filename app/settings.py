@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 from pathlib import Path
@@ -20,6 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.live.backends import is_postgres
 
 SECRETS_FILE = "secrets.json"
+_FRAME_SOURCE = re.compile(
+    r"'self'|'none'|https?://(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?", re.IGNORECASE
+)
 MIN_SECRET_LENGTH = 16
 
 
@@ -54,6 +58,65 @@ class Settings(BaseSettings):
     every process on that database). Left unset with a PostgreSQL ``database_url``, it is the
     database URL, so several processes or hosts on one database stream the same events; set it
     to ``memory://`` explicitly to keep one process's updates to itself."""
+
+    # Abuse limits (app.limits), counted in each process's memory; 0 turns one off. Sized so
+    # that a full hall behind one NAT (2,000 phones joining within a minute, each holding an
+    # event stream) never meets them.
+    limit_votes_per_second: float = Field(default=2.0, ge=0)
+    """Votes a participant may send per second, sustained (on top of the burst)."""
+    limit_vote_burst: int = Field(default=60, ge=0)
+    """Votes a participant may send at once: a phone re-voting a few times a second is fine."""
+    limit_new_participants_per_second: float = Field(default=5.0, ge=0)
+    """New participants (participant cookies handed out) per client address and second,
+    sustained (on top of the burst)."""
+    limit_new_participant_burst: int = Field(default=2500, ge=0)
+    """New participants one address may bring at once: a whole room behind one NAT."""
+    limit_streams_per_participant: int = Field(default=5, ge=0)
+    """Event streams one participant may hold open (a few tabs)."""
+    limit_streams_per_address: int = Field(default=3000, ge=0)
+    """Event streams one client address may hold open (every phone of a hall behind one NAT)."""
+    header_timeout: float = Field(default=10.0, ge=0)
+    """Seconds a client may take to send a request's headers (``beliefgap serve``, or uvicorn
+    with ``--http app.limits:HeaderTimeoutProtocol``)."""
+
+    presenter_login_days: int = Field(default=14, ge=1, le=366)
+    """How long a presenter login lasts, in days (the presenter cookie's lifetime). Logging out
+    ends it at once, on the server: a saved copy of the cookie stops working."""
+
+    frame_ancestors: str = "'self'"
+    """Who may show the projector in a frame (slides that embed it): a space-separated list of
+    CSP sources, such as ``'self' https://slides.example.org``; ``'none'`` forbids it. Every
+    other page may be framed only by this app itself. Slides on another site only work when
+    the presenter's browser sends the app's cookies there: same-site (another port or a
+    sibling subdomain), as browsers keep SameSite=Strict cookies out of cross-site frames."""
+
+    api_docs: bool = False
+    """Serve the interactive API documentation at ``/docs``. It loads Swagger UI from the
+    jsDelivr CDN, so it is off unless asked for; ``/openapi.json`` is always there."""
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _sources(cls, value: str) -> str:
+        sources = value.split()
+        if not sources:
+            raise ValueError("name at least one source ('self', 'none' or an origin)")
+        for source in sources:
+            if not _FRAME_SOURCE.fullmatch(source):
+                raise ValueError(
+                    f"{source!r} is not a frame source: use 'self', 'none', or an origin such "
+                    "as https://slides.example.org (a leading *. for subdomains)"
+                )
+        if "'none'" in sources and len(sources) > 1:
+            raise ValueError("'none' cannot be combined with other sources")
+        return " ".join(sources)
+
+    log_client_address: bool = False
+    """Whether access log lines name the client's address (off: the request line and status
+    only; see app/logs.py)."""
+
+    retention_days: int | None = Field(default=None, ge=1)
+    """How many days answers are kept; ``beliefgap purge`` deletes older ones (unset: keep
+    everything until a purge names a number of days)."""
 
     @model_validator(mode="after")
     def _broadcast_on_the_database(self) -> Settings:

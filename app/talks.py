@@ -1,23 +1,32 @@
-"""Talk files: load, validate and store them.
+"""Talks: read and check them (files, the API, the editor), store them as versions, and say which
+of a talk's phases can be pooled across its versions.
 
-A talk is a TOML file (the format is documented in ``docs/talk-format.md``; the bundled talks in
-``app/talks/`` are worked examples). Validation errors name the file, the phase and the problem,
-so a speaker editing a file on the evening before a talk can fix it without reading code.
+A talk is the structure of a talk file (the format is documented in ``docs/talk-format.md``; the
+bundled talks in ``app/talks/`` are worked examples), as TOML or the same structure as JSON.
+Checking collects every problem at once, each naming where it is (the file, the phase, the option
+and the field), so a speaker fixes them all in one go, in a file or in the editor.
+
+Every change of a talk makes a new *version* (``app.models.TalkVersion``): its phase and option
+rows are written once and never changed, and a session keeps the version it was created with.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import math
 import re
 import tomllib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from app.models import Phase, PhaseKind, PhaseOption, Talk
+from app.errors import Conflict, Invalid, NotFound
+from app.models import Phase, PhaseKind, PhaseOption, PollSession, Talk, TalkVersion
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "talks"
 
@@ -29,16 +38,72 @@ TALK_KEYS = {"slug", "languages", "title", "phases"}
 PHASE_KEYS = {"id", "kind", "question", "options", "of", "holds", "range"}
 OPTION_KEYS = {"id", "label"}
 
+MAX_LANGUAGES = 8
+MAX_PHASES = 40
+MAX_OPTIONS = 20
+MAX_TEXT = 2000
+"""Characters in one question, title or label."""
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a talk: what, and where (``loc``, the path in the talk's structure,
+    e.g. ``("phases", 1, "options", 0, "label", "en")``; the ids of the phase and option)."""
+
+    message: str
+    loc: Loc = ()
+    phase: str | None = None
+    option: str | None = None
+    code: str = ""
+    """What kind of problem (``missing_text``...): the editor words it in its language."""
+    args: dict[str, str | int] = field(default_factory=dict)
+
+    @property
+    def field(self) -> str:
+        """The field the problem is about (``label``, ``question``, ``id``...), or ``talk``."""
+        names = [part for part in self.loc if isinstance(part, str)]
+        trail = [n for n in names if n not in ("phases", "options")]
+        if self.loc and isinstance(self.loc[-1], str) and LANG_RE.match(self.loc[-1]) and trail:
+            return trail[-2] if len(trail) > 1 else trail[-1]
+        return trail[-1] if trail else "talk"
+
+    @property
+    def path(self) -> str:
+        """``loc`` as one dotted name (the editor's form fields are named so)."""
+        return ".".join(str(part) for part in self.loc)
+
+    def text(self, source: str = "") -> str:
+        where = [source] if source else []
+        if self.phase:
+            where.append(f"phase '{self.phase}'")
+        return ": ".join([*where, self.message])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "loc": list(self.loc),
+            "phase": self.phase,
+            "option": self.option,
+            "field": self.field,
+            "msg": self.message,
+        }
+
 
 class TalkFileError(ValueError):
-    """A talk file that cannot be used, with where and why."""
+    """A talk that cannot be used: every problem found, with where and why."""
 
-    def __init__(self, source: str, problem: str, phase: str | None = None) -> None:
+    def __init__(
+        self, source: str, problems: str | Sequence[Problem], phase: str | None = None
+    ) -> None:
+        if isinstance(problems, str):
+            problems = [Problem(problems, phase=phase)]
         self.source = source
-        self.phase = phase
-        self.problem = problem
-        where = f"{source}: phase '{phase}'" if phase else source
-        super().__init__(f"{where}: {problem}")
+        self.problems = list(problems)
+        first = self.problems[0] if self.problems else Problem("invalid talk")
+        self.phase = first.phase
+        self.problem = first.message
+        super().__init__("\n".join(p.text(source) for p in self.problems))
 
 
 @dataclass(frozen=True)
@@ -84,24 +149,76 @@ class TalkDef:
 def load_talk_file(path: Path) -> TalkDef:
     source = path.name
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise TalkFileError(source, f"cannot read the file ({exc.strerror})") from exc
     except UnicodeDecodeError as exc:
         raise TalkFileError(source, "the file is not UTF-8 text") from exc
+    return parse_talk(parse_toml(text, source), source=source, origin=str(path))
+
+
+def parse_toml(text: str, source: str = "the talk") -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise TalkFileError(source, f"not valid TOML: {exc}") from exc
-    return parse_talk(raw, source=source, origin=str(path))
 
 
-def parse_talk(raw: dict[str, Any], *, source: str, origin: str = "") -> TalkDef:
-    _no_unknown_keys(raw, TALK_KEYS, source, None, "the talk")
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(
+        self,
+        message: str,
+        loc: Loc = (),
+        phase: str | None = None,
+        option: str | None = None,
+        *,
+        code: str = "",
+        **args: str | int,
+    ) -> None:
+        self.problems.append(Problem(message, loc, phase, option, code, dict(args)))
+
+
+def parse_talk(raw: Any, *, source: str, origin: str = "") -> TalkDef:
+    """The talk in ``raw`` (the file format's structure), or TalkFileError with every problem."""
+    check = _Checker()
+    talk = _parse(raw, check)
+    if check.problems or talk is None:
+        raise TalkFileError(source, check.problems or [Problem("invalid talk")])
+    return TalkDef(
+        slug=talk.slug,
+        titles=talk.titles,
+        languages=talk.languages,
+        phases=talk.phases,
+        source=origin,
+    )
+
+
+def talk_problems(raw: Any) -> list[Problem]:
+    """Every problem of a talk (none: it can be stored)."""
+    check = _Checker()
+    _parse(raw, check)
+    return check.problems
+
+
+def _parse(raw: Any, check: _Checker) -> TalkDef | None:
+    if not isinstance(raw, dict):
+        check.add(
+            "a talk is a table (an object) with slug, languages, title and phases", code="not_table"
+        )
+        return None
+    _no_unknown_keys(raw, TALK_KEYS, check, (), None, None, "the talk")
 
     slug = raw.get("slug")
     if not isinstance(slug, str) or not SLUG_RE.match(slug):
-        raise TalkFileError(
-            source, "'slug' must be lower-case letters, digits and dashes (e.g. 'emergence')"
+        check.add(
+            "'slug' must be lower-case letters, digits and dashes (e.g. 'emergence')",
+            ("slug",),
+            code="bad_slug",
         )
+        slug = ""
 
     languages = raw.get("languages")
     if (
@@ -109,111 +226,179 @@ def parse_talk(raw: dict[str, Any], *, source: str, origin: str = "") -> TalkDef
         or not languages
         or not all(isinstance(lang, str) and LANG_RE.match(lang) for lang in languages)
     ):
-        raise TalkFileError(source, "'languages' must list language tags, e.g. ['en', 'zh-Hans']")
-    if len(set(languages)) != len(languages):
-        raise TalkFileError(source, "'languages' lists a language twice")
+        check.add(
+            "'languages' must list language tags, e.g. ['en', 'zh-Hans']",
+            ("languages",),
+            code="bad_languages",
+        )
+        languages = (
+            [lang for lang in languages or [] if isinstance(lang, str)]
+            if isinstance(languages, list)
+            else []
+        )
+        languages = [lang for lang in languages if LANG_RE.match(lang)]
+    elif len(set(languages)) != len(languages):
+        check.add("'languages' lists a language twice", ("languages",), code="language_twice")
+        languages = list(dict.fromkeys(languages))
+    elif len(languages) > MAX_LANGUAGES:
+        check.add(
+            f"at most {MAX_LANGUAGES} languages",
+            ("languages",),
+            code="too_many_languages",
+            n=MAX_LANGUAGES,
+        )
 
-    titles = _texts(raw.get("title"), languages, source, None, "'title'")
+    titles = _texts(raw.get("title"), languages, check, ("title",), None, None, "'title'")
 
     raw_phases = raw.get("phases")
-    if not isinstance(raw_phases, list) or not raw_phases:
-        raise TalkFileError(source, "a talk needs at least one [[phases]] entry")
-
     phases: list[PhaseDef] = []
-    for index, raw_phase in enumerate(raw_phases, start=1):
-        phases.append(_parse_phase(raw_phase, index, phases, languages, source))
-
-    return TalkDef(
-        slug=slug, titles=titles, languages=list(languages), phases=phases, source=origin
-    )
+    if not isinstance(raw_phases, list) or not raw_phases:
+        check.add("a talk needs at least one [[phases]] entry", ("phases",), code="no_phases")
+    elif len(raw_phases) > MAX_PHASES:
+        check.add(f"at most {MAX_PHASES} phases", ("phases",), code="too_many_phases", n=MAX_PHASES)
+    else:
+        for index, raw_phase in enumerate(raw_phases):
+            phase = _parse_phase(raw_phase, index, phases, languages, check)
+            if phase is not None:
+                phases.append(phase)
+    return TalkDef(slug=slug, titles=titles, languages=list(languages), phases=phases)
 
 
 def _parse_phase(
-    raw: Any, index: int, earlier: list[PhaseDef], languages: list[str], source: str
-) -> PhaseDef:
+    raw: Any, index: int, earlier: list[PhaseDef], languages: list[str], check: _Checker
+) -> PhaseDef | None:
+    loc: Loc = ("phases", index)
     if not isinstance(raw, dict):
-        raise TalkFileError(source, f"phase number {index} is not a table")
-    key = raw.get("id")
-    if not isinstance(key, str) or not ID_RE.match(key):
-        raise TalkFileError(
-            source,
-            f"phase number {index} needs an 'id' of lower-case letters, digits and underscores",
+        check.add(
+            f"phase number {index + 1} is not a table", loc, code="phase_not_table", n=index + 1
         )
-    if any(p.key == key for p in earlier):
-        raise TalkFileError(source, "duplicate phase id", key)
-    _no_unknown_keys(raw, PHASE_KEYS, source, key, "a phase")
+        return None
+    key = raw.get("id")
+    name: str | None = key if isinstance(key, str) and ID_RE.match(key) else None
+    if name is None:
+        check.add(
+            f"phase number {index + 1} needs an 'id' of lower-case letters, digits and underscores",
+            (*loc, "id"),
+            code="bad_phase_id",
+            n=index + 1,
+        )
+        key = f"phase{index + 1}"
+    elif any(p.key == key for p in earlier):
+        check.add("duplicate phase id", (*loc, "id"), name, code="duplicate_phase")
+    assert isinstance(key, str)
+    _no_unknown_keys(raw, PHASE_KEYS, check, loc, name, None, "a phase")
 
     try:
         kind = PhaseKind(str(raw.get("kind")))
     except ValueError:
-        raise TalkFileError(
-            source,
+        check.add(
             f"unknown kind {raw.get('kind')!r}; use one of choice, stance, perceived, revote",
-            key,
-        ) from None
+            (*loc, "kind"),
+            name,
+            code="bad_kind",
+            kind=str(raw.get("kind")),
+        )
+        return None
 
     of_phase: PhaseDef | None = None
     of = raw.get("of")
     if kind in (PhaseKind.revote, PhaseKind.perceived):
-        if of is None:
-            raise TalkFileError(
-                source, f"a {kind} phase needs 'of', the stance phase it asks about", key
+        if of is None or of == "":
+            check.add(
+                f"a {kind} phase needs 'of', the stance phase it asks about",
+                (*loc, "of"),
+                name,
+                code="needs_of",
+                kind=kind.value,
             )
-        of_phase = next((p for p in earlier if p.key == of), None)
-        if of_phase is None or of_phase.kind != PhaseKind.stance:
-            raise TalkFileError(
-                source, f"'of' points to {of!r}, which is not an earlier stance phase", key
-            )
+            of = None
+        else:
+            of_phase = next((p for p in earlier if p.key == of), None)
+            if of_phase is None or of_phase.kind != PhaseKind.stance:
+                check.add(
+                    f"'of' points to {of!r}, which is not an earlier stance phase",
+                    (*loc, "of"),
+                    name,
+                    code="bad_of",
+                    of=str(of),
+                )
+                of_phase = None
     elif of is not None:
-        raise TalkFileError(
-            source, f"'of' is only for revote and perceived phases, not {kind}", key
+        check.add(
+            f"'of' is only for revote and perceived phases, not {kind}",
+            (*loc, "of"),
+            name,
+            code="of_not_allowed",
+            kind=kind.value,
         )
+        of = None
 
     raw_question = raw.get("question")
     if raw_question is None and kind == PhaseKind.revote and of_phase is not None:
         questions = dict(of_phase.questions)
     else:
-        questions = _texts(raw_question, languages, source, key, "'question'")
+        questions = _texts(
+            raw_question, languages, check, (*loc, "question"), name, None, "'question'"
+        )
 
     min_value = max_value = None
     options: list[OptionDef] = []
     if "range" in raw:
-        if kind != PhaseKind.perceived:
-            raise TalkFileError(source, "'range' (a % estimate) is only for perceived phases", key)
-        if "options" in raw:
-            raise TalkFileError(source, "a phase has either 'options' or 'range', not both", key)
         rng = raw["range"]
-        if (
+        if kind != PhaseKind.perceived:
+            check.add(
+                "'range' (a % estimate) is only for perceived phases",
+                (*loc, "range"),
+                name,
+                code="range_not_allowed",
+            )
+        elif "options" in raw:
+            check.add(
+                "a phase has either 'options' or 'range', not both",
+                (*loc, "range"),
+                name,
+                code="options_and_range",
+            )
+        elif (
             not isinstance(rng, list)
             or len(rng) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in rng)
+            or not all(_finite(v) for v in rng)
             or not rng[0] < rng[1]
         ):
-            raise TalkFileError(
-                source, "'range' must be two numbers, low < high, e.g. [0, 100]", key
+            check.add(
+                "'range' must be two numbers, low < high, e.g. [0, 100]",
+                (*loc, "range"),
+                name,
+                code="bad_range",
             )
-        min_value, max_value = float(rng[0]), float(rng[1])
-        if of_phase is not None and not of_phase.holds:
-            raise TalkFileError(
-                source,
-                f"a % estimate needs stance phase {of!r} to say which options 'hold' the view",
-                key,
-            )
+        else:
+            min_value, max_value = float(rng[0]), float(rng[1])
+            if of_phase is not None and not of_phase.holds:
+                check.add(
+                    f"a % estimate needs stance phase {of!r} to say which options 'hold' the view",
+                    (*loc, "range"),
+                    name,
+                    code="estimate_needs_holds",
+                    of=str(of),
+                )
     elif "options" not in raw and kind == PhaseKind.revote and of_phase is not None:
         options = list(of_phase.options)
     else:
-        options = _parse_options(raw.get("options"), languages, source, key)
+        options = _parse_options(raw.get("options"), languages, check, loc, name)
 
     if (
         of_phase is not None
         and options
         and [o.key for o in options] != [o.key for o in of_phase.options]
     ):
-        raise TalkFileError(
-            source,
+        check.add(
             f"options must be the same ids, in the same order, as stance phase {of!r} "
             f"({', '.join(o.key for o in of_phase.options)})",
-            key,
+            (*loc, "options"),
+            name,
+            code="options_differ",
+            of=str(of),
+            ids=", ".join(o.key for o in of_phase.options),
         )
 
     holds: list[str] = []
@@ -225,79 +410,268 @@ def _parse_phase(
         elif isinstance(raw_holds, list) and raw_holds and all(h in option_ids for h in raw_holds):
             holds = list(raw_holds)
         else:
-            raise TalkFileError(
-                source,
+            check.add(
                 f"'holds' must list some of this phase's option ids ({', '.join(option_ids)})",
-                key,
+                (*loc, "holds"),
+                name,
+                code="bad_holds",
+                ids=", ".join(option_ids),
             )
     elif "holds" in raw:
-        raise TalkFileError(source, "'holds' is only for stance phases", key)
+        check.add(
+            "'holds' is only for stance phases", (*loc, "holds"), name, code="holds_not_allowed"
+        )
 
     return PhaseDef(
         key=key,
         kind=kind,
         questions=questions,
         options=options,
-        of=of,
+        of=of if isinstance(of, str) else None,
         holds=holds,
         min_value=min_value,
         max_value=max_value,
     )
 
 
-def _parse_options(raw: Any, languages: list[str], source: str, phase: str) -> list[OptionDef]:
+def _finite(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
+def _parse_options(
+    raw: Any, languages: list[str], check: _Checker, loc: Loc, phase: str | None
+) -> list[OptionDef]:
+    where: Loc = (*loc, "options")
     if not isinstance(raw, list) or len(raw) < 2:
-        raise TalkFileError(source, "needs at least two [[phases.options]] (or a 'range')", phase)
+        check.add(
+            "needs at least two [[phases.options]] (or a 'range')",
+            where,
+            phase,
+            code="too_few_options",
+        )
+        if not isinstance(raw, list):
+            return []
+    if len(raw) > MAX_OPTIONS:
+        check.add(
+            f"at most {MAX_OPTIONS} options", where, phase, code="too_many_options", n=MAX_OPTIONS
+        )
+        return []
     options: list[OptionDef] = []
-    for index, raw_option in enumerate(raw, start=1):
+    for index, raw_option in enumerate(raw):
+        at: Loc = (*where, index)
         if not isinstance(raw_option, dict):
-            raise TalkFileError(source, f"option number {index} is not a table", phase)
-        key = raw_option.get("id")
-        if not isinstance(key, str) or not ID_RE.match(key):
-            raise TalkFileError(
-                source,
-                f"option number {index} needs an 'id' of lower-case letters, digits and "
-                "underscores",
+            check.add(
+                f"option number {index + 1} is not a table",
+                at,
                 phase,
+                code="option_not_table",
+                n=index + 1,
             )
-        if any(o.key == key for o in options):
-            raise TalkFileError(source, f"duplicate option id {key!r}", phase)
-        _no_unknown_keys(raw_option, OPTION_KEYS, source, phase, f"option {key!r}")
+            continue
+        key = raw_option.get("id")
+        option: str | None = key if isinstance(key, str) and ID_RE.match(key) else None
+        if option is None:
+            check.add(
+                f"option number {index + 1} needs an 'id' of lower-case letters, digits and "
+                "underscores",
+                (*at, "id"),
+                phase,
+                code="bad_option_id",
+                n=index + 1,
+            )
+            key = f"option{index + 1}"
+        elif any(o.key == key for o in options):
+            check.add(
+                f"duplicate option id {key!r}",
+                (*at, "id"),
+                phase,
+                option,
+                code="duplicate_option",
+                id=str(key),
+            )
+        assert isinstance(key, str)
+        _no_unknown_keys(raw_option, OPTION_KEYS, check, at, phase, option, f"option {key!r}")
         labels = _texts(
-            raw_option.get("label"), languages, source, phase, f"option {key!r} 'label'"
+            raw_option.get("label"),
+            languages,
+            check,
+            (*at, "label"),
+            phase,
+            option,
+            f"option {key!r} 'label'",
         )
         options.append(OptionDef(key=key, labels=labels))
     return options
 
 
 def _texts(
-    raw: Any, languages: list[str], source: str, phase: str | None, what: str
+    raw: Any,
+    languages: list[str],
+    check: _Checker,
+    loc: Loc,
+    phase: str | None,
+    option: str | None,
+    what: str,
 ) -> dict[str, str]:
     if not isinstance(raw, dict):
-        raise TalkFileError(source, f"{what} must be a table of texts by language", phase)
-    missing = [
-        lang for lang in languages if not (isinstance(raw.get(lang), str) and raw[lang].strip())
-    ]
-    if missing:
-        raise TalkFileError(
-            source, f"{what} is missing the translation for {', '.join(missing)}", phase
-        )
-    extra = sorted(set(raw) - set(languages))
+        if raw is None:
+            for lang in languages:
+                check.add(
+                    f"{what} is missing the translation for {lang}",
+                    (*loc, lang),
+                    phase,
+                    option,
+                    code="missing_text",
+                    language=lang,
+                )
+            if not languages:
+                check.add(
+                    f"{what} must be a table of texts by language",
+                    loc,
+                    phase,
+                    option,
+                    code="texts_not_table",
+                )
+        else:
+            check.add(
+                f"{what} must be a table of texts by language",
+                loc,
+                phase,
+                option,
+                code="texts_not_table",
+            )
+        return {}
+    for lang in languages:
+        text = raw.get(lang)
+        if not (isinstance(text, str) and text.strip()):
+            check.add(
+                f"{what} is missing the translation for {lang}",
+                (*loc, lang),
+                phase,
+                option,
+                code="missing_text",
+                language=lang,
+            )
+        elif len(text) > MAX_TEXT:
+            check.add(
+                f"{what} is longer than {MAX_TEXT} characters",
+                (*loc, lang),
+                phase,
+                option,
+                code="text_too_long",
+                n=MAX_TEXT,
+            )
+    extra = sorted(str(k) for k in set(raw) - set(languages))
     if extra:
-        raise TalkFileError(
-            source, f"{what} has text in {', '.join(extra)}, which 'languages' does not list", phase
+        check.add(
+            f"{what} has text in {', '.join(extra)}, which 'languages' does not list",
+            loc,
+            phase,
+            option,
+            code="extra_languages",
+            languages=", ".join(extra),
         )
-    return {lang: raw[lang].strip() for lang in languages}
+    return {
+        lang: raw[lang].strip()
+        for lang in languages
+        if isinstance(raw.get(lang), str) and raw[lang].strip()
+    }
 
 
 def _no_unknown_keys(
-    raw: dict[str, Any], allowed: set[str], source: str, phase: str | None, what: str
+    raw: dict[str, Any],
+    allowed: set[str],
+    check: _Checker,
+    loc: Loc,
+    phase: str | None,
+    option: str | None,
+    what: str,
 ) -> None:
-    unknown = sorted(set(raw) - allowed)
+    unknown = sorted(str(k) for k in set(raw) - allowed)
     if unknown:
-        raise TalkFileError(
-            source, f"unknown field {', '.join(repr(u) for u in unknown)} in {what}", phase
+        check.add(
+            f"unknown field {', '.join(repr(u) for u in unknown)} in {what}",
+            loc,
+            phase,
+            option,
+            code="unknown_field",
+            fields=", ".join(unknown),
         )
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+def talk_to_dict(talk: TalkDef) -> dict[str, Any]:
+    """The talk in the file format's structure, every text spelled out (what a version stores,
+    ``GET /api/v1/talks/{slug}`` answers and the editor starts from)."""
+    phases: list[dict[str, Any]] = []
+    for phase in talk.phases:
+        entry: dict[str, Any] = {
+            "id": phase.key,
+            "kind": phase.kind.value,
+            "question": dict(phase.questions),
+        }
+        if phase.of is not None:
+            entry["of"] = phase.of
+        if phase.kind == PhaseKind.stance:
+            entry["holds"] = list(phase.holds)
+        if phase.min_value is not None and phase.max_value is not None:
+            entry["range"] = [_number(phase.min_value), _number(phase.max_value)]
+        else:
+            entry["options"] = [{"id": o.key, "label": dict(o.labels)} for o in phase.options]
+        phases.append(entry)
+    return {
+        "slug": talk.slug,
+        "languages": list(talk.languages),
+        "title": dict(talk.titles),
+        "phases": phases,
+    }
+
+
+def _toml_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+
+
+def talk_to_toml(content: Mapping[str, Any]) -> str:
+    """A talk (``talk_to_dict``'s structure) as a talk file that reads back the same."""
+    lines = [
+        f"slug = {_toml_string(content['slug'])}",
+        f"languages = {_toml_value(content['languages'])}",
+        "",
+        "[title]",
+    ]
+    lines += [f"{lang} = {_toml_string(text)}" for lang, text in content["title"].items()]
+    for phase in content["phases"]:
+        lines += ["", "[[phases]]", f"id = {_toml_string(phase['id'])}"]
+        lines.append(f"kind = {_toml_string(phase['kind'])}")
+        for name in ("of", "holds", "range"):
+            if name in phase:
+                lines.append(f"{name} = {_toml_value(phase[name])}")
+        lines += [f"question.{lang} = {_toml_string(t)}" for lang, t in phase["question"].items()]
+        for option in phase.get("options", []):
+            lines += ["", "  [[phases.options]]", f"  id = {_toml_string(option['id'])}"]
+            lines += [f"  label.{lang} = {_toml_string(t)}" for lang, t in option["label"].items()]
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- discovery
@@ -307,83 +681,386 @@ def bundled_talk_files() -> list[Path]:
     return sorted(BUNDLED_DIR.glob("*.toml"))
 
 
+def is_bundled(source: str) -> bool:
+    if source.startswith("bundled:"):
+        return True
+    return bool(source) and Path(source).resolve().parent == BUNDLED_DIR.resolve()
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One talk file as checked: the talk, or what is wrong with it."""
+
+    path: Path
+    talk: TalkDef | None
+    error: TalkFileError | None
+
+
+def check_talk_files(files: Iterable[Path], *, bundled: bool = True) -> list[FileCheck]:
+    """Every file checked on its own, then every slug that two files claim (``bundled``: the
+    bundled talks count as claimed first, so a file that reuses one of their slugs is named)."""
+    claimed: dict[str, str] = {}
+    if bundled:
+        for path in bundled_talk_files():
+            with contextlib.suppress(TalkFileError):  # checked as a file of its own
+                claimed.setdefault(load_talk_file(path).slug, f"the bundled talk {path.name}")
+    bundled_files = {p.resolve() for p in bundled_talk_files()} if bundled else set()
+    out: list[FileCheck] = []
+    for path in files:
+        if path.resolve() in bundled_files:  # a bundled file does not clash with itself
+            claimed = {s: w for s, w in claimed.items() if w != f"the bundled talk {path.name}"}
+        try:
+            talk = load_talk_file(path)
+        except TalkFileError as exc:
+            out.append(FileCheck(path, None, exc))
+            continue
+        if talk.slug in claimed:
+            error = TalkFileError(
+                path.name,
+                [Problem(f"slug {talk.slug!r} is already used by {claimed[talk.slug]}", ("slug",))],
+            )
+            out.append(FileCheck(path, None, error))
+            continue
+        claimed[talk.slug] = path.name
+        out.append(FileCheck(path, talk, None))
+    return out
+
+
 def discover_talks(extra_dir: Path | None = None) -> list[TalkDef]:
-    """The bundled talks plus every ``*.toml`` in ``extra_dir``; a broken file raises."""
+    """The bundled talks plus every ``*.toml`` in ``extra_dir``; any broken file (or a slug
+    used twice) raises, naming every problem of every file."""
     files = bundled_talk_files()
     if extra_dir is not None:
         files += sorted(extra_dir.glob("*.toml"))
-    talks: dict[str, TalkDef] = {}
-    for path in files:
-        talk = load_talk_file(path)
-        if talk.slug in talks:
-            raise TalkFileError(
-                path.name, f"slug {talk.slug!r} is already used by another talk file"
-            )
-        talks[talk.slug] = talk
-    return list(talks.values())
+    checked = check_talk_files(files, bundled=False)
+    errors = [c.error for c in checked if c.error is not None]
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        problems = [
+            Problem(p.text(e.source), p.loc, None, p.option) for e in errors for p in e.problems
+        ]
+        raise TalkFileError("", problems)
+    return [c.talk for c in checked if c.talk is not None]
 
 
 # --------------------------------------------------------------------------- storage
 
 
 def sync_talks(db: Session, talks: list[TalkDef]) -> None:
-    """Store the talks. A changed file updates texts and adds phases and options in place; a phase
-    or option that disappeared from the file is retired, not deleted, so sessions that already
-    used it keep their results. Commits once."""
+    """Store the talk files: a new file makes a talk (version 1); a changed file makes a new
+    version, which new sessions use. Sessions keep the version they were created with. A file
+    that claims the slug of a talk made in the editor is refused. Commits once."""
     for talk in talks:
-        _sync_talk(db, talk)
+        row = db.exec(select(Talk).where(Talk.slug == talk.slug)).first()
+        if row is not None and not row.source:
+            raise TalkFileError(
+                Path(talk.source).name or talk.slug,
+                f"slug {talk.slug!r} is already used by a talk made in the editor",
+            )
+        if row is not None and row.digest == talk.digest:
+            if row.source != talk.source:  # the same file, moved: remember where it is now
+                row.source = talk.source
+                db.add(row)
+            continue
+        store_version(db, talk, row=row, source=talk.source)
     db.commit()
 
 
-def _sync_talk(db: Session, talk: TalkDef) -> None:
-    row = db.exec(select(Talk).where(Talk.slug == talk.slug)).first()
-    if row is not None and row.digest == talk.digest:
-        return
+def store_version(
+    db: Session, talk: TalkDef, *, row: Talk | None = None, source: str = ""
+) -> TalkVersion:
+    """A new version of the talk (the talk itself when ``row`` is None), its phase and option
+    rows written once, made current. Does not commit."""
     if row is None:
-        row = Talk(slug=talk.slug, titles={}, languages=[])
-    row.titles = talk.titles
-    row.languages = talk.languages
-    row.source = talk.source
+        row = Talk(slug=talk.slug, titles={}, languages=[], version=0)
+    number = (row.version or 0) + 1 if row.id is not None else 1
+    row.titles = dict(talk.titles)
+    row.languages = list(talk.languages)
+    row.source = source
     row.digest = talk.digest
+    row.version = number
     db.add(row)
     db.flush()
     assert row.id is not None
-
-    existing = {p.key: p for p in db.exec(select(Phase).where(Phase.talk_id == row.id))}
+    version = TalkVersion(
+        talk_id=row.id,
+        number=number,
+        content=talk_to_dict(talk),
+        digest=talk.digest,
+        source=source,
+    )
+    db.add(version)
+    db.flush()
+    assert version.id is not None
     for position, phase_def in enumerate(talk.phases):
-        phase = existing.pop(phase_def.key, None) or Phase(
-            talk_id=row.id, key=phase_def.key, position=position, kind=phase_def.kind, questions={}
+        phase = Phase(
+            talk_id=row.id,
+            version_id=version.id,
+            key=phase_def.key,
+            position=position,
+            kind=phase_def.kind,
+            questions=dict(phase_def.questions),
+            of_key=phase_def.of,
+            holds=list(phase_def.holds),
+            min_value=phase_def.min_value,
+            max_value=phase_def.max_value,
         )
-        phase.position = position
-        phase.kind = phase_def.kind
-        phase.questions = phase_def.questions
-        phase.of_key = phase_def.of
-        phase.holds = phase_def.holds
-        phase.min_value = phase_def.min_value
-        phase.max_value = phase_def.max_value
-        phase.retired = False
         db.add(phase)
         db.flush()
-        _sync_options(db, phase, phase_def)
-    for gone in existing.values():
-        gone.retired = True
-        gone.position = len(talk.phases) + gone.position
-        db.add(gone)
+        assert phase.id is not None
+        for option_position, option in enumerate(phase_def.options):
+            db.add(
+                PhaseOption(
+                    phase_id=phase.id,
+                    key=option.key,
+                    position=option_position,
+                    labels=dict(option.labels),
+                )
+            )
+    db.flush()
+    return version
 
 
-def _sync_options(db: Session, phase: Phase, phase_def: PhaseDef) -> None:
-    assert phase.id is not None
-    existing = {
-        o.key: o for o in db.exec(select(PhaseOption).where(PhaseOption.phase_id == phase.id))
-    }
-    for position, option_def in enumerate(phase_def.options):
-        option = existing.pop(option_def.key, None) or PhaseOption(
-            phase_id=phase.id, key=option_def.key, position=position, labels={}
+def current_version(db: Session, talk: Talk) -> TalkVersion:
+    found = db.exec(
+        select(TalkVersion).where(
+            TalkVersion.talk_id == talk.id, TalkVersion.number == talk.version
         )
-        option.position = position
-        option.labels = option_def.labels
-        option.retired = False
-        db.add(option)
-    for gone in existing.values():
-        gone.retired = True
-        db.add(gone)
+    ).first()
+    assert found is not None, f"talk {talk.slug} has no version {talk.version}"
+    return found
+
+
+def talk_kind(talk: Talk) -> str:
+    """``bundled`` (ships with the app), ``file`` (from the talks folder) or ``editor``."""
+    if is_bundled(talk.source):
+        return "bundled"
+    return "file" if talk.source else "editor"
+
+
+def find_talk(db: Session, slug: str) -> Talk:
+    talk = db.exec(select(Talk).where(Talk.slug == slug)).first()
+    if talk is None:
+        raise NotFound(f"no talk '{slug}'", code="unknown_talk")
+    return talk
+
+
+class TalkInvalid(Invalid):
+    """A talk from the API or the editor with problems: all of them, nothing stored."""
+
+    code = "invalid_talk"
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__(f"the talk has {len(problems)} problem(s)")
+        self.problems = list(problems)
+
+
+def _checked(raw: Any) -> TalkDef:
+    problems = talk_problems(raw)
+    if problems:
+        raise TalkInvalid(problems)
+    return parse_talk(raw, source="the talk")
+
+
+def create_talk(db: Session, raw: Any) -> TalkVersion:
+    """A new talk from the file format's structure (422 with every problem; 409 for a slug in
+    use). Commits."""
+    talk = _checked(raw)
+    if db.exec(select(Talk).where(Talk.slug == talk.slug)).first() is not None:
+        raise Conflict(f"the slug '{talk.slug}' is already used by a talk", code="slug_taken")
+    version = store_version(db, talk)
+    db.commit()
+    return version
+
+
+def _editable(talk: Talk) -> None:
+    kind = talk_kind(talk)
+    if kind != "editor":
+        where = "ships with beliefgap" if kind == "bundled" else "is read from a talk file"
+        raise Conflict(
+            f"talk '{talk.slug}' {where} and cannot be edited here; copy it "
+            f"(POST /api/v1/talks/{talk.slug}/copy with a new slug) and edit the copy",
+            code="talk_read_only",
+        )
+
+
+def update_talk(db: Session, slug: str, raw: Any) -> TalkVersion:
+    """A new version of an editor-made talk; the current one stays when the new one has
+    problems (422) and when nothing changed. Commits."""
+    row = find_talk(db, slug)
+    _editable(row)
+    if isinstance(raw, dict) and raw.get("slug") is None:
+        raw = {**raw, "slug": slug}
+    problems = talk_problems(raw)
+    if isinstance(raw, dict) and raw.get("slug") != slug:
+        problems.append(
+            Problem(
+                "the slug of a talk cannot change; copy the talk to give it another one",
+                ("slug",),
+                code="slug_fixed",
+            )
+        )
+    if problems:
+        raise TalkInvalid(problems)
+    talk = parse_talk(raw, source="the talk")
+    if talk.digest == row.digest:
+        return current_version(db, row)
+    version = store_version(db, talk, row=row)
+    db.commit()
+    return version
+
+
+def copy_talk(db: Session, slug: str, new_slug: str) -> TalkVersion:
+    """An editable copy of any talk's current version under a new slug. Commits."""
+    row = find_talk(db, slug)
+    content = dict(current_version(db, row).content)
+    content["slug"] = new_slug
+    return create_talk(db, content)
+
+
+def version_of(db: Session, poll: PollSession) -> TalkVersion:
+    version = db.get(TalkVersion, poll.version_id)
+    assert version is not None
+    return version
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def _phase_signature(phase: Mapping[str, Any]) -> str:
+    """What a phase asks: its kind, question, options (ids and labels, in order), what it is
+    ``of``, what ``holds`` the view and its range. Equal signatures: the same question."""
+    return json.dumps(
+        {
+            "kind": phase.get("kind"),
+            "question": phase.get("question"),
+            "options": phase.get("options") or [],
+            "of": phase.get("of"),
+            "holds": phase.get("holds") or [],
+            "range": phase.get("range"),
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+
+
+def poolable_phases(versions: Mapping[int, Mapping[str, Any]]) -> dict[str, tuple[int, ...]]:
+    """Which versions' answers to each phase may be pooled: for every phase id, the newest
+    version that has it and every other version where it asks the very same question with the
+    very same options (any language's wording counts). ``versions`` maps version numbers to
+    their content (``talk_to_dict``'s structure). Pure."""
+    signatures: dict[str, dict[int, str]] = {}
+    for number, content in versions.items():
+        for phase in content.get("phases", []):
+            signatures.setdefault(str(phase.get("id")), {})[number] = _phase_signature(phase)
+    out: dict[str, tuple[int, ...]] = {}
+    for key, by_version in signatures.items():
+        newest = max(by_version)
+        out[key] = tuple(sorted(n for n, sig in by_version.items() if sig == by_version[newest]))
+    return out
+
+
+# --------------------------------------------------------------------------- the editor
+
+
+TEMPLATE_TEXTS: dict[str, dict[str, str]] = {
+    "title": {"en": "My talk", "zh-Hans": "我的报告"},
+    "choice": {
+        "en": "Which of these do you mean by the term?",
+        "zh-Hans": "你说这个术语时，指的是下面哪一种？",
+    },
+    "choice_a": {"en": "The first meaning", "zh-Hans": "第一种含义"},
+    "choice_b": {"en": "The second meaning", "zh-Hans": "第二种含义"},
+    "choice_other": {"en": "None of these", "zh-Hans": "以上都不是"},
+    "stance": {"en": "Do you agree with the claim?", "zh-Hans": "你同意这个观点吗？"},
+    "agree": {"en": "Yes", "zh-Hans": "同意"},
+    "disagree": {"en": "No", "zh-Hans": "不同意"},
+    "unsure": {"en": "Unsure", "zh-Hans": "不确定"},
+    "perceived": {
+        "en": "What do you think most others in your field believe?",
+        "zh-Hans": "你认为你所在领域的大多数人怎么看？",
+    },
+    "perceived_pct": {
+        "en": "What share of your field do you think agrees?",
+        "zh-Hans": "你认为你所在领域有多大比例的人同意？",
+    },
+    "p_agree": {"en": "Most agree", "zh-Hans": "大多数人同意"},
+    "p_disagree": {"en": "Most disagree", "zh-Hans": "大多数人不同意"},
+    "p_unsure": {"en": "Most are unsure", "zh-Hans": "大多数人不确定"},
+    "revote": {
+        "en": "After this talk: do you agree with the claim?",
+        "zh-Hans": "听完这次报告后：你同意这个观点吗？",
+    },
+}
+
+
+def _in(languages: Sequence[str], name: str) -> dict[str, str]:
+    texts = TEMPLATE_TEXTS[name]
+    return {
+        lang: texts.get(lang) or texts.get(lang.split("-")[0]) or texts["en"] for lang in languages
+    }
+
+
+def template_talk(
+    slug: str = "", languages: Sequence[str] = ("en", "zh-Hans"), estimate: bool = False
+) -> dict[str, Any]:
+    """The four-phase talk to start from: a choice, a stance, what the field is perceived to
+    hold (options, or a 0-100 estimate with ``estimate``) and the stance again after the talk."""
+    langs = list(languages)
+    stance_options = [
+        {"id": key, "label": _in(langs, key)} for key in ("agree", "disagree", "unsure")
+    ]
+    perceived: dict[str, Any] = {"id": "field", "kind": "perceived", "of": "belief"}
+    if estimate:
+        perceived.update(question=_in(langs, "perceived_pct"), range=[0, 100])
+    else:
+        perceived.update(
+            question=_in(langs, "perceived"),
+            options=[
+                {"id": key, "label": _in(langs, f"p_{key}")}
+                for key in ("agree", "disagree", "unsure")
+            ],
+        )
+    return {
+        "slug": slug,
+        "languages": langs,
+        "title": _in(langs, "title"),
+        "phases": [
+            {
+                "id": "definition",
+                "kind": "choice",
+                "question": _in(langs, "choice"),
+                "options": [
+                    {"id": "a", "label": _in(langs, "choice_a")},
+                    {"id": "b", "label": _in(langs, "choice_b")},
+                    {"id": "other", "label": _in(langs, "choice_other")},
+                ],
+            },
+            {
+                "id": "belief",
+                "kind": "stance",
+                "holds": ["agree"],
+                "question": _in(langs, "stance"),
+                "options": stance_options,
+            },
+            perceived,
+            {
+                "id": "revote",
+                "kind": "revote",
+                "of": "belief",
+                "question": _in(langs, "revote"),
+                "options": [dict(o) for o in stance_options],
+            },
+        ],
+    }
+
+
+def existing_versions(db: Session, talk: Talk) -> list[TalkVersion]:
+    return list(
+        db.exec(
+            select(TalkVersion)
+            .where(TalkVersion.talk_id == talk.id)
+            .order_by(col(TalkVersion.number))
+        )
+    )

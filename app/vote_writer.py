@@ -226,8 +226,7 @@ class VoteWriter:
                 )
             except Exception:  # the votes are committed: still answer them
                 log.exception("publishing the votes of session %s failed", code)
-        for pending, outcome in zip(batch, outcomes, strict=True):
-            _answer(pending, outcome)
+        _answer_all(list(zip(batch, outcomes, strict=True)))
 
     def _outcomes(self, batch: list[_Pending]) -> list[_Outcome]:
         result = self._commit(batch)
@@ -323,8 +322,22 @@ def _unavailable() -> Unavailable:
 
 def _answer(pending: _Pending, outcome: _Outcome) -> None:
     """Settle the vote's future on its event loop (from any thread)."""
-    with suppress(RuntimeError):  # its event loop has closed: nobody is waiting any more
-        pending.loop.call_soon_threadsafe(_settle, pending.future, outcome)
+    _answer_all([(pending, outcome)])
+
+
+def _answer_all(answers: list[tuple[_Pending, _Outcome]]) -> None:
+    """Settle many votes' futures: one wake-up of each event loop, not one per vote."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, _Outcome]]] = {}
+    for pending, outcome in answers:
+        by_loop.setdefault(pending.loop, []).append((pending, outcome))
+    for loop, settled in by_loop.items():
+        with suppress(RuntimeError):  # its event loop has closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle_all, settled)
+
+
+def _settle_all(answers: list[tuple[_Pending, _Outcome]]) -> None:
+    for pending, outcome in answers:
+        _settle(pending.future, outcome)
 
 
 def _settle(future: asyncio.Future[VoteOut], outcome: _Outcome) -> None:

@@ -4,10 +4,10 @@ Phase changes commit and publish here; answers are validated and written here an
 many at a time, by ``app.vote_writer``.
 
 A vote is validated against the session's phases (no write), then written: register the
-participant only if the phase is open (one conditional upsert that holds the write lock), then
-upsert the answer on the ``uq_response_once`` constraint. Answering again replaces the earlier
-answer in the database itself; nothing is read, changed in Python and written back, so
-concurrent answers from one phone can never leave two rows.
+participant only if the phase is open (a conditional upsert), then upsert the answer on the
+``uq_response_once`` constraint (on PostgreSQL, a whole batch in one statement). Answering
+again replaces the earlier answer in the database itself; nothing is read, changed in Python
+and written back, so concurrent answers from one phone can never leave two rows.
 """
 
 from __future__ import annotations
@@ -29,9 +29,16 @@ from app.models import (
     SessionPhase,
     VoteIn,
     VoteOut,
+    new_public_id,
     utcnow,
 )
-from app.sessions import PhaseContent, SessionContent, get_session, phase_is_open
+from app.sessions import (
+    PhaseContent,
+    SessionContent,
+    get_session,
+    phase_is_open,
+    refuse_if_ended,
+)
 
 MAX_COUNTDOWN_SECONDS = 3600
 
@@ -86,84 +93,193 @@ def validate_vote(spec: SessionContent, token: str, vote: VoteIn) -> Ballot:
     return Ballot(spec, phase, token, vote.choice, option_id, None)
 
 
-# Register the phone only if the phase is open at this instant. On SQLite, being the
-# transaction's first statement for its ballot, a write, it holds the database's write lock while
-# it reads the phase's state, so a close that commits meanwhile cannot slip between the check and
-# the answer: writes are serialized.
-_PARTICIPANT_IF_OPEN_SQL = """
-    INSERT INTO participant (session_id, token, joined_at)
-    SELECT :session_id, :token, :now
+# Register the phone only if the phase is open at this instant and the session has not ended
+# (ending a session closes its open phases in the same transaction, so the phase's row carries
+# the end as well). On SQLite, being the transaction's first statement for its ballot, a write,
+# it holds the database's write lock while it reads the phase's state, so a close that commits
+# meanwhile cannot slip between the check and the answer: writes are serialized. ``now`` is the
+# exact time, for the countdown; ``answered`` the time stored, to the second (a time to the
+# microsecond could be matched against other logs of the room).
+_PARTICIPANT_IF_OPEN = text(
+    """
+    INSERT INTO participant (session_id, token, public_id, joined_at)
+    SELECT :session_id, :token, :public_id, :answered
     WHERE EXISTS (
         SELECT 1 FROM session_phase
         WHERE session_id = :session_id AND phase_id = :phase_id AND state = 'open'
           AND (closes_at IS NULL OR closes_at > :now)
-        {lock}
+    )
+    AND NOT EXISTS (
+        SELECT 1 FROM poll_session WHERE id = :session_id AND ended_at IS NOT NULL
     )
     ON CONFLICT (session_id, token) DO UPDATE SET token = excluded.token
-    RETURNING id
+    RETURNING id, public_id
     """
-_PARTICIPANT_IF_OPEN = text(_PARTICIPANT_IF_OPEN_SQL.format(lock="")).bindparams(
-    bindparam("now", type_=DateTime(timezone=True))
-)
-# PostgreSQL (READ COMMITTED, several processes) has no such lock: the check reads a snapshot,
-# and a close committing between this vote's statement and its commit would let the vote be
-# stored after the close. FOR SHARE locks the phase's row until the vote's transaction ends: a
-# close (an UPDATE of that row) waits for every vote that saw the phase open, and a vote whose
-# check comes while a close is in flight waits for it, then reads the row as the close left it
-# (closed: nothing is written). Votes share the lock, so they never wait for each other.
-_PARTICIPANT_IF_OPEN_POSTGRES = text(_PARTICIPANT_IF_OPEN_SQL.format(lock="FOR SHARE")).bindparams(
-    bindparam("now", type_=DateTime(timezone=True))
+).bindparams(
+    bindparam("now", type_=DateTime(timezone=True)),
+    bindparam("answered", type_=DateTime(timezone=True)),
 )
 
 # Answering again replaces the answer in the database itself (never read-modify-write).
 _UPSERT_RESPONSE = text(
     """
     INSERT INTO response (session_id, phase_id, participant_id, option_id, value, answered_at)
-    VALUES (:session_id, :phase_id, :participant_id, :option_id, :value, :now)
+    VALUES (:session_id, :phase_id, :participant_id, :option_id, :value, :answered)
     ON CONFLICT (session_id, phase_id, participant_id) DO UPDATE
     SET option_id = excluded.option_id, value = excluded.value, answered_at = excluded.answered_at
     """
-).bindparams(bindparam("now", type_=DateTime(timezone=True)))
+).bindparams(bindparam("answered", type_=DateTime(timezone=True)))
+
+# PostgreSQL: the whole batch in one statement, so a batch of votes costs one round trip and one
+# statement to plan, not two per vote; per ballot, the same rules as above. READ COMMITTED in
+# several processes has no database-wide write lock: the check reads a snapshot, and a close
+# committing between this statement and its commit would let a vote be stored after the close.
+# FOR SHARE locks the phase's row until the votes' transaction ends: a close (an UPDATE of that
+# row) waits for every batch that saw the phase open, and a batch whose check comes while a close
+# is in flight waits for it, then reads the row as the close left it (closed: nothing written for
+# that phase). Votes share the lock, so they never wait for each other. A batch must not name one
+# answer twice (ON CONFLICT cannot touch a row twice in one statement): ``write_ballots`` sends
+# only the last answer of each phone to each phase, and one new public id per phone.
+_BALLOTS_IF_OPEN_POSTGRES = text(
+    """
+    WITH ballot AS (
+        SELECT * FROM unnest(
+            CAST(:ords AS integer[]), CAST(:session_ids AS integer[]),
+            CAST(:phase_ids AS integer[]), CAST(:tokens AS varchar[]),
+            CAST(:public_ids AS varchar[]), CAST(:option_ids AS integer[]),
+            CAST(:vals AS double precision[])
+        ) AS b(ord, session_id, phase_id, token, public_id, option_id, value)
+    ),
+    allowed AS (
+        SELECT b.* FROM ballot b
+        WHERE EXISTS (
+            SELECT 1 FROM session_phase
+            WHERE session_id = b.session_id AND phase_id = b.phase_id AND state = 'open'
+              AND (closes_at IS NULL OR closes_at > :now)
+            FOR SHARE
+        )
+        AND NOT EXISTS (
+            SELECT 1 FROM poll_session WHERE id = b.session_id AND ended_at IS NOT NULL
+        )
+    ),
+    joined AS (
+        INSERT INTO participant (session_id, token, public_id, joined_at)
+        SELECT DISTINCT ON (session_id, token) session_id, token, public_id,
+            CAST(:answered AS timestamptz)
+        FROM allowed
+        ON CONFLICT (session_id, token) DO UPDATE SET token = excluded.token
+        RETURNING id, public_id, session_id, token
+    ),
+    stored AS (
+        INSERT INTO response (session_id, phase_id, participant_id, option_id, value, answered_at)
+        SELECT a.session_id, a.phase_id, j.id, a.option_id, a.value, :answered
+        FROM allowed a JOIN joined j ON j.session_id = a.session_id AND j.token = a.token
+        ON CONFLICT (session_id, phase_id, participant_id) DO UPDATE
+        SET option_id = excluded.option_id, value = excluded.value,
+            answered_at = excluded.answered_at
+        RETURNING participant_id
+    )
+    SELECT a.ord, j.public_id
+    FROM allowed a JOIN joined j ON j.session_id = a.session_id AND j.token = a.token
+    """
+).bindparams(
+    bindparam("now", type_=DateTime(timezone=True)),
+    bindparam("answered", type_=DateTime(timezone=True)),
+)
+
+# Why a ballot was refused (read only then): the session ended, or only its phase is not open.
+_SESSION_ENDED = text("SELECT 1 FROM poll_session WHERE id = :session_id AND ended_at IS NOT NULL")
 
 
 def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut | Conflict]:
     """Write ballots inside the caller's transaction (which commits); a ballot for a phase that
-    is not open writes nothing and comes back as a Conflict."""
-    outcomes: list[VoteOut | Conflict] = []
-    if_open = (
-        _PARTICIPANT_IF_OPEN_POSTGRES
-        if connection.dialect.name == "postgresql"
-        else _PARTICIPANT_IF_OPEN
+    is not open, or of a session that has ended, writes nothing and comes back as a Conflict."""
+    now = utcnow()
+    answered = now.replace(microsecond=0)
+    if connection.dialect.name == "postgresql":
+        participants = _write_ballots_postgres(connection, ballots, now, answered)
+    else:
+        participants = [_write_ballot(connection, b, now, answered) for b in ballots]
+    return [
+        _refusal(connection, ballot)
+        if public_id is None
+        else VoteOut(
+            session=ballot.session.code,
+            phase=ballot.phase.key,
+            participant=public_id,
+            choice=ballot.choice,
+            value=ballot.value,
+            answered_at=answered,
+        )
+        for ballot, public_id in zip(ballots, participants, strict=True)
+    ]
+
+
+def _write_ballot(
+    connection: Connection, ballot: Ballot, now: datetime, answered: datetime
+) -> str | None:
+    """One ballot, two statements (SQLite: in-process, a statement is cheap). The participant's
+    public id, or None when the vote was refused."""
+    params = {"session_id": ballot.session.id, "phase_id": ballot.phase.id}
+    participant = connection.execute(
+        _PARTICIPANT_IF_OPEN,
+        {
+            **params,
+            "token": ballot.token,
+            "public_id": new_public_id(),
+            "now": now,
+            "answered": answered,
+        },
+    ).first()
+    if participant is None:
+        return None
+    connection.execute(
+        _UPSERT_RESPONSE,
+        {
+            **params,
+            "participant_id": participant.id,
+            "option_id": ballot.option_id,
+            "value": ballot.value,
+            "answered": answered,
+        },
     )
-    for ballot in ballots:
-        now = utcnow()
-        params = {"session_id": ballot.session.id, "phase_id": ballot.phase.id, "now": now}
-        participant_id = connection.execute(if_open, {**params, "token": ballot.token}).scalar()
-        if participant_id is None:
-            outcomes.append(
-                Conflict(f"phase '{ballot.phase.key}' is not open", code="phase_not_open")
-            )
-            continue
-        connection.execute(
-            _UPSERT_RESPONSE,
-            {
-                **params,
-                "participant_id": participant_id,
-                "option_id": ballot.option_id,
-                "value": ballot.value,
-            },
-        )
-        outcomes.append(
-            VoteOut(
-                session=ballot.session.code,
-                phase=ballot.phase.key,
-                participant=str(participant_id),
-                choice=ballot.choice,
-                value=ballot.value,
-                answered_at=now,
-            )
-        )
-    return outcomes
+    return str(participant.public_id)
+
+
+def _write_ballots_postgres(
+    connection: Connection, ballots: list[Ballot], now: datetime, answered: datetime
+) -> list[str | None]:
+    """The batch in one statement; each ballot's participant public id, or None (refused).
+
+    A phone's earlier answer to a phase in the same batch is not sent: the later one replaces it
+    in the same transaction, as if written one after the other. Both are answered as stored."""
+    last: dict[tuple[int, int, str], int] = {}
+    for index, ballot in enumerate(ballots):
+        last[(ballot.session.id, ballot.phase.id, ballot.token)] = index
+    sent = sorted(last.values())
+    rows = connection.execute(
+        _BALLOTS_IF_OPEN_POSTGRES,
+        {
+            "ords": sent,
+            "session_ids": [ballots[i].session.id for i in sent],
+            "phase_ids": [ballots[i].phase.id for i in sent],
+            "tokens": [ballots[i].token for i in sent],
+            "public_ids": [new_public_id() for _ in sent],
+            "option_ids": [ballots[i].option_id for i in sent],
+            "vals": [ballots[i].value for i in sent],
+            "now": now,
+            "answered": answered,
+        },
+    ).all()
+    stored = {int(ord_): str(public_id) for ord_, public_id in rows}
+    return [stored.get(last[(b.session.id, b.phase.id, b.token)]) for b in ballots]
+
+
+def _refusal(connection: Connection, ballot: Ballot) -> Conflict:
+    ended = connection.execute(_SESSION_ENDED, {"session_id": ballot.session.id}).first()
+    if ended is not None:
+        return Conflict(f"session '{ballot.session.code}' has ended", code="session_ended")
+    return Conflict(f"phase '{ballot.phase.key}' is not open", code="phase_not_open")
 
 
 def change_phase(
@@ -182,6 +298,7 @@ def change_phase(
     is a Conflict. Reveal and hide work in every state.
     """
     poll = get_session(db, code)
+    refuse_if_ended(poll)
     row = db.exec(
         select(SessionPhase)
         .join(Phase, col(Phase.id) == SessionPhase.phase_id)

@@ -17,7 +17,13 @@ from tests.liveserver import start as _start  # noqa: E402
 ADMIN_TOKEN = "bench-admin-token-0123456789"
 BENCH_ARGS = ("--no-access-log", "--log-level", "warning", "--backlog", "4096")
 
-__all__ = ["ADMIN_TOKEN", "Server", "open_session", "start"]
+MANY_NEW_PHONES = {"BELIEFGAP_LIMIT_NEW_PARTICIPANT_BURST": "0"}
+"""For stages whose load generator plays tens of thousands of new phones from one address (wrk
+keeps no cookies, the kill test's burst makes a new phone per vote): the limit on new
+participants per address refuses them past a hall's worth, so these stages turn it off. Every
+other stage, the room first of all, runs with the app's defaults."""
+
+__all__ = ["ADMIN_TOKEN", "MANY_NEW_PHONES", "Server", "open_session", "start"]
 
 
 def start(data_dir: Path, extra_env: dict[str, str] | None = None) -> Server:

@@ -80,7 +80,7 @@ async def burst(
 async def trial(number: int) -> tuple[int, int, str]:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        server = _server.start(data)
+        server = _server.start(data, extra_env=_server.MANY_NEW_PHONES)
         code = _server.open_session(server)
         acknowledged: dict[str, str] = {}
         stop = asyncio.Event()
@@ -90,13 +90,14 @@ async def trial(number: int) -> tuple[int, int, str]:
         stop.set()
         await task
         # The server must come back on the same files (recovery, migrations) and serve.
-        restarted = _server.start(data)
+        restarted = _server.start(data, extra_env=_server.MANY_NEW_PHONES)
         restarted.stop()
         with sqlite3.connect(data / "beliefgap.db") as db:
             integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
             stored = dict(
                 db.execute(
-                    "SELECT CAST(r.participant_id AS TEXT), o.key FROM response r "
+                    "SELECT p.public_id, o.key FROM response r "
+                    "JOIN participant p ON p.id = r.participant_id "
                     "JOIN phase_option o ON o.id = r.option_id"
                 ).fetchall()
             )
@@ -109,7 +110,7 @@ async def trial(number: int) -> tuple[int, int, str]:
 
 
 STORED_SQL = (
-    "SELECT CAST(r.participant_id AS TEXT), o.key FROM response r "
+    "SELECT p.public_id, o.key FROM response r JOIN participant p ON p.id = r.participant_id "
     "JOIN phase_option o ON o.id = r.option_id"
 )
 
@@ -122,8 +123,12 @@ async def postgres_trial(number: int, database: str, tmp: Path) -> tuple[int, in
 
     from app.live.backends.postgres import libpq_url
 
-    a = _server.start(tmp / f"a{number}", extra_env=env_for(database))
-    b = _server.start(tmp / f"b{number}", extra_env=env_for(database))
+    a = _server.start(
+        tmp / f"a{number}", extra_env={**env_for(database), **_server.MANY_NEW_PHONES}
+    )
+    b = _server.start(
+        tmp / f"b{number}", extra_env={**env_for(database), **_server.MANY_NEW_PHONES}
+    )
     problems: list[str] = []
     try:
         code = _server.open_session(a)

@@ -80,13 +80,15 @@ def env_for(url: str) -> dict[str, str]:
     return {"BELIEFGAP_DATABASE_URL": url, "BELIEFGAP_SECRET_KEY": SECRET_KEY}
 
 
-def start_workers(data_dir: Path, url: str, workers: int = WORKERS) -> _server.Server:
+def start_workers(
+    data_dir: Path, url: str, workers: int = WORKERS, env: dict[str, str] | None = None
+) -> _server.Server:
     """``beliefgap serve --workers N`` on the database at ``url``; waits for its workers."""
     raise_fd_limit()  # the workers inherit it: two sockets per phone
     server = liveserver.start(
         data_dir,
         _server.ADMIN_TOKEN,
-        env=env_for(url),
+        env={**env_for(url), **(env or {})},
         command=SERVE,
         args=("--workers", str(workers)),
     )
@@ -176,7 +178,7 @@ def stage_workers(cluster: str, seconds: int) -> dict[str, dict[str, Any]]:
     """On one ``beliefgap serve --workers 2``: wrk on the bare ``/healthz`` (the 2-worker
     baseline), then wrk on the API votes; returns both, the votes with their ratio to it."""
     with pg.fresh_database(cluster) as url, tempfile.TemporaryDirectory() as tmp:
-        server = start_workers(Path(tmp), url)
+        server = start_workers(Path(tmp), url, env=_server.MANY_NEW_PHONES)
         try:
             database = postmaster_pid(url)
             meter = CpuMeter(server, database)

@@ -243,7 +243,7 @@ class Phone:
     def _htmx(self) -> str:
         return (
             f"HX-Request: true\r\nHX-Current-URL: {self.page_url}\r\n"
-            f"x-csrftoken: {self.token}\r\nAccept: */*\r\n"
+            f"x-csrftoken: {self.token}\r\nAccept: */*\r\nSec-Fetch-Site: same-origin\r\n"
         )
 
     async def join(self) -> bytes:
@@ -260,10 +260,12 @@ class Phone:
                 pair = value.split(b";", 1)[0].decode()
                 key, _, val = pair.partition("=")
                 self.cookies[key.strip()] = val.strip()
+        if f"bg_p_{self.code}" not in self.cookies:
+            raise HTTPFailure("join page without a participant cookie")
+        # Servers before the origin check put an anti-forgery token in the page; newer ones
+        # have none (the browser's Sec-Fetch-Site header does that job).
         match = FORM_TOKEN.search(reply.body) or HX_TOKEN.search(reply.body)
-        if match is None or f"bg_p_{self.code}" not in self.cookies:
-            raise HTTPFailure("join page without a CSRF token or participant cookie")
-        self.token = match.group(1).decode()
+        self.token = match.group(1).decode() if match else ""
         self.design = detect(reply.body)
         self.learn(reply.body)
         stream = STREAM_URL.search(reply.body)
@@ -369,6 +371,7 @@ function request()
   return wrk.format("POST", path, {{
     ["Cookie"] = p[1],
     ["x-csrftoken"] = p[2],
+    ["Sec-Fetch-Site"] = "same-origin",
     ["HX-Request"] = "true",
     ["HX-Target"] = "aud-panel",
     ["HX-Current-URL"] = current_url,

@@ -507,6 +507,8 @@ async def play(
         "vote_p99_ms": _ms(vote_latencies, 0.99),
         "votes_done_s": votes_done_s,
         "failures": sum(failures.values()),
+        # Refused by an abuse limit (app.limits): a hall behind one address must see none.
+        "refused_429": sum(n for kind, n in failures.items() if kind.endswith(": 429")),
         "failure_kinds": dict(failures),
         "events": dict(events),
         "server_cpu_until_held_s": server_cpu_held,
@@ -574,7 +576,7 @@ def summary(r: dict[str, Any]) -> str:
         f"  panel requests {r['panel_requests']} (p50 {_f(r['panel_p50_ms'])}, "
         f"p99 {_f(r['panel_p99_ms'])}); votes {r['votes_ok']}/{r['votes_sent']} ok "
         f"(p50 {_f(r['vote_p50_ms'])}, p99 {_f(r['vote_p99_ms'])}); failures {r['failures']}"
-        f"{failures}\n"
+        f"{failures}, 429s {r.get('refused_429', 0)}\n"
         f"  rows stored {r['stored']} vs 200s {r['votes_ok']}; CPU in the "
         f"{r['held_window_s']:.2f} s from open to all held: server "
         f"{r['server_cpu_until_held_s']:.1f} s, client {r['client_cpu_until_held_s']:.1f} s"

@@ -68,7 +68,7 @@ def the_room() -> list[tuple[str, str, str, str]]:
 
 def settled(page: Any) -> None:
     page.wait_for_function(
-        "document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+        "() => document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
         " === null",
         timeout=WAIT_MS,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -19,6 +20,31 @@ from tests import pg
 ADMIN_TOKEN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+MISSING: list[str] = []
+"""What tests found missing on this machine (each skipped, or failed in CI): listed again at
+the end of the run, in a section of its own, so that no skip goes unnoticed."""
+
+
+def require(present: bool, message: str) -> None:
+    """A test's requirement of the machine (a browser, a font, a tool). Missing, the test fails
+    in CI (``CI`` set), where everything must run; elsewhere it is skipped saying so, and the
+    run ends with the list of what was missing and how to install it."""
+    if present:
+        return
+    if message not in MISSING:
+        MISSING.append(message)
+    if os.environ.get("CI"):
+        pytest.fail(f"missing: {message}")
+    pytest.skip(f"MISSING: {message}")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if MISSING:
+        terminalreporter.section("missing on this machine: these tests did not run", red=True)
+        for message in MISSING:
+            terminalreporter.write_line(f"  {message}", red=True, bold=True)
 
 
 def on_postgres() -> bool:
@@ -40,7 +66,7 @@ def postgres_server(request: pytest.FixtureRequest) -> str:
         asked = "postgres" in (request.config.option.markexpr or "") or on_postgres()
         if os.environ.get("CI") or asked:
             pytest.fail(message)
-        pytest.skip(message)
+        require(False, message)
     return url
 
 
@@ -91,8 +117,14 @@ def live_client(live_app: FastAPI) -> Iterator[TestClient]:
         yield client
 
 
-def new_session(client: TestClient, talk: str = "emergence", venue: str = "Copenhagen") -> str:
-    response = client.post("/api/v1/sessions", json={"talk": talk, "venue": venue}, headers=AUTH)
+def new_session(
+    client: TestClient,
+    talk: str = "emergence",
+    venue: str = "Copenhagen",
+    language: str | None = None,
+) -> str:
+    body = {"talk": talk, "venue": venue} | ({"language": language} if language else {})
+    response = client.post("/api/v1/sessions", json=body, headers=AUTH)
     assert response.status_code == 201, response.text
     return str(response.json()["code"])
 
@@ -103,3 +135,14 @@ def phase_action(client: TestClient, code: str, phase: str, action: str, **param
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+def log_in(client: TestClient) -> None:
+    """Log the client's browser in as the presenter (the login form, as a browser posts it)."""
+    response = client.post(
+        "/presenter/login",
+        data={"token": ADMIN_TOKEN},
+        headers={"Sec-Fetch-Site": "same-origin"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text

@@ -221,7 +221,8 @@ def test_export_csv_has_one_formula_safe_row_per_response(client: TestClient) ->
 
 
 def test_a_cross_site_form_cannot_vote_through_the_json_api(client: TestClient) -> None:
-    """The API is exempt from the form CSRF check because it only takes JSON bodies."""
+    """Even a request without browser headers (which the origin check lets through) cannot vote
+    with a form-shaped body: the API takes JSON only, which a cross-site form cannot send."""
     code = new_session(client)
     phase_action(client, code, "belief", "open")
     client.post(f"/api/v1/sessions/{code}/votes", json={"phase": "belief", "choice": "agree"})

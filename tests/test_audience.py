@@ -36,7 +36,7 @@ from app.models import (
 from app.routes.stream import state_json
 from app.security import participant_cookie_name, read_participant
 from tests import liveserver
-from tests.conftest import ADMIN_TOKEN, AUTH, SECRET_KEY, new_session, phase_action
+from tests.conftest import ADMIN_TOKEN, AUTH, SECRET_KEY, new_session, phase_action, require
 
 HX = {"HX-Request": "true"}
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
@@ -143,8 +143,6 @@ def cast(
         return response.status_code, None
     page = visit(client, code, params={"phase": phase})
     data = form_data(page) if page.select_one("#aud-panel form") else {}
-    # A phone whose question closed meanwhile still has the old form: same token as the cookie.
-    data.setdefault("csrftoken", str(client.cookies.get("csrftoken")))
     data.update({"phase": phase, "lang": "en"})
     if estimate:
         data["value"] = f"{answer:g}"  # typed into the number field; the slider stays put
@@ -404,7 +402,7 @@ def test_revealed_results_appear_on_the_phone_and_hidden_ones_do_not(
 
 
 def test_the_page_follows_the_live_stream_contract(client: TestClient) -> None:
-    code = new_session(client)
+    code = new_session(client, language="zh-Hans")
     page = visit(client, code, headers=ZH)
     live = page.select_one(".aud-live[data-events]")
     assert live is not None
@@ -517,7 +515,7 @@ def test_a_refusal_is_explained_in_chinese_on_a_chinese_phone(client: TestClient
     assert shown.html["lang"] == "zh-Hans" and "该问题已关闭" in error_text(shown)
 
 
-def test_a_form_post_without_the_csrf_token_is_refused_and_stores_nothing(
+def test_a_form_post_from_another_page_is_refused_and_stores_nothing(
     client: TestClient, app: FastAPI
 ) -> None:
     code = new_session(client)
@@ -525,24 +523,24 @@ def test_a_form_post_without_the_csrf_token_is_refused_and_stores_nothing(
     page = visit(client, code)
     data = form_data(page)
     data["choice"] = "agree"
-    without = {k: v for k, v in data.items() if k != "csrftoken"}
-    assert client.post(f"/j/{code}/vote", data=without).status_code == 403
-    forged = {**data, "csrftoken": "forged"}
-    assert client.post(f"/j/{code}/vote", data=forged, headers=HX).status_code == 403
+    foreign = {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}
+    assert client.post(f"/j/{code}/vote", data=data, headers=foreign).status_code == 403
+    assert client.post(f"/j/{code}/vote", data=data, headers={**HX, **foreign}).status_code == 403
     # A page of another site posting with no cookies at all: no participant, nothing stored.
     stranger = TestClient(app)
-    response = stranger.post(f"/j/{code}/vote", data=without, follow_redirects=False)
+    response = stranger.post(f"/j/{code}/vote", data=data, follow_redirects=False)
     assert response.status_code == 303
     assert "error=no_participant" in response.headers["location"]
     assert stored(client, code) == []
-    assert client.post(f"/j/{code}/vote", data=data).status_code == 200  # the real form works
+    same = {"Sec-Fetch-Site": "same-origin"}
+    assert client.post(f"/j/{code}/vote", data=data, headers=same).status_code == 200
     assert len(stored(client, code)) == 1
 
 
 def test_an_unknown_session_on_the_vote_path_is_a_friendly_404(client: TestClient) -> None:
     code = new_session(client)
-    visit(client, code)  # the waiting screen: no form, but the anti-forgery cookie is set
-    data = {"csrftoken": str(client.cookies.get("csrftoken")), "phase": "belief", "choice": "agree"}
+    visit(client, code)  # the waiting screen: no form
+    data = {"phase": "belief", "choice": "agree"}
     response = client.post("/j/ZZZZ99/vote", data=data, headers=HX)
     assert response.status_code == 404
     assert "no poll with the code ZZZZ99" in error_text(soup_of(response.text))
@@ -590,10 +588,14 @@ def test_fifty_identical_votes_at_once_from_one_phone_leave_one_row(
 # --------------------------------------------------------------------------- languages
 
 
-def test_the_language_follows_the_browser_and_the_switch_persists(client: TestClient) -> None:
-    code = new_session(client)
+def test_the_language_follows_the_session_and_the_switch_persists(client: TestClient) -> None:
+    """The session's language is the phones' default (over the browser's); the phone's own
+    choice (the language switch) wins and is kept."""
+    english = new_session(client)
+    assert visit(client, english, headers=ZH).html["lang"] == "en"
+    code = new_session(client, language="zh-Hans")
     phase_action(client, code, "belief", "open")
-    page = visit(client, code, headers=ZH)
+    page = visit(client, code, headers={"Accept-Language": "en"})
     assert page.html["lang"] == "zh-Hans"
     assert "你个人认为" in page.select_one(".aud-q__text").get_text()
     assert page.select_one(".aud-option__label").get_text(strip=True) == "是的，具有"
@@ -667,9 +669,12 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium")
 def test_a_phone_votes_and_follows_the_presenter_live_in_chromium(server: str) -> None:
     from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM_MISSING
+
+    require(CHROMIUM.exists(), CHROMIUM_MISSING)
 
     def act(path: str) -> None:
         response = httpx.post(f"{server}{path}", headers=AUTH, timeout=10)
@@ -677,7 +682,7 @@ def test_a_phone_votes_and_follows_the_presenter_live_in_chromium(server: str) -
 
     created = httpx.post(
         f"{server}/api/v1/sessions",
-        json={"talk": "emergence-scale", "venue": "Copenhagen"},
+        json={"talk": "emergence-scale", "venue": "Copenhagen", "language": "zh-Hans"},
         headers=AUTH,
         timeout=10,
     )
@@ -698,7 +703,7 @@ def test_a_phone_votes_and_follows_the_presenter_live_in_chromium(server: str) -
 
             act(f"{base.removeprefix(server)}/belief/open")
             page.wait_for_function(
-                "document.querySelector('#aud-q-belief') !== null", timeout=wait_ms
+                "() => document.querySelector('#aud-q-belief') !== null", timeout=wait_ms
             )  # opened by the presenter: on the phone without a reload
             page.locator("#aud-opt-belief-agree").click()
             page.wait_for_selector("#aud-opt-belief-agree.aud-option--chosen", timeout=wait_ms)
@@ -709,7 +714,7 @@ def test_a_phone_votes_and_follows_the_presenter_live_in_chromium(server: str) -
             act(f"{base.removeprefix(server)}/field_pct/open")
             act(f"{base.removeprefix(server)}/belief/close")
             page.wait_for_function(
-                "document.querySelector('#aud-panel').dataset.open === 'field_pct@'"
+                "() => document.querySelector('#aud-panel').dataset.open === 'field_pct@'"
                 " && document.querySelector('form.aud-est[data-est-ready]') !== null",
                 timeout=wait_ms,
             )  # both changes arrived: nothing will replace the form while it is used
@@ -721,7 +726,7 @@ def test_a_phone_votes_and_follows_the_presenter_live_in_chromium(server: str) -
 
             act(f"{base.removeprefix(server)}/belief/reveal")
             page.wait_for_function(
-                "document.querySelector('#revealed-results [data-phase=belief]') !== null",
+                "() => document.querySelector('#revealed-results [data-phase=belief]') !== null",
                 timeout=wait_ms,
             )
             phone.close()

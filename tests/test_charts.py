@@ -10,6 +10,7 @@ import pytest
 from app import charts, export, results, stats
 from app.main import make_templates
 from app.results import PhaseInfo, SessionMeta
+from tests.conftest import require
 
 THREE = ("agree", "disagree", "unsure")
 LABELS = {
@@ -230,8 +231,11 @@ def test_user_text_is_escaped_in_svg() -> None:
 
 
 def test_png_renders_chinese_glyphs() -> None:
-    if export.installed_png_font() != "Noto Sans CJK SC":
-        pytest.skip("the CJK font (Noto Sans CJK SC) is not installed")
+    require(
+        export.installed_png_font() == "Noto Sans CJK SC",
+        "the CJK font Noto Sans CJK SC (Chinese text in PNG charts): apt-get install "
+        "fonts-noto-cjk (`make test` does it as root)",
+    )
 
     def png(text: str) -> bytes:
         return export.svg_to_png(

@@ -39,6 +39,35 @@ def test_talks_validates_files_and_reports_errors(
     assert "broken.toml: phase 'belief': unknown kind 'vibe'" in capsys.readouterr().err
 
 
+def test_talks_reports_every_problem_of_every_file_and_a_bundled_slug(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed = next(p for p in bundled_talk_files() if p.name == "emergence.toml")
+    text = seed.read_text(encoding="utf-8")
+    two = tmp_path / "two.toml"
+    two.write_text(
+        text.replace('slug = "emergence"', 'slug = "two"')
+        .replace('kind = "stance"', 'kind = "vibe"')
+        .replace('id = "d2"', 'id = "d1"'),
+        encoding="utf-8",
+    )
+    clash = tmp_path / "clash.toml"
+    clash.write_text(text, encoding="utf-8")  # reuses the bundled slug "emergence"
+    fine = tmp_path / "fine.toml"
+    fine.write_text(text.replace('slug = "emergence"', 'slug = "fine"'), encoding="utf-8")
+    assert main(["talks", str(two), str(clash), str(fine)]) == 2
+    captured = capsys.readouterr()
+    assert "two.toml: phase 'belief': unknown kind 'vibe'" in captured.err
+    assert "two.toml: phase 'definition': duplicate option id 'd1'" in captured.err
+    assert "clash.toml: slug 'emergence' is already used by the bundled talk" in captured.err
+    assert "fine.toml: ok" in captured.out
+    # Listing the talks checks the talks folder the same way (the server would refuse it).
+    monkeypatch.setenv("BELIEFGAP_TALKS_DIR", str(tmp_path))
+    assert main(["talks"]) == 2
+    err = capsys.readouterr().err
+    assert "clash.toml" in err and "two.toml" in err and "2 of 5 talk files" in err
+
+
 def test_session_new_then_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert (
         main(
@@ -94,3 +123,92 @@ def test_commands_without_their_database_say_so_in_one_line(
     assert all(line.startswith("beliefgap: cannot reach the database at ") for line in lines)
     assert all("who:***@127.0.0.1:1/polls" in line for line in lines)
     assert "hunter2" not in "".join(lines)
+
+
+def _new(capsys: pytest.CaptureFixture[str], venue: str) -> str:
+    assert main(["session", "new", "--talk", "emergence", "--venue", venue]) == 0
+    return capsys.readouterr().out.split("code: ")[1].split()[0]
+
+
+def test_session_lifecycle_commands(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second, third = (_new(capsys, v) for v in ("Oslo", "Bergen", "Tromsø"))
+    assert main(["session", "end", first]) == 0
+    assert "(ended)" in capsys.readouterr().out
+    assert main(["session", "rename", second, "Stavanger"]) == 0
+    assert "Stavanger" in capsys.readouterr().out
+    assert main(["session", "rehearsal", third]) == 0
+    assert "(rehearsal)" in capsys.readouterr().out
+
+    assert main(["session", "list", "--state", "ended"]) == 0
+    listed = capsys.readouterr().out
+    assert first in listed and second not in listed and third not in listed
+    assert main(["session", "list", "--state", "rehearsal", "--talk", "emergence"]) == 0
+    listed = capsys.readouterr().out
+    assert third in listed and first not in listed
+    assert main(["session", "list", "--state", "running"]) == 0
+    listed = capsys.readouterr().out
+    assert second in listed and third in listed and first not in listed
+    assert "Stavanger" in listed
+    assert main(["session", "list", "--talk", "emergence-scale"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["session", "list", "--talk", "nope"]) == 2
+
+    assert main(["session", "end", first, "--resume"]) == 0
+    assert "(ended)" not in capsys.readouterr().out
+    assert main(["session", "rename", second, "  "]) == 2
+    assert main(["session", "end", "ZZZZZZ"]) == 2
+
+    # Deleting asks first: without a terminal it refuses, a wrong answer deletes nothing.
+    assert main(["session", "delete", first]) == 2
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "nope")
+    assert main(["session", "delete", first]) == 1
+    monkeypatch.setattr("builtins.input", lambda prompt: first.lower())
+    assert main(["session", "delete", first]) == 0
+    assert main(["session", "delete", second, "--yes"]) == 0
+    capsys.readouterr()
+    assert main(["session", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert first not in listed and second not in listed and third in listed
+    assert main(["export", first]) == 2
+
+
+def test_session_new_prints_the_running_servers_address(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without BELIEFGAP_PUBLIC_URL, the URLs are the ones `beliefgap serve` announced in the
+    data directory, and changes go through that server (its open phones learn at once)."""
+    import sys
+
+    from tests import liveserver
+
+    monkeypatch.delenv("BELIEFGAP_PUBLIC_URL")
+    monkeypatch.setenv("BELIEFGAP_ADMIN_TOKEN", "cli-admin-token-0123456789")
+    server = liveserver.start(
+        tmp_path,
+        "cli-admin-token-0123456789",
+        command=(sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1"),
+    )
+    try:
+        assert (tmp_path / "server.json").exists()
+        code = _new(capsys, "Reykjavik")
+        assert main(["session", "new", "--talk", "emergence", "--venue", "X"]) == 0
+        out = capsys.readouterr().out
+        assert f"join: http://127.0.0.1:{server.port}/j/" in out
+        import httpx2 as httpx
+
+        page = httpx.get(f"{server.url}/j/{code}")
+        assert page.status_code == 200 and "Reykjavik" not in page.text
+        assert main(["session", "end", code]) == 0
+        # The running server heard of it at once: its cached page now says so.
+        assert "This session has ended" in httpx.get(f"{server.url}/j/{code}").text
+        assert main(["session", "delete", code, "--yes"]) == 0
+        assert httpx.get(f"{server.url}/j/{code}").status_code == 404
+    finally:
+        server.stop()
+    # No server (its file may stay behind after a signal; its process is gone): the configured
+    # address (this machine, port 8000).
+    assert main(["session", "new", "--talk", "emergence", "--venue", "Y"]) == 0
+    assert ":8000/j/" in capsys.readouterr().out

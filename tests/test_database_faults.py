@@ -372,7 +372,7 @@ def test_serve_with_a_database_that_does_not_exist_says_so(
 def stored_participants(url: str, code: str) -> list[str]:
     with psycopg.connect(libpq_url(url), autocommit=True) as connection:
         rows = connection.execute(
-            "SELECT r.participant_id::text FROM response r "
+            "SELECT p.public_id FROM response r JOIN participant p ON p.id = r.participant_id "
             "JOIN poll_session s ON s.id = r.session_id WHERE s.code = %s",
             (code,),
         ).fetchall()

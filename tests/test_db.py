@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
-from app.db import make_engine, migrate
+from app.db import alembic_config, make_engine, migrate
 from app.models import Participant, Phase, Response, SessionPhase
 from app.sessions import create_session
 from app.talks import discover_talks, sync_talks
@@ -33,6 +36,7 @@ def test_migrations_from_empty_create_every_table_and_match_the_models(engine) -
         "session_phase",
         "participant",
         "response",
+        "presenter_login",
         "alembic_version",
     } <= tables
     with engine.connect() as connection:
@@ -42,10 +46,29 @@ def test_migrations_from_empty_create_every_table_and_match_the_models(engine) -
 
 def test_migrating_twice_is_harmless(engine) -> None:  # type: ignore[no-untyped-def]
     migrate(engine)
+    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
     with engine.connect() as connection:
-        assert (
-            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
-        )
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
+
+
+def test_the_database_files_are_private(tmp_path: Path) -> None:
+    """The SQLite file and its -wal and -shm files: readable and writable by the owner only,
+    whatever the umask lets other files be."""
+    path = tmp_path / "data" / "private.db"
+    old = os.umask(0o022)
+    try:
+        engine = make_engine(f"sqlite:///{path}")
+        migrate(engine)
+        with engine.connect() as connection:  # WAL mode: -wal and -shm exist while it is open
+            connection.execute(text("SELECT 1 FROM talk")).all()
+            files = [path, path.with_name("private.db-wal"), path.with_name("private.db-shm")]
+            assert all(f.exists() for f in files)
+            assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {
+                f.name: 0o600 for f in files
+            }
+        engine.dispose()
+    finally:
+        os.umask(old)
 
 
 def test_sqlite_runs_in_wal_with_foreign_keys(engine) -> None:  # type: ignore[no-untyped-def]

@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 
 from app import export, results
 from app.cli import main
-from app.security import PRESENTER_COOKIE, sign_presenter
-from tests.conftest import AUTH, SECRET_KEY, new_session
+from tests.conftest import AUTH, log_in, new_session
 from tests.test_results import room, run_session
 
 
@@ -139,7 +138,7 @@ def test_charts_download_as_svg_and_png(app: FastAPI, client: TestClient) -> Non
 
 def test_the_report_is_self_contained(app: FastAPI, client: TestClient) -> None:
     code = run_session(app, client, room(5, 9, 10))
-    client.cookies.set(PRESENTER_COOKIE, sign_presenter(SECRET_KEY))
+    log_in(client)
     for url in (
         f"/presenter/sessions/{code}/report.html",
         "/presenter/talks/emergence/report.html",

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from app import i18n
 from app.db import ROOT
 from app.models import Phase, PhaseOption, Talk
-from tests.conftest import new_session, phase_action
+from tests.conftest import AUTH, phase_action
 
 TEMPLATES = ROOT / "templates"
 MESSAGE_CALL = re.compile(r"""\bt\(\s*["'](\w+)["']\s*[,)]""")  # literal ids only
@@ -28,10 +28,36 @@ def placeholders(text: str) -> set[str]:
 def test_every_message_has_every_language_with_the_same_placeholders() -> None:
     messages = i18n.messages()
     assert messages, "no messages loaded"
-    for key, texts in messages.items():
+    for key in messages:
         for lang in i18n.LANGUAGES:
-            assert texts[lang].strip(), f"{key} is empty in {lang}"
-        assert placeholders(texts["en"]) == placeholders(texts["zh-Hans"]), key
+            assert all(text.strip() for text in i18n.forms(key, lang)), f"{key} is empty in {lang}"
+        names = {lang: [placeholders(t) for t in i18n.forms(key, lang)] for lang in i18n.LANGUAGES}
+        every = [n for lang in i18n.LANGUAGES for n in names[lang]]
+        assert all(n == every[0] for n in every), key
+
+
+@pytest.mark.parametrize(
+    ("lang", "n", "expected"),
+    [
+        ("en", 1, "1 session pooled, with"),
+        ("en", 2, "2 sessions pooled, with"),
+        ("en", 0, "0 sessions pooled, with"),
+        ("zh-Hans", 1, "1 场"),
+    ],
+)
+def test_count_phrases_take_the_plural_form_of_their_language(
+    lang: str, n: int, expected: str
+) -> None:
+    text = i18n.translate(
+        lang, "res_forest_note", k=n, i2="0", tau2="0", q="1", df=n - 1, interval="(z)"
+    )
+    if lang == "en":
+        assert text.startswith(expected), text
+    assert i18n.translate(lang, "res_participants", n=n).startswith(str(n))
+    assert i18n.translate("en", "res_participants", n=1) == "1 participant"
+    assert i18n.translate("en", "res_participants", n=3) == "3 participants"
+    assert i18n.translate("en", "pres_phases_n", n=1) == "1 phase"
+    assert i18n.translate("zh-Hans", "res_sessions_n", n=1) == "1 场"
 
 
 def test_audience_messages_carry_their_prefix() -> None:
@@ -90,13 +116,13 @@ def test_bundled_talks_have_every_text_in_both_languages(client: TestClient) -> 
 def english_texts() -> list[str]:
     """The English interface texts a Chinese page must not show (placeholders cut out)."""
     texts = []
-    for key, values in i18n.messages().items():
-        if values["en"] == values["zh-Hans"]:
+    for key in i18n.messages():
+        if i18n.forms(key, "en") == i18n.forms(key, "zh-Hans"):
             continue  # the same in both (the app's name)
-        for part in re.split(r"\{[^}]*\}", values["en"]):
-            if len(part.strip()) >= 4:
-                texts.append(part.strip())
-        del key
+        for text in i18n.forms(key, "en"):
+            for part in re.split(r"\{[^}]*\}", text):
+                if len(part.strip()) >= 4:
+                    texts.append(part.strip())
     return texts
 
 
@@ -111,7 +137,13 @@ def visible_text(html: str) -> str:
 
 def test_a_chinese_phone_sees_no_english_interface_text(client: TestClient) -> None:
     zh = {"Accept-Language": "zh-CN"}
-    code = new_session(client, "emergence-scale")
+    # A session in Chinese (the phones' default; the landing page follows Accept-Language).
+    created = client.post(
+        "/api/v1/sessions",
+        json={"talk": "emergence-scale", "venue": "Beijing", "language": "zh-Hans"},
+        headers=AUTH,
+    )
+    code = created.json()["code"]
     pages = [client.get("/", headers=zh), client.get("/?code=nope99", headers=zh)]
     pages.append(client.get(f"/j/{code}", headers=zh))  # waiting
     phase_action(client, code, "belief", "open", seconds=90)

@@ -386,8 +386,8 @@ def test_no_vote_is_stored_after_the_close_commits(pair: Pair) -> None:
     assert {a.status for a in before} == {200}
 
     rows = pair.sql(
-        "SELECT r.participant_id::text FROM response r JOIN poll_session s ON s.id = r.session_id "
-        "WHERE s.code = %s",
+        "SELECT p.public_id FROM response r JOIN participant p ON p.id = r.participant_id "
+        "JOIN poll_session s ON s.id = r.session_id WHERE s.code = %s",
         code,
     )
     assert {who for (who,) in rows} == stored_ok
@@ -452,3 +452,66 @@ def listeners(pair: Pair) -> list[tuple]:
         "AND application_name = %s",
         LISTEN_APPLICATION,
     )
+
+
+def test_no_vote_is_stored_after_the_end_commits_and_both_processes_learn_it(
+    pair: Pair,
+) -> None:
+    """Phones vote on both processes while the presenter ends the session on one: every vote
+    sent after the end was answered is refused (409), nothing answered 200 is missing, nothing
+    else is stored; a phone streaming from the other process is told at once, and deleting the
+    session there ends its stream."""
+    code = pair.new_session("Lisbon")
+    pair.act(pair.a, code, "belief", "open")
+    stop = threading.Event()
+    attempts: list[Attempt] = []
+    lock = threading.Lock()
+
+    def phone(i: int) -> None:
+        server = (pair.a, pair.b)[i % 2]
+        with httpx.Client(base_url=server.url, timeout=DEADLINE) as client:
+            while not stop.is_set():
+                client.cookies.clear()
+                sent = time.monotonic()
+                response = client.post(
+                    f"/api/v1/sessions/{code}/votes", json={"phase": "belief", "choice": "agree"}
+                )
+                answered = time.monotonic()
+                who = response.json().get("participant") if response.status_code == 200 else None
+                with lock:
+                    attempts.append(Attempt(sent, answered, response.status_code, who))
+
+    events_url = f"{pair.a.url}/api/v1/sessions/{code}/events"
+    with httpx.stream("GET", events_url, params={"view": "phone"}, timeout=DEADLINE) as stream:
+        phone_events = sse_events(stream)
+        until(phone_events, "panel", r'data-open="belief@"')
+        with ThreadPoolExecutor(16) as pool:
+            phones = [pool.submit(phone, i) for i in range(16)]
+            time.sleep(1.0)
+            end_sent = time.monotonic()
+            with pair.api(pair.b) as api:
+                api.patch(f"/api/v1/sessions/{code}", json={"ended": True}).raise_for_status()
+            end_answered = time.monotonic()
+            time.sleep(0.6)
+            stop.set()
+            for running in phones:
+                running.result()
+        assert "This session has ended" in until(phone_events, "panel", r'data-open="!ended"')
+        rows = pair.sql(
+            "SELECT r.participant_id::text FROM response r JOIN poll_session s "
+            "ON s.id = r.session_id WHERE s.code = %s",
+            code,
+        )
+        assert {who for (who,) in rows} == {a.participant for a in attempts if a.status == 200}
+        with pair.api(pair.b) as api:
+            assert api.delete(f"/api/v1/sessions/{code}").status_code == 204
+        for _event in phone_events:  # the stream ends (a reconnection would get a 404)
+            pass
+    assert httpx.get(f"{pair.a.url}/api/v1/sessions/{code}", timeout=DEADLINE).status_code == 404
+
+    assert {a.status for a in attempts} <= {200, 409}, {a.status for a in attempts}
+    stored_ok = {a.participant for a in attempts if a.status == 200}
+    assert len(stored_ok) > 20, "the phones should have voted before the end"
+    after = [a for a in attempts if a.sent > end_answered]
+    assert after and {a.status for a in after} == {409}
+    assert {a.status for a in attempts if a.answered < end_sent} <= {200}

@@ -8,38 +8,37 @@ from datetime import UTC, datetime, timedelta
 from bs4 import BeautifulSoup
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from itsdangerous import TimestampSigner
+from sqlmodel import Session, select
 
 from app import voting
 from app.live import RecordingPublisher, SessionChanged
-from app.models import PhaseState
+from app.main import create_app
+from app.models import PhaseState, PresenterLogin
 from app.presenter import SessionStatus, session_status
 from app.security import PRESENTER_COOKIE, safe_next
-from tests.conftest import ADMIN_TOKEN, AUTH, new_session, phase_action
+from app.settings import Settings
+from tests.conftest import ADMIN_TOKEN, AUTH, SECRET_KEY, new_session, phase_action
 
-
-def csrf_from(html: str) -> str:
-    field = BeautifulSoup(html, "html.parser").find("input", attrs={"name": "csrftoken"})
-    assert field is not None, "the page has no CSRF field"
-    return str(field["value"])
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"}
+"""What a browser says about a form posted from one of the app's own pages."""
 
 
 def login(client: TestClient, token: str = ADMIN_TOKEN, next: str = "/presenter") -> object:
-    page = client.get("/presenter/login")
+    assert client.get("/presenter/login").status_code == 200
     return client.post(
         "/presenter/login",
-        data={"token": token, "next": next, "csrftoken": csrf_from(page.text)},
+        data={"token": token, "next": next},
+        headers=SAME_ORIGIN,
         follow_redirects=False,
     )
 
 
 def post_form(client: TestClient, page_url: str, url: str, **data: str) -> object:
-    """Post a form the way a browser would: with the CSRF token of the page it is on."""
+    """Post a form the way a browser would from the page it is on."""
     page = client.get(page_url)
     assert page.status_code == 200, page.text
-    return client.post(
-        url, data={**data, "csrftoken": csrf_from(page.text)}, follow_redirects=False
-    )
+    return client.post(url, data=data, headers=SAME_ORIGIN, follow_redirects=False)
 
 
 def vote(client: TestClient, code: str, phase: str, choice: str) -> None:
@@ -86,11 +85,10 @@ def test_every_presenter_page_sends_strangers_to_the_login_page(client: TestClie
 
 def test_presenter_forms_refuse_strangers_and_change_nothing(client: TestClient) -> None:
     code = new_session(client)
-    page = client.get("/presenter/login")  # a CSRF cookie and token, but no presenter cookie
-    token = csrf_from(page.text)
+    assert client.get("/presenter/login").status_code == 200  # no presenter cookie
     for url in FORMS:
         response = client.post(
-            url.format(code=code), data={"csrftoken": token}, follow_redirects=False
+            url.format(code=code), data={}, headers=SAME_ORIGIN, follow_redirects=False
         )
         assert response.status_code == 303, url
         assert response.headers["location"].startswith("/presenter/login"), url
@@ -156,6 +154,71 @@ def test_logout_ends_the_presenter_session(client: TestClient) -> None:
         or "expires" in response.headers["set-cookie"].lower()
     )  # type: ignore[attr-defined]
     assert client.get("/presenter", follow_redirects=False).status_code == 303
+
+
+def test_a_saved_cookie_no_longer_works_after_logout(app: FastAPI, client: TestClient) -> None:
+    """Logout ends the login on the server: someone who copied the cookie (a shared laptop, a
+    stolen backup of the browser profile) is a stranger from then on, for pages and the API."""
+    code = new_session(client)
+    login(client)
+    saved = client.cookies.get(PRESENTER_COOKIE)
+    assert saved and client.get("/presenter", follow_redirects=False).status_code == 200
+    with TestClient(app) as other:  # a second browser with the same cookie works...
+        other.cookies.set(PRESENTER_COOKIE, saved)
+        assert other.get("/presenter", follow_redirects=False).status_code == 200
+        assert post_form(client, "/presenter", "/presenter/logout").status_code == 303  # type: ignore[attr-defined]
+        # ...until the presenter logs out in the first one.
+        assert other.get("/presenter", follow_redirects=False).status_code == 303
+        action = other.post(f"/api/v1/sessions/{code}/phases/belief/open")
+        assert action.status_code == 401
+        assert (
+            post_form(other, "/presenter/login", "/presenter/sessions", talk="emergence", venue="X")
+            .headers["location"]
+            .startswith("/presenter/login")
+        )  # type: ignore[attr-defined]
+    assert states(client, code)["belief"] == ("pending", False)
+    with Session(app.state.engine) as db:
+        assert db.exec(select(PresenterLogin)).all() == []
+    login(client)  # logging in again works, with a new cookie
+    assert client.cookies.get(PRESENTER_COOKIE) != saved
+    assert client.get("/presenter", follow_redirects=False).status_code == 200
+
+
+def test_a_signed_cookie_for_no_login_is_refused(client: TestClient) -> None:
+    """The cookie names a login the database must hold: signing any id (say, with a leaked
+    secret key) is not enough, nor is the old fixed-value cookie."""
+    forged = TimestampSigner(SECRET_KEY, salt="presenter-login").sign("made-up").decode()
+    old = TimestampSigner(SECRET_KEY, salt="presenter").sign("presenter").decode()
+    for cookie in (forged, old, "garbage", "x" * 5000):
+        client.cookies.set(PRESENTER_COOKIE, cookie)
+        assert client.get("/presenter", follow_redirects=False).status_code == 303, cookie[:20]
+
+
+def test_the_login_lasts_as_long_as_the_setting_says(settings: Settings) -> None:
+    for days, max_age in ((None, 14 * 24 * 3600), (2, 2 * 24 * 3600)):
+        changed = (
+            settings if days is None else settings.model_copy(update={"presenter_login_days": days})
+        )
+        with TestClient(create_app(changed)) as client:
+            cookie = login(client).headers["set-cookie"]  # type: ignore[attr-defined]
+            assert f"Max-Age={max_age}" in cookie, cookie
+            with Session(client.app.state.engine) as db:  # type: ignore[attr-defined]
+                rows = db.exec(select(PresenterLogin)).all()
+            row = max(rows, key=lambda r: r.created_at)  # the apps share one database
+            assert abs((row.expires_at - row.created_at).total_seconds() - max_age) < 1
+
+
+def test_the_presenter_cookie_is_secure_over_https(app: FastAPI) -> None:
+    for base, secure in (("http://testserver", False), ("https://testserver", True)):
+        with TestClient(app, base_url=base) as client:
+            response = client.post(
+                "/presenter/login",
+                data={"token": ADMIN_TOKEN},
+                headers={"Sec-Fetch-Site": "same-origin"},
+                follow_redirects=False,
+            )
+            assert response.status_code == 303
+            assert ("secure" in response.headers["set-cookie"].lower()) is secure, base
 
 
 # --------------------------------------------------------------------------- dashboard
@@ -286,11 +349,11 @@ def test_phase_actions_from_the_page_change_state_and_publish(
 def test_phase_action_with_htmx_returns_the_panel(client: TestClient) -> None:
     code = new_session(client)
     login(client)
-    page = client.get(f"/presenter/sessions/{code}")
+    assert client.get(f"/presenter/sessions/{code}").status_code == 200
     response = client.post(
         f"/presenter/sessions/{code}/phases/definition/open",
         data={"seconds": "60"},
-        headers={"HX-Request": "true", "x-csrftoken": csrf_from(page.text)},
+        headers={"HX-Request": "true", **SAME_ORIGIN},
     )
     assert response.status_code == 200
     soup = BeautifulSoup(response.text, "html.parser")
@@ -302,8 +365,8 @@ def test_phase_action_with_htmx_returns_the_panel(client: TestClient) -> None:
 def test_a_refused_action_says_why_and_changes_nothing(client: TestClient) -> None:
     code = new_session(client)
     login(client)
-    page = client.get(f"/presenter/sessions/{code}")
-    headers = {"HX-Request": "true", "x-csrftoken": csrf_from(page.text)}
+    assert client.get(f"/presenter/sessions/{code}").status_code == 200
+    headers = {"HX-Request": "true", **SAME_ORIGIN}
     closing = client.post(f"/presenter/sessions/{code}/phases/belief/close", headers=headers)
     assert closing.status_code == 409
     assert "not open" in closing.text
@@ -453,8 +516,8 @@ def test_projector_keys_act_on_the_current_phase(client: TestClient) -> None:
     code = new_session(client)
     phase_action(client, code, "belief", "open")
     login(client)
-    page = client.get(f"/presenter/sessions/{code}/projector")
-    headers = {"HX-Request": "true", "x-csrftoken": csrf_from(page.text)}
+    assert client.get(f"/presenter/sessions/{code}/projector").status_code == 200
+    headers = {"HX-Request": "true", **SAME_ORIGIN}
     reveal = client.post(
         f"/presenter/sessions/{code}/phases/belief/reveal?view=stage", headers=headers
     )

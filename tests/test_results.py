@@ -9,8 +9,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app import results, sessions
-from app.security import PRESENTER_COOKIE, sign_presenter
-from tests.conftest import AUTH, SECRET_KEY, new_session, phase_action
+from tests.conftest import AUTH, log_in, new_session, phase_action
 
 
 def run_session(
@@ -63,7 +62,7 @@ def room(n_agree: int, n_other: int, field_agree: int) -> list[dict[str, str]]:
 
 
 def presenter(client: TestClient) -> None:
-    client.cookies.set(PRESENTER_COOKIE, sign_presenter(SECRET_KEY))
+    log_in(client)
 
 
 def test_results_need_the_admin_token(client: TestClient) -> None:

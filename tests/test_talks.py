@@ -1,13 +1,25 @@
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from app.db import make_engine, migrate
-from app.models import Phase, PhaseKind, PhaseOption, Talk
-from app.talks import TalkFileError, discover_talks, load_talk_file, sync_talks
+from app.models import Phase, PhaseKind, Talk, TalkVersion
+from app.sessions import create_session, get_session, load_content
+from app.talks import (
+    TalkFileError,
+    check_talk_files,
+    discover_talks,
+    load_talk_file,
+    parse_talk,
+    poolable_phases,
+    sync_talks,
+    talk_to_dict,
+    talk_to_toml,
+)
 
 GOOD = """
 slug = "mini"
@@ -150,23 +162,102 @@ def test_two_files_with_one_slug_are_refused(tmp_path: Path) -> None:
         discover_talks(tmp_path)
 
 
-def test_a_changed_file_updates_texts_and_retires_what_it_dropped(tmp_path: Path) -> None:
+def test_a_changed_file_makes_a_new_version_and_sessions_keep_theirs(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     migrate(engine)
-    first = load_talk_file(write(tmp_path, GOOD))
     with Session(engine) as db:
-        sync_talks(db, [first])
-    edited = GOOD.replace('label.en = "Yes"', 'label.en = "Yes, surely"').split(
+        sync_talks(db, [load_talk_file(write(tmp_path, GOOD))])
+        old_code = create_session(db, talk_slug="mini", venue="Before").code
+        sync_talks(db, [load_talk_file(write(tmp_path, GOOD))])  # unchanged: no new version
+        assert db.exec(select(Talk).where(Talk.slug == "mini")).one().version == 1
+    edited = GOOD.replace('question.en = "Agree?"', 'question.en = "Agree now?"').split(
         '[[phases]]\nid = "revote"'
     )[0]
     with Session(engine) as db:
         sync_talks(db, [load_talk_file(write(tmp_path, edited))])
         talk = db.exec(select(Talk).where(Talk.slug == "mini")).one()
-        phases = {p.key: p for p in db.exec(select(Phase).where(Phase.talk_id == talk.id))}
-        assert phases["revote"].retired and not phases["belief"].retired
-        agree = db.exec(
-            select(PhaseOption).where(
-                PhaseOption.phase_id == phases["belief"].id, col(PhaseOption.key) == "agree"
-            )
-        ).one()
-        assert agree.labels["en"] == "Yes, surely"
+        assert talk.version == 2
+        new = create_session(db, talk_slug="mini", venue="After")
+        old_content = load_content(db, get_session(db, old_code))
+        new_content = load_content(db, new)
+        assert [p.key for p in old_content.phases] == ["belief", "revote"]
+        assert old_content.phases[0].questions["en"] == "Agree?"
+        assert [p.key for p in new_content.phases] == ["belief"]
+        assert new_content.phases[0].questions["en"] == "Agree now?"
+        versions = db.exec(select(TalkVersion).where(TalkVersion.talk_id == talk.id)).all()
+        assert sorted(v.number for v in versions) == [1, 2]
+        assert len(db.exec(select(Phase).where(Phase.talk_id == talk.id)).all()) == 3
+
+
+def test_every_problem_is_reported_at_once_with_phase_option_and_field(tmp_path: Path) -> None:
+    text = (
+        GOOD.replace('kind = "revote"', 'kind = "revote"\ncolour = "red"')
+        .replace('label.zh-Hans = "否"\n', "")
+        .replace('question.en = "Agree?"', 'question.en = ""')
+    )
+    error = error_for(tmp_path, text)
+    found = {(p.phase, p.option, p.field, p.message.split(" ")[0]) for p in error.problems}
+    assert ("belief", None, "question", "'question'") in found
+    assert ("belief", "disagree", "label", "option") in found
+    assert ("revote", None, "talk", "unknown") in found or any(
+        p.phase == "revote" and "colour" in p.message for p in error.problems
+    )
+    assert len(error.problems) == 3
+    assert str(error).count("mini.toml") == 3  # one line per problem, each naming the file
+
+
+def test_a_file_reusing_a_bundled_slug_is_named_with_every_other_problem(tmp_path: Path) -> None:
+    clash = write(tmp_path, GOOD.replace('slug = "mini"', 'slug = "emergence"'), "clash.toml")
+    broken = write(tmp_path, GOOD.replace('kind = "stance"', 'kind = "opinion"'), "broken.toml")
+    fine = write(tmp_path, GOOD, "fine.toml")
+    checked = {c.path.name: c for c in check_talk_files([clash, broken, fine])}
+    assert checked["clash.toml"].error is not None
+    assert "already used by the bundled talk emergence.toml" in str(checked["clash.toml"].error)
+    assert checked["broken.toml"].error is not None
+    assert "unknown kind 'opinion'" in str(checked["broken.toml"].error)
+    assert checked["fine.toml"].talk is not None
+
+
+def test_a_talk_exported_as_toml_reads_back_the_same() -> None:
+    for talk in discover_talks():
+        content = talk_to_dict(talk)
+        again = parse_talk(tomllib.loads(talk_to_toml(content)), source="again")
+        assert again.digest == talk.digest
+        assert talk_to_dict(again) == content
+
+
+def _version(question: str, labels: tuple[str, str] = ("Yes", "No")) -> dict[str, object]:
+    return {
+        "phases": [
+            {
+                "id": "belief",
+                "kind": "stance",
+                "question": {"en": question},
+                "holds": ["agree"],
+                "options": [
+                    {"id": "agree", "label": {"en": labels[0]}},
+                    {"id": "disagree", "label": {"en": labels[1]}},
+                ],
+            },
+            {
+                "id": "field",
+                "kind": "perceived",
+                "of": "belief",
+                "question": {"en": "Others?"},
+                "range": [0, 100],
+            },
+        ]
+    }
+
+
+def test_phases_pool_only_across_versions_that_ask_them_alike() -> None:
+    versions = {
+        1: _version("Agree?"),
+        2: _version("Agree?", ("Yes", "Not at all")),
+        3: _version("Agree?", ("Yes", "Not at all")),
+    }
+    pools = poolable_phases(versions)
+    assert pools["belief"] == (2, 3)  # version 1 worded an option differently
+    assert pools["field"] == (1, 2, 3)
+    dropped = {**versions, 4: {"phases": [_version("Agree?")["phases"][1]]}}
+    assert poolable_phases(dropped)["belief"] == (2, 3)  # the newest version that has it

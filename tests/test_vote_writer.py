@@ -230,6 +230,36 @@ def test_a_refused_ballot_shares_the_commit_of_its_batch(
     assert len([f for f in publisher.facts if not f.phases]) == 1  # one live update for both
 
 
+def test_a_phone_twice_in_one_batch_is_one_participant_with_its_last_answer(
+    app: FastAPI, writer: VoteWriter, code: str
+) -> None:
+    async def scenario() -> list[VoteOut | BaseException]:
+        queued = [
+            await ballot(writer, code, "phone-a", ON_TIME),
+            await ballot(writer, code, "phone-a", LATE),
+            await ballot(writer, code, "phone-b", ON_TIME),
+        ]
+        return await write_in_one_batch(
+            writer, code, queued, ("phone-a", VoteIn(phase="belief", choice="disagree"))
+        )
+
+    first, late, other, last = asyncio.run(scenario())
+    assert writer.batches == 1
+    assert isinstance(first, VoteOut) and isinstance(last, VoteOut) and isinstance(other, VoteOut)
+    assert isinstance(late, Conflict) and late.code == "phase_not_open"
+    assert first.participant == last.participant != other.participant
+    assert stored_tokens(app) == {"belief": ["phone-a", "phone-b"]}
+    assert participant_tokens(app) == {"phone-a", "phone-b"}
+    with Session(app.state.engine) as db:
+        choices = db.exec(
+            select(Participant.token, PhaseOption.key)
+            .join(Response, col(Response.option_id) == PhaseOption.id)
+            .join(Participant, col(Participant.id) == Response.participant_id)
+            .order_by(Participant.token)
+        ).all()
+    assert choices == [("phone-a", "disagree"), ("phone-b", "agree")]  # the later answer stands
+
+
 def test_a_ballot_that_raises_sinks_only_itself(
     app: FastAPI, writer: VoteWriter, code: str
 ) -> None:
@@ -303,7 +333,12 @@ def test_close_writes_every_queued_vote_then_refuses_new_ones(
     assert all(isinstance(r, Conflict) and r.code == "phase_not_open" for r in refused)
     assert stored_tokens(app) == {"belief": sorted(t for t, v in votes if v is ON_TIME)}
     with Session(app.state.engine) as db:
-        assert sorted(str(i) for i in db.exec(select(Response.participant_id)).all()) == stored
+        shown = db.exec(
+            select(Participant.public_id).join(
+                Response, col(Response.participant_id) == Participant.id
+            )
+        ).all()
+        assert sorted(shown) == stored
     writer.close()  # a second close does nothing
 
 
@@ -332,9 +367,12 @@ def test_close_that_times_out_refuses_what_the_thread_has_not_taken(
     assert 1 <= len(acknowledged) <= 4  # the batch in flight is written
     assert all(isinstance(r, WriterClosed) for r in results if not isinstance(r, VoteOut))
     with Session(app.state.engine) as db:
-        assert (
-            sorted(str(i) for i in db.exec(select(Response.participant_id)).all()) == acknowledged
-        )
+        shown = db.exec(
+            select(Participant.public_id).join(
+                Response, col(Response.participant_id) == Participant.id
+            )
+        ).all()
+        assert sorted(shown) == acknowledged
 
 
 def test_close_before_any_vote_then_submit_is_refused(app: FastAPI, code: str) -> None:

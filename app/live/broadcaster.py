@@ -236,6 +236,10 @@ class Broadcaster:
         channel = self._channels.get(fact.code)
         if channel is None or self._stopping:
             return  # nobody watches this session in this process
+        if fact.gone:  # the session was deleted: its streams end (a reconnection gets a 404)
+            for subscriber in list(channel.subscribers):
+                subscriber.close()
+            return
         channel.dirty_results = True
         channel.dirty_counts = True
         if fact.phases:

@@ -11,7 +11,10 @@ class SessionChanged:
     session_id: int
     code: str
     phases: bool
-    """True when phase states changed (open, close, reveal, hide); False for answers only."""
+    """True when the session's state changed (a phase opened, closed, was revealed or hidden;
+    the session was renamed, ended or deleted); False for answers only."""
+    gone: bool = False
+    """The session was deleted: forget it, end its streams."""
 
     @property
     def every_session(self) -> bool:

@@ -9,6 +9,7 @@ analysis (``session_results``, ``talk_results``) reads the answers in one query 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
@@ -27,7 +28,7 @@ from app.results.views import (
     build_talk_results,
     make_phase_result,
 )
-from app.sessions import SessionPhaseView, session_phases
+from app.sessions import SessionPhaseView, session_phases, session_talk
 
 
 def info_from_view(view: SessionPhaseView) -> PhaseInfo:
@@ -117,35 +118,67 @@ def _meta(poll: PollSession, talk: Talk) -> SessionMeta:
 
 
 def session_results(db: Session, poll: PollSession) -> SessionResults:
-    talk = db.get(Talk, poll.talk_id)
-    assert talk is not None and poll.id is not None
+    talk = session_talk(db, poll)
+    assert poll.id is not None
     infos = [info_from_view(v) for v in session_phases(db, poll)]
     answers = _answers(db, [poll.id])[poll.id]
     data = stats.Dataset(tuple(i.spec for i in infos), answers)
     return build_session_results(infos, data, _meta(poll, talk))
 
 
-def sessions_to_pool(db: Session, talk: Talk) -> list[PollSession]:
-    """The sessions of a talk that its pooled results are built from, oldest first.
+@dataclass(frozen=True)
+class Pool:
+    """Which sessions of a talk its pooled results are built from, and from which of them each
+    phase is pooled."""
 
-    The one place that chooses them: a filter on which sessions (or which of their phases) may be
-    pooled belongs here, so that the talk's page, its JSON, its charts and its report agree.
+    polls: list[PollSession]
+    """The sessions pooled, oldest first (never a rehearsal)."""
+    pooled_from: dict[str, list[str]]
+    """Phase id -> codes of the sessions whose talk version asks it as the newest version does."""
+    rehearsals: list[PollSession]
+    """Rehearsal sessions: listed apart, never pooled."""
+
+
+def sessions_to_pool(db: Session, talk: Talk) -> Pool:
+    """The sessions of a talk that its pooled results are built from, oldest first, and for each
+    phase the sessions whose answers to it may be pooled.
+
+    The one place that chooses them, so that the talk's page, its JSON, its charts and its report
+    agree: rehearsals are left out (listed apart), and a phase is pooled only over the sessions
+    whose talk versions ask it alike (``app.talks.poolable_phases``).
     """
-    return list(
+    from app.talks import existing_versions, poolable_phases
+
+    gathered = list(
         db.exec(
             select(PollSession)
             .where(PollSession.talk_id == talk.id)
             .order_by(col(PollSession.held_on), col(PollSession.id))
         )
     )
+    polls = [p for p in gathered if not p.rehearsal]
+    versions = {v.id: v for v in existing_versions(db, talk)}
+    poolable = poolable_phases({v.number: v.content for v in versions.values()})
+    pooled_from = {
+        key: [p.code for p in polls if versions[p.version_id].number in numbers]
+        for key, numbers in poolable.items()
+    }
+    return Pool(polls, pooled_from, [p for p in gathered if p.rehearsal])
 
 
 def talk_results(db: Session, talk: Talk) -> TalkResults:
-    polls = sessions_to_pool(db, talk)
-    answers = _answers(db, [p.id for p in polls if p.id is not None])
+    pool = sessions_to_pool(db, talk)
+    answers = _answers(db, [p.id for p in pool.polls if p.id is not None])
     sessions = []
-    for poll in polls:
+    for poll in pool.polls:
         infos = [info_from_view(v) for v in session_phases(db, poll)]
         data = stats.Dataset(tuple(i.spec for i in infos), answers.get(poll.id or 0, {}))
-        sessions.append((_meta(poll, talk), infos, data))
-    return build_talk_results(talk.slug, dict(talk.titles), list(talk.languages), sessions)
+        sessions.append((_meta(poll, session_talk(db, poll)), infos, data))
+    return build_talk_results(
+        talk.slug,
+        dict(talk.titles),
+        list(talk.languages),
+        sessions,
+        pool.pooled_from,
+        rehearsals=[_meta(p, session_talk(db, p)) for p in pool.rehearsals],
+    )

@@ -228,7 +228,9 @@ class ForestRowJSON(Model):
     weight: float | None
     method: str
     excluded: str | None = Field(
-        description="why the room cannot enter the pooled estimate (one_person, no_spread)"
+        description=(
+            "why the room cannot enter the pooled estimate (one_person, no_spread, other_version)"
+        )
     )
 
 
@@ -270,7 +272,16 @@ class TalkResultsJSON(ResultsJSON):
     talk: TalkInfoJSON
     pooled: ResultsJSON
     meta: MetaJSON
+    pooled_from: dict[str, list[str]] = Field(
+        description=(
+            "phase id -> codes of the sessions whose answers to it are pooled (their talk"
+            " version asks it as the newest version does)"
+        )
+    )
     sessions: list[TalkSessionJSON]
+    rehearsals: list[str] = Field(
+        description="codes of the sessions marked as rehearsals: listed apart, never pooled"
+    )
 
 
 # --------------------------------------------------------------------------- building them
@@ -488,6 +499,7 @@ def talk_results_model(results: TalkResults) -> TalkResultsJSON:
                 ],
             )
         ),
+        pooled_from={key: list(codes) for key, codes in results.pooled_from.items()},
         sessions=[
             TalkSessionJSON(
                 code=s.code,
@@ -498,6 +510,7 @@ def talk_results_model(results: TalkResults) -> TalkResultsJSON:
             )
             for s in results.sessions
         ],
+        rehearsals=[r.code for r in results.rehearsals],
     )
 
 

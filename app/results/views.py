@@ -292,7 +292,8 @@ class ForestRow:
     method: str = ""
     excluded: str | None = None
     """Why the room cannot enter the pooled estimate: ``one_person`` (a single answer has no
-    variance) or ``no_spread`` (every answer alike, so the method's variance is 0)."""
+    variance), ``no_spread`` (every answer alike, so the method's variance is 0) or
+    ``other_version`` (its talk version asks one of the gap's questions unlike the newest)."""
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,11 @@ class TalkResults:
     sessions: list[SessionResults]
     meta: stats.Pooled | None
     forest: list[ForestRow]
+    pooled_from: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Phase id -> the sessions whose answers to it are pooled (those whose talk version asks
+    it as the newest version does); empty when every session's answers are pooled."""
+    rehearsals: list[SessionMeta] = field(default_factory=list)
+    """Sessions marked as rehearsals: listed apart, never pooled."""
 
     def title(self, lang: str) -> str:
         return pick(self.titles, lang)
@@ -314,19 +320,40 @@ def build_talk_results(
     titles: dict[str, str],
     languages: list[str],
     sessions: Sequence[tuple[SessionMeta, Sequence[PhaseInfo], stats.Dataset]],
+    pooled_from: Mapping[str, Sequence[str]] | None = None,
+    rehearsals: Sequence[SessionMeta] = (),
 ) -> TalkResults:
     """Each session on its own, all of them pooled (answers merged), and the gap pooled with
-    inverse-variance weights (DerSimonian-Laird) over the sessions that have one."""
+    inverse-variance weights (DerSimonian-Laird) over the sessions that have one.
+
+    ``pooled_from`` (phase id -> session codes) limits each phase's pooled answers to those
+    sessions (the talk's versions asked it alike, ``app.talks.poolable_phases``); the pooled
+    view then words the phase as those sessions asked it, and a session enters the pooled gap
+    only if both of its gap's phases are pooled from it. ``rehearsals`` are only listed."""
     per_session = [build_session_results(infos, data, meta) for meta, infos, data in sessions]
+    pool = {key: set(codes) for key, codes in (pooled_from or {}).items()}
+
+    def in_pool(key: str, code: str) -> bool:
+        return pooled_from is None or code in pool.get(key, set())
+
     # The pooled view lists the talk's phases once, in the order of the longest session.
     infos_by_key: dict[str, PhaseInfo] = {}
-    for _session_meta, infos, _data in sessions:
+    for session_meta, infos, _data in sessions:
         for info in infos:
-            infos_by_key.setdefault(
-                info.spec.key,
-                PhaseInfo(info.spec, info.questions, info.option_labels, "closed", False),
+            if in_pool(info.spec.key, session_meta.code):
+                infos_by_key.setdefault(
+                    info.spec.key,
+                    PhaseInfo(info.spec, info.questions, info.option_labels, "closed", False),
+                )
+    merged = stats.merge(
+        {
+            meta.code: stats.Dataset(
+                data.phases,
+                {k: v for k, v in data.answers.items() if in_pool(k, meta.code)},
             )
-    merged = stats.merge({meta.code: data for meta, _i, data in sessions})
+            for meta, _i, data in sessions
+        }
+    )
     merged = stats.Dataset(tuple(i.spec for i in infos_by_key.values()), merged.answers)
     pooled = build_session_results(
         list(infos_by_key.values()),
@@ -341,7 +368,9 @@ def build_talk_results(
         head = r.gap.stats.headline
         n = head.n if head.n is not None else r.gap.self_n
         excluded = None
-        if head.variance is None or head.variance <= 0:
+        if not (in_pool(r.gap.stance, r.code) and in_pool(r.gap.perceived, r.code)):
+            excluded = "other_version"
+        elif head.variance is None or head.variance <= 0:
             excluded = "one_person" if n < 2 else "no_spread"
         forest.append(
             ForestRow(
@@ -375,4 +404,6 @@ def build_talk_results(
         sessions=per_session,
         meta=meta,
         forest=forest,
+        pooled_from={k: tuple(v) for k, v in (pooled_from or {}).items()},
+        rehearsals=list(rehearsals),
     )

@@ -8,16 +8,27 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from app import export, sessions, voting
+from app import export, retention, sessions, voting
 from app.db import SessionDep
 from app.deps import (
+    LimitsDep,
     PublisherDep,
     SettingsDep,
     VoteWriterDep,
     participant_token,
     set_participant_cookie,
 )
-from app.models import SessionCreate, SessionCreated, SessionPublic, TalkPublic, VoteIn, VoteOut
+from app.errors import Invalid
+from app.models import (
+    SessionCreate,
+    SessionCreated,
+    SessionPublic,
+    SessionUpdate,
+    TalkPublic,
+    VoteIn,
+    VoteOut,
+)
+from app.routes.docs import PRESENTER, errors
 from app.security import PresenterDep, new_participant_token
 from app.settings import Settings
 from app.voting import PhaseAction
@@ -34,12 +45,17 @@ def dashboard_url(settings: Settings, code: str) -> str:
     return f"{settings.resolved_public_url}/presenter/sessions/{code}"
 
 
-@router.get("/talks", response_model=list[TalkPublic])
+@router.get("/talks", response_model=list[TalkPublic], responses=errors(422, 503))
 def list_talks(db: SessionDep, lang: str | None = None) -> list[TalkPublic]:
     return [sessions.talk_public(db, talk, lang) for talk in sessions.list_talks(db)]
 
 
-@router.post("/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionCreated)
+@router.post(
+    "/sessions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SessionCreated,
+    responses=errors(400, *PRESENTER, 404, 413, 422, 503),
+)
 def create_session(
     body: SessionCreate, settings: SettingsDep, db: SessionDep, _: PresenterDep
 ) -> SessionCreated:
@@ -53,12 +69,47 @@ def create_session(
     )
 
 
-@router.get("/sessions/{code}", response_model=SessionPublic)
+@router.get("/sessions/{code}", response_model=SessionPublic, responses=errors(404, 422, 503))
 def get_session(code: str, db: SessionDep) -> SessionPublic:
     return sessions.session_public(db, sessions.get_session(db, code))
 
 
-@router.post("/sessions/{code}/phases/{phase_id}/{action}", response_model=SessionPublic)
+@router.patch(
+    "/sessions/{code}",
+    response_model=SessionPublic,
+    responses=errors(400, *PRESENTER, 404, 409, 413, 422, 503),
+)
+def update_session(
+    code: str, body: SessionUpdate, db: SessionDep, publisher: PublisherDep, _: PresenterDep
+) -> SessionPublic:
+    """Rename the venue, mark a rehearsal (left out of pooled results), end a session (no more
+    votes or phase changes) or take it up again."""
+    given = body.model_dump(exclude_unset=True)
+    if not given or any(value is None for value in given.values()):
+        raise Invalid(
+            "give at least one of 'venue', 'rehearsal', 'ended', none of them null",
+            code="empty_update",
+        )
+    poll = sessions.update_session(db, code, publisher, **given)
+    return sessions.session_public(db, poll)
+
+
+@router.delete(
+    "/sessions/{code}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(*PRESENTER, 404, 413, 422, 503),
+)
+def delete_session(code: str, db: SessionDep, publisher: PublisherDep, _: PresenterDep) -> Response:
+    """The session, its participants and their answers are gone (export them first)."""
+    sessions.delete_session(db, code, publisher)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/sessions/{code}/phases/{phase_id}/{action}",
+    response_model=SessionPublic,
+    responses=errors(*PRESENTER, 404, 409, 413, 422, 503),
+)
 def change_phase(
     code: str,
     phase_id: str,
@@ -73,33 +124,70 @@ def change_phase(
     return sessions.session_public(db, poll)
 
 
-@router.post("/sessions/{code}/votes", response_model=VoteOut)
+@router.post(
+    "/sessions/{code}/votes",
+    response_model=VoteOut,
+    responses=errors(400, 403, 404, 409, 413, 422, 429, 503),
+)
 async def vote(
     code: str,
     body: Annotated[VoteIn, Body()],
     request: Request,
-    response: Response,
     writer: VoteWriterDep,
-) -> VoteOut:
+    limits: LimitsDep,
+) -> Response:
     """Answer one phase as the participant in this session's cookie (set here when absent).
 
-    Answered only after the vote is committed (group commit, see app.vote_writer)."""
+    Answered only after the vote is committed (group commit, see app.vote_writer). Too many
+    votes from one participant, or new participants from one address, in a short time: 429."""
     code = sessions.normalize_code(code)
     token = participant_token(request, code)
     new_token = token is None
     if token is None:
+        limits.new_participant(request.scope)
         token = new_participant_token()
+    else:
+        limits.vote(code, token)
     stored = await writer.submit(code, token, body)
+    # Drawn here, not by response_model: the answer is already a VoteOut, and validating it
+    # again cost a room's burst more than the write.
+    response = Response(stored.model_dump_json(), media_type="application/json")
     if new_token:
         set_participant_cookie(request, response, code, token)
-    return stored
+    return response
 
 
-@router.get("/sessions/{code}/export.csv", response_class=StreamingResponse)
-def export_csv(code: str, db: SessionDep, _: PresenterDep) -> StreamingResponse:
-    """Tidy CSV, one row per response (columns in API.md), formula-safe."""
+@router.delete(
+    "/sessions/{code}/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(403, 404, 413, 422, 503),
+)
+def erase_me(code: str, request: Request, db: SessionDep, publisher: PublisherDep) -> Response:
+    """Erase this phone's answers in the session (the participant in its cookie) and its
+    participant row; live counts drop at once. Nothing stored for this phone is no error:
+    204 all the same. The cookie stays, so the phone can answer again (as a new participant)."""
+    code = sessions.normalize_code(code)
+    retention.erase_participant(db, code, participant_token(request, code), publisher)
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/sessions/{code}/export.csv",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "One row per answer."},
+        **errors(*PRESENTER, 404, 422, 503),
+    },
+)
+def export_csv(
+    code: str, db: SessionDep, _: PresenterDep, bom: Annotated[bool, Query()] = False
+) -> StreamingResponse:
+    """Tidy CSV, one row per response (columns in API.md), formula-safe. ``bom=1``: with a
+    byte-order mark, for Excel."""
     poll = sessions.get_session(db, code)
     lines = list(export.csv_lines(export.response_rows(db, poll)))
+    if bom:
+        lines.insert(0, export.UTF8_BOM)
     return StreamingResponse(
         iter(lines),
         media_type="text/csv; charset=utf-8",
@@ -107,7 +195,7 @@ def export_csv(code: str, db: SessionDep, _: PresenterDep) -> StreamingResponse:
     )
 
 
-@router.get("/sessions/{code}/export.json")
+@router.get("/sessions/{code}/export.json", responses=errors(*PRESENTER, 404, 422, 503))
 def export_json(code: str, db: SessionDep, _: PresenterDep) -> Response:
     poll = sessions.get_session(db, code)
     return Response(

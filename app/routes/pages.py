@@ -3,11 +3,12 @@ to (``/j/{code}``), a phone's own question panel and the vote form.
 
 Built for a room that acts at the same instant. What is the same for every phone comes from
 the session cache (``app.sessions.SessionCache``): the voting page of a phone without answers
-is drawn once per session, language and state and only gets the phone's own anti-forgery
-token; a question that opens travels to the phones in the live stream, not as thousands of
-requests; a vote is answered with the panel drawn from cached data, with no query beyond the
-group-commit write (``app.vote_writer``). Only a phone that has answered something has its own
-answers read.
+is drawn once per session, language and state and served as it is to all of them (forgery
+is stopped by the request's own headers, ``app.security.CrossOriginGuard``, not by tokens in
+pages that expire on a phone left open); a question that opens travels to the phones in the
+live stream, not as thousands of requests; a vote is answered with the panel drawn from
+cached data, with no query beyond the group-commit write (``app.vote_writer``). Only a phone
+that has answered something has its own answers read.
 
 A refused vote never shows an error page: with htmx the panel comes back with the message (and
 the refusal's status); without scripts the form post is answered with a redirect to the page,
@@ -17,6 +18,7 @@ its first answer (link previews and prefetchers never count as "joined").
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -31,9 +33,9 @@ from sqlmodel import Session
 from app import audience, i18n, sessions
 from app.audience import Answer, AudienceView
 from app.deps import (
-    CSRF_SLOT,
     NO_STORE,
     EngineDep,
+    LimitsDep,
     SessionCacheDep,
     SharedPagesDep,
     TemplatesDep,
@@ -45,7 +47,8 @@ from app.deps import (
     render,
     set_participant_cookie,
 )
-from app.errors import RETRY_AFTER_SECONDS, DomainError, Invalid, NotFound
+from app.errors import DomainError, Invalid, NotFound, TooManyRequests, retry_after
+from app.limits import Limits
 from app.results import phase_results
 from app.security import new_participant_token
 from app.sessions import LiveState, SessionCache, SessionContent
@@ -53,9 +56,12 @@ from app.sessions import LiveState, SessionCache, SessionContent
 router = APIRouter(include_in_schema=False)
 
 PAGE = "pages/audience/session.html"
+WAIT = "pages/audience/wait.html"
 PANEL = "partials/audience/_panel.html"
 LANDING = "pages/audience/landing.html"
 MAX_CODE_LENGTH = 32
+WAIT_JITTER_SECONDS = 4
+"""A join page held back by a limit loads again up to this much later than Retry-After."""
 SHARED_PAGE_SECONDS = 1.0
 """How long a shared page may show revealed results or a countdown that have moved on (the
 live stream brings the current ones as soon as the page connects)."""
@@ -110,18 +116,30 @@ def _unknown_code(request: Request, lang: str, code: str, *, panel: bool) -> HTM
     return _landing(request, lang, code=shown, error=message, status_code=404)
 
 
-def _page_context(
-    lang: str, view: AudienceView, error: str = "", csrf: str | None = None
-) -> dict[str, Any]:
-    context: dict[str, Any] = {
+def _new_participant_refused(limits: Limits, request: Request) -> TooManyRequests | None:
+    try:
+        limits.new_participant(request.scope)
+    except TooManyRequests as exc:
+        return exc
+    return None
+
+
+def _wait_page(request: Request, lang: str, code: str, refusal: TooManyRequests) -> HTMLResponse:
+    """The join page held back (429): it loads again by itself a little after Retry-After,
+    each phone at its own moment, so a waiting room does not come back all at once."""
+    seconds = refusal.retry_after + random.randint(0, WAIT_JITTER_SECONDS)
+    context = {"lang": lang, "code": code, "seconds": seconds, "switch_query": {}}
+    headers = {**NO_STORE, "Retry-After": str(refusal.retry_after)}
+    return render(request, WAIT, context, 429, headers=headers)
+
+
+def _page_context(lang: str, view: AudienceView, error: str = "") -> dict[str, Any]:
+    return {
         "lang": lang,
         "view": view,
         "error": error,
         "switch_query": {"phase": view.current.key} if view.current else {},
     }
-    if csrf is not None:
-        context["csrf"] = csrf
-    return context
 
 
 def _page_stamp(version: int, state: LiveState) -> tuple[Any, ...]:
@@ -145,7 +163,6 @@ def _draw_page(
     *,
     wanted: str | None = None,
     error_code: str | None = None,
-    csrf: str | None = None,
 ) -> str:
     """The whole voting page as HTML (reads the revealed results; runs in a worker thread)."""
     results = []
@@ -155,7 +172,7 @@ def _draw_page(
     view = audience.build_view(content, state, answers, lang, wanted=wanted, results=results)
     error = _refusal_text(lang, error_code, view, wanted) if error_code else ""
     return templates.get_template(PAGE).render(
-        {"request": request, **_page_context(lang, view, error, csrf)}
+        {"request": request, **_page_context(lang, view, error)}
     )
 
 
@@ -200,29 +217,35 @@ async def audience_page(
     engine: EngineDep,
     templates: TemplatesDep,
     pages: SharedPagesDep,
+    limits: LimitsDep,
     phase: str | None = None,
     lang: str | None = None,
     error: str | None = None,
 ) -> Response:
     """The page the QR code points to: one question, the phone's own answer to it, the revealed
-    results. A phone without answers gets the page drawn for all of them."""
+    results. A phone without answers gets the page drawn for all of them. A phone without a
+    participant cookie gets one, unless too many new participants came from its address in a
+    short time: then a page that loads again by itself (429)."""
     language = choose_language(request, lang)
     content = await _content(cache, sessions.normalize_code(code))
+    # The session's language is the phones' default; the phone's own choice wins.
+    language = choose_language(request, lang, content.language if content else None)
     response: Response
+    token = participant_token(request, content.code) if content is not None else None
     if content is None:
         response = _unknown_code(request, language, code, panel=False)
     elif content.code != code:
         query = f"?{request.url.query}" if request.url.query else ""
         response = RedirectResponse(f"/j/{content.code}{query}", status_code=307)
+    elif token is None and (held := _new_participant_refused(limits, request)) is not None:
+        response = _wait_page(request, language, content.code, held)
     else:
-        token = participant_token(request, content.code)
         version = cache.versions(content.code)[0]
         state = await _state(cache, content)
         answers = (
             await anyio.to_thread.run_sync(_own_answers, engine, content, token) if token else {}
         )
         error_code = error if error and audience.is_refusal_code(error) else None
-        csrf = str(request.scope["csrftoken"]())
         if answers or phase or error_code:
             html = await anyio.to_thread.run_sync(
                 lambda: _draw_page(
@@ -247,14 +270,33 @@ async def audience_page(
                         key,
                         stamp,
                         lambda: _draw_page(
-                            request, engine, templates, content, state, {}, language, csrf=CSRF_SLOT
+                            request, engine, templates, content, state, {}, language
                         ),
                     )
                 )
-            html = shared.replace(CSRF_SLOT, csrf)
+            html = shared
         response = HTMLResponse(html, headers=NO_STORE)
         if token is None:
             set_participant_cookie(request, response, content.code, new_participant_token())
+    remember_language(request, response, lang)
+    return response
+
+
+@router.get("/privacy", response_class=HTMLResponse)
+async def privacy(request: Request, code: str | None = None, lang: str | None = None) -> Response:
+    """The privacy note: what is stored about a phone, for how long, how to erase it.
+    ``code``: the session to link back to (only a well-formed code is)."""
+    language = choose_language(request, lang)
+    back = sessions.normalize_code(code or "")
+    if len(back) > MAX_CODE_LENGTH or not (back.isascii() and back.isalnum()):
+        back = ""
+    context = {
+        "lang": language,
+        "retention_days": request.app.state.settings.retention_days,
+        "back": back,
+        "switch_query": {"code": back} if back else {},
+    }
+    response = render(request, "pages/audience/privacy.html", context)
     remember_language(request, response, lang)
     return response
 
@@ -270,8 +312,8 @@ async def audience_panel(
 ) -> Response:
     """The question panel alone, for this phone: what its page fetches when a pushed panel
     would hide its own answer, and to catch up after a network blip."""
-    language = choose_language(request, lang)
     content = await _content(cache, sessions.normalize_code(code))
+    language = choose_language(request, lang, content.language if content else None)
     if content is None:
         return _unknown_code(request, language, code, panel=True)
     token = participant_token(request, content.code)
@@ -288,32 +330,44 @@ async def audience_vote(
     cache: SessionCacheDep,
     templates: TemplatesDep,
     writer: VoteWriterDep,
+    engine: EngineDep,
+    limits: LimitsDep,
 ) -> Response:
     """A vote from the page's form: with htmx the panel back, with the chosen answer marked as
     recorded (drawn from the session cache, no query but the write); without it a redirect to
     the page. ``answered`` (the page's script sends it) names the phases the phone answered
-    before, so the list of other open questions shows which are done."""
+    before, so the list of other open questions shows which are done. Too many votes from
+    this phone in a short time: 429 with Retry-After (without htmx, the page with the message;
+    with it, the panel, which the page's script does not swap in: it sends the vote again
+    after Retry-After)."""
     htmx = request.headers.get("hx-request") == "true"
     form = await form_fields(request)
     phase, lang = form.get("phase"), form.get("lang")
-    language = choose_language(request, lang)
     content = await _content(cache, sessions.normalize_code(code))
+    language = choose_language(request, lang, content.language if content else None)
     if content is None:
         return _unknown_code(request, language, code, panel=htmx)
     refusal: DomainError | None = None
     wanted = phase if phase and len(phase) <= audience.MAX_FIELD_LENGTH else None
     answers = audience.answered_from_form(form.get("answered"), content)
+    token = participant_token(request, content.code)
     try:
-        token = participant_token(request, content.code)
         if token is None:
             # No participant cookie: the phone never loaded the page (or dropped its cookies).
             # The form path never invents a participant; the page sets the cookie on reload.
             raise Invalid("the participant cookie is missing", code="no_participant")
+        limits.vote(content.code, token)
         vote = audience.vote_from_form(form)
         stored = await writer.submit(content.code, token, vote)
         answers[stored.phase] = Answer(stored.choice, stored.value)
     except DomainError as exc:
         refusal = exc
+    wait = retry_after(refusal) if refusal is not None else None
+    if not htmx and isinstance(refusal, TooManyRequests):
+        html = await _refusal_page(
+            request, cache, engine, templates, content, token, language, wanted, refusal.code
+        )
+        return HTMLResponse(html, refusal.status, headers={**NO_STORE, "Retry-After": str(wait)})
     if not htmx:
         query: dict[str, str] = {}
         if wanted:
@@ -330,7 +384,35 @@ async def audience_vote(
     html = templates.get_template(PANEL).render(
         request=request, lang=language, view=view, error=message
     )
-    headers = (
-        NO_STORE if status_code != 503 else {**NO_STORE, "Retry-After": str(RETRY_AFTER_SECONDS)}
-    )
+    headers = NO_STORE if wait is None else {**NO_STORE, "Retry-After": str(wait)}
     return HTMLResponse(html, status_code, headers=headers)
+
+
+async def _refusal_page(
+    request: Request,
+    cache: SessionCache,
+    engine: Engine,
+    templates: Jinja2Templates,
+    content: SessionContent,
+    token: str | None,
+    lang: str,
+    wanted: str | None,
+    error_code: str,
+) -> str:
+    """The whole voting page for this phone with a refusal's message (a form post without
+    htmx that is answered with the page itself rather than a redirect)."""
+    state = await _state(cache, content)
+    answers = await anyio.to_thread.run_sync(_own_answers, engine, content, token)
+    return await anyio.to_thread.run_sync(
+        lambda: _draw_page(
+            request,
+            engine,
+            templates,
+            content,
+            state,
+            answers,
+            lang,
+            wanted=wanted,
+            error_code=error_code,
+        )
+    )

@@ -19,16 +19,19 @@ from markupsafe import Markup
 
 from app import i18n, presenter, sessions, voting
 from app.db import SessionDep
-from app.deps import PublisherDep, SettingsDep, TemplatesDep, is_https, render
+from app.deps import EngineDep, PublisherDep, SettingsDep, TemplatesDep, is_https, render
 from app.errors import DomainError, Invalid
 from app.models import PollSession
 from app.routes.api import join_url
 from app.security import (
+    PRESENTER_COOKIE,
     PresenterPageDep,
     clear_presenter_cookie,
+    end_presenter_login,
     is_presenter,
     safe_next,
     set_presenter_cookie,
+    start_presenter_login,
     token_matches,
 )
 from app.settings import Settings
@@ -62,6 +65,7 @@ def login_page(request: Request, next: str | None = None) -> Response:
 def login(
     request: Request,
     settings: SettingsDep,
+    engine: EngineDep,
     token: Annotated[str, Form(max_length=512)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/presenter",
 ) -> Response:
@@ -74,12 +78,17 @@ def login(
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
     response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
-    set_presenter_cookie(response, settings.secret_key, secure=is_https(request))
+    days = settings.presenter_login_days
+    cookie = start_presenter_login(engine, settings.secret_key, days=days)
+    set_presenter_cookie(response, cookie, days=days, secure=is_https(request))
     return response
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
+def logout(request: Request, settings: SettingsDep, engine: EngineDep) -> Response:
+    """End the login on the server (a saved copy of the cookie stops working) and in the
+    browser."""
+    end_presenter_login(engine, settings.secret_key, request.cookies.get(PRESENTER_COOKIE))
     response = RedirectResponse("/presenter/login", status_code=status.HTTP_303_SEE_OTHER)
     clear_presenter_cookie(response, secure=is_https(request))
     return response
@@ -89,8 +98,25 @@ def logout(request: Request) -> Response:
 
 
 @router.get("", response_class=HTMLResponse)
-def dashboard(request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
-    return _dashboard(request, db)
+def dashboard(
+    request: Request,
+    db: SessionDep,
+    _: PresenterPageDep,
+    talk: Annotated[str, Query(max_length=64)] = "",
+    state: Annotated[str, Query(max_length=16)] = "",
+    deleted: Annotated[str, Query(max_length=12)] = "",
+) -> Response:
+    """Every talk with its sessions; ``talk`` and ``state`` (running, ended, rehearsal) narrow
+    the list down."""
+    if state and state not in presenter.SessionFilter.__members__:
+        return _dashboard(request, db, error="pres_error_filter", status_code=422)
+    return _dashboard(
+        request,
+        db,
+        talk=talk or None,
+        state=presenter.SessionFilter(state) if state else None,
+        notice=("pres_deleted", deleted) if deleted else None,
+    )
 
 
 def _dashboard(
@@ -100,12 +126,19 @@ def _dashboard(
     error: str | None = None,
     form: dict[str, str] | None = None,
     status_code: int = 200,
+    talk: str | None = None,
+    state: presenter.SessionFilter | None = None,
+    notice: tuple[str, str] | None = None,
 ) -> HTMLResponse:
     return render(
         request,
         "pages/presenter/dashboard.html",
         {
-            "talks": presenter.talk_overviews(db),
+            "talks": presenter.talk_overviews(db, talk=talk, state=state),
+            "all_talks": sessions.list_talks(db),
+            "filter": {"talk": talk or "", "state": state.value if state else ""},
+            "states": list(presenter.SessionFilter),
+            "notice": notice,
             "today": date.today().isoformat(),
             "error": error,
             "form": form or {},
@@ -142,6 +175,7 @@ def create_session(
 
 def _error_key(exc: DomainError) -> str:
     known = {
+        "session_ended": "pres_error_ended",
         "empty_venue": "pres_error_venue",
         "unknown_talk": "pres_error_talk",
         "unknown_language": "pres_error_language",
@@ -329,3 +363,92 @@ def next_action(
         db.rollback()
         return _after_action(request, db, settings, templates, poll.code, view, exc)
     return _after_action(request, db, settings, templates, poll.code, view)
+
+
+# --------------------------------------------------------------------------- a session's life
+
+
+def _back(target: str, code: str) -> str:
+    return f"/presenter/sessions/{code}" if target == "control" else "/presenter"
+
+
+def _flag(text: str) -> bool | None:
+    """A form's yes/no field: "1" or "0"; absent or empty leaves the setting as it is."""
+    if text == "":
+        return None
+    if text in ("0", "1"):
+        return text == "1"
+    raise Invalid("a yes/no field takes 1 or 0", code="bad_flag")
+
+
+@router.post("/sessions/{code}/update", response_class=HTMLResponse)
+def update_session(
+    code: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    publisher: PublisherDep,
+    _: PresenterPageDep,
+    venue: Annotated[str | None, Form(max_length=200)] = None,
+    rehearsal: Annotated[str, Form(max_length=1)] = "",
+    ended: Annotated[str, Form(max_length=1)] = "",
+    back: Annotated[str, Form(pattern="^(dashboard|control)$")] = "dashboard",
+) -> Response:
+    """Rename the venue, mark or unmark a rehearsal, end a session or take it up again; then
+    back to the page the form was on."""
+    poll = sessions.get_session(db, code)
+    try:
+        sessions.update_session(
+            db,
+            poll.code,
+            publisher,
+            venue=venue,
+            rehearsal=_flag(rehearsal),
+            ended=_flag(ended),
+        )
+    except DomainError as exc:
+        db.rollback()
+        if back == "control":
+            context = _session_context(request, db, settings, poll)
+            context["error"] = _error_key(exc)
+            return render(request, "pages/presenter/control.html", context, exc.status)
+        return _dashboard(request, db, error=_error_key(exc), status_code=exc.status)
+    return RedirectResponse(_back(back, poll.code), status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/sessions/{code}/delete", response_class=HTMLResponse)
+def delete_page(code: str, request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
+    """Asks before deleting, and offers the export first."""
+    poll = sessions.get_session(db, code)
+    return _delete_page(request, db, poll)
+
+
+def _delete_page(
+    request: Request, db: SessionDep, poll: PollSession, error: bool = False
+) -> HTMLResponse:
+    view = presenter.session_view(db, poll)
+    return render(
+        request,
+        "pages/presenter/delete.html",
+        {"poll": poll, "view": view, "error": error},
+        status_code=422 if error else 200,
+    )
+
+
+@router.post("/sessions/{code}/delete", response_class=HTMLResponse)
+def delete_session(
+    code: str,
+    request: Request,
+    db: SessionDep,
+    publisher: PublisherDep,
+    _: PresenterPageDep,
+    confirm: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """Deletes once the presenter typed the session's code."""
+    poll = sessions.get_session(db, code)
+    if sessions.normalize_code(confirm) != poll.code:
+        return _delete_page(request, db, poll, error=True)
+    sessions.delete_session(db, poll.code, publisher)
+    return RedirectResponse(
+        f"/presenter?deleted={poll.code}", status_code=status.HTTP_303_SEE_OTHER
+    )

@@ -16,9 +16,13 @@ from app.deps import TemplatesDep, choose_language, render
 from app.errors import NotFound
 from app.models import PollSession, Talk
 from app.results.schema import SessionResultsJSON, TalkResultsJSON
+from app.routes.docs import PRESENTER, errors
 from app.security import PresenterDep, PresenterPageDep
 
 router = APIRouter(tags=["results"])
+
+API_ERRORS = errors(*PRESENTER, 404, 422, 503)
+# The results pages are the presenter's HTML, like the other pages: not part of the API.
 
 LangQuery = Annotated[str | None, Query(max_length=16, description="language, e.g. en, zh-Hans")]
 
@@ -53,7 +57,7 @@ def _json(document: Any, filename: str | None = None) -> Response:
 # --------------------------------------------------------------------------- JSON results
 
 
-@router.get("/api/v1/sessions/{code}/results", response_model_by_alias=True)
+@router.get("/api/v1/sessions/{code}/results", response_model_by_alias=True, responses=API_ERRORS)
 def session_results(code: str, db: SessionDep, _: PresenterDep) -> SessionResultsJSON:
     """The session's results: phases, gap, shift, cross-tabs (docs/methods.md says what each
     figure is)."""
@@ -61,7 +65,7 @@ def session_results(code: str, db: SessionDep, _: PresenterDep) -> SessionResult
     return results.session_results_model(results.session_results(db, poll))
 
 
-@router.get("/api/v1/talks/{slug}/results", response_model_by_alias=True)
+@router.get("/api/v1/talks/{slug}/results", response_model_by_alias=True, responses=API_ERRORS)
 def talk_results(slug: str, db: SessionDep, _: PresenterDep) -> TalkResultsJSON:
     """The talk's results pooled over its sessions, the gap pooled with inverse-variance weights
     (DerSimonian-Laird), and each session's own results under ``sessions``."""
@@ -72,11 +76,18 @@ def talk_results(slug: str, db: SessionDep, _: PresenterDep) -> TalkResultsJSON:
 # --------------------------------------------------------------------------- exports
 
 
-@router.get("/api/v1/talks/{slug}/export.csv", response_class=StreamingResponse)
-def talk_export_csv(slug: str, db: SessionDep, _: PresenterDep) -> StreamingResponse:
-    """Every response of every session of the talk, one row each (formula-safe)."""
+@router.get(
+    "/api/v1/talks/{slug}/export.csv", response_class=StreamingResponse, responses=API_ERRORS
+)
+def talk_export_csv(
+    slug: str, db: SessionDep, _: PresenterDep, bom: Annotated[bool, Query()] = False
+) -> StreamingResponse:
+    """Every response of every session of the talk, one row each (formula-safe); ``bom=1``:
+    with a byte-order mark, for Excel."""
     talk = sessions.get_talk(db, slug)
     lines = list(export.csv_lines(export.talk_rows(db, talk)))
+    if bom:
+        lines.insert(0, export.UTF8_BOM)
     return StreamingResponse(
         iter(lines),
         media_type="text/csv; charset=utf-8",
@@ -84,22 +95,22 @@ def talk_export_csv(slug: str, db: SessionDep, _: PresenterDep) -> StreamingResp
     )
 
 
-@router.get("/api/v1/talks/{slug}/export.json")
+@router.get("/api/v1/talks/{slug}/export.json", responses=API_ERRORS)
 def talk_export_json(slug: str, db: SessionDep, _: PresenterDep) -> Response:
     talk = sessions.get_talk(db, slug)
     return _json(export.talk_document(db, talk), f"beliefgap-{talk.slug}.json")
 
 
-@router.get("/api/v1/sessions/{code}/codebook.json")
+@router.get("/api/v1/sessions/{code}/codebook.json", responses=API_ERRORS)
 def session_codebook(code: str, db: SessionDep, _: PresenterDep) -> Response:
     """What the export's columns, phases and option ids mean, in every language of the talk."""
     poll = sessions.get_session(db, code)
-    talk = db.get(Talk, poll.talk_id)
-    assert talk is not None
-    return _json(export.codebook(db, talk), f"beliefgap-{poll.code}-codebook.json")
+    talk = sessions.session_talk(db, poll)
+    codebook = export.codebook(db, talk, poll.version_id)
+    return _json(codebook, f"beliefgap-{poll.code}-codebook.json")
 
 
-@router.get("/api/v1/talks/{slug}/codebook.json")
+@router.get("/api/v1/talks/{slug}/codebook.json", responses=API_ERRORS)
 def talk_codebook(slug: str, db: SessionDep, _: PresenterDep) -> Response:
     talk = sessions.get_talk(db, slug)
     return _json(export.codebook(db, talk), f"beliefgap-{talk.slug}-codebook.json")
@@ -123,7 +134,7 @@ def _chart_file(
     return Response(export.svg_to_png(svg), media_type="image/png", headers=headers)
 
 
-@router.get("/api/v1/sessions/{code}/charts/{chart_name}")
+@router.get("/api/v1/sessions/{code}/charts/{chart_name}", responses=API_ERRORS)
 def session_chart(
     code: str,
     chart_name: str,
@@ -141,7 +152,7 @@ def session_chart(
     )
 
 
-@router.get("/api/v1/talks/{slug}/charts/{chart_name}")
+@router.get("/api/v1/talks/{slug}/charts/{chart_name}", responses=API_ERRORS)
 def talk_chart(
     slug: str,
     chart_name: str,
@@ -164,7 +175,9 @@ def talk_chart(
 # --------------------------------------------------------------------------- pages
 
 
-@router.get("/presenter/sessions/{code}/results", response_class=HTMLResponse)
+@router.get(
+    "/presenter/sessions/{code}/results", response_class=HTMLResponse, include_in_schema=False
+)
 def session_results_page(
     code: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
 ) -> HTMLResponse:
@@ -182,7 +195,7 @@ def session_results_page(
     )
 
 
-@router.get("/presenter/talks/{slug}/results", response_class=HTMLResponse)
+@router.get("/presenter/talks/{slug}/results", response_class=HTMLResponse, include_in_schema=False)
 def talk_results_page(
     slug: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
 ) -> HTMLResponse:
@@ -200,7 +213,9 @@ def talk_results_page(
     )
 
 
-@router.get("/presenter/sessions/{code}/report.html", response_class=HTMLResponse)
+@router.get(
+    "/presenter/sessions/{code}/report.html", response_class=HTMLResponse, include_in_schema=False
+)
 def session_report(
     code: str,
     db: SessionDep,
@@ -219,7 +234,9 @@ def session_report(
     return HTMLResponse(html)
 
 
-@router.get("/presenter/talks/{slug}/report.html", response_class=HTMLResponse)
+@router.get(
+    "/presenter/talks/{slug}/report.html", response_class=HTMLResponse, include_in_schema=False
+)
 def talk_report(
     slug: str,
     request: Request,

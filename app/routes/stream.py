@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -27,12 +27,13 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.responses import StreamingResponse
-from starlette.types import Message, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from app import audience, i18n, sessions
-from app.deps import BroadcasterDep, SessionCacheDep
+from app.deps import BroadcasterDep, LimitsDep, SessionCacheDep, participant_token
 from app.live import Broadcaster, Frames, RenderRequest, encode_event
 from app.results import phase_results
+from app.routes.docs import errors
 from app.security import is_presenter
 from app.sessions import SessionCache
 
@@ -94,16 +95,17 @@ class LiveRenderer:
         template = self.templates.get_template(PANEL)
         for lang in sorted(request.panel_langs):
             view = audience.build_view(content, state, {}, lang, shared=True)
-            html = template.render(lang=lang, view=view, error="", csrf="")
+            html = template.render(lang=lang, view=view, error="")
             frames.panels[lang] = encode_event("panel", html)
 
 
 def state_json(public: Any) -> str:
-    """The ``state`` event's data: ``{"code", "phases": [{"id", "kind", "state", "revealed",
-    "closes_at"}]}``."""
+    """The ``state`` event's data: ``{"code", "ended", "phases": [{"id", "kind", "state",
+    "revealed", "closes_at"}]}``."""
     return json.dumps(
         {
             "code": public.code,
+            "ended": public.ended,
             "phases": [
                 {
                     "id": phase.id,
@@ -152,6 +154,25 @@ class EventStreamResponse(StreamingResponse):
 
     media_type = "text/event-stream"
 
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        *,
+        on_close: Callable[[], None] | None = None,
+        headers: Mapping[str, str] | None = None,
+        status_code: int = 200,  # FastAPI reads this default to document the response
+    ) -> None:
+        super().__init__(content, status_code, headers=headers)
+        self._on_close = on_close
+        """Called once the stream has ended, however it ended (the limits count it closed)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self._on_close is not None:
+                self._on_close()
+
     async def stream_response(self, send: Send) -> None:
         async def timed_send(message: Message) -> None:
             with anyio.fail_after(SEND_TIMEOUT_SECONDS):
@@ -166,20 +187,25 @@ class EventStreamResponse(StreamingResponse):
 @router.get(
     "/api/v1/sessions/{code}/events",
     response_class=EventStreamResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        **errors(404, 422, 429, 503, json_route=False),
+    },
 )
 async def events(
     code: str,
     request: Request,
     cache: SessionCacheDep,
     broadcaster: BroadcasterDep,
+    limits: LimitsDep,
     lang: Annotated[str | None, Query(max_length=16)] = None,
     view: Annotated[Literal["phone"] | None, Query()] = None,
 ) -> EventStreamResponse:
     """The session's live updates as server-sent events (``state``, ``results``, ``panel`` for
     phones, ``counts`` for the presenter, ``ping``). ``lang``: ``en`` or ``zh-Hans`` (default:
     the session's language). ``view=phone``: the audience page's stream, even in a browser
-    that is also the presenter's."""
+    that is also the presenter's. Too many streams open for one participant (its cookie) or
+    one address: 429."""
     normalized = sessions.normalize_code(code)
     content = cache.cached_content(normalized)
     if content is None:  # NotFound -> 404
@@ -187,8 +213,17 @@ async def events(
     chosen = i18n.supported(lang) or i18n.supported(content.language) or i18n.DEFAULT_LANGUAGE
     if not broadcaster.started:  # the server is stopping: come back to the next one
         raise HTTPException(503, "the server is restarting", headers={"Retry-After": "2"})
-    presenter = view != "phone" and is_presenter(request)
+    # The presenter's screens (control page, projector) may carry a participant cookie too
+    # (a phone tab in the same browser): only the audience's streams count per participant.
+    # The presenter's login is in the database: looked up off the event loop (a phone's page
+    # asks for view=phone and skips it).
+    trusted = view != "phone" and await anyio.to_thread.run_sync(is_presenter, request)
+    token = None if trusted else participant_token(request, content.code)
+    closed = limits.open_stream(request.scope, (content.code, token) if token else None)
+    presenter = trusted
     stream = event_stream(broadcaster, content.code, chosen, presenter)
     return EventStreamResponse(
-        stream, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        stream,
+        on_close=closed,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

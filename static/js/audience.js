@@ -5,11 +5,11 @@
    - recovers by itself: a dropped stream reconnects with backoff, a stream that went quiet (a
      network blip that left the socket up), a return to the network and a wake from sleep all
      reconnect, and every connection starts with the current question; a vote or a panel
-     request that failed is retried with backoff;
+     request that failed is retried with backoff; a vote refused for coming too fast (429) is
+     sent again after the server's Retry-After, saying so;
    - keeps the % estimate's slider, number field and big number in step;
    - counts a running countdown down, and fetches the panel again when it reaches zero;
-   - drops a shown refusal (?error=) from the address, so a reload does not repeat it;
-   - reloads the page when a form's anti-forgery token has expired (403). */
+   - drops a shown refusal (?error=) from the address, so a reload does not repeat it. */
 (function () {
   "use strict";
   document.documentElement.classList.add("aud-js");
@@ -228,6 +228,7 @@
   // ------------------------------------------------------------------ votes and requests
 
   var voteTries = 0;
+  var voteRetry = null; // the timer that sends a failed vote again
 
   function isVote(elt) {
     return elt && elt.matches && elt.matches("form.aud-form");
@@ -241,7 +242,8 @@
     if (!xhr) return;
     if (vote) votesInFlight++;
     xhr.addEventListener("loadend", function () {
-      if (xhr.status >= 200 && xhr.status < 500) { // answered (refusals come back as panels)
+      // Answered (refusals come back as panels); a 429 is sent again (see failed).
+      if (xhr.status >= 200 && xhr.status < 500 && xhr.status !== 429) {
         if (vote) voteTries = 0;
         else panelTries = 0;
         if (vote || statusKind !== "vote") showStatus("");
@@ -259,6 +261,8 @@
   document.addEventListener("htmx:configRequest", function (event) {
     var elt = event.detail.elt;
     if (!isVote(elt)) return;
+    window.clearTimeout(voteRetry); // this vote replaces one waiting to be sent again
+    voteRetry = null;
     event.detail.parameters.answered = Object.keys(answered).join(",");
     elt._bgLastVote = { path: event.detail.path, values: Object.fromEntries(event.detail.formData) };
     var trigger = event.detail.triggeringEvent;
@@ -271,18 +275,32 @@
     }
   });
 
+  function retryAfterMs(xhr) {
+    var seconds = parseInt(xhr.getResponseHeader("Retry-After"), 10);
+    return (isNaN(seconds) || seconds < 1 ? 1 : seconds) * 1000;
+  }
+
   function failed(event) {
     var elt = event.detail && event.detail.elt;
     var xhr = event.detail && event.detail.xhr;
-    if (xhr && xhr.status === 403) {
-      window.location.reload(); // the anti-forgery token expired
-      return;
-    }
-    if (xhr && xhr.status && xhr.status < 500) return; // refusals come back as panels
+    var tooFast = xhr && xhr.status === 429;
+    if (xhr && xhr.status && xhr.status < 500 && !tooFast) return; // refusals come back as panels
     if (isVote(elt) && elt._bgLastVote && voteTries < MAX_VOTE_TRIES) {
       var last = elt._bgLastVote;
-      showStatus(live ? live.dataset.retrying : "", "vote");
-      window.setTimeout(function () {
+      var delay;
+      if (tooFast) {
+        // Wait what the server asks, plus a little, and say when the vote goes again.
+        delay = retryAfterMs(xhr) + Math.random() * 1000;
+        var text = live ? live.dataset.tooFast || "" : "";
+        showStatus(text.replace("{seconds}", String(Math.ceil(delay / 1000))), "vote");
+        voteTries++;
+      } else {
+        showStatus(live ? live.dataset.retrying : "", "vote");
+        delay = backoff(voteTries++, 15000);
+      }
+      window.clearTimeout(voteRetry);
+      voteRetry = window.setTimeout(function () {
+        voteRetry = null;
         var form = document.body.contains(elt) ? elt : null;
         window.htmx.ajax("POST", last.path, {
           source: form || panel(),
@@ -290,11 +308,31 @@
           target: "#aud-panel",
           swap: "outerHTML",
         });
-      }, backoff(voteTries++, 15000));
+      }, delay);
     } else if (elt && elt.id === "aud-panel") {
       retryPanel();
     }
   }
+
+  // ------------------------------------------------------------------ erase my answers
+
+  // The footer's button sends DELETE /api/v1/sessions/{code}/me (after the browser's confirm):
+  // on 204 this phone has no answers any more, so its panel is fetched again (the open question
+  // comes back unanswered) and the footer says it is done.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-erase")) return;
+    var status = document.querySelector("[data-erase-status]");
+    var ok = event.detail.xhr && event.detail.xhr.status === 204;
+    if (ok) {
+      answered = {};
+      refreshPanel();
+    }
+    if (status) {
+      status.textContent = ok ? elt.dataset.erased : elt.dataset.eraseFailed;
+      status.hidden = false;
+    }
+  });
 
   document.addEventListener("htmx:sendError", failed);
   document.addEventListener("htmx:responseError", failed);

@@ -48,13 +48,16 @@
     chosen = button.dataset.showChart;
     showChart();
   });
-  // The panel is replaced when phases change: keep what the presenter typed in the timer.
+  // The panel is replaced when phases change: keep what the presenter typed in the timer,
+  // unless the swap answers the Next that used it (a timer is for one question only).
   var typed = "";
   function timerField() { return document.querySelector('.strip__next input[name="seconds"]'); }
   document.body.addEventListener("htmx:beforeSwap", function (event) {
     if (event.detail.target && event.detail.target.id === "panel") {
       var field = timerField();
-      typed = field ? field.value : "";
+      var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+      var usedIt = elt && elt.classList && elt.classList.contains("strip__next");
+      typed = field && !usedIt ? field.value : "";
     }
   });
   document.body.addEventListener("htmx:afterSwap", function (event) {
@@ -69,6 +72,15 @@
   showChart();
 
   // ---------------------------------------------------------------- keyboard
+  // A second → within a second is a bounce or a double press, not "skip a question".
+  var NEXT_GUARD_MS = 1000;
+  var lastNext = -Infinity;
+  function tooSoon() {
+    var now = performance.now();
+    if (now - lastNext < NEXT_GUARD_MS) return true;
+    lastNext = now;
+    return false;
+  }
   var keys = { arrowright: "arrowright", r: "r", c: "c", p: "p" };
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
@@ -79,6 +91,7 @@
     var target = document.querySelector('[data-key="' + name + '"]');
     if (!target || target.disabled) return;
     event.preventDefault();
+    if (name === "arrowright" && tooSoon()) return;
     target.click();
   });
 })();

@@ -1,4 +1,4 @@
-// The projector: keyboard (right arrow = next, R = reveal/hide, Q = QR code, F = full screen,
+// The projector: keyboard (right arrow = next, at most once a second; R = reveal/hide, Q = QR code, F = full screen,
 // D = dark theme), countdowns, and a cursor that hides when the mouse rests.
 (function () {
   "use strict";
@@ -38,6 +38,16 @@
     var form = document.querySelector('form[data-key="' + name + '"]');
     if (form) form.requestSubmit();
   }
+  // A second → within a second (a clicker's bounce, a double press) would skip a question:
+  // it is ignored.
+  var NEXT_GUARD_MS = 1000;
+  var lastNext = -Infinity;
+  function next() {
+    var now = performance.now();
+    if (now - lastNext < NEXT_GUARD_MS) return;
+    lastNext = now;
+    submit("arrowright");
+  }
   function fullScreen() {
     if (document.fullscreenElement) {
       document.exitFullscreen();
@@ -50,7 +60,7 @@
     switch (event.key) {
       case "ArrowRight":
       case "PageDown": // presentation clickers send this
-        submit("arrowright");
+        next();
         break;
       case "r": case "R":
         submit("r");

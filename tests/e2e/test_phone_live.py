@@ -81,7 +81,7 @@ def test_phones_follow_the_pushed_question_without_asking_for_it(
     shows(first, "field")
     for page, _ in phones[1:]:
         page.wait_for_function(
-            "document.querySelector('#aud-panel').dataset.open === 'belief@;field@'",
+            "() => document.querySelector('#aud-panel').dataset.open === 'belief@;field@'",
             timeout=WAIT_MS,
         )
         assert page.locator("#aud-q-belief").count() == 1  # their first unanswered question

@@ -102,7 +102,7 @@ def settled(page: Any) -> None:
     """Wait until htmx has finished its requests and swaps: a form swapped in is wired up a
     moment after it appears, and a key or tap before that would post it without htmx."""
     page.wait_for_function(
-        "document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+        "() => document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
         " === null",
         timeout=WAIT_MS,
     )
@@ -186,7 +186,8 @@ def test_a_talk_with_a_projector_and_five_phones(live_server: LiveServer, open_p
     phones: dict[str, Phone] = {}
     for name, locale in (("A", "en-GB"), ("B", "en-US"), ("C", "en-GB"), ("D", "zh-CN")):
         page = open_page(f"phone {name}", viewport=(390, 844), locale=locale)
-        page.goto(join_url)
+        # The session's language (English) is the phones' default: D chooses Chinese.
+        page.goto(join_url + ("?lang=zh-Hans" if locale == "zh-CN" else ""))
         page.wait_for_selector(".aud-wait")
         phones[name] = Phone(name, page)
     assert phones["D"].page.locator("html").get_attribute("lang") == "zh-Hans"
@@ -245,7 +246,7 @@ def test_a_talk_with_a_projector_and_five_phones(live_server: LiveServer, open_p
 
     # E joins late, in Chinese, straight into the open question.
     late = open_page("phone E", viewport=(390, 844), locale="zh-CN")
-    late.goto(join_url)
+    late.goto(join_url + "?lang=zh-Hans")
     phones["E"] = Phone("E", late)
     answer(phones["E"], "belief", "unsure")
     projector_count(projector, "belief", 5, "projector count with the late phone")

@@ -57,6 +57,11 @@ STABLE_SECONDS = 30.0
 """A connection that lived this long starts its next reconnection from the shortest delay."""
 FLUSH_SECONDS = 2.0
 """On shutdown, how long facts still waiting may take to be sent."""
+VOTES_GATHER_SECONDS = 0.02
+"""After a NOTIFY that carried only new votes, how long facts gather before the next one: in a
+burst the writer commits a batch every few milliseconds, and one NOTIFY per batch cost the event
+loop more than the streams gain (their results are drawn at most every few hundred ms). A phase
+change is sent at once."""
 
 
 def libpq_url(url: str) -> str:
@@ -75,10 +80,11 @@ def redacted(url: str) -> str:
 
 
 def encode(fact: SessionChanged) -> str:
-    return json.dumps(
-        {"session_id": fact.session_id, "code": fact.code, "phases": fact.phases},
-        separators=(",", ":"),
-    )
+    data: dict[str, object] = {"session_id": fact.session_id, "code": fact.code}
+    data["phases"] = fact.phases
+    if fact.gone:  # only when set: a process of the previous release reads the rest alike
+        data["gone"] = True
+    return json.dumps(data, separators=(",", ":"))
 
 
 def decode(payload: str) -> SessionChanged | None:
@@ -92,7 +98,15 @@ def decode(payload: str) -> SessionChanged | None:
         return None
     if not code:
         return None
-    return SessionChanged(session_id=session_id, code=code, phases=phases)
+    gone = data.get("gone", False)
+    if not isinstance(gone, bool):
+        return None
+    return SessionChanged(session_id=session_id, code=code, phases=phases, gone=gone)
+
+
+def _merged(earlier: SessionChanged, later: SessionChanged) -> SessionChanged:
+    """Two facts about one session as one: phase changes and deletions stick."""
+    return replace(later, phases=earlier.phases or later.phases, gone=earlier.gone or later.gone)
 
 
 def _backoff(delay: float) -> float:
@@ -175,8 +189,8 @@ class PostgresBackend:
         if self._sender is None:
             return
         earlier = self._waiting.get(fact.code)
-        if earlier is not None and earlier.phases and not fact.phases:
-            fact = replace(fact, phases=True)
+        if earlier is not None:
+            fact = _merged(earlier, fact)
         self._waiting[fact.code] = fact
         self._idle.clear()
         self._wake.set()
@@ -197,6 +211,7 @@ class PostgresBackend:
                             connection = await self._connection(NOTIFY_APPLICATION)
                         await connection.execute(query, ([encode(f) for f in batch.values()],))
                         delay = RECONNECT_FIRST_SECONDS
+                        await self._gather_votes()
                     except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
                         log.warning(
                             "sending %d live updates failed (%s); again in %.1fs",
@@ -205,12 +220,10 @@ class PostgresBackend:
                             delay,
                         )
                         for fact in batch.values():
-                            if fact.code not in self._waiting:
-                                self._waiting[fact.code] = fact
-                            elif fact.phases:
-                                self._waiting[fact.code] = replace(
-                                    self._waiting[fact.code], phases=True
-                                )
+                            later = self._waiting.get(fact.code)
+                            self._waiting[fact.code] = (
+                                fact if later is None else _merged(fact, later)
+                            )
                         await _close(connection)
                         connection = None
                         await asyncio.sleep(_backoff(delay))
@@ -220,6 +233,17 @@ class PostgresBackend:
                 self._idle.set()
         finally:
             await _close(connection)
+
+    async def _gather_votes(self) -> None:
+        """Wait up to VOTES_GATHER_SECONDS while only new votes wait to be sent."""
+        deadline = asyncio.get_running_loop().time() + VOTES_GATHER_SECONDS
+        while not any(f.phases for f in self._waiting.values()):
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), left)
 
     # ---------------------------------------------------------------- listening
 

@@ -1,0 +1,335 @@
+"""The talk editor's form: a talk (the file format's structure) as flat form fields and back,
+the edits its buttons make (add, remove and move phases and options), where each problem is
+shown, and the phone preview of one phase. No HTTP here: ``app.routes.talks`` serves it.
+
+Every field is named by its path in the talk's structure (``phases.1.options.0.label.en``), the
+same path a ``app.talks.Problem`` carries, so each problem lands next to its field.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app import i18n
+from app.audience import AudienceView, OptionView, QuestionView
+from app.models import PhaseKind
+from app.talks import ID_RE, Problem
+
+KINDS = [k.value for k in PhaseKind]
+_INDEX = re.compile(r"^\d+$")
+
+
+# --------------------------------------------------------------------------- form -> talk
+
+
+def _nested(fields: Mapping[str, str]) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    for name, value in fields.items():
+        parts = name.split(".")
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[parts[-1]] = value
+    return root
+
+
+def _indexed(node: Any) -> list[Any]:
+    if not isinstance(node, dict):
+        return []
+    keys = sorted(int(k) for k in node if _INDEX.match(k))
+    return [node[str(k)] for k in keys]
+
+
+def _number(text: str) -> Any:
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() else value
+
+
+def _texts(node: Any, languages: list[str]) -> dict[str, str]:
+    node = node if isinstance(node, dict) else {}
+    return {lang: str(node.get(lang, "")) for lang in languages}
+
+
+def split_languages(text: str) -> list[str]:
+    return [part for part in re.split(r"[\s,]+", text.strip()) if part]
+
+
+def talk_from_form(fields: Mapping[str, str]) -> dict[str, Any]:
+    """The talk the editor's form describes, in the file format's structure (empty texts stay
+    empty, so the checks name them)."""
+    tree = _nested(fields)
+    languages = split_languages(str(tree.get("languages", "")))
+    talk: dict[str, Any] = {
+        "slug": str(tree.get("slug", "")).strip(),
+        "languages": languages,
+        "title": _texts(tree.get("title"), languages),
+        "phases": [],
+    }
+    for node in _indexed(tree.get("phases")):
+        if not isinstance(node, dict):
+            continue
+        kind = str(node.get("kind", "")).strip()
+        phase: dict[str, Any] = {"id": str(node.get("id", "")).strip(), "kind": kind}
+        if kind in ("perceived", "revote"):
+            phase["of"] = str(node.get("of", "")).strip()
+        question = _texts(node.get("question"), languages)
+        if kind != "revote" or any(v.strip() for v in question.values()):
+            phase["question"] = question
+        options = []
+        holds = []
+        for option_node in _indexed(node.get("options")):
+            if not isinstance(option_node, dict):
+                continue
+            option = {
+                "id": str(option_node.get("id", "")).strip(),
+                "label": _texts(option_node.get("label"), languages),
+            }
+            options.append(option)
+            if option_node.get("holds"):
+                holds.append(option["id"])
+        if kind == "perceived" and node.get("answer") == "estimate":
+            found = node.get("range")
+            rng: dict[str, Any] = found if isinstance(found, dict) else {}
+            phase["range"] = [_number(str(rng.get("0", ""))), _number(str(rng.get("1", "")))]
+        elif kind != "revote" or options:
+            phase["options"] = options
+        if kind == "stance":
+            phase["holds"] = holds
+        talk["phases"].append(phase)
+    return talk
+
+
+# --------------------------------------------------------------------------- the buttons
+
+
+def _blank(languages: list[str]) -> dict[str, str]:
+    return dict.fromkeys(languages, "")
+
+
+def _free_id(taken: list[str], stem: str) -> str:
+    number = 1
+    while f"{stem}{number}" in taken:
+        number += 1
+    return f"{stem}{number}"
+
+
+def _stance_ids(phases: list[dict[str, Any]], before: int | None = None) -> list[str]:
+    chosen = phases if before is None else phases[:before]
+    return [p["id"] for p in chosen if p.get("kind") == "stance"]
+
+
+def new_phase(talk: dict[str, Any], kind: str) -> dict[str, Any]:
+    languages = talk["languages"]
+    phases = talk["phases"]
+    phase: dict[str, Any] = {
+        "id": _free_id([p.get("id", "") for p in phases], kind),
+        "kind": kind,
+        "question": _blank(languages),
+    }
+    stances = _stance_ids(phases)
+    if kind in ("perceived", "revote"):
+        phase["of"] = stances[-1] if stances else ""
+        stance = next((p for p in phases if p.get("id") == phase["of"]), None)
+        source = stance.get("options", []) if stance else []
+        phase["options"] = [
+            {"id": o["id"], "label": dict(o["label"]) if kind == "revote" else _blank(languages)}
+            for o in source
+        ]
+        if kind == "revote" and stance is not None:
+            phase["question"] = dict(stance.get("question", {}))
+    else:
+        phase["options"] = [{"id": key, "label": _blank(languages)} for key in ("a", "b")]
+    if kind == "stance":
+        phase["holds"] = []
+    return phase
+
+
+def _move(items: list[Any], index: int, by: int) -> None:
+    target = index + by
+    if 0 <= index < len(items) and 0 <= target < len(items):
+        items[index], items[target] = items[target], items[index]
+
+
+def apply_edit(talk: dict[str, Any], op: str, selected: int) -> tuple[dict[str, Any], int]:
+    """The talk after one of the editor's buttons (``add_phase:stance``, ``remove_phase:2``,
+    ``up_option:1:0``...), and the phase to preview. Unknown or out-of-range buttons change
+    nothing."""
+    talk = copy.deepcopy(talk)
+    phases: list[dict[str, Any]] = talk["phases"]
+    name, _, rest = op.partition(":")
+    args = [int(a) for a in rest.split(":") if a.isdigit()]
+    i = args[0] if args else -1
+    j = args[1] if len(args) > 1 else -1
+    phase = phases[i] if 0 <= i < len(phases) else None
+    options: list[dict[str, Any]] = (phase.get("options") or []) if phase else []
+    if name == "add_phase" and rest in KINDS:
+        phases.append(new_phase(talk, rest))
+        selected = len(phases) - 1
+    elif name == "remove_phase" and phase is not None:
+        phases.pop(i)
+        selected = min(selected, len(phases) - 1)
+    elif name in ("up_phase", "down_phase") and phase is not None:
+        by = -1 if name == "up_phase" else 1
+        _move(phases, i, by)
+        if selected == i:
+            selected = max(0, min(len(phases) - 1, i + by))
+    elif name == "select" and phase is not None:
+        selected = i
+    elif name == "add_option" and phase is not None and "range" not in phase:
+        options = phase.setdefault("options", [])
+        taken = [o.get("id", "") for o in options]
+        options.append({"id": _free_id(taken, "option"), "label": _blank(talk["languages"])})
+        selected = i
+    elif name == "remove_option" and phase is not None and 0 <= j < len(options):
+        removed = options.pop(j)
+        if phase.get("holds"):
+            phase["holds"] = [h for h in phase["holds"] if h != removed.get("id")]
+        selected = i
+    elif name in ("up_option", "down_option") and phase is not None:
+        _move(options, j, -1 if name == "up_option" else 1)
+        selected = i
+    elif name == "copy_options" and phase is not None:
+        stance = next((p for p in phases if p.get("id") == phase.get("of")), None)
+        if stance is not None:
+            old = {o.get("id"): o for o in options}
+            phase["options"] = [
+                {
+                    "id": o["id"],
+                    "label": dict(old[o["id"]]["label"]) if o["id"] in old else dict(o["label"]),
+                }
+                for o in stance.get("options", [])
+            ]
+            phase.pop("range", None)
+        selected = i
+    return talk, max(0, min(selected, len(phases) - 1))
+
+
+# --------------------------------------------------------------------------- problems
+
+
+def slot_id(path: str) -> str:
+    """The id of the element that shows the problems of a field (``p-phases-1-id``)."""
+    return "p-" + (path.replace(".", "-") if path else "talk")
+
+
+def slot_paths(talk: dict[str, Any]) -> list[str]:
+    """Every place the editor shows problems, for this talk's form."""
+    languages = talk["languages"]
+    paths = ["", "slug", "languages", "title", "phases"]
+    paths += [f"title.{lang}" for lang in languages]
+    for i, phase in enumerate(talk["phases"]):
+        base = f"phases.{i}"
+        paths += [base, *(f"{base}.{name}" for name in ("id", "kind", "question", "range"))]
+        if phase.get("kind") in ("perceived", "revote"):
+            paths.append(f"{base}.of")
+        paths += [f"{base}.question.{lang}" for lang in languages]
+        if "range" in phase:
+            continue
+        paths += [f"{base}.holds", f"{base}.options"]
+        for j, _option in enumerate(phase.get("options") or []):
+            at = f"{base}.options.{j}"
+            paths += [at, f"{at}.id", f"{at}.label"]
+            paths += [f"{at}.label.{lang}" for lang in languages]
+    return paths
+
+
+def problem_text(problem: Problem, lang: str) -> str:
+    """The problem in the interface language (short: it stands beside its field)."""
+    key = f"tc_{problem.code}"
+    if problem.code and key in i18n.messages():
+        return i18n.translate(lang, key, **problem.args)
+    return problem.message
+
+
+def problems_by_slot(
+    talk: dict[str, Any], problems: list[Problem], lang: str = i18n.DEFAULT_LANGUAGE
+) -> dict[str, list[str]]:
+    """Each problem, in ``lang``, at the nearest place the form shows (its field, else its
+    option, phase or the talk)."""
+    slots = set(slot_paths(talk))
+    out: dict[str, list[str]] = {}
+    for problem in problems:
+        loc = list(problem.loc)
+        while loc and ".".join(str(p) for p in loc) not in slots:
+            loc.pop()
+        out.setdefault(".".join(str(p) for p in loc), []).append(problem_text(problem, lang))
+    return out
+
+
+# --------------------------------------------------------------------------- preview
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A phase as a phone shows it, for the audience templates (``view``, ``q``)."""
+
+    view: AudienceView
+    q: QuestionView
+    lang: str
+
+
+def _text(texts: Any, lang: str) -> str:
+    if not isinstance(texts, dict):
+        return ""
+    return str(texts.get(lang) or next((v for v in texts.values() if v), ""))
+
+
+def preview(talk: dict[str, Any], selected: int, lang: str) -> Preview | None:
+    """The selected phase as a phone would show it open, in ``lang`` (one of the talk's)."""
+    phases = talk["phases"]
+    if not phases:
+        return None
+    phase = phases[max(0, min(selected, len(phases) - 1))]
+    by_id = {p.get("id"): p for p in phases}
+    stance = by_id.get(phase.get("of")) if phase.get("kind") in ("perceived", "revote") else None
+    question = phase.get("question") or (stance or {}).get("question")
+    options = phase.get("options")
+    if options is None and "range" not in phase and stance is not None:
+        options = stance.get("options", [])
+    rng = phase.get("range")
+    low = high = None
+    if isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, int | float) for v in rng):
+        low, high = float(rng[0]), float(rng[1])
+    try:
+        kind = PhaseKind(phase.get("kind"))
+    except ValueError:
+        kind = PhaseKind.choice
+    q = QuestionView(
+        key=phase.get("id") if ID_RE.match(str(phase.get("id", ""))) else "preview",
+        kind=kind,
+        number=phases.index(phase) + 1,
+        text=_text(question, lang) or "…",
+        options=[
+            OptionView(
+                key=str(o.get("id", "")), label=_text(o.get("label"), lang) or "…", chosen=False
+            )
+            for o in (options or [])
+            if isinstance(o, dict)
+        ]
+        if low is None
+        else [],
+        min_value=low,
+        max_value=high,
+        answered=False,
+        value=None,
+        seconds_left=None,
+    )
+    view = AudienceView(
+        code="PREVIEW",
+        title=_text(talk.get("title"), lang),
+        content_lang=lang,
+        questions=[q],
+        current=q,
+    )
+    return Preview(view=view, q=q, lang=lang)

@@ -1,0 +1,396 @@
+"""Talks as the presenter edits them: the JSON/TOML API (``/api/v1/talks``) and the editor on the
+dashboard (``/presenter/talks``). Thin: the checks and the versions are ``app.talks``; the
+editor's form is ``app.editor``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from app import editor, talks
+from app.db import SessionDep
+from app.deps import choose_language, form_fields, render
+from app.errors import Conflict, DomainError, Invalid
+from app.models import TalkCopy, TalkStored
+from app.routes.docs import PRESENTER, ErrorOut, errors
+from app.security import PresenterDep, PresenterPageDep
+from app.sessions import best_language, list_talks
+
+router = APIRouter(prefix="/api/v1/talks", tags=["talks"])
+
+TOML_TYPES = ("application/toml", "text/toml", "application/x-toml")
+
+
+def _invalid(exc: talks.TalkInvalid) -> JSONResponse:
+    return JSONResponse(
+        {"detail": [p.as_dict() for p in exc.problems], "code": exc.code},
+        status_code=422,
+    )
+
+
+def _conflict(exc: Conflict, slug: str) -> JSONResponse:
+    body: dict[str, Any] = {"detail": exc.detail, "code": exc.code}
+    if exc.code == "talk_read_only":
+        body["copy"] = {"method": "POST", "url": f"/api/v1/talks/{slug}/copy", "body": {"slug": ""}}
+    return JSONResponse(body, status_code=status.HTTP_409_CONFLICT)
+
+
+async def _talk_body(request: Request) -> Any:
+    """The talk in the request: TOML (``application/toml``) or JSON; 415 for anything else, 422
+    for a body that does not parse."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    body = await request.body()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise talks.TalkInvalid([talks.Problem("the body is not UTF-8 text")]) from None
+    if content_type in TOML_TYPES:
+        try:
+            return talks.parse_toml(text)
+        except talks.TalkFileError as exc:
+            raise talks.TalkInvalid(exc.problems) from None
+    if content_type in ("application/json", ""):
+        try:
+            raw = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise talks.TalkInvalid([talks.Problem(f"not valid JSON: {exc}")]) from None
+        if isinstance(raw, dict):
+            raw.pop("version", None)  # what GET adds: a talk read back is accepted
+        return raw
+    raise DomainError(
+        "send the talk as application/toml or application/json", code="unsupported_media_type"
+    ) from None
+
+
+_TALK_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "a talk in the talk file format (docs/talk-format.md)",
+        "content": {
+            "application/toml": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **errors(*PRESENTER, 413, 503),
+    409: {
+        "model": ErrorOut,
+        "description": "The slug is taken, or the talk cannot be edited (copy it).",
+    },
+    415: {"model": ErrorOut, "description": "The body is neither TOML nor JSON."},
+    422: {
+        "model": ErrorOut,
+        "description": "Every problem of the talk, each with loc, phase, option, field, msg.",
+    },
+}
+_READ_RESPONSES = errors(*PRESENTER, 404, 422, 503)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TalkStored,
+    responses=_RESPONSES,
+    openapi_extra=_TALK_BODY,
+)
+async def create_talk(request: Request, db: SessionDep, _: PresenterDep) -> Response:
+    """A new talk (version 1) in the talk file format, as TOML or the same structure as JSON."""
+    try:
+        raw = await _talk_body(request)
+        version = talks.create_talk(db, raw)
+    except talks.TalkInvalid as exc:
+        return _invalid(exc)
+    except Conflict as exc:
+        return _conflict(exc, "")
+    except DomainError as exc:
+        if exc.code == "unsupported_media_type":
+            return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=415)
+        raise
+    return JSONResponse(
+        {"slug": version.content["slug"], "version": version.number},
+        status_code=status.HTTP_201_CREATED,
+    )
+
+
+@router.put(
+    "/{slug}",
+    response_model=TalkStored,
+    responses={**errors(404), **_RESPONSES},
+    openapi_extra=_TALK_BODY,
+)
+async def update_talk(slug: str, request: Request, db: SessionDep, _: PresenterDep) -> Response:
+    """A new version of the talk; sessions keep the version they were created with. A talk with
+    problems changes nothing (422); bundled and file talks cannot be edited (409: copy them)."""
+    try:
+        raw = await _talk_body(request)
+        version = talks.update_talk(db, slug, raw)
+    except talks.TalkInvalid as exc:
+        db.rollback()
+        return _invalid(exc)
+    except Conflict as exc:
+        return _conflict(exc, slug)
+    except DomainError as exc:
+        if exc.code == "unsupported_media_type":
+            return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=415)
+        raise
+    return JSONResponse({"slug": slug, "version": version.number})
+
+
+@router.get("/{slug}.toml", responses=_READ_RESPONSES)
+def export_talk_toml(slug: str, db: SessionDep, _: PresenterDep) -> Response:
+    """The current version as a talk file (``POST`` takes it back)."""
+    talk = talks.find_talk(db, slug)
+    content = talks.current_version(db, talk).content
+    return Response(
+        talks.talk_to_toml(content),
+        media_type="application/toml; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{talk.slug}.toml"'},
+    )
+
+
+@router.get("/{slug}", responses=_READ_RESPONSES)
+def get_talk(slug: str, db: SessionDep, _: PresenterDep) -> dict[str, Any]:
+    """The current version in the talk file format's structure, with its ``version``."""
+    talk = talks.find_talk(db, slug)
+    return {**talks.current_version(db, talk).content, "version": talk.version}
+
+
+@router.post(
+    "/{slug}/copy",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TalkStored,
+    responses={**errors(400, 404), **_RESPONSES},
+)
+def copy_talk(slug: str, body: TalkCopy, db: SessionDep, _: PresenterDep) -> Response:
+    """An editable copy of the talk's current version under a new slug."""
+    try:
+        version = talks.copy_talk(db, slug, body.slug)
+    except talks.TalkInvalid as exc:
+        return _invalid(exc)
+    except Conflict as exc:
+        return _conflict(exc, slug)
+    return JSONResponse(
+        {"slug": body.slug, "version": version.number}, status_code=status.HTTP_201_CREATED
+    )
+
+
+# --------------------------------------------------------------------------- the editor
+
+pages = APIRouter(prefix="/presenter/talks", tags=["presenter"], include_in_schema=False)
+
+
+def _editor_context(
+    talk: dict[str, Any],
+    *,
+    ui: str = "en",
+    mode: str,
+    original: str,
+    selected: int,
+    preview_lang: str,
+    problems: list[talks.Problem] | None = None,
+    saved: int | None = None,
+    editable: bool = True,
+) -> dict[str, Any]:
+    if problems is None:
+        problems = talks.talk_problems(talk)
+    languages = [lang for lang in talk["languages"] if talks.LANG_RE.match(lang)]
+    lang = best_language(languages, preview_lang) if languages else "en"
+    selected = max(0, min(selected, len(talk["phases"]) - 1))
+    return {
+        "talk": talk,
+        "mode": mode,
+        "original": original,
+        "selected": selected,
+        "preview_lang": lang,
+        "preview": editor.preview(talk, selected, lang),
+        "problems": editor.problems_by_slot(talk, problems, ui),
+        "problem_count": len(problems),
+        "slots": editor.slot_paths(talk),
+        "slot_id": editor.slot_id,
+        "kinds": editor.KINDS,
+        "saved": saved,
+        "editable": editable,
+    }
+
+
+@pages.get("/new", response_class=HTMLResponse)
+def start_page(
+    request: Request,
+    db: SessionDep,
+    _: PresenterPageDep,
+    copy: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    """Start a talk: from the four-phase template, or as a copy of a talk."""
+    return _start(request, db, form={"talk": copy})
+
+
+def _start(
+    request: Request,
+    db: SessionDep,
+    *,
+    form: dict[str, str] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "pages/presenter/talk_start.html",
+        {"talks": list_talks(db), "form": form or {}, "error": error},
+        status_code=status_code,
+    )
+
+
+@pages.get("/new/edit", response_class=HTMLResponse)
+def new_talk_editor(
+    request: Request,
+    _: PresenterPageDep,
+    slug: Annotated[str, Query(max_length=64)] = "",
+    languages: Annotated[str, Query(max_length=200)] = "en, zh-Hans",
+    perceived: Annotated[str, Query(pattern="^(options|estimate)$")] = "options",
+) -> Response:
+    """The editor on the four-phase template (nothing is stored until it is saved)."""
+    langs = editor.split_languages(languages) or ["en"]
+    talk = talks.template_talk(slug.strip(), langs, estimate=perceived == "estimate")
+    context = _editor_context(
+        talk,
+        ui=choose_language(request),
+        mode="create",
+        original="",
+        selected=0,
+        preview_lang=langs[0],
+    )
+    return render(request, "pages/presenter/talk_editor.html", context)
+
+
+@pages.post("/copy", response_class=HTMLResponse)
+async def copy_page(request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
+    fields = await form_fields(request)
+    source, slug = fields.get("talk", "")[:64], fields.get("slug", "").strip()[:64]
+    form = {"talk": source, "slug": slug}
+    try:
+        talks.copy_talk(db, source, slug)
+    except talks.TalkInvalid as exc:
+        return _start(request, db, form=form, error=exc.problems[0].message, status_code=422)
+    except DomainError as exc:
+        return _start(request, db, form=form, error=exc.detail, status_code=exc.status)
+    return RedirectResponse(f"/presenter/talks/{slug}/edit", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@pages.get("/{slug}/edit", response_class=HTMLResponse)
+def edit_page(
+    slug: str,
+    request: Request,
+    db: SessionDep,
+    _: PresenterPageDep,
+    saved: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """The editor on the talk's current version; a bundled or file talk is shown read-only with
+    the offer to copy it."""
+    row = talks.find_talk(db, slug)
+    content = talks.current_version(db, row).content
+    context = _editor_context(
+        content,
+        ui=choose_language(request),
+        mode="update",
+        original=row.slug,
+        selected=0,
+        preview_lang=content["languages"][0],
+        saved=saved,
+        editable=talks.talk_kind(row) == "editor",
+    )
+    context["version"] = row.version
+    context["kind"] = talks.talk_kind(row)
+    return render(request, "pages/presenter/talk_editor.html", context)
+
+
+def _form_state(fields: dict[str, str]) -> tuple[dict[str, Any], str, str, int, str]:
+    talk = editor.talk_from_form(fields)
+    mode = "update" if fields.get("mode") == "update" else "create"
+    original = fields.get("original", "")[:64]
+    selected = int(fields["selected"]) if fields.get("selected", "").isdigit() else 0
+    return talk, mode, original, selected, fields.get("preview_lang", "")[:16]
+
+
+@pages.post("/editor", response_class=HTMLResponse)
+async def editor_action(request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
+    """A button of the editor: add, remove or move a phase or an option, preview a phase, or
+    save (a new talk, or a new version). The form comes back with every problem; a save with
+    problems stores nothing (422)."""
+    fields = await form_fields(request)
+    talk, mode, original, selected, preview_lang = _form_state(fields)
+    op = fields.get("op", "")[:40]
+    htmx = request.headers.get("hx-request") == "true"
+    template = (
+        "partials/presenter/_talk_editor.html" if htmx else "pages/presenter/talk_editor.html"
+    )
+    if op != "save":
+        talk, selected = editor.apply_edit(talk, op, selected)
+        context = _editor_context(
+            talk,
+            ui=choose_language(request),
+            mode=mode,
+            original=original,
+            selected=selected,
+            preview_lang=preview_lang,
+        )
+        return render(request, template, context)
+    try:
+        if mode == "update":
+            if talk.get("slug") == "":
+                talk["slug"] = original
+            version = talks.update_talk(db, original, talk)
+        else:
+            version = talks.create_talk(db, talk)
+    except talks.TalkInvalid as exc:
+        db.rollback()
+        context = _editor_context(
+            talk,
+            ui=choose_language(request),
+            mode=mode,
+            original=original,
+            selected=selected,
+            preview_lang=preview_lang,
+            problems=exc.problems,
+        )
+        return render(request, template, context, status_code=422)
+    except (Conflict, Invalid) as exc:
+        db.rollback()
+        taken = exc.code == "slug_taken"
+        problems = [talks.Problem(exc.detail, ("slug",) if taken else (), code=exc.code)]
+        context = _editor_context(
+            talk,
+            ui=choose_language(request),
+            mode=mode,
+            original=original,
+            selected=selected,
+            preview_lang=preview_lang,
+            problems=problems,
+        )
+        return render(request, template, context, status_code=exc.status)
+    target = f"/presenter/talks/{version.content['slug']}/edit?saved={version.number}"
+    if htmx:
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+
+
+@pages.post("/editor/check", response_class=HTMLResponse)
+async def editor_check(request: Request, _: PresenterPageDep) -> Response:
+    """As the presenter types: every problem of the form, each swapped in next to its field,
+    and the phone preview of the selected phase."""
+    fields = await form_fields(request)
+    talk, mode, original, selected, preview_lang = _form_state(fields)
+    context = _editor_context(
+        talk,
+        ui=choose_language(request),
+        mode=mode,
+        original=original,
+        selected=selected,
+        preview_lang=preview_lang,
+    )
+    return render(request, "partials/presenter/_talk_checks.html", context)

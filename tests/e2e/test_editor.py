@@ -1,0 +1,120 @@
+"""The talk editor in a real browser: a presenter writes a talk from the template on the
+dashboard (checked as she types), runs a session of it with a phone, edits the talk, and the
+first session keeps the wording its room was asked while a new session asks the new one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2 as httpx
+
+from tests.e2e.conftest import ADMIN_TOKEN, axe_violations
+from tests.liveserver import LiveServer
+
+WAIT_MS = 15_000
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+FIRST = "Is the claim true?"
+SECOND = "Is the claim still true, now?"
+
+
+def open_phase(server: LiveServer, code: str, phase: str) -> None:
+    response = httpx.post(
+        f"{server.url}/api/v1/sessions/{code}/phases/{phase}/open", headers=AUTH, timeout=10
+    )
+    assert response.status_code == 200, response.text
+
+
+def new_session(laptop: Any, server: LiveServer, venue: str) -> str:
+    laptop.goto(f"{server.url}/presenter")
+    form = laptop.locator("form.new-session:has(input[name=talk][value=e2e-talk])")
+    form.locator("input[name=venue]").fill(venue)
+    form.locator("button[type=submit]").click()
+    laptop.wait_for_url("**/presenter/sessions/*")
+    return str(laptop.url.rstrip("/").rsplit("/", 1)[-1])
+
+
+def summary_says(laptop: Any, text: str) -> None:
+    laptop.wait_for_function(
+        "(text) => document.querySelector('#ed-summary').textContent.includes(text)",
+        arg=text,
+        timeout=WAIT_MS,
+    )
+
+
+def save(laptop: Any, server: LiveServer, version: int) -> None:
+    laptop.locator("button[name=op][value=save]").click()
+    laptop.wait_for_url(f"{server.url}/presenter/talks/e2e-talk/edit?saved={version}")
+    assert f"version {version}" in laptop.locator(".ed-saved").inner_text()
+
+
+def test_a_talk_written_in_the_editor_runs_and_an_edit_spares_the_first_session(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    laptop = open_page("laptop", viewport=(1440, 900))
+    laptop.goto(f"{live_server.url}/presenter")
+    laptop.locator("#token").fill(ADMIN_TOKEN)
+    laptop.locator(".login__form button[type=submit]").click()
+    laptop.wait_for_url(f"{live_server.url}/presenter")
+
+    # ------------------------------------------------------------ a talk from the template
+    laptop.locator("a[href='/presenter/talks/new']").click()
+    laptop.locator("input[name=slug]").first.fill("e2e-talk")
+    laptop.locator("button[type=submit]:has-text('Open the editor')").click()
+    laptop.wait_for_url("**/presenter/talks/new/edit*")
+    summary_says(laptop, "No problems")
+    assert axe_violations(laptop) == []
+
+    question = laptop.locator("textarea[name='phases.1.question.en']")
+    question.fill("")
+    slot = laptop.locator("#p-phases-1-question-en")
+    slot.filter(has_text="The text in en is missing").wait_for(timeout=WAIT_MS)
+    summary_says(laptop, "1 problem")
+    assert question.get_attribute("aria-invalid") == "true"
+    question.fill(FIRST)
+    summary_says(laptop, "No problems")
+    assert slot.inner_text().strip() == ""
+    assert question.get_attribute("aria-invalid") is None
+
+    # The preview shows the selected phase as a phone would.
+    laptop.locator("button[name=op][value='select:1']").click()
+    laptop.locator("#ed-preview .aud-q__text").filter(has_text=FIRST).wait_for(timeout=WAIT_MS)
+    # A fourth option, then removed again: the buttons redraw the form in place.
+    laptop.locator("button[name=op][value='add_option:1']").click()
+    laptop.locator("input[name='phases.1.options.3.id']").wait_for(timeout=WAIT_MS)
+    laptop.locator("button[name=op][value='remove_option:1:3']").click()
+    laptop.locator("input[name='phases.1.options.3.id']").wait_for(state="detached")
+    save(laptop, live_server, 1)
+
+    # ------------------------------------------------------------ a session, a phone
+    first = new_session(laptop, live_server, "First room")
+    open_phase(live_server, first, "belief")
+    phone = open_page("phone", viewport=(390, 844))
+    phone.goto(f"{live_server.url}/j/{first}")
+    assert phone.locator("#aud-q-belief").inner_text().strip() == FIRST
+    phone.locator("#aud-opt-belief-agree").click()
+    phone.locator("#aud-panel .aud-msg--ok").wait_for(timeout=WAIT_MS)
+
+    # ------------------------------------------------------------ the edit
+    laptop.goto(f"{live_server.url}/presenter/talks/e2e-talk/edit")
+    laptop.locator("textarea[name='phases.1.question.en']").fill(SECOND)
+    summary_says(laptop, "No problems")
+    save(laptop, live_server, 2)
+
+    # The first session keeps what its room was asked: phone, results, export.
+    phone.reload()
+    assert phone.locator("#aud-q-belief").inner_text().strip() == FIRST
+    laptop.goto(f"{live_server.url}/presenter/sessions/{first}/results")
+    results = laptop.locator("main").inner_text()
+    assert FIRST in results and SECOND not in results
+    exported = httpx.get(
+        f"{live_server.url}/api/v1/sessions/{first}/export.json", headers=AUTH, timeout=10
+    ).json()
+    assert exported["phases"][1]["question"]["en"] == FIRST
+    assert [r["choice"] for r in exported["responses"]] == ["agree"]
+
+    # A new session asks the new wording.
+    second = new_session(laptop, live_server, "Second room")
+    open_phase(live_server, second, "belief")
+    other = open_page("second phone", viewport=(390, 844))
+    other.goto(f"{live_server.url}/j/{second}")
+    assert other.locator("#aud-q-belief").inner_text().strip() == SECOND

@@ -1,0 +1,231 @@
+"""The origin check on writes and the headers every response carries (app.security)."""
+
+from __future__ import annotations
+
+import pytest
+from bs4 import BeautifulSoup
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+from starlette.datastructures import Headers
+
+from app.main import create_app
+from app.security import forgery_refusal, origin_of
+from app.settings import Settings
+from tests.conftest import AUTH, log_in, new_session, phase_action
+
+# --------------------------------------------------------------------------- the origin check
+
+
+def test_origins_are_compared_in_one_spelling() -> None:
+    assert origin_of("HTTPS://Polls.Example.org:443/x?y") == "https://polls.example.org"
+    assert origin_of("http://127.0.0.1:80") == "http://127.0.0.1"
+    assert origin_of("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
+    assert origin_of("http://[::1]:8000") == "http://[::1]:8000"
+    for nothing in ("null", "", "file:///x", "http://", "http://a:99999", "http://u:p@a.org"):
+        assert origin_of(nothing) is None, nothing
+
+
+OWN = "https://polls.example.org"
+
+
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        ({}, True),  # curl, a script: no browser, no victim
+        ({"sec-fetch-site": "same-origin"}, True),
+        ({"sec-fetch-site": "none"}, True),  # typed or bookmarked by the user
+        ({"sec-fetch-site": "same-site"}, False),  # another port, a sibling subdomain
+        ({"sec-fetch-site": "cross-site"}, False),
+        ({"sec-fetch-site": "cross-site", "origin": OWN}, False),  # the browser's word wins
+        ({"origin": OWN}, True),
+        ({"origin": "https://polls.example.org:443"}, True),
+        ({"origin": "http://polls.example.org"}, False),
+        ({"origin": "https://polls.example.org:8443"}, False),
+        ({"origin": "https://evil.example"}, False),
+        ({"origin": "null"}, False),
+        ({"authorization": "Bearer t", "sec-fetch-site": "cross-site"}, True),
+        # With cookies a bearer header proves nothing about who sent the request.
+        ({"authorization": "Bearer t", "cookie": "a=b", "sec-fetch-site": "cross-site"}, False),
+        ({"authorization": "Basic dTpw", "sec-fetch-site": "cross-site"}, False),
+    ],
+)
+def test_a_write_passes_only_from_the_apps_own_pages_or_from_no_browser(
+    headers: dict[str, str], allowed: bool
+) -> None:
+    reason = forgery_refusal("POST", Headers(headers), OWN)
+    assert (reason is None) is allowed, reason
+    assert forgery_refusal("GET", Headers(headers), OWN) is None  # reads are never refused
+
+
+def test_the_public_url_is_an_origin_of_the_app_too() -> None:
+    """Behind a proxy that does not say https to the app, the public URL still names it."""
+    trusted = frozenset({OWN})
+    assert (
+        forgery_refusal("POST", Headers({"origin": OWN}), "http://10.0.0.5:8000", trusted) is None
+    )
+    assert forgery_refusal("POST", Headers({"origin": OWN}), "http://10.0.0.5:8000") is not None
+
+
+def test_a_refused_write_is_a_clear_403_and_changes_nothing(client: TestClient) -> None:
+    code = new_session(client)
+    log_in(client)
+    foreign = {"Origin": "http://127.0.0.1:9999", "Sec-Fetch-Site": "same-site"}
+    api = client.post(f"/api/v1/sessions/{code}/phases/belief/open", headers=foreign)
+    assert api.status_code == 403
+    assert api.json() == {
+        "detail": "the request came from another site or page (Sec-Fetch-Site: same-site)",
+        "code": "cross_origin",
+    }
+    page = client.post(f"/presenter/sessions/{code}/phases/belief/open", headers=foreign)
+    assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
+    assert "nothing was changed" in page.text and "未做任何更改" in page.text
+    assert client.get(f"/api/v1/sessions/{code}").json()["phases"][0]["state"] == "pending"
+    # The token alone (a script, no cookies) is no forgery, whatever it says about its origin.
+    with TestClient(client.app) as script:
+        done = script.post(
+            f"/api/v1/sessions/{code}/phases/belief/open", headers={**AUTH, **foreign}
+        )
+    assert done.status_code == 200
+
+
+def test_a_wrong_bearer_token_is_not_rescued_by_the_cookie(client: TestClient) -> None:
+    code = new_session(client)
+    log_in(client)
+    wrong = {"Authorization": "Bearer not-the-token-at-all-000"}
+    assert (
+        client.post(f"/api/v1/sessions/{code}/phases/belief/open", headers=wrong).status_code == 403
+    )
+    assert client.post(f"/api/v1/sessions/{code}/phases/belief/open").status_code == 200
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def _pages(client: TestClient) -> dict[str, str]:
+    code = new_session(client)
+    phase_action(client, code, "belief", "open")
+    log_in(client)
+    return {
+        "landing": "/",
+        "join": f"/j/{code}",
+        "login": "/presenter/login?next=/presenter",
+        "dashboard": "/presenter",
+        "control": f"/presenter/sessions/{code}",
+        "projector": f"/presenter/sessions/{code}/projector",
+        "results": f"/presenter/sessions/{code}/results",
+        "talk results": "/presenter/talks/emergence/results",
+        "unknown code": "/j/ZZZZ99",
+    }
+
+
+def _policy(response: object) -> dict[str, str]:
+    header = response.headers["content-security-policy"]  # type: ignore[attr-defined]
+    return {
+        part.split()[0]: " ".join(part.split()[1:]) for part in header.split(";") if part.strip()
+    }
+
+
+def test_every_page_has_a_policy_with_scripts_from_self_and_no_inline_code(
+    client: TestClient,
+) -> None:
+    for name, url in _pages(client).items():
+        response = client.get(url)
+        assert response.status_code in (200, 404), name
+        policy = _policy(response)
+        assert policy["script-src"] == "'self'", name
+        assert policy["style-src"] == "'self'", name
+        assert policy["object-src"] == "'none'" and policy["base-uri"] == "'none'", name
+        assert response.headers["x-content-type-options"] == "nosniff", name
+        assert response.headers["referrer-policy"] == "same-origin", name
+        soup = BeautifulSoup(response.text, "html.parser")
+        assert all(s.get("src") for s in soup.find_all("script")), f"{name}: inline script"
+        assert not soup.find_all("style"), f"{name}: a style element"
+        inline = [
+            (tag.name, attr)
+            for tag in soup.find_all(True)
+            for attr in tag.attrs
+            if attr == "style" or attr.startswith("on")
+        ]
+        assert inline == [], f"{name}: {inline}"
+        assert "javascript:" not in response.text, name
+
+
+def test_json_and_errors_carry_the_headers_too(client: TestClient) -> None:
+    for response in (
+        client.get("/api/v1/talks"),
+        client.get("/api/v1/sessions/NOPE22"),
+        client.post("/api/v1/sessions", json={}),
+        client.get("/static/js/audience.js"),
+    ):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+
+
+def test_only_the_projector_may_be_framed_by_the_listed_origins(settings: Settings) -> None:
+    allowed = "'self' https://slides.example.org http://localhost:8001"
+    app = create_app(settings.model_copy(update={"frame_ancestors": allowed}))
+    with TestClient(app) as client:
+        pages = _pages(client)
+        for name, url in pages.items():
+            expected = allowed if name == "projector" else "'self'"
+            if name != "login":  # logged in, the login page redirects
+                assert _policy(client.get(url))["frame-ancestors"] == expected, name
+        with TestClient(app) as stranger:  # the login page, where a framed projector sends one
+            assert _policy(stranger.get(pages["login"]))["frame-ancestors"] == allowed
+        code = pages["join"].removeprefix("/j/")
+        stage = client.get(f"/presenter/sessions/{code}/projector/stage")
+        assert _policy(stage)["frame-ancestors"] == allowed
+
+
+def test_the_default_lets_only_the_app_frame_its_pages(client: TestClient) -> None:
+    for url in _pages(client).values():
+        assert _policy(client.get(url))["frame-ancestors"] == "'self'"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "'self'; script-src *",
+        "'self',https://a.org",
+        "https://a.org/path",
+        "'unsafe-inline'",
+        "*",
+        "'none' 'self'",
+        "https://a.org\r\nX-Evil: 1",
+    ],
+)
+def test_the_frame_setting_takes_only_sources(settings: Settings, value: str) -> None:
+    with pytest.raises(ValidationError, match="frame_ancestors"):
+        Settings(**{**settings.model_dump(), "frame_ancestors": value})
+
+
+def test_the_frame_setting_reads_a_list_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    monkeypatch.setenv("BELIEFGAP_FRAME_ANCESTORS", "  'self'   https://*.example.org:8443 ")
+    assert Settings().frame_ancestors == "'self' https://*.example.org:8443"
+
+
+def test_the_report_has_its_own_styles_and_nothing_else(client: TestClient) -> None:
+    code = new_session(client)
+    log_in(client)
+    report = client.get(f"/presenter/sessions/{code}/report.html")
+    assert report.status_code == 200
+    policy = _policy(report)
+    assert policy["default-src"] == "'none'" and policy["style-src"] == "'unsafe-inline'"
+    assert "script-src" not in policy  # so default-src 'none': no script at all
+
+
+def test_the_api_docs_are_off_unless_asked_for(app: FastAPI, settings: Settings) -> None:
+    with TestClient(app) as client:
+        assert client.get("/docs").status_code == 404
+        assert client.get("/redoc").status_code == 404
+        assert client.get("/openapi.json").status_code == 200
+    docs_app = create_app(settings.model_copy(update={"api_docs": True}))
+    with TestClient(docs_app) as client:
+        docs = client.get("/docs")
+        assert docs.status_code == 200 and "swagger-ui" in docs.text
+        assert "https://cdn.jsdelivr.net" in _policy(docs)["script-src"]
+        assert _policy(client.get("/"))["script-src"] == "'self'"  # only /docs is relaxed
