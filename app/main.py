@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
-from app import i18n, logs, voting
+from app import charts, i18n, logs, voting
 from app.db import ROOT, make_engine, migrate, startup_lock
 from app.deps import SharedPages
 from app.errors import (
@@ -262,6 +262,7 @@ def make_templates() -> Jinja2Templates:
     # Templates ship with the code: no file-date check on every render (a few % of a vote).
     env.auto_reload = False
     env.globals["t"] = i18n.t
+    env.globals["charts"] = charts
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     env.globals["LANGUAGE_NAMES"] = i18n.LANGUAGE_NAMES
     return templates

@@ -3,19 +3,21 @@
 Nothing here touches the database or HTTP. ``app.results`` gathers the answers, and an exported
 file read back (``app.export``) gives the same inputs, so both produce the same numbers.
 
-Methods and sources (see also the project's METHODS notes):
+Every method, its source, its assumptions, how it is tested and what the app refuses to claim
+are in docs/methods.md. In short:
 
 - one proportion: Wilson score interval (Wilson 1927);
 - difference of two independent proportions: Newcombe's hybrid score interval (Newcombe 1998,
   Stat Med 17:873, method 10), from the two Wilson intervals;
 - difference of two proportions on the same people: Newcombe's paired hybrid score interval
   (Newcombe 1998, Stat Med 17:2635, method 10) with the continuity-corrected correlation phi;
-- a mean: Student t interval; two means: Welch t interval;
+- a mean: Student t interval; two means: Welch t interval; a mean estimate minus a share: the
+  MOVER interval (Zou & Donner 2008), paired where the answers are linked;
 - stance -> revote: exact McNemar test for two options, Stuart-Maxwell test of marginal
-  homogeneity for more (with Bowker's test of symmetry beside it);
-- pooling a talk's sessions: inverse-variance weights, Cochran's Q, I^2 and the DerSimonian-Laird
-  between-session variance tau^2;
-- surprisingly popular answer: Prelec, Seung & McCoy 2017 (Nature 541:532).
+  homogeneity for more (with Bowker's test of symmetry beside it): tests of net change;
+- pooling a talk's sessions: inverse-variance weights from each method's own variance, Cochran's
+  Q, I^2, the DerSimonian-Laird tau^2, and the Hartung-Knapp-Sidik-Jonkman interval for few
+  sessions.
 
 Cells of a breakdown with fewer than ``MIN_CELL`` people are hidden where they are shown.
 """
@@ -26,6 +28,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,8 @@ ALPHA = 0.05
 Z95 = float(sps.norm.isf(ALPHA / 2))
 """The 97.5% point of the standard normal (1.959964...)."""
 MIN_CELL = 5
+HKSJ_BELOW = 10
+"""Pooling fewer sessions than this uses the Hartung-Knapp-Sidik-Jonkman (t) interval."""
 """A breakdown cell with fewer people than this is shown as "too few"."""
 
 Interval = tuple[float, float]
@@ -52,6 +57,105 @@ def too_few(count: int | None, minimum: int = MIN_CELL) -> bool:
 def shown(count: int, minimum: int = MIN_CELL) -> int | None:
     """The count if it may be shown in a breakdown, None when it is "too few"."""
     return None if too_few(count, minimum) else count
+
+
+def cell_range(
+    table: Sequence[Sequence[int]], hidden: frozenset[tuple[int, int]], cell: tuple[int, int]
+) -> tuple[float, float]:
+    """The least and the most a hidden cell can hold for a reader who sees the shown cells and
+    the row and column totals, each hidden cell any count from 0 (a linear programme: the table's
+    polytope has integer corners, so these are the integer bounds)."""
+    from scipy.optimize import linprog
+
+    rows, cols = len(table), len(table[0])
+    a_eq = [[1.0 if k // cols == i else 0.0 for k in range(rows * cols)] for i in range(rows)]
+    a_eq += [[1.0 if k % cols == j else 0.0 for k in range(rows * cols)] for j in range(cols)]
+    b_eq = [float(sum(r)) for r in table] + [
+        float(sum(table[i][j] for i in range(rows))) for j in range(cols)
+    ]
+    bounds = [
+        (0.0, None) if (i, j) in hidden else (float(table[i][j]), float(table[i][j]))
+        for i in range(rows)
+        for j in range(cols)
+    ]
+    goal = [0.0] * (rows * cols)
+    goal[cell[0] * cols + cell[1]] = 1.0
+    low = linprog(goal, A_eq=a_eq, b_eq=b_eq, bounds=bounds).fun
+    high = -linprog([-g for g in goal], A_eq=a_eq, b_eq=b_eq, bounds=bounds).fun
+    return round(float(low), 6), round(float(high), 6)
+
+
+def suppressed(
+    table: Sequence[Sequence[int]], minimum: int = MIN_CELL
+) -> frozenset[tuple[int, int]]:
+    """The cells of a two-way table that must not be shown: every cell of 1 to ``minimum - 1``
+    people, and enough others that none of those can be worked out from the shown cells and the
+    row and column totals (which the phases' own charts give). The pattern starts from the rule
+    that no row or column holds exactly one hidden cell, and grows while a linear programme
+    (``cell_range``) still pins a small cell down. See docs/methods.md, "Small cells"."""
+    rows = len(table)
+    cols = len(table[0]) if rows else 0
+    everything = frozenset((i, j) for i in range(rows) for j in range(cols))
+    hidden = set(_suppressed_lines(table, minimum, frozenset()))
+    small = [c for c in hidden if too_few(table[c[0]][c[1]], minimum)]
+    free = [c for c in small if (lo := cell_range(table, everything, c))[0] < lo[1]]
+    while True:
+        pinned = [c for c in free if (r := cell_range(table, frozenset(hidden), c))[0] == r[1]]
+        shown_cells = everything - hidden
+        if not pinned or not shown_cells:
+            return frozenset(hidden)
+        i, j = pinned[0]
+        near = [c for c in shown_cells if c[0] == i or c[1] == j] or list(shown_cells)
+        hidden.add(min(near, key=lambda c: (table[c[0]][c[1]] == 0, table[c[0]][c[1]])))
+        hidden = set(_suppressed_lines(table, minimum, frozenset(hidden)))
+
+
+def _suppressed_lines(
+    table: Sequence[Sequence[int]], minimum: int, start: frozenset[tuple[int, int]]
+) -> frozenset[tuple[int, int]]:
+    """Primary cells and ``start``, grown until no row or column holds exactly one hidden cell
+    (the complement taken closes a pattern where it can, else is the smallest other cell)."""
+    rows = len(table)
+    cols = len(table[0]) if rows else 0
+    hidden = {(i, j) for i in range(rows) for j in range(cols) if too_few(table[i][j], minimum)}
+    hidden |= start
+    row_lines = [[(i, j) for j in range(cols)] for i in range(rows)]
+    col_lines = [[(i, j) for i in range(rows)] for j in range(cols)]
+
+    def crossing_hidden(cell: tuple[int, int], along_row: bool) -> int:
+        # hidden cells on the other line through ``cell``: choosing a cell whose column (or
+        # row) already hides one closes the pattern without starting a new line
+        line = col_lines[cell[1]] if along_row else row_lines[cell[0]]
+        return sum(1 for c in line if c in hidden)
+
+    def crossing_total(cell: tuple[int, int], along_row: bool) -> int:
+        line = col_lines[cell[1]] if along_row else row_lines[cell[0]]
+        return sum(table[i][j] for i, j in line)
+
+    changed = True
+    while changed:
+        changed = False
+        for along_row, lines in ((True, row_lines), (False, col_lines)):
+            for line in lines:
+                if sum(1 for c in line if c in hidden) != 1:
+                    continue
+                others = [c for c in line if c not in hidden]
+                if not others:
+                    continue
+                hidden.add(
+                    min(
+                        others,
+                        key=lambda c: (
+                            # a cell whose other line holds nobody is known to be 0
+                            crossing_total(c, along_row) == 0,
+                            -min(1, crossing_hidden(c, along_row)),
+                            table[c[0]][c[1]] == 0,
+                            table[c[0]][c[1]],
+                        ),
+                    )
+                )
+                changed = True
+    return frozenset(hidden)
 
 
 def shares(counts: Mapping[str, int]) -> dict[str, float | None]:
@@ -79,18 +183,49 @@ def wilson(count: int, n: int, z: float = Z95) -> Interval:
 
 @dataclass(frozen=True)
 class Difference:
-    """A difference of two proportions (or means) with its 95% interval."""
+    """A difference of two proportions (or means) with its 95% interval.
+
+    ``first`` and ``second`` are the two sides (estimate = first - second) with their own
+    intervals, when they were computed on the same people as the difference.
+    """
 
     estimate: float
     ci95: Interval
     method: str
     n: int | None = None
-    """For a paired interval: how many people answered both."""
+    """How many people the figure is computed on (for a paired interval: who answered both)."""
+    variance: float | None = None
+    """The method's own variance of the estimate (for inverse-variance pooling); None when the
+    method has none to give (then the room cannot be pooled)."""
+    first: float | None = None
+    first_ci95: Interval | None = None
+    second: float | None = None
+    second_ci95: Interval | None = None
 
     @property
     def se(self) -> float:
-        """The standard error implied by the interval's width (for inverse-variance pooling)."""
+        """The standard error implied by the interval's width (for display only: pooling uses
+        ``variance``)."""
         return (self.ci95[1] - self.ci95[0]) / (2 * Z95)
+
+
+def mover(
+    first: float,
+    first_ci: Interval,
+    second: float,
+    second_ci: Interval,
+    r: float = 0.0,
+) -> Interval:
+    """The MOVER interval of ``first - second`` from the two sides' own intervals (Zou & Donner
+    2008, Stat Med 27:1693; docs/methods.md, "The gap"), ``r`` the correlation of the two
+    estimates (0 for independent samples). Newcombe's hybrid score intervals are this with two
+    Wilson intervals (``r`` = phi for paired proportions)."""
+    d = first - second
+    dl1, du1 = first - first_ci[0], first_ci[1] - first
+    dl2, du2 = second - second_ci[0], second_ci[1] - second
+    lower = d - math.sqrt(max(0.0, dl1**2 - 2 * r * dl1 * du2 + du2**2))
+    upper = d + math.sqrt(max(0.0, du1**2 - 2 * r * du1 * dl2 + dl2**2))
+    return (lower, upper)
 
 
 def newcombe_diff(count1: int, n1: int, count2: int, n2: int) -> Difference:
@@ -101,7 +236,18 @@ def newcombe_diff(count1: int, n1: int, count2: int, n2: int) -> Difference:
     d = p1 - p2
     lower = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     upper = d + math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
-    return Difference(d, (lower, upper), "newcombe_hybrid_score")
+    variance = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+    return Difference(
+        d,
+        (lower, upper),
+        "newcombe_hybrid_score",
+        n=None,
+        variance=variance if variance > 0 else None,
+        first=p1,
+        first_ci95=(l1, u1),
+        second=p2,
+        second_ci95=(l2, u2),
+    )
 
 
 def newcombe_paired(a: int, b: int, c: int, d: int) -> Difference:
@@ -130,7 +276,19 @@ def newcombe_paired(a: int, b: int, c: int, d: int) -> Difference:
     dl1, du1, dl2, du2 = p1 - l1, u1 - p1, p2 - l2, u2 - p2
     lower = est - math.sqrt(max(0.0, dl1**2 - 2 * phi * dl1 * du2 + du2**2))
     upper = est + math.sqrt(max(0.0, du1**2 - 2 * phi * du1 * dl2 + dl2**2))
-    return Difference(est, (lower, upper), "newcombe_paired_method10", n=n)
+    # the large-sample variance of a paired difference: ((b + c) - (b - c)^2 / n) / n^2
+    variance = ((b + c) - (b - c) ** 2 / n) / n**2
+    return Difference(
+        est,
+        (lower, upper),
+        "newcombe_paired_method10",
+        n=n,
+        variance=variance if variance > 0 else None,
+        first=p1,
+        first_ci95=(l1, u1),
+        second=p2,
+        second_ci95=(l2, u2),
+    )
 
 
 # --------------------------------------------------------------------------- means
@@ -285,12 +443,33 @@ class Pooled:
     i2: float
     tau2: float
     method: str = "inverse_variance_dersimonian_laird"
+    hksj_ci95: Interval | None = None
+    """Hartung-Knapp-Sidik-Jonkman interval of the random-effects estimate (t, k - 1 df)."""
+
+    @property
+    def uses_hksj(self) -> bool:
+        """With fewer than ``HKSJ_BELOW`` sessions the interval is HKSJ's, not the normal one."""
+        return self.hksj_ci95 is not None and self.k < HKSJ_BELOW
+
+    @property
+    def ci95(self) -> Interval:
+        """The interval shown with the pooled estimate."""
+        if self.uses_hksj and self.hksj_ci95 is not None:
+            return self.hksj_ci95
+        return self.random_ci95
+
+    @property
+    def interval_method(self) -> str:
+        return "hartung_knapp_sidik_jonkman_t" if self.uses_hksj else "normal_z"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "k": self.k,
             "estimate": self.random,
-            "ci95": list(self.random_ci95),
+            "ci95": list(self.ci95),
+            "ci95_method": self.interval_method,
+            "random_ci95_z": list(self.random_ci95),
+            "hksj_ci95": list(self.hksj_ci95) if self.hksj_ci95 else None,
             "fixed": self.fixed,
             "fixed_ci95": list(self.fixed_ci95),
             "q": self.q,
@@ -322,6 +501,13 @@ def pool(effects: Sequence[float], variances: Sequence[float]) -> Pooled:
     random = float((w_re * y).sum() / w_re.sum())
     se_fixed = math.sqrt(1 / sw)
     se_random = math.sqrt(1 / float(w_re.sum()))
+    hksj = None
+    if k >= 2:
+        # Hartung-Knapp-Sidik-Jonkman: the random-effects variance rescaled by the weighted
+        # spread of the effects, with a t quantile on k - 1 degrees of freedom
+        scale = float((w_re * (y - random) ** 2).sum()) / df
+        half = float(sps.t.isf(ALPHA / 2, df)) * math.sqrt(scale / float(w_re.sum()))
+        hksj = (random - half, random + half)
     return Pooled(
         k=k,
         fixed=fixed,
@@ -333,6 +519,7 @@ def pool(effects: Sequence[float], variances: Sequence[float]) -> Pooled:
         q_p_value=float(sps.chi2.sf(q, df)) if df > 0 else None,
         i2=i2,
         tau2=tau2,
+        hksj_ci95=hksj,
     )
 
 
@@ -459,9 +646,81 @@ class FalseConsensus:
     difference: Difference | None
 
 
+def _t_interval(values: Sequence[float], lower: float = 0.0, upper: float = 1.0) -> Interval:
+    """Student t 95% interval of a mean; with one value, all that the range allows."""
+    summary = mean_summary(values)
+    if summary.ci95 is None:
+        return (lower, upper)
+    return summary.ci95
+
+
+def _correlation(x: Sequence[float], y: Sequence[float]) -> float:
+    """Pearson's r, 0 when either side does not vary."""
+    if len(x) < 2:
+        return 0.0
+    sx, sy = statistics.pstdev(x), statistics.pstdev(y)
+    if sx == 0 or sy == 0:
+        return 0.0
+    mx, my = math.fsum(x) / len(x), math.fsum(y) / len(y)
+    cov = math.fsum((a - mx) * (b - my) for a, b in zip(x, y, strict=True)) / len(x)
+    return max(-1.0, min(1.0, cov / (sx * sy)))
+
+
+def estimate_minus_share(
+    estimates: Sequence[float], holds: Sequence[bool], paired: bool
+) -> Difference:
+    """Mean 0-1 estimate minus the share who hold the view, both estimated: the MOVER interval
+    from the estimate's t interval and the share's Wilson interval (docs/methods.md, "The gap
+    with a 0-100 estimate").
+
+    ``paired``: ``estimates[i]`` and ``holds[i]`` are one person's answers, and the correlation of
+    the two enters the interval; otherwise the two lists are independent samples. A unanimous room
+    still has an interval for its share (Wilson's), so the result is never as narrow as if the
+    share were known.
+    """
+    n_e, n_s = len(estimates), len(holds)
+    if n_e == 0 or n_s == 0 or (paired and n_e != n_s):
+        raise ValueError("an estimate gap needs answers on both sides (one each when paired)")
+    mean = math.fsum(estimates) / n_e
+    count = sum(1 for h in holds if h)
+    share = count / n_s
+    mean_ci = _t_interval(estimates)
+    share_ci = wilson(count, n_s)
+    flags = [1.0 if h else 0.0 for h in holds]
+    r = _correlation(estimates, flags) if paired else 0.0
+    ci = mover(mean, mean_ci, share, share_ci, r)
+    variance: float | None
+    if paired:
+        diffs = [e - f for e, f in zip(estimates, flags, strict=True)]
+        variance = statistics.variance(diffs) / n_e if n_e >= 2 else None
+        method = "mover_paired_t_wilson"
+    else:
+        variance = (
+            statistics.variance(estimates) / n_e + share * (1 - share) / n_s if n_e >= 2 else None
+        )
+        method = "mover_t_wilson"
+    return Difference(
+        mean - share,
+        ci,
+        method,
+        n=n_e if paired else None,
+        variance=variance if variance else None,
+        first=mean,
+        first_ci95=mean_ci,
+        second=share,
+        second_ci95=share_ci,
+    )
+
+
 @dataclass(frozen=True)
 class Gap:
-    """Share of the room holding a view vs share who think the field holds it."""
+    """Share of the room holding a view vs share who think the field holds it (categorical), or
+    vs the mean 0-100 estimate of the field's share (estimate).
+
+    ``difference`` compares everyone who answered either question as two independent samples;
+    ``paired`` compares the people who answered both, and is the headline wherever there are any
+    (``headline``). ``only_stance`` and ``only_perceived`` count the people left out of it.
+    """
 
     stance: str
     perceived: str
@@ -476,22 +735,62 @@ class Gap:
     perceived_share: float
     perceived_ci95: Interval | None
     difference: Difference
-    """perceived share minus own share."""
+    """perceived share minus own share, everyone who answered either (independent samples)."""
     perceived_count: int | None = None
     paired: Difference | None = None
     """The same difference on the participants who answered both phases."""
     options: tuple[GapOption, ...] = ()
+    paired_options: tuple[GapOption, ...] = ()
+    """``options`` on the people who answered both (what the chart shows when there are any)."""
     errors: tuple[float, ...] = ()
     """For a % estimate: each estimate (as a fraction) minus the room's actual share."""
     false_consensus: FalseConsensus | None = None
+    only_stance: int = 0
+    """Answered the stance question but not the perceived one (left out of ``paired``)."""
+    only_perceived: int = 0
+    """Answered the perceived question but not the stance one (left out of ``paired``)."""
 
     @property
     def option(self) -> str:
         return "+".join(self.holds)
 
+    @property
+    def linked(self) -> bool:
+        """Whether the headline is paired (some people answered both questions)."""
+        return self.paired is not None
+
+    @property
+    def headline(self) -> Difference:
+        """The figure to show: paired where answers are linked, else the independent one."""
+        return self.paired if self.paired is not None else self.difference
+
+    @property
+    def shown_options(self) -> tuple[GapOption, ...]:
+        return self.paired_options if self.paired is not None else self.options
+
 
 def _holds(answer: Answer | None, holds: Sequence[str]) -> bool:
     return isinstance(answer, str) and answer in holds
+
+
+def _gap_options(
+    keys: Sequence[str], own: Sequence[Answer], seen: Sequence[Answer]
+) -> tuple[GapOption, ...]:
+    own_counts = count_options(keys, own)
+    seen_counts = count_options(keys, seen)
+    n_own, n_seen = sum(own_counts.values()), sum(seen_counts.values())
+    return tuple(
+        GapOption(
+            key=key,
+            self_count=own_counts[key],
+            self_share=own_counts[key] / n_own if n_own else None,
+            self_ci95=wilson(own_counts[key], n_own) if n_own else None,
+            perceived_count=seen_counts[key],
+            perceived_share=seen_counts[key] / n_seen if n_seen else None,
+            perceived_ci95=wilson(seen_counts[key], n_seen) if n_seen else None,
+        )
+        for key in keys
+    )
 
 
 def gap(
@@ -517,35 +816,37 @@ def gap(
     )
     if perceived is None:
         return None
-    own = data.of(stance.key)
-    seen = data.of(perceived.key)
-    own_counts = count_options(stance.options, own.values())
-    self_n = sum(own_counts.values())
-    self_count = sum(own_counts[h] for h in stance.holds if h in own_counts)
+    own_all = data.of(stance.key)
+    own = {p: a for p, a in own_all.items() if isinstance(a, str) and a in stance.options}
+    self_n = len(own)
     if self_n == 0:
         return None
+    self_count = sum(1 for a in own.values() if a in stance.holds)
     self_share = self_count / self_n
     self_ci = wilson(self_count, self_n)
-    linked = [p for p in own if p in seen and isinstance(own[p], str) and own[p] in own_counts]
+    seen_all = data.of(perceived.key)
 
     if perceived.is_estimate:
-        values = {p: float(v) for p, v in seen.items() if not isinstance(v, str)}
+        values = {
+            p: _as_share(perceived, float(v)) for p, v in seen_all.items() if not isinstance(v, str)
+        }
         if not values:
             return None
-        fractions = [_as_share(perceived, v) for v in values.values()]
-        summary = mean_summary(fractions)
+        both = [p for p in own if p in values]
+        summary = mean_summary(list(values.values()))
         assert summary.mean is not None
-        difference = summary.mean - self_share
-        # with a single estimate there is no t interval: say only what the range allows
-        ci = (
-            (summary.ci95[0] - self_share, summary.ci95[1] - self_share)
-            if summary.ci95
-            else (-self_share, 1 - self_share)
+        independent = estimate_minus_share(
+            list(values.values()), [a in stance.holds for a in own.values()], paired=False
         )
-        holders = [_as_share(perceived, values[p]) for p in linked if _holds(own[p], stance.holds)]
-        others = [
-            _as_share(perceived, values[p]) for p in linked if not _holds(own[p], stance.holds)
-        ]
+        paired = (
+            estimate_minus_share(
+                [values[p] for p in both], [own[p] in stance.holds for p in both], paired=True
+            )
+            if both
+            else None
+        )
+        holders = [values[p] for p in both if _holds(own[p], stance.holds)]
+        others = [values[p] for p in both if not _holds(own[p], stance.holds)]
         consensus = FalseConsensus(
             holders_n=len(holders),
             holders_mean=(math.fsum(holders) / len(holders)) if holders else None,
@@ -565,30 +866,22 @@ def gap(
             perceived_n=summary.n,
             perceived_share=summary.mean,
             perceived_ci95=summary.ci95,
-            difference=Difference(difference, ci, "t_mean_estimate_minus_share", n=summary.n),
-            errors=tuple(f - self_share for f in fractions),
+            difference=independent,
+            paired=paired,
+            errors=tuple(f - self_share for f in values.values()),
             false_consensus=consensus,
+            only_stance=len(set(own) - set(values)),
+            only_perceived=len(set(values) - set(own)),
         )
 
-    seen_counts = count_options(perceived.options, seen.values())
-    perceived_n = sum(seen_counts.values())
+    seen = {p: a for p, a in seen_all.items() if isinstance(a, str) and a in perceived.options}
+    perceived_n = len(seen)
     if perceived_n == 0:
         return None
-    perceived_count = sum(seen_counts[h] for h in stance.holds if h in seen_counts)
-    options = tuple(
-        GapOption(
-            key=key,
-            self_count=own_counts[key],
-            self_share=own_counts[key] / self_n,
-            self_ci95=wilson(own_counts[key], self_n),
-            perceived_count=seen_counts.get(key, 0),
-            perceived_share=seen_counts.get(key, 0) / perceived_n,
-            perceived_ci95=wilson(seen_counts.get(key, 0), perceived_n),
-        )
-        for key in stance.options
-    )
+    perceived_count = sum(1 for a in seen.values() if a in stance.holds)
+    both = [p for p in own if p in seen]
     paired = None
-    both = [p for p in linked if isinstance(seen[p], str) and seen[p] in seen_counts]
+    paired_options: tuple[GapOption, ...] = ()
     if both:
         a = b = c = d = 0
         for p in both:
@@ -602,6 +895,9 @@ def gap(
             else:
                 d += 1
         paired = newcombe_paired(a, b, c, d)
+        paired_options = _gap_options(
+            stance.options, [own[p] for p in both], [seen[p] for p in both]
+        )
     return Gap(
         stance=stance.key,
         perceived=perceived.key,
@@ -617,7 +913,10 @@ def gap(
         perceived_ci95=wilson(perceived_count, perceived_n),
         difference=newcombe_diff(perceived_count, perceived_n, self_count, self_n),
         paired=paired,
-        options=options,
+        options=_gap_options(stance.options, list(own.values()), list(seen.values())),
+        paired_options=paired_options,
+        only_stance=len(set(own) - set(seen)),
+        only_perceived=len(set(seen) - set(own)),
     )
 
 
@@ -638,6 +937,19 @@ class CrossTab:
     def cell(self, row: str, col: str) -> int:
         return self.counts[self.rows.index(row)][self.cols.index(col)]
 
+    @cached_property
+    def hidden(self) -> frozenset[tuple[int, int]]:
+        """The (row, column) indexes of cells no output may show (``suppressed``)."""
+        return suppressed(self.counts)
+
+    def is_hidden(self, row: str, col: str) -> bool:
+        return (self.rows.index(row), self.cols.index(col)) in self.hidden
+
+    def hides_outside(self, rows: Sequence[str]) -> bool:
+        """Whether a hidden cell lies in a row not among ``rows`` (a sum over those rows would
+        then give it back)."""
+        return any(self.rows[i] not in rows for i, _j in self.hidden)
+
     def row_total(self, row: str) -> int:
         return sum(self.counts[self.rows.index(row)])
 
@@ -654,6 +966,7 @@ class CrossTab:
                 r: dict(zip(self.cols, self.counts[i], strict=True))
                 for i, r in enumerate(self.rows)
             },
+            "hidden": [[self.rows[i], self.cols[j]] for i, j in sorted(self.hidden)],
         }
 
 
@@ -732,6 +1045,19 @@ class Shift:
 
     def cell(self, first: str, second: str) -> int:
         return self.matrix[self.options.index(first)][self.options.index(second)]
+
+    @cached_property
+    def hidden(self) -> frozenset[tuple[int, int]]:
+        """The (first, second) indexes of matrix cells no output may show (``suppressed``)."""
+        return suppressed(self.matrix)
+
+    def is_hidden(self, first: str, second: str) -> bool:
+        return (self.options.index(first), self.options.index(second)) in self.hidden
+
+    @property
+    def changed_hidden(self) -> bool:
+        """Whether the number who changed would give a hidden cell back (a hidden diagonal)."""
+        return any(i == j for i, j in self.hidden)
 
     def row_share(self, first: str, second: str) -> float | None:
         total = self.row_total(first)
@@ -826,6 +1152,9 @@ class SurprisinglyPopular:
 
 
 def surprisingly_popular(data: Dataset) -> SurprisinglyPopular | None:
+    """Actual share minus mean predicted share (Prelec, Seung & McCoy 2017). Not shown: its
+    premise, predictions about the people asked, does not hold for predictions about the field
+    (docs/methods.md, "What the app refuses to claim")."""
     for perceived in data.phases:
         if perceived.kind != "perceived" or not perceived.is_estimate or not perceived.of_key:
             continue
@@ -885,7 +1214,9 @@ def analyze(data: Dataset) -> Analysis:
         perceived_crosstab=perceived_tab,
         ignorance=ignorance_,
         definition_crosstab=definition_tab,
-        surprisingly_popular=surprisingly_popular(data),
+        # Prelec's "surprisingly popular" answer needs predictions about this room; the app asks
+        # about the field, so the premise does not hold and nothing is claimed (docs/methods.md).
+        surprisingly_popular=None,
     )
 
 

@@ -91,7 +91,9 @@ def all_charts(lang: str) -> list[charts.Chart]:
     belief = {str(i): FIVE[i % 5] for i in range(40)}
     revote = {str(i): FIVE[(i + 1) % 5] for i in range(30)}
     rated = scale({"belief": belief, "field_pct": estimates, "revote": revote})
-    out = list(session.charts(lang).values()) + list(rated.charts(lang).values())
+    out = list(charts.session_charts(session, lang).values()) + list(
+        charts.session_charts(rated, lang).values()
+    )
     talk = results.build_talk_results(
         "emergence",
         {"en": "t", "zh-Hans": "t"},
@@ -105,7 +107,7 @@ def all_charts(lang: str) -> list[charts.Chart]:
             for c, v in (("AAAAAA", "Copenhagen"), ("BBBBBB", "新加坡 Singapore workshop"))
         ],
     )
-    out.append(talk.forest_chart(lang))
+    out.append(charts.forest_chart(talk, lang))
     return out
 
 
@@ -137,25 +139,29 @@ def test_everything_is_drawn_inside_the_picture(lang: str) -> None:
 def test_the_gap_chart_says_it_in_words_with_its_interval() -> None:
     session = emergence(ROOM)
     assert session.gap is not None
-    chart = session.gap.chart("en")
-    assert (
-        chart.sentence
-        == "50% of this room answered “Yes, they do”; 67% think most of the field does."
+    g = session.gap.stats
+    assert g.linked and g.paired is not None and g.headline is g.paired
+    chart = charts.gap_chart(session.gap, "en")
+    own = stats.wilson(g.paired_options[0].self_count, g.paired.n or 0)
+    seen = stats.wilson(g.paired_options[0].perceived_count, g.paired.n or 0)
+    assert chart.sentence == (
+        f"50% {charts.interval(own)} of this room answered “Yes, they do”, too close to half to "
+        f"call a majority or not; 67% {charts.interval(seen)} think most of the field does."
     )
-    texts = [e.text for e in chart.elements if isinstance(e, charts.Text)]
-    d = session.gap.difference
-    assert f"Gap: +17 points, 95% CI [{d.ci95[0] * 100:.0f}, {d.ci95[1] * 100:.0f}]" in texts
+    texts = " ".join(e.text for e in chart.elements if isinstance(e, charts.Text))
+    assert "minus share who do: +17 points, 95% CI " + charts.interval(g.paired.ci95) in texts
+    assert f"(the {g.paired.n} people who answered" in texts
     assert "+17 pts" in texts and "50%" in texts and "67%" in texts
-    zh = session.gap.chart("zh-Hans")
-    assert zh.sentence.startswith("本场 50% 的人回答“是的，具有”")
-    wide = session.gap.chart("en", wide=True)
+    zh = charts.gap_chart(session.gap, "zh-Hans")
+    assert zh.sentence.startswith("本场50% ")
+    wide = charts.gap_chart(session.gap, "en", wide=True)
     assert wide.width > chart.width and wide.height < chart.height
 
 
 def test_bars_use_the_okabe_ito_colours_and_label_every_bar() -> None:
     belief = emergence(ROOM).phase("belief")
     assert belief is not None
-    chart = belief.chart("en")
+    chart = charts.phase_chart(belief, "en")
     fills = {e.fill for e in chart.elements if isinstance(e, charts.Rect)}
     assert {"#0072B2", "#D55E00", "#7F7F7F"} <= fills
     texts = " ".join(e.text for e in chart.elements if isinstance(e, charts.Text))
@@ -166,15 +172,17 @@ def test_small_flows_and_cells_are_not_shown() -> None:
     few = people([("agree", "agree", "unsure")] * 6 + [("disagree", "agree", "agree")] * 2)
     session = emergence(few)
     assert session.shift is not None
-    flow = session.shift.chart("en")
+    flow = charts.shift_chart(session.shift, "en")
     drawn = [e.label for e in flow.elements if isinstance(e, charts.Path)]
-    assert drawn == ["Yes, they do → Unsure: 6"]
-    assert "(2 people)" in flow.elements[-1].text or any(
-        "(2 people)" in e.text for e in flow.elements if isinstance(e, charts.Text)
-    )
-    matrix = session.shift.matrix_chart("en")
-    texts = [e.text for e in matrix.elements if isinstance(e, charts.Text)]
-    assert "<5" in texts and "(2)" not in texts and "(6)" in texts
+    # the flow of 2 is hidden, and so is the 6: with the totals (6 and 2) it would give the 2 back
+    assert session.shift.stats.hidden == {(0, 0), (0, 2), (1, 0), (1, 2)}
+    assert drawn == []
+    texts = " ".join(e.text for e in flow.elements if isinstance(e, charts.Text))
+    assert "could identify people" in " ".join(texts.split()) and "(2 people)" not in texts
+    matrix = charts.shift_matrix_chart(session.shift, "en")
+    cells = [e.text for e in matrix.elements if isinstance(e, charts.Text)]
+    assert "–" in cells and "(2)" not in cells and "(6)" not in cells
+    assert "too few in some cells" in matrix.sentence
 
 
 def test_the_estimate_histogram_marks_the_actual_share() -> None:
@@ -186,10 +194,11 @@ def test_the_estimate_histogram_marks_the_actual_share() -> None:
     )
     estimate = rated.phase("field_pct")
     assert estimate is not None and estimate.actual_share == 0.25
-    chart = estimate.chart("en")
+    chart = charts.phase_chart(estimate, "en")
     texts = [e.text for e in chart.elements if isinstance(e, charts.Text)]
-    assert "actual 25%" in texts and "mean 64%" in texts
-    assert chart.sentence.startswith("On average you estimate 64% [")
+    # 64.5 rounds half up
+    assert "actual 25%" in texts and "mean 65%" in texts
+    assert chart.sentence.startswith("On average you estimate 65% [")
 
 
 def test_svg_is_accessible_and_parses_as_a_file() -> None:
@@ -217,7 +226,7 @@ def test_user_text_is_escaped_in_svg() -> None:
             )
         ],  # type: ignore[arg-type]
     )
-    svg = export.render_svg(env, talk.forest_chart("en"))
+    svg = export.render_svg(env, charts.forest_chart(talk, "en"))
     assert "<script>" not in svg and "&lt;script&gt;" in svg
 
 
@@ -249,3 +258,100 @@ def test_wrap_breaks_latin_at_spaces_and_chinese_anywhere() -> None:
 def test_an_interval_bound_that_rounds_to_zero_reads_0_not_minus_0() -> None:
     assert charts.interval((-0.0003, 0.8321)) == "[0, 83]"
     assert charts.interval((-0.051, 0.2)) == "[-5, 20]"
+
+
+def one_phase(counts: dict[str, int]) -> results.PhaseResult:
+    keys = tuple(counts)
+    answers = {"definition": {f"p{k}{i}": k for k in keys for i in range(counts[k])}}
+    infos = [info("definition", "choice", keys)]
+    data = stats.Dataset(tuple(i.spec for i in infos), answers)  # type: ignore[arg-type]
+    phase = results.build_session_results(infos, data).phase("definition")
+    assert phase is not None
+    return phase
+
+
+def test_most_means_more_than_half_ties_are_named_and_a_plurality_is_the_most_common() -> None:
+    majority = charts.phase_chart(one_phase({"agree": 3, "disagree": 2}), "en").sentence
+    assert majority == "Most chose “Yes, they do”: 60% of 5 answers."
+    tie = charts.phase_chart(one_phase({"agree": 2, "disagree": 2, "unsure": 1}), "en").sentence
+    assert tie == (
+        "Tied as the most common answers: “Yes, they do”, “No, they don't”, 40% each of 5 answers."
+    )
+    plural = charts.phase_chart(one_phase({"agree": 2, "disagree": 1, "unsure": 1, "x": 1}), "en")
+    assert plural.sentence == (
+        "The most common answer was “Yes, they do”: 40% of 5 answers, not a majority."
+    )
+    half = charts.phase_chart(one_phase({"agree": 2, "disagree": 1, "unsure": 1}), "en").sentence
+    assert half.startswith("The most common answer was") and "Most" not in half
+    zh = charts.phase_chart(one_phase({"agree": 2, "disagree": 2, "unsure": 1}), "zh-Hans")
+    assert zh.sentence == "并列最常见的回答：“是的，具有”，“不，不具有”，5 份回答中各占 40%。"
+    assert "多数" not in charts.phase_chart(one_phase({"agree": 2, "disagree": 3}), "zh-Hans").title
+
+
+def test_numbers_round_half_up_and_never_read_minus_zero() -> None:
+    assert charts.pct(0.125) == "13%" and charts.pct(0.375) == "38%" and charts.pct(0.145) == "15%"
+    assert charts.interval((-0.004, 0.111)) == "[0, 11]"
+    assert charts.points(-0.004) == "0" and charts.points(-0.025) == "-3"
+    # a shown difference is the difference of the shown shares: 0.125 -> 13, 0.374 -> 37
+    assert charts.shown_points(0.374, 0.125) == "+24"
+
+
+def test_a_net_change_test_only_on_results_pages_and_from_ten_people() -> None:
+    few = emergence(
+        {
+            "belief": {str(i): "agree" if i < 5 else "unsure" for i in range(8)},
+            "revote": {str(i): "unsure" if i < 3 else "agree" for i in range(8)},
+        }
+    )
+    assert few.shift is not None and few.shift.n_paired < 10
+    projector = charts.shift_chart(few.shift, "en")
+    page = charts.shift_chart(few.shift, "en", tests=True)
+    for chart in (projector, charts.shift_matrix_chart(few.shift, "en")):
+        texts = " ".join(e.text for e in chart.elements if isinstance(e, charts.Text))
+        assert "p =" not in texts and "p <" not in texts and "χ²" not in texts
+    texts = " ".join(e.text for e in page.elements if isinstance(e, charts.Text))
+    assert "p =" not in texts and "not tested with fewer than 10" in " ".join(texts.split())
+    many = emergence(
+        {
+            "belief": {str(i): "agree" if i < 15 else "unsure" for i in range(20)},
+            "revote": {str(i): "unsure" if i < 8 else "agree" for i in range(20)},
+        }
+    )
+    assert many.shift is not None and many.shift.n_paired == 20
+    texts = " ".join(
+        e.text
+        for e in charts.shift_chart(many.shift, "en", tests=True).elements
+        if isinstance(e, charts.Text)
+    )
+    assert "Net change" in texts and "p" in texts
+    # the gross share that changed carries its Wilson interval (8 + 5 of 20)
+    assert many.shift.stats.hidden == frozenset()
+    changed = charts.interval(stats.wilson(13, 20))
+    assert f"65% {changed} of the 20 people" in charts.shift_matrix_chart(many.shift, "en").sentence
+
+
+def test_a_room_that_cannot_be_pooled_is_listed_with_the_reason() -> None:
+    alone = {"belief": {"1": "disagree"}, "field": {"1": "agree"}}
+    talk = results.build_talk_results(
+        "emergence",
+        {"en": "Emergence"},
+        ["en"],
+        [
+            (SessionMeta(code="AAAAAA", venue="Big room"), emergence(ROOM).infos, _data(ROOM)),
+            (SessionMeta(code="BBBBBB", venue="Alone"), emergence(alone).infos, _data(alone)),
+        ],  # type: ignore[arg-type]
+    )
+    rows = {row.code: row for row in talk.forest}
+    assert rows["BBBBBB"].excluded == "one_person" and rows["BBBBBB"].weight is None
+    assert rows["AAAAAA"].excluded is None and rows["AAAAAA"].weight == 1.0
+    assert talk.meta is not None and talk.meta.k == 1
+    chart = charts.forest_chart(talk, "en")
+    texts = " ".join(e.text for e in chart.elements if isinstance(e, charts.Text))
+    assert "not pooled: one person has no variance" in texts
+    assert "Alone (BBBBBB)" in " ".join(chart.rows)
+    assert "Hartung" not in texts  # one session: no t interval to take
+
+
+def _data(answers: dict[str, dict[str, object]]) -> stats.Dataset:
+    infos = emergence(answers).infos
+    return stats.Dataset(tuple(i.spec for i in infos), answers)  # type: ignore[arg-type]

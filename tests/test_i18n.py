@@ -39,16 +39,18 @@ def test_every_message_has_every_language_with_the_same_placeholders() -> None:
 @pytest.mark.parametrize(
     ("lang", "n", "expected"),
     [
-        ("en", 1, "Across 1 session the field"),
-        ("en", 2, "Across 2 sessions the field"),
-        ("en", 0, "Across 0 sessions the field"),
+        ("en", 1, "1 session pooled, with"),
+        ("en", 2, "2 sessions pooled, with"),
+        ("en", 0, "0 sessions pooled, with"),
         ("zh-Hans", 1, "1 场"),
     ],
 )
 def test_count_phrases_take_the_plural_form_of_their_language(
     lang: str, n: int, expected: str
 ) -> None:
-    text = i18n.translate(lang, "res_forest_sentence", k=n, points="+3", ci="[1, 5]")
+    text = i18n.translate(
+        lang, "res_forest_note", k=n, i2="0", tau2="0", q="1", df=n - 1, interval="(z)"
+    )
     if lang == "en":
         assert text.startswith(expected), text
     assert i18n.translate(lang, "res_participants", n=n).startswith(str(n))

@@ -139,10 +139,14 @@ def test_pooling_a_talk_of_one_session_equals_that_session(
     code = run_session(app, client, room(7, 9, 12))
     talk = client.get("/api/v1/talks/emergence/results", headers=AUTH).json()
     session = client.get(f"/api/v1/sessions/{code}/results", headers=AUTH).json()
-    for key in ("phases", "gap", "shift", "crosstabs", "surprisingly_popular"):
+    for key in ("phases", "shift", "crosstabs", "surprisingly_popular"):
         assert talk["pooled"][key] == session[key], key
+    # the merged answers' gap says it is a descriptive figure, not the pooled estimate
+    assert talk["pooled"]["gap"] == {**session["gap"], "merged": True}
     meta = talk["meta"]["gap"]
-    assert meta["k"] == 1 and meta["estimate"] == pytest.approx(session["gap"]["difference"])
+    assert meta["k"] == 1 and meta["estimate"] == pytest.approx(
+        session["gap"]["paired"]["difference"]
+    )
     assert meta["i2"] == 0 and meta["tau2"] == 0
 
 
@@ -173,7 +177,8 @@ def test_the_results_page_shows_charts_words_and_export_buttons(
     svgs = soup.find_all("svg", attrs={"role": "img"})
     assert len(svgs) >= 6 and all(svg.find("title") for svg in svgs)
     text = soup.get_text(" ")
-    assert "33% of this room answered “Yes, they do”; 75% think most of the field does." in text
+    assert "33% [14, 61] of this room answered “Yes, they do”, too close to half" in text
+    assert "75% [47, 91] think most of the field does." in text
     links = {a["href"] for a in soup.select(".exports a")}
     assert f"/api/v1/sessions/{code}/export.csv" in links
     assert f"/api/v1/sessions/{code}/codebook.json" in links
@@ -191,10 +196,10 @@ def test_small_cells_show_too_few_on_the_page(app: FastAPI, client: TestClient) 
     table = soup.select_one(".crosstab table")
     assert table is not None
     cells = [td.get_text(strip=True) for td in table.select("td")]
-    assert "<5" in cells and "4" not in cells and "2" not in cells
+    assert "–" in cells and "4" not in cells and "2" not in cells
     # the total beside a hidden cell is hidden too (it would give the cell away)
     assert "–" in cells
-    assert "<5" in soup.select_one(".chart--shift-matrix").get_text(" ")
+    assert "–" in soup.select_one(".chart--shift-matrix").get_text(" ")
 
 
 def test_the_talk_page_has_a_forest_plot_and_each_venue(app: FastAPI, client: TestClient) -> None:
@@ -261,11 +266,12 @@ def test_a_percent_estimate_gives_the_mean_gap_false_consensus_and_surprise(
     assert fc["holders"] == {"n": 8, "mean": pytest.approx(0.8)}
     assert fc["others"] == {"n": 12, "mean": pytest.approx(0.6)}
     assert fc["difference"]["difference"] == pytest.approx(0.2)
-    surprise = body["surprisingly_popular"]
-    assert surprise["actual_share"] == 0.4 and surprise["mean_predicted_share"] == pytest.approx(
-        0.68
-    )
-    assert surprise["answer"] == "does_not_hold"
+    # both sides estimated, on the same 20 people: the paired mean difference is the headline
+    assert gap["headline"] == "paired" and gap["paired"]["n"] == 20
+    assert gap["paired"]["difference"] == pytest.approx(0.28)
+    assert gap["paired"]["method"] == "mover_paired_t_wilson"
+    # the estimates are about the field, not this room: no "surprisingly popular" claim
+    assert body["surprisingly_popular"] is None
 
 
 def test_a_changed_answer_counts_once_in_the_results(app: FastAPI, client: TestClient) -> None:
@@ -278,3 +284,53 @@ def test_a_changed_answer_counts_once_in_the_results(app: FastAPI, client: TestC
     belief = client.get(f"/api/v1/sessions/{code}/results", headers=AUTH).json()["phases"]["belief"]
     assert belief["n"] == 1
     assert belief["counts"] == {"agree": 0, "disagree": 1, "unsure": 0}
+
+
+def test_openapi_documents_the_results_json(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for name in ("SessionResultsJSON", "TalkResultsJSON", "GapJSON", "ShiftJSON"):
+        assert name in schemas, name
+    assert "paired" in schemas["GapJSON"]["properties"]
+    assert "from" in schemas["ShiftJSON"]["properties"]
+    ok = spec["paths"]["/api/v1/sessions/{code}/results"]["get"]["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"]["$ref"].endswith("SessionResultsJSON")
+
+
+def test_no_hidden_cross_tab_cell_can_be_worked_out_from_the_page(
+    app: FastAPI, client: TestClient
+) -> None:
+    from app import stats
+
+    # 6 agree, 9 unsure; 4 of the agreeing and none of the others think the field agrees
+    code = run_session(app, client, room(6, 9, 4))
+    body = client.get(f"/api/v1/sessions/{code}/results", headers=AUTH).json()
+    tab = body["crosstabs"]["stance_perceived"]
+    rows, cols = list(tab["counts"]), list(next(iter(tab["counts"].values())))
+    truth = [[tab["counts"][r][c] for c in cols] for r in rows]
+    presenter(client)
+    soup = BeautifulSoup(client.get(f"/presenter/sessions/{code}/results").text, "html.parser")
+    table = soup.select_one(".crosstab table")
+    assert table is not None
+    shown = [
+        [td.get_text(strip=True) for td in tr.select("td")][: len(cols)]
+        for tr in table.select("tbody tr")
+    ]
+    hidden = frozenset((i, j) for i, r in enumerate(shown) for j, v in enumerate(r) if v == "–")
+    # the presenter's JSON keeps the raw counts and flags what the pages hide
+    assert {(rows.index(r), cols.index(c)) for r, c in tab["hidden"]} == hidden
+    for i, r in enumerate(shown):
+        for j, v in enumerate(r):
+            if (i, j) not in hidden:
+                assert v.split(" ")[0].split("(")[0] == str(truth[i][j])
+    everything = frozenset((i, j) for i in range(len(rows)) for j in range(len(cols)))
+    small = [(i, j) for i, j in hidden if 0 < truth[i][j] < 5]
+    assert small, "the room was meant to have small cells"
+    for cell in small:
+        # with the row and column totals (the phases' own charts) a reader still cannot tell
+        if (
+            stats.cell_range(truth, everything, cell)[0]
+            < stats.cell_range(truth, everything, cell)[1]
+        ):
+            low, high = stats.cell_range(truth, hidden, cell)
+            assert low < high, (truth, sorted(hidden), cell)

@@ -130,8 +130,14 @@ def test_the_results_page_and_gap_chart_say_it_in_words(
     code, _results = replayed
     svg = client.get(f"/api/v1/sessions/{code}/charts/gap.svg", headers=AUTH)
     assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
-    assert "39% of this room answered “Yes, they do”; 70% think most of the field does." in svg.text
-    assert "+31 points" in svg.text and "[23, 38]" in svg.text
+    # the 259 who answered both are the headline: 101 agree, 252 of them think the field does
+    assert "39% [33, 45] of this room answered “Yes, they do”, not a majority;" in svg.text
+    assert "97% [95, 99] think most of the field does." in svg.text
+    assert "Answered both questions: 259." in svg.text and "only the second: 101" in svg.text
     shift = client.get(f"/api/v1/sessions/{code}/charts/shift.svg", headers=AUTH).text
-    assert "83% changed" in shift and "13.9% to “No, they don't”" in shift.replace("&#39;", "'")
+    low, high = proportion_confint(30, 36, method="wilson")
+    assert (
+        f"83% [{low * 100:.0f}, {high * 100:.0f}] changed" in shift
+        and "13.9% to “No, they don't”" in shift.replace("&#39;", "'")
+    )
     assert "69.4% to “Unsure”" in shift

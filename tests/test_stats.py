@@ -287,3 +287,174 @@ def test_merge_keeps_participants_of_sessions_apart() -> None:
     two = Dataset(SPECS, {"belief": {"1": "disagree"}})
     merged = stats.merge({"AAA": one, "BBB": two})
     assert stats.analyze(merged).phases["belief"].n == 2
+
+
+# --------------------------------------------------------------------------- the paired headline
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 60), min_size=4, max_size=4).filter(lambda c: sum(c) > 0))
+def test_the_paired_variance_is_the_variance_of_the_mean_of_the_differences(
+    cells: list[int],
+) -> None:
+    a, b, c, d = cells
+    diff = stats.newcombe_paired(a, b, c, d)
+    # each person's (first - second): +1 for b, -1 for c, 0 for a and d
+    values = np.array([0] * a + [1] * b + [-1] * c + [0] * d, dtype=float)
+    assert diff.estimate == pytest.approx(values.mean(), abs=TOL)
+    expected = values.var(ddof=0) / len(values)
+    if expected > 0:
+        assert diff.variance == pytest.approx(expected, abs=TOL)
+    else:
+        assert diff.variance is None
+    # the two sides are Wilson intervals on the same n (statsmodels)
+    assert diff.first_ci95 == pytest.approx(proportion_confint(a + b, sum(cells), method="wilson"))
+    assert diff.second_ci95 == pytest.approx(proportion_confint(a + c, sum(cells), method="wilson"))
+
+
+@st.composite
+def linked_estimates(draw: st.DrawFn) -> tuple[list[float], list[bool]]:
+    n = draw(st.integers(min_value=2, max_value=120))
+    estimates = draw(st.lists(st.integers(0, 100), min_size=n, max_size=n))
+    holds = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    return [e / 100 for e in estimates], holds
+
+
+@settings(max_examples=300, deadline=None)
+@given(linked_estimates())
+def test_the_estimate_gap_matches_scipy_and_statsmodels(
+    case: tuple[list[float], list[bool]],
+) -> None:
+    from scipy import stats as sps
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    estimates, holds = case
+    n = len(estimates)
+    flags = np.array(holds, dtype=float)
+    est = np.array(estimates)
+    diff = stats.estimate_minus_share(estimates, holds, paired=True)
+    # the paired mean difference (scipy's paired t works on these same differences)
+    assert diff.estimate == pytest.approx(float(np.mean(est - flags)), abs=TOL)
+    assert diff.n == n and diff.method == "mover_paired_t_wilson"
+    # the two sides: Student t interval of the mean (scipy), Wilson interval of the share
+    if est.std() > 0:
+        t_lo, t_hi = sps.t.interval(0.95, n - 1, loc=est.mean(), scale=sps.sem(est))
+        assert diff.first_ci95 == pytest.approx((t_lo, t_hi), abs=TOL)
+    assert diff.second_ci95 == pytest.approx(
+        proportion_confint(int(flags.sum()), n, method="wilson"), abs=TOL
+    )
+    # the correlation that enters the MOVER interval (numpy), 0 when a side does not vary
+    r = float(np.corrcoef(est, flags)[0, 1]) if est.std() > 0 and flags.std() > 0 else 0.0
+    m, (l1, u1) = est.mean(), diff.first_ci95
+    p, (l2, u2) = flags.mean(), diff.second_ci95
+    lower = (m - p) - math.sqrt(max(0, (m - l1) ** 2 - 2 * r * (m - l1) * (u2 - p) + (u2 - p) ** 2))
+    upper = (m - p) + math.sqrt(max(0, (u1 - m) ** 2 - 2 * r * (u1 - m) * (p - l2) + (p - l2) ** 2))
+    assert diff.ci95 == pytest.approx((lower, upper), abs=TOL)
+    # the method's variance: that of the mean of the paired differences (statsmodels)
+    spread = DescrStatsW(est - flags).std_mean ** 2
+    if spread > 0:
+        assert diff.variance == pytest.approx(spread, abs=TOL)
+    # independent samples: the same sides, r = 0
+    apart = stats.estimate_minus_share(estimates, holds, paired=False)
+    assert apart.ci95 == pytest.approx(
+        stats.mover(m, diff.first_ci95, p, diff.second_ci95, 0.0), abs=TOL
+    )
+
+
+def test_a_unanimous_room_still_has_an_uncertain_share() -> None:
+    # everyone holds the view: the share is 100%, but Wilson's interval for 8 of 8 is [68, 100]
+    diff = stats.estimate_minus_share([0.6, 0.7, 0.65, 0.7, 0.6, 0.75, 0.7, 0.65], [True] * 8, True)
+    lo, _hi = stats.wilson(8, 8)
+    assert diff.second_ci95 == (lo, 1.0)
+    t_only = diff.first_ci95
+    assert t_only is not None
+    shifted = (t_only[0] - 1, t_only[1] - 1)
+    assert diff.ci95[1] - diff.ci95[0] > shifted[1] - shifted[0]
+    # the share's own uncertainty (1 - lo) enters the upper bound
+    assert diff.ci95[1] >= diff.estimate + (1 - lo) - 1e-12
+
+
+def test_the_headline_is_paired_and_counts_who_is_left_out() -> None:
+    belief = {str(i): "agree" if i < 4 else "disagree" for i in range(10)}
+    field = {str(i): "agree" if i < 8 else "unsure" for i in range(3, 15)}
+    gap = stats.gap(Dataset(SPECS, {"belief": belief, "field": field}))
+    assert gap is not None and gap.linked and gap.headline is gap.paired
+    assert gap.paired is not None and gap.paired.n == 7
+    assert (gap.only_stance, gap.only_perceived) == (3, 5)
+    assert sum(o.self_count for o in gap.paired_options) == 7
+    # nobody answered both: the headline is the independent comparison
+    apart = {f"x{i}": a for i, a in field.items()}
+    gap = stats.gap(Dataset(SPECS, {"belief": belief, "field": apart}))
+    assert gap is not None and not gap.linked and gap.headline is gap.difference
+    assert (gap.only_stance, gap.only_perceived) == (10, 12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(-0.9, 0.9), st.floats(0.0005, 0.05)), min_size=2, max_size=12))
+def test_the_hksj_interval_matches_statsmodels(rows: list[tuple[float, float]]) -> None:
+    effects = np.array([r[0] for r in rows])
+    variances = np.array([r[1] for r in rows])
+    ours = stats.pool(list(effects), list(variances))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = combine_effects(effects, variances, method_re="dl", use_t=True)
+    assume(theirs.tau2 >= 0)
+    # statsmodels' "random effect wls" row with t quantiles is the HKSJ interval
+    assert ours.hksj_ci95 == pytest.approx(tuple(theirs.conf_int(use_t=True)[3]), abs=TOL)
+    assert ours.uses_hksj == (len(rows) < 10)
+    assert ours.ci95 == (ours.hksj_ci95 if len(rows) < 10 else ours.random_ci95)
+
+
+# --------------------------------------------------------------------------- small cells
+
+
+def cell_range(
+    table: list[list[int]], hidden: frozenset[tuple[int, int]], cell: tuple[int, int]
+) -> tuple[float, float]:
+    """The least and the most a hidden cell can hold, for an attacker who sees the shown cells
+    and the row and column totals (the phases' own charts give those), each hidden cell any count
+    from 0. The table's polytope has integer corners, so the linear programme's bounds are the
+    integer ones (scipy's linprog as the solver)."""
+    from scipy.optimize import linprog
+
+    rows, cols = len(table), len(table[0])
+    index = {(i, j): i * cols + j for i in range(rows) for j in range(cols)}
+    a_eq, b_eq = [], []
+    for i in range(rows):
+        a_eq.append([1.0 if k // cols == i else 0.0 for k in range(rows * cols)])
+        b_eq.append(sum(table[i]))
+    for j in range(cols):
+        a_eq.append([1.0 if k % cols == j else 0.0 for k in range(rows * cols)])
+        b_eq.append(sum(table[i][j] for i in range(rows)))
+    bounds = [
+        (0, None) if (i, j) in hidden else (table[i][j], table[i][j])
+        for i in range(rows)
+        for j in range(cols)
+    ]
+    goal = [0.0] * (rows * cols)
+    goal[index[cell]] = 1.0
+    low = linprog(goal, A_eq=a_eq, b_eq=b_eq, bounds=bounds).fun
+    high = -linprog([-g for g in goal], A_eq=a_eq, b_eq=b_eq, bounds=bounds).fun
+    return round(low, 6), round(high, 6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(2, 5).flatmap(
+        lambda k: st.lists(
+            st.lists(st.integers(0, 12), min_size=k, max_size=k), min_size=2, max_size=5
+        )
+    )
+)
+def test_no_hidden_cell_can_be_worked_out_from_the_totals(table: list[list[int]]) -> None:
+    hidden = stats.suppressed(table)
+    assert all((i, j) in hidden for i, r in enumerate(table) for j, c in enumerate(r) if 0 < c < 5)
+    everything = frozenset((i, j) for i in range(len(table)) for j in range(len(table[0])))
+    for cell in hidden:
+        if not 0 < table[cell[0]][cell[1]] < 5:
+            continue
+        low, high = cell_range(table, everything, cell)
+        if low == high:
+            continue  # the totals alone give it (a phase's own chart shows them)
+        low, high = cell_range(table, hidden, cell)
+        assert low < high, (table, sorted(hidden), cell)

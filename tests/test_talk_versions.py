@@ -199,6 +199,11 @@ def test_pooled_results_pool_a_phase_only_where_the_versions_asked_it_alike(
     assert results["phases"]["field"]["n"] == 13
     assert {s["code"]: s["phases"]["belief"]["n"] for s in results["sessions"]} == {old: 6, new: 7}
     assert results["meta"]["gap"]["k"] <= 1
+    # The old session's gap is not pooled, and its row in the forest says why.
+    rows = {row["code"]: row for row in results["meta"]["gap"]["sessions"]}
+    assert rows[old]["excluded"] == "other_version" and rows[old]["weight"] is None
+    page = client.get("/presenter/talks/my-talk/results", headers=AUTH)
+    assert "its talk version asks the gap" in page.text
 
 
 def test_a_database_from_before_versions_is_migrated(tmp_path: Path) -> None:

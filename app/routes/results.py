@@ -10,11 +10,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
-from app import export, i18n, results, sessions
+from app import charts, export, i18n, results, sessions
 from app.db import SessionDep
 from app.deps import TemplatesDep, choose_language, render
 from app.errors import NotFound
 from app.models import PollSession, Talk
+from app.results.schema import SessionResultsJSON, TalkResultsJSON
 from app.routes.docs import PRESENTER, errors
 from app.security import PresenterDep, PresenterPageDep
 
@@ -56,19 +57,20 @@ def _json(document: Any, filename: str | None = None) -> Response:
 # --------------------------------------------------------------------------- JSON results
 
 
-@router.get("/api/v1/sessions/{code}/results", responses=API_ERRORS)
-def session_results(code: str, db: SessionDep, _: PresenterDep) -> dict[str, Any]:
-    """The session's results (shape in API.md): phases, gap, shift, cross-tabs."""
+@router.get("/api/v1/sessions/{code}/results", response_model_by_alias=True, responses=API_ERRORS)
+def session_results(code: str, db: SessionDep, _: PresenterDep) -> SessionResultsJSON:
+    """The session's results: phases, gap, shift, cross-tabs (docs/methods.md says what each
+    figure is)."""
     poll = sessions.get_session(db, code)
-    return results.session_results_json(results.session_results(db, poll))
+    return results.session_results_model(results.session_results(db, poll))
 
 
-@router.get("/api/v1/talks/{slug}/results", responses=API_ERRORS)
-def talk_results(slug: str, db: SessionDep, _: PresenterDep) -> dict[str, Any]:
+@router.get("/api/v1/talks/{slug}/results", response_model_by_alias=True, responses=API_ERRORS)
+def talk_results(slug: str, db: SessionDep, _: PresenterDep) -> TalkResultsJSON:
     """The talk's results pooled over its sessions, the gap pooled with inverse-variance weights
     (DerSimonian-Laird), and each session's own results under ``sessions``."""
     talk = sessions.get_talk(db, slug)
-    return results.talk_results_json(results.talk_results(db, talk))
+    return results.talk_results_model(results.talk_results(db, talk))
 
 
 # --------------------------------------------------------------------------- exports
@@ -115,14 +117,14 @@ def talk_codebook(slug: str, db: SessionDep, _: PresenterDep) -> Response:
 
 
 def _chart_file(
-    templates: Jinja2Templates, chart_name: str, charts: dict[str, Any], stem: str
+    templates: Jinja2Templates, chart_name: str, named: dict[str, Any], stem: str
 ) -> Response:
     name, dot, ext = chart_name.rpartition(".")
     if not dot or ext not in ("svg", "png"):
         raise NotFound(f"no chart file '{chart_name}' (use NAME.svg or NAME.png)", code="no_chart")
-    chart = charts.get(name)
+    chart = named.get(name)
     if chart is None:
-        names = ", ".join(sorted(charts)) or "none yet"
+        names = ", ".join(sorted(named)) or "none yet"
         raise NotFound(f"no chart '{name}' here (charts: {names})", code="no_chart")
     svg = export.render_svg(templates.env, chart)
     filename = f"beliefgap-{stem}-{name}-{chart.lang}.{ext}"
@@ -145,7 +147,9 @@ def session_chart(
     phase-<phase id>."""
     poll = sessions.get_session(db, code)
     found = results.session_results(db, poll)
-    return _chart_file(templates, chart_name, found.charts(_session_lang(poll, lang)), poll.code)
+    return _chart_file(
+        templates, chart_name, charts.session_charts(found, _session_lang(poll, lang)), poll.code
+    )
 
 
 @router.get("/api/v1/talks/{slug}/charts/{chart_name}", responses=API_ERRORS)
@@ -162,10 +166,10 @@ def talk_chart(
     talk = sessions.get_talk(db, slug)
     found = results.talk_results(db, talk)
     chosen = _talk_lang(request, talk, lang)
-    charts = found.pooled.charts(chosen)
+    named = charts.session_charts(found.pooled, chosen)
     if found.forest:
-        charts["forest"] = found.forest_chart(chosen)
-    return _chart_file(templates, chart_name, charts, talk.slug)
+        named["forest"] = charts.forest_chart(found, chosen)
+    return _chart_file(templates, chart_name, named, talk.slug)
 
 
 # --------------------------------------------------------------------------- pages

@@ -1,0 +1,199 @@
+"""Pooling: the gap per venue with its interval, and the pooled estimate as a diamond."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from app.charts.svg import (
+    FIELD,
+    GRID,
+    INK,
+    MUTED,
+    PAD,
+    SMALL,
+    YOU,
+    Chart,
+    Line,
+    Path,
+    Rect,
+    Text,
+    draw_lines,
+    draw_title,
+    fmt,
+    interval,
+    number,
+    points,
+    wrap,
+)
+from app.i18n import translate
+
+if TYPE_CHECKING:
+    from app.results import TalkResults
+
+
+def forest_chart(talk: TalkResults, lang: str) -> Chart:
+    """The gap per venue with its 95% interval, and the pooled estimate as a diamond."""
+    width = 540
+    chart = Chart("forest", translate(lang, "res_forest_title"), "", lang, width=width)
+    y = draw_title(chart, chart.title, 0, width) + 10
+    label_w, value_w = 150, 132
+    left, right = PAD + label_w, width - PAD - value_w
+    rows = talk.forest
+    meta = talk.meta
+    values = [0.0] + [v for r in rows for v in r.ci95]
+    if meta is not None:
+        values += list(meta.ci95)
+    lo = math.floor(min(values) * 10) / 10
+    hi = math.ceil(max(values) * 10) / 10
+    if hi - lo < 0.2:
+        hi = lo + 0.2
+
+    def x_of(v: float) -> float:
+        return left + (right - left) * (v - lo) / (hi - lo)
+
+    row_h = 52
+    top = y
+    chart.add(
+        Text(PAD, y + SMALL, translate(lang, "res_forest_venue"), SMALL, weight="bold"),
+        Text(
+            width - PAD,
+            y + SMALL,
+            translate(lang, "res_forest_gap"),
+            SMALL,
+            anchor="end",
+            weight="bold",
+        ),
+    )
+    y += SMALL * 1.6
+    for row in rows:
+        names = wrap(row.venue, label_w - 12, SMALL, max_lines=2)
+        block = len(names) * SMALL * 1.1 + (SMALL - 4) * 1.1
+        height = max(row_h, block + 12)
+        extra = height - row_h
+        mid = y + height / 2
+        ny = y + (height - block) / 2 + SMALL * 0.9
+        for name in names:
+            chart.add(Text(PAD, ny, name, SMALL))
+            ny += SMALL * 1.1
+        chart.add(Text(PAD, ny, f"{row.code} · n={row.n}", SMALL - 4, fill=MUTED))
+        chart.add(Line(x_of(row.ci95[0]), mid, x_of(row.ci95[1]), mid, INK, 2.5))
+        size = 8 + 14 * math.sqrt(row.weight or 0.05)
+        # a room that cannot enter the pooled estimate is drawn hollow and says why
+        fill = YOU if row.excluded is None else "#ffffff"
+        chart.add(Rect(x_of(row.estimate) - size / 2, mid - size / 2, size, size, fill, stroke=INK))
+        if row.excluded is not None:
+            reason = translate(lang, f"res_forest_excluded_{row.excluded}")
+            chart.add(Text(left, y + height - 2, reason, SMALL - 4, fill=MUTED))
+        chart.add(
+            Text(
+                width - PAD,
+                mid + SMALL * 0.35,
+                f"{points(row.estimate)} {interval(row.ci95)}",
+                SMALL,
+                anchor="end",
+            )
+        )
+        chart.rows.append(
+            f"{row.venue} ({row.code}): {points(row.estimate)} {interval(row.ci95)}, n={row.n}"
+            + (
+                f" ({translate(lang, f'res_forest_excluded_{row.excluded}')})"
+                if row.excluded
+                else ""
+            )
+        )
+        y += row_h + extra
+    if meta is not None:
+        chart.add(Line(PAD, y + 4, width - PAD, y + 4, GRID, 1))
+        mid = y + row_h / 2 + 8
+        a, b, c = x_of(meta.ci95[0]), x_of(meta.random), x_of(meta.ci95[1])
+        chart.add(
+            Path(
+                f"M{fmt(a)},{fmt(mid)} L{fmt(b)},{fmt(mid - 14)} "
+                f"L{fmt(c)},{fmt(mid)} L{fmt(b)},{fmt(mid + 14)} Z",
+                FIELD,
+                1.0,
+                INK,
+                label="pooled",
+            )
+        )
+        chart.add(
+            Text(
+                PAD, mid + SMALL * 0.35, translate(lang, "res_forest_pooled"), SMALL, weight="bold"
+            )
+        )
+        chart.add(
+            Text(
+                width - PAD,
+                mid + SMALL * 0.35,
+                f"{points(meta.random)} {interval(meta.ci95)}",
+                SMALL,
+                anchor="end",
+                weight="bold",
+            )
+        )
+        y += row_h + 12
+    zero = x_of(0.0)
+    chart.add(Line(zero, top + SMALL * 1.4, zero, y, MUTED, 2, "6 5"))
+    chart.add(Line(left, y, right, y, INK, 2))
+    step = 0.1 if hi - lo <= 0.8 else 0.2
+    tick = lo
+    while tick <= hi + 1e-9:
+        chart.add(Line(x_of(tick), y, x_of(tick), y + 8, INK, 2))
+        chart.add(
+            Text(
+                x_of(tick),
+                y + 8 + SMALL * 1.05,
+                f"{tick * 100:+.0f}" if abs(tick) > 1e-9 else "0",
+                SMALL - 4,
+                anchor="middle",
+            )
+        )
+        tick += step
+    y += 8 + SMALL * 1.5
+    chart.add(
+        Text(
+            (left + right) / 2,
+            y + SMALL * 0.8,
+            translate(lang, "res_forest_axis"),
+            SMALL - 2,
+            anchor="middle",
+            fill=MUTED,
+        )
+    )
+    y += SMALL * 1.4
+    if meta is not None:
+        note = translate(
+            lang,
+            "res_forest_note",
+            k=meta.k,
+            i2=number(meta.i2 * 100),
+            tau2=number(meta.tau2, 4),
+            q=number(meta.q, 1),
+            df=meta.df,
+            interval=translate(
+                lang, "res_forest_hksj" if meta.uses_hksj else "res_forest_z", df=meta.df
+            ),
+        )
+        excluded = [row for row in rows if row.excluded]
+        if excluded:
+            note += " " + translate(
+                lang,
+                "res_forest_left_out",
+                rooms=translate(lang, "res_list_separator").join(
+                    f"{row.venue} ({row.code})" for row in excluded
+                ),
+            )
+        chart.sentence = translate(
+            lang,
+            "res_forest_sentence",
+            k=meta.k,
+            points=points(meta.random),
+            ci=interval(meta.ci95),
+        )
+    else:
+        note = translate(lang, "res_forest_empty")
+        chart.sentence = note
+    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, fill=MUTED)
+    chart.height = y + PAD
+    return chart

@@ -1,0 +1,257 @@
+"""One phase: bars per option with Wilson whiskers, or a histogram of 0-100 estimates."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from app.charts.sentences import phase_sentence
+from app.charts.svg import (
+    GRID,
+    INK,
+    LABEL,
+    MUTED,
+    PAD,
+    SLIDE,
+    SLIDE_TEXT,
+    SMALL,
+    WIDTH,
+    Chart,
+    Line,
+    Rect,
+    Text,
+    draw_lines,
+    draw_title,
+    ink_on,
+    interval,
+    number,
+    option_colour,
+    pct,
+    text_width,
+)
+from app.i18n import translate
+
+if TYPE_CHECKING:
+    from app.results import PhaseResult
+
+
+def is_likert(result: PhaseResult) -> bool:
+    return result.kind.value in ("stance", "revote", "perceived") and len(result.options) >= 4
+
+
+def phase_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
+    """The phase's chart; ``wide``: the landscape variant the projector shows."""
+    if result.is_estimate:
+        return estimate_chart(result, lang, wide)
+    return bar_chart(result, lang, wide)
+
+
+def _bar_row(
+    chart: Chart,
+    result: PhaseResult,
+    index: int,
+    x: float,
+    y: float,
+    col_w: float,
+    text: float,
+    wide: bool,
+) -> float:
+    """One option: its label (wrapped to the column), its bar with the Wilson whisker, and the
+    share and count beside it. Returns the y below the row."""
+    option = result.options[index]
+    lang = chart.lang
+    value_room = 170 if wide else 140
+    plot_x, plot_w = x, col_w - value_room
+    bar_h = 30 if wide else 36
+    # the projector's text is measured generously; allow its lines a little more room
+    y = draw_lines(chart, option.label(lang), x, y, col_w * (1.1 if wide else 1.0), text)
+    y += 4 if wide else 8
+    colour = option_colour(option.key, index, len(result.options), is_likert(result))
+    share = option.share or 0.0
+    chart.add(Rect(plot_x, y, plot_w, bar_h, "#eeeeee"))
+    # drawn even at 0% (zero width), so that a live update can grow it smoothly
+    chart.add(
+        Rect(
+            plot_x,
+            y,
+            plot_w * share,
+            bar_h,
+            colour,
+            label=f"{option.label(lang)}: {pct(option.share)}",
+            id=f"bar-{result.key}-{option.key}{'-wide' if wide else ''}",
+        )
+    )
+    end = plot_x + plot_w * share
+    if option.ci95 is not None and result.n:
+        lo, hi = (plot_x + plot_w * v for v in option.ci95)
+        mid = y + bar_h / 2
+        chart.add(
+            Line(lo, mid, hi, mid, INK, 2.5),
+            Line(lo, mid - 10, lo, mid + 10, INK, 2.5),
+            Line(hi, mid - 10, hi, mid + 10, INK, 2.5),
+        )
+        end = max(end, hi)
+    value = f"{pct(option.share)} ({option.count})" if result.n else "–"
+    baseline = y + bar_h / 2 + text * 0.36
+    if end + 10 + text_width(value, text, True) > x + col_w - 4:
+        inside = plot_x + plot_w * share - 8
+        chart.add(Text(inside, baseline, value, text, "end", "bold", ink_on(colour)))
+    else:
+        chart.add(Text(end + 10, baseline, value, text, weight="bold"))
+    chart.rows.append(
+        f"{option.label(lang)}: {pct(option.share)} ({option.count}) {interval(option.ci95)}"
+    )
+    return y + bar_h + (12 if wide else 18)
+
+
+def bar_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
+    """Horizontal bars, one per option, with Wilson 95% whiskers and the share and count.
+
+    ``wide``: the projector's landscape variant, SLIDE units wide with SLIDE_TEXT labels and no
+    title (the slide's sentence stands above it); four or more options sit in two columns, so
+    that five long definitions fit a 16:9 slide without shrinking their labels.
+    """
+    if not wide:
+        chart = Chart(f"phase-{result.key}", result.question(lang), "", lang)
+        y = draw_title(chart, chart.title, 0) + 10
+        for index in range(len(result.options)):
+            y = _bar_row(chart, result, index, PAD, y, WIDTH - 2 * PAD, LABEL, False)
+        width: float = WIDTH
+        small = SMALL
+    else:
+        width, small = SLIDE, SLIDE_TEXT
+        chart = Chart(f"phase-{result.key}", result.question(lang), "", lang, width=width)
+        k = len(result.options)
+        columns = 2 if k >= 4 else 1
+        gutter = 40
+        col_w = (width - 2 * PAD - gutter * (columns - 1)) / columns
+        per_column = math.ceil(k / columns)
+        bottom = y0 = 8.0
+        for column in range(columns):
+            y = y0
+            x = PAD + column * (col_w + gutter)
+            for index in range(column * per_column, min(k, (column + 1) * per_column)):
+                y = _bar_row(chart, result, index, x, y, col_w, SLIDE_TEXT, True)
+            bottom = max(bottom, y)
+        y = bottom
+    y += 4
+    note = translate(lang, "res_bars_note", n=result.n)
+    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, small, fill=MUTED)
+    chart.height = y + PAD
+    chart.sentence = phase_sentence(result, lang)
+    return chart
+
+
+def estimate_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
+    """Histogram of % estimates, with the mean (and its t interval) and the actual share.
+    ``wide``: landscape, SLIDE units wide with larger text (the projector)."""
+    width: float = SLIDE if wide else WIDTH
+    small = SLIDE_TEXT if wide else SMALL
+    chart = Chart(f"phase-{result.key}", result.question(lang), "", lang, width=width)
+    y = (draw_title(chart, chart.title, 0) if not wide else 0.0) + 16
+    lower = result.min_value or 0.0
+    upper = result.max_value if result.max_value is not None else 100.0
+    span = (upper - lower) or 1.0
+    left, right = PAD + (60 if wide else 44), width - PAD - (30 if wide else 22)
+    plot_w = right - left
+    label_band = 2 * (small * 1.3) + 8
+    top = y + label_band
+    plot_h = 300 if wide else 240
+    base = top + plot_h
+    peak = max((b.count for b in result.histogram), default=0) or 1
+
+    def x_of(value: float) -> float:
+        return left + plot_w * (value - lower) / span
+
+    chart.add(Line(left, base, right, base, INK, 2))
+    ticks = 5
+    for i in range(ticks + 1):
+        value = lower + span * i / ticks
+        chart.add(
+            Line(x_of(value), base, x_of(value), base + 8, INK, 2),
+            Text(x_of(value), base + 8 + small * 1.1, f"{value:g}", small, anchor="middle"),
+        )
+    for step in (peak, math.ceil(peak / 2)):
+        yy = base - plot_h * step / peak
+        chart.add(
+            Line(left, yy, right, yy, GRID, 1),
+            Text(left - 8, yy + small * 0.35, str(step), small, anchor="end", fill=MUTED),
+        )
+    for b in result.histogram:
+        if b.count:
+            h = plot_h * b.count / peak
+            chart.add(
+                Rect(
+                    x_of(b.lower) + 2,
+                    base - h,
+                    x_of(b.upper) - x_of(b.lower) - 4,
+                    h,
+                    "#56B4E9",
+                    label=f"{b.lower:g}–{b.upper:g}: {b.count}",
+                )
+            )
+    markers: list[tuple[float, str, str, str | None]] = []
+    if result.mean is not None:
+        if result.ci95 is not None:
+            lo = x_of(max(lower, result.ci95[0]))
+            hi = x_of(min(upper, result.ci95[1]))
+            chart.add(Rect(lo, top, max(hi - lo, 2), plot_h, "#0072B2", label=None, pattern="ci"))
+        mean_text = translate(lang, "res_mean_marker", value=number(result.mean))
+        markers.append((x_of(result.mean), mean_text, "#0072B2", None))
+    if result.actual_share is not None:
+        actual = lower + span * result.actual_share
+        markers.append(
+            (
+                x_of(actual),
+                translate(lang, "res_actual_marker", value=number(actual)),
+                "#D55E00",
+                "8 6",
+            )
+        )
+    markers.sort(key=lambda m: m[0])
+    for index, (x, text, colour, dash) in enumerate(markers):
+        chart.add(Line(x, top - 4, x, base, colour, 4, dash))
+        label_y = y + small * 1.1 + index * (small * 1.3)
+        text_w = text_width(text, small, True)
+        anchor_x = min(max(x, left + text_w / 2), right - text_w / 2)
+        chart.add(
+            Text(
+                anchor_x,
+                label_y,
+                text,
+                small,
+                anchor="middle",
+                weight="bold",
+                fill=colour if colour != "#0072B2" else "#005a8c",
+            )
+        )
+    y = base + 8 + small * 1.1 + 10
+    axis = translate(lang, "res_estimate_axis")
+    chart.add(Text((left + right) / 2, y + small * 1.1, axis, small, anchor="middle", fill=MUTED))
+    y += small * 1.4 + 6
+    note = translate(lang, "res_estimate_note", n=result.n)
+    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, small, fill=MUTED)
+    chart.height = y + PAD
+    chart.patterns = True
+    if result.mean is None:
+        chart.sentence = translate(lang, "res_no_answers")
+    elif result.actual_share is not None:
+        chart.sentence = translate(
+            lang,
+            "res_estimate_sentence_actual",
+            mean=number(result.mean),
+            ci=interval(result.ci95, 1.0),
+            actual=pct(result.actual_share),
+        )
+    else:
+        chart.sentence = translate(
+            lang,
+            "res_estimate_sentence",
+            mean=number(result.mean),
+            median=number(result.median or 0),
+            n=result.n,
+        )
+    chart.rows = [chart.sentence] + [
+        f"{b.lower:g}–{b.upper:g}: {b.count}" for b in result.histogram
+    ]
+    return chart

@@ -1,0 +1,184 @@
+"""Results gathered from the database: counts for every live tick, a session's answers, a talk's
+sessions.
+
+Counting is a ``GROUP BY`` in SQL (``phase_results``, cheap enough for every live tick); the full
+analysis (``session_results``, ``talk_results``) reads the answers in one query and hands them to
+``app.results.views`` (and through it to ``app.stats``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app import stats
+from app.models import PollSession, Response, Talk
+from app.results.views import (
+    PhaseInfo,
+    PhaseResult,
+    SessionMeta,
+    SessionResults,
+    TalkResults,
+    _with_actual_shares,
+    build_session_results,
+    build_talk_results,
+    make_phase_result,
+)
+from app.sessions import SessionPhaseView, session_phases, session_talk
+
+
+def info_from_view(view: SessionPhaseView) -> PhaseInfo:
+    phase = view.phase
+    return PhaseInfo(
+        spec=stats.PhaseSpec(
+            key=phase.key,
+            kind=phase.kind.value,
+            options=tuple(o.key for o in view.options),
+            of_key=phase.of_key,
+            holds=tuple(phase.holds),
+            min_value=phase.min_value,
+            max_value=phase.max_value,
+        ),
+        questions=dict(phase.questions),
+        option_labels={o.key: dict(o.labels) for o in view.options},
+        state=view.effective_state.value,
+        revealed=view.state.revealed,
+    )
+
+
+def phase_results(db: Session, poll: PollSession) -> list[PhaseResult]:
+    """Every phase of the session in talk order, with its counts (one query for all phases)."""
+    views = session_phases(db, poll)
+    counts: dict[tuple[int, int | None], int] = {}
+    for phase_id, option_id, n in db.exec(
+        select(Response.phase_id, Response.option_id, func.count())
+        .where(Response.session_id == poll.id)
+        .group_by(col(Response.phase_id), col(Response.option_id))
+    ):
+        counts[(phase_id, option_id)] = n
+    estimate_ids = [v.phase.id for v in views if v.phase.min_value is not None]
+    values: dict[int, list[float]] = {pid: [] for pid in estimate_ids if pid is not None}
+    if estimate_ids:
+        for phase_id, value in db.exec(
+            select(Response.phase_id, Response.value).where(
+                Response.session_id == poll.id, col(Response.phase_id).in_(estimate_ids)
+            )
+        ):
+            if value is not None:
+                values[phase_id].append(value)
+    results = []
+    for view in views:
+        info = info_from_view(view)
+        pid = view.phase.id or 0
+        if info.spec.is_estimate:
+            answers = values.get(pid, [])
+            results.append(
+                make_phase_result(info, stats.estimate_stats(info.spec, answers), answers)
+            )
+        else:
+            tally = {o.key: counts.get((pid, o.id), 0) for o in view.options}
+            results.append(make_phase_result(info, stats.option_stats(info.spec.key, tally)))
+    return _with_actual_shares(results)
+
+
+def _answers(db: Session, session_ids: Sequence[int]) -> dict[int, dict[str, dict[str, Any]]]:
+    """session id -> phase key -> participant id -> option key or value (one query)."""
+    from app.models import Phase, PhaseOption
+
+    out: dict[int, dict[str, dict[str, Any]]] = {sid: {} for sid in session_ids}
+    if not session_ids:
+        return out
+    query = (
+        select(Response, Phase.key, PhaseOption.key)
+        .join(Phase, col(Phase.id) == Response.phase_id)
+        .join(PhaseOption, col(PhaseOption.id) == Response.option_id, isouter=True)
+        .where(col(Response.session_id).in_(session_ids))
+    )
+    for response, phase_key, option_key in db.exec(query):
+        answer = option_key if option_key is not None else response.value
+        if answer is not None:
+            by_phase = out[response.session_id].setdefault(phase_key, {})
+            by_phase[str(response.participant_id)] = answer
+    return out
+
+
+def _meta(poll: PollSession, talk: Talk) -> SessionMeta:
+    return SessionMeta(
+        code=poll.code,
+        venue=poll.venue,
+        held_on=poll.held_on,
+        language=poll.language,
+        talk=talk.slug,
+        titles=dict(talk.titles),
+    )
+
+
+def session_results(db: Session, poll: PollSession) -> SessionResults:
+    talk = session_talk(db, poll)
+    assert poll.id is not None
+    infos = [info_from_view(v) for v in session_phases(db, poll)]
+    answers = _answers(db, [poll.id])[poll.id]
+    data = stats.Dataset(tuple(i.spec for i in infos), answers)
+    return build_session_results(infos, data, _meta(poll, talk))
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Which sessions of a talk its pooled results are built from, and from which of them each
+    phase is pooled."""
+
+    polls: list[PollSession]
+    """The sessions pooled, oldest first (never a rehearsal)."""
+    pooled_from: dict[str, list[str]]
+    """Phase id -> codes of the sessions whose talk version asks it as the newest version does."""
+    rehearsals: list[PollSession]
+    """Rehearsal sessions: listed apart, never pooled."""
+
+
+def sessions_to_pool(db: Session, talk: Talk) -> Pool:
+    """The sessions of a talk that its pooled results are built from, oldest first, and for each
+    phase the sessions whose answers to it may be pooled.
+
+    The one place that chooses them, so that the talk's page, its JSON, its charts and its report
+    agree: rehearsals are left out (listed apart), and a phase is pooled only over the sessions
+    whose talk versions ask it alike (``app.talks.poolable_phases``).
+    """
+    from app.talks import existing_versions, poolable_phases
+
+    gathered = list(
+        db.exec(
+            select(PollSession)
+            .where(PollSession.talk_id == talk.id)
+            .order_by(col(PollSession.held_on), col(PollSession.id))
+        )
+    )
+    polls = [p for p in gathered if not p.rehearsal]
+    versions = {v.id: v for v in existing_versions(db, talk)}
+    poolable = poolable_phases({v.number: v.content for v in versions.values()})
+    pooled_from = {
+        key: [p.code for p in polls if versions[p.version_id].number in numbers]
+        for key, numbers in poolable.items()
+    }
+    return Pool(polls, pooled_from, [p for p in gathered if p.rehearsal])
+
+
+def talk_results(db: Session, talk: Talk) -> TalkResults:
+    pool = sessions_to_pool(db, talk)
+    answers = _answers(db, [p.id for p in pool.polls if p.id is not None])
+    sessions = []
+    for poll in pool.polls:
+        infos = [info_from_view(v) for v in session_phases(db, poll)]
+        data = stats.Dataset(tuple(i.spec for i in infos), answers.get(poll.id or 0, {}))
+        sessions.append((_meta(poll, session_talk(db, poll)), infos, data))
+    return build_talk_results(
+        talk.slug,
+        dict(talk.titles),
+        list(talk.languages),
+        sessions,
+        pool.pooled_from,
+        rehearsals=[_meta(p, session_talk(db, p)) for p in pool.rehearsals],
+    )

@@ -1,0 +1,409 @@
+"""The view models of results: what a page, a chart or the JSON shows of a session or a talk.
+
+Built from ``app.stats`` figures without the database (``build_session_results``,
+``build_talk_results``), so an exported file read back gives the very same results. Charts take
+these (``app.charts``); nothing here draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from app import stats
+from app.models import PhaseKind
+
+
+def pick(texts: Mapping[str, str], lang: str) -> str:
+    """A text in the wanted language, else the first one there is."""
+    if lang in texts:
+        return texts[lang]
+    return next(iter(texts.values()), "")
+
+
+# --------------------------------------------------------------------------- one phase
+
+
+@dataclass(frozen=True)
+class OptionResult:
+    key: str
+    labels: dict[str, str]
+    count: int
+    share: float | None
+    """Fraction of the phase's n in [0, 1]; None while nobody has answered."""
+    ci95: tuple[float, float] | None = None
+    """Wilson 95% interval of the share (per option, not simultaneous)."""
+
+    def label(self, lang: str) -> str:
+        return pick(self.labels, lang)
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    """One phase's tally. Context for ``partials/_phase_result.html``."""
+
+    key: str
+    kind: PhaseKind
+    questions: dict[str, str]
+    state: str
+    revealed: bool
+    n: int
+    options: list[OptionResult] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    """The answers of a % estimate phase (no options), in no particular order."""
+    min_value: float | None = None
+    max_value: float | None = None
+    of_key: str | None = None
+    holds: tuple[str, ...] = ()
+    mean: float | None = None
+    median: float | None = None
+    ci95: tuple[float, float] | None = None
+    """For a % estimate: Student t 95% interval of the mean."""
+    histogram: list[stats.Bin] = field(default_factory=list)
+    actual_share: float | None = None
+    """For a % estimate of a stance: the share of the room that holds the view (0-1)."""
+
+    @property
+    def is_estimate(self) -> bool:
+        return self.min_value is not None
+
+    def question(self, lang: str) -> str:
+        return pick(self.questions, lang)
+
+
+@dataclass(frozen=True)
+class PhaseInfo:
+    """A phase as the results need it, from the database or from an exported file."""
+
+    spec: stats.PhaseSpec
+    questions: dict[str, str]
+    option_labels: dict[str, dict[str, str]]
+    state: str = "closed"
+    revealed: bool = False
+
+
+def make_phase_result(
+    info: PhaseInfo, phase: stats.PhaseStats, values: Sequence[float] = ()
+) -> PhaseResult:
+    spec = info.spec
+    common: dict[str, Any] = {
+        "key": spec.key,
+        "kind": PhaseKind(spec.kind),
+        "questions": info.questions,
+        "state": info.state,
+        "revealed": info.revealed,
+        "n": phase.n,
+        "min_value": spec.min_value,
+        "max_value": spec.max_value,
+        "of_key": spec.of_key,
+        "holds": spec.holds,
+    }
+    if spec.is_estimate:
+        summary = phase.estimate
+        return PhaseResult(
+            **common,
+            values=list(values),
+            mean=summary.mean if summary else None,
+            median=summary.median if summary else None,
+            ci95=summary.ci95 if summary else None,
+            histogram=phase.histogram,
+        )
+    return PhaseResult(
+        **common,
+        options=[
+            OptionResult(
+                key=key,
+                labels=info.option_labels.get(key, {"en": key}),
+                count=phase.counts.get(key, 0),
+                share=phase.shares.get(key),
+                ci95=phase.ci95.get(key),
+            )
+            for key in spec.options
+        ],
+    )
+
+
+def _with_actual_shares(results: list[PhaseResult]) -> list[PhaseResult]:
+    """Give each % estimate phase the actual share of the stance it estimates."""
+    by_key = {r.key: r for r in results}
+    out = []
+    for result in results:
+        stance = by_key.get(result.of_key or "")
+        if result.is_estimate and stance is not None and stance.n and stance.holds:
+            share = sum(o.count for o in stance.options if o.key in stance.holds) / stance.n
+            result = _replace(result, actual_share=share)
+        out.append(result)
+    return out
+
+
+def _replace(result: PhaseResult, **changes: Any) -> PhaseResult:
+    return replace(result, **changes)
+
+
+# --------------------------------------------------------------------------- gap and shift
+
+
+@dataclass(frozen=True)
+class GapResult:
+    """The belief gap with what a chart needs to name things. Context for ``_gap.html``."""
+
+    stats: stats.Gap
+    stance_questions: dict[str, str]
+    perceived_questions: dict[str, str]
+    option_labels: dict[str, dict[str, str]]
+    perceived_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    pooled: bool = False
+    """Over several sessions (a talk), not one room."""
+
+    def __getattr__(self, name: str) -> Any:  # gap.difference, gap.self_share, ...
+        if name == "stats":
+            raise AttributeError(name)
+        return getattr(self.stats, name)
+
+    def view_label(self, lang: str) -> str:
+        return " / ".join(pick(self.option_labels.get(h, {"en": h}), lang) for h in self.holds)
+
+
+@dataclass(frozen=True)
+class ShiftResult:
+    """Stance -> revote with option labels. Context for ``_shift.html``."""
+
+    stats: stats.Shift
+    option_labels: dict[str, dict[str, str]]
+    from_questions: dict[str, str] = field(default_factory=dict)
+    holds: tuple[str, ...] = ()
+    """The stance's options that hold the view: the sentence speaks about them first."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "stats":
+            raise AttributeError(name)
+        return getattr(self.stats, name)
+
+    def label(self, key: str, lang: str) -> str:
+        return pick(self.option_labels.get(key, {"en": key}), lang)
+
+
+@dataclass(frozen=True)
+class SessionResults:
+    """Everything a results view of one session shows. ``gap`` and ``shift`` are None when the
+    talk or the data has no such pair."""
+
+    phases: list[PhaseResult]
+    gap: GapResult | None = None
+    shift: ShiftResult | None = None
+    code: str = ""
+    venue: str = ""
+    held_on: date | None = None
+    language: str = "en"
+    talk: str = ""
+    titles: dict[str, str] = field(default_factory=dict)
+    analysis: stats.Analysis | None = None
+    infos: list[PhaseInfo] = field(default_factory=list)
+
+    def phase(self, key: str) -> PhaseResult | None:
+        return next((p for p in self.phases if p.key == key), None)
+
+    def title(self, lang: str) -> str:
+        return pick(self.titles, lang) if self.titles else self.talk
+
+    def labels(self, phase_key: str) -> dict[str, dict[str, str]]:
+        info = next((i for i in self.infos if i.spec.key == phase_key), None)
+        return info.option_labels if info else {}
+
+
+@dataclass(frozen=True)
+class SessionMeta:
+    code: str = ""
+    venue: str = ""
+    held_on: date | None = None
+    language: str = "en"
+    talk: str = ""
+    titles: dict[str, str] = field(default_factory=dict)
+
+
+def build_session_results(
+    infos: Sequence[PhaseInfo],
+    data: stats.Dataset,
+    meta: SessionMeta | None = None,
+    pooled: bool = False,
+) -> SessionResults:
+    """The results of a session from its phases and answers (no database)."""
+    meta = meta or SessionMeta()
+    analysis = stats.analyze(data)
+    phases = []
+    for info in infos:
+        values = (
+            [float(v) for v in data.of(info.spec.key).values() if not isinstance(v, str)]
+            if info.spec.is_estimate
+            else []
+        )
+        phases.append(make_phase_result(info, analysis.phases[info.spec.key], values))
+    phases = _with_actual_shares(phases)
+    by_key = {i.spec.key: i for i in infos}
+    gap = None
+    if analysis.gap is not None:
+        stance, perceived = by_key[analysis.gap.stance], by_key[analysis.gap.perceived]
+        gap = GapResult(
+            stats=analysis.gap,
+            stance_questions=stance.questions,
+            perceived_questions=perceived.questions,
+            option_labels=stance.option_labels,
+            perceived_labels=perceived.option_labels,
+            pooled=pooled,
+        )
+    shift = None
+    if analysis.shift is not None:
+        stance = by_key[analysis.shift.from_phase]
+        shift = ShiftResult(
+            stats=analysis.shift,
+            option_labels=stance.option_labels,
+            from_questions=stance.questions,
+            holds=stance.spec.holds,
+        )
+    return SessionResults(
+        phases=phases,
+        gap=gap,
+        shift=shift,
+        code=meta.code,
+        venue=meta.venue,
+        held_on=meta.held_on,
+        language=meta.language,
+        talk=meta.talk,
+        titles=meta.titles,
+        analysis=analysis,
+        infos=list(infos),
+    )
+
+
+# --------------------------------------------------------------------------- a talk
+
+
+@dataclass(frozen=True)
+class ForestRow:
+    code: str
+    venue: str
+    estimate: float
+    ci95: tuple[float, float]
+    n: int
+    weight: float | None
+    """Relative random-effects weight in the pooled estimate (None when not pooled)."""
+    method: str = ""
+    excluded: str | None = None
+    """Why the room cannot enter the pooled estimate: ``one_person`` (a single answer has no
+    variance), ``no_spread`` (every answer alike, so the method's variance is 0) or
+    ``other_version`` (its talk version asks one of the gap's questions unlike the newest)."""
+
+
+@dataclass(frozen=True)
+class TalkResults:
+    slug: str
+    titles: dict[str, str]
+    languages: list[str]
+    pooled: SessionResults
+    sessions: list[SessionResults]
+    meta: stats.Pooled | None
+    forest: list[ForestRow]
+    pooled_from: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Phase id -> the sessions whose answers to it are pooled (those whose talk version asks
+    it as the newest version does); empty when every session's answers are pooled."""
+    rehearsals: list[SessionMeta] = field(default_factory=list)
+    """Sessions marked as rehearsals: listed apart, never pooled."""
+
+    def title(self, lang: str) -> str:
+        return pick(self.titles, lang)
+
+
+def build_talk_results(
+    slug: str,
+    titles: dict[str, str],
+    languages: list[str],
+    sessions: Sequence[tuple[SessionMeta, Sequence[PhaseInfo], stats.Dataset]],
+    pooled_from: Mapping[str, Sequence[str]] | None = None,
+    rehearsals: Sequence[SessionMeta] = (),
+) -> TalkResults:
+    """Each session on its own, all of them pooled (answers merged), and the gap pooled with
+    inverse-variance weights (DerSimonian-Laird) over the sessions that have one.
+
+    ``pooled_from`` (phase id -> session codes) limits each phase's pooled answers to those
+    sessions (the talk's versions asked it alike, ``app.talks.poolable_phases``); the pooled
+    view then words the phase as those sessions asked it, and a session enters the pooled gap
+    only if both of its gap's phases are pooled from it. ``rehearsals`` are only listed."""
+    per_session = [build_session_results(infos, data, meta) for meta, infos, data in sessions]
+    pool = {key: set(codes) for key, codes in (pooled_from or {}).items()}
+
+    def in_pool(key: str, code: str) -> bool:
+        return pooled_from is None or code in pool.get(key, set())
+
+    # The pooled view lists the talk's phases once, in the order of the longest session.
+    infos_by_key: dict[str, PhaseInfo] = {}
+    for session_meta, infos, _data in sessions:
+        for info in infos:
+            if in_pool(info.spec.key, session_meta.code):
+                infos_by_key.setdefault(
+                    info.spec.key,
+                    PhaseInfo(info.spec, info.questions, info.option_labels, "closed", False),
+                )
+    merged = stats.merge(
+        {
+            meta.code: stats.Dataset(
+                data.phases,
+                {k: v for k, v in data.answers.items() if in_pool(k, meta.code)},
+            )
+            for meta, _i, data in sessions
+        }
+    )
+    merged = stats.Dataset(tuple(i.spec for i in infos_by_key.values()), merged.answers)
+    pooled = build_session_results(
+        list(infos_by_key.values()),
+        merged,
+        SessionMeta(talk=slug, titles=titles, language=languages[0] if languages else "en"),
+        pooled=True,
+    )
+    forest = []
+    for r in per_session:
+        if r.gap is None:
+            continue
+        head = r.gap.stats.headline
+        n = head.n if head.n is not None else r.gap.self_n
+        excluded = None
+        if not (in_pool(r.gap.stance, r.code) and in_pool(r.gap.perceived, r.code)):
+            excluded = "other_version"
+        elif head.variance is None or head.variance <= 0:
+            excluded = "one_person" if n < 2 else "no_spread"
+        forest.append(
+            ForestRow(
+                code=r.code,
+                venue=r.venue,
+                estimate=head.estimate,
+                ci95=head.ci95,
+                n=n,
+                weight=None,
+                method=head.method,
+                excluded=excluded,
+            )
+        )
+    usable = [
+        (row, r.gap.stats.headline.variance)
+        for row, r in zip(forest, [s for s in per_session if s.gap is not None], strict=True)
+        if row.excluded is None and r.gap is not None
+    ]
+    meta = None
+    if usable:
+        variances = [float(v or 0) for _row, v in usable]
+        meta = stats.pool([row.estimate for row, _v in usable], variances)
+        raw = [1 / (v + meta.tau2) for v in variances]
+        weights = {row.code: w / sum(raw) for (row, _v), w in zip(usable, raw, strict=True)}
+        forest = [replace(row, weight=weights.get(row.code)) for row in forest]
+    return TalkResults(
+        slug=slug,
+        titles=titles,
+        languages=languages,
+        pooled=pooled,
+        sessions=per_session,
+        meta=meta,
+        forest=forest,
+        pooled_from={k: tuple(v) for k, v in (pooled_from or {}).items()},
+        rehearsals=list(rehearsals),
+    )
