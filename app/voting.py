@@ -30,6 +30,7 @@ from app.models import (
     VoteIn,
     VoteOut,
     new_public_id,
+    new_public_ids,
     utcnow,
 )
 from app.sessions import (
@@ -264,7 +265,7 @@ def _write_ballots_postgres(
             "session_ids": [ballots[i].session.id for i in sent],
             "phase_ids": [ballots[i].phase.id for i in sent],
             "tokens": [ballots[i].token for i in sent],
-            "public_ids": [new_public_id() for _ in sent],
+            "public_ids": new_public_ids(len(sent)),
             "option_ids": [ballots[i].option_id for i in sent],
             "vals": [ballots[i].value for i in sent],
             "now": now,
