@@ -131,7 +131,12 @@ def venue_of(payload: str) -> str:
 
 
 class Coverage:
+    """What the test put in and read back, for its summary."""
+
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.outputs: list[str] = []
         self.seen: set[str] = set()
         self.points: set[str] = set()
@@ -441,6 +446,7 @@ def read_frames(client: TestClient, code: str, lang: str, presenter: bool, n: in
 
 def test_no_payload_is_ever_shown_unescaped(live_app: FastAPI, live_client: TestClient) -> None:
     client = live_client
+    COVERAGE.reset()
     assert len(PAYLOADS) >= 50 and len(set(MARKERS)) == len(PAYLOADS)
     for payload, marker in zip(PAYLOADS, MARKERS, strict=True):
         assert marker in venue_of(payload)
@@ -648,7 +654,10 @@ def test_no_payload_is_ever_shown_unescaped(live_app: FastAPI, live_client: Test
     phase_action(client, main, "c1", "open")
     phone = TestClient(live_app)
     get(phone, f"/j/{main}")
-    voted = phone.post(f"/j/{main}/vote", data={"phase": "c1", "choice": "o2"})
+    voted = phone.post(
+        f"/j/{main}/vote", data={"phase": "c1", "choice": "o2"}, headers={"HX-Request": "true"}
+    )
+    assert voted.status_code == 200, voted.text[:300]
     check_html(f"POST /j/{main}/vote", voted.text)
     phase_action(client, main, "c1", "close")
 
