@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -307,9 +308,15 @@ FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 REPORT_STYLES = ("base.css", "charts.css", "results.css")
 
 
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+"""Characters XML 1.0 cannot hold, escaped or not: a control character typed into a label or a
+venue would make the SVG file unreadable and its PNG fail."""
+
+
 def render_svg(env: Environment, chart: charts.Chart) -> str:
-    """A chart as a standalone SVG file."""
-    return env.get_template("partials/charts/_standalone.svg").render(chart=chart, lang=chart.lang)
+    """A chart as a standalone SVG file (any character XML cannot hold left out)."""
+    svg = env.get_template("partials/charts/_standalone.svg").render(chart=chart, lang=chart.lang)
+    return NOT_XML.sub("", svg)
 
 
 def installed_png_font() -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -64,10 +65,14 @@ PING = b"event: ping\ndata:\n\n"
 stream is alive, and makes a client that vanished show up as a failed write."""
 
 
+LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 def encode_event(event: str, data: str) -> bytes:
     """One server-sent event. Multi-line data becomes one ``data:`` line per line (the browser
-    joins them back with newlines)."""
-    lines = "".join(f"data: {line}\n" for line in data.replace("\r\n", "\n").split("\n"))
+    joins them back with newlines). A browser ends a line at CR as well as LF: a lone CR in a
+    label must not start a line of its own, which could set the event's id, retry or type."""
+    lines = "".join(f"data: {line}\n" for line in LINE_END.split(data))
     return f"event: {event}\n{lines}\n".encode()
 
 
