@@ -549,3 +549,26 @@ def test_every_limit_is_a_setting_with_a_default_that_spares_a_hall() -> None:
     assert settings.header_timeout > 0
     limits = Limits(settings)
     assert limits.new_participants.burst == settings.limit_new_participant_burst
+
+
+def test_a_hall_of_2000_phones_behind_one_address_joins_and_votes_with_no_429(
+    settings: Settings,
+) -> None:
+    """The default limits, as a real room meets them: 2,000 new phones from one address (one NAT)
+    open the join page, hold its cookie, and each answers once."""
+    app = create_app(settings)
+    statuses: dict[int, int] = {}
+    with TestClient(app) as room:
+        code = new_session(room)
+        phase_action(room, code, "belief", "open")
+        for _ in range(2000):
+            room.cookies.clear()  # a new phone, from the same address as every other
+            joined = room.get(f"/j/{code}")
+            voted = room.post(
+                f"/api/v1/sessions/{code}/votes", json={"phase": "belief", "choice": "agree"}
+            )
+            for response in (joined, voted):
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    assert statuses == {200: 4000}
+    assert count(app, Participant) == 2000
+    assert count(app, Response) == 2000
