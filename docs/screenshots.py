@@ -96,6 +96,7 @@ def stage(projector: Any, phase: str, revealed: bool) -> None:
 
 def press(projector: Any, key: str) -> None:
     settled(projector)
+    projector.wait_for_timeout(1100)  # the projector ignores a second key within a second
     projector.keyboard.press(key)
 
 
