@@ -29,6 +29,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app import charts, i18n, logs, voting
 from app.db import ROOT, make_engine, migrate, startup_lock
@@ -132,6 +134,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(405, _method_not_allowed)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
 
     @app.get("/healthz", tags=["ops"])
@@ -304,6 +307,25 @@ async def _database_error(request: Request, exc: Exception) -> Response:
         body = {"detail": "the database cannot be reached; try again in a moment"}
         return JSONResponse({**body, "code": "database_unavailable"}, 503, headers=headers)
     return HTMLResponse(_UNAVAILABLE_PAGE, 503, headers=headers)
+
+
+ANSWERED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+async def _method_not_allowed(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """405 whose ``Allow`` names every method the address answers. Each route holds one method,
+    so the route that refused knows only its own: every route is asked instead."""
+    allowed = [
+        method
+        for method in ANSWERED_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return JSONResponse(
+        {"detail": exc.detail}, status_code=405, headers={"Allow": ", ".join(allowed)}
+    )
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

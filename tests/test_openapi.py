@@ -118,3 +118,16 @@ def test_a_countdowns_end_carries_its_utc_offset(client: TestClient) -> None:
     assert closes_at.endswith(("Z", "+00:00")), closes_at
     again = client.get(f"/api/v1/sessions/{code}").json()["phases"][0]["closes_at"]
     assert again.endswith(("Z", "+00:00")), again
+
+
+def test_a_405_names_every_method_the_address_answers(client: TestClient) -> None:
+    """Each route holds one method; the Allow header must still list them all (and no more)."""
+    expected = {
+        "/api/v1/sessions/ABC123": "GET, PATCH, DELETE",
+        "/api/v1/talks": "GET, POST",
+        "/api/v1/talks/emergence.toml": "GET",  # not the PUT of /api/v1/talks/{slug}
+        "/api/v1/talks/emergence": "GET, PUT",
+    }
+    for path, allow in expected.items():
+        response = client.request("OPTIONS", path)
+        assert (response.status_code, response.headers.get("allow")) == (405, allow), path

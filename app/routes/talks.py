@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.convertors import Convertor, register_url_convertor
 
 from app import editor, talks
 from app.db import SessionDep
@@ -77,6 +78,22 @@ _TALK_BODY: dict[str, Any] = {
     }
 }
 
+
+class _TalkSlug(Convertor[str]):
+    """A talk's slug in an address (the grammar of ``talks.SLUG_RE``): so ``/{slug}`` does not
+    also answer for ``/{slug}.toml``, and a 405 there names only what the address answers."""
+
+    regex = "[a-z0-9][a-z0-9-]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("talk_slug", _TalkSlug())
+
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     **errors(*PRESENTER, 413, 503),
     409: {
@@ -119,7 +136,7 @@ async def create_talk(request: Request, db: SessionDep, _: PresenterDep) -> Resp
 
 
 @router.put(
-    "/{slug}",
+    "/{slug:talk_slug}",
     response_model=TalkStored,
     responses={**errors(404), **_RESPONSES},
     openapi_extra=_TALK_BODY,
@@ -142,7 +159,17 @@ async def update_talk(slug: str, request: Request, db: SessionDep, _: PresenterD
     return JSONResponse({"slug": slug, "version": version.number})
 
 
-@router.get("/{slug}.toml", responses=_READ_RESPONSES)
+@router.get(
+    "/{slug}.toml",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/toml": {"schema": {"type": "string"}}},
+            "description": "The talk file, which POST /api/v1/talks takes back.",
+        },
+        **_READ_RESPONSES,
+    },
+)
 def export_talk_toml(slug: str, db: SessionDep, _: PresenterDep) -> Response:
     """The current version as a talk file (``POST`` takes it back)."""
     talk = talks.find_talk(db, slug)
@@ -154,7 +181,7 @@ def export_talk_toml(slug: str, db: SessionDep, _: PresenterDep) -> Response:
     )
 
 
-@router.get("/{slug}", responses=_READ_RESPONSES)
+@router.get("/{slug:talk_slug}", responses=_READ_RESPONSES)
 def get_talk(slug: str, db: SessionDep, _: PresenterDep) -> dict[str, Any]:
     """The current version in the talk file format's structure, with its ``version``."""
     talk = talks.find_talk(db, slug)
