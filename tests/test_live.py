@@ -21,6 +21,7 @@ from app.live import (
     encode_event,
 )
 from app.main import worker_count
+from tests.sse import parse, split
 
 T = TypeVar("T")
 DEADLINE = 5.0
@@ -56,20 +57,18 @@ def changed(phases: bool = False, code: str = "ABC234") -> SessionChanged:
     return SessionChanged(session_id=1, code=code, phases=phases)
 
 
-def parse(frame: bytes) -> tuple[str, str]:
-    event, data = "", []
-    for line in frame.decode().split("\n"):
-        if line.startswith("event: "):
-            event = line[7:]
-        elif line.startswith("data: "):
-            data.append(line[6:])
-    return event, "\n".join(data)
+_UNREAD: dict[int, list[bytes]] = {}
 
 
 async def next_frame(subscriber_frames: asyncio.Queue[bytes | None]) -> tuple[str, str]:
-    frame = await within(subscriber_frames.get())
-    assert frame is not None, "the stream ended"
-    return parse(frame)
+    """The next event a subscriber receives (one write may carry several, as a fan-out joins
+    what a subscriber gets)."""
+    unread = _UNREAD.setdefault(id(subscriber_frames), [])
+    if not unread:
+        frame = await within(subscriber_frames.get())
+        assert frame is not None, "the stream ended"
+        unread.extend(split(frame))
+    return parse(unread.pop(0))
 
 
 def run(coro: Awaitable[None]) -> None:

@@ -25,18 +25,9 @@ from app.routes.stream import event_stream
 from tests import liveserver
 from tests.conftest import ADMIN_TOKEN, AUTH, new_session, phase_action
 from tests.liveserver import LiveServer
+from tests.sse import parse, split
 
 DEADLINE = 5.0
-
-
-def parse(frame: bytes) -> tuple[str, str]:
-    event, data = "", []
-    for line in frame.decode().split("\n"):
-        if line.startswith("event: "):
-            event = line[7:]
-        elif line.startswith("data: "):
-            data.append(line[6:])
-    return event, "\n".join(data)
 
 
 class Stream:
@@ -49,6 +40,7 @@ class Stream:
         self.frames: AsyncIterator[bytes] = event_stream(
             app.state.broadcaster, code, lang, presenter
         )
+        self.unread: list[bytes] = []
 
     async def _next(self) -> bytes:
         return await asyncio.wait_for(anext(self.frames), DEADLINE)
@@ -57,9 +49,11 @@ class Stream:
         """The next event (the reconnection delay each stream opens with is not one)."""
         assert self.client.portal is not None
         while True:
-            frame = self.client.portal.call(self._next)
-            if not frame.startswith(b"retry: "):
-                return parse(frame)
+            if not self.unread:
+                self.unread = split(self.client.portal.call(self._next))
+            event = self.unread.pop(0)
+            if not event.startswith(b"retry: "):
+                return parse(event)
 
     def until(self, event: str, pattern: str) -> str:
         """Frames until one of ``event`` whose data matches ``pattern`` (each under the

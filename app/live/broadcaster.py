@@ -25,6 +25,9 @@ log = logging.getLogger("beliefgap.live")
 
 TICK_SECONDS = 0.2
 """Coalescing window: at most one render per session per tick, whatever the vote rate."""
+STATE_DELAY_SECONDS = 0.005
+"""A phase change waits only this long, enough to take in the other facts of the same request
+(a countdown that starts with the question)."""
 SNAPSHOT_GATHER_SECONDS = 0.02
 """Clients connecting within this window share one snapshot render (a room scanning the QR)."""
 QUEUE_SIZE = 16
@@ -114,7 +117,9 @@ class Subscriber:
         that many seconds of quiet."""
         while True:
             try:
-                frame = await asyncio.wait_for(self.queue.get(), ping_after)
+                # asyncio.timeout, not wait_for: no extra task per frame for a room of streams.
+                async with asyncio.timeout(ping_after):
+                    frame = await self.queue.get()
             except TimeoutError:
                 yield PING
                 continue
@@ -127,6 +132,8 @@ class Subscriber:
 class _Channel:
     code: str
     subscribers: set[Subscriber] = field(default_factory=set)
+    presenters: int = 0
+    """How many of the subscribers are presenter streams (a room has thousands of phones)."""
     dirty_state: bool = False
     dirty_results: bool = False
     dirty_counts: bool = False
@@ -252,10 +259,18 @@ class Broadcaster:
         self._schedule(channel)
 
     def _schedule(self, channel: _Channel) -> None:
-        if self._stopping:
+        """Render the channel after a tick, or at once when its phase states changed: votes
+        coalesce, but a question that opens or closes goes to every phone without waiting (a
+        presenter changes phases at most about once a second). One render runs at a time per
+        channel; a change during it is rendered right after."""
+        if self._stopping or channel.rendering or self._loop is None:
             return
-        if channel.timer is None and not channel.rendering and self._loop is not None:
-            channel.timer = self._loop.call_later(self.tick, self._flush_soon, channel)
+        delay = STATE_DELAY_SECONDS if channel.dirty_state else self.tick
+        if channel.timer is not None:
+            if channel.timer.when() <= self._loop.time() + delay:
+                return
+            channel.timer.cancel()
+        channel.timer = self._loop.call_later(delay, self._flush_soon, channel)
 
     def _flush_soon(self, channel: _Channel) -> None:
         channel.timer = None
@@ -328,14 +343,18 @@ class Broadcaster:
             if channel.last.get(("panel", lang)) != frame:
                 fresh[("panel", lang)] = frame
         channel.last.update(fresh)
+        # What one subscriber gets, joined into one write: a room of phones is a single send
+        # each for a question that opens (state and panel), the same bytes for each language.
+        joined: dict[tuple[str, bool], bytes] = {}
         for subscriber in list(channel.subscribers):
-            for key in (("state", ""), ("results", subscriber.lang)):
-                if key in fresh:
-                    subscriber.offer(fresh[key])
-            if subscriber.phone and ("panel", subscriber.lang) in fresh:
-                subscriber.offer(fresh[("panel", subscriber.lang)])
-            if subscriber.presenter and ("counts", subscriber.lang) in fresh:
-                subscriber.offer(fresh[("counts", subscriber.lang)])
+            key = (subscriber.lang, subscriber.presenter)
+            out = joined.get(key)
+            if out is None:
+                third = "counts" if subscriber.presenter else "panel"
+                parts = (("state", ""), ("results", subscriber.lang), (third, subscriber.lang))
+                out = joined[key] = b"".join(fresh[part] for part in parts if part in fresh)
+            if out:
+                subscriber.offer(out)
 
     # ---------------------------------------------------------------- subscribing
 
@@ -352,22 +371,24 @@ class Broadcaster:
             channel = self._channels[code] = _Channel(code)
         subscriber = Subscriber(code, lang, presenter, self.queue_size)
         channel.subscribers.add(subscriber)
+        channel.presenters += presenter
         self._connections_changed(channel, subscriber)
         try:
             yield subscriber
         finally:
             subscriber.closed = True
             channel.subscribers.discard(subscriber)
+            channel.presenters -= presenter
             if channel.subscribers:
                 self._connections_changed(channel, subscriber)
             elif not channel.rendering and not channel.snapshots:
                 self._forget(channel)
 
     def _connections(self, channel: _Channel) -> int:
-        return sum(1 for s in channel.subscribers if s.phone)
+        return len(channel.subscribers) - channel.presenters
 
     def _connections_changed(self, channel: _Channel, subscriber: Subscriber) -> None:
-        if subscriber.phone and any(s.presenter for s in channel.subscribers):
+        if subscriber.phone and channel.presenters:
             channel.dirty_counts = True
             self._schedule(channel)
 

@@ -137,9 +137,8 @@ async def event_stream(
     """One client's stream: subscribe, send the snapshot, then every update until the client
     leaves, falls too far behind, or the server shuts down."""
     async with broadcaster.subscribe(code, lang, presenter) as subscriber:
-        yield f"retry: {random.randint(*RECONNECT_MS)}\n\n".encode()
-        for frame in await broadcaster.snapshot(subscriber):
-            yield frame
+        retry = f"retry: {random.randint(*RECONNECT_MS)}\n\n".encode()
+        yield b"".join([retry, *await broadcaster.snapshot(subscriber)])  # one write
         async for frame in subscriber.frames(ping_after=PING_SECONDS):
             yield frame
 
