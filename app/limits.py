@@ -122,21 +122,19 @@ def address_key(scope: Scope, salt: bytes) -> bytes:
     /64), hashed with ``salt`` so that the address itself is never kept."""
     client = scope.get("client")
     host = client[0] if client else ""
-    try:
-        parsed = ipaddress.ip_address(host)
-    except ValueError:
-        text = host  # a unix socket, a test client
-    else:
-        if isinstance(parsed, ipaddress.IPv6Address):
+    if ":" in host:  # IPv6 (an IPv4 address, a unix socket or a test client is used as it is)
+        try:
+            parsed = ipaddress.IPv6Address(host)
+        except ValueError:
+            pass
+        else:
             mapped = parsed.ipv4_mapped
-            text = (
+            host = (
                 str(mapped)
                 if mapped is not None
                 else str(ipaddress.IPv6Network((parsed, 64), strict=False))
             )
-        else:
-            text = str(parsed)
-    return hashlib.blake2b(text.encode(), key=salt, digest_size=16).digest()
+    return hashlib.blake2b(host.encode(), key=salt, digest_size=16).digest()
 
 
 class TokenBuckets:
@@ -262,6 +260,8 @@ class Limits:
 
     def new_participant(self, scope: Scope) -> None:
         """A participant cookie about to be handed out to the client of ``scope``."""
+        if not self.new_participants.enabled:
+            return
         wait = self.new_participants.take(self.address(scope))
         if wait:
             raise TooManyRequests(

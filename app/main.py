@@ -141,9 +141,10 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # The JSON API first: a room's votes are matched against the fewest routes.
+    app.include_router(api.router)
     app.include_router(talks.router)
     app.include_router(talks.pages)
-    app.include_router(api.router)
     app.include_router(stream.router)
     app.include_router(results.router)
     app.include_router(presenter.router)
