@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient
 
 from app.export import FORMULA_PREFIXES
 from tests.conftest import AUTH, log_in, phase_action
+from tests.sse import split
 from tests.test_stream import Stream
 
 # --------------------------------------------------------------------------- the corpus
@@ -421,12 +422,16 @@ def read_frames(client: TestClient, code: str, lang: str, presenter: bool, n: in
     stream = Stream(client, code, lang=lang, presenter=presenter)
     found: list[str] = []
     try:
+        unread: list[bytes] = []
         while len(found) < n:
             assert client.portal is not None
-            frame = client.portal.call(stream._next).decode()
+            if not unread:
+                write = client.portal.call(stream._next)
+                assert write.endswith(b"\n\n"), write[-40:]
+                unread = split(write)  # one write may carry several events
+            frame = unread.pop(0).decode()
             if frame.startswith("retry: "):
                 continue
-            assert frame.endswith("\n\n"), frame[-40:]
             data: list[str] = []
             for line in re.split(r"\r\n|\r|\n", frame[:-2]):
                 field, _, value = line.partition(": ")

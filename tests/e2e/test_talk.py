@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -108,8 +109,18 @@ def settled(page: Any) -> None:
     )
 
 
+NEXT_GUARD_S = 1.0
+"""The projector ignores a → within a second of the last one (static/js/projector.js)."""
+_last_next = [float("-inf")]
+
+
 def press(projector: Any, key: str) -> None:
+    """A key on the projector, as a presenter presses it: → no sooner than a second after the
+    last →, which the projector would take for a bounce and ignore."""
     settled(projector)
+    if key == "ArrowRight":
+        time.sleep(max(0.0, _last_next[0] + NEXT_GUARD_S + 0.05 - time.monotonic()))
+        _last_next[0] = time.monotonic()
     projector.keyboard.press(key)
 
 
