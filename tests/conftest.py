@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.live import RecordingPublisher
-from app.main import create_app
+from app.main import create_app, prepare_database
 from app.settings import Settings
 from tests import pg
 
@@ -77,9 +77,37 @@ def postgres_database(postgres_server: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def postgres_template(
+    postgres_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database the app has migrated and loaded the bundled talks into, once per run: each
+    test's app starts on a copy of it (``BELIEFGAP_TEST_DATABASE=postgres``), as it would on a
+    server it has started on before. Migrating from nothing is tested on empty databases
+    (``postgres_database``) and on SQLite."""
+    with pg.fresh_database(postgres_server) as url:
+        prepared = Settings(
+            data_dir=tmp_path_factory.mktemp("template"),
+            admin_token=ADMIN_TOKEN,
+            secret_key=SECRET_KEY,
+            database_url=url,
+        )
+        prepare_database(prepared).dispose()  # a template takes no open connections
+        yield url.rpartition("/")[2]
+
+
 @pytest.fixture
-def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
-    database_url = request.getfixturevalue("postgres_database") if on_postgres() else ""
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    if on_postgres():
+        server = request.getfixturevalue("postgres_server")
+        template = request.getfixturevalue("postgres_template")
+        with pg.fresh_database(server, template=template) as database_url:
+            yield _settings(tmp_path, database_url)
+    else:
+        yield _settings(tmp_path, "")
+
+
+def _settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(
         data_dir=tmp_path,
         admin_token=ADMIN_TOKEN,
