@@ -30,8 +30,9 @@ test-packages:
 	@tools/test-packages
 
 # PostgreSQL: a throwaway server of its own (tests/pg.py; or the one BELIEFGAP_TEST_POSTGRES_URL
-# names), the tests marked `postgres`, then the suite again with every test's app on a fresh
-# PostgreSQL database. That run leaves out what only SQLite has: its write lock, held from outside
+# names), the tests marked `postgres`, then again every test whose app stands on a database (the
+# `settings` fixture; tests/conftest.py leaves out the rest, which ran the same on SQLite), each
+# on a copy of a migrated PostgreSQL database. That run also leaves out what only SQLite has: its write lock, held from outside
 # by three vote-writer tests, and a data directory that is the whole database (the command-line
 # export test finds the database through it).
 SQLITE_ONLY := \

@@ -52,6 +52,18 @@ def on_postgres() -> bool:
     return os.environ.get(pg.DATABASE_ENV, "").lower() in ("postgres", "postgresql")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL pass (``BELIEFGAP_TEST_DATABASE=postgres``) only the tests whose app
+    runs on that database, through the ``settings`` fixture, run again: the others (pure
+    functions, servers started on SQLite of their own) ran the same on the SQLite pass."""
+    if not on_postgres():
+        return
+    keep = [item for item in items if "settings" in getattr(item, "fixturenames", ())]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def postgres_server(request: pytest.FixtureRequest) -> str:
     """The PostgreSQL server for tests (``BELIEFGAP_TEST_POSTGRES_URL``). Unset, the test fails
