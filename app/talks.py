@@ -302,33 +302,31 @@ def _parse_phase(
 
     of_phase: PhaseDef | None = None
     of = raw.get("of")
+
+    def of_problem(message: str, code: str, **params: str) -> None:
+        check.add(message, (*loc, "of"), name, code=code, **params)
+
     if kind in (PhaseKind.revote, PhaseKind.perceived):
         if of is None or of == "":
-            check.add(
+            of_problem(
                 f"a {kind} phase needs 'of', the stance phase it asks about",
-                (*loc, "of"),
-                name,
-                code="needs_of",
+                "needs_of",
                 kind=kind.value,
             )
             of = None
         else:
             of_phase = next((p for p in earlier if p.key == of), None)
             if of_phase is None or of_phase.kind != PhaseKind.stance:
-                check.add(
+                of_problem(
                     f"'of' points to {of!r}, which is not an earlier stance phase",
-                    (*loc, "of"),
-                    name,
-                    code="bad_of",
+                    "bad_of",
                     of=str(of),
                 )
                 of_phase = None
     elif of is not None:
-        check.add(
+        of_problem(
             f"'of' is only for revote and perceived phases, not {kind}",
-            (*loc, "of"),
-            name,
-            code="of_not_allowed",
+            "of_not_allowed",
             kind=kind.value,
         )
         of = None

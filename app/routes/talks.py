@@ -356,40 +356,9 @@ async def editor_action(request: Request, db: SessionDep, _: PresenterPageDep) -
     template = (
         "partials/presenter/_talk_editor.html" if htmx else "pages/presenter/talk_editor.html"
     )
-    if op != "save":
-        talk, selected = editor.apply_edit(talk, op, selected)
-        context = _editor_context(
-            talk,
-            ui=choose_language(request),
-            mode=mode,
-            original=original,
-            selected=selected,
-            preview_lang=preview_lang,
-        )
-        return render(request, template, context)
-    try:
-        if mode == "update":
-            if talk.get("slug") == "":
-                talk["slug"] = original
-            version = talks.update_talk(db, original, talk)
-        else:
-            version = talks.create_talk(db, talk)
-    except talks.TalkInvalid as exc:
-        db.rollback()
-        context = _editor_context(
-            talk,
-            ui=choose_language(request),
-            mode=mode,
-            original=original,
-            selected=selected,
-            preview_lang=preview_lang,
-            problems=exc.problems,
-        )
-        return render(request, template, context, status_code=422)
-    except (Conflict, Invalid) as exc:
-        db.rollback()
-        taken = exc.code == "slug_taken"
-        problems = [talks.Problem(exc.detail, ("slug",) if taken else (), code=exc.code)]
+
+    def form_again(problems: list[talks.Problem] | None = None, status_code: int = 200) -> Response:
+        """The editor as it was sent, with ``problems`` beside their fields."""
         context = _editor_context(
             talk,
             ui=choose_language(request),
@@ -399,7 +368,27 @@ async def editor_action(request: Request, db: SessionDep, _: PresenterPageDep) -
             preview_lang=preview_lang,
             problems=problems,
         )
-        return render(request, template, context, status_code=exc.status)
+        return render(request, template, context, status_code=status_code)
+
+    if op != "save":
+        talk, selected = editor.apply_edit(talk, op, selected)
+        return form_again()
+    try:
+        if mode == "update":
+            if talk.get("slug") == "":
+                talk["slug"] = original
+            version = talks.update_talk(db, original, talk)
+        else:
+            version = talks.create_talk(db, talk)
+    except talks.TalkInvalid as exc:
+        db.rollback()
+        return form_again(exc.problems, 422)
+    except (Conflict, Invalid) as exc:
+        db.rollback()
+        taken = exc.code == "slug_taken"
+        return form_again(
+            [talks.Problem(exc.detail, ("slug",) if taken else (), code=exc.code)], exc.status
+        )
     target = f"/presenter/talks/{version.content['slug']}/edit?saved={version.number}"
     if htmx:
         return Response(status_code=204, headers={"HX-Redirect": target})
