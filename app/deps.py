@@ -75,6 +75,20 @@ async def _limits(request: Request) -> Limits:
     return request.app.state.limits
 
 
+@dataclass(frozen=True)
+class VoteIntake:
+    """What a vote route takes: the vote writer and the abuse limits, as one dependency (each
+    dependency is a resolution per request, and a room's votes are the busiest route)."""
+
+    writer: VoteWriter
+    limits: Limits
+
+
+async def _vote_intake(request: Request) -> VoteIntake:
+    state = request.app.state
+    return VoteIntake(state.vote_writer, state.limits)
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[Engine, Depends(_engine)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(_templates)]
@@ -84,6 +98,7 @@ PublisherDep = Annotated[Publisher, Depends(_publisher)]
 SessionCacheDep = Annotated[SessionCache, Depends(_sessions)]
 SharedPagesDep = Annotated["SharedPages", Depends(_shared_pages)]
 LimitsDep = Annotated[Limits, Depends(_limits)]
+VoteIntakeDep = Annotated[VoteIntake, Depends(_vote_intake)]
 
 
 # --------------------------------------------------------------------------- language

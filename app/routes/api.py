@@ -11,10 +11,9 @@ from fastapi.responses import StreamingResponse
 from app import export, retention, sessions, voting
 from app.db import SessionDep
 from app.deps import (
-    LimitsDep,
     PublisherDep,
     SettingsDep,
-    VoteWriterDep,
+    VoteIntakeDep,
     participant_token,
     set_participant_cookie,
 )
@@ -133,8 +132,7 @@ async def vote(
     code: str,
     body: Annotated[VoteIn, Body()],
     request: Request,
-    writer: VoteWriterDep,
-    limits: LimitsDep,
+    intake: VoteIntakeDep,
 ) -> Response:
     """Answer one phase as the participant in this session's cookie (set here when absent).
 
@@ -144,11 +142,11 @@ async def vote(
     token = participant_token(request, code)
     new_token = token is None
     if token is None:
-        limits.new_participant(request.scope)
+        intake.limits.new_participant(request.scope)
         token = new_participant_token()
     else:
-        limits.vote(code, token)
-    stored = await writer.submit(code, token, body)
+        intake.limits.vote(code, token)
+    stored = await intake.writer.submit(code, token, body)
     # Drawn here, not by response_model: the answer is already a VoteOut, and validating it
     # again cost a room's burst more than the write.
     response = Response(stored.model_dump_json(), media_type="application/json")
