@@ -39,7 +39,7 @@ from app.deps import (
     SessionCacheDep,
     SharedPagesDep,
     TemplatesDep,
-    VoteWriterDep,
+    VoteIntakeDep,
     choose_language,
     form_fields,
     participant_token,
@@ -329,9 +329,8 @@ async def audience_vote(
     request: Request,
     cache: SessionCacheDep,
     templates: TemplatesDep,
-    writer: VoteWriterDep,
+    intake: VoteIntakeDep,
     engine: EngineDep,
-    limits: LimitsDep,
 ) -> Response:
     """A vote from the page's form: with htmx the panel back, with the chosen answer marked as
     recorded (drawn from the session cache, no query but the write); without it a redirect to
@@ -356,9 +355,9 @@ async def audience_vote(
             # No participant cookie: the phone never loaded the page (or dropped its cookies).
             # The form path never invents a participant; the page sets the cookie on reload.
             raise Invalid("the participant cookie is missing", code="no_participant")
-        limits.vote(content.code, token)
+        intake.limits.vote(content.code, token)
         vote = audience.vote_from_form(form)
-        stored = await writer.submit(content.code, token, vote)
+        stored = await intake.writer.submit(content.code, token, vote)
         answers[stored.phase] = Answer(stored.choice, stored.value)
     except DomainError as exc:
         refusal = exc
