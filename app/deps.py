@@ -51,10 +51,6 @@ async def _templates(request: Request) -> Jinja2Templates:
     return request.app.state.templates
 
 
-async def _vote_writer(request: Request) -> VoteWriter:
-    return request.app.state.vote_writer
-
-
 async def _broadcaster(request: Request) -> Broadcaster:
     return request.app.state.broadcaster
 
@@ -92,7 +88,6 @@ async def _vote_intake(request: Request) -> VoteIntake:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[Engine, Depends(_engine)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(_templates)]
-VoteWriterDep = Annotated[VoteWriter, Depends(_vote_writer)]
 BroadcasterDep = Annotated[Broadcaster, Depends(_broadcaster)]
 PublisherDep = Annotated[Publisher, Depends(_publisher)]
 SessionCacheDep = Annotated[SessionCache, Depends(_sessions)]
