@@ -185,6 +185,45 @@ def test_small_flows_and_cells_are_not_shown() -> None:
     assert "too few in some cells" in matrix.sentence
 
 
+def test_the_flow_chart_shows_the_totals_the_bar_charts_show() -> None:
+    # 30 people: after the talk 8, 18 and 4; the 4 is a phase's own total (the revote's bar chart
+    # shows it, and 30 - 8 - 18 gives it back), so the flow chart shows it too, never "<5"
+    moves = {
+        ("agree", "agree"): 7,
+        ("agree", "disagree"): 3,
+        ("disagree", "disagree"): 13,
+        ("disagree", "unsure"): 1,
+        ("unsure", "agree"): 1,
+        ("unsure", "disagree"): 2,
+        ("unsure", "unsure"): 3,
+    }
+    session = emergence(people([(b, b, v) for (b, v), k in moves.items() for _ in range(k)]))
+    assert session.shift is not None
+    s = session.shift.stats
+    assert [s.column_total(o) for o in THREE] == [8, 18, 4]
+    flow = charts.shift_chart(session.shift, "en")
+    bold = [e.text for e in flow.elements if isinstance(e, charts.Text) and e.weight == "bold"]
+    assert bold.count("4") == 1 and "<5" not in bold
+    assert all(str(s.row_total(o)) in bold and str(s.column_total(o)) in bold for o in THREE)
+    revote = session.phase("revote")
+    assert revote is not None
+    bars = " ".join(
+        e.text for e in charts.phase_chart(revote, "en").elements if isinstance(e, charts.Text)
+    )
+    assert "13% (4)" in bars
+    # the cells, though, follow the suppression: no hidden flow is drawn, no hidden cell written
+    drawn = {e.label for e in flow.elements if isinstance(e, charts.Path)}
+    matrix = charts.shift_matrix_chart(session.shift, "en")
+    for i, a in enumerate(THREE):
+        for j, b in enumerate(THREE):
+            label = f"{session.shift.label(a, 'en')} → {session.shift.label(b, 'en')}"
+            if (i, j) in s.hidden:
+                assert not any(d and d.startswith(label) for d in drawn)
+                assert f"{label}: –" in matrix.rows
+            elif s.matrix[i][j]:
+                assert f"{label}: {s.matrix[i][j]}" in drawn
+
+
 def test_the_estimate_histogram_marks_the_actual_share() -> None:
     rated = scale(
         {

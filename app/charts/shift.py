@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app import stats
 from app.charts.sentences import matrix_sentence, shift_sentence, test_text
 from app.charts.svg import (
     GRID,
@@ -33,7 +32,8 @@ if TYPE_CHECKING:
 
 def shift_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Chart:
     """The stance -> revote flow: two stacked columns joined by ribbons (an alluvial plot).
-    Flows of fewer than 5 people are left out and counted in a note."""
+    Each column's totals are shown (a phase's own totals are public); the flows that
+    ``stats.suppressed`` hides are left out, and a note says so."""
     s = shift.stats
     width = 580
     chart = Chart(
@@ -119,9 +119,8 @@ def shift_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Chart:
             h = total * scale
             if total:
                 chart.add(Rect(x, top, node_w, max(h, 2), colours[o], stroke=INK))
-            total_text = (
-                str(total) if not stats.too_few(total) else translate(lang, "res_too_few_short")
-            )
+            # a phase's own totals are public (its bar chart shows them): never hidden here
+            total_text = str(total)
             lines = wrap(shift.label(o, lang), side - 16, SMALL, max_lines=2)
             block = (len(lines) + 1) * SMALL * 1.1
             start = max(top + max(h, 2) / 2 - block / 2, below)
@@ -207,7 +206,7 @@ def shift_matrix_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Ch
         for j, b in enumerate(s.options):
             count = s.cell(a, b)
             x = x0 + cell_w * j
-            if s.is_hidden(a, b) or stats.too_few(total):
+            if s.is_hidden(a, b):
                 chart.add(
                     Rect(
                         x + 2,
@@ -265,11 +264,7 @@ def shift_matrix_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Ch
             )
         changed = s.changed_share(a)
         # a row's share that changed gives its diagonal cell back: not shown when that is hidden
-        text = (
-            pct(changed)
-            if changed is not None and not stats.too_few(total) and not s.is_hidden(a, a)
-            else "–"
-        )
+        text = pct(changed) if changed is not None and not s.is_hidden(a, a) else "–"
         chart.add(
             Text(
                 x0 + cell_w * k + changed_w / 2,
