@@ -224,6 +224,44 @@ def test_the_flow_chart_shows_the_totals_the_bar_charts_show() -> None:
                 assert f"{label}: {s.matrix[i][j]}" in drawn
 
 
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_the_flow_chart_and_the_matrix_each_say_what_they_show(lang: str) -> None:
+    five = people(
+        [
+            ("agree", "agree", "unsure"),
+            ("disagree", "agree", "disagree"),
+            ("unsure", "agree", "disagree"),
+            ("unsure", "agree", "disagree"),
+            ("unsure", "disagree", "agree"),
+        ]
+    )
+    # the view's own row has a hidden diagonal (3 of 12 stayed): no row sentence for it
+    stayed = people(
+        [("agree", "agree", "agree")] * 3
+        + [("agree", "agree", "disagree")] * 9
+        + [("disagree", "agree", "disagree")] * 10
+    )
+    for answers in (five, stayed, ROOM):
+        shift = emergence(answers).shift
+        assert shift is not None
+        flow = charts.shift_chart(shift, lang)
+        matrix = charts.shift_matrix_chart(shift, lang)
+        assert flow.sentence and matrix.sentence and flow.sentence != matrix.sentence
+    shift = emergence(five).shift
+    assert shift is not None
+    sentence = charts.shift_chart(shift, lang).sentence
+    if lang == "en":
+        assert sentence == (
+            "Before → after, of the 5 people who answered twice: “Yes, they do” 1 → 1, "
+            "“No, they don't” 1 → 3, “Unsure” 3 → 1."
+        )
+    else:
+        assert sentence == (
+            "两次都作答的 5 人，之前 → 之后："
+            "“是的，具有” 1 → 1，“不，不具有” 1 → 3，“不确定” 3 → 1。"
+        )
+
+
 def test_the_estimate_histogram_marks_the_actual_share() -> None:
     rated = scale(
         {

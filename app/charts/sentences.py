@@ -121,6 +121,8 @@ def changed(count: int, total: int) -> str:
 
 
 def shift_sentence(shift: ShiftResult, lang: str) -> str:
+    """The flow chart's sentence: where the answers of one first answer went (the view's, else
+    the most common); where that would give a hidden cell back, the two columns' totals."""
     s = shift.stats
     if not s.n_paired:
         return translate(lang, "res_shift_none")
@@ -131,7 +133,7 @@ def shift_sentence(shift: ShiftResult, lang: str) -> str:
         key=lambda o: (o not in shift.holds, -s.row_total(o)),
     )
     if not candidates:
-        return matrix_sentence(shift, lang)
+        return totals_sentence(shift, lang)
     first = candidates[0]
     total = s.row_total(first)
     moves = [
@@ -145,7 +147,7 @@ def shift_sentence(shift: ShiftResult, lang: str) -> str:
         if o != first and not s.is_hidden(first, o) and s.cell(first, o)
     ]
     if s.is_hidden(first, first):
-        return matrix_sentence(shift, lang)
+        return totals_sentence(shift, lang)
     moved = changed(total - s.cell(first, first), total)
     option = shift.label(first, lang)
     if not moves:
@@ -154,6 +156,24 @@ def shift_sentence(shift: ShiftResult, lang: str) -> str:
     return translate(
         lang, "res_shift_sentence", option=option, changed=moved, moves=separator.join(moves)
     )
+
+
+def totals_sentence(shift: ShiftResult, lang: str) -> str:
+    """How many chose each answer before and after (the flow chart's two columns): the phases'
+    own totals, which are public (docs/methods.md, "Small cells")."""
+    s = shift.stats
+    separator = translate(lang, "res_list_separator")
+    totals = separator.join(
+        translate(
+            lang,
+            "res_shift_total",
+            option=shorten(shift.label(o, lang)),
+            before=s.row_total(o),
+            after=s.column_total(o),
+        )
+        for o in s.options
+    )
+    return translate(lang, "res_shift_totals", n=s.n_paired, totals=totals)
 
 
 def test_text(s: stats.Shift, lang: str, tests: bool = False) -> str:
@@ -173,6 +193,8 @@ def test_text(s: stats.Shift, lang: str, tests: bool = False) -> str:
 
 
 def matrix_sentence(shift: ShiftResult, lang: str) -> str:
+    """The matrix's sentence: how many changed their answer at all, unless that would give a
+    hidden cell back."""
     s = shift.stats
     if not s.n_paired:
         return translate(lang, "res_shift_none")

@@ -351,7 +351,12 @@ def check_results_page(page: Any) -> None:
 
     # The shift: 4 of the 5 pairs changed; Stuart-Maxwell on the 3x3 table.
     shift = page.locator(".chart-block--shift")
-    assert shift.locator(".chart-sentence").first.inner_text().strip() == (
+    # the flow chart says what its two columns hold, the matrix why it cannot say who changed
+    assert shift.locator(".chart-figure--shift .chart-sentence").inner_text().strip() == (
+        "Before → after, of the 5 people who answered twice: “Yes, they do” 1 → 1,"
+        " “No, they don't” 1 → 3, “Unsure” 3 → 1."
+    )
+    assert shift.locator(".chart-figure--shift-matrix .chart-sentence").inner_text().strip() == (
         "5 people answered twice; too few in some cells to show how many changed."
     )
     # five pairs are too few for a test of net change: none is shown, and the page says why
