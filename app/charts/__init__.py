@@ -11,7 +11,8 @@ translated here (``app.i18n.translate``) because their length decides the layout
 wrapped to fit).
 
 - ``svg``: the primitives, the palette and the text helpers;
-- ``phase``, ``gap``, ``shift``, ``scale``, ``forest``: one module per chart;
+- ``phase`` (one phase; the phases on a 4+ point scale), ``gap``, ``shift``, ``forest``: one
+  module per kind of chart;
 - ``sentences``: the plain sentences that say what a chart shows.
 """
 
@@ -21,8 +22,7 @@ from typing import TYPE_CHECKING
 
 from app.charts.forest import forest_chart
 from app.charts.gap import gap_chart
-from app.charts.phase import bar_chart, estimate_chart, is_likert, phase_chart
-from app.charts.scale import scale_chart
+from app.charts.phase import bar_chart, estimate_chart, is_likert, phase_chart, scale_chart
 from app.charts.sentences import gap_label, gap_sentence, matrix_sentence, shift_sentence, test_text
 from app.charts.shift import shift_chart, shift_matrix_chart
 from app.charts.svg import (
