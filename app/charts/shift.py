@@ -44,22 +44,8 @@ def shift_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Chart:
     node_w = 20
     left_x, right_x = PAD + side, width - PAD - side - node_w
     chart.add(
-        Text(
-            left_x + node_w / 2,
-            y + SMALL * 1.1,
-            translate(lang, "res_before"),
-            SMALL,
-            anchor="middle",
-            weight="bold",
-        ),
-        Text(
-            right_x + node_w / 2,
-            y + SMALL * 1.1,
-            translate(lang, "res_after"),
-            SMALL,
-            anchor="middle",
-            weight="bold",
-        ),
+        _heading(left_x + node_w / 2, y, translate(lang, "res_before")),
+        _heading(right_x + node_w / 2, y, translate(lang, "res_after")),
     )
     y += SMALL * 1.6
     total_h = 380
@@ -159,16 +145,7 @@ def shift_matrix_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Ch
     cell_w = (width - 2 * PAD - row_w - changed_w) / k
     cell_h = 70
     x0 = PAD + row_w
-    chart.add(
-        Text(
-            x0 + cell_w * k / 2,
-            y + SMALL * 1.1,
-            translate(lang, "res_after"),
-            SMALL,
-            anchor="middle",
-            weight="bold",
-        )
-    )
+    chart.add(_heading(x0 + cell_w * k / 2, y, translate(lang, "res_after")))
     y += SMALL * 1.4
     header_bottom = y
     for j, o in enumerate(s.options):
@@ -206,18 +183,9 @@ def shift_matrix_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Ch
         for j, b in enumerate(s.options):
             count = s.cell(a, b)
             x = x0 + cell_w * j
+            box = (x + 2, y + 2, cell_w - 4, cell_h - 4)
             if s.is_hidden(a, b):
-                chart.add(
-                    Rect(
-                        x + 2,
-                        y + 2,
-                        cell_w - 4,
-                        cell_h - 4,
-                        "#f2f2f2",
-                        stroke=GRID,
-                        pattern="hatch-light",
-                    )
-                )
+                chart.add(Rect(*box, "#f2f2f2", stroke=GRID, pattern="hatch-light"))
                 chart.add(
                     Text(
                         x + cell_w / 2, y + cell_h / 2 + 6, "–", SMALL, anchor="middle", fill=MUTED
@@ -227,17 +195,7 @@ def shift_matrix_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Ch
                 continue
             share = count / total if total else 0.0
             fill = _blend("#ffffff", "#0072B2", share)
-            chart.add(
-                Rect(
-                    x + 2,
-                    y + 2,
-                    cell_w - 4,
-                    cell_h - 4,
-                    fill,
-                    stroke=INK if i == j else GRID,
-                    label=f"{count}",
-                )
-            )
+            chart.add(Rect(*box, fill, stroke=INK if i == j else GRID, label=f"{count}"))
             ink = ink_on(fill)
             chart.add(
                 Text(
@@ -286,6 +244,11 @@ def shift_matrix_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Ch
     chart.height = y + PAD
     chart.patterns = True
     return chart
+
+
+def _heading(x: float, y: float, text: str) -> Text:
+    """A bold column heading ("Before", "After") centred on ``x``, its line starting at ``y``."""
+    return Text(x, y + SMALL * 1.1, text, SMALL, anchor="middle", weight="bold")
 
 
 def _blend(a: str, b: str, t: float) -> str:
