@@ -8,7 +8,7 @@ these (``app.charts``); nothing here draws.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from typing import Any
 
@@ -186,19 +186,25 @@ class ShiftResult:
 
 
 @dataclass(frozen=True)
-class SessionResults:
-    """Everything a results view of one session shows. ``gap`` and ``shift`` are None when the
-    talk or the data has no such pair."""
+class SessionMeta:
+    """Which session: its code, venue, date, language, and its talk's slug and titles."""
 
-    phases: list[PhaseResult]
-    gap: GapResult | None = None
-    shift: ShiftResult | None = None
     code: str = ""
     venue: str = ""
     held_on: date | None = None
     language: str = "en"
     talk: str = ""
     titles: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionResults(SessionMeta):
+    """Everything a results view of one session shows, with the session's ``SessionMeta``.
+    ``gap`` and ``shift`` are None when the talk or the data has no such pair."""
+
+    phases: list[PhaseResult]
+    gap: GapResult | None = None
+    shift: ShiftResult | None = None
     analysis: stats.Analysis | None = None
     infos: list[PhaseInfo] = field(default_factory=list)
 
@@ -211,16 +217,6 @@ class SessionResults:
     def labels(self, phase_key: str) -> dict[str, dict[str, str]]:
         info = next((i for i in self.infos if i.spec.key == phase_key), None)
         return info.option_labels if info else {}
-
-
-@dataclass(frozen=True)
-class SessionMeta:
-    code: str = ""
-    venue: str = ""
-    held_on: date | None = None
-    language: str = "en"
-    talk: str = ""
-    titles: dict[str, str] = field(default_factory=dict)
 
 
 def build_session_results(
@@ -263,15 +259,10 @@ def build_session_results(
             holds=stance.spec.holds,
         )
     return SessionResults(
+        **{f.name: getattr(meta, f.name) for f in fields(SessionMeta)},
         phases=phases,
         gap=gap,
         shift=shift,
-        code=meta.code,
-        venue=meta.venue,
-        held_on=meta.held_on,
-        language=meta.language,
-        talk=meta.talk,
-        titles=meta.titles,
         analysis=analysis,
         infos=list(infos),
     )
