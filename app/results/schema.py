@@ -201,11 +201,14 @@ class ResultsJSON(Model):
     too_few_below: int = Field(description="breakdown cells under this many people are hidden")
 
 
-class SessionInfoJSON(Model):
+class HeldJSON(Model):
     code: str
     venue: str
     held_on: str | None
     language: str
+
+
+class SessionInfoJSON(HeldJSON):
     talk: str
 
 
@@ -258,11 +261,8 @@ class MetaJSON(Model):
     gap: PooledGapJSON
 
 
-class TalkSessionJSON(ResultsJSON):
-    code: str
-    venue: str
-    held_on: str | None
-    language: str
+class TalkSessionJSON(HeldJSON, ResultsJSON):
+    pass
 
 
 class TalkResultsJSON(ResultsJSON):
@@ -457,19 +457,22 @@ def _results_fields(results: SessionResults) -> dict[str, Any]:
     }
 
 
+def _held(results: SessionResults) -> dict[str, Any]:
+    return {
+        "code": results.code,
+        "venue": results.venue,
+        "held_on": results.held_on.isoformat() if results.held_on else None,
+        "language": results.language,
+    }
+
+
 def results_model(results: SessionResults) -> ResultsJSON:
     return ResultsJSON(**_results_fields(results))
 
 
 def session_results_model(results: SessionResults) -> SessionResultsJSON:
     return SessionResultsJSON(
-        session=SessionInfoJSON(
-            code=results.code,
-            venue=results.venue,
-            held_on=results.held_on.isoformat() if results.held_on else None,
-            language=results.language,
-            talk=results.talk,
-        ),
+        session=SessionInfoJSON(**_held(results), talk=results.talk),
         **_results_fields(results),
     )
 
@@ -500,16 +503,7 @@ def talk_results_model(results: TalkResults) -> TalkResultsJSON:
             )
         ),
         pooled_from={key: list(codes) for key, codes in results.pooled_from.items()},
-        sessions=[
-            TalkSessionJSON(
-                code=s.code,
-                venue=s.venue,
-                held_on=s.held_on.isoformat() if s.held_on else None,
-                language=s.language,
-                **_results_fields(s),
-            )
-            for s in results.sessions
-        ],
+        sessions=[TalkSessionJSON(**_held(s), **_results_fields(s)) for s in results.sessions],
         rehearsals=[r.code for r in results.rehearsals],
     )
 
