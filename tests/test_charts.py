@@ -407,6 +407,30 @@ def test_a_net_change_test_only_on_results_pages_and_from_ten_people() -> None:
     assert f"65% {changed} of the 20 people" in charts.shift_matrix_chart(many.shift, "en").sentence
 
 
+def test_no_test_of_net_change_beside_a_hidden_cell() -> None:
+    # 20 pairs, one of whom changed: the statistic, with the totals, would tell that cell of 1
+    # from the cells hidden beside it
+    one = emergence(
+        people(
+            [("agree", "agree", "agree")] * 7
+            + [("agree", "agree", "disagree")]
+            + [("disagree", "disagree", "disagree")] * 7
+            + [("unsure", "unsure", "unsure")] * 5
+        )
+    )
+    assert one.shift is not None and one.shift.n_paired == 20 and one.shift.stats.hidden
+    for lang in ("en", "zh-Hans"):
+        for chart in (
+            charts.shift_chart(one.shift, lang, tests=True),
+            charts.shift_matrix_chart(one.shift, lang, tests=True),
+        ):
+            texts = " ".join(
+                " ".join(e.text for e in chart.elements if isinstance(e, charts.Text)).split()
+            )
+            assert "χ²" not in texts and "p =" not in texts and "p <" not in texts
+            assert "the test would give them away" in texts or "检验结果会把它们泄露出来" in texts
+
+
 def test_a_room_that_cannot_be_pooled_is_listed_with_the_reason() -> None:
     alone = {"belief": {"1": "disagree"}, "field": {"1": "agree"}}
     talk = results.build_talk_results(

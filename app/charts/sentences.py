@@ -178,11 +178,15 @@ def totals_sentence(shift: ShiftResult, lang: str) -> str:
 
 def test_text(s: stats.Shift, lang: str, tests: bool = False) -> str:
     """The test of net change (marginal homogeneity), only where ``tests`` asks for it (results
-    pages, never the projector or phones) and only from ``MIN_TEST_PAIRS`` paired people up."""
+    pages, never the projector or phones), only from ``MIN_TEST_PAIRS`` paired people up, and
+    only when the matrix hides no cell: the statistic is worked out from every cell, and with the
+    totals it tells the hidden ones apart (docs/methods.md, "Small cells")."""
     if not tests or s.test is None or not s.n_paired:
         return ""
     if s.n_paired < MIN_TEST_PAIRS or s.test.df == 0:
         return translate(lang, "res_test_too_few", n=MIN_TEST_PAIRS)
+    if s.hidden:
+        return translate(lang, "res_test_hidden")
     p = s.test.p_value
     p_text = "p < 0.001" if p < 0.001 else f"p = {number(p, 3)}"
     if s.test.name == "mcnemar_exact":
