@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -65,6 +65,15 @@ def cell_range(
     """The least and the most a hidden cell can hold for a reader who sees the shown cells and
     the row and column totals, each hidden cell any count from 0 (a linear programme: the table's
     polytope has integer corners, so these are the integer bounds)."""
+    return cells_range(table, hidden, frozenset([cell]))
+
+
+def cells_range(
+    table: Sequence[Sequence[int]],
+    hidden: frozenset[tuple[int, int]],
+    cells: frozenset[tuple[int, int]],
+) -> tuple[float, float]:
+    """``cell_range`` for the sum of several cells."""
     from scipy.optimize import linprog
 
     rows, cols = len(table), len(table[0])
@@ -79,7 +88,8 @@ def cell_range(
         for j in range(cols)
     ]
     goal = [0.0] * (rows * cols)
-    goal[cell[0] * cols + cell[1]] = 1.0
+    for i, j in cells:
+        goal[i * cols + j] = 1.0
     low = linprog(goal, A_eq=a_eq, b_eq=b_eq, bounds=bounds).fun
     high = -linprog([-g for g in goal], A_eq=a_eq, b_eq=b_eq, bounds=bounds).fun
     return round(float(low), 6), round(float(high), 6)
@@ -1186,6 +1196,59 @@ class Analysis:
     surprisingly_popular: SurprisinglyPopular | None
 
 
+WIDENED = "_widened"
+"""Ends the method name of an interval widened so that it gives no hidden cell back."""
+
+
+def covering_paired(the_gap: Gap, table: CrossTab) -> Gap:
+    """The gap with its paired interval widened so that it gives no hidden cell of ``table``
+    (the stance x perceived cross-tab) back.
+
+    Newcombe's paired interval depends on how many people both hold the view and think most of
+    the field does: a cell (or a sum of cells) of that table. Where the table hides it, the
+    interval, beside the shown cells and the totals, would tell it. The union of the intervals
+    over every count the shown cells and the totals allow depends on nothing hidden, and still
+    covers the difference at least 95% of the time (it contains the interval of the true count).
+    The variance is the largest of theirs, so that pooling gives the room no more weight than the
+    shown figures support. See docs/methods.md, "Small cells"."""
+    paired = the_gap.paired
+    if paired is None or the_gap.kind != "categorical" or not table.hidden:
+        return the_gap
+    if (table.rows_phase, table.cols_phase) != (the_gap.stance, the_gap.perceived):
+        return the_gap
+    both = frozenset(
+        (i, j)
+        for i, row in enumerate(table.rows)
+        for j, col in enumerate(table.cols)
+        if row in the_gap.holds and col in the_gap.holds
+    )
+    if not both & table.hidden or paired.n != table.n:
+        return the_gap
+    low, high = cells_range(table.counts, table.hidden, both)
+    least, most = math.ceil(low - 1e-6), math.floor(high + 1e-6)
+    if least >= most:
+        return the_gap
+    n = table.n
+    own = sum(table.row_total(r) for r in table.rows if r in the_gap.holds)
+    seen = sum(
+        table.counts[i][j]
+        for i in range(len(table.rows))
+        for j, col in enumerate(table.cols)
+        if col in the_gap.holds
+    )
+    figures = [
+        newcombe_paired(a, seen - a, own - a, n - seen - own + a) for a in range(least, most + 1)
+    ]
+    variances = [f.variance for f in figures if f.variance is not None]
+    widened = replace(
+        paired,
+        ci95=(min(f.ci95[0] for f in figures), max(f.ci95[1] for f in figures)),
+        method=f"{paired.method}{WIDENED}",
+        variance=max(variances) if variances else None,
+    )
+    return replace(the_gap, paired=widened)
+
+
 def analyze(data: Dataset) -> Analysis:
     phases = {spec.key: phase_stats(spec, data.of(spec.key)) for spec in data.phases}
     the_gap = gap(data)
@@ -1204,6 +1267,8 @@ def analyze(data: Dataset) -> Analysis:
             perceived_tab = crosstab(stance, data.of(stance.key), perceived, data.of(perceived.key))
             if stance.holds:
                 ignorance_ = ignorance(perceived_tab, stance.holds)
+            if the_gap is not None:
+                the_gap = covering_paired(the_gap, perceived_tab)
         choice = next((p for p in data.phases if p.kind == "choice" and not p.is_estimate), None)
         if choice is not None:
             definition_tab = crosstab(choice, data.of(choice.key), stance, data.of(stance.key))

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.contingency_tables import SquareTable, mcnemar
 from statsmodels.stats.meta_analysis import combine_effects
@@ -458,3 +458,95 @@ def test_no_hidden_cell_can_be_worked_out_from_the_totals(table: list[list[int]]
             continue  # the totals alone give it (a phase's own chart shows them)
         low, high = cell_range(table, hidden, cell)
         assert low < high, (table, sorted(hidden), cell)
+
+
+def _stance_perceived(table: list[list[int]]) -> Dataset:
+    keys = ("agree", "disagree", "unsure")
+    belief: dict[str, stats.Answer] = {}
+    field: dict[str, stats.Answer] = {}
+    for i, row in enumerate(table):
+        for j, count in enumerate(row):
+            for k in range(count):
+                person = f"{i}{j}-{k}"
+                belief[person], field[person] = keys[i], keys[j]
+    return Dataset(
+        (
+            PhaseSpec("belief", "stance", keys, holds=("agree",)),
+            PhaseSpec("field", "perceived", keys, of_key="belief"),
+        ),
+        {"belief": belief, "field": field},
+    )
+
+
+def _completions(
+    table: list[list[int]], hidden: frozenset[tuple[int, int]], limit: int = 25
+) -> list[list[list[int]]]:
+    """Every table with the same totals and the same cells outside ``hidden`` (or, when there are
+    more than ``limit``, ``limit + 1`` of them)."""
+    rows, cols = len(table), len(table[0])
+    row_totals = [sum(r) for r in table]
+    col_totals = [sum(table[i][j] for i in range(rows)) for j in range(cols)]
+    free = sorted(hidden)
+    out: list[list[list[int]]] = []
+
+    def fill(k: int, other: list[list[int]]) -> None:
+        if len(out) > limit:
+            return
+        if k == len(free):
+            if [sum(r) for r in other] == row_totals and all(
+                sum(other[i][j] for i in range(rows)) == col_totals[j] for j in range(cols)
+            ):
+                out.append([list(r) for r in other])
+            return
+        i, j = free[k]
+        left_row = row_totals[i] - sum(v for jj, v in enumerate(other[i]) if jj != j)
+        left_col = col_totals[j] - sum(other[ii][j] for ii in range(rows) if ii != i)
+        for value in range(max(0, min(left_row, left_col)) + 1):
+            other[i][j] = value
+            fill(k + 1, other)
+        other[i][j] = 0
+
+    start = [[0 if (i, j) in hidden else table[i][j] for j in range(cols)] for i in range(rows)]
+    fill(0, start)
+    return out
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 9), min_size=3, max_size=3), min_size=3, max_size=3))
+@example([[1, 0, 0], [1, 0, 0], [2, 1, 0]])  # five people; the one who agrees is a hidden cell
+@example([[4, 2, 0], [0, 0, 0], [0, 9, 0]])  # 4 agree and think the field does: hidden
+def test_the_paired_gap_gives_no_hidden_cell_back(table: list[list[int]]) -> None:
+    """Newcombe's paired interval depends on the cell "holds the view and thinks most of the field
+    does"; where the cross-tab hides it, the interval shown is the union over every count the
+    shown cells and the totals allow: the same for every table a reader cannot tell apart."""
+    truth = stats.analyze(_stance_perceived(table))
+    tab = truth.perceived_crosstab
+    assume(truth.gap is not None and truth.gap.paired is not None and tab is not None)
+    assert tab is not None and truth.gap is not None and truth.gap.paired is not None
+    shown = truth.gap.paired
+    exact = stats.newcombe_paired(*_abcd(table))
+    # it covers the exact interval, and is the exact one when nothing it depends on is hidden
+    assert shown.ci95[0] <= exact.ci95[0] + TOL and exact.ci95[1] <= shown.ci95[1] + TOL
+    if table in ([[1, 0, 0], [1, 0, 0], [2, 1, 0]], [[4, 2, 0], [0, 0, 0], [0, 9, 0]]):
+        assert shown.method.endswith(stats.WIDENED) and shown.ci95 != exact.ci95
+    if not shown.method.endswith(stats.WIDENED):
+        assert shown.ci95 == exact.ci95 and shown.variance == exact.variance
+    others = _completions(table, tab.hidden)
+    assume(len(others) <= 25)
+    for other in others:
+        alike = stats.analyze(_stance_perceived(other))
+        assert alike.perceived_crosstab is not None and alike.gap is not None
+        if alike.perceived_crosstab.hidden != tab.hidden:
+            continue  # drawn with other cells hidden: told apart by that, not by the interval
+        assert alike.gap.paired is not None
+        assert alike.gap.paired.ci95 == pytest.approx(shown.ci95, abs=TOL), (table, other)
+        assert alike.gap.paired.variance == pytest.approx(shown.variance, abs=TOL)
+
+
+def _abcd(table: list[list[int]]) -> tuple[int, int, int, int]:
+    """The paired 2x2 of "agree" (stance rows x perceived columns): a, b, c, d as in
+    ``stats.newcombe_paired``."""
+    a = table[0][0]
+    b = table[1][0] + table[2][0]
+    c = table[0][1] + table[0][2]
+    return a, b, c, sum(map(sum, table)) - a - b - c

@@ -92,9 +92,11 @@ def gap_label(gap: GapResult, lang: str) -> str:
     own, _own_ci, seen, _seen_ci = gap_sides(gap)
     kind = "estimate" if g.kind == "estimate" else "categorical"
     linked = "paired" if g.linked else "independent"
+    # an interval widened so that it gives no hidden cell back says so
+    widened = "_widened" if head.method.endswith(stats.WIDENED) else ""
     return translate(
         lang,
-        f"res_gap_points_{kind}_{linked}",
+        f"res_gap_points_{kind}_{linked}{widened}",
         points=shown_points(seen, own),
         ci=interval(head.ci95),
         n=head.n or 0,
