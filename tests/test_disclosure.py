@@ -1,0 +1,829 @@
+"""Small cells against an attacker, on everything a non-presenter can see.
+
+Each room is run through the real app (its own SQLite file): phones vote, the presenter reveals
+each phase. Then everything a non-presenter can see is fetched: the phone's page and panel, the
+live ``results`` event (``partials/_revealed.html``), the projector's slides (the room sees them;
+they are htmx fragments), the results pages and printable reports of the session and the talk
+(the presenter shows and hands them out), and every chart file as SVG and the SVG each PNG is
+drawn from. The presenter's JSON is the truth the attacker is checked against.
+
+The attacker knows the public totals (every phase's own counts: its bar chart shows them) and
+reads every output: every text node, title, description, aria label and attribute. For each
+cross-tabulation (stance x revote, stance x perceived, definition x stance):
+
+- every cell shown anywhere, and every share and sentence that sums cells, becomes a constraint
+  of a linear programme (scipy's ``linprog``); no hidden cell of 1 to 4 people that the totals
+  alone leave uncertain may be pinned to one value, and no output may print a hidden cell's count
+  (``test_no_output_pins_a_hidden_cell``);
+- exactly: every table that the shown cells and the totals allow is drawn as the app draws it,
+  and a hidden small cell must not take one value in all the tables whose outputs read exactly
+  as the real room's (``test_no_hidden_cell_follows_from_everything_shown``), which also catches
+  figures that are not linear in the cells (a test statistic, an interval).
+
+The rooms have small cells where they hurt: only one person changed; a row with exactly one
+small cell; the 30-person room whose after-total of 4 the flow chart once hid; a room of 6; a
+room whose stance x perceived table is small.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import re
+import string
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app import charts, export, i18n, results, stats
+from app.live import RecordingPublisher
+from app.main import create_app, make_templates
+from app.settings import Settings
+from tests.conftest import ADMIN_TOKEN, AUTH, SECRET_KEY, log_in, new_session, phase_action
+from tests.test_stream import Stream
+
+LANGS = ("en", "zh-Hans")
+FIRST = ("definition", "belief", "field")
+
+Person = dict[str, str]
+
+
+def crowd(*groups: tuple[int, str, str, str, str]) -> list[Person]:
+    """People from (how many, definition, stance, perceived, revote); "" leaves a phase out."""
+    out = []
+    for count, definition, belief, perceived, revote in groups:
+        given = {"definition": definition, "belief": belief, "field": perceived, "revote": revote}
+        out += [{k: v for k, v in given.items() if v} for _ in range(count)]
+    return out
+
+
+ROOMS: dict[str, list[Person]] = {
+    # 20 people; everyone kept their answer but one, who went from agree to disagree
+    "one_changed": crowd(
+        (7, "d1", "agree", "agree", "agree"),
+        (1, "d1", "agree", "agree", "disagree"),
+        (7, "d3", "disagree", "disagree", "disagree"),
+        (5, "d3", "unsure", "agree", "unsure"),
+    ),
+    # 25 people; the agree row holds exactly one small cell (2 went to unsure)
+    "one_small_in_a_row": crowd(
+        (8, "d1", "agree", "agree", "agree"),
+        (2, "d1", "agree", "agree", "unsure"),
+        (9, "d3", "disagree", "disagree", "disagree"),
+        (6, "d3", "unsure", "unsure", "unsure"),
+    ),
+    # 29 pairs, after the talk 8, 18 and 4 (the after-total the flow chart once hid); one more
+    # person answered the stance only and one the revote only
+    "demo_30": crowd(
+        (7, "d1", "agree", "agree", "agree"),
+        (3, "d1", "agree", "agree", "disagree"),
+        (10, "d3", "disagree", "agree", "disagree"),
+        (3, "d3", "disagree", "disagree", "disagree"),
+        (1, "d3", "disagree", "disagree", "unsure"),
+        (1, "d1", "unsure", "agree", "agree"),
+        (2, "d3", "unsure", "unsure", "disagree"),
+        (3, "d3", "unsure", "unsure", "unsure"),
+        (1, "d3", "unsure", "agree", ""),
+        (1, "", "", "", "disagree"),
+    ),
+    # 28 people; the view's own row has no small cell, so its sentence says how many changed
+    # (that cell is shown), while two of its flows are hidden beside the 2 who left disagree
+    "view_row_shown": crowd(
+        (10, "d1", "agree", "agree", "agree"),
+        (5, "d1", "agree", "agree", "disagree"),
+        (5, "d3", "agree", "disagree", "unsure"),
+        (8, "d3", "disagree", "disagree", "disagree"),
+        (2, "d3", "disagree", "agree", "unsure"),
+        (6, "d3", "unsure", "unsure", "unsure"),
+    ),
+    # 6 people: every cell is small
+    "six": crowd(
+        (2, "d1", "agree", "agree", "agree"),
+        (1, "d1", "agree", "disagree", "unsure"),
+        (1, "d3", "disagree", "agree", "disagree"),
+        (2, "d3", "unsure", "agree", "agree"),
+    ),
+    # 15 people: 6 agree, 4 of them think the field agrees; 9 unsure, none of them does
+    "small_perceived": crowd(
+        (4, "d1", "agree", "agree", "agree"),
+        (2, "d1", "agree", "disagree", "unsure"),
+        (9, "d3", "unsure", "disagree", "unsure"),
+    ),
+}
+
+
+# --------------------------------------------------------------------------- running a room
+
+
+@dataclass
+class Room:
+    code: str
+    outputs: dict[str, str]
+    """Where it was seen -> the HTML or SVG a non-presenter can see there."""
+    truth: dict[str, Any]
+    """The presenter's results JSON."""
+    document: dict[str, Any]
+    """The session's JSON export (the presenter's), to redraw other tables as the app does."""
+    labels: dict[str, dict[str, dict[str, str]]]
+    """Phase id -> option id -> language -> label."""
+
+
+def _vote(phone: TestClient, code: str, phase: str, choice: str) -> None:
+    r = phone.post(f"/api/v1/sessions/{code}/votes", json={"phase": phase, "choice": choice})
+    assert r.status_code == 200, r.text
+
+
+def run_room(app: FastAPI, client: TestClient, people: list[Person]) -> Room:
+    code = new_session(client)
+    outputs: dict[str, str] = {}
+    for phase in FIRST:
+        phase_action(client, code, phase, "open")
+    phones = [TestClient(app) for _ in people]
+    for phone, given in zip(phones, people, strict=True):
+        for phase in FIRST:
+            if phase in given:
+                _vote(phone, code, phase, given[phase])
+    for phase in FIRST:
+        phase_action(client, code, phase, "close")
+        phase_action(client, code, phase, "reveal")
+    log_in(client)
+    stage = f"/presenter/sessions/{code}/projector/stage"
+    for lang in LANGS:
+        # the perceived phase revealed last: the projector shows the belief gap
+        outputs[f"projector gap slide {lang}"] = _get(client, f"{stage}?lang={lang}")
+    phase_action(client, code, "revote", "open")
+    for phone, given in zip(phones, people, strict=True):
+        if "revote" in given:
+            _vote(phone, code, "revote", given["revote"])
+    phase_action(client, code, "revote", "close")
+    phase_action(client, code, "revote", "reveal")
+    for lang in LANGS:
+        outputs[f"projector shift slide {lang}"] = _get(client, f"{stage}?lang={lang}")
+        outputs[f"projector page {lang}"] = _get(
+            client, f"/presenter/sessions/{code}/projector?lang={lang}"
+        )
+    voter, newcomer = phones[0], TestClient(app)
+    for lang in LANGS:
+        outputs[f"phone page {lang}"] = _get(voter, f"/j/{code}?lang={lang}")
+        outputs[f"phone panel {lang}"] = _get(voter, f"/j/{code}/panel?lang={lang}")
+        outputs[f"new phone page {lang}"] = _get(newcomer, f"/j/{code}?lang={lang}")
+        stream = Stream(client, code, lang=lang)
+        try:
+            outputs[f"live results event {lang}"] = stream.until("results", "")
+        finally:
+            stream.close()
+        for where, url in (
+            ("results page", f"/presenter/sessions/{code}/results"),
+            ("report", f"/presenter/sessions/{code}/report.html"),
+            ("talk results page", "/presenter/talks/emergence/results"),
+            ("talk report", "/presenter/talks/emergence/report.html"),
+        ):
+            outputs[f"{where} {lang}"] = _get(client, f"{url}?lang={lang}")
+    outputs.update(_chart_files(client, code, outputs))
+    truth = client.get(f"/api/v1/sessions/{code}/results", headers=AUTH).json()
+    document = client.get(f"/api/v1/sessions/{code}/export.json", headers=AUTH).json()
+    book = client.get(f"/api/v1/sessions/{code}/codebook.json", headers=AUTH).json()
+    labels = {p["id"]: {o["id"]: o["label"] for o in p.get("options", [])} for p in book["phases"]}
+    return Room(code, outputs, truth, document, labels)
+
+
+def _get(client: TestClient, url: str, **kwargs: Any) -> str:
+    response = client.get(url, **kwargs)
+    assert response.status_code == 200, (url, response.status_code, response.text[:200])
+    return response.text
+
+
+def _chart_files(client: TestClient, code: str, outputs: dict[str, str]) -> dict[str, str]:
+    """Every chart file the results pages link to (SVG, and the SVG each PNG is drawn from), and
+    the talk's charts (its forest plot among them)."""
+    drawn: list[str] = []
+    original = export.svg_to_png
+
+    def keep(svg: str, zoom: float = 2.0) -> bytes:
+        drawn.append(svg)
+        return b"\x89PNG"  # drawing the picture itself tells the attacker nothing more
+
+    export.svg_to_png = keep
+    found: dict[str, str] = {}
+    try:
+        for where in ("results page", "talk results page"):
+            for lang in LANGS:
+                page = soup_of(outputs[f"{where} {lang}"])
+                links = {a["href"] for a in page.select(".chart-downloads a[href]")}
+                assert links, f"no chart files linked from the {where}"
+                for href in sorted(links):
+                    path, _, query = str(href).partition("?")
+                    response = client.get(path, params=dict([query.split("=")]), headers=AUTH)
+                    assert response.status_code == 200, href
+                    if path.endswith(".svg"):
+                        found[f"chart file {href}"] = response.text
+                    else:
+                        found[f"source of {href}"] = drawn.pop()
+    finally:
+        export.svg_to_png = original
+    assert any("forest" in where for where in found), "the talk's forest plot was not linked"
+    return found
+
+
+# --------------------------------------------------------------------------- reading outputs
+
+
+def soup_of(markup: str) -> BeautifulSoup:
+    """HTML pages and SVG files alike (an SVG file is read as markup, as a browser shows it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        return BeautifulSoup(markup, "html.parser")
+
+
+def strings(markup: str) -> list[str]:
+    """Every text node and every attribute value, whitespace collapsed (what a reader, a screen
+    reader or a scraper gets: titles, descriptions, aria labels and data attributes included)."""
+    soup = soup_of(markup)
+    out = [" ".join(s.split()) for s in soup.find_all(string=True)]
+    for tag in soup.find_all(True):
+        for value in tag.attrs.values():
+            out.append(" ".join(value if isinstance(value, list) else [str(value)]))
+    return [s for s in out if s]
+
+
+@dataclass
+class Table:
+    """One cross-tabulation as the attacker sees it."""
+
+    name: str
+    rows: tuple[str, ...]
+    cols: tuple[str, ...]
+    truth: tuple[tuple[int, ...], ...]
+    hidden: frozenset[tuple[int, int]]
+    """What the presenter's JSON flags."""
+    shown: dict[tuple[int, int], set[int]] = field(default_factory=dict)
+    dashes: set[tuple[int, int]] = field(default_factory=set)
+    bounds: list[tuple[dict[tuple[int, int], float], float, float]] = field(default_factory=list)
+    """lower <= sum(coefficient * cell) <= upper, from shares and sentences."""
+    where: dict[tuple[int, int], set[str]] = field(default_factory=dict)
+
+    def see(self, cell: tuple[int, int], value: int, where: str) -> None:
+        self.shown.setdefault(cell, set()).add(value)
+        self.where.setdefault(cell, set()).add(where)
+
+    def bound(self, coefficients: dict[tuple[int, int], float], low: float, high: float) -> None:
+        self.bounds.append((coefficients, low, high))
+
+    def row_total(self, i: int) -> int:
+        return sum(self.truth[i])
+
+    def col_total(self, j: int) -> int:
+        return sum(r[j] for r in self.truth)
+
+    @property
+    def n(self) -> int:
+        return sum(map(sum, self.truth))
+
+    @property
+    def everything(self) -> frozenset[tuple[int, int]]:
+        return frozenset(itertools.product(range(len(self.rows)), range(len(self.cols))))
+
+
+def tables(room: Room) -> dict[str, Table]:
+    out = {}
+    shift = room.truth["shift"]
+    keys = tuple(shift["matrix"])
+    out["shift"] = Table(
+        "shift",
+        keys,
+        keys,
+        tuple(tuple(shift["matrix"][a][b] for b in keys) for a in keys),
+        frozenset((keys.index(a), keys.index(b)) for a, b in shift["hidden"]),
+    )
+    for name, tab in room.truth["crosstabs"].items():
+        rows = tuple(tab["counts"])
+        cols = tuple(next(iter(tab["counts"].values())))
+        out[name] = Table(
+            name,
+            rows,
+            cols,
+            tuple(tuple(tab["counts"][r][c] for c in cols) for r in rows),
+            frozenset((rows.index(r), cols.index(c)) for r, c in tab["hidden"]),
+        )
+    return out
+
+
+def shown_share(text: str) -> tuple[float, float]:
+    """The interval a share lies in when it is shown as ``text`` ("12%", "12.5%"), rounded half
+    up."""
+    value = float(text.rstrip("%"))
+    digits = len(text.rstrip("%").partition(".")[2])
+    half = 0.5 * 10**-digits
+    return (value - half) / 100 - 1e-9, (value + half) / 100 + 1e-9
+
+
+def message_patterns(key: str, **groups: str) -> list[re.Pattern[str]]:
+    """Regular expressions for a message in every language and plural form, each placeholder a
+    named group (``groups`` gives a placeholder's own pattern)."""
+    texts = i18n.messages()[key]
+    forms: list[str] = []
+    for lang in LANGS:
+        text = texts.get(lang) or texts["en"]
+        forms += list(text.values()) if isinstance(text, dict) else [text]
+    out = []
+    for form in forms:
+        pattern = ""
+        for literal, name, _spec, _conv in string.Formatter().parse(form):
+            pattern += re.escape(literal)
+            if name:
+                pattern += f"(?P<{name}>{groups.get(name, '.+?')})"
+        out.append(re.compile(pattern))
+    return out
+
+
+SHARE = r"\d+(?:\.\d)?%"
+CHANGED = rf"(?P<pct>{SHARE}) \[\d+, \d+\]"
+
+
+def read(room: Room) -> dict[str, Table]:
+    """Everything each output tells about each table."""
+    found = tables(room)
+    stance = room.labels["belief"]
+    for where, markup in room.outputs.items():
+        texts = strings(markup)
+        soup = soup_of(markup)
+        _read_crosstabs(found, room, soup, where)
+        _read_shift(found["shift"], stance, texts, where)
+        _read_sentences(found, stance, room, texts, where)
+        _read_matrix_titles(found["shift"], soup, where)
+    return found
+
+
+def _label_index(labels: dict[str, dict[str, str]], keys: tuple[str, ...]) -> dict[str, int]:
+    return {text: keys.index(key) for key, by_lang in labels.items() for text in by_lang.values()}
+
+
+def _read_crosstabs(found: dict[str, Table], room: Room, soup: BeautifulSoup, where: str) -> None:
+    titles = {
+        i18n.translate(lang, key): name
+        for lang in LANGS
+        for key, name in (
+            ("res_crosstab_title", "stance_perceived"),
+            ("res_definition_title", "definition_stance"),
+        )
+    }
+    for figure in soup.select("figure.crosstab"):
+        caption = figure.select_one("figcaption")
+        assert caption is not None
+        tab = found[titles[caption.get_text(strip=True)]]
+        row_phase, col_phase = (
+            room.truth["crosstabs"][tab.name]["rows"],
+            room.truth["crosstabs"][tab.name]["cols"],
+        )
+        head = [th.get_text(strip=True) for th in figure.select("thead th")][1:-1]
+        col_of = _label_index(room.labels[col_phase], tab.cols)
+        row_of = _label_index(room.labels[row_phase], tab.rows)
+        cols = [col_of[h] for h in head]
+        for tr in figure.select("tbody tr"):
+            header = tr.select_one("th")
+            assert header is not None
+            i = row_of[header.get_text(strip=True)]
+            cells = [td.get_text(" ", strip=True) for td in tr.select("td")]
+            assert cells[-1] == str(tab.row_total(i)), (where, "a row total is public")
+            for j, text in zip(cols, cells[:-1], strict=True):
+                if text == "–":
+                    tab.dashes.add((i, j))
+                    continue
+                count, _, share = text.partition(" ")
+                tab.see((i, j), int(count), where)
+                if share:
+                    low, high = shown_share(share.strip("()"))
+                    total = tab.row_total(i)
+                    tab.bound({(i, j): 1.0}, low * total, high * total)
+
+
+def _read_shift(
+    tab: Table, stance: dict[str, dict[str, str]], texts: list[str], where: str
+) -> None:
+    """Flow titles and the matrix's rows for screen readers: "A → B: 3" or "A → B: –"."""
+    blob = "\n".join(texts)
+    for lang in LANGS:
+        for (i, a), (j, b) in itertools.product(enumerate(tab.rows), repeat=2):
+            pair = re.escape(f"{stance[a][lang]} → {stance[b][lang]}: ")
+            for match in re.finditer(pair + r"(\d+|–)", blob):
+                if match[1] == "–":
+                    tab.dashes.add((i, j))
+                else:
+                    tab.see((i, j), int(match[1]), where)
+
+
+def _read_matrix_titles(tab: Table, soup: BeautifulSoup, where: str) -> None:
+    """The matrix's cells carry their count as a tooltip: one per shown cell, none for hidden."""
+    for svg in soup.select("svg.chart--shift-matrix"):
+        titled = sorted(int(t.get_text()) for t in svg.select("rect > title"))
+        shown = sorted(tab.truth[i][j] for i, j in tab.everything - tab.hidden)
+        assert titled == shown, (where, "matrix tooltips", titled, shown)
+
+
+def _read_sentences(
+    found: dict[str, Table],
+    stance: dict[str, dict[str, str]],
+    room: Room,
+    texts: list[str],
+    where: str,
+) -> None:
+    shift = found["shift"]
+    k = len(shift.rows)
+    n = shift.n
+    row_of = _label_index(stance, shift.rows)
+    blob = "\n".join(texts)
+    diagonal = {(i, i): 1.0 for i in range(k)}
+    # how many changed: n minus the diagonal
+    for pattern in message_patterns("res_shift_overall", changed=CHANGED, n=r"\d+"):
+        for match in pattern.finditer(blob):
+            low, high = shown_share(match["pct"])
+            shift.bound(diagonal, n - high * n, n - low * n)
+    # of those who first answered X, so many changed, so many went to Y
+    move = message_patterns("res_shift_move", share=f"(?P<move>{SHARE})", option=r"[^“”]+")
+    for key in ("res_shift_sentence", "res_shift_sentence_short"):
+        moves = r"(?:[^“”\n]*“[^“”\n]+”)+?"
+        for pattern in message_patterns(key, option=r"[^“”\n]+", changed=CHANGED, moves=moves):
+            for match in pattern.finditer(blob):
+                i = row_of[match["option"]]
+                total = shift.row_total(i)
+                low, high = shown_share(match["pct"])
+                shift.bound({(i, i): 1.0}, total - high * total, total - low * total)
+                for moved in move:
+                    for m in moved.finditer(match.groupdict().get("moves") or ""):
+                        j = row_of[m["option"]]
+                        low, high = shown_share(m["move"])
+                        shift.bound({(i, j): 1.0}, low * total, high * total)
+    # the totals before and after are public: they are what the sentence says
+    for pattern in message_patterns("res_shift_totals", n=r"\d+", totals=r".+?"):
+        for match in pattern.finditer(blob):
+            assert int(match["n"]) == n, where
+    # pluralistic ignorance: the non-holders who think most of the field holds the view
+    tab = found.get("stance_perceived")
+    holds = ("agree",)
+    if tab is not None:
+        cells = {
+            (i, j): 1.0
+            for i, r in enumerate(tab.rows)
+            for j, c in enumerate(tab.cols)
+            if r not in holds and c in holds
+        }
+        for pattern in message_patterns(
+            "res_ignorance_sentence", view=r"[^“”]+", share=SHARE, count=r"\d+", n=r"\d+"
+        ):
+            for match in pattern.finditer(blob):
+                tab.bound(cells, int(match["count"]), int(match["count"]))
+
+
+# --------------------------------------------------------------------------- the attacker
+
+
+def lp_range(tab: Table, cell: tuple[int, int]) -> tuple[float, float]:
+    """The least and the most ``cell`` can hold given the public totals, every cell shown
+    anywhere and every bound from shares and sentences (a linear programme)."""
+    from scipy.optimize import linprog
+
+    rows, cols = len(tab.rows), len(tab.cols)
+    index = {c: k for k, c in enumerate(itertools.product(range(rows), range(cols)))}
+    a_eq, b_eq = [], []
+    for i in range(rows):
+        a_eq.append([1.0 if c[0] == i else 0.0 for c in index])
+        b_eq.append(float(tab.row_total(i)))
+    for j in range(cols):
+        a_eq.append([1.0 if c[1] == j else 0.0 for c in index])
+        b_eq.append(float(tab.col_total(j)))
+    a_ub, b_ub = [], []
+    for coefficients, low, high in tab.bounds:
+        row = [coefficients.get(c, 0.0) for c in index]
+        a_ub += [row, [-v for v in row]]
+        b_ub += [high, -low]
+    bounds = [
+        (float(min(tab.shown[c])), float(max(tab.shown[c]))) if c in tab.shown else (0.0, None)
+        for c in index
+    ]
+    goal = [1.0 if c == cell else 0.0 for c in index]
+    kw: dict[str, Any] = {"A_eq": a_eq, "b_eq": b_eq, "bounds": bounds}
+    if a_ub:
+        kw |= {"A_ub": a_ub, "b_ub": b_ub}
+    low = linprog(goal, **kw)
+    high = linprog([-g for g in goal], **kw)
+    assert low.status == 0 and high.status == 0, "what is shown contradicts the truth"
+    return float(low.fun), float(-high.fun)
+
+
+def protected(tab: Table) -> list[tuple[int, int]]:
+    """The cells of 1 to 4 people that the totals alone leave uncertain: the ones hiding can
+    protect (docs/methods.md, "Small cells", limits). Worked out from the true counts alone, not
+    from what the app chose to hide."""
+    out = []
+    for i, j in sorted(tab.everything):
+        if 0 < tab.truth[i][j] < stats.MIN_CELL:
+            low, high = stats.cell_range(tab.truth, tab.everything, (i, j))
+            if low < high:
+                out.append((i, j))
+    return out
+
+
+def integers_in(low: float, high: float) -> int:
+    return max(0, math.floor(high + 1e-6) - math.ceil(low - 1e-6) + 1)
+
+
+@pytest.fixture(scope="module")
+def rooms(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Room]:
+    """Each room run once for this module's tests, each in an app of its own on its own SQLite
+    file (so that the talk's pages pool that room alone)."""
+    done: dict[str, Room] = {}
+
+    def get(name: str) -> Room:
+        if name not in done:
+            settings = Settings(
+                data_dir=tmp_path_factory.mktemp(name),
+                admin_token=ADMIN_TOKEN,
+                secret_key=SECRET_KEY,
+                public_url="http://testserver",
+            )
+            app = create_app(settings, publisher=RecordingPublisher())
+            with TestClient(app) as client:
+                done[name] = run_room(app, client, ROOMS[name])
+        return done[name]
+
+    return get
+
+
+@pytest.fixture(params=sorted(ROOMS))
+def room(request: pytest.FixtureRequest, rooms: Callable[[str], Room]) -> Room:
+    return rooms(request.param)
+
+
+def test_no_output_pins_a_hidden_cell(room: Room) -> None:
+    _every_output_was_read(room)
+    found = read(room)
+    assert protected(found["shift"]), "the room was meant to have small cells in the matrix"
+    for tab in found.values():
+        # the presenter's JSON flags exactly what the outputs write as "–"
+        assert tab.dashes == set(tab.hidden), (tab.name, sorted(tab.dashes), sorted(tab.hidden))
+        for cell, values in tab.shown.items():
+            # a cell is shown only where it is not hidden, and as it is
+            assert cell not in tab.hidden, (tab.name, cell, sorted(tab.where[cell]))
+            assert values == {tab.truth[cell[0]][cell[1]]}, (tab.name, cell, values)
+        for cell in protected(tab):
+            assert cell not in tab.shown, (tab.name, cell, "shown in", sorted(tab.where[cell]))
+            low, high = lp_range(tab, cell)
+            assert integers_in(low, high) >= 2, (tab.name, tab.truth, cell, low, high)
+
+
+def _every_output_was_read(room: Room) -> None:
+    """The attacker read what it was meant to: every chart where the room sees it."""
+    out = room.outputs
+    for lang in LANGS:
+        live = soup_of(out[f"live results event {lang}"])
+        assert [f["data-phase"] for f in live.select("figure")] == [*FIRST, "revote"]
+        phone = soup_of(out[f"phone page {lang}"])
+        assert len(phone.select("[data-live-results] figure")) == 4
+        assert soup_of(out[f"projector gap slide {lang}"]).select_one("svg.chart--gap")
+        shift_slide = soup_of(out[f"projector shift slide {lang}"])
+        assert shift_slide.select_one("svg.chart--shift")
+        assert shift_slide.select_one("svg.chart--shift-matrix")
+        for where in ("results page", "report", "talk results page", "talk report"):
+            page = soup_of(out[f"{where} {lang}"])
+            assert len(page.select("figure.crosstab")) == 2, where
+            for name in ("shift", "shift-matrix", "phase-revote"):
+                assert page.select_one(f"svg.chart--{name}"), (where, name)
+        assert soup_of(out[f"results page {lang}"]).select_one("svg.chart--gap")
+        assert soup_of(out[f"talk results page {lang}"]).select_one("svg.chart--forest")
+    files = " ".join(out)
+    for name in ("shift", "shift-matrix", "gap", "gap-wide", "phase-revote", "forest"):
+        assert f"/charts/{name}.svg" in files and f"/charts/{name}.png" in files, name
+
+
+def test_a_non_presenter_gets_neither_raw_counts_nor_results_pages(
+    app: FastAPI, client: TestClient
+) -> None:
+    room = run_room(app, client, ROOMS["one_changed"])
+    anyone = TestClient(app)
+    code = room.code
+    for url in (
+        f"/api/v1/sessions/{code}/results",
+        f"/api/v1/sessions/{code}/export.csv",
+        f"/api/v1/sessions/{code}/export.json",
+        f"/api/v1/sessions/{code}/codebook.json",
+        f"/api/v1/sessions/{code}/charts/shift-matrix.svg",
+        f"/api/v1/sessions/{code}/charts/shift.png",
+        "/api/v1/talks/emergence/results",
+        "/api/v1/talks/emergence/export.csv",
+        "/api/v1/talks/emergence/export.json",
+        "/api/v1/talks/emergence/charts/forest.svg",
+    ):
+        assert anyone.get(url).status_code == 401, url
+    for url in (
+        f"/presenter/sessions/{code}/results",
+        f"/presenter/sessions/{code}/report.html",
+        f"/presenter/sessions/{code}/projector",
+        f"/presenter/sessions/{code}/projector/stage",
+        "/presenter/talks/emergence/results",
+        "/presenter/talks/emergence/report.html",
+    ):
+        response = anyone.get(url, follow_redirects=False)
+        assert response.status_code in (302, 303, 307), url
+        assert "/presenter/login" in response.headers["location"], url
+    # the presenter's JSON keeps the raw counts and flags the cells no output shows
+    shift = room.truth["shift"]
+    assert shift["matrix"]["agree"] == {"agree": 7, "disagree": 1, "unsure": 0}
+    assert ["agree", "disagree"] in shift["hidden"]
+    for tab in room.truth["crosstabs"].values():
+        assert "hidden" in tab and tab["counts"]
+
+
+# --------------------------------------------------------------------------- the exact attacker
+
+
+def redraw(env: Any, imported: export.Imported) -> str:
+    """Everything public the app draws from a session's answers, without the database: every
+    chart file, the results page's body (tables, sentences, charts), the phone's revealed
+    results, and the talk's page (forest plot, the sessions table, the pooled results)."""
+    meta, infos, data = imported
+    session = results.build_session_results(infos, data, meta)
+    talk = results.build_talk_results(meta.talk, meta.titles, list(LANGS), [imported])
+    out = []
+    for lang in LANGS:
+        for chart in charts.session_charts(session, lang).values():
+            out.append(export.render_svg(env, chart))
+        out.append(charts.forest_chart(talk, lang).sentence)
+        out.append(export.render_svg(env, charts.forest_chart(talk, lang)))
+        out.append(
+            env.get_template("partials/charts/_session_body.html").render(
+                results=session, lang=lang
+            )
+        )
+        out.append(env.get_template("partials/charts/_talk_body.html").render(talk=talk, lang=lang))
+        out.append(
+            env.get_template("partials/_revealed.html").render(results=session.phases, lang=lang)
+        )
+    # the ids that keep two charts on one page apart differ from drawing to drawing
+    return re.sub(r"-c\d+\b", "-c", "\n".join(out))
+
+
+VARIED = {
+    "shift": ("revote", "belief"),
+    "stance_perceived": ("field", "belief"),
+    "definition_stance": ("definition", "belief"),
+}
+"""Table -> (the phase whose answers an alternative table changes, the phase kept)."""
+
+
+def alternatives(tab: Table) -> Iterator[tuple[tuple[int, ...], ...]]:
+    """Every table with the public totals and every shown cell as shown: the hidden cells take
+    any counts that fit."""
+    rows, cols = len(tab.rows), len(tab.cols)
+    free = sorted(tab.hidden)
+    fixed = {c: tab.truth[c[0]][c[1]] for c in tab.everything - tab.hidden}
+
+    def fill(k: int, cells: dict[tuple[int, int], int]) -> Iterator[dict[tuple[int, int], int]]:
+        if k == len(free):
+            if all(
+                sum(cells[i, j] for j in range(cols)) == tab.row_total(i) for i in range(rows)
+            ) and all(
+                sum(cells[i, j] for i in range(rows)) == tab.col_total(j) for j in range(cols)
+            ):
+                yield dict(cells)
+            return
+        i, j = free[k]
+        room_row = tab.row_total(i) - sum(cells.get((i, jj), 0) for jj in range(cols))
+        room_col = tab.col_total(j) - sum(cells.get((ii, j), 0) for ii in range(rows))
+        for value in range(min(room_row, room_col) + 1):
+            cells[i, j] = value
+            yield from fill(k + 1, cells)
+            del cells[i, j]
+
+    for cells in fill(0, dict(fixed)):
+        yield tuple(tuple(cells[i, j] for j in range(cols)) for i in range(rows))
+
+
+def with_table(
+    imported: export.Imported, tab: Table, rows_phase: str, cols_phase: str, table: Any
+) -> export.Imported:
+    """The session with one phase's answers dealt out again so that the table reads ``table``
+    (everyone keeps their answer to the other phase; nobody's answer to a third changes)."""
+    meta, infos, data = imported
+    varied, kept = VARIED[tab.name]
+    answers = {k: dict(v) for k, v in data.answers.items()}
+    first, second = answers[rows_phase], answers[cols_phase]
+    both = sorted(
+        p for p in first if p in second and first[p] in tab.rows and second[p] in tab.cols
+    )
+    for kept_value in sorted({answers[kept][p] for p in both}):
+        group = [p for p in both if answers[kept][p] == kept_value]
+        if varied == cols_phase:
+            i = tab.rows.index(str(kept_value))
+            deal = [c for j, c in enumerate(tab.cols) for _ in range(table[i][j])]
+        else:
+            j = tab.cols.index(str(kept_value))
+            deal = [r for i, r in enumerate(tab.rows) for _ in range(table[i][j])]
+        assert len(deal) == len(group)
+        for person, answer in zip(group, deal, strict=True):
+            answers[varied][person] = answer
+    return meta, infos, stats.Dataset(data.phases, answers)
+
+
+def test_no_hidden_cell_follows_from_everything_shown(
+    room: Room, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every table the attacker cannot rule out from the shown cells and the totals, drawn with
+    the same cells hidden: those whose every output reads exactly as the room's must not agree on
+    a hidden small cell. (Which cells the suppression chose can tell more to an attacker who
+    redoes it: ``test_the_choice_of_hidden_cells_can_tell_a_cell``.)"""
+    env = make_templates().env
+    forced: dict[tuple[tuple[int, ...], ...], frozenset[tuple[int, int]]] = {}
+    remembered = functools.lru_cache(maxsize=None)(_suppressed)
+
+    def suppressed(table: Any, minimum: int = stats.MIN_CELL) -> frozenset[tuple[int, int]]:
+        key = tuple(map(tuple, table))
+        return forced[key] if key in forced else remembered(key, minimum)
+
+    monkeypatch.setattr(stats, "suppressed", suppressed)
+    imported = export.read_session_document(room.document)
+    seen = redraw(env, imported)
+    served = {k: v for k, v in room.outputs.items() if k.startswith("chart file /api/v1/sessions")}
+    assert served and all(re.sub(r"-c\d+\b", "-c", v) in seen for v in served.values()), (
+        "the attacker draws the session as the app does"
+    )
+    for tab in read(room).values():
+        cells = protected(tab)
+        if not cells:
+            continue
+        rows_phase, cols_phase = _phases(room, tab)
+        same: list[Any] = []
+        told: list[tuple[str, str]] = []
+        for table in alternatives(tab):
+            forced[table] = tab.hidden
+            drawn = redraw(env, with_table(imported, tab, rows_phase, cols_phase, table))
+            if drawn == seen:
+                same.append(table)
+            elif not told:
+                told.append(_first_difference(seen, drawn))
+        assert tab.truth in same
+        for i, j in cells:
+            values = {t[i][j] for t in same}
+            assert len(values) >= 2, (tab.name, tab.truth, (i, j), "told apart by", told)
+
+
+def _phases(room: Room, tab: Table) -> tuple[str, str]:
+    if tab.name == "shift":
+        return room.truth["shift"]["from"], room.truth["shift"]["to"]
+    found = room.truth["crosstabs"][tab.name]
+    return found["rows"], found["cols"]
+
+
+def _first_difference(seen: str, drawn: str) -> tuple[str, str]:
+    for a, b in zip(seen.splitlines(), drawn.splitlines(), strict=False):
+        if a != b:
+            return a[:300], b[:300]
+    return "", ""
+
+
+_suppressed = stats.suppressed
+
+
+PATTERN_TELLS = pytest.mark.xfail(
+    strict=True,
+    reason="known limit (docs/methods.md, Small cells): which cells are hidden depends on the "
+    "counts, and redoing the suppression on every table that fits rules tables out",
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=PATTERN_TELLS) if name in ("one_small_in_a_row", "six") else name
+        for name in sorted(ROOMS)
+    ],
+)
+def test_the_choice_of_hidden_cells_can_tell_a_cell(
+    name: str, rooms: Callable[[str], Room]
+) -> None:
+    """The attacker of ``test_no_hidden_cell_follows_from_everything_shown``, who also redoes the
+    suppression on each table that fits and drops those that would hide other cells. In two of
+    the rooms that leaves one value for a small cell: the pattern of "–" is itself a clue. Marked
+    as a known failure where it fails (strict: it must be looked at again once it passes)."""
+    room = rooms(name)
+    env = make_templates().env
+    imported = export.read_session_document(room.document)
+    seen = redraw(env, imported)
+    for tab in read(room).values():
+        rows_phase, cols_phase = _phases(room, tab)
+        cells = protected(tab)
+        if not cells:
+            continue
+        same = [
+            table
+            for table in alternatives(tab)
+            if redraw(env, with_table(imported, tab, rows_phase, cols_phase, table)) == seen
+        ]
+        for i, j in cells:
+            assert len({t[i][j] for t in same}) >= 2, (tab.name, tab.truth, (i, j), same)
