@@ -516,45 +516,33 @@ def _texts(
     option: str | None,
     what: str,
 ) -> dict[str, str]:
+    def missing(lang: str) -> None:
+        check.add(
+            f"{what} is missing the translation for {lang}",
+            (*loc, lang),
+            phase,
+            option,
+            code="missing_text",
+            language=lang,
+        )
+
+    if raw is None and languages:
+        for lang in languages:
+            missing(lang)
+        return {}
     if not isinstance(raw, dict):
-        if raw is None:
-            for lang in languages:
-                check.add(
-                    f"{what} is missing the translation for {lang}",
-                    (*loc, lang),
-                    phase,
-                    option,
-                    code="missing_text",
-                    language=lang,
-                )
-            if not languages:
-                check.add(
-                    f"{what} must be a table of texts by language",
-                    loc,
-                    phase,
-                    option,
-                    code="texts_not_table",
-                )
-        else:
-            check.add(
-                f"{what} must be a table of texts by language",
-                loc,
-                phase,
-                option,
-                code="texts_not_table",
-            )
+        check.add(
+            f"{what} must be a table of texts by language",
+            loc,
+            phase,
+            option,
+            code="texts_not_table",
+        )
         return {}
     for lang in languages:
         text = raw.get(lang)
         if not (isinstance(text, str) and text.strip()):
-            check.add(
-                f"{what} is missing the translation for {lang}",
-                (*loc, lang),
-                phase,
-                option,
-                code="missing_text",
-                language=lang,
-            )
+            missing(lang)
         elif len(text) > MAX_TEXT:
             check.add(
                 f"{what} is longer than {MAX_TEXT} characters",
