@@ -27,7 +27,6 @@ room whose stance x perceived table is small.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import re
@@ -731,20 +730,50 @@ def with_table(
     return meta, infos, stats.Dataset(data.phases, answers)
 
 
+def told_apart(
+    tab: Table, cells: list[tuple[int, int]], reads_the_same: Callable[[Any], bool]
+) -> dict[tuple[int, int], set[int]]:
+    """Each protected cell -> its values over the tables ``alternatives`` gives that read the
+    same as the room, as far as needed: the walk stops once every cell has shown two values."""
+    values: dict[tuple[int, int], set[int]] = {
+        cell: {tab.truth[cell[0]][cell[1]]} for cell in cells
+    }
+    for table in alternatives(tab):
+        if all(len(v) > 1 for v in values.values()):
+            break
+        if any(table[i][j] not in values[i, j] for i, j in cells) and reads_the_same(table):
+            for i, j in cells:
+                values[i, j].add(table[i][j])
+    return values
+
+
+def drawing(
+    env: Any, imported: export.Imported, room: Room, tab: Table, seen: str
+) -> Callable[[Any], bool]:
+    """Whether the session, with its answers dealt so that ``tab`` reads as a given table, draws
+    exactly as ``seen``."""
+    rows_phase, cols_phase = _phases(room, tab)
+
+    def draws_as_seen(table: Any) -> bool:
+        return redraw(env, with_table(imported, tab, rows_phase, cols_phase, table)) == seen
+
+    return draws_as_seen
+
+
 def test_no_hidden_cell_follows_from_everything_shown(
     room: Room, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every table the attacker cannot rule out from the shown cells and the totals, drawn with
     the same cells hidden: those whose every output reads exactly as the room's must not agree on
-    a hidden small cell. (Which cells the suppression chose can tell more to an attacker who
-    redoes it: ``test_the_choice_of_hidden_cells_can_tell_a_cell``.)"""
+    a hidden small cell. (An attacker who also redoes the suppression:
+    ``test_redoing_the_suppression_tells_no_hidden_cell``.)"""
     env = make_templates().env
     forced: dict[tuple[tuple[int, ...], ...], frozenset[tuple[int, int]]] = {}
-    remembered = functools.lru_cache(maxsize=None)(_suppressed)
+    real = stats.suppressed
 
     def suppressed(table: Any, minimum: int = stats.MIN_CELL) -> frozenset[tuple[int, int]]:
         key = tuple(map(tuple, table))
-        return forced[key] if key in forced else remembered(key, minimum)
+        return forced[key] if key in forced else real(key, minimum)
 
     monkeypatch.setattr(stats, "suppressed", suppressed)
     imported = export.read_session_document(room.document)
@@ -757,20 +786,15 @@ def test_no_hidden_cell_follows_from_everything_shown(
         cells = protected(tab)
         if not cells:
             continue
-        rows_phase, cols_phase = _phases(room, tab)
-        same: list[Any] = []
-        told: list[tuple[str, str]] = []
-        for table in alternatives(tab):
+        draws_as_seen = drawing(env, imported, room, tab, seen)
+
+        def reads_the_same(table: Any, tab: Table = tab, draws: Any = draws_as_seen) -> bool:
             forced[table] = tab.hidden
-            drawn = redraw(env, with_table(imported, tab, rows_phase, cols_phase, table))
-            if drawn == seen:
-                same.append(table)
-            elif not told:
-                told.append(_first_difference(seen, drawn))
-        assert tab.truth in same
-        for i, j in cells:
-            values = {t[i][j] for t in same}
-            assert len(values) >= 2, (tab.name, tab.truth, (i, j), "told apart by", told)
+            return bool(draws(table))
+
+        assert reads_the_same(tab.truth), "the room redrawn from its own table reads the same"
+        for cell, values in told_apart(tab, cells, reads_the_same).items():
+            assert len(values) >= 2, (tab.name, tab.truth, cell, values)
 
 
 def _phases(room: Room, tab: Table) -> tuple[str, str]:
@@ -787,43 +811,21 @@ def _first_difference(seen: str, drawn: str) -> tuple[str, str]:
     return "", ""
 
 
-_suppressed = stats.suppressed
-
-
-PATTERN_TELLS = pytest.mark.xfail(
-    strict=True,
-    reason="known limit (docs/methods.md, Small cells): which cells are hidden depends on the "
-    "counts, and redoing the suppression on every table that fits rules tables out",
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=PATTERN_TELLS) if name in ("one_small_in_a_row", "six") else name
-        for name in sorted(ROOMS)
-    ],
-)
-def test_the_choice_of_hidden_cells_can_tell_a_cell(
-    name: str, rooms: Callable[[str], Room]
-) -> None:
+def test_redoing_the_suppression_tells_no_hidden_cell(room: Room) -> None:
     """The attacker of ``test_no_hidden_cell_follows_from_everything_shown``, who also redoes the
-    suppression on each table that fits and drops those that would hide other cells. In two of
-    the rooms that leaves one value for a small cell: the pattern of "–" is itself a clue. Marked
-    as a known failure where it fails (strict: it must be looked at again once it passes)."""
-    room = rooms(name)
+    suppression on each table that fits and drops those it would hide differently: the pattern of
+    "–" must not be a clue (``stats.suppressed`` chooses it from what a reader sees)."""
     env = make_templates().env
     imported = export.read_session_document(room.document)
     seen = redraw(env, imported)
     for tab in read(room).values():
-        rows_phase, cols_phase = _phases(room, tab)
         cells = protected(tab)
         if not cells:
             continue
-        same = [
-            table
-            for table in alternatives(tab)
-            if redraw(env, with_table(imported, tab, rows_phase, cols_phase, table)) == seen
-        ]
-        for i, j in cells:
-            assert len({t[i][j] for t in same}) >= 2, (tab.name, tab.truth, (i, j), same)
+        draws_as_seen = drawing(env, imported, room, tab, seen)
+
+        def reads_the_same(table: Any, tab: Table = tab, draws: Any = draws_as_seen) -> bool:
+            return stats.suppressed(table) == tab.hidden and bool(draws(table))
+
+        for cell, values in told_apart(tab, cells, reads_the_same).items():
+            assert len(values) >= 2, (tab.name, tab.truth, cell, values)
