@@ -91,8 +91,8 @@ def gap_label(gap: GapResult, lang: str) -> str:
     head = g.headline
     own, _own_ci, seen, _seen_ci = gap_sides(gap)
     kind = "estimate" if g.kind == "estimate" else "categorical"
-    linked = "paired" if g.linked else "independent"
-    # an interval widened so that it gives no hidden cell back says so
+    linked = "paired" if g.linked else "apart" if g.apart else "independent"
+    # an interval widened so that it gives no hidden cell or group back says so
     widened = "_widened" if head.method.endswith(stats.WIDENED) else ""
     return translate(
         lang,
@@ -106,6 +106,14 @@ def gap_label(gap: GapResult, lang: str) -> str:
 def gap_left_out(gap: GapResult, lang: str) -> str:
     """Who the headline leaves out: people who answered only one of the two questions."""
     g = gap.stats
+    if g.apart and g.paired is not None:
+        return translate(
+            lang,
+            "res_gap_apart",
+            both=g.paired.n or 0,
+            only_stance=g.only_stance,
+            only_perceived=g.only_perceived,
+        )
     if not g.linked:
         return translate(lang, "res_gap_not_linked", n_self=g.self_n, n_perceived=g.perceived_n)
     return translate(
