@@ -337,6 +337,17 @@ def test_no_output_tells_how_a_small_group_estimated(
     assert served and all(re.sub(r"-c\d+\b", "-c", v) in seen for v in served.values()), (
         "the attacker draws the session as the app does"
     )
+    drawn_by_both: set[str] = set()
+    for where, markup in room.outputs.items():
+        # every chart the room sees of the estimate (the projector's slides, the phones, the
+        # live event, the pages) is one the attacker draws; the projector's own shift charts,
+        # drawn wider, do not depend on the estimates
+        same = re.sub(r"-c\d+\b", "-c", markup)
+        for svg in re.findall(r"<svg\b[^>]*chart--.*?</svg>", same, re.S):
+            if "chart--shift" not in svg.partition(">")[0]:
+                assert svg in seen, (where, svg[:200])
+                drawn_by_both.add(where.rpartition(" ")[0])
+    assert {"projector gap slide", "phone page", "live results event"} <= drawn_by_both
     tried = telling(answers)
     assert {group for group, _other in tried} == set(EXPECTED[name])
     for group, other in tried:
