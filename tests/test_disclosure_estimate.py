@@ -49,15 +49,18 @@ from tests.test_disclosure import (
     _chart_files,
     _first_difference,
     _get,
+    _phases,
     _read_crosstabs,
     _read_matrix_titles,
     _read_sentences,
+    alternatives,
     integers_in,
     lp_range,
     protected,
     redraw,
     soup_of,
     tables,
+    with_table,
 )
 from tests.test_stream import Stream
 
@@ -328,11 +331,10 @@ def test_no_output_tells_how_a_small_group_estimated(
     exactly as the real room, in every output."""
     room = rooms(name)
     env = make_templates().env
-    imported = export.read_session_document(room.document)
-    meta, infos, data = imported
+    meta, infos, data = export.read_session_document(room.document)
     answers: Answers = {k: dict(v) for k, v in data.answers.items()}
     assert hidden_groups(answers) == EXPECTED[name]
-    seen = redraw(env, imported)
+    seen = drawn_as_served(room)
     served = {k: v for k, v in room.outputs.items() if k.startswith("chart file /api/v1/sessions")}
     assert served and all(re.sub(r"-c\d+\b", "-c", v) in seen for v in served.values()), (
         "the attacker draws the session as the app does"
@@ -359,10 +361,29 @@ def test_no_output_tells_how_a_small_group_estimated(
         )
 
 
+DRAWN: dict[str, str] = {}
+READ: dict[str, dict[str, Table]] = {}
+"""Per room (by its code), what the attacker drew and read, for this module's tests."""
+
+
+def drawn_as_served(room: Room) -> str:
+    """The room drawn by the attacker as the app draws it (``tests.test_disclosure.redraw``)."""
+    if room.code not in DRAWN:
+        imported = export.read_session_document(room.document)
+        DRAWN[room.code] = redraw(make_templates().env, imported)
+    return DRAWN[room.code]
+
+
 def read(room: Room) -> dict[str, Table]:
     """``tests.test_disclosure.read`` with flows read whole: on this scale one label ends
     another ("不同意" ends "非常不同意", "同意" ends both), so a flow's title is matched only
     where its first label starts."""
+    if room.code not in READ:
+        READ[room.code] = _read(room)
+    return READ[room.code]
+
+
+def _read(room: Room) -> dict[str, Table]:
     found = tables(room)
     stance = room.labels["belief"]
     parsed: dict[str, tuple[BeautifulSoup, list[str]]] = {}
@@ -421,3 +442,41 @@ def test_no_output_pins_a_hidden_cell_of_the_scale_talk(
             assert cell not in tab.shown, (tab.name, cell, "shown in", sorted(tab.where[cell]))
             low, high = lp_range(tab, cell)
             assert integers_in(low, high) >= 2, (tab.name, tab.truth, cell, low, high)
+
+
+def test_no_hidden_cell_of_the_scale_talk_follows_from_everything_shown(
+    name: str, rooms: Callable[[str], Room], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exact attacker of ``tests/test_disclosure.py`` on the 5-point talk's cross-tabs: every
+    table the shown cells and the totals allow, drawn with the same cells hidden; those that read
+    exactly as the room must not agree on a hidden small cell. This caught the test of net change
+    saying "not tested with fewer than 10 people" where nobody changed (its degrees of freedom
+    are 0 then) and "not tested here: some cells hidden" where someone did."""
+    room = rooms(name)
+    env = make_templates().env
+    forced: dict[tuple[tuple[int, ...], ...], frozenset[tuple[int, int]]] = {}
+    worked_out = stats.suppressed
+
+    def suppressed(table: Any, minimum: int = stats.MIN_CELL) -> frozenset[tuple[int, int]]:
+        key = tuple(map(tuple, table))
+        return forced[key] if key in forced else worked_out(key, minimum)
+
+    monkeypatch.setattr(stats, "suppressed", suppressed)
+    imported = export.read_session_document(room.document)
+    seen = drawn_as_served(room)
+    for tab in read(room).values():
+        cells = protected(tab)
+        if not cells:
+            continue
+        rows_phase, cols_phase = _phases(room, tab)
+        same, told = [], []
+        for table in alternatives(tab):
+            forced[table] = tab.hidden
+            drawn = redraw(env, with_table(imported, tab, rows_phase, cols_phase, table))
+            if drawn == seen:
+                same.append(table)
+            elif not told:
+                told.append(_first_difference(seen, drawn))
+        assert tab.truth in same
+        for i, j in cells:
+            assert len({t[i][j] for t in same}) >= 2, (tab.name, tab.truth, (i, j), told)
