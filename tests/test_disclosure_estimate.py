@@ -20,7 +20,8 @@ room is drawn as the app draws it; every one must read exactly as the real room 
 outputs tell the hidden mean (an overall mean beside the one group shown, an interval that
 depends on how the estimates split, a bar's length, a tooltip: whatever it is, the drawing
 differs). The cross-tabulations of this talk (definition x stance, stance x revote on five
-options) get the linear-programme attacker of ``tests/test_disclosure.py``.
+options) get the two attackers of ``tests/test_disclosure.py``: the linear programme, and every
+table the shown cells and the totals allow drawn as the app draws it.
 """
 
 from __future__ import annotations
@@ -339,7 +340,7 @@ def test_no_output_tells_how_a_small_group_estimated(
     assert served and all(re.sub(r"-c\d+\b", "-c", v) in seen for v in served.values()), (
         "the attacker draws the session as the app does"
     )
-    drawn_by_both: set[str] = set()
+    where_drawn: set[str] = set()
     for where, markup in room.outputs.items():
         # every chart the room sees of the estimate (the projector's slides, the phones, the
         # live event, the pages) is one the attacker draws; the projector's own shift charts,
@@ -348,8 +349,8 @@ def test_no_output_tells_how_a_small_group_estimated(
         for svg in re.findall(r"<svg\b[^>]*chart--.*?</svg>", same, re.S):
             if "chart--shift" not in svg.partition(">")[0]:
                 assert svg in seen, (where, svg[:200])
-                drawn_by_both.add(where.rpartition(" ")[0])
-    assert {"projector gap slide", "phone page", "live results event"} <= drawn_by_both
+                where_drawn.add(where.rpartition(" ")[0])
+    assert {"projector gap slide", "phone page", "live results event"} <= where_drawn
     tried = telling(answers)
     assert {group for group, _other in tried} == set(EXPECTED[name])
     for group, other in tried:
