@@ -726,6 +726,9 @@ class FalseConsensus:
     others_n: int
     others_mean: float | None
     difference: Difference | None
+    shown: bool = True
+    """Whether outputs may show the two groups' means (``estimate_shown``): never when a group
+    has 1 to 4 people, since the other's mean beside everyone's gives it back."""
 
 
 def _t_interval(values: Sequence[float], lower: float = 0.0, upper: float = 1.0) -> Interval:
@@ -831,6 +834,9 @@ class Gap:
     """Answered the stance question but not the perceived one (left out of ``paired``)."""
     only_perceived: int = 0
     """Answered the perceived question but not the stance one (left out of ``paired``)."""
+    apart: bool = False
+    """The answers are linked, but the paired figures would show the estimates of a group of 1
+    to 4 people, so the headline is the independent one (``estimate_shown``)."""
 
     @property
     def option(self) -> str:
@@ -838,17 +844,18 @@ class Gap:
 
     @property
     def linked(self) -> bool:
-        """Whether the headline is paired (some people answered both questions)."""
-        return self.paired is not None
+        """Whether the headline is paired (some people answered both questions, and showing
+        them gives no small group's estimates back)."""
+        return self.paired is not None and not self.apart
 
     @property
     def headline(self) -> Difference:
         """The figure to show: paired where answers are linked, else the independent one."""
-        return self.paired if self.paired is not None else self.difference
+        return self.paired if self.linked and self.paired is not None else self.difference
 
     @property
     def shown_options(self) -> tuple[GapOption, ...]:
-        return self.paired_options if self.paired is not None else self.options
+        return self.paired_options if self.linked else self.options
 
 
 def _holds(answer: Answer | None, holds: Sequence[str]) -> bool:
@@ -1321,6 +1328,48 @@ def covering_paired(the_gap: Gap, table: CrossTab) -> Gap:
     return replace(the_gap, paired=widened)
 
 
+def estimate_shown(the_gap: Gap) -> Gap:
+    """The 0-100 estimate gap as outputs may show it: no figure tells how the estimates of a
+    group of 1 to 4 people came out (docs/methods.md, "Estimates").
+
+    Public are the estimate phase's own figures (everyone who answered it), the stance's counts
+    and how many answered both or only one question. The paired figures are over those who
+    answered both: beside the phase's own, they give back the mean of those who answered only
+    the estimate, and their own share tells the stance of those who gave the only estimates; so
+    where either group has 1 to 4 people, the headline is the independent comparison, which
+    uses the phases' own figures alone (``apart``). The split by own answer (false consensus) is
+    shown only when neither group has 1 to 4 people (else the other's mean beside everyone's
+    gives it back). Where it is not shown, the paired interval must not depend on it either: its
+    correlation r of estimate and own answer is the split in another form (with the shown
+    share and spread, r gives the two groups' means), so the interval is the union over every r
+    from -1 to 1, the r = -1 one: [lower estimate - upper share, upper estimate - lower share];
+    its variance for pooling is the largest any r allows."""
+    paired, fc = the_gap.paired, the_gap.false_consensus
+    if the_gap.kind != "estimate" or paired is None or fc is None:
+        return the_gap
+    n, late = paired.n or 0, the_gap.only_perceived
+    apart = too_few(n) or too_few(late)
+    split = not apart and not (too_few(fc.holders_n) or too_few(fc.others_n))
+    out = replace(the_gap, apart=apart, false_consensus=replace(fc, shown=split))
+    if apart or split or paired.first_ci95 is None or paired.second_ci95 is None:
+        return out
+    (low1, high1), (low2, high2) = paired.first_ci95, paired.second_ci95
+    variance = None
+    if n >= 2 and paired.second is not None:
+        # var(estimate - holds) = var(e) + var(h) - 2 r sd(e) sd(h) is largest at r = -1; sd(e)
+        # is the one the estimate's t interval was drawn from
+        sd_estimates = (high1 - low1) / 2 * math.sqrt(n) / float(sps.t.isf(ALPHA / 2, n - 1))
+        sd_flags = math.sqrt(paired.second * (1 - paired.second) * n / (n - 1))
+        variance = (sd_estimates + sd_flags) ** 2 / n
+    widened = replace(
+        paired,
+        ci95=(low1 - high2, high1 - low2),
+        method=f"{paired.method}{WIDENED}",
+        variance=variance or None,
+    )
+    return replace(out, paired=widened)
+
+
 def analyze(data: Dataset) -> Analysis:
     phases = {spec.key: phase_stats(spec, data.of(spec.key)) for spec in data.phases}
     the_gap = gap(data)
@@ -1344,6 +1393,8 @@ def analyze(data: Dataset) -> Analysis:
         choice = next((p for p in data.phases if p.kind == "choice" and not p.is_estimate), None)
         if choice is not None:
             definition_tab = crosstab(choice, data.of(choice.key), stance, data.of(stance.key))
+    if the_gap is not None:
+        the_gap = estimate_shown(the_gap)
     return Analysis(
         phases=phases,
         gap=the_gap,

@@ -8,6 +8,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from app import charts, export, results, stats
+from app.charts.sentences import gap_sides
+from app.charts.svg import interval, shown_points
+from app.i18n import translate
 from app.main import make_templates
 from app.results import PhaseInfo, SessionMeta
 from tests.conftest import require
@@ -456,3 +459,39 @@ def test_a_room_that_cannot_be_pooled_is_listed_with_the_reason() -> None:
 def _data(answers: dict[str, dict[str, object]]) -> stats.Dataset:
     infos = emergence(answers).infos
     return stats.Dataset(tuple(i.spec for i in infos), answers)  # type: ignore[arg-type]
+
+
+def _headline(gap: results.GapResult, lang: str, key: str) -> str:
+    """The gap's label as message ``key`` words it."""
+    own, _own_ci, seen, _seen_ci = gap_sides(gap)
+    head = gap.stats.headline
+    return translate(
+        lang, key, points=shown_points(seen, own), ci=interval(head.ci95), n=head.n or 0
+    )
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_the_estimate_gap_says_when_it_is_widened_or_taken_apart(lang: str) -> None:
+    """docs/methods.md, "Estimates": with 3 who hold the view beside 10 who don't, neither group's
+    mean is shown and the interval says it is widened; with 2 who answered only the estimate,
+    the comparison says it takes each question's answers as they are, and shows no split."""
+    values = {str(i): 30.0 + 3 * i for i in range(13)}
+    three = {p: "agree" if int(p) < 3 else "disagree" for p in values}
+    gap = scale({"belief": three, "field_pct": values}).gap
+    assert gap is not None and gap.linked
+    chart = charts.gap_chart(gap, lang)
+    too_few = translate(lang, "res_too_few")
+    assert [row for row in chart.rows if row.endswith(too_few)] == [
+        f"{translate(lang, key, n=n)}: {too_few}"
+        for key, n in (("res_row_holders", 3), ("res_row_others", 10))
+    ]
+    assert chart.rows[0] == _headline(gap, lang, "res_gap_points_estimate_paired_widened")
+    late = values | {"x": 10.0, "y": 90.0}
+    apart = scale({"belief": {p: "agree" for p in values}, "field_pct": late}).gap
+    assert apart is not None and apart.apart and not apart.linked
+    chart = charts.gap_chart(apart, lang)
+    assert chart.rows[0] == _headline(apart, lang, "res_gap_points_estimate_apart")
+    assert chart.rows[-1] == translate(
+        lang, "res_gap_apart", both=13, only_stance=0, only_perceived=2
+    )
+    assert not any(too_few in row for row in chart.rows)

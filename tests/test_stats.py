@@ -256,6 +256,60 @@ def test_gap_with_an_estimate_and_false_consensus() -> None:
     assert sp is not None and sp.actual == 0.5 and sp.answer == "does_not_hold"
 
 
+ESTIMATE_SPECS = (
+    PhaseSpec("belief", "stance", THREE, holds=("agree",)),
+    PhaseSpec("field_pct", "perceived", (), of_key="belief", min_value=0, max_value=100),
+)
+
+
+def _estimate_gap(belief: dict[str, str], estimate: dict[str, float]) -> stats.Gap:
+    gap = stats.analyze(Dataset(ESTIMATE_SPECS, {"belief": belief, "field_pct": estimate})).gap
+    assert gap is not None and gap.false_consensus is not None
+    return gap
+
+
+def test_the_false_consensus_split_shows_both_groups_or_neither() -> None:
+    """docs/methods.md, "Estimates": beside everyone's mean, one group's mean gives the other's
+    back, so a group of 1 to 4 hides both; and the paired interval, whose correlation is the
+    split in another form, is then the union over every correlation."""
+    estimate = {str(i): 30.0 + 3 * i for i in range(20)}
+    even = _estimate_gap({str(i): "agree" if i < 10 else "unsure" for i in range(20)}, estimate)
+    assert even.false_consensus is not None and even.false_consensus.shown
+    assert even.paired is not None and not even.paired.method.endswith(stats.WIDENED)
+    three = {str(i): "agree" if i < 3 else "unsure" for i in range(13)}
+    values = {p: estimate[p] for p in three}
+    few = _estimate_gap(three, values)
+    raw = stats.gap(Dataset(ESTIMATE_SPECS, {"belief": three, "field_pct": values}))
+    assert few.false_consensus is not None and not few.false_consensus.shown
+    assert few.linked and few.paired is not None and raw is not None and raw.paired is not None
+    assert few.paired.method == "mover_paired_t_wilson_widened"
+    first, second = raw.paired.first_ci95, raw.paired.second_ci95
+    assert first is not None and second is not None
+    assert few.paired.ci95 == pytest.approx((first[0] - second[1], first[1] - second[0]))
+    for r in (-1.0, -0.5, 0.0, 0.5, 1.0):
+        low, high = stats.mover(raw.paired.first or 0, first, raw.paired.second or 0, second, r)
+        assert few.paired.ci95[0] <= low + 1e-12 and high <= few.paired.ci95[1] + 1e-12
+    assert raw.paired.variance is not None and few.paired.variance is not None
+    assert few.paired.variance >= raw.paired.variance
+
+
+def test_a_few_people_on_one_side_make_the_estimate_gap_independent() -> None:
+    """Where 1 to 4 answered only the estimate, or fewer than 5 answered both, the paired
+    figures would give those few people's estimates or stance back: the headline is the
+    independent comparison, and no split is shown."""
+    belief = {str(i): "agree" if i < 6 else "unsure" for i in range(12)}
+    estimate = {str(i): 40.0 + 2 * i for i in range(14)}
+    late = _estimate_gap(belief, estimate)
+    assert late.only_perceived == 2 and late.apart and not late.linked
+    assert late.headline is late.difference and late.paired is not None
+    assert late.false_consensus is not None and not late.false_consensus.shown
+    one = _estimate_gap(belief, {"0": 37.0})
+    assert one.apart and one.headline is one.difference
+    many = _estimate_gap(belief, {str(i): 40.0 + 2 * i for i in range(18)})
+    assert many.only_perceived == 6 and many.linked and many.headline is many.paired
+    assert many.false_consensus is not None and many.false_consensus.shown
+
+
 def test_shift_counts_changes_by_first_answer() -> None:
     belief = {str(i): "agree" for i in range(36)} | {"x": "unsure"}
     revote = {str(i): "agree" if i < 6 else ("disagree" if i < 11 else "unsure") for i in range(36)}

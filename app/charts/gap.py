@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app import stats
 from app.charts.sentences import gap_label, gap_left_out, gap_sentence, gap_sides
 from app.charts.svg import (
     FIELD,
@@ -204,7 +203,9 @@ def _gap_estimate_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
         ),
     ]
     fc = g.false_consensus
-    if fc is not None:
+    # the split needs linked answers; where the headline is apart, how many of those who gave
+    # the paired figures hold the view is not shown either
+    if fc is not None and g.linked:
         for n, mean, key in (
             (fc.holders_n, fc.holders_mean, "res_row_holders"),
             (fc.others_n, fc.others_mean, "res_row_others"),
@@ -212,7 +213,8 @@ def _gap_estimate_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
             rows.append(
                 (
                     translate(lang, key, n=n),
-                    None if stats.too_few(n) else mean,
+                    # both groups or neither: beside everyone's mean, one gives the other back
+                    mean if fc.shown else None,
                     None,
                     "#56B4E9",
                     "hatch",
@@ -249,11 +251,7 @@ def _gap_estimate_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
         y += 34 + 16
     chart.patterns = True
     note = translate(lang, "res_gap_estimate_note") + " " + gap_left_out(gap, lang)
-    if (
-        fc is not None
-        and fc.difference is not None
-        and not (stats.too_few(fc.holders_n) or stats.too_few(fc.others_n))
-    ):
+    if fc is not None and fc.shown and fc.difference is not None:
         note += " " + translate(
             lang,
             "res_false_consensus_note",

@@ -91,8 +91,8 @@ def gap_label(gap: GapResult, lang: str) -> str:
     head = g.headline
     own, _own_ci, seen, _seen_ci = gap_sides(gap)
     kind = "estimate" if g.kind == "estimate" else "categorical"
-    linked = "paired" if g.linked else "independent"
-    # an interval widened so that it gives no hidden cell back says so
+    linked = "paired" if g.linked else "apart" if g.apart else "independent"
+    # an interval widened so that it gives no hidden cell or group back says so
     widened = "_widened" if head.method.endswith(stats.WIDENED) else ""
     return translate(
         lang,
@@ -106,6 +106,14 @@ def gap_label(gap: GapResult, lang: str) -> str:
 def gap_left_out(gap: GapResult, lang: str) -> str:
     """Who the headline leaves out: people who answered only one of the two questions."""
     g = gap.stats
+    if g.apart and g.paired is not None:
+        return translate(
+            lang,
+            "res_gap_apart",
+            both=g.paired.n or 0,
+            only_stance=g.only_stance,
+            only_perceived=g.only_perceived,
+        )
     if not g.linked:
         return translate(lang, "res_gap_not_linked", n_self=g.self_n, n_perceived=g.perceived_n)
     return translate(
@@ -182,13 +190,17 @@ def test_text(s: stats.Shift, lang: str, tests: bool = False) -> str:
     """The test of net change (marginal homogeneity), only where ``tests`` asks for it (results
     pages, never the projector or phones), only from ``MIN_TEST_PAIRS`` paired people up, and
     only when the matrix hides no cell: the statistic is worked out from every cell, and with the
-    totals it tells the hidden ones apart (docs/methods.md, "Small cells")."""
+    totals it tells the hidden ones apart (docs/methods.md, "Small cells"). Its degrees of
+    freedom are worked out from every cell too (none where nobody changed), so they are looked at
+    only once nothing is hidden."""
     if not tests or s.test is None or not s.n_paired:
         return ""
-    if s.n_paired < MIN_TEST_PAIRS or s.test.df == 0:
+    if s.n_paired < MIN_TEST_PAIRS:
         return translate(lang, "res_test_too_few", n=MIN_TEST_PAIRS)
     if s.hidden:
         return translate(lang, "res_test_hidden")
+    if s.test.df == 0:
+        return translate(lang, "res_test_too_few", n=MIN_TEST_PAIRS)
     p = s.test.p_value
     p_text = "p < 0.001" if p < 0.001 else f"p = {number(p, 3)}"
     if s.test.name == "mcnemar_exact":
