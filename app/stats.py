@@ -1012,6 +1012,13 @@ def gap(
 # --------------------------------------------------------------------------- cross-tabs
 
 
+def _indexes(
+    cells: frozenset[tuple[str, str]], rows: Sequence[str], cols: Sequence[str]
+) -> frozenset[Cell]:
+    """(row, column) answers as indexes, leaving out answers the table does not have."""
+    return frozenset((rows.index(r), cols.index(c)) for r, c in cells if r in rows and c in cols)
+
+
 @dataclass(frozen=True)
 class CrossTab:
     """Participants who answered both phases: rows = first phase, columns = second."""
@@ -1022,6 +1029,9 @@ class CrossTab:
     cols: tuple[str, ...]
     counts: tuple[tuple[int, ...], ...]
     n: int
+    also_hidden: frozenset[tuple[str, str]] = frozenset()
+    """(row, column) answers hidden whatever the counts: a talk's pooled table hides every cell
+    that one of its sessions hides (``analyze``)."""
 
     def cell(self, row: str, col: str) -> int:
         return self.counts[self.rows.index(row)][self.cols.index(col)]
@@ -1029,7 +1039,7 @@ class CrossTab:
     @cached_property
     def hidden(self) -> frozenset[tuple[int, int]]:
         """The (row, column) indexes of cells no output may show (``suppressed``)."""
-        return suppressed(self.counts)
+        return suppressed(self.counts) | _indexes(self.also_hidden, self.rows, self.cols)
 
     def is_hidden(self, row: str, col: str) -> bool:
         return (self.rows.index(row), self.cols.index(col)) in self.hidden
@@ -1128,6 +1138,8 @@ class Shift:
     """Answered the revote but not the stance phase (dropped)."""
     test: Test | None
     symmetry: Test | None = None
+    also_hidden: frozenset[tuple[str, str]] = frozenset()
+    """As ``CrossTab.also_hidden``: (first, second) answers hidden whatever the counts."""
 
     def row_total(self, option: str) -> int:
         return sum(self.matrix[self.options.index(option)])
@@ -1138,7 +1150,7 @@ class Shift:
     @cached_property
     def hidden(self) -> frozenset[tuple[int, int]]:
         """The (first, second) indexes of matrix cells no output may show (``suppressed``)."""
-        return suppressed(self.matrix)
+        return suppressed(self.matrix) | _indexes(self.also_hidden, self.options, self.options)
 
     def is_hidden(self, first: str, second: str) -> bool:
         return (self.options.index(first), self.options.index(second)) in self.hidden
@@ -1370,7 +1382,32 @@ def estimate_shown(the_gap: Gap) -> Gap:
     return replace(out, paired=widened)
 
 
-def analyze(data: Dataset) -> Analysis:
+Hiding = Mapping[str, frozenset[tuple[str, str]]]
+"""Table name ("shift", "stance_perceived", "definition_stance") -> (row, column) answers to hide
+whatever the counts."""
+
+
+def hidden_cells(analysis: Analysis) -> dict[str, frozenset[tuple[str, str]]]:
+    """What an analysis hides, table by table, as answers (for ``analyze``'s ``also_hidden``)."""
+    out: dict[str, frozenset[tuple[str, str]]] = {}
+    if analysis.shift is not None:
+        options = analysis.shift.options
+        out["shift"] = frozenset((options[i], options[j]) for i, j in analysis.shift.hidden)
+    for name, tab in (
+        ("stance_perceived", analysis.perceived_crosstab),
+        ("definition_stance", analysis.definition_crosstab),
+    ):
+        if tab is not None:
+            out[name] = frozenset((tab.rows[i], tab.cols[j]) for i, j in tab.hidden)
+    return out
+
+
+def analyze(data: Dataset, also_hidden: Hiding | None = None) -> Analysis:
+    """Every statistic of a session (or of a talk's pooled answers). ``also_hidden`` adds cells
+    to hide in its tables: a talk's pooled tables hide every cell that a session hides, so that
+    the pooled table minus the other sessions' shown cells gives no hidden cell back
+    (docs/methods.md, "Small cells")."""
+    also = also_hidden or {}
     phases = {spec.key: phase_stats(spec, data.of(spec.key)) for spec in data.phases}
     the_gap = gap(data)
     perceived_tab = ignorance_ = definition_tab = None
@@ -1385,20 +1422,29 @@ def analyze(data: Dataset) -> Analysis:
             None,
         )
         if perceived is not None:
-            perceived_tab = crosstab(stance, data.of(stance.key), perceived, data.of(perceived.key))
+            perceived_tab = replace(
+                crosstab(stance, data.of(stance.key), perceived, data.of(perceived.key)),
+                also_hidden=also.get("stance_perceived", frozenset()),
+            )
             if stance.holds:
                 ignorance_ = ignorance(perceived_tab, stance.holds)
             if the_gap is not None:
                 the_gap = covering_paired(the_gap, perceived_tab)
         choice = next((p for p in data.phases if p.kind == "choice" and not p.is_estimate), None)
         if choice is not None:
-            definition_tab = crosstab(choice, data.of(choice.key), stance, data.of(stance.key))
+            definition_tab = replace(
+                crosstab(choice, data.of(choice.key), stance, data.of(stance.key)),
+                also_hidden=also.get("definition_stance", frozenset()),
+            )
     if the_gap is not None:
         the_gap = estimate_shown(the_gap)
+    the_shift = shift(data)
+    if the_shift is not None:
+        the_shift = replace(the_shift, also_hidden=also.get("shift", frozenset()))
     return Analysis(
         phases=phases,
         gap=the_gap,
-        shift=shift(data),
+        shift=the_shift,
         perceived_crosstab=perceived_tab,
         ignorance=ignorance_,
         definition_crosstab=definition_tab,

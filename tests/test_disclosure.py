@@ -829,3 +829,35 @@ def test_redoing_the_suppression_tells_no_hidden_cell(room: Room) -> None:
 
         for cell, values in told_apart(tab, cells, reads_the_same).items():
             assert len(values) >= 2, (tab.name, tab.truth, cell, values)
+
+
+def test_the_talk_hides_in_its_pooled_tables_every_cell_a_session_hides(
+    app: FastAPI, client: TestClient
+) -> None:
+    """Two sessions of one talk: a cell hidden in one and shown in the other would follow from
+    the pooled table (pooled minus the shown one), so the pooled table hides it too. (Every
+    output writes "–" exactly where the JSON lists a hidden cell:
+    ``test_no_output_pins_a_hidden_cell``.)"""
+    answers = ("agree", "disagree", "unsure")
+    # 45 people, five for each pair of answers before and after the talk: no small cell anywhere
+    no_small = crowd(*((5, "d1", before, before, after) for before in answers for after in answers))
+    run_room(app, client, ROOMS["one_changed"])
+    run_room(app, client, no_small)
+    talk = client.get("/api/v1/talks/emergence/results", headers=AUTH).json()
+    sessions, pooled = talk["sessions"], talk["pooled"]
+    assert len(sessions) == 2
+
+    def hidden(found: dict[str, Any]) -> dict[str, set[tuple[str, str]]]:
+        out = {"shift": {tuple(c) for c in found["shift"]["hidden"]}}
+        for name, tab in found["crosstabs"].items():
+            out[name] = {tuple(c) for c in tab["hidden"]}
+        return out
+
+    first, second = hidden(sessions[0]), hidden(sessions[1])
+    # the pooled counts hold no small cell: without the rule the pooled table would hide nothing
+    assert first["shift"] and not second["shift"]
+    assert all(
+        v >= stats.MIN_CELL for row in pooled["shift"]["matrix"].values() for v in row.values()
+    )
+    for name, cells in hidden(pooled).items():
+        assert first[name] | second[name] <= cells, (name, first[name], second[name], cells)

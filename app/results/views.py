@@ -224,10 +224,12 @@ def build_session_results(
     data: stats.Dataset,
     meta: SessionMeta | None = None,
     pooled: bool = False,
+    also_hidden: stats.Hiding | None = None,
 ) -> SessionResults:
-    """The results of a session from its phases and answers (no database)."""
+    """The results of a session from its phases and answers (no database). ``also_hidden``: cells
+    its tables hide whatever the counts (``stats.analyze``)."""
     meta = meta or SessionMeta()
-    analysis = stats.analyze(data)
+    analysis = stats.analyze(data, also_hidden)
     phases = []
     for info in infos:
         values = (
@@ -346,11 +348,19 @@ def build_talk_results(
         }
     )
     merged = stats.Dataset(tuple(i.spec for i in infos_by_key.values()), merged.answers)
+    # A cell hidden in one session stays hidden in the pooled table: else the pooled count minus
+    # the other sessions' shown ones would give it back.
+    hidden_somewhere: dict[str, frozenset[tuple[str, str]]] = {}
+    for r in per_session:
+        if r.analysis is not None:
+            for name, cells in stats.hidden_cells(r.analysis).items():
+                hidden_somewhere[name] = hidden_somewhere.get(name, frozenset()) | cells
     pooled = build_session_results(
         list(infos_by_key.values()),
         merged,
         SessionMeta(talk=slug, titles=titles, language=languages[0] if languages else "en"),
         pooled=True,
+        also_hidden=hidden_somewhere,
     )
     forest = []
     for r in per_session:
