@@ -1,8 +1,10 @@
 """Every test gets its own app on its own SQLite file in a temporary directory; with
-``BELIEFGAP_TEST_DATABASE=postgres``, on its own PostgreSQL database instead (``tests/pg.py``)."""
+``BELIEFGAP_TEST_DATABASE=postgres``, on its own PostgreSQL database instead (``tests/pg.py``).
+Either way the database starts as a copy of one the app has migrated once per run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,8 @@ from tests import pg
 ADMIN_TOKEN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+DATABASE_FILE = "beliefgap.db"
+"""The app's SQLite file in its data directory (``Settings.resolved_database_url``)."""
 
 
 MISSING: list[str] = []
@@ -108,15 +112,39 @@ def postgres_template(
         yield url.rpartition("/")[2]
 
 
-@pytest.fixture
-def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The SQLite file of an app that has migrated it and loaded the bundled talks, once per
+    run: each test's app starts on a copy (``settings``), as it would on a server it has
+    started on before. Migrating from nothing is tested in tests/test_db.py, by this template,
+    and by every server the tests start (tests/liveserver.py)."""
+    prepared = _settings(tmp_path_factory.mktemp("sqlite-template"), "")
+    prepare_database(prepared).dispose()  # the last connection closed: no -wal file left
+    return (prepared.data_dir / DATABASE_FILE).read_bytes()
+
+
+@contextlib.contextmanager
+def _database(data_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The database of one app in ``data_dir``: a copy of the run's migrated template, on
+    PostgreSQL (its URL) or SQLite (``""``: the app's default file in the data directory,
+    private as the app creates it)."""
     if on_postgres():
         server = request.getfixturevalue("postgres_server")
         template = request.getfixturevalue("postgres_template")
         with pg.fresh_database(server, template=template) as database_url:
-            yield _settings(tmp_path, database_url)
-    else:
-        yield _settings(tmp_path, "")
+            yield database_url
+        return
+    template_bytes = request.getfixturevalue("sqlite_template")
+    fd = os.open(data_dir / DATABASE_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as copy:
+        copy.write(template_bytes)
+    yield ""
+
+
+@pytest.fixture
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    with _database(tmp_path, request) as database_url:
+        yield _settings(tmp_path, database_url)
 
 
 def _settings(tmp_path: Path, database_url: str) -> Settings:
