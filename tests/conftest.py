@@ -56,13 +56,18 @@ def on_postgres() -> bool:
     return os.environ.get(pg.DATABASE_ENV, "").lower() in ("postgres", "postgresql")
 
 
+DATABASE_FIXTURES = {"settings", "module_settings"}
+"""The fixtures that put a test's app on the database of the run (SQLite or PostgreSQL)."""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On the PostgreSQL pass (``BELIEFGAP_TEST_DATABASE=postgres``) only the tests whose app
-    runs on that database, through the ``settings`` fixture, run again: the others (pure
-    functions, servers started on SQLite of their own) ran the same on the SQLite pass."""
+    runs on that database, through the ``settings`` (or ``module_settings``) fixture, run again:
+    the others (pure functions, servers started on SQLite of their own) ran the same on the
+    SQLite pass."""
     if not on_postgres():
         return
-    keep = [item for item in items if "settings" in getattr(item, "fixturenames", ())]
+    keep = [item for item in items if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))]
     if len(keep) < len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in keep])
         items[:] = keep
@@ -145,6 +150,17 @@ def _database(data_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
 def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
     with _database(tmp_path, request) as database_url:
         yield _settings(tmp_path, database_url)
+
+
+@pytest.fixture(scope="module")
+def module_settings(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Settings]:
+    """``settings`` shared by the tests of one module: for tests that only read what a
+    module-scoped fixture wrote once (an expensive replay, say)."""
+    data_dir = tmp_path_factory.mktemp("module")
+    with _database(data_dir, request) as database_url:
+        yield _settings(data_dir, database_url)
 
 
 def _settings(tmp_path: Path, database_url: str) -> Settings:
