@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     """Seconds a client may take to send a request's headers (``beliefgap serve``, or uvicorn
     with ``--http app.limits:HeaderTimeoutProtocol``)."""
 
+    ping_seconds: float = Field(default=10.0, gt=0)
+    """Seconds of quiet after which an event stream gets a ``ping`` event: the phone's page
+    sees its stream is alive, and proxies between it and the app keep the connection open."""
+
     presenter_login_days: int = Field(default=14, ge=1, le=366)
     """How long a presenter login lasts, in days (the presenter cookie's lifetime). Logging out
     ends it at once, on the server: a saved copy of the cookie stops working."""

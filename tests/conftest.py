@@ -1,8 +1,10 @@
 """Every test gets its own app on its own SQLite file in a temporary directory; with
-``BELIEFGAP_TEST_DATABASE=postgres``, on its own PostgreSQL database instead (``tests/pg.py``)."""
+``BELIEFGAP_TEST_DATABASE=postgres``, on its own PostgreSQL database instead (``tests/pg.py``).
+Either way the database starts as a copy of one the app has migrated once per run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,8 @@ from tests import pg
 ADMIN_TOKEN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+DATABASE_FILE = "beliefgap.db"
+"""The app's SQLite file in its data directory (``Settings.resolved_database_url``)."""
 
 
 MISSING: list[str] = []
@@ -52,13 +56,18 @@ def on_postgres() -> bool:
     return os.environ.get(pg.DATABASE_ENV, "").lower() in ("postgres", "postgresql")
 
 
+DATABASE_FIXTURES = {"settings", "module_settings"}
+"""The fixtures that put a test's app on the database of the run (SQLite or PostgreSQL)."""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On the PostgreSQL pass (``BELIEFGAP_TEST_DATABASE=postgres``) only the tests whose app
-    runs on that database, through the ``settings`` fixture, run again: the others (pure
-    functions, servers started on SQLite of their own) ran the same on the SQLite pass."""
+    runs on that database, through the ``settings`` (or ``module_settings``) fixture, run again:
+    the others (pure functions, servers started on SQLite of their own) ran the same on the
+    SQLite pass."""
     if not on_postgres():
         return
-    keep = [item for item in items if "settings" in getattr(item, "fixturenames", ())]
+    keep = [item for item in items if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))]
     if len(keep) < len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in keep])
         items[:] = keep
@@ -108,15 +117,50 @@ def postgres_template(
         yield url.rpartition("/")[2]
 
 
-@pytest.fixture
-def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The SQLite file of an app that has migrated it and loaded the bundled talks, once per
+    run: each test's app starts on a copy (``settings``), as it would on a server it has
+    started on before. Migrating from nothing is tested in tests/test_db.py, by this template,
+    and by every server the tests start (tests/liveserver.py)."""
+    prepared = _settings(tmp_path_factory.mktemp("sqlite-template"), "")
+    prepare_database(prepared).dispose()  # the last connection closed: no -wal file left
+    return (prepared.data_dir / DATABASE_FILE).read_bytes()
+
+
+@contextlib.contextmanager
+def _database(data_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The database of one app in ``data_dir``: a copy of the run's migrated template, on
+    PostgreSQL (its URL) or SQLite (``""``: the app's default file in the data directory,
+    private as the app creates it)."""
     if on_postgres():
         server = request.getfixturevalue("postgres_server")
         template = request.getfixturevalue("postgres_template")
         with pg.fresh_database(server, template=template) as database_url:
-            yield _settings(tmp_path, database_url)
-    else:
-        yield _settings(tmp_path, "")
+            yield database_url
+        return
+    template_bytes = request.getfixturevalue("sqlite_template")
+    fd = os.open(data_dir / DATABASE_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as copy:
+        copy.write(template_bytes)
+    yield ""
+
+
+@pytest.fixture
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    with _database(tmp_path, request) as database_url:
+        yield _settings(tmp_path, database_url)
+
+
+@pytest.fixture(scope="module")
+def module_settings(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Settings]:
+    """``settings`` shared by the tests of one module: for tests that only read what a
+    module-scoped fixture wrote once (an expensive replay, say)."""
+    data_dir = tmp_path_factory.mktemp("module")
+    with _database(data_dir, request) as database_url:
+        yield _settings(data_dir, database_url)
 
 
 def _settings(tmp_path: Path, database_url: str) -> Settings:

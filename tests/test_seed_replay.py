@@ -9,6 +9,8 @@ participant is a separate client with its own cookie jar.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 from fastapi import FastAPI
@@ -16,6 +18,9 @@ from fastapi.testclient import TestClient
 from statsmodels.stats.contingency_tables import SquareTable
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
+from app.live import RecordingPublisher
+from app.main import create_app
+from app.settings import Settings
 from tests.conftest import AUTH, new_session, phase_action
 
 DEFINITION = {"d1": 116, "d4": 56, "d3": 27, "other": 15, "d2": 6}  # 220
@@ -40,8 +45,22 @@ def vote(client: TestClient, code: str, phase: str, choice: str) -> None:
     assert response.status_code == 200, response.text
 
 
-@pytest.fixture
-def replayed(app: FastAPI, client: TestClient) -> tuple[str, dict]:
+@pytest.fixture(scope="module")
+def replay_app(module_settings: Settings) -> FastAPI:
+    return create_app(module_settings, publisher=RecordingPublisher())
+
+
+@pytest.fixture(scope="module")
+def replay_client(replay_app: FastAPI) -> Iterator[TestClient]:
+    """The presenter's client of the replayed session, shared by the tests of this module: they
+    only read what ``replayed`` wrote once."""
+    with TestClient(replay_app) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def replayed(replay_app: FastAPI, replay_client: TestClient) -> tuple[str, dict]:
+    app, client = replay_app, replay_client
     code = new_session(client, venue="Seed replay")
     for phase in ("definition", "belief", "field"):
         phase_action(client, code, phase, "open")
@@ -125,8 +144,9 @@ def test_the_gap_and_intervals_match_statsmodels(replayed: tuple[str, dict]) -> 
 
 
 def test_the_results_page_and_gap_chart_say_it_in_words(
-    client: TestClient, replayed: tuple[str, dict]
+    replay_client: TestClient, replayed: tuple[str, dict]
 ) -> None:
+    client = replay_client
     code, _results = replayed
     svg = client.get(f"/api/v1/sessions/{code}/charts/gap.svg", headers=AUTH)
     assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")

@@ -38,7 +38,7 @@ class Stream:
         app = client.app
         assert isinstance(app, FastAPI)
         self.frames: AsyncIterator[bytes] = event_stream(
-            app.state.broadcaster, code, lang, presenter
+            app.state.broadcaster, code, lang, presenter, app.state.settings.ping_seconds
         )
         self.unread: list[bytes] = []
 

@@ -7,8 +7,8 @@ connections, and the phone page's own (``view=phone``) whoever opens it, get ``p
 (``partials/audience/_panel.html`` as a phone that has not answered the open questions sees
 it). Afterwards ``state`` and ``panel`` come again whenever phase states change, ``results``
 and ``counts`` whenever what they show changes, at most a few times a second, and ``ping``
-after a quiet spell. The Broadcaster (``app.live``) renders each fragment once per tick and
-language and writes the same bytes to every stream.
+after a quiet spell (``BELIEFGAP_PING_SECONDS``). The Broadcaster (``app.live``) renders each
+fragment once per tick and language and writes the same bytes to every stream.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from app import audience, i18n, sessions
-from app.deps import BroadcasterDep, LimitsDep, SessionCacheDep, participant_token
+from app.deps import BroadcasterDep, LimitsDep, SessionCacheDep, SettingsDep, participant_token
 from app.live import Broadcaster, Frames, RenderRequest, encode_event
 from app.results import phase_results
 from app.routes.docs import errors
@@ -40,7 +40,6 @@ from app.sessions import SessionCache
 router = APIRouter(tags=["live"])
 log = logging.getLogger(__name__)
 
-PING_SECONDS = 10
 SEND_TIMEOUT_SECONDS = 30
 """A client that takes no bytes for this long (a phone asleep with the socket open) is dropped."""
 RECONNECT_MS = (1000, 5000)
@@ -132,14 +131,15 @@ def _utc_iso(moment: datetime | None) -> str | None:
 
 
 async def event_stream(
-    broadcaster: Broadcaster, code: str, lang: str, presenter: bool
+    broadcaster: Broadcaster, code: str, lang: str, presenter: bool, ping_seconds: float
 ) -> AsyncIterator[bytes]:
-    """One client's stream: subscribe, send the snapshot, then every update until the client
-    leaves, falls too far behind, or the server shuts down."""
+    """One client's stream: subscribe, send the snapshot, then every update (a ping after
+    ``ping_seconds`` without one) until the client leaves, falls too far behind, or the server
+    shuts down."""
     async with broadcaster.subscribe(code, lang, presenter) as subscriber:
         retry = f"retry: {random.randint(*RECONNECT_MS)}\n\n".encode()
         yield b"".join([retry, *await broadcaster.snapshot(subscriber)])  # one write
-        async for frame in subscriber.frames(ping_after=PING_SECONDS):
+        async for frame in subscriber.frames(ping_after=ping_seconds):
             yield frame
 
 
@@ -197,6 +197,7 @@ async def events(
     cache: SessionCacheDep,
     broadcaster: BroadcasterDep,
     limits: LimitsDep,
+    settings: SettingsDep,
     lang: Annotated[str | None, Query(max_length=16)] = None,
     view: Annotated[Literal["phone"] | None, Query()] = None,
 ) -> EventStreamResponse:
@@ -220,7 +221,7 @@ async def events(
     token = None if trusted else participant_token(request, content.code)
     closed = limits.open_stream(request.scope, (content.code, token) if token else None)
     presenter = trusted
-    stream = event_stream(broadcaster, content.code, chosen, presenter)
+    stream = event_stream(broadcaster, content.code, chosen, presenter, settings.ping_seconds)
     return EventStreamResponse(
         stream,
         on_close=closed,

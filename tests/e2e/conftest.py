@@ -40,13 +40,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    running = liveserver.start(tmp_path, ADMIN_TOKEN, timeout=30)
+def _serve(data_dir: Path) -> Iterator[LiveServer]:
+    running = liveserver.start(data_dir, ADMIN_TOKEN, timeout=30)
     try:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    yield from _serve(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the tests of a module (a server takes 2-3 s to start), for a module
+    whose tests each work in a session of their own and look at nothing beyond it: no results
+    pooled over a talk's sessions, no limits counted per address. Such a module says
+    ``live_server`` is this one."""
+    yield from _serve(tmp_path_factory.mktemp("live"))
 
 
 # Per module, not per session: a running sync Playwright owns an event loop, and other tests

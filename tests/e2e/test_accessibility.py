@@ -24,6 +24,12 @@ VOTES = (
 PHASES = ("definition", "belief", "field", "revote")
 
 
+@pytest.fixture
+def live_server(module_live_server: LiveServer) -> LiveServer:
+    """One server for this module's tests: each works in a session of its own."""
+    return module_live_server
+
+
 def _act(server: LiveServer, code: str, phase: str, action: str) -> None:
     response = httpx.post(
         f"{server.url}/api/v1/sessions/{code}/phases/{phase}/{action}",

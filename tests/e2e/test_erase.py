@@ -8,11 +8,19 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.test_phone_live import WAIT_MS, act, counts, new_session
 from tests.liveserver import LiveServer
 
 SHOTS = os.environ.get("BELIEFGAP_SCREENSHOTS")
 """A directory to save the screens into (for looking at them); unset, none are saved."""
+
+
+@pytest.fixture
+def live_server(module_live_server: LiveServer) -> LiveServer:
+    """One server for this module's tests: each works in a session of its own."""
+    return module_live_server
 
 
 def shot(page: Any, name: str) -> None:

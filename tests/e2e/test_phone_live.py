@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 
 from tests.e2e.conftest import PageProblems
 from tests.liveserver import LiveServer
@@ -14,6 +15,12 @@ from tests.liveserver import LiveServer
 WAIT_MS = 10_000
 OFFLINE = ("ERR_INTERNET_DISCONNECTED", "htmx:sendError", "htmx:afterRequest")
 """What a browser reports while it is offline on purpose (failed requests, htmx's own log)."""
+
+
+@pytest.fixture
+def live_server(module_live_server: LiveServer) -> LiveServer:
+    """One server for this module's tests: each works in a session of its own."""
+    return module_live_server
 
 
 def new_session(server: LiveServer) -> str:

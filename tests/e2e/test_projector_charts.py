@@ -17,6 +17,12 @@ SIZES = ((1920, 1080), (1280, 720))
 SHOTS = Path(__file__).resolve().parent / "screenshots"
 
 
+@pytest.fixture
+def live_server(module_live_server: LiveServer) -> LiveServer:
+    """One server for this module's tests: each works in a session of its own."""
+    return module_live_server
+
+
 def revealed_session(server: LiveServer, talk: str, phase: str, answers: list[Any]) -> str:
     """A session whose ``phase`` has these answers (one voter each), closed and revealed."""
     with httpx.Client(base_url=server.url, headers=AUTH) as api:
