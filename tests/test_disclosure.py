@@ -18,7 +18,9 @@ cross-tabulation (stance x revote, stance x perceived, definition x stance):
 - exactly: every table that the shown cells and the totals allow is drawn as the app draws it,
   and a hidden small cell must not take one value in all the tables whose outputs read exactly
   as the real room's (``test_no_hidden_cell_follows_from_everything_shown``), which also catches
-  figures that are not linear in the cells (a test statistic, an interval).
+  figures that are not linear in the cells (a test statistic, an interval);
+- the same attacker, who also redoes the suppression on each of those tables and drops the ones
+  it would hide differently (``test_redoing_the_suppression_tells_no_hidden_cell``).
 
 The rooms have small cells where they hurt: only one person changed; a row with exactly one
 small cell; the 30-person room whose after-total of 4 the flow chart once hid; a room of 6; a
