@@ -109,8 +109,8 @@ def suppressed(table: Sequence[Sequence[int]], minimum: int = MIN_CELL) -> froze
     """The cells of a two-way table that must not be shown (docs/methods.md, "Small cells").
 
     None when no cell holds 1 to ``minimum - 1`` people. Else a block: every row and every column
-    that holds such a cell and, where that is a single row (column), the other row (column) with
-    the most people; every cell where the block's rows cross its columns is hidden. The block is
+    that holds such a cell and, where that is a single row (column), every row (column) that
+    holds someone; every cell where the block's rows cross its columns is hidden. The block is
     kept only if each of its rows and columns holds someone, and if a reader who knows this rule
     cannot work out a hidden cell: the tables that the shown cells and the row and column totals
     allow, and that the rule would hide the same way, must leave every hidden cell more than one
