@@ -24,8 +24,6 @@ Cells of a breakdown with fewer than ``MIN_CELL`` people are hidden where they a
 
 from __future__ import annotations
 
-import functools
-import itertools
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
@@ -97,147 +95,77 @@ def cells_range(
     return round(float(low), 6), round(float(high), 6)
 
 
-Cell = tuple[int, int]
-Table = tuple[tuple[int, ...], ...]
-
-PATTERN_SEARCH_LIMIT = 5_000
-"""How many tables ``suppressed`` may try when it checks that its hidden block tells nothing; a
-block it cannot clear within that hides the whole table."""
-
-
-def suppressed(table: Sequence[Sequence[int]], minimum: int = MIN_CELL) -> frozenset[Cell]:
-    """The cells of a two-way table that must not be shown (docs/methods.md, "Small cells").
-
-    None when no cell holds 1 to ``minimum - 1`` people. Else a block: every row and every column
-    that holds such a cell and, where that is a single row (column), every row (column) that
-    holds someone; every cell where the block's rows cross its columns is hidden. The block is
-    kept only if each of its rows and columns holds someone, and if a reader who knows this rule
-    cannot work out a hidden cell: the tables that the shown cells and the row and column totals
-    allow, and that the rule would hide the same way, must leave every hidden cell more than one
-    value. Otherwise the whole table is hidden. Both checks read only what the reader sees, so
-    the choice tells nothing beyond the hidden block itself."""
-    if not table or not table[0]:
-        return frozenset()
-    return _suppressed(tuple(tuple(int(v) for v in row) for row in table), minimum)
-
-
-@functools.lru_cache(maxsize=4096)
-def _suppressed(table: Table, minimum: int) -> frozenset[Cell]:
-    everything = frozenset(itertools.product(range(len(table)), range(len(table[0]))))
-    block = _small_cells_block(table, minimum)
-    if block is None:
-        return everything
-    if not block or block == everything or _block_tells_nothing(table, block, minimum):
-        return block
-    return everything
+def suppressed(
+    table: Sequence[Sequence[int]], minimum: int = MIN_CELL
+) -> frozenset[tuple[int, int]]:
+    """The cells of a two-way table that must not be shown: every cell of 1 to ``minimum - 1``
+    people, and enough others that none of those can be worked out from the shown cells and the
+    row and column totals (which the phases' own charts give). The pattern starts from the rule
+    that no row or column holds exactly one hidden cell, and grows while a linear programme
+    (``cell_range``) still pins a small cell down. See docs/methods.md, "Small cells"."""
+    rows = len(table)
+    cols = len(table[0]) if rows else 0
+    everything = frozenset((i, j) for i in range(rows) for j in range(cols))
+    hidden = set(_suppressed_lines(table, minimum, frozenset()))
+    small = [c for c in hidden if too_few(table[c[0]][c[1]], minimum)]
+    free = [c for c in small if (lo := cell_range(table, everything, c))[0] < lo[1]]
+    while True:
+        pinned = [c for c in free if (r := cell_range(table, frozenset(hidden), c))[0] == r[1]]
+        shown_cells = everything - hidden
+        if not pinned or not shown_cells:
+            return frozenset(hidden)
+        i, j = pinned[0]
+        near = [c for c in shown_cells if c[0] == i or c[1] == j] or list(shown_cells)
+        hidden.add(min(near, key=lambda c: (table[c[0]][c[1]] == 0, table[c[0]][c[1]])))
+        hidden = set(_suppressed_lines(table, minimum, frozenset(hidden)))
 
 
-def _small_cells_block(table: Table, minimum: int) -> frozenset[Cell] | None:
-    """``suppressed``'s block (empty when no cell is small), or None when its rows and columns
-    cannot all hold someone."""
-    small = [
-        (i, j)
-        for i, row in enumerate(table)
-        for j, count in enumerate(row)
-        if too_few(count, minimum)
-    ]
-    if not small:
-        return frozenset()
+def _suppressed_lines(
+    table: Sequence[Sequence[int]], minimum: int, start: frozenset[tuple[int, int]]
+) -> frozenset[tuple[int, int]]:
+    """Primary cells and ``start``, grown until no row or column holds exactly one hidden cell
+    (the complement taken closes a pattern where it can, else is the smallest other cell)."""
+    rows = len(table)
+    cols = len(table[0]) if rows else 0
+    hidden = {(i, j) for i in range(rows) for j in range(cols) if too_few(table[i][j], minimum)}
+    hidden |= start
+    row_lines = [[(i, j) for j in range(cols)] for i in range(rows)]
+    col_lines = [[(i, j) for i in range(rows)] for j in range(cols)]
 
-    def lines(chosen: set[int], totals: Sequence[int]) -> set[int] | None:
-        if len(chosen) > 1:
-            return chosen
-        held = {k for k, total in enumerate(totals) if total > 0}
-        return held if len(held) > 1 else None
+    def crossing_hidden(cell: tuple[int, int], along_row: bool) -> int:
+        # hidden cells on the other line through ``cell``: choosing a cell whose column (or
+        # row) already hides one closes the pattern without starting a new line
+        line = col_lines[cell[1]] if along_row else row_lines[cell[0]]
+        return sum(1 for c in line if c in hidden)
 
-    rows = lines({i for i, _j in small}, [sum(row) for row in table])
-    cols = lines({j for _i, j in small}, [sum(col) for col in zip(*table, strict=True)])
-    if rows is None or cols is None:
-        return None
-    if any(sum(table[i][j] for j in cols) == 0 for i in rows) or any(
-        sum(table[i][j] for i in rows) == 0 for j in cols
-    ):
-        return None
-    return frozenset(itertools.product(rows, cols))
+    def crossing_total(cell: tuple[int, int], along_row: bool) -> int:
+        line = col_lines[cell[1]] if along_row else row_lines[cell[0]]
+        return sum(table[i][j] for i, j in line)
 
-
-class _SearchTooLong(Exception):
-    pass
-
-
-def _block_tells_nothing(table: Table, block: frozenset[Cell], minimum: int) -> bool:
-    """Whether every cell of ``block`` takes two values or more over the tables a reader cannot
-    rule out: the same shown cells and totals, and this same block.
-
-    The search reads only the shown cells and the block's row and column sums: it finds one
-    such table, then for each cell one that differs there. It fills the block from its smallest
-    rows and columns, each cell from the count its row and column would give it in proportion,
-    outwards, so its path is the same for every table the reader cannot rule out. A search that
-    tries more than ``PATTERN_SEARCH_LIMIT`` tables counts as telling."""
-    row_sum = {i: sum(table[i][j] for _i, j in block if _i == i) for i, _j in block}
-    col_sum = {j: sum(table[i][j] for i, _j in block if _j == j) for _i, j in block}
-    total = sum(row_sum.values())
-    rows = sorted(row_sum, key=lambda i: (row_sum[i], i))
-    cols = sorted(col_sum, key=lambda j: (col_sum[j], j))
-    free = [(i, j) for i in rows[:-1] for j in cols[:-1]]
-    grid = [list(row) for row in table]
-    left_row, left_col = dict(row_sum), dict(col_sum)
-    tried = 0
-
-    def outwards(low: int, high: int, centre: float) -> Iterable[int]:
-        start = min(high, max(low, round(centre)))
-        yield start
-        for step in range(1, high - low + 1):
-            for value in (start + step, start - step):
-                if low <= value <= high:
-                    yield value
-
-    def leaf(avoid: tuple[Cell, int] | None) -> Table | None:
-        nonlocal tried
-        tried += 1
-        if tried > PATTERN_SEARCH_LIMIT:
-            raise _SearchTooLong
-        last_row, last_col = rows[-1], cols[-1]
-        for i in rows[:-1]:
-            grid[i][last_col] = left_row[i]
-        for j in cols[:-1]:
-            grid[last_row][j] = left_col[j]
-        corner = left_col[last_col] - sum(left_row[i] for i in rows[:-1])
-        if corner < 0:
-            return None
-        grid[last_row][last_col] = corner
-        if avoid is not None and grid[avoid[0][0]][avoid[0][1]] == avoid[1]:
-            return None
-        candidate = tuple(tuple(row) for row in grid)
-        return candidate if _small_cells_block(candidate, minimum) == block else None
-
-    def walk(k: int, avoid: tuple[Cell, int] | None) -> Table | None:
-        if k == len(free):
-            return leaf(avoid)
-        i, j = free[k]
-        for value in outwards(0, min(left_row[i], left_col[j]), row_sum[i] * col_sum[j] / total):
-            if avoid is not None and avoid[0] == (i, j) and avoid[1] == value:
-                continue
-            grid[i][j] = value
-            left_row[i] -= value
-            left_col[j] -= value
-            found = walk(k + 1, avoid)
-            left_row[i] += value
-            left_col[j] += value
-            if found is not None:
-                return found
-        return None
-
-    try:
-        first = walk(0, None)
-        if first is None:
-            return False
-        for i, j in sorted(block):
-            if walk(0, ((i, j), first[i][j])) is None:
-                return False
-    except _SearchTooLong:
-        return False
-    return True
+    changed = True
+    while changed:
+        changed = False
+        for along_row, lines in ((True, row_lines), (False, col_lines)):
+            for line in lines:
+                if sum(1 for c in line if c in hidden) != 1:
+                    continue
+                others = [c for c in line if c not in hidden]
+                if not others:
+                    continue
+                hidden.add(
+                    min(
+                        others,
+                        key=lambda c: (
+                            # a cell whose other line holds nobody is known to be 0
+                            crossing_total(c, along_row) == 0,
+                            -min(1, crossing_hidden(c, along_row)),
+                            table[c[0]][c[1]] == 0,
+                            table[c[0]][c[1]],
+                        ),
+                    )
+                )
+                changed = True
+    return frozenset(hidden)
 
 
 def shares(counts: Mapping[str, int]) -> dict[str, float | None]:
@@ -1010,6 +938,9 @@ def gap(
 
 
 # --------------------------------------------------------------------------- cross-tabs
+
+
+Cell = tuple[int, int]
 
 
 def _indexes(

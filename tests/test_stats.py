@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 
@@ -513,73 +512,6 @@ def test_no_hidden_cell_can_be_worked_out_from_the_totals(table: list[list[int]]
             continue  # the totals alone give it (a phase's own chart shows them)
         low, high = cell_range(table, hidden, cell)
         assert low < high, (table, sorted(hidden), cell)
-
-
-def tables_that_fit(
-    table: list[list[int]], hidden: frozenset[tuple[int, int]]
-) -> list[tuple[tuple[int, ...], ...]]:
-    """Every table with the same row and column totals and the same shown cells."""
-    rows, cols = len(table), len(table[0])
-    free = sorted(hidden)
-    out = []
-
-    def fill(k: int, grid: list[list[int]]) -> None:
-        if k == len(free):
-            if all(sum(grid[i]) == sum(table[i]) for i in range(rows)) and all(
-                sum(grid[i][j] for i in range(rows)) == sum(table[i][j] for i in range(rows))
-                for j in range(cols)
-            ):
-                out.append(tuple(map(tuple, grid)))
-            return
-        i, j = free[k]
-        # what the row and the column still hold, with the cells not yet filled at 0
-        row_left = sum(table[i]) - sum(grid[i])
-        col_left = sum(table[r][j] for r in range(rows)) - sum(grid[r][j] for r in range(rows))
-        for value in range(min(row_left, col_left) + 1):
-            grid[i][j] = value
-            fill(k + 1, grid)
-        grid[i][j] = 0
-
-    start = [[0 if (i, j) in hidden else table[i][j] for j in range(cols)] for i in range(rows)]
-    fill(0, start)
-    return out
-
-
-@settings(max_examples=20, deadline=None)
-@given(
-    st.integers(2, 3).flatmap(
-        lambda k: st.lists(
-            st.lists(st.integers(0, 5), min_size=k, max_size=k), min_size=2, max_size=3
-        )
-    )
-)
-def test_redoing_the_suppression_tells_no_hidden_cell(table: list[list[int]]) -> None:
-    """An attacker who knows the rule, redoes it on every table that fits what is shown and
-    keeps those it would hide the same way, still cannot pin a small cell that the totals
-    alone leave uncertain (docs/methods.md, "Small cells")."""
-    hidden = stats.suppressed(table)
-    everything = frozenset((i, j) for i in range(len(table)) for j in range(len(table[0])))
-    same = [t for t in tables_that_fit(table, hidden) if stats.suppressed(t) == hidden]
-    assert tuple(map(tuple, table)) in same
-    for i, j in hidden:
-        if 0 < table[i][j] < 5 and (r := cell_range(table, everything, (i, j)))[0] < r[1]:
-            assert len({t[i][j] for t in same}) > 1, (table, sorted(hidden), (i, j), same)
-
-
-def test_the_hidden_block_depends_on_no_hidden_count() -> None:
-    """A single small cell: its row and column join every row and column that holds someone,
-    whichever cell of the block holds the small count. One column of 1 among rows of 7 and 20
-    (a pattern that once told the 1's place: completing with the largest other column gave a
-    different block for each place it could take)."""
-    truth = [[10, 0, 1], [0, 14, 6]]
-    moved = [[10, 1, 0], [0, 13, 7]]
-    assert stats.suppressed(truth) == stats.suppressed(moved)
-    assert stats.suppressed(truth) == frozenset(itertools.product(range(2), range(3)))
-    # two small cells in two rows and two columns hide just those rows and columns
-    assert stats.suppressed([[20, 2, 9], [3, 20, 9], [9, 9, 20]]) == frozenset(
-        {(0, 0), (0, 1), (1, 0), (1, 1)}
-    )
-    assert stats.suppressed([[20, 9, 9], [9, 20, 9], [9, 9, 20]]) == frozenset()
 
 
 def _stance_perceived(table: list[list[int]]) -> Dataset:
