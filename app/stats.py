@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -99,25 +99,182 @@ def suppressed(
     table: Sequence[Sequence[int]], minimum: int = MIN_CELL
 ) -> frozenset[tuple[int, int]]:
     """The cells of a two-way table that must not be shown: every cell of 1 to ``minimum - 1``
-    people, and enough others that none of those can be worked out from the shown cells and the
-    row and column totals (which the phases' own charts give). The pattern starts from the rule
-    that no row or column holds exactly one hidden cell, and grows while a linear programme
-    (``cell_range``) still pins a small cell down. See docs/methods.md, "Small cells"."""
+    people and enough others (``_suppressed_lines``), or the whole table where that pattern would
+    let a reader who knows this rule work a small cell out.
+
+    The reader sees the shown cells, every row and column total (the phases' own charts give
+    them) and which cells are hidden, and can redo this rule on every table that fits. A pattern
+    is kept only if, among the tables with the same totals and shown cells that the rule hides
+    the same way, no small cell takes a single value; the tables hidden whole must not agree on
+    one either (``_hidden_whole``, or ``_pattern_holds`` where too many tables share the totals).
+    Each decision depends on nothing but what is shown, so every table a reader cannot tell apart
+    gets the same one. See docs/methods.md, "Small cells"."""
+    return _suppressed(tuple(tuple(int(v) for v in row) for row in table), minimum)
+
+
+@lru_cache(maxsize=1024)
+def _suppressed(table: tuple[tuple[int, ...], ...], minimum: int) -> frozenset[tuple[int, int]]:
     rows = len(table)
     cols = len(table[0]) if rows else 0
     everything = frozenset((i, j) for i in range(rows) for j in range(cols))
-    hidden = set(_suppressed_lines(table, minimum, frozenset()))
-    small = [c for c in hidden if too_few(table[c[0]][c[1]], minimum)]
-    free = [c for c in small if (lo := cell_range(table, everything, c))[0] < lo[1]]
+    hidden = _suppressed_lines(table, minimum, frozenset())
+    if not hidden or hidden == everything:
+        return hidden
+    whole = _hidden_whole(
+        tuple(sum(r) for r in table), tuple(sum(c) for c in zip(*table, strict=True)), minimum
+    )
+    if whole is not None:
+        return everything if table in whole else hidden
+    return hidden if _pattern_holds(table, hidden, minimum) else everything
+
+
+TABLES_WALKED = 2_000
+"""How many tables with one set of totals ``_hidden_whole`` walks, and how many that a pattern
+could hide ``_pattern_holds`` walks before it gives up (and the whole table is hidden)."""
+
+
+def _open_cells(
+    row_totals: Sequence[int], col_totals: Sequence[int], cells: Iterable[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """The cells the totals alone leave uncertain (their Frechet bounds differ)."""
+    people = sum(row_totals)
+    return [
+        (i, j)
+        for i, j in sorted(cells)
+        if max(0, row_totals[i] + col_totals[j] - people) < min(row_totals[i], col_totals[j])
+    ]
+
+
+def _one_small_value(values: set[int], minimum: int) -> bool:
+    return len(values) == 1 and too_few(next(iter(values)), minimum)
+
+
+@lru_cache(maxsize=256)
+def _hidden_whole(
+    row_totals: tuple[int, ...], col_totals: tuple[int, ...], minimum: int
+) -> frozenset[tuple[tuple[int, ...], ...]] | None:
+    """Of every table with these totals, the ones hidden whole; None when there are more than
+    ``TABLES_WALKED``. A table is hidden whole when its own pattern covers it, or when, among
+    the tables that pattern would hide the same way (same hidden cells, same shown counts and
+    not hidden whole), a small cell takes one value. And where the tables hidden whole agree on a
+    small cell, the first other table with a small cell that differs there joins them (it then
+    leaves its pattern's group, which is checked again), until nothing changes."""
+    start = _with_totals(row_totals, col_totals)
+    everything = frozenset((i, j) for i in range(len(row_totals)) for j in range(len(col_totals)))
+    tables = []
+    for k, table in enumerate(_fills(start, everything)):
+        if k >= TABLES_WALKED:
+            return None
+        tables.append(table)
+    open_cells = _open_cells(row_totals, col_totals, everything)
+    pattern = {t: _suppressed_lines(t, minimum, frozenset()) for t in tables}
+    whole = {t for t in tables if pattern[t] == everything}
     while True:
-        pinned = [c for c in free if (r := cell_range(table, frozenset(hidden), c))[0] == r[1]]
-        shown_cells = everything - hidden
-        if not pinned or not shown_cells:
-            return frozenset(hidden)
-        i, j = pinned[0]
-        near = [c for c in shown_cells if c[0] == i or c[1] == j] or list(shown_cells)
-        hidden.add(min(near, key=lambda c: (table[c[0]][c[1]] == 0, table[c[0]][c[1]])))
-        hidden = set(_suppressed_lines(table, minimum, frozenset(hidden)))
+        groups: dict[tuple[Any, ...], list[tuple[tuple[int, ...], ...]]] = {}
+        for t in tables:
+            if pattern[t] and t not in whole:
+                shown_counts = tuple(t[i][j] for i, j in sorted(everything - pattern[t]))
+                groups.setdefault((pattern[t], shown_counts), []).append(t)
+        failing = [
+            members
+            for (hidden, _), members in groups.items()
+            if any(
+                _one_small_value({t[i][j] for t in members}, minimum)
+                for i, j in open_cells
+                if (i, j) in hidden
+            )
+        ]
+        if failing:
+            whole.update(t for members in failing for t in members)
+            continue
+        joining = None
+        for i, j in open_cells:
+            values = {t[i][j] for t in whole}
+            if _one_small_value(values, minimum):
+                joining = next(
+                    (t for t in tables if pattern[t] and t not in whole and t[i][j] not in values),
+                    None,
+                )
+                if joining is not None:
+                    break
+        if joining is None:
+            return frozenset(whole)
+        whole.add(joining)
+
+
+def _with_totals(
+    row_totals: Sequence[int], col_totals: Sequence[int]
+) -> tuple[tuple[int, ...], ...]:
+    """A table with these totals (the north-west corner rule)."""
+    left_row, left_col = list(row_totals), list(col_totals)
+    grid = [[0] * len(col_totals) for _ in row_totals]
+    for i in range(len(row_totals)):
+        for j in range(len(col_totals)):
+            grid[i][j] = min(left_row[i], left_col[j])
+            left_row[i] -= grid[i][j]
+            left_col[j] -= grid[i][j]
+    return tuple(tuple(r) for r in grid)
+
+
+def _pattern_holds(
+    table: Sequence[Sequence[int]], hidden: frozenset[tuple[int, int]], minimum: int
+) -> bool:
+    """Whether, over every table with the same totals and the same cells outside ``hidden`` that
+    ``_suppressed_lines`` hides exactly as ``hidden``, each hidden cell that the totals alone
+    leave open takes two values or never a small one. Walks the tables in an order fixed by what
+    is shown (never by the hidden counts), so its answer is the same for all of them."""
+    rows, cols = len(table), len(table[0])
+    row_totals = [sum(r) for r in table]
+    col_totals = [sum(table[i][j] for i in range(rows)) for j in range(cols)]
+    seen: dict[tuple[int, int], set[int]] = {
+        cell: set() for cell in _open_cells(row_totals, col_totals, hidden)
+    }
+    for k, other in enumerate(_fills(table, hidden)):
+        if k >= TABLES_WALKED:
+            return False
+        if all(len(values) > 1 for values in seen.values()):
+            return True
+        if _suppressed_lines(other, minimum, frozenset()) == hidden:
+            for i, j in seen:
+                seen[i, j].add(other[i][j])
+    return not any(_one_small_value(values, minimum) for values in seen.values())
+
+
+def _fills(
+    table: Sequence[Sequence[int]], hidden: frozenset[tuple[int, int]]
+) -> Iterator[tuple[tuple[int, ...], ...]]:
+    """Every table with the row and column totals of ``table`` and its cells outside ``hidden``,
+    the hidden cells filled in lexicographic order."""
+    rows, cols = len(table), len(table[0])
+    free = sorted(hidden)
+    grid = [list(r) for r in table]
+    left_row = [sum(table[i][j] for j in range(cols) if (i, j) in hidden) for i in range(rows)]
+    left_col = [sum(table[i][j] for i in range(rows) if (i, j) in hidden) for j in range(cols)]
+    last_in_row = {i: k for k, (i, _) in enumerate(free)}
+    last_in_col = {j: k for k, (_, j) in enumerate(free)}
+
+    def fill(k: int) -> Iterator[tuple[tuple[int, ...], ...]]:
+        if k == len(free):
+            yield tuple(tuple(r) for r in grid)
+            return
+        i, j = free[k]
+        most = min(left_row[i], left_col[j])
+        if last_in_row[i] == k or last_in_col[j] == k:
+            need = left_row[i] if last_in_row[i] == k else left_col[j]
+            if last_in_col[j] == k and left_col[j] != need:
+                return
+            values: Iterable[int] = [need] if need <= most else []
+        else:
+            values = range(most + 1)
+        for value in values:
+            grid[i][j] = value
+            left_row[i] -= value
+            left_col[j] -= value
+            yield from fill(k + 1)
+            left_row[i] += value
+            left_col[j] += value
+
+    yield from fill(0)
 
 
 def _suppressed_lines(

@@ -813,27 +813,14 @@ def _first_difference(seen: str, drawn: str) -> tuple[str, str]:
     return "", ""
 
 
-PATTERN_TELLS = pytest.mark.xfail(
-    strict=True,
-    reason="known limit (docs/methods.md, Small cells): which cells are hidden depends on the "
-    "counts, and redoing the suppression on every table that fits rules tables out",
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=PATTERN_TELLS) if name in ("one_small_in_a_row", "six") else name
-        for name in sorted(ROOMS)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(ROOMS))
 def test_redoing_the_suppression_tells_no_hidden_cell(
     name: str, rooms: Callable[[str], Room]
 ) -> None:
     """The attacker of ``test_no_hidden_cell_follows_from_everything_shown``, who also redoes the
-    suppression on each table that fits and drops those it would hide differently. In two of the
-    rooms that leaves one value for a small cell: the pattern of "–" is itself a clue. Marked as
-    a known failure where it fails (strict: it must be looked at again once it passes)."""
+    suppression on each table that fits and drops those it would hide differently: the pattern of
+    "–" must not be a clue (it pinned a cell in the room of 6 and in the row with one small cell
+    while the choice of complementary cells depended on their counts)."""
     room = rooms(name)
     env = make_templates().env
     imported = export.read_session_document(room.document)

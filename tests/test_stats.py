@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -512,6 +513,75 @@ def test_no_hidden_cell_can_be_worked_out_from_the_totals(table: list[list[int]]
             continue  # the totals alone give it (a phase's own chart shows them)
         low, high = cell_range(table, hidden, cell)
         assert low < high, (table, sorted(hidden), cell)
+
+
+def _tables_like(
+    table: list[list[int]], shown: frozenset[tuple[int, int]]
+) -> Iterator[list[list[int]]]:
+    """Every table with the row and column totals of ``table`` and its ``shown`` cells, row by
+    row (each row's last cell and the last row follow from the totals)."""
+    rows, cols = len(table), len(table[0])
+    col_left = [sum(table[i][j] for i in range(rows)) for j in range(cols)]
+    out = [[0] * cols for _ in range(rows)]
+
+    def row(i: int, j: int, left: int) -> Iterator[list[list[int]]]:
+        if i == rows - 1:
+            if all(c == table[i][jj] for jj, c in enumerate(col_left) if (i, jj) in shown):
+                out[i] = list(col_left)
+                yield [list(r) for r in out]
+            return
+        if j == cols - 1:
+            choices = [left] if left <= col_left[j] else []
+        else:
+            choices = list(range(min(left, col_left[j]) + 1))
+        if (i, j) in shown:
+            choices = [v for v in choices if v == table[i][j]]
+        for value in choices:
+            out[i][j] = value
+            col_left[j] -= value
+            if j == cols - 1:
+                yield from row(i + 1, 0, sum(table[i + 1]))
+            else:
+                yield from row(i, j + 1, left - value)
+            col_left[j] += value
+
+    yield from row(0, 0, sum(table[0]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(2, 3).flatmap(
+        lambda k: st.lists(
+            st.lists(st.integers(0, 8), min_size=k, max_size=k), min_size=2, max_size=3
+        )
+    )
+)
+@example([[0, 1], [1, 5], [0, 3]])
+@example([[17, 1], [1, 0], [6, 1]])
+@example([[0, 0, 1], [15, 17, 4]])
+def test_redoing_the_suppression_pins_no_small_cell(table: list[list[int]]) -> None:
+    """A reader who knows the rule sees the shown cells, the totals and which cells are hidden,
+    redoes the suppression on every table that fits and keeps those it hides the same way: a
+    small cell the totals alone leave open still takes two values among them. (The first
+    example was a block rule's counterexample, the other two hid whole tables that only the
+    real one would hide whole.)"""
+    hidden = stats.suppressed(table)
+    everything = frozenset((i, j) for i in range(len(table)) for j in range(len(table[0])))
+    watched = [
+        (i, j)
+        for i, j in sorted(hidden)
+        if 0 < table[i][j] < stats.MIN_CELL
+        and cell_range(table, everything, (i, j))[0] < cell_range(table, everything, (i, j))[1]
+    ]
+    values = {cell: {table[cell[0]][cell[1]]} for cell in watched}
+    for other in _tables_like(table, everything - hidden):
+        if all(len(v) > 1 for v in values.values()):
+            break
+        if stats.suppressed(other) == hidden:
+            for i, j in watched:
+                values[i, j].add(other[i][j])
+    for cell, seen in values.items():
+        assert len(seen) > 1, (table, sorted(hidden), cell)
 
 
 def _stance_perceived(table: list[list[int]]) -> Dataset:
