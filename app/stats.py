@@ -117,7 +117,7 @@ def _suppressed(table: tuple[tuple[int, ...], ...], minimum: int) -> frozenset[t
     rows = len(table)
     cols = len(table[0]) if rows else 0
     everything = frozenset((i, j) for i in range(rows) for j in range(cols))
-    hidden = _suppressed_lines(table, minimum, frozenset())
+    hidden = _suppressed_lines(table, minimum)
     if not hidden or hidden == everything:
         return hidden
     whole = _hidden_whole(
@@ -167,7 +167,7 @@ def _hidden_whole(
             return None
         tables.append(table)
     open_cells = _open_cells(row_totals, col_totals, everything)
-    pattern = {t: _suppressed_lines(t, minimum, frozenset()) for t in tables}
+    pattern = {t: _suppressed_lines(t, minimum) for t in tables}
     whole = {t for t in tables if pattern[t] == everything}
     while True:
         groups: dict[tuple[Any, ...], list[tuple[tuple[int, ...], ...]]] = {}
@@ -234,7 +234,7 @@ def _pattern_holds(
             return False
         if all(len(values) > 1 for values in seen.values()):
             return True
-        if _suppressed_lines(other, minimum, frozenset()) == hidden:
+        if _suppressed_lines(other, minimum) == hidden:
             for i, j in seen:
                 seen[i, j].add(other[i][j])
     return not any(_one_small_value(values, minimum) for values in seen.values())
@@ -277,15 +277,13 @@ def _fills(
     yield from fill(0)
 
 
-def _suppressed_lines(
-    table: Sequence[Sequence[int]], minimum: int, start: frozenset[tuple[int, int]]
-) -> frozenset[tuple[int, int]]:
-    """Primary cells and ``start``, grown until no row or column holds exactly one hidden cell
-    (the complement taken closes a pattern where it can, else is the smallest other cell)."""
+def _suppressed_lines(table: Sequence[Sequence[int]], minimum: int) -> frozenset[tuple[int, int]]:
+    """The cells of 1 to ``minimum - 1`` people, grown until no row or column holds exactly one
+    hidden cell (the complement taken closes a pattern where it can, else is the smallest other
+    cell; ``suppressed`` checks what that choice tells)."""
     rows = len(table)
     cols = len(table[0]) if rows else 0
     hidden = {(i, j) for i in range(rows) for j in range(cols) if too_few(table[i][j], minimum)}
-    hidden |= start
     row_lines = [[(i, j) for j in range(cols)] for i in range(rows)]
     col_lines = [[(i, j) for i in range(rows)] for j in range(cols)]
 
