@@ -1426,7 +1426,7 @@ def covering_paired(the_gap: Gap, table: CrossTab) -> Gap:
     return replace(the_gap, paired=widened)
 
 
-def estimate_shown(the_gap: Gap) -> Gap:
+def estimate_shown(the_gap: Gap, also: Hiding | None = None) -> Gap:
     """The 0-100 estimate gap as outputs may show it: no figure tells how the estimates of a
     group of 1 to 4 people came out (docs/methods.md, "Estimates").
 
@@ -1441,13 +1441,18 @@ def estimate_shown(the_gap: Gap) -> Gap:
     correlation r of estimate and own answer is the split in another form (with the shown
     share and spread, r gives the two groups' means), so the interval is the union over every r
     from -1 to 1, the r = -1 one: [lower estimate - upper share, upper estimate - lower share];
-    its variance for pooling is the largest any r allows."""
+    its variance for pooling is the largest any r allows.
+
+    ``also``: a talk's pooled answers are apart, or hide their split, wherever one of its
+    sessions does (else the pooled figure minus the other sessions' shown ones gives that
+    session's back)."""
     paired, fc = the_gap.paired, the_gap.false_consensus
     if the_gap.kind != "estimate" or paired is None or fc is None:
         return the_gap
+    also = also or Hiding()
     n, late = paired.n or 0, the_gap.only_perceived
-    apart = too_few(n) or too_few(late)
-    split = not apart and not (too_few(fc.holders_n) or too_few(fc.others_n))
+    apart = too_few(n) or too_few(late) or also.apart
+    split = not apart and not (too_few(fc.holders_n) or too_few(fc.others_n) or also.split)
     out = replace(the_gap, apart=apart, false_consensus=replace(fc, shown=split))
     if apart or split or paired.first_ci95 is None or paired.second_ci95 is None:
         return out
@@ -1468,32 +1473,58 @@ def estimate_shown(the_gap: Gap) -> Gap:
     return replace(out, paired=widened)
 
 
-Hiding = Mapping[str, frozenset[tuple[str, str]]]
-"""Table name ("shift", "stance_perceived", "definition_stance") -> (row, column) answers to hide
-whatever the counts."""
+@dataclass(frozen=True)
+class Hiding:
+    """What an analysis hides whatever its own counts: a talk's pooled answers hide everything
+    that one of its sessions hides, so that a pooled figure minus the other sessions' shown ones
+    gives nothing hidden back (docs/methods.md, "Small cells" and "Estimates")."""
+
+    cells: Mapping[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
+    """Table name ("shift", "stance_perceived", "definition_stance") -> (row, column) answers."""
+    split: bool = False
+    """The 0-100 estimates split by own answer (``FalseConsensus.shown``)."""
+    apart: bool = False
+    """The paired 0-100 estimate figures (``Gap.apart``)."""
+
+    def __or__(self, other: Hiding) -> Hiding:
+        names = set(self.cells) | set(other.cells)
+        return Hiding(
+            {n: self.cells.get(n, frozenset()) | other.cells.get(n, frozenset()) for n in names},
+            self.split or other.split,
+            self.apart or other.apart,
+        )
+
+    def of(self, table: str) -> frozenset[tuple[str, str]]:
+        return self.cells.get(table, frozenset())
 
 
-def hidden_cells(analysis: Analysis) -> dict[str, frozenset[tuple[str, str]]]:
-    """What an analysis hides, table by table, as answers (for ``analyze``'s ``also_hidden``)."""
-    out: dict[str, frozenset[tuple[str, str]]] = {}
+def hidden(analysis: Analysis) -> Hiding:
+    """What an analysis hides, as answers (for ``analyze``'s ``also_hidden``)."""
+    cells: dict[str, frozenset[tuple[str, str]]] = {}
     if analysis.shift is not None:
         options = analysis.shift.options
-        out["shift"] = frozenset((options[i], options[j]) for i, j in analysis.shift.hidden)
+        cells["shift"] = frozenset((options[i], options[j]) for i, j in analysis.shift.hidden)
     for name, tab in (
         ("stance_perceived", analysis.perceived_crosstab),
         ("definition_stance", analysis.definition_crosstab),
     ):
         if tab is not None:
-            out[name] = frozenset((tab.rows[i], tab.cols[j]) for i, j in tab.hidden)
-    return out
+            cells[name] = frozenset((tab.rows[i], tab.cols[j]) for i, j in tab.hidden)
+    the_gap = analysis.gap
+    fc = the_gap.false_consensus if the_gap is not None else None
+    return Hiding(
+        cells,
+        split=fc is not None and not fc.shown,
+        apart=the_gap is not None and the_gap.apart,
+    )
 
 
 def analyze(data: Dataset, also_hidden: Hiding | None = None) -> Analysis:
-    """Every statistic of a session (or of a talk's pooled answers). ``also_hidden`` adds cells
-    to hide in its tables: a talk's pooled tables hide every cell that a session hides, so that
-    the pooled table minus the other sessions' shown cells gives no hidden cell back
+    """Every statistic of a session (or of a talk's pooled answers). ``also_hidden``: what to
+    hide whatever the counts; a talk's pooled answers hide everything that a session hides, so
+    that a pooled figure minus the other sessions' shown ones gives nothing hidden back
     (docs/methods.md, "Small cells")."""
-    also = also_hidden or {}
+    also = also_hidden or Hiding()
     phases = {spec.key: phase_stats(spec, data.of(spec.key)) for spec in data.phases}
     the_gap = gap(data)
     perceived_tab = ignorance_ = definition_tab = None
@@ -1510,7 +1541,7 @@ def analyze(data: Dataset, also_hidden: Hiding | None = None) -> Analysis:
         if perceived is not None:
             perceived_tab = replace(
                 crosstab(stance, data.of(stance.key), perceived, data.of(perceived.key)),
-                also_hidden=also.get("stance_perceived", frozenset()),
+                also_hidden=also.of("stance_perceived"),
             )
             if stance.holds:
                 ignorance_ = ignorance(perceived_tab, stance.holds)
@@ -1520,13 +1551,13 @@ def analyze(data: Dataset, also_hidden: Hiding | None = None) -> Analysis:
         if choice is not None:
             definition_tab = replace(
                 crosstab(choice, data.of(choice.key), stance, data.of(stance.key)),
-                also_hidden=also.get("definition_stance", frozenset()),
+                also_hidden=also.of("definition_stance"),
             )
     if the_gap is not None:
-        the_gap = estimate_shown(the_gap)
+        the_gap = estimate_shown(the_gap, also)
     the_shift = shift(data)
     if the_shift is not None:
-        the_shift = replace(the_shift, also_hidden=also.get("shift", frozenset()))
+        the_shift = replace(the_shift, also_hidden=also.of("shift"))
     return Analysis(
         phases=phases,
         gap=the_gap,

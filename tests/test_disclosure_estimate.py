@@ -38,7 +38,7 @@ import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
-from app import export, stats
+from app import charts, export, results, stats
 from app.live import RecordingPublisher
 from app.main import create_app, make_templates
 from app.settings import Settings
@@ -481,3 +481,66 @@ def test_no_hidden_cell_of_the_scale_talk_follows_from_everything_shown(
         assert tab.truth in same
         for i, j in cells:
             assert len({t[i][j] for t in same}) >= 2, (tab.name, tab.truth, (i, j), told)
+
+
+# --------------------------------------------------------------------------- a talk of two rooms
+
+
+OTHER_ROOM = [
+    *voters("d1", "agree", [72, 81, 64, 90, 58, 77], "agree"),
+    *voters("d3", "disagree", [35, 41, 28, 50, 33, 46, 39], "disagree"),
+    *voters("", "", [15, 62, 44, 27, 70], ""),
+]
+"""No small group: 6 hold the view, 7 don't, 5 answered only the estimate."""
+
+
+def drawn_talk(env: Any, sessions: list[export.Imported]) -> str:
+    """The talk as the app draws it from its sessions' answers: its page (every session's row,
+    the pooled results, the forest plot) and every chart file, in every language."""
+    meta = sessions[0][0]
+    talk = results.build_talk_results(meta.talk, meta.titles, list(LANGS), sessions)
+    out = []
+    for lang in LANGS:
+        for chart in [
+            *charts.session_charts(talk.pooled, lang).values(),
+            charts.forest_chart(talk, lang),
+        ]:
+            out.append(chart.sentence)
+            out.append(export.render_svg(env, chart))
+        out.append(env.get_template("partials/charts/_talk_body.html").render(talk=talk, lang=lang))
+    return re.sub(r"-c\d+\b", "-c", "\n".join(out))
+
+
+@pytest.mark.parametrize("name", ["three_hold", "unanimous_two_late"])
+def test_the_talk_tells_no_small_group_of_a_session(
+    name: str, tmp_path: Any, rooms: Callable[[str], Room]
+) -> None:
+    """A session's small group hidden on its own page must not follow from the talk's pooled
+    answers: the pooled split (or the pooled paired mean) minus the other session's shown one
+    gave its estimates back. Each exchange that moves the small group's mean in one session,
+    the other session as it is, must draw the talk's page exactly as the real talk."""
+    settings = Settings(
+        data_dir=tmp_path,
+        admin_token=ADMIN_TOKEN,
+        secret_key=SECRET_KEY,
+        public_url="http://testserver",
+    )
+    with TestClient(create_app(settings, publisher=RecordingPublisher())) as client:
+        small, other = run_room(client, ROOMS[name]), run_room(client, OTHER_ROOM)
+        page = _get(client, f"/presenter/talks/{TALK}/results?lang=en")
+    env = make_templates().env
+    first, second = (export.read_session_document(r.document) for r in (small, other))
+    seen = drawn_talk(env, [first, second])
+    svgs = re.findall(r"<svg\b[^>]*chart--.*?</svg>", re.sub(r"-c\d+\b", "-c", page), re.S)
+    assert svgs and all(svg in seen for svg in svgs), "the attacker draws the talk as the app does"
+    meta, infos, data = first
+    answers: Answers = {k: dict(v) for k, v in data.answers.items()}
+    tried = telling(answers)
+    assert {group for group, _other in tried} == set(EXPECTED[name])
+    for group, moved in tried:
+        drawn = drawn_talk(env, [(meta, infos, stats.Dataset(data.phases, moved)), second])
+        assert drawn == seen, (
+            name,
+            f"the estimate of those who {group}",
+            _first_difference(seen, drawn),
+        )

@@ -226,8 +226,8 @@ def build_session_results(
     pooled: bool = False,
     also_hidden: stats.Hiding | None = None,
 ) -> SessionResults:
-    """The results of a session from its phases and answers (no database). ``also_hidden``: cells
-    its tables hide whatever the counts (``stats.analyze``)."""
+    """The results of a session from its phases and answers (no database). ``also_hidden``: what
+    it hides whatever the counts (``stats.analyze``)."""
     meta = meta or SessionMeta()
     analysis = stats.analyze(data, also_hidden)
     phases = []
@@ -348,13 +348,13 @@ def build_talk_results(
         }
     )
     merged = stats.Dataset(tuple(i.spec for i in infos_by_key.values()), merged.answers)
-    # A cell hidden in one session stays hidden in the pooled table: else the pooled count minus
-    # the other sessions' shown ones would give it back.
-    hidden_somewhere: dict[str, frozenset[tuple[str, str]]] = {}
+    # What one session hides stays hidden in the pooled answers (a cell, the estimates' split,
+    # the paired estimates): else the pooled figure minus the other sessions' shown ones would
+    # give it back.
+    hidden_somewhere = stats.Hiding()
     for r in per_session:
         if r.analysis is not None:
-            for name, cells in stats.hidden_cells(r.analysis).items():
-                hidden_somewhere[name] = hidden_somewhere.get(name, frozenset()) | cells
+            hidden_somewhere |= stats.hidden(r.analysis)
     pooled = build_session_results(
         list(infos_by_key.values()),
         merged,
