@@ -434,6 +434,35 @@ def test_no_test_of_net_change_beside_a_hidden_cell() -> None:
             assert "the test would give them away" in texts or "检验结果会把它们泄露出来" in texts
 
 
+def test_where_nobody_changed_the_page_says_so_rather_than_too_few() -> None:
+    # 12 or 18 pairs, every cell shown, nobody changed: there is nothing to test, and 12 is not
+    # "fewer than 10"; the same for two options, where McNemar's b + c is 0 and p would read 1
+    two = ("agree", "disagree")
+    yes_no = [
+        info("belief", "stance", two, holds=("agree",)),
+        info("revote", "revote", two, of_key="belief"),
+    ]
+    kept_two = {k: {str(i): two[i % 2] for i in range(12)} for k in ("belief", "revote")}
+    data = stats.Dataset(tuple(i.spec for i in yes_no), kept_two)  # type: ignore[arg-type]
+    for kept, test in (
+        (emergence(people([(o, o, o) for o in THREE for _ in range(6)])), "stuart_maxwell"),
+        (results.build_session_results(yes_no, data, SessionMeta(code="A", venue="B")), "mcnemar"),
+    ):
+        assert kept.shift is not None and kept.shift.n_paired >= 10
+        assert kept.shift.stats.test is not None and kept.shift.stats.test.name.startswith(test)
+        assert not kept.shift.stats.hidden and kept.shift.stats.changed == 0
+        for lang, said in (("en", "nobody changed their answer"), ("zh-Hans", "没有人改变回答")):
+            for chart in (
+                charts.shift_chart(kept.shift, lang, tests=True),
+                charts.shift_matrix_chart(kept.shift, lang, tests=True),
+            ):
+                texts = " ".join(
+                    " ".join(e.text for e in chart.elements if isinstance(e, charts.Text)).split()
+                )
+                assert said in texts and "p =" not in texts and "χ²" not in texts
+                assert "fewer than" not in texts and "少于" not in texts
+
+
 def test_a_room_that_cannot_be_pooled_is_listed_with_the_reason() -> None:
     alone = {"belief": {"1": "disagree"}, "field": {"1": "agree"}}
     talk = results.build_talk_results(

@@ -191,16 +191,17 @@ def test_text(s: stats.Shift, lang: str, tests: bool = False) -> str:
     pages, never the projector or phones), only from ``MIN_TEST_PAIRS`` paired people up, and
     only when the matrix hides no cell: the statistic is worked out from every cell, and with the
     totals it tells the hidden ones apart (docs/methods.md, "Small cells"). Its degrees of
-    freedom are worked out from every cell too (none where nobody changed), so they are looked at
-    only once nothing is hidden."""
+    freedom are worked out from every cell too (none where nobody changed), so whether anyone
+    changed is looked at only once nothing is hidden."""
     if not tests or s.test is None or not s.n_paired:
         return ""
     if s.n_paired < MIN_TEST_PAIRS:
         return translate(lang, "res_test_too_few", n=MIN_TEST_PAIRS)
     if s.hidden:
         return translate(lang, "res_test_hidden")
-    if s.test.df == 0:
-        return translate(lang, "res_test_too_few", n=MIN_TEST_PAIRS)
+    if not s.changed:
+        # no test has anything to weigh (Stuart-Maxwell's df is 0, McNemar's b + c is 0)
+        return translate(lang, "res_test_nobody_changed")
     p = s.test.p_value
     p_text = "p < 0.001" if p < 0.001 else f"p = {number(p, 3)}"
     if s.test.name == "mcnemar_exact":
