@@ -31,23 +31,20 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
-from app import charts, export, results, stats
-from app.live import RecordingPublisher
-from app.main import create_app, make_templates
-from app.settings import Settings
-from tests.conftest import ADMIN_TOKEN, AUTH, SECRET_KEY, log_in, new_session, phase_action
+from app import export, stats
+from app.main import make_templates
 from tests.test_disclosure import (
     LANGS,
+    Ballot,
     Room,
     Table,
-    _chart_files,
     _first_difference,
     _get,
     _phases,
@@ -59,11 +56,14 @@ from tests.test_disclosure import (
     lp_range,
     protected,
     redraw,
+    redraw_talk,
+    room_app,
+    same_ids,
     soup_of,
     tables,
     with_table,
 )
-from tests.test_stream import Stream
+from tests.test_disclosure import run_room as run_talk_room
 
 TALK = "emergence-scale"
 FIRST = ("definition", "belief", "field_pct")
@@ -115,118 +115,30 @@ ROOMS: dict[str, list[Voter]] = {
 # --------------------------------------------------------------------------- running a room
 
 
-class Phone:
-    """One phone: its own cookies, its requests sent through the presenter's client (a client
-    of its own per phone would start an event loop for every request)."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-        self.cookies = httpx.Cookies()
-
-    def _as_me(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        own = self.client.cookies
-        self.client.cookies = self.cookies
-        try:
-            return self.client.request(method, url, **kwargs)
-        finally:
-            self.cookies = httpx.Cookies(self.client.cookies)
-            self.client.cookies = own
-
-    def vote(self, code: str, phase: str, body: dict[str, object]) -> None:
-        url = f"/api/v1/sessions/{code}/votes"
-        response = self._as_me("POST", url, json={"phase": phase, **body})
-        assert response.status_code == 200, response.text
-
-    def get(self, url: str) -> str:
-        response = self._as_me("GET", url)
-        assert response.status_code == 200, (url, response.status_code, response.text[:200])
-        return response.text
-
-
-def _answers(voter: Voter) -> Iterator[tuple[str, dict[str, object]]]:
+def ballot(voter: Voter) -> Ballot:
+    given: Ballot = {}
     if voter.definition:
-        yield "definition", {"choice": voter.definition}
+        given["definition"] = {"choice": voter.definition}
     if voter.belief:
-        yield "belief", {"choice": voter.belief}
+        given["belief"] = {"choice": voter.belief}
     if voter.estimate is not None:
-        yield "field_pct", {"value": voter.estimate}
+        given["field_pct"] = {"value": voter.estimate}
+    if voter.revote:
+        given["revote"] = {"choice": voter.revote}
+    return given
 
 
 def run_room(client: TestClient, people: list[Voter]) -> Room:
-    """The room through the app, and everything a non-presenter sees of it (as
-    ``tests.test_disclosure.run_room`` does for the categorical talk)."""
-    code = new_session(client, talk=TALK)
-    outputs: dict[str, str] = {}
-    for phase in FIRST:
-        phase_action(client, code, phase, "open")
-    phones = [Phone(client) for _ in people]
-    for phone, voter in zip(phones, people, strict=True):
-        for phase, body in _answers(voter):
-            phone.vote(code, phase, body)
-    for phase in FIRST:
-        phase_action(client, code, phase, "close")
-        phase_action(client, code, phase, "reveal")
-    log_in(client)
-    stage = f"/presenter/sessions/{code}/projector/stage"
-    for lang in LANGS:
-        outputs[f"projector gap slide {lang}"] = _get(client, f"{stage}?lang={lang}")
-    phase_action(client, code, "revote", "open")
-    for phone, voter in zip(phones, people, strict=True):
-        if voter.revote:
-            phone.vote(code, "revote", {"choice": voter.revote})
-    phase_action(client, code, "revote", "close")
-    phase_action(client, code, "revote", "reveal")
-    for lang in LANGS:
-        outputs[f"projector shift slide {lang}"] = _get(client, f"{stage}?lang={lang}")
-        outputs[f"projector page {lang}"] = _get(
-            client, f"/presenter/sessions/{code}/projector?lang={lang}"
-        )
-    voter, newcomer = phones[0], Phone(client)
-    for lang in LANGS:
-        outputs[f"phone page {lang}"] = voter.get(f"/j/{code}?lang={lang}")
-        outputs[f"phone panel {lang}"] = voter.get(f"/j/{code}/panel?lang={lang}")
-        outputs[f"new phone page {lang}"] = newcomer.get(f"/j/{code}?lang={lang}")
-        stream = Stream(client, code, lang=lang)
-        try:
-            outputs[f"live results event {lang}"] = stream.until("results", "")
-        finally:
-            stream.close()
-        for where, url in (
-            ("results page", f"/presenter/sessions/{code}/results"),
-            ("report", f"/presenter/sessions/{code}/report.html"),
-            ("talk results page", f"/presenter/talks/{TALK}/results"),
-            ("talk report", f"/presenter/talks/{TALK}/report.html"),
-        ):
-            outputs[f"{where} {lang}"] = _get(client, f"{url}?lang={lang}")
-    outputs.update(_chart_files(client, code, outputs))
-    truth = client.get(f"/api/v1/sessions/{code}/results", headers=AUTH).json()
-    document = client.get(f"/api/v1/sessions/{code}/export.json", headers=AUTH).json()
-    book = client.get(f"/api/v1/sessions/{code}/codebook.json", headers=AUTH).json()
-    labels = {p["id"]: {o["id"]: o["label"] for o in p.get("options", [])} for p in book["phases"]}
-    return Room(code, outputs, truth, document, labels)
+    """The room through the app, and everything a non-presenter sees of it
+    (``tests.test_disclosure.run_room``)."""
+    return run_talk_room(client, [ballot(v) for v in people], talk=TALK, first=FIRST)
 
 
 @pytest.fixture(scope="module")
-def rooms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Room]]:
-    """Each room run once, in an app of its own (so that the talk's pages pool that room
-    alone). Every request works the suppression of both cross-tabs out again, linear programmes
-    and all; it is a pure function of the table, so it is remembered for this module's tests
-    (what it returns is unchanged)."""
-    done: dict[str, Room] = {}
-
-    def get(name: str) -> Room:
-        if name not in done:
-            settings = Settings(
-                data_dir=tmp_path_factory.mktemp(name),
-                admin_token=ADMIN_TOKEN,
-                secret_key=SECRET_KEY,
-                public_url="http://testserver",
-            )
-            app = create_app(settings, publisher=RecordingPublisher())
-            with TestClient(app) as client:
-                done[name] = run_room(client, ROOMS[name])
-        return done[name]
-
+def remembered_suppression() -> Iterator[None]:
+    """Every request works the suppression of both cross-tabs out again, linear programmes and
+    all; it is a pure function of the table, so it is remembered for this module's tests (what
+    it returns is unchanged)."""
     worked_out = functools.lru_cache(maxsize=None)(stats.suppressed)
 
     def suppressed(table: Any, minimum: int = stats.MIN_CELL) -> frozenset[tuple[int, int]]:
@@ -234,7 +146,24 @@ def rooms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], 
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(stats, "suppressed", suppressed)
-        yield get
+        yield
+
+
+@pytest.fixture(scope="module")
+def rooms(
+    tmp_path_factory: pytest.TempPathFactory, remembered_suppression: None
+) -> Callable[[str], Room]:
+    """Each room run once, in an app of its own (so that the talk's pages pool that room
+    alone)."""
+    done: dict[str, Room] = {}
+
+    def get(name: str) -> Room:
+        if name not in done:
+            with TestClient(room_app(tmp_path_factory.mktemp(name))) as client:
+                done[name] = run_room(client, ROOMS[name])
+        return done[name]
+
+    return get
 
 
 @pytest.fixture(params=sorted(ROOMS))
@@ -337,7 +266,7 @@ def test_no_output_tells_how_a_small_group_estimated(
     assert hidden_groups(answers) == EXPECTED[name]
     seen = drawn_as_served(room)
     served = {k: v for k, v in room.outputs.items() if k.startswith("chart file /api/v1/sessions")}
-    assert served and all(re.sub(r"-c\d+\b", "-c", v) in seen for v in served.values()), (
+    assert served and all(same_ids(v) in seen for v in served.values()), (
         "the attacker draws the session as the app does"
     )
     where_drawn: set[str] = set()
@@ -345,7 +274,7 @@ def test_no_output_tells_how_a_small_group_estimated(
         # every chart the room sees of the estimate (the projector's slides, the phones, the
         # live event, the pages) is one the attacker draws; the projector's own shift charts,
         # drawn wider, do not depend on the estimates
-        same = re.sub(r"-c\d+\b", "-c", markup)
+        same = same_ids(markup)
         for svg in re.findall(r"<svg\b[^>]*chart--.*?</svg>", same, re.S):
             if "chart--shift" not in svg.partition(">")[0]:
                 assert svg in seen, (where, svg[:200])
@@ -391,7 +320,7 @@ def _read(room: Room) -> dict[str, Table]:
     for where, markup in room.outputs.items():
         # a PNG is drawn from the SVG file itself: the two differ only in the ids that keep
         # two charts on one page apart, so each is parsed once
-        same = re.sub(r"-c\d+\b", "-c", markup)
+        same = same_ids(markup)
         if same not in parsed:
             soup = soup_of(same)
             parsed[same] = soup, _strings(soup)
@@ -495,43 +424,24 @@ OTHER_ROOM = [
 
 
 def drawn_talk(env: Any, sessions: list[export.Imported]) -> str:
-    """The talk as the app draws it from its sessions' answers: its page (every session's row,
-    the pooled results, the forest plot) and every chart file, in every language."""
-    meta = sessions[0][0]
-    talk = results.build_talk_results(meta.talk, meta.titles, list(LANGS), sessions)
-    out = []
-    for lang in LANGS:
-        for chart in [
-            *charts.session_charts(talk.pooled, lang).values(),
-            charts.forest_chart(talk, lang),
-        ]:
-            out.append(chart.sentence)
-            out.append(export.render_svg(env, chart))
-        out.append(env.get_template("partials/charts/_talk_body.html").render(talk=talk, lang=lang))
-    return re.sub(r"-c\d+\b", "-c", "\n".join(out))
+    return same_ids("\n".join(redraw_talk(env, sessions)))
 
 
 @pytest.mark.parametrize("name", ["three_hold", "unanimous_two_late"])
 def test_the_talk_tells_no_small_group_of_a_session(
-    name: str, tmp_path: Any, rooms: Callable[[str], Room]
+    name: str, tmp_path: Path, remembered_suppression: None
 ) -> None:
     """A session's small group hidden on its own page must not follow from the talk's pooled
     answers: the pooled split (or the pooled paired mean) minus the other session's shown one
     gave its estimates back. Each exchange that moves the small group's mean in one session,
     the other session as it is, must draw the talk's page exactly as the real talk."""
-    settings = Settings(
-        data_dir=tmp_path,
-        admin_token=ADMIN_TOKEN,
-        secret_key=SECRET_KEY,
-        public_url="http://testserver",
-    )
-    with TestClient(create_app(settings, publisher=RecordingPublisher())) as client:
+    with TestClient(room_app(tmp_path)) as client:
         small, other = run_room(client, ROOMS[name]), run_room(client, OTHER_ROOM)
         page = _get(client, f"/presenter/talks/{TALK}/results?lang=en")
     env = make_templates().env
     first, second = (export.read_session_document(r.document) for r in (small, other))
     seen = drawn_talk(env, [first, second])
-    svgs = re.findall(r"<svg\b[^>]*chart--.*?</svg>", re.sub(r"-c\d+\b", "-c", page), re.S)
+    svgs = re.findall(r"<svg\b[^>]*chart--.*?</svg>", same_ids(page), re.S)
     assert svgs and all(svg in seen for svg in svgs), "the attacker draws the talk as the app does"
     meta, infos, data = first
     answers: Answers = {k: dict(v) for k, v in data.answers.items()}
