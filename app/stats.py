@@ -610,6 +610,9 @@ class Pooled:
     method: str = "inverse_variance_dersimonian_laird"
     hksj_ci95: Interval | None = None
     """Hartung-Knapp-Sidik-Jonkman interval of the random-effects estimate (t, k - 1 df)."""
+    bounds: Interval | None = None
+    """The range the effect can take; the shown interval is cut there (a gap lies in [-1, 1],
+    and HKSJ on two or three sessions that disagree can reach far past it)."""
 
     @property
     def uses_hksj(self) -> bool:
@@ -617,11 +620,29 @@ class Pooled:
         return self.hksj_ci95 is not None and self.k < HKSJ_BELOW
 
     @property
-    def ci95(self) -> Interval:
-        """The interval shown with the pooled estimate."""
+    def unclipped_ci95(self) -> Interval:
+        """HKSJ's interval with fewer than ``HKSJ_BELOW`` sessions, else the normal one."""
         if self.uses_hksj and self.hksj_ci95 is not None:
             return self.hksj_ci95
         return self.random_ci95
+
+    @property
+    def ci95(self) -> Interval:
+        """The interval shown with the pooled estimate, cut at ``bounds``."""
+        lo, hi = self.unclipped_ci95
+        if self.bounds is None:
+            return lo, hi
+        return max(lo, self.bounds[0]), min(hi, self.bounds[1])
+
+    @property
+    def clipped(self) -> bool:
+        """The interval reaches past the range the effect can take."""
+        return self.ci95 != self.unclipped_ci95
+
+    @property
+    def covers_bounds(self) -> bool:
+        """The interval spans every value the effect can take: the sessions do not pin it down."""
+        return self.bounds is not None and self.ci95 == self.bounds
 
     @property
     def interval_method(self) -> str:
@@ -633,6 +654,7 @@ class Pooled:
             "estimate": self.random,
             "ci95": list(self.ci95),
             "ci95_method": self.interval_method,
+            "ci95_clipped": self.clipped,
             "random_ci95_z": list(self.random_ci95),
             "hksj_ci95": list(self.hksj_ci95) if self.hksj_ci95 else None,
             "fixed": self.fixed,
@@ -646,8 +668,12 @@ class Pooled:
         }
 
 
-def pool(effects: Sequence[float], variances: Sequence[float]) -> Pooled:
-    """Fixed and random effects (DerSimonian-Laird) pooling; Q, I^2 and tau^2 truncated at 0."""
+def pool(
+    effects: Sequence[float], variances: Sequence[float], bounds: Interval | None = None
+) -> Pooled:
+    """Fixed and random effects (DerSimonian-Laird) pooling; Q, I^2 and tau^2 truncated at 0.
+
+    ``bounds``, when given, is the range the effect can take: the shown interval is cut there."""
     if not effects or len(effects) != len(variances):
         raise ValueError("pooling needs one variance per effect, and at least one effect")
     if any(v <= 0 for v in variances):
@@ -685,6 +711,7 @@ def pool(effects: Sequence[float], variances: Sequence[float]) -> Pooled:
         i2=i2,
         tau2=tau2,
         hksj_ci95=hksj,
+        bounds=bounds,
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from app import charts, export, results, stats
 from app.charts.sentences import gap_sides
-from app.charts.svg import interval, shown_points
+from app.charts.svg import SMALL, interval, shown_points
 from app.i18n import translate
 from app.main import make_templates
 from app.results import PhaseInfo, SessionMeta
@@ -333,6 +333,10 @@ def test_wrap_breaks_latin_at_spaces_and_chinese_anywhere() -> None:
     lines = charts.wrap("模型表现出某种能力，尽管它并没有被专门训练过", 200, 20)
     assert len(lines) > 1 and all(charts.text_width(line, 20) <= 200 for line in lines)
     assert "".join(lines) == "模型表现出某种能力，尽管它并没有被专门训练过"
+    # a venue written as one long word is broken too, not drawn past the chart's edge
+    lines = charts.wrap("unanimous_two_late_main_hall", 100, 20)
+    assert len(lines) > 1 and all(charts.text_width(line, 20) <= 100 for line in lines)
+    assert "".join(lines) == "unanimous_two_late_main_hall"
 
 
 def test_an_interval_bound_that_rounds_to_zero_reads_0_not_minus_0() -> None:
@@ -524,3 +528,35 @@ def test_the_estimate_gap_says_when_it_is_widened_or_taken_apart(lang: str) -> N
         lang, "res_gap_apart", both=13, only_stance=0, only_perceived=2
     )
     assert not any(too_few in row for row in chart.rows)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_two_rooms_far_apart_pool_to_a_gap_the_page_says_is_not_pinned_down(lang: str) -> None:
+    # +75 points in one room, -75 in the other: HKSJ on 1 df reaches far past ±100, which no gap
+    # can; the interval is cut there, the axis stays on it, and the sentence says what it means
+    over = people([("agree", "agree", "agree")] * 5 + [("disagree", "agree", "agree")] * 15)
+    under = people([("agree", "disagree", "agree")] * 15 + [("disagree", "disagree", "agree")] * 5)
+    talk = results.build_talk_results(
+        "emergence",
+        {"en": "Emergence"},
+        ["en"],
+        [
+            (SessionMeta(code="AAAAAA", venue="Over"), emergence(over).infos, _data(over)),
+            (SessionMeta(code="BBBBBB", venue="Under"), emergence(under).infos, _data(under)),
+        ],  # type: ignore[arg-type]
+    )
+    assert talk.meta is not None and talk.meta.k == 2
+    assert talk.meta.unclipped_ci95[0] < -1 and talk.meta.unclipped_ci95[1] > 1
+    assert talk.meta.ci95 == (-1.0, 1.0) and talk.meta.covers_bounds
+    chart = charts.forest_chart(talk, lang)
+    texts = " ".join(e.text for e in chart.elements if isinstance(e, charts.Text))
+    assert "[-100, 100]" in chart.sentence
+    assert ("covers every gap there can be" if lang == "en" else "覆盖了所有可能的差距") in (
+        chart.sentence
+    )
+    # the note's last sentence is written in full, whichever language wraps it
+    said = "cut at ±100 points" if lang == "en" else "±100 个百分点处截断"
+    assert said.replace(" ", "") in texts.replace(" ", "")
+    ticks = [e.text for e in chart.elements if isinstance(e, charts.Text) and e.size == SMALL - 4]
+    axis = [t for t in ticks if t.lstrip("+-").isdigit()]
+    assert axis == ["-100", "-50", "0", "+50", "+100"]

@@ -458,6 +458,12 @@ def test_the_hksj_interval_matches_statsmodels(rows: list[tuple[float, float]]) 
     assert ours.hksj_ci95 == pytest.approx(tuple(theirs.conf_int(use_t=True)[3]), abs=TOL)
     assert ours.uses_hksj == (len(rows) < 10)
     assert ours.ci95 == (ours.hksj_ci95 if len(rows) < 10 else ours.random_ci95)
+    # cut at the range a gap can take, and said so
+    cut = stats.pool(list(effects), list(variances), bounds=(-1.0, 1.0))
+    assert cut.ci95 == (max(-1.0, ours.ci95[0]), min(1.0, ours.ci95[1]))
+    assert cut.clipped == (ours.ci95[0] < -1 or ours.ci95[1] > 1)
+    assert cut.covers_bounds == (ours.ci95[0] <= -1 and ours.ci95[1] >= 1)
+    assert cut.as_dict()["hksj_ci95"] == list(ours.hksj_ci95 or ())
 
 
 # --------------------------------------------------------------------------- small cells

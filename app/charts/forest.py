@@ -10,6 +10,7 @@ from app.charts.svg import (
     GRID,
     INK,
     MUTED,
+    NOTE_LINES,
     PAD,
     SMALL,
     YOU,
@@ -24,6 +25,7 @@ from app.charts.svg import (
     interval,
     number,
     points,
+    text_width,
     wrap,
 )
 from app.i18n import translate
@@ -37,15 +39,20 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
     width = 540
     chart = Chart("forest", translate(lang, "res_forest_title"), "", lang, width=width)
     y = draw_title(chart, chart.title, 0, width) + 10
-    label_w, value_w = 150, 132
-    left, right = PAD + label_w, width - PAD - value_w
     rows = talk.forest
     meta = talk.meta
+    # the value column is as wide as its widest figure, so no whisker or diamond runs under it
+    shown = [text_width(f"{points(r.estimate)} {interval(r.ci95)}", SMALL) for r in rows]
+    if meta is not None:
+        shown.append(text_width(f"{points(meta.random)} {interval(meta.ci95)}", SMALL, True))
+    label_w, value_w = 150, max([132.0, *shown]) + 12
+    left, right = PAD + label_w, width - PAD - value_w
     values = [0.0] + [v for r in rows for v in r.ci95]
     if meta is not None:
         values += list(meta.ci95)
-    lo = math.floor(min(values) * 10) / 10
-    hi = math.ceil(max(values) * 10) / 10
+    # a gap lies in [-1, 1]: the axis never reaches past it
+    lo = max(-1.0, math.floor(min(values) * 10) / 10)
+    hi = min(1.0, math.ceil(max(values) * 10) / 10)
     if hi - lo < 0.2:
         hi = lo + 0.2
 
@@ -136,8 +143,8 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
     zero = x_of(0.0)
     chart.add(Line(zero, top + SMALL * 1.4, zero, y, MUTED, 2, "6 5"))
     chart.add(Line(left, y, right, y, INK, 2))
-    step = 0.1 if hi - lo <= 0.8 else 0.2
-    tick = lo
+    step = 0.1 if hi - lo <= 0.8 else 0.2 if hi - lo <= 1.2 else 0.5
+    tick = math.ceil(lo / step - 1e-9) * step
     while tick <= hi + 1e-9:
         chart.add(Line(x_of(tick), y, x_of(tick), y + 8, INK, 2))
         chart.add(
@@ -175,6 +182,8 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
                 lang, "res_forest_hksj" if meta.uses_hksj else "res_forest_z", df=meta.df
             ),
         )
+        if meta.clipped:
+            note += " " + translate(lang, "res_forest_clipped")
         excluded = [row for row in rows if row.excluded]
         if excluded:
             note += " " + translate(
@@ -186,7 +195,7 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
             )
         chart.sentence = translate(
             lang,
-            "res_forest_sentence",
+            "res_forest_sentence_unpinned" if meta.covers_bounds else "res_forest_sentence",
             k=meta.k,
             points=points(meta.random),
             ci=interval(meta.ci95),
@@ -194,6 +203,6 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
     else:
         note = translate(lang, "res_forest_empty")
         chart.sentence = note
-    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, fill=MUTED)
+    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     return chart

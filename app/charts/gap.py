@@ -10,6 +10,7 @@ from app.charts.svg import (
     GRID,
     INK,
     MUTED,
+    NOTE_LINES,
     PAD,
     SMALL,
     VALUE,
@@ -164,7 +165,7 @@ def gap_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
         )
     y = max_label_y + 10
     note = translate(lang, "res_gap_note") + " " + gap_left_out(gap, lang)
-    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, fill=MUTED)
+    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     chart.rows.insert(0, headline)
     chart.rows.append(gap_left_out(gap, lang))
@@ -258,7 +259,7 @@ def _gap_estimate_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
             points=points(fc.difference.estimate),
             ci=interval(fc.difference.ci95),
         )
-    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, fill=MUTED)
+    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     chart.rows.insert(0, headline)
     chart.rows.append(gap_left_out(gap, lang))

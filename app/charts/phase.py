@@ -13,6 +13,7 @@ from app.charts.svg import (
     INK,
     LABEL,
     MUTED,
+    NOTE_LINES,
     PAD,
     SLIDE,
     SLIDE_TEXT,
@@ -138,7 +139,7 @@ def bar_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
         y = bottom
     y += 4
     note = translate(lang, "res_bars_note", n=result.n)
-    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, small, fill=MUTED)
+    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, small, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     chart.sentence = phase_sentence(result, lang)
     return chart
@@ -232,7 +233,7 @@ def estimate_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
     chart.add(Text((left + right) / 2, y + small * 1.1, axis, small, anchor="middle", fill=MUTED))
     y += small * 1.4 + 6
     note = translate(lang, "res_estimate_note", n=result.n)
-    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, small, fill=MUTED)
+    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, small, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     chart.patterns = True
     if result.mean is None:
@@ -343,7 +344,7 @@ def scale_chart(phases: Sequence[PhaseResult], lang: str, title: str | None = No
             y = draw_lines(chart, option.label(lang), PAD + 32, y, plot_w - 32, SMALL)
             y += 6
     note = translate(lang, "res_scale_note")
-    y = draw_lines(chart, note, PAD, y, plot_w, SMALL, fill=MUTED)
+    y = draw_lines(chart, note, PAD, y, plot_w, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     if first is not None and first.n and first.holds:
         held = sum(o.share or 0 for o in first.options if o.key in first.holds)

@@ -9,6 +9,7 @@ from app.charts.svg import (
     GRID,
     INK,
     MUTED,
+    NOTE_LINES,
     PAD,
     SMALL,
     VALUE,
@@ -123,7 +124,7 @@ def shift_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Chart:
     if hidden:
         note += " " + translate(lang, "res_flows_hidden")
     note += " " + test_text(s, lang, tests)
-    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, fill=MUTED)
+    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     return chart
 
@@ -240,7 +241,7 @@ def shift_matrix_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Ch
         + " "
         + test_text(s, lang, tests)
     )
-    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, fill=MUTED)
+    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     chart.patterns = True
     return chart

@@ -177,7 +177,7 @@ def wrap(text: str, width: float, size: float, bold: bool = False, max_lines: in
         pieces.append(word)
     lines: list[str] = []
     line = ""
-    for piece in pieces:
+    for piece in _split_long(pieces, width, size, bold):
         candidate = line + piece
         if line and piece != " " and text_width(candidate.rstrip(), size, bold) > width:
             lines.append(line.rstrip())
@@ -190,6 +190,25 @@ def wrap(text: str, width: float, size: float, bold: bool = False, max_lines: in
         lines = lines[:max_lines]
         lines[-1] = lines[-1].rstrip() + "…"
     return lines or [""]
+
+
+def _split_long(pieces: list[str], width: float, size: float, bold: bool) -> list[str]:
+    """A word wider than the line (a venue like "hall_b_main_stage", a URL) is broken into
+    pieces that fit, rather than written past the chart's edge."""
+    out: list[str] = []
+    for piece in pieces:
+        if text_width(piece, size, bold) <= width:
+            out.append(piece)
+            continue
+        part, used = "", 0.0
+        for ch in piece:
+            step = text_width(ch, size, bold)
+            if part and used + step > width:
+                out.append(part)
+                part, used = "", 0.0
+            part, used = part + ch, used + step
+        out.append(part)
+    return out
 
 
 def shorten(text: str, limit: float = 44) -> str:
@@ -274,11 +293,22 @@ def draw_title(
     return y
 
 
+NOTE_LINES = 40
+"""A note is written in full (its caveat comes last); only a label is cut at six lines."""
+
+
 def draw_lines(
-    chart: Chart, text: str, x: float, y: float, width: float, size: float, **kw: Any
+    chart: Chart,
+    text: str,
+    x: float,
+    y: float,
+    width: float,
+    size: float,
+    max_lines: int = 6,
+    **kw: Any,
 ) -> float:
     """Write wrapped text from baseline-above ``y``; returns the y below the last line."""
-    for line in wrap(text, width, size, bold=kw.get("weight") == "bold"):
+    for line in wrap(text, width, size, bold=kw.get("weight") == "bold", max_lines=max_lines):
         y += size * 1.2
         chart.add(Text(x, y, line, size, **kw))
     return y

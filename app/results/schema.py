@@ -241,9 +241,17 @@ class PooledGapJSON(Model):
     k: int
     estimate: float | None = None
     ci95: Pair | None = Field(
-        None, description="HKSJ (t) interval with fewer than 10 sessions, else normal (z)"
+        None,
+        description=(
+            "HKSJ (t) interval with fewer than 10 sessions, else normal (z); cut at ±1"
+            " (ci95_clipped says when)"
+        ),
     )
     ci95_method: str | None = None
+    ci95_clipped: bool | None = Field(
+        None,
+        description="the interval reached past ±1, the widest a gap can be, and is cut there",
+    )
     random_ci95_z: Pair | None = None
     hksj_ci95: Pair | None = None
     fixed: float | None = None

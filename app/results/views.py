@@ -393,7 +393,7 @@ def build_talk_results(
     meta = None
     if usable:
         variances = [float(v or 0) for _row, v in usable]
-        meta = stats.pool([row.estimate for row, _v in usable], variances)
+        meta = stats.pool([row.estimate for row, _v in usable], variances, bounds=(-1.0, 1.0))
         raw = [1 / (v + meta.tau2) for v in variances]
         weights = {row.code: w / sum(raw) for (row, _v), w in zip(usable, raw, strict=True)}
         forest = [replace(row, weight=weights.get(row.code)) for row in forest]
