@@ -1338,54 +1338,6 @@ def shift(data: Dataset, revote_key: str | None = None) -> Shift | None:
     )
 
 
-# --------------------------------------------------------------------------- surprisingly popular
-
-
-@dataclass(frozen=True)
-class SurprisinglyPopular:
-    """Actual share minus mean predicted share, for the view and for its complement."""
-
-    stance: str
-    perceived: str
-    holds: tuple[str, ...]
-    actual: float
-    predicted: float
-
-    @property
-    def margin(self) -> float:
-        return self.actual - self.predicted
-
-    @property
-    def answer(self) -> str | None:
-        """``holds`` when the view is more common than predicted, ``does_not_hold`` when less."""
-        if self.margin > 0:
-            return "holds"
-        if self.margin < 0:
-            return "does_not_hold"
-        return None
-
-
-def surprisingly_popular(data: Dataset) -> SurprisinglyPopular | None:
-    """Actual share minus mean predicted share (Prelec, Seung & McCoy 2017). Not shown: its
-    premise, predictions about the people asked, does not hold for predictions about the field
-    (docs/methods.md, "What the app refuses to claim")."""
-    for perceived in data.phases:
-        if perceived.kind != "perceived" or not perceived.is_estimate or not perceived.of_key:
-            continue
-        stance = data.phase(perceived.of_key)
-        if stance is None or not stance.holds:
-            continue
-        counts = count_options(stance.options, data.of(stance.key).values())
-        n = sum(counts.values())
-        values = [v for v in data.of(perceived.key).values() if not isinstance(v, str)]
-        if not n or not values:
-            continue
-        actual = sum(counts[h] for h in stance.holds if h in counts) / n
-        predicted = math.fsum(_as_share(perceived, float(v)) for v in values) / len(values)
-        return SurprisinglyPopular(stance.key, perceived.key, stance.holds, actual, predicted)
-    return None
-
-
 # --------------------------------------------------------------------------- everything at once
 
 
@@ -1397,7 +1349,6 @@ class Analysis:
     perceived_crosstab: CrossTab | None
     ignorance: Ignorance | None
     definition_crosstab: CrossTab | None
-    surprisingly_popular: SurprisinglyPopular | None
 
 
 WIDENED = "_widened"
@@ -1594,7 +1545,6 @@ def analyze(data: Dataset, also_hidden: Hiding | None = None) -> Analysis:
         definition_crosstab=definition_tab,
         # Prelec's "surprisingly popular" answer needs predictions about this room; the app asks
         # about the field, so the premise does not hold and nothing is claimed (docs/methods.md).
-        surprisingly_popular=None,
     )
 
 

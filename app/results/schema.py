@@ -179,22 +179,12 @@ class CrosstabJSON(Model):
     non_holders_perceiving_majority_share: float | None = None
 
 
-class SurprisinglyPopularJSON(Model):
-    stance: str
-    perceived: str
-    holds: list[str]
-    actual_share: float
-    mean_predicted_share: float
-    margin: float
-    answer: str | None
-
-
 class ResultsJSON(Model):
     phases: dict[str, ChoicePhaseJSON | EstimatePhaseJSON]
     gap: GapJSON | None
     shift: ShiftJSON | None
     crosstabs: dict[str, CrosstabJSON]
-    surprisingly_popular: SurprisinglyPopularJSON | None = Field(
+    surprisingly_popular: None = Field(
         description="always null: Prelec's premise needs predictions about this room, and the "
         "app asks about the field (docs/methods.md)"
     )
@@ -433,7 +423,6 @@ def shift_model(shift: ShiftResult | None) -> ShiftJSON | None:
 def _results_fields(results: SessionResults) -> dict[str, Any]:
     analysis = results.analysis
     crosstabs: dict[str, CrosstabJSON] = {}
-    popular = None
     if analysis is not None:
         if analysis.perceived_crosstab is not None:
             tab = CrosstabJSON(**analysis.perceived_crosstab.as_dict())
@@ -444,23 +433,12 @@ def _results_fields(results: SessionResults) -> dict[str, Any]:
             crosstabs["stance_perceived"] = tab
         if analysis.definition_crosstab is not None:
             crosstabs["definition_stance"] = CrosstabJSON(**analysis.definition_crosstab.as_dict())
-        sp = analysis.surprisingly_popular
-        if sp is not None:
-            popular = SurprisinglyPopularJSON(
-                stance=sp.stance,
-                perceived=sp.perceived,
-                holds=list(sp.holds),
-                actual_share=sp.actual,
-                mean_predicted_share=sp.predicted,
-                margin=sp.margin,
-                answer=sp.answer,
-            )
     return {
         "phases": {p.key: phase_model(p) for p in results.phases},
         "gap": gap_model(results.gap),
         "shift": shift_model(results.shift),
         "crosstabs": crosstabs,
-        "surprisingly_popular": popular,
+        "surprisingly_popular": None,
         "too_few_below": stats.MIN_CELL,
     }
 
