@@ -32,11 +32,35 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 ALPHA = 0.05
-Z95 = float(sps.norm.isf(ALPHA / 2))
+Z95 = statistics.NormalDist().inv_cdf(1 - ALPHA / 2)
 """The 97.5% point of the standard normal (1.959964...)."""
+# scipy.special's distribution functions (the same numbers as scipy.stats' to 1e-15), imported
+# on first use: the server starts without them, over a second sooner than with scipy.stats.
+
+
+def _t975(df: float) -> float:
+    """The 97.5% point of Student's t on ``df`` degrees of freedom."""
+    from scipy import special
+
+    return float(special.stdtrit(df, 1 - ALPHA / 2))
+
+
+def _chi2_sf(statistic: float, df: float) -> float:
+    """P(X >= statistic) for X chi-squared on ``df`` degrees of freedom."""
+    from scipy import special
+
+    return float(special.chdtrc(df, statistic))
+
+
+def _binom_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X binomial on ``n`` trials of probability ``p``."""
+    from scipy import special
+
+    return float(special.bdtr(k, n, p))
+
+
 MIN_CELL = 5
 HKSJ_BELOW = 10
 """Pooling fewer sessions than this uses the Hartung-Knapp-Sidik-Jonkman (t) interval."""
@@ -484,7 +508,7 @@ def mean_summary(values: Sequence[float]) -> MeanSummary:
     if n < 2:
         return MeanSummary(n, mean, median, None, None)
     sd = statistics.stdev(values)
-    half = float(sps.t.isf(ALPHA / 2, n - 1)) * sd / math.sqrt(n)
+    half = _t975(n - 1) * sd / math.sqrt(n)
     return MeanSummary(n, mean, median, sd, (mean - half, mean + half))
 
 
@@ -500,7 +524,7 @@ def welch_diff(first: Sequence[float], second: Sequence[float]) -> Difference | 
     if se2 == 0:
         return Difference(d, (d, d), "welch_t", n=n1 + n2)
     df = se2**2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1))
-    half = float(sps.t.isf(ALPHA / 2, df)) * math.sqrt(se2)
+    half = _t975(df) * math.sqrt(se2)
     return Difference(d, (d - half, d + half), "welch_t", n=n1 + n2)
 
 
@@ -545,7 +569,7 @@ class Test:
 def mcnemar_exact(b: int, c: int) -> Test:
     """Exact McNemar test on the off-diagonal cells b, c: p = min(1, 2 P(X <= min(b, c)))."""
     low = min(b, c)
-    p = min(1.0, 2 * float(sps.binom.cdf(low, b + c, 0.5))) if b + c else 1.0
+    p = min(1.0, 2 * _binom_cdf(low, b + c, 0.5)) if b + c else 1.0
     return Test("mcnemar_exact", float(low), None, p)
 
 
@@ -572,7 +596,7 @@ def stuart_maxwell(table: Sequence[Sequence[int]]) -> Test:
     else:
         df = int(np.linalg.matrix_rank(v_full))
         statistic = float(d_full @ np.linalg.pinv(v_full) @ d_full) if df else 0.0
-    p = float(sps.chi2.sf(statistic, df)) if df else 1.0
+    p = _chi2_sf(statistic, df) if df else 1.0
     return Test("stuart_maxwell", statistic, df, p)
 
 
@@ -587,7 +611,7 @@ def bowker(table: Sequence[Sequence[int]]) -> Test:
             if total > 0:
                 statistic += float((n[i, j] - n[j, i]) ** 2 / total)
     df = k * (k - 1) // 2
-    return Test("bowker", statistic, df, float(sps.chi2.sf(statistic, df)) if df else 1.0)
+    return Test("bowker", statistic, df, _chi2_sf(statistic, df) if df else 1.0)
 
 
 # --------------------------------------------------------------------------- pooling
@@ -697,7 +721,7 @@ def pool(
         # Hartung-Knapp-Sidik-Jonkman: the random-effects variance rescaled by the weighted
         # spread of the effects, with a t quantile on k - 1 degrees of freedom
         scale = float((w_re * (y - random) ** 2).sum()) / df
-        half = float(sps.t.isf(ALPHA / 2, df)) * math.sqrt(scale / float(w_re.sum()))
+        half = _t975(df) * math.sqrt(scale / float(w_re.sum()))
         hksj = (random - half, random + half)
     return Pooled(
         k=k,
@@ -707,7 +731,7 @@ def pool(
         random_ci95=(random - Z95 * se_random, random + Z95 * se_random),
         q=q,
         df=df,
-        q_p_value=float(sps.chi2.sf(q, df)) if df > 0 else None,
+        q_p_value=_chi2_sf(q, df) if df > 0 else None,
         i2=i2,
         tau2=tau2,
         hksj_ci95=hksj,
@@ -1439,7 +1463,7 @@ def estimate_shown(the_gap: Gap, also: Hiding | None = None) -> Gap:
     if n >= 2 and paired.second is not None:
         # var(estimate - holds) = var(e) + var(h) - 2 r sd(e) sd(h) is largest at r = -1; sd(e)
         # is the one the estimate's t interval was drawn from
-        sd_estimates = (high1 - low1) / 2 * math.sqrt(n) / float(sps.t.isf(ALPHA / 2, n - 1))
+        sd_estimates = (high1 - low1) / 2 * math.sqrt(n) / _t975(n - 1)
         sd_flags = math.sqrt(paired.second * (1 - paired.second) * n / (n - 1))
         variance = (sd_estimates + sd_flags) ** 2 / n
     widened = replace(
