@@ -469,15 +469,7 @@ def test_where_nobody_changed_the_page_says_so_rather_than_too_few() -> None:
 
 def test_a_room_that_cannot_be_pooled_is_listed_with_the_reason() -> None:
     alone = {"belief": {"1": "disagree"}, "field": {"1": "agree"}}
-    talk = results.build_talk_results(
-        "emergence",
-        {"en": "Emergence"},
-        ["en"],
-        [
-            (SessionMeta(code="AAAAAA", venue="Big room"), emergence(ROOM).infos, _data(ROOM)),
-            (SessionMeta(code="BBBBBB", venue="Alone"), emergence(alone).infos, _data(alone)),
-        ],  # type: ignore[arg-type]
-    )
+    talk = two_rooms(("Big room", ROOM), ("Alone", alone))
     rows = {row.code: row for row in talk.forest}
     assert rows["BBBBBB"].excluded == "one_person" and rows["BBBBBB"].weight is None
     assert rows["AAAAAA"].excluded is None and rows["AAAAAA"].weight == 1.0
@@ -487,6 +479,22 @@ def test_a_room_that_cannot_be_pooled_is_listed_with_the_reason() -> None:
     assert "not pooled: one person has no variance" in texts
     assert "Alone (BBBBBB)" in " ".join(chart.rows)
     assert "Hartung" not in texts  # one session: no t interval to take
+
+
+Room = tuple[str, dict[str, dict[str, object]]]
+
+
+def two_rooms(first: Room, second: Room) -> results.TalkResults:
+    """The emergence talk given at venue ``first`` (code AAAAAA) and ``second`` (BBBBBB)."""
+    return results.build_talk_results(
+        "emergence",
+        {"en": "Emergence"},
+        ["en"],
+        [
+            (SessionMeta(code=code, venue=venue), emergence(answers).infos, _data(answers))
+            for code, (venue, answers) in zip(("AAAAAA", "BBBBBB"), (first, second), strict=True)
+        ],  # type: ignore[arg-type]
+    )
 
 
 def _data(answers: dict[str, dict[str, object]]) -> stats.Dataset:
@@ -536,15 +544,7 @@ def test_two_rooms_far_apart_pool_to_a_gap_the_page_says_is_not_pinned_down(lang
     # can; the interval is cut there, the axis stays on it, and the sentence says what it means
     over = people([("agree", "agree", "agree")] * 5 + [("disagree", "agree", "agree")] * 15)
     under = people([("agree", "disagree", "agree")] * 15 + [("disagree", "disagree", "agree")] * 5)
-    talk = results.build_talk_results(
-        "emergence",
-        {"en": "Emergence"},
-        ["en"],
-        [
-            (SessionMeta(code="AAAAAA", venue="Over"), emergence(over).infos, _data(over)),
-            (SessionMeta(code="BBBBBB", venue="Under"), emergence(under).infos, _data(under)),
-        ],  # type: ignore[arg-type]
-    )
+    talk = two_rooms(("Over", over), ("Under", under))
     assert talk.meta is not None and talk.meta.k == 2
     assert talk.meta.unclipped_ci95[0] < -1 and talk.meta.unclipped_ci95[1] > 1
     assert talk.meta.ci95 == (-1.0, 1.0) and talk.meta.covers_bounds
