@@ -36,8 +36,18 @@ import numpy as np
 ALPHA = 0.05
 Z95 = statistics.NormalDist().inv_cdf(1 - ALPHA / 2)
 """The 97.5% point of the standard normal (1.959964...)."""
-# scipy.special's distribution functions (the same numbers as scipy.stats' to 1e-15), imported
-# on first use: the server starts without them, over a second sooner than with scipy.stats.
+MIN_CELL = 5
+"""A breakdown cell with fewer people than this is shown as "too few"."""
+HKSJ_BELOW = 10
+"""Pooling fewer sessions than this uses the Hartung-Knapp-Sidik-Jonkman (t) interval."""
+
+Interval = tuple[float, float]
+Answer = str | float
+
+
+# --------------------------------------------------------------------------- distributions
+# scipy.special's (the same numbers as scipy.stats' to 1e-15), imported on first use: the
+# server starts without them, over a second sooner than with scipy.stats.
 
 
 def _t975(df: float) -> float:
@@ -59,15 +69,6 @@ def _binom_cdf(k: int, n: int, p: float) -> float:
     from scipy import special
 
     return float(special.bdtr(k, n, p))
-
-
-MIN_CELL = 5
-HKSJ_BELOW = 10
-"""Pooling fewer sessions than this uses the Hartung-Knapp-Sidik-Jonkman (t) interval."""
-"""A breakdown cell with fewer people than this is shown as "too few"."""
-
-Interval = tuple[float, float]
-Answer = str | float
 
 
 # --------------------------------------------------------------------------- small helpers
