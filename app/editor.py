@@ -252,6 +252,9 @@ def slot_paths(talk: dict[str, Any]) -> list[str]:
         paths += [f"{base}.question.{lang}" for lang in languages]
         if "range" in phase:
             continue
+        if phase.get("kind") == "revote":  # its options are shown read-only: one slot for all
+            paths.append(f"{base}.options")
+            continue
         paths += [f"{base}.holds", f"{base}.options"]
         for j, _option in enumerate(phase.get("options") or []):
             at = f"{base}.options.{j}"
