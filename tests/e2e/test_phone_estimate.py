@@ -64,8 +64,15 @@ def test_send_before_moving_the_slider_records_nothing_and_says_so(
     # The refusal is a 422 (the browser logs it): expected here, not a problem.
     problems.errors[:] = [e for e in problems.errors if f"/j/{code}/vote" not in e]
 
-    # Dragged with a finger's worth of pointer: the big number follows, and it is what is kept.
+    # A number typed and cleared again is nothing chosen, as the server will see it.
     phone.wait_for_selector("form.aud-est[data-est-ready]")
+    number = phone.locator("[data-est-number]")
+    number.fill("50")
+    assert phone.locator("[data-est-output]").inner_text().strip() == "50%"
+    number.fill("")
+    assert phone.locator("[data-est-output]").inner_text().strip() == "?"
+
+    # Dragged with a finger's worth of pointer: the big number follows, and it is what is kept.
     slider = phone.locator("[data-est-slider]")
     box = slider.bounding_box()
     assert box is not None
