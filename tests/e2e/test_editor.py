@@ -163,3 +163,25 @@ def test_a_revotes_options_follow_its_stance_as_it_is_reworded(
     phone.goto(f"{live_server.url}/j/{code}")
     labels = phone.locator("#aud-panel .aud-option__label").all_inner_texts()
     assert [label.strip() for label in labels] == ["Absolutely", "No", "Unsure"]
+
+
+def test_changing_a_phases_kind_redraws_the_form_without_a_stray_swap(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    """A new kind redraws the form, and the check the same change sets off is dropped rather than
+    swapping problems (or a revote's options) into fields the form does not have yet: htmx
+    would log each of those (the page-problem watch fails the test)."""
+    laptop = open_page("laptop", viewport=(1440, 900))
+    laptop.goto(f"{live_server.url}/presenter")
+    laptop.locator("#token").fill(ADMIN_TOKEN)
+    laptop.locator(".login__form button[type=submit]").click()
+    laptop.wait_for_url(f"{live_server.url}/presenter")
+    laptop.goto(f"{live_server.url}/presenter/talks/new/edit?slug=kinds")
+    kind = "select[name='phases.2.kind']"
+    for _ in range(3):
+        laptop.locator(kind).select_option("revote")
+        laptop.locator("#ed-revote-opts-2").wait_for(timeout=WAIT_MS)
+        laptop.locator(kind).select_option("stance")
+        laptop.locator("#ed-revote-opts-2").wait_for(state="detached", timeout=WAIT_MS)
+        laptop.wait_for_load_state("networkidle")
+    summary_says(laptop, "problem")
