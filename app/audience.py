@@ -259,13 +259,21 @@ def _number(text: str) -> float:
     return number
 
 
+def _snapped(number: float) -> float:
+    """Where a slider with step 1 puts a value it is given (half a step rounds up)."""
+    return math.floor(number + 0.5)
+
+
 def vote_from_form(form: Mapping[str, str | None]) -> VoteIn:
     """The vote in the audience's form: ``phase`` and either ``choice`` or a number.
 
     A % estimate has a slider (``slider``) and a number field (``value``) that scripts keep
-    equal. Without scripts they can differ; ``initial`` (what both showed when the page was
-    drawn) tells which one the person changed: a typed number that differs from it wins, then
-    a moved slider, then whatever the number field holds, then the slider.
+    equal. A range input always sends a value, so the slider counts only when it was moved:
+    when it stands elsewhere than ``start``, where the page drew it. ``initial`` is what the
+    number field showed then (the phone's earlier answer, or empty). A typed number that
+    differs from it wins, then a moved slider, then an earlier answer sent again; a slider
+    nobody moved and an empty field are no answer (``missing_value``), never the middle of the
+    scale.
     """
     phase = _field(form, "phase")
     if not phase:
@@ -274,22 +282,18 @@ def vote_from_form(form: Mapping[str, str | None]) -> VoteIn:
     typed = _field(form, "value")
     slider = _field(form, "slider")
     initial = _field(form, "initial")
+    start = _field(form, "start") or initial
     value: float | None = None
     if choice is None:
-        # A slider snaps the initial value to a whole number: that is not a move.
-        moved = bool(slider) and not (
-            initial and _number(slider) == math.floor(_number(initial) + 0.5)
-        )
+        moved = bool(slider and start) and _number(slider) != _snapped(_number(start))
         if typed and typed != initial:
             value = _number(typed)
         elif moved:
             value = _number(slider)
         elif typed:
             value = _number(typed)
-        elif slider:
-            value = _number(slider)
         else:
-            raise Invalid("type or choose a number", code="missing_value")
+            raise Invalid("move the slider or type a number", code="missing_value")
     try:
         return VoteIn(phase=phase, choice=choice, value=value)
     except ValidationError:
@@ -307,7 +311,7 @@ REFUSAL_MESSAGES = {
     "invalid_form": "aud_err_option",
     "field_too_long": "aud_err_option",
     "out_of_range": "aud_err_range",
-    "missing_value": "aud_err_number",
+    "missing_value": "aud_err_untouched",
     "not_a_number": "aud_err_number",
     "no_participant": "aud_err_cookie",
     "shutting_down": "aud_err_restarting",

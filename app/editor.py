@@ -67,7 +67,8 @@ def split_languages(text: str) -> list[str]:
 
 def talk_from_form(fields: Mapping[str, str]) -> dict[str, Any]:
     """The talk the editor's form describes, in the file format's structure (empty texts stay
-    empty, so the checks name them)."""
+    empty, so the checks name them). A revote never lists options: it asks with its stance's,
+    whatever the form sends."""
     tree = _nested(fields)
     languages = split_languages(str(tree.get("languages", "")))
     talk: dict[str, Any] = {
@@ -102,7 +103,7 @@ def talk_from_form(fields: Mapping[str, str]) -> dict[str, Any]:
             found = node.get("range")
             rng: dict[str, Any] = found if isinstance(found, dict) else {}
             phase["range"] = [_number(str(rng.get("0", ""))), _number(str(rng.get("1", "")))]
-        elif kind != "revote" or options:
+        elif kind != "revote":  # a revote has no options of its own: it takes its stance's
             phase["options"] = options
         if kind == "stance":
             phase["holds"] = holds
@@ -141,12 +142,10 @@ def new_phase(talk: dict[str, Any], kind: str) -> dict[str, Any]:
     if kind in ("perceived", "revote"):
         phase["of"] = stances[-1] if stances else ""
         stance = next((p for p in phases if p.get("id") == phase["of"]), None)
-        source = stance.get("options", []) if stance else []
-        phase["options"] = [
-            {"id": o["id"], "label": dict(o["label"]) if kind == "revote" else _blank(languages)}
-            for o in source
-        ]
-        if kind == "revote" and stance is not None:
+        if kind == "perceived":
+            source = stance.get("options", []) if stance else []
+            phase["options"] = [{"id": o["id"], "label": _blank(languages)} for o in source]
+        elif stance is not None:
             phase["question"] = dict(stance.get("question", {}))
     else:
         phase["options"] = [{"id": key, "label": _blank(languages)} for key in ("a", "b")]
@@ -172,6 +171,8 @@ def apply_edit(talk: dict[str, Any], op: str, selected: int) -> tuple[dict[str, 
     i = args[0] if args else -1
     j = args[1] if len(args) > 1 else -1
     phase = phases[i] if 0 <= i < len(phases) else None
+    if phase is not None and phase.get("kind") == "revote" and "option" in name:
+        phase = None  # a revote's options are its stance's: edited there, not here
     options: list[dict[str, Any]] = (phase.get("options") or []) if phase else []
     if name == "add_phase" and rest in KINDS:
         phases.append(new_phase(talk, rest))
@@ -218,6 +219,21 @@ def apply_edit(talk: dict[str, Any], op: str, selected: int) -> tuple[dict[str, 
 # --------------------------------------------------------------------------- problems
 
 
+def stance_options(talk: Mapping[str, Any], phase: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The options a revote asks with: its stance's, as the form has them now (none while
+    ``of`` names no stance of the talk)."""
+    stance = next(
+        (
+            p
+            for p in talk.get("phases", [])
+            if isinstance(p, dict) and p.get("kind") == "stance" and p.get("id") == phase.get("of")
+        ),
+        None,
+    )
+    found = stance.get("options") if stance is not None else None
+    return [o for o in found if isinstance(o, dict)] if isinstance(found, list) else []
+
+
 def slot_id(path: str) -> str:
     """The id of the element that shows the problems of a field (``p-phases-1-id``)."""
     return "p-" + (path.replace(".", "-") if path else "talk")
@@ -235,6 +251,9 @@ def slot_paths(talk: dict[str, Any]) -> list[str]:
             paths.append(f"{base}.of")
         paths += [f"{base}.question.{lang}" for lang in languages]
         if "range" in phase:
+            continue
+        if phase.get("kind") == "revote":  # its options are shown read-only: one slot for all
+            paths.append(f"{base}.options")
             continue
         paths += [f"{base}.holds", f"{base}.options"]
         for j, _option in enumerate(phase.get("options") or []):
@@ -295,8 +314,8 @@ def preview(talk: dict[str, Any], selected: int, lang: str) -> Preview | None:
     stance = by_id.get(phase.get("of")) if phase.get("kind") in ("perceived", "revote") else None
     question = phase.get("question") or (stance or {}).get("question")
     options = phase.get("options")
-    if options is None and "range" not in phase and stance is not None:
-        options = stance.get("options", [])
+    if phase.get("kind") == "revote":
+        options = stance_options(talk, phase)
     rng = phase.get("range")
     low = high = None
     if isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, int | float) for v in rng):

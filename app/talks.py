@@ -64,6 +64,8 @@ class Problem:
     def field(self) -> str:
         """The field the problem is about (``label``, ``question``, ``id``...), or ``talk``."""
         names = [part for part in self.loc if isinstance(part, str)]
+        if len(self.loc) > 1 and self.loc[-1] == "options":
+            return "options"  # the phase's options as a whole (too few, other ids)
         trail = [n for n in names if n not in ("phases", "options")]
         if self.loc and isinstance(self.loc[-1], str) and LANG_RE.match(self.loc[-1]) and trail:
             return trail[-2] if len(trail) > 1 else trail[-1]
@@ -332,8 +334,9 @@ def _parse_phase(
         of = None
 
     raw_question = raw.get("question")
-    if raw_question is None and kind == PhaseKind.revote and of_phase is not None:
-        questions = dict(of_phase.questions)
+    if raw_question is None and kind == PhaseKind.revote:
+        # The stance's question; without a stance, 'of' says what is wrong.
+        questions = dict(of_phase.questions) if of_phase is not None else {}
     else:
         questions = _texts(
             raw_question, languages, check, (*loc, "question"), name, None, "'question'"
@@ -379,8 +382,9 @@ def _parse_phase(
                     code="estimate_needs_holds",
                     of=str(of),
                 )
-    elif "options" not in raw and kind == PhaseKind.revote and of_phase is not None:
-        options = list(of_phase.options)
+    elif "options" not in raw and kind == PhaseKind.revote:
+        # A revote asks with its stance's options; without a stance, 'of' says what is wrong.
+        options = list(of_phase.options) if of_phase is not None else []
     else:
         options = _parse_options(raw.get("options"), languages, check, loc, name)
 
@@ -389,15 +393,19 @@ def _parse_phase(
         and options
         and [o.key for o in options] != [o.key for o in of_phase.options]
     ):
+        revote = kind == PhaseKind.revote
         check.add(
             f"options must be the same ids, in the same order, as stance phase {of!r} "
-            f"({', '.join(o.key for o in of_phase.options)})",
+            f"({', '.join(o.key for o in of_phase.options)})"
+            + ("; leave 'options' out to take the stance's" if revote else ""),
             (*loc, "options"),
             name,
-            code="options_differ",
+            code="revote_options_differ" if revote else "options_differ",
             of=str(of),
             ids=", ".join(o.key for o in of_phase.options),
         )
+    elif kind == PhaseKind.revote and of_phase is not None and "options" in raw:
+        _same_labels(options, of_phase, languages, check, loc, name)
 
     holds: list[str] = []
     if kind == PhaseKind.stance:
@@ -430,6 +438,43 @@ def _parse_phase(
         min_value=min_value,
         max_value=max_value,
     )
+
+
+def _same_labels(
+    options: list[OptionDef],
+    stance: PhaseDef,
+    languages: list[str],
+    check: _Checker,
+    loc: Loc,
+    phase: str | None,
+) -> None:
+    """A revote that lists its options lists exactly its stance's: the same labels in every
+    language, so that the before/after comparison compares one question with itself."""
+    for index, (option, theirs) in enumerate(zip(options, stance.options, strict=True)):
+        differ = [
+            lang
+            for lang in languages
+            if lang in option.labels
+            and lang in theirs.labels
+            and option.labels[lang] != theirs.labels[lang]
+        ]
+        if not differ:
+            continue
+        first = differ[0]
+        check.add(
+            f"option {option.key!r} must have the label it has in stance phase {stance.key!r} "
+            f"(in {', '.join(differ)}: {option.labels[first]!r} here, {theirs.labels[first]!r} "
+            f"there); leave 'options' out to take the stance's",
+            (*loc, "options", index, "label"),
+            phase,
+            option.key,
+            code="revote_label_differs",
+            id=option.key,
+            of=stance.key,
+            languages=", ".join(differ),
+            mine=option.labels[first],
+            theirs=theirs.labels[first],
+        )
 
 
 def _finite(value: Any) -> bool:
@@ -639,7 +684,9 @@ def _toml_value(value: Any) -> str:
 
 
 def talk_to_toml(content: Mapping[str, Any]) -> str:
-    """A talk (``talk_to_dict``'s structure) as a talk file that reads back the same."""
+    """A talk (``talk_to_dict``'s structure) as a talk file that reads back the same. A revote
+    whose options are its stance's lists none (an old version whose revote differs keeps its
+    own, so reading it back names the difference)."""
     lines = [
         f"slug = {_toml_string(content['slug'])}",
         f"languages = {_toml_value(content['languages'])}",
@@ -647,6 +694,7 @@ def talk_to_toml(content: Mapping[str, Any]) -> str:
         "[title]",
     ]
     lines += [f"{lang} = {_toml_string(text)}" for lang, text in content["title"].items()]
+    by_id = {phase["id"]: phase for phase in content["phases"]}
     for phase in content["phases"]:
         lines += ["", "[[phases]]", f"id = {_toml_string(phase['id'])}"]
         lines.append(f"kind = {_toml_string(phase['kind'])}")
@@ -654,7 +702,12 @@ def talk_to_toml(content: Mapping[str, Any]) -> str:
             if name in phase:
                 lines.append(f"{name} = {_toml_value(phase[name])}")
         lines += [f"question.{lang} = {_toml_string(t)}" for lang, t in phase["question"].items()]
-        for option in phase.get("options", []):
+        options = phase.get("options", [])
+        stance = by_id.get(phase.get("of")) if phase["kind"] == PhaseKind.revote.value else None
+        if stance is not None and options == stance.get("options"):
+            lines.append(f"# options: those of {_toml_string(stance['id'])}")
+            continue  # a revote that lists none takes its stance's: nothing to drift apart
+        for option in options:
             lines += ["", "  [[phases.options]]", f"  id = {_toml_string(option['id'])}"]
             lines += [f"  label.{lang} = {_toml_string(t)}" for lang, t in option["label"].items()]
     return "\n".join(lines) + "\n"
@@ -992,7 +1045,8 @@ def template_talk(
     slug: str = "", languages: Sequence[str] = ("en", "zh-Hans"), estimate: bool = False
 ) -> dict[str, Any]:
     """The four-phase talk to start from: a choice, a stance, what the field is perceived to
-    hold (options, or a 0-100 estimate with ``estimate``) and the stance again after the talk."""
+    hold (options, or a 0-100 estimate with ``estimate``) and the stance again after the talk
+    (its options are always the stance's, so it lists none)."""
     langs = list(languages)
     stance_options = [
         {"id": key, "label": _in(langs, key)} for key in ("agree", "disagree", "unsure")
@@ -1036,7 +1090,6 @@ def template_talk(
                 "kind": "revote",
                 "of": "belief",
                 "question": _in(langs, "revote"),
-                "options": [dict(o) for o in stance_options],
             },
         ],
     }

@@ -468,7 +468,9 @@ def test_the_panel_is_each_phones_own(client: TestClient, app: FastAPI) -> None:
         ("emergence-scale", "field_pct", {"value": "-5"}, 422, "from 0 to 100"),
         ("emergence-scale", "field_pct", {"value": "lots"}, 422, "type or choose a number"),
         ("emergence-scale", "field_pct", {"value": "nan"}, 422, "type or choose a number"),
-        ("emergence-scale", "field_pct", {"value": "", "slider": ""}, 422, "choose a number"),
+        ("emergence-scale", "field_pct", {"value": "", "slider": ""}, 422, "type a number"),
+        # The form as the page drew it: the slider in the middle, untouched, the field empty.
+        ("emergence-scale", "field_pct", {}, 422, "Move the slider or type a number first"),
         ("emergence-scale", "field_pct", {"choice": "agree"}, 422, "choose one of the answers"),
         ("emergence", "revote", {"choice": "agree"}, 409, "has closed"),
     ],
@@ -624,12 +626,13 @@ def test_english_is_the_default_for_other_languages(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"value": "64", "slider": "64", "initial": ""}, 64.0),  # scripts keep both in step
-        ({"value": "", "slider": "31", "initial": ""}, 31.0),  # no script: only the slider moved
-        ({"value": "40", "slider": "50", "initial": ""}, 40.0),  # no script: a number typed
+        ({"value": "64", "slider": "64", "initial": "", "start": "50"}, 64.0),  # scripts: in step
+        ({"value": "", "slider": "31", "initial": "", "start": "50"}, 31.0),  # no script: moved
+        ({"value": "40", "slider": "50", "initial": "", "start": "50"}, 40.0),  # a number typed
         ({"value": "72.5", "slider": "40", "initial": "72.5"}, 40.0),  # slider moved from 72.5
         ({"value": "72.5", "slider": "73", "initial": "72.5"}, 72.5),  # untouched (snapped)
-        ({"value": "12,5", "slider": "50", "initial": ""}, 12.5),  # a decimal comma
+        ({"value": "12,5", "slider": "50", "initial": "", "start": "50"}, 12.5),  # decimal comma
+        ({"value": "50", "slider": "50", "initial": "", "start": "50"}, 50.0),  # 50, chosen
     ],
 )
 def test_the_estimate_form_takes_the_number_the_person_set(
@@ -637,6 +640,21 @@ def test_the_estimate_form_takes_the_number_the_person_set(
 ) -> None:
     vote = vote_from_form({"phase": "field_pct", **fields})
     assert vote.value == expected and vote.choice is None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"value": "", "slider": "50", "initial": "", "start": "50"},  # untouched: no answer
+        {"value": "", "slider": "50", "initial": ""},  # no start: the slider says nothing
+        {"value": "", "slider": "73", "initial": "", "start": "72.5"},  # untouched (snapped)
+        {"phase": "field_pct"},
+    ],
+)
+def test_an_untouched_slider_is_no_estimate(fields: dict[str, str]) -> None:
+    with pytest.raises(Invalid) as refused:
+        vote_from_form({"phase": "field_pct", **fields})
+    assert refused.value.code == "missing_value"
 
 
 def test_an_oversized_form_field_is_refused() -> None:

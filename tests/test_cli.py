@@ -212,3 +212,23 @@ def test_session_new_prints_the_running_servers_address(
     # address (this machine, port 8000).
     assert main(["session", "new", "--talk", "emergence", "--venue", "Y"]) == 0
     assert ":8000/j/" in capsys.readouterr().out
+
+
+def test_talks_names_a_revote_worded_apart_from_its_stance(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    seed = next(p for p in bundled_talk_files() if p.name == "emergence.toml")
+    stance_options = seed.read_text(encoding="utf-8").split('id = "belief"')[1]
+    stance_options = stance_options[stance_options.index("  [[phases.options]]") :]
+    stance_options = stance_options[: stance_options.index("[[phases]]")]
+    drifted = tmp_path / "drifted.toml"
+    drifted.write_text(
+        seed.read_text(encoding="utf-8").replace('slug = "emergence"', 'slug = "drifted"')
+        + "\n"
+        + stance_options.replace('"Yes, they do"', '"Yes"'),
+        encoding="utf-8",
+    )
+    assert main(["talks", str(drifted)]) == 2
+    err = capsys.readouterr().err
+    assert "drifted.toml: phase 'revote': option 'agree' must have the label it has" in err
+    assert "'Yes' here, 'Yes, they do' there" in err

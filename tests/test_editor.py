@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from app.editor import talk_from_form
@@ -178,3 +179,67 @@ def test_previewing_an_estimate_phase_adds_no_options_to_it(client: TestClient) 
     page = client.post("/presenter/talks/editor", data={**fields, "op": "select:2"})
     assert "No problems" in page.text
     assert 'class="ed-phone"' in page.text and "aud-est__slider" in page.text
+
+
+def revote_options(html: str, index: int) -> list[list[str]]:
+    """The rows (id, then a label per language) of the revote's read-only options."""
+    block = BeautifulSoup(html, "html.parser").select_one(f"#ed-revote-opts-{index}")
+    assert block is not None, "no options shown for the revote"
+    return [
+        [cell.get_text(strip=True) for cell in row.select("th, td")]
+        for row in block.select("tbody tr")
+    ]
+
+
+def test_a_revote_asks_with_its_stances_options_as_they_are_typed(client: TestClient) -> None:
+    login(client)
+    page = client.get("/presenter/talks/new/edit?slug=r").text
+    fields = form_of(page)
+    assert not any(name.startswith("phases.3.options") for name in fields)  # none of its own
+    assert 'value="copy_options:3"' not in page and 'value="add_option:3"' not in page
+    assert revote_options(page, 3) == [
+        ["agree", "Yes", "同意"],
+        ["disagree", "No", "不同意"],
+        ["unsure", "Unsure", "不确定"],
+    ]
+
+    # The stance reworded: the check redraws the revote's options and its phone preview.
+    fields["phases.1.options.0.label.en"] = "Absolutely"
+    fields["phases.1.options.0.label.zh-Hans"] = "完全同意"
+    fields["selected"] = "3"
+    check = client.post("/presenter/talks/editor/check", data=fields).text
+    assert revote_options(check, 3)[0] == ["agree", "Absolutely", "完全同意"]
+    assert 'id="ed-revote-opts-3" role="group"' in check and 'hx-swap-oob="true"' in check
+    preview = BeautifulSoup(check, "html.parser").select_one("#ed-preview")
+    assert preview is not None
+    labels = [b.get_text(strip=True) for b in preview.select(".aud-option__label")]
+    assert labels == ["Absolutely", "No", "Unsure"]
+    assert "No problems" in check
+
+    # Options sent for the revote anyway (an old form, a hand-made post) are not its own.
+    forged = {**fields, "phases.3.options.0.id": "agree", "phases.3.options.0.label.en": "Yes"}
+    forged["phases.3.options.0.label.zh-Hans"] = "同意"
+    assert "options" not in talk_from_form(forged)["phases"][3]
+    unchanged = client.post("/presenter/talks/editor", data={**forged, "op": "add_option:3"})
+    assert "phases.3.options" not in unchanged.text
+
+    saved = client.post("/presenter/talks/editor", data={**forged, "op": "save"})
+    assert saved.status_code == 200
+    stored = client.get("/api/v1/talks/r", headers=AUTH).json()
+    assert stored["phases"][3]["options"] == stored["phases"][1]["options"]
+    assert stored["phases"][3]["options"][0]["label"] == {"en": "Absolutely", "zh-Hans": "完全同意"}
+
+
+def test_a_stored_revote_is_edited_through_its_stance(client: TestClient) -> None:
+    login(client)
+    client.post("/presenter/talks/copy", data={"talk": "emergence", "slug": "mine"})
+    page = client.get("/presenter/talks/mine/edit").text
+    fields = form_of(page)
+    assert not any(name.startswith("phases.3.options") for name in fields)
+    assert revote_options(page, 3)[0][:2] == ["agree", "Yes, they do"]
+    fields["phases.1.options.2.label.en"] = "Not sure yet"
+    client.post("/presenter/talks/editor", data={**fields, "op": "save"})
+    current = client.get("/api/v1/talks/mine", headers=AUTH).json()
+    assert current["version"] == 2
+    assert current["phases"][3]["options"][2]["label"]["en"] == "Not sure yet"
+    assert current["phases"][3]["question"]["en"].startswith("After this talk")

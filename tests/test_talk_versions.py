@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from alembic import command
+from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, func, text
 from sqlmodel import Session, select
@@ -103,6 +104,55 @@ def test_an_invalid_talk_lists_every_problem_and_stores_nothing(client: TestClie
         assert bad.status_code == 422, bad.text
     other = client.post("/api/v1/talks", content="x", headers={**AUTH, "content-type": "text/csv"})
     assert other.status_code == 415
+
+
+def with_revote(**revote: Any) -> dict[str, Any]:
+    talk = json.loads(json.dumps(TALK))
+    talk["phases"].append({"id": "revote", "kind": "revote", "of": "belief", **revote})
+    return talk
+
+
+def test_a_revote_with_options_of_its_own_is_refused_naming_what_differs(
+    client: TestClient,
+) -> None:
+    options = json.loads(json.dumps(TALK["phases"][0]["options"]))
+    options[1]["label"]["en"] = "Not any more"
+    response = client.post("/api/v1/talks", json=with_revote(options=options), headers=AUTH)
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert (problem["phase"], problem["option"], problem["field"]) == (
+        "revote",
+        "disagree",
+        "label",
+    )
+    assert (
+        "stance phase 'belief'" in problem["msg"] and "'Not any more' here, 'No'" in problem["msg"]
+    )
+    assert client.get("/api/v1/talks/my-talk", headers=AUTH).status_code == 404
+
+    # The same through an edit: refused, the current version stays.
+    post_talk(client, with_revote())
+    edit = client.put("/api/v1/talks/my-talk", json=with_revote(options=options), headers=AUTH)
+    assert edit.status_code == 422 and edit.json()["detail"][0]["option"] == "disagree"
+    assert client.get("/api/v1/talks/my-talk", headers=AUTH).json()["version"] == 1
+    # Exactly the stance's options are accepted (and change nothing).
+    same = with_revote(options=TALK["phases"][0]["options"])
+    assert client.put("/api/v1/talks/my-talk", json=same, headers=AUTH).json()["version"] == 1
+
+
+def test_a_revote_without_options_asks_with_its_stances_on_the_phone(client: TestClient) -> None:
+    post_talk(client, with_revote(question={"en": "And now?", "zh-Hans": "现在呢？"}))
+    stored = client.get("/api/v1/talks/my-talk", headers=AUTH).json()
+    assert stored["phases"][2]["options"] == TALK["phases"][0]["options"]
+    code = new_session(client, "my-talk")
+    phase_action(client, code, "revote", "open")
+    for lang, question, labels in (
+        ("en", "And now?", ["Yes", "No"]),
+        ("zh-Hans", "现在呢？", ["是", "否"]),
+    ):
+        page = BeautifulSoup(client.get(f"/j/{code}", params={"lang": lang}).text, "html.parser")
+        assert page.select_one("#aud-q-revote").get_text(strip=True) == question
+        assert [b.get_text(strip=True) for b in page.select(".aud-option__label")] == labels
 
 
 def test_an_edit_makes_a_version_and_old_sessions_keep_their_wording(client: TestClient) -> None:

@@ -156,6 +156,65 @@ question.zh-Hans = "别人？"
     assert error.phase == "field" and "same ids, in the same order" in str(error)
 
 
+REVOTE_OPTIONS = """
+  [[phases.options]]
+  id = "agree"
+  label.en = "Yes"
+  label.zh-Hans = "是"
+  [[phases.options]]
+  id = "disagree"
+  label.en = "No"
+  label.zh-Hans = "否"
+"""
+
+
+def test_a_revote_may_list_exactly_its_stances_options(tmp_path: Path) -> None:
+    talk = load_talk_file(write(tmp_path, GOOD + REVOTE_OPTIONS))
+    assert talk.phases[1].options == talk.phases[0].options
+    assert talk.digest == load_talk_file(write(tmp_path, GOOD, "again.toml")).digest
+
+
+@pytest.mark.parametrize(
+    ("change", "option", "problems"),
+    [
+        (
+            ('label.en = "Yes"', 'label.en = "Yes, now"'),
+            "agree",
+            ["option 'agree' must have the label it has in stance phase 'belief'", "'Yes, now'"],
+        ),
+        (
+            ('label.zh-Hans = "否"', 'label.zh-Hans = "不"'),
+            "disagree",
+            ["option 'disagree'", "in zh-Hans: '不' here, '否' there"],
+        ),
+        (
+            ('id = "disagree"', 'id = "no"'),
+            None,
+            ["same ids, in the same order, as stance phase 'belief'", "leave 'options' out"],
+        ),
+    ],
+)
+def test_a_revote_whose_options_differ_from_its_stance_is_refused(
+    tmp_path: Path, change: tuple[str, str], option: str | None, problems: list[str]
+) -> None:
+    """The before/after comparison compares one question with itself: a revote reworded apart
+    from its stance is named, with what differs, rather than stored."""
+    old, new = change
+    error = error_for(tmp_path, GOOD + REVOTE_OPTIONS.replace(old, new, 1))
+    assert len(error.problems) == 1
+    problem = error.problems[0]
+    assert problem.phase == "revote" and problem.option == option
+    assert problem.field == ("label" if option else "options")
+    for text in problems:
+        assert text in str(error)
+    assert str(error).startswith("mini.toml: phase 'revote': ")
+
+
+def test_a_revote_without_a_stance_is_told_only_that(tmp_path: Path) -> None:
+    error = error_for(tmp_path, GOOD.replace('of = "belief"', 'of = "nothing"'))
+    assert [p.field for p in error.problems] == ["of"]  # not also "needs two options"
+
+
 def test_two_files_with_one_slug_are_refused(tmp_path: Path) -> None:
     write(tmp_path, GOOD.replace('slug = "mini"', 'slug = "emergence"'))
     with pytest.raises(TalkFileError, match="already used"):
@@ -221,9 +280,13 @@ def test_a_file_reusing_a_bundled_slug_is_named_with_every_other_problem(tmp_pat
 def test_a_talk_exported_as_toml_reads_back_the_same() -> None:
     for talk in discover_talks():
         content = talk_to_dict(talk)
-        again = parse_talk(tomllib.loads(talk_to_toml(content)), source="again")
+        exported = tomllib.loads(talk_to_toml(content))
+        again = parse_talk(exported, source="again")
         assert again.digest == talk.digest
         assert talk_to_dict(again) == content
+        # A revote is written without options: it takes its stance's, so they cannot drift.
+        revote = next(p for p in exported["phases"] if p["kind"] == "revote")
+        assert "options" not in revote and content["phases"][3]["options"]
 
 
 def _version(question: str, labels: tuple[str, str] = ("Yes", "No")) -> dict[str, object]:

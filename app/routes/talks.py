@@ -240,6 +240,7 @@ def _editor_context(
         "problem_count": len(problems),
         "slots": editor.slot_paths(talk),
         "slot_id": editor.slot_id,
+        "stance_options": editor.stance_options,
         "kinds": editor.KINDS,
         "saved": saved,
         "editable": editable,

@@ -7,7 +7,8 @@
      reconnect, and every connection starts with the current question; a vote or a panel
      request that failed is retried with backoff; a vote refused for coming too fast (429) is
      sent again after the server's Retry-After, saying so;
-   - keeps the % estimate's slider, number field and big number in step;
+   - keeps the % estimate's slider, number field and big number in step (the number field carries
+     what the slider chose; emptied, all three show nothing chosen, which the server refuses);
    - counts a running countdown down, and fetches the panel again when it reaches zero;
    - drops a shown refusal (?error=) from the address, so a reload does not repeat it. */
 (function () {
@@ -66,6 +67,15 @@
     });
     number.addEventListener("input", function () {
       var value = parseFloat(number.value);
+      if (number.value.trim() === "" && !(number.validity && number.validity.badInput)) {
+        // Cleared: back to nothing chosen, as the server sees it (the slider where it was drawn).
+        slider.value = slider.defaultValue;
+        if (output) {
+          output.textContent = "?";
+          output.classList.add("aud-est__big--empty");
+        }
+        return;
+      }
       if (isNaN(value)) return;
       slider.value = String(value);
       show(number.value);

@@ -118,3 +118,70 @@ def test_a_talk_written_in_the_editor_runs_and_an_edit_spares_the_first_session(
     other = open_page("second phone", viewport=(390, 844))
     other.goto(f"{live_server.url}/j/{second}")
     assert other.locator("#aud-q-belief").inner_text().strip() == SECOND
+
+
+def test_a_revotes_options_follow_its_stance_as_it_is_reworded(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    laptop = open_page("laptop", viewport=(1440, 900))
+    laptop.goto(f"{live_server.url}/presenter")
+    laptop.locator("#token").fill(ADMIN_TOKEN)
+    laptop.locator(".login__form button[type=submit]").click()
+    laptop.wait_for_url(f"{live_server.url}/presenter")
+    laptop.goto(f"{live_server.url}/presenter/talks/new/edit?slug=e2e-talk")
+    summary_says(laptop, "No problems")
+    revote = laptop.locator("#ed-revote-opts-3")
+    assert revote.locator("tbody tr").first.inner_text().split("\t")[:2] == ["agree", "Yes"]
+    assert laptop.locator("[name^='phases.3.options']").count() == 0  # nothing of its own
+
+    # Reword the stance's first option in both languages: the revote's follow as she types.
+    laptop.locator("textarea[name='phases.1.options.0.label.en']").fill("Absolutely")
+    laptop.locator("textarea[name='phases.1.options.0.label.zh-Hans']").fill("完全同意")
+    laptop.wait_for_function(
+        "() => { const row = document.querySelector('#ed-revote-opts-3 tbody tr');"
+        " return row && row.textContent.includes('Absolutely')"
+        " && row.textContent.includes('完全同意'); }",
+        timeout=WAIT_MS,
+    )
+    laptop.locator("button[name=op][value='select:3']").click()
+    laptop.locator("#ed-preview .aud-option__label").first.filter(has_text="Absolutely").wait_for(
+        timeout=WAIT_MS
+    )
+    summary_says(laptop, "No problems")
+    save(laptop, live_server, 1)
+
+    # The room's phones get the stance's new wording in the revote.
+    created = httpx.post(
+        f"{live_server.url}/api/v1/sessions",
+        json={"talk": "e2e-talk", "venue": "Room"},
+        headers=AUTH,
+        timeout=10,
+    )
+    code = created.json()["code"]
+    open_phase(live_server, code, "revote")
+    phone = open_page("phone", viewport=(390, 844))
+    phone.goto(f"{live_server.url}/j/{code}")
+    labels = phone.locator("#aud-panel .aud-option__label").all_inner_texts()
+    assert [label.strip() for label in labels] == ["Absolutely", "No", "Unsure"]
+
+
+def test_changing_a_phases_kind_redraws_the_form_without_a_stray_swap(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    """A new kind redraws the form, and the check the same change sets off is dropped rather than
+    swapping problems (or a revote's options) into fields the form does not have yet: htmx
+    would log each of those (the page-problem watch fails the test)."""
+    laptop = open_page("laptop", viewport=(1440, 900))
+    laptop.goto(f"{live_server.url}/presenter")
+    laptop.locator("#token").fill(ADMIN_TOKEN)
+    laptop.locator(".login__form button[type=submit]").click()
+    laptop.wait_for_url(f"{live_server.url}/presenter")
+    laptop.goto(f"{live_server.url}/presenter/talks/new/edit?slug=kinds")
+    kind = "select[name='phases.2.kind']"
+    for _ in range(3):
+        laptop.locator(kind).select_option("revote")
+        laptop.locator("#ed-revote-opts-2").wait_for(timeout=WAIT_MS)
+        laptop.locator(kind).select_option("stance")
+        laptop.locator("#ed-revote-opts-2").wait_for(state="detached", timeout=WAIT_MS)
+        laptop.wait_for_load_state("networkidle")
+    summary_says(laptop, "problem")
