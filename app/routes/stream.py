@@ -69,11 +69,13 @@ class LiveRenderer:
             if not (request.results_langs or request.counts_langs):
                 return frames
             results = phase_results(db, poll)
-            revealed = self.templates.get_template("partials/_revealed.html")
-            for lang in sorted(request.results_langs):
-                frames.results[lang] = encode_event(
-                    "results", revealed.render(results=results, lang=lang)
-                )
+            if request.results_langs:
+                room = audience.load_room_results(db, poll, results)
+                revealed = self.templates.get_template("partials/_revealed.html")
+                for lang in sorted(request.results_langs):
+                    frames.results[lang] = encode_event(
+                        "results", revealed.render(room=room, lang=lang)
+                    )
             if request.counts_langs:
                 counts = self.templates.get_template("partials/presenter/_counts.html")
                 participants = sessions.participant_count(db, poll)
