@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+from playwright.sync_api import expect
 
+from tests.e2e.conftest import axe_violations
 from tests.liveserver import LiveServer
 
 WAIT_MS = 10_000
@@ -48,13 +50,17 @@ def vote(room: list[Any], code: str, phase: str, column: int) -> None:
 
 
 def tops(page: Any, selectors: list[str]) -> list[float]:
-    """Where each element starts on the page, top to bottom (they must all be displayed)."""
-    out = []
-    for selector in selectors:
-        box = page.locator(selector).bounding_box()
-        assert box is not None, f"{selector} is not displayed"
-        out.append(box["y"])
-    return out
+    """Where each element starts on the page, read in one go (a pushed swap cannot fall in
+    between); each must be displayed."""
+    found = page.evaluate(
+        """(selectors) => selectors.map((s) => {
+            const el = document.querySelector(s);
+            return el && el.getClientRects().length ? el.getBoundingClientRect().top : null;
+        })""",
+        selectors,
+    )
+    assert None not in found, dict(zip(selectors, found, strict=True))
+    return [float(top) for top in found]
 
 
 def test_a_phone_shows_the_gap_and_the_movement_newest_first_and_keeps_a_summary(
@@ -85,9 +91,10 @@ def test_a_phone_shows_the_gap_and_the_movement_newest_first_and_keeps_a_summary
     assert above == sorted(above)
     sentence = gap.locator(".chart-sentence").inner_text()
     assert "38%" in sentence and "88%" in sentence, sentence
-    assert gap.locator("svg.chart--gap").is_visible()
+    expect(gap.locator("svg.chart--gap")).to_be_visible(timeout=WAIT_MS)
     # the older questions are folded to their sentence: their charts are not drawn
-    assert phone.locator("details[data-phase=belief] svg").is_hidden()
+    assert phone.locator("details[data-phase=belief] svg").count() == 1
+    expect(phone.locator("details[data-phase=belief] svg")).to_be_hidden(timeout=WAIT_MS)
     assert "38%" in phone.locator("details[data-phase=belief] summary").inner_text()
 
     # The person unfolds the belief question; the next push keeps it unfolded.
@@ -111,9 +118,11 @@ def test_a_phone_shows_the_gap_and_the_movement_newest_first_and_keeps_a_summary
     assert found == sorted(found), "newest first: the movement, the revote, the gap, the rest"
     assert "8 people who answered twice" in shift.locator(".chart-sentence").inner_text()
     assert shift.locator(".aud-key__more").inner_text().strip()
-    assert shift.locator("svg.chart--shift").is_visible()
-    assert phone.locator("details[data-phase=belief] svg").is_visible(), "unfolded as left"
+    expect(shift.locator("svg.chart--shift")).to_be_visible(timeout=WAIT_MS)
+    # unfolded as the person left it
+    expect(phone.locator("details[data-phase=belief] svg")).to_be_visible(timeout=WAIT_MS)
     assert phone.evaluate("window.__samePage === true"), "the results came with a reload"
+    assert axe_violations(phone) == []
 
     # The session ends; the phone is reloaded: the summary stays, with the thank-you.
     httpx.patch(
@@ -128,8 +137,8 @@ def test_a_phone_shows_the_gap_and_the_movement_newest_first_and_keeps_a_summary
     summary.wait_for(timeout=WAIT_MS)
     assert "Thank you for taking part." in phone.locator("#aud-panel").inner_text()
     assert summary.locator("h2").inner_text() == "What this room showed"
-    assert summary.locator("svg.chart--gap").is_visible()
-    assert summary.locator("svg.chart--shift").is_visible()
+    expect(summary.locator("svg.chart--gap")).to_be_visible(timeout=WAIT_MS)
+    expect(summary.locator("svg.chart--shift")).to_be_visible(timeout=WAIT_MS)
     story = tops(phone, [".aud-summary .aud-key--gap", ".aud-summary .aud-key--shift"])
     assert story == sorted(story), "the gap, then how views moved"
     # every question below, folded: the page stays a few screens long, never sideways
@@ -139,5 +148,6 @@ def test_a_phone_shows_the_gap_and_the_movement_newest_first_and_keeps_a_summary
         "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
     )
     assert width <= 390 and height < 3 * 844, (width, height)
+    assert axe_violations(phone) == []
     for person in room:
         person.close()
