@@ -15,6 +15,7 @@ whole room is drawn once and only a phone's answers are read per phone.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -333,17 +334,66 @@ def room_results(
 
 
 def load_room_results(
-    db: Session, poll: PollSession, phases: Sequence[PhaseResult] | None = None
+    db: Session,
+    poll: PollSession,
+    phases: Sequence[PhaseResult] | None = None,
+    kept: KeyFigures | None = None,
+    version: int = 0,
 ) -> RoomResults:
     """The room's results of a session from the database: the phases' counts (``phases`` when
-    the caller has read them already: one cheap query, as on every live tick), and the whole
-    analysis only once a gap or a movement may be shown."""
+    the caller has read them already: one cheap query, as on every live tick), and the gap and
+    the movement from the whole analysis once they may be shown, taken from ``kept`` while the
+    answers they pair have not changed (``version``: the session's phase changes seen, read
+    before ``phases``)."""
     if phases is None:
         phases = phase_results(db, poll)
     if not needs_analysis(phases):
         return room_results(phases, ended=poll.ended)
-    full = session_results(db, poll)
-    return room_results(full.phases, full.gap, full.shift, ended=poll.ended)
+    key = _paired_answers_key(phases, version)
+    found = kept.get(poll.code, key) if kept is not None else None
+    if found is None:
+        full = session_results(db, poll)
+        shown = room_results(phases, full.gap, full.shift)
+        found = (shown.gap, shown.shift)
+        if kept is not None:
+            kept.put(poll.code, key, found)
+    return room_results(phases, *found, ended=poll.ended)
+
+
+def _paired_answers_key(phases: Sequence[PhaseResult], version: int) -> tuple[object, ...]:
+    """What the shown gap and movement depend on: the answers of the revealed, closed phases.
+    Those change only when a person erases their answers (their counts fall) or the phase opens
+    again (a phase change, ``version``)."""
+    return (
+        version,
+        tuple(
+            (p.key, p.n, tuple(o.count for o in p.options), tuple(sorted(p.values)))
+            for p in phases
+            if _settled(p)
+        ),
+    )
+
+
+class KeyFigures:
+    """The gap and the movement the phones were last shown, per session: while the phases they
+    pair are closed, the votes that keep arriving on an open question do not change them, so a
+    live tick need not read and analyse every answer again (about 60 ms for a room of 2,000).
+    Thread-safe; one entry per session."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[object, tuple[GapResult | None, ShiftResult | None]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, code: str, key: object) -> tuple[GapResult | None, ShiftResult | None] | None:
+        with self._lock:
+            found = self._kept.get(code)
+        return found[1] if found is not None and found[0] == key else None
+
+    def put(
+        self, code: str, key: object, figures: tuple[GapResult | None, ShiftResult | None]
+    ) -> None:
+        with self._lock:
+            self._kept[code] = (key, figures)
 
 
 # --------------------------------------------------------------------------- the vote form

@@ -203,3 +203,29 @@ def test_an_ended_session_that_revealed_nothing_shows_no_results(live_client: Te
     assert client.patch(f"/api/v1/sessions/{code}", json={"ended": True}, headers=AUTH).is_success
     for where, region in seen(client, code).items():
         assert region.select(".aud-summary, .aud-key, details, svg") == [], where
+
+
+def test_a_person_who_erases_their_answers_leaves_the_gap_the_phones_show(
+    live_client: TestClient,
+) -> None:
+    """The gap is kept between live ticks while votes arrive on another question; an erasure
+    changes the answers it pairs, and the phones' gap follows."""
+    client = live_client
+    code = new_session(client)
+    phones = phones_for(client)
+    for phase in ("belief", "field"):
+        phase_action(client, code, phase, "open")
+    everyone_answers(client, code, phones, ("belief", "field"))
+    for phase in ("belief", "field"):
+        phase_action(client, code, phase, "close")
+        phase_action(client, code, phase, "reveal")
+    phase_action(client, code, "revote", "open")
+    phones[0].vote(code, "revote", {"choice": "agree"})
+    assert "38%" in sentence(pushed_results(client, code), "gap")  # 3 of 8 hold the view
+
+    erased = phones[0]._as_me("DELETE", f"/api/v1/sessions/{code}/me")
+    assert erased.status_code == 204, erased.text
+    phones[1].vote(code, "revote", {"choice": "agree"})  # the room goes on voting
+    for where, region in seen(client, code).items():
+        text = sentence(region, "gap")
+        assert "29%" in text and "38%" not in text, (where, text)  # 2 of 7

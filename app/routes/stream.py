@@ -56,11 +56,14 @@ class LiveRenderer:
         self.engine = engine
         self.templates = templates
         self.cache = cache
+        self.key_figures = audience.KeyFigures()
+        """The phones' gap and movement, kept between ticks while their answers stay put."""
 
     def __call__(self, request: RenderRequest) -> Frames:
         frames = Frames()
         if request.panel_langs:
             self._panels(request, frames)
+        version = self.cache.versions(request.code)[0]  # before anything is read
         with Session(self.engine) as db:
             poll = sessions.get_session(db, request.code)
             if request.state:
@@ -70,7 +73,7 @@ class LiveRenderer:
                 return frames
             results = phase_results(db, poll)
             if request.results_langs:
-                room = audience.load_room_results(db, poll, results)
+                room = audience.load_room_results(db, poll, results, self.key_figures, version)
                 revealed = self.templates.get_template("partials/_revealed.html")
                 for lang in sorted(request.results_langs):
                     frames.results[lang] = encode_event(
