@@ -262,8 +262,8 @@ class RoomResults:
     """What every phone shows of a session's results (context for ``_revealed.html``, drawn
     once per session and language): the revealed phases, and the belief gap and how views
     moved once the phases each pairs are all revealed and closed. Linked figures wait for the
-    close, as docs/methods.md asks ("Live slides and disclosure"): redrawn after every vote,
-    they would tell each voter's pair of answers. What the statistics hide (small cells, the
+    close (docs/methods.md, "Small cells"): redrawn after every vote, they would tell each
+    voter's pair of answers. What the statistics hide (small cells, the
     estimates of a small group) stays hidden: the charts and sentences are the ones the
     projector and the results pages draw from the same results."""
 
