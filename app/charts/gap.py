@@ -191,7 +191,9 @@ def _gap_estimate_chart(
     )
     y = draw_title(chart, chart.title, 0, width) + 6
     headline = gap_label(gap, lang)
-    y = draw_lines(chart, headline, PAD, y + 8, width - 2 * PAD, VALUE + 2, weight="bold") + 14
+    if not compact:  # on a phone the sentence above the chart says it
+        y = draw_lines(chart, headline, PAD, y + 8, width - 2 * PAD, VALUE + 2, weight="bold")
+    y += 14
     own, own_ci, seen, seen_ci = gap_sides(gap)
     n_self = g.headline.n if g.linked and g.headline.n else g.self_n
     n_seen = g.headline.n if g.linked and g.headline.n else g.perceived_n
@@ -268,7 +270,8 @@ def _gap_estimate_chart(
             points=points(fc.difference.estimate),
             ci=interval(fc.difference.ci95),
         )
-    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
+    if not compact:
+        y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     chart.rows.insert(0, headline)
     chart.rows.append(gap_left_out(gap, lang))
