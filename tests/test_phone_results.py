@@ -229,3 +229,28 @@ def test_a_person_who_erases_their_answers_leaves_the_gap_the_phones_show(
     for where, region in seen(client, code).items():
         text = sentence(region, "gap")
         assert "29%" in text and "38%" not in text, (where, text)  # 2 of 7
+
+
+def test_the_summary_holds_only_what_was_revealed(live_client: TestClient) -> None:
+    """The revote answered and closed but never revealed: after the end, the phones' summary
+    has the gap and not the movement, and the revote's chart is nowhere."""
+    client = live_client
+    code = new_session(client)
+    phones = phones_for(client)
+    for phase in ("belief", "field"):
+        phase_action(client, code, phase, "open")
+    everyone_answers(client, code, phones, ("belief", "field"))
+    for phase in ("belief", "field"):
+        phase_action(client, code, phase, "close")
+        phase_action(client, code, phase, "reveal")
+    phase_action(client, code, "revote", "open")
+    everyone_answers(client, code, phones, ("revote",))
+    phase_action(client, code, "revote", "close")
+    assert client.patch(f"/api/v1/sessions/{code}", json={"ended": True}, headers=AUTH).is_success
+    for lang in ("en", "zh-Hans"):
+        for where, region in seen(client, code, lang).items():
+            summary = region.select_one(".aud-summary")
+            assert summary is not None, where
+            assert [k["data-key"] for k in summary.select(".aud-key")] == ["gap"], where
+            assert items(region) == ["gap", "field", "belief"], where
+            assert not region.select(".chart--shift, [data-phase=revote]"), where
