@@ -166,8 +166,11 @@ def _draw_page(
     """The whole voting page as HTML (reads the revealed results; runs in a worker thread)."""
     results = None
     if state.revealed:
+        shared = request.app.state
+        version = shared.sessions.versions(content.code)[0]  # before anything is read
         with Session(engine) as db:
-            results = audience.load_room_results(db, sessions.get_session(db, content.code))
+            poll = sessions.get_session(db, content.code)
+            results = audience.load_room_results(db, poll, kept=shared.key_figures, version=version)
     view = audience.build_view(content, state, answers, lang, wanted=wanted, results=results)
     error = _refusal_text(lang, error_code, view, wanted) if error_code else ""
     return templates.get_template(PAGE).render(

@@ -52,11 +52,17 @@ class LiveRenderer:
     """Renders the live fragments of one session from the database (called in a worker
     thread by the Broadcaster)."""
 
-    def __init__(self, engine: Engine, templates: Jinja2Templates, cache: SessionCache) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        templates: Jinja2Templates,
+        cache: SessionCache,
+        key_figures: audience.KeyFigures | None = None,
+    ) -> None:
         self.engine = engine
         self.templates = templates
         self.cache = cache
-        self.key_figures = audience.KeyFigures()
+        self.key_figures = key_figures or audience.KeyFigures()
         """The phones' gap and movement, kept between ticks while their answers stay put."""
 
     def __call__(self, request: RenderRequest) -> Frames:
