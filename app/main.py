@@ -33,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from app import charts, i18n, logs, voting
+from app.audience import KeyFigures
 from app.db import ROOT, make_engine, migrate, startup_lock
 from app.deps import SharedPages
 from app.errors import (
@@ -110,8 +111,12 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.state.sessions = SessionCache(engine)
     # The broadcaster fans live updates out to event streams; it is the publisher the domain
     # reports its commits to, unless a test passes its own.
+    # The gap and the movement the phones show, kept while their answers stay put: the live
+    # results and the phones' own pages share them.
+    app.state.key_figures = KeyFigures()
     app.state.broadcaster = Broadcaster(
-        settings.broadcast_url, LiveRenderer(engine, app.state.templates, app.state.sessions)
+        settings.broadcast_url,
+        LiveRenderer(engine, app.state.templates, app.state.sessions, app.state.key_figures),
     )
     app.state.broadcaster.listen(app.state.sessions.publish)
     app.state.publisher = Publishers(

@@ -9,7 +9,7 @@ import pytest
 
 from app import charts, export, results, stats
 from app.charts.sentences import gap_sides
-from app.charts.svg import SMALL, interval, shown_points
+from app.charts.svg import MUTED, SMALL, interval, shown_points
 from app.i18n import translate
 from app.main import make_templates
 from app.results import PhaseInfo, SessionMeta
@@ -97,6 +97,10 @@ def all_charts(lang: str) -> list[charts.Chart]:
     out = list(charts.session_charts(session, lang).values()) + list(
         charts.session_charts(rated, lang).values()
     )
+    for drawn in (session, rated):  # the phones' narrower gap and flow
+        assert drawn.gap is not None and drawn.shift is not None
+        out.append(charts.gap_chart(drawn.gap, lang, compact=True))
+        out.append(charts.shift_chart(drawn.shift, lang, compact=True))
     talk = results.build_talk_results(
         "emergence",
         {"en": "t", "zh-Hans": "t"},
@@ -159,6 +163,29 @@ def test_the_gap_chart_says_it_in_words_with_its_interval() -> None:
     assert zh.sentence.startswith("本场50% ")
     wide = charts.gap_chart(session.gap, "en", wide=True)
     assert wide.width > chart.width and wide.height < chart.height
+
+
+def test_the_phones_gap_and_flow_say_what_the_page_says_in_less_room() -> None:
+    session = emergence(ROOM)
+    assert session.gap is not None and session.shift is not None
+    for lang in ("en", "zh-Hans"):
+        page, phone = (charts.gap_chart(session.gap, lang, compact=c) for c in (False, True))
+        assert phone.sentence == page.sentence and phone.width < page.width
+        shown = [e.text for e in phone.elements if isinstance(e, charts.Text)]
+        bars = [e.label for e in phone.elements if isinstance(e, charts.Rect) and e.label]
+        assert bars == [e.label for e in page.elements if isinstance(e, charts.Rect) and e.label]
+        # the gap on the bracket, with its interval; the note stays on the results page
+        ci = interval(session.gap.stats.headline.ci95)
+        assert any("+17" in text and ci in text for text in shown), shown
+        muted = [
+            [e.text for e in chart.elements if isinstance(e, charts.Text) and e.fill == MUTED]
+            for chart in (page, phone)
+        ]
+        assert muted[0] and muted[1] == [], muted  # the note, and the grid's 100% and 50%
+        flow, narrow = (charts.shift_chart(session.shift, lang, compact=c) for c in (False, True))
+        assert narrow.sentence == flow.sentence and narrow.width < flow.width
+        paths = [e.label for e in narrow.elements if isinstance(e, charts.Path)]
+        assert paths == [e.label for e in flow.elements if isinstance(e, charts.Path)]
 
 
 def test_bars_use_the_okabe_ito_colours_and_label_every_bar() -> None:

@@ -45,7 +45,7 @@ from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app import charts, export, i18n, results, stats
+from app import audience, charts, export, i18n, results, stats
 from app.live import RecordingPublisher
 from app.main import create_app, make_templates
 from app.settings import Settings
@@ -240,6 +240,12 @@ def run_room(
         ):
             outputs[f"{where} {lang}"] = _get(client, f"{url}?lang={lang}")
     outputs.update(_chart_files(client, code, outputs))
+    # the session ends: a phone that reloads, and one that joins now, keep its summary
+    ended = client.patch(f"/api/v1/sessions/{code}", json={"ended": True}, headers=AUTH)
+    assert ended.status_code == 200, ended.text
+    for lang in LANGS:
+        outputs[f"ended phone page {lang}"] = voter.get(f"/j/{code}?lang={lang}")
+        outputs[f"ended new phone page {lang}"] = Phone(client).get(f"/j/{code}?lang={lang}")
     truth = client.get(f"/api/v1/sessions/{code}/results", headers=AUTH).json()
     document = client.get(f"/api/v1/sessions/{code}/export.json", headers=AUTH).json()
     book = client.get(f"/api/v1/sessions/{code}/codebook.json", headers=AUTH).json()
@@ -629,9 +635,19 @@ def _every_output_was_read(room: Room) -> None:
     out = room.outputs
     for lang in LANGS:
         live = soup_of(out[f"live results event {lang}"])
-        assert [f["data-phase"] for f in live.select("figure")] == [*FIRST, "revote"]
+        # newest first: the revote, the perceived phase, ...
+        assert [f["data-phase"] for f in live.select("figure[data-phase]")] == [
+            "revote",
+            *reversed(FIRST),
+        ]
         phone = soup_of(out[f"phone page {lang}"])
-        assert len(phone.select("[data-live-results] figure")) == 4
+        assert len(phone.select("[data-live-results] figure[data-phase]")) == 4
+        ended = soup_of(out[f"ended phone page {lang}"])
+        for shown in (live, phone, ended):
+            # the gap and how views moved, where the phones show them
+            assert shown.select_one(".aud-key--gap svg.chart--gap")
+            assert shown.select_one(".aud-key--shift svg.chart--shift")
+        assert ended.select_one(".aud-summary .aud-key--gap")
         assert soup_of(out[f"projector gap slide {lang}"]).select_one("svg.chart--gap")
         shift_slide = soup_of(out[f"projector shift slide {lang}"])
         assert shift_slide.select_one("svg.chart--shift")
@@ -697,7 +713,8 @@ def same_ids(markup: str) -> str:
 
 def redraw_session(env: Any, session: results.SessionResults) -> list[str]:
     """Everything public the app draws of one session, without the database: every chart file,
-    the results page's body (tables, sentences, charts) and the phone's revealed results."""
+    the results page's body (tables, sentences, charts) and the phone's revealed results (during
+    the talk and once it has ended)."""
     out = []
     for lang in LANGS:
         for chart in charts.session_charts(session, lang).values():
@@ -707,9 +724,9 @@ def redraw_session(env: Any, session: results.SessionResults) -> list[str]:
                 results=session, lang=lang
             )
         )
-        out.append(
-            env.get_template("partials/_revealed.html").render(results=session.phases, lang=lang)
-        )
+        for ended in (False, True):
+            room = audience.room_results(session.phases, session.gap, session.shift, ended=ended)
+            out.append(env.get_template("partials/_revealed.html").render(room=room, lang=lang))
     return out
 
 

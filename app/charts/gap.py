@@ -10,6 +10,7 @@ from app.charts.svg import (
     GRID,
     INK,
     MUTED,
+    NARROW,
     NOTE_LINES,
     PAD,
     SMALL,
@@ -36,13 +37,15 @@ if TYPE_CHECKING:
     from app.results import GapResult
 
 
-def gap_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
+def gap_chart(gap: GapResult, lang: str, wide: bool = False, compact: bool = False) -> Chart:
     """Grouped bars, you vs the field per option, the gap labelled in points with its interval.
-    ``wide`` lays it out in landscape (for a projector) instead of portrait (for a phone)."""
+    ``wide`` lays it out in landscape (for a projector) instead of portrait; ``compact`` is the
+    phones' portrait: narrower, the gap on the bracket alone, no note (the results page has
+    it)."""
     if gap.stats.kind == "estimate":
-        return _gap_estimate_chart(gap, lang, wide)
+        return _gap_estimate_chart(gap, lang, wide, compact)
     g = gap.stats
-    width: float = WIDE if wide else WIDTH
+    width: float = WIDE if wide else NARROW if compact else WIDTH
     chart = Chart(
         "gap", translate(lang, "res_gap_title"), gap_sentence(gap, lang), lang, width=width
     )
@@ -70,7 +73,7 @@ def gap_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
             y += 6
     headline = gap_label(gap, lang)
     # landscape: the bracket over the view's bars carries the interval, no separate headline
-    bracket_only = wide and len(g.holds) == 1
+    bracket_only = (wide or compact) and len(g.holds) == 1
     if not bracket_only:
         y = draw_lines(chart, headline, PAD, y + 6, width - 2 * PAD, VALUE + 2, weight="bold")
     y += 34
@@ -85,8 +88,11 @@ def gap_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
     for tick in (0.25, 0.5, 0.75, 1.0):
         yy = base - plot_h * tick
         chart.add(Line(PAD, yy, width - PAD, yy, GRID, 1, "4 4"))
-    chart.add(Text(width - PAD, base - plot_h - 6, "100%", SMALL - 2, anchor="end", fill=MUTED))
-    chart.add(Text(width - PAD, base - plot_h / 2 - 6, "50%", SMALL - 2, anchor="end", fill=MUTED))
+    if not compact:  # on a phone the bracket's label needs the room; every bar has its value
+        chart.add(Text(width - PAD, base - plot_h - 6, "100%", SMALL - 2, anchor="end", fill=MUTED))
+        chart.add(
+            Text(width - PAD, base - plot_h / 2 - 6, "50%", SMALL - 2, anchor="end", fill=MUTED)
+        )
     label_size = SMALL if k <= 3 else SMALL - 2
     max_label_y = base
     for index, option in enumerate(groups):
@@ -165,24 +171,29 @@ def gap_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
         )
     y = max_label_y + 10
     note = translate(lang, "res_gap_note") + " " + gap_left_out(gap, lang)
-    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
+    if not compact:
+        y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     chart.rows.insert(0, headline)
     chart.rows.append(gap_left_out(gap, lang))
     return chart
 
 
-def _gap_estimate_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
+def _gap_estimate_chart(
+    gap: GapResult, lang: str, wide: bool = False, compact: bool = False
+) -> Chart:
     """Room's actual share vs the mean estimate of the field, as two horizontal bars, and the
     estimates split by own answer (false consensus)."""
     g = gap.stats
-    width: float = WIDE if wide else WIDTH
+    width: float = WIDE if wide else NARROW if compact else WIDTH
     chart = Chart(
         "gap", translate(lang, "res_gap_title"), gap_sentence(gap, lang), lang, width=width
     )
     y = draw_title(chart, chart.title, 0, width) + 6
     headline = gap_label(gap, lang)
-    y = draw_lines(chart, headline, PAD, y + 8, width - 2 * PAD, VALUE + 2, weight="bold") + 14
+    if not compact:  # on a phone the sentence above the chart says it
+        y = draw_lines(chart, headline, PAD, y + 8, width - 2 * PAD, VALUE + 2, weight="bold")
+    y += 14
     own, own_ci, seen, seen_ci = gap_sides(gap)
     n_self = g.headline.n if g.linked and g.headline.n else g.self_n
     n_seen = g.headline.n if g.linked and g.headline.n else g.perceived_n
@@ -259,7 +270,8 @@ def _gap_estimate_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
             points=points(fc.difference.estimate),
             ci=interval(fc.difference.ci95),
         )
-    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
+    if not compact:
+        y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     chart.rows.insert(0, headline)
     chart.rows.append(gap_left_out(gap, lang))

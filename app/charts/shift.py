@@ -9,6 +9,7 @@ from app.charts.svg import (
     GRID,
     INK,
     MUTED,
+    NARROW,
     NOTE_LINES,
     PAD,
     SMALL,
@@ -31,17 +32,18 @@ if TYPE_CHECKING:
     from app.results import ShiftResult
 
 
-def shift_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Chart:
+def shift_chart(shift: ShiftResult, lang: str, tests: bool = False, compact: bool = False) -> Chart:
     """The stance -> revote flow: two stacked columns joined by ribbons (an alluvial plot).
     Each column's totals are shown (a phase's own totals are public); the flows that
-    ``stats.suppressed`` hides are left out, and a note says so."""
+    ``stats.suppressed`` hides are left out, and a note says so. ``compact``: the phones'
+    variant, narrower and shorter, so its labels read larger on a small screen."""
     s = shift.stats
-    width = 580
+    width = NARROW if compact else 580
     chart = Chart(
         "shift", translate(lang, "res_shift_title"), shift_sentence(shift, lang), lang, width=width
     )
     y = draw_title(chart, chart.title, 0, width) + 8
-    side = 156
+    side = 126 if compact else 156
     node_w = 20
     left_x, right_x = PAD + side, width - PAD - side - node_w
     chart.add(
@@ -49,7 +51,7 @@ def shift_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Chart:
         _heading(right_x + node_w / 2, y, translate(lang, "res_after")),
     )
     y += SMALL * 1.6
-    total_h = 380
+    total_h = 300 if compact else 380
     gap_px = 16
     k = len(s.options)
     n = s.n_paired or 1

@@ -14,6 +14,9 @@ from typing import Any
 
 WIDTH = 520
 WIDE = 800
+NARROW = 400
+"""The phones' compact key charts (the gap, the movement): fewer units across, so their labels
+read larger on a 320-390px screen."""
 SLIDE = 1200
 """The projector's landscape charts: SLIDE units wide with SLIDE_TEXT-unit labels, so that a chart
 that fills a 1280x720 slide beside the QR code still draws its labels at 28 px or more."""

@@ -49,7 +49,6 @@ from app.deps import (
 )
 from app.errors import DomainError, Invalid, NotFound, TooManyRequests, retry_after
 from app.limits import Limits
-from app.results import phase_results
 from app.security import new_participant_token
 from app.sessions import LiveState, SessionCache, SessionContent
 
@@ -165,10 +164,13 @@ def _draw_page(
     error_code: str | None = None,
 ) -> str:
     """The whole voting page as HTML (reads the revealed results; runs in a worker thread)."""
-    results = []
+    results = None
     if state.revealed:
+        shared = request.app.state
+        version = shared.sessions.versions(content.code)[0]  # before anything is read
         with Session(engine) as db:
-            results = phase_results(db, sessions.get_session(db, content.code))
+            poll = sessions.get_session(db, content.code)
+            results = audience.load_room_results(db, poll, kept=shared.key_figures, version=version)
     view = audience.build_view(content, state, answers, lang, wanted=wanted, results=results)
     error = _refusal_text(lang, error_code, view, wanted) if error_code else ""
     return templates.get_template(PAGE).render(

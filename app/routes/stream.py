@@ -52,15 +52,24 @@ class LiveRenderer:
     """Renders the live fragments of one session from the database (called in a worker
     thread by the Broadcaster)."""
 
-    def __init__(self, engine: Engine, templates: Jinja2Templates, cache: SessionCache) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        templates: Jinja2Templates,
+        cache: SessionCache,
+        key_figures: audience.KeyFigures | None = None,
+    ) -> None:
         self.engine = engine
         self.templates = templates
         self.cache = cache
+        self.key_figures = key_figures or audience.KeyFigures()
+        """The phones' gap and movement, kept between ticks while their answers stay put."""
 
     def __call__(self, request: RenderRequest) -> Frames:
         frames = Frames()
         if request.panel_langs:
             self._panels(request, frames)
+        version = self.cache.versions(request.code)[0]  # before anything is read
         with Session(self.engine) as db:
             poll = sessions.get_session(db, request.code)
             if request.state:
@@ -69,11 +78,13 @@ class LiveRenderer:
             if not (request.results_langs or request.counts_langs):
                 return frames
             results = phase_results(db, poll)
-            revealed = self.templates.get_template("partials/_revealed.html")
-            for lang in sorted(request.results_langs):
-                frames.results[lang] = encode_event(
-                    "results", revealed.render(results=results, lang=lang)
-                )
+            if request.results_langs:
+                room = audience.load_room_results(db, poll, results, self.key_figures, version)
+                revealed = self.templates.get_template("partials/_revealed.html")
+                for lang in sorted(request.results_langs):
+                    frames.results[lang] = encode_event(
+                        "results", revealed.render(room=room, lang=lang)
+                    )
             if request.counts_langs:
                 counts = self.templates.get_template("partials/presenter/_counts.html")
                 participants = sessions.participant_count(db, poll)

@@ -1,7 +1,8 @@
 /* The audience page's script; the page works without it (plain forms, a reload shows what is new).
    - holds the session's live stream: the pushed question panel is swapped in without a request,
      unless this phone answered one of the open questions (then it fetches its own panel); the
-     revealed results are swapped in as they change;
+     revealed results are swapped in as they change, each question folded or unfolded as the
+     person left it;
    - recovers by itself: a dropped stream reconnects with backoff, a stream that went quiet (a
      network blip that left the socket up), a return to the network and a wake from sleep all
      reconnect, and every connection starts with the current question; a vote or a panel
@@ -165,9 +166,26 @@
     }
   }
 
+  // The revealed questions are folded (the newest open): one this person opened or closed stays
+  // so when the results are pushed again, as they are after every vote on a revealed question.
+  var folded = {}; // phase key -> open, as this person left it
+
+  document.addEventListener("click", function (event) {
+    var summary = event.target.closest && event.target.closest("summary");
+    var details = summary && summary.parentElement;
+    if (details && details.matches("[data-live-results] details[data-phase]")) {
+      folded[details.dataset.phase] = !details.open; // the click is about to turn it over
+    }
+  });
+
   function onResults(html) {
     var body = document.querySelector("[data-live-results]");
-    if (body) window.htmx.swap(body, html, { swapStyle: "innerHTML" });
+    if (!body) return;
+    window.htmx.swap(body, html, { swapStyle: "innerHTML" });
+    body.querySelectorAll("details[data-phase]").forEach(function (details) {
+      var open = folded[details.dataset.phase];
+      if (open !== undefined) details.open = open;
+    });
   }
 
   // ------------------------------------------------------------------ the live stream
