@@ -34,6 +34,7 @@ from app.models import (
 from app.vote_writer import NotConfirmed, VoteWriter, WriterClosed, _Pending
 from app.voting import Ballot, validate_vote
 from tests.conftest import new_session, phase_action
+from tests.test_audience import HX, error_text, soup_of, visit
 
 
 def count(app: FastAPI, table: type) -> int:
@@ -519,3 +520,34 @@ def test_a_writer_thread_that_stopped_is_started_again_by_the_next_vote(
     assert isinstance(lost, NotConfirmed)  # its page sends it again
     assert later.phase == "belief"
     assert stored_tokens(app) == {"belief": ["phone-2"]}
+
+
+def test_a_phone_whose_vote_is_not_confirmed_in_time_is_told_to_send_it_again(
+    app: FastAPI, client: TestClient, code: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the page: with htmx a 503 with Retry-After (the page's script sends the vote
+    again); without scripts the page with the message, in the phone's language."""
+    app.state.vote_writer.close()
+    app.state.vote_writer = VoteWriter(
+        app.state.engine, RecordingPublisher, app.state.sessions, answer_timeout=0.2
+    )
+    release = threading.Event()
+    write = vote_writer.write_ballots
+
+    def stalling(connection: Connection, ballots: list[Ballot]) -> list[VoteOut | Conflict]:
+        release.wait(30)
+        return write(connection, ballots)
+
+    monkeypatch.setattr(vote_writer, "write_ballots", stalling)
+    data = {"phase": "belief", "choice": "agree", "lang": "en"}
+    try:
+        visit(client, code)
+        answer = client.post(f"/j/{code}/vote", data=data, headers=HX)
+        assert answer.status_code == 503
+        assert answer.headers["Retry-After"]
+        visit(client, code, params={"lang": "zh-Hans"})  # the phone's choice of language
+        plain = client.post(f"/j/{code}/vote", data={"phase": "belief", "choice": "agree"})
+        assert plain.status_code == 200  # followed the redirect to the page
+        assert error_text(soup_of(plain.text)) == "你的答案未能及时确认，请再次提交。"
+    finally:
+        release.set()
