@@ -473,6 +473,7 @@ REFUSAL_MESSAGES = {
     "no_participant": "aud_err_cookie",
     "shutting_down": "aud_err_restarting",
     "database_unavailable": "aud_err_restarting",
+    "vote_not_confirmed": "aud_err_not_confirmed",
     "too_many_votes": "aud_err_too_fast",
 }
 

@@ -22,6 +22,13 @@ second attempt. Such a vote may be stored; sent again with its participant cooki
 phone's page does), it stores the same answer again (an upsert by participant), so it is
 counted once. A 200 always means committed.
 
+Every vote gets an answer. A vote the writer has not answered within ``ANSWER_TIMEOUT_SECONDS``
+is answered ``NotConfirmed`` (503, Retry-After) and logged with the writer's state: the phone's
+page sends it again, and the upsert stores it once, whether or not the first one was written
+after all. A phone must never show a vote as still being sent while the room's count has it.
+And a writer thread that stopped without being closed (a bug) is started again by the next
+vote, which takes what was queued.
+
 ``close()`` stops taking votes (a later ``submit`` raises WriterClosed, a 503), writes every vote
 already queued and stops the thread.
 """
@@ -58,6 +65,9 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
 CLOSE_TIMEOUT_SECONDS = 10.0
+ANSWER_TIMEOUT_SECONDS = 20.0
+"""The longest a vote waits for the writer's answer (a batch commits in well under a second;
+SQLite's busy timeout is 5 s)."""
 
 
 class WriterClosed(DomainError):
@@ -65,6 +75,14 @@ class WriterClosed(DomainError):
 
     status = 503
     code = "shutting_down"
+
+
+class NotConfirmed(DomainError):
+    """The writer gave no answer in time: the vote may or may not be stored; sent again, it is
+    stored once."""
+
+    status = 503
+    code = "vote_not_confirmed"
 
 
 @dataclass
@@ -98,10 +116,13 @@ class VoteWriter:
         engine: Engine,
         publisher: Callable[[], Publisher],
         sessions: SessionCache | None = None,
+        *,
+        answer_timeout: float = ANSWER_TIMEOUT_SECONDS,
     ) -> None:
         """``publisher`` returns the current publisher (the app may swap it when it starts);
         ``sessions`` is where votes are checked against their session's phases (the app's
-        cache, or one of the writer's own)."""
+        cache, or one of the writer's own); ``answer_timeout``: how long a vote waits for its
+        answer before it is answered 503."""
         self._engine = engine
         self._publisher = publisher
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
@@ -112,14 +133,17 @@ class VoteWriter:
         self._closed = False
         self._connection: Connection | None = None
         """The writer thread's connection; only that thread touches it."""
+        self._answer_timeout = answer_timeout
         self.batches = 0
         """How many transactions were committed (for tests and benchmarks)."""
+        self.unanswered = 0
+        """How many votes were answered 503 for want of the writer's answer in time."""
 
     async def submit(self, code: str, token: str, vote: VoteIn) -> VoteOut:
         """Validate, queue and wait for the commit.
 
-        Raises NotFound, Invalid or Conflict, WriterClosed after ``close()``, or the error of a
-        transaction that failed."""
+        Raises NotFound, Invalid or Conflict, WriterClosed after ``close()``, the error of a
+        transaction that failed, or NotConfirmed when no answer came in ``answer_timeout``."""
         if self._closed:
             raise _closed()
         ballot = validate_vote(await self.session(normalize_code(code)), token, vote)
@@ -131,11 +155,29 @@ class VoteWriter:
             if self._closed:
                 raise _closed()
             self._queue.put(pending)
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="vote-writer", daemon=True)
                 self._thread.start()
-        # If the client leaves, this future is cancelled; the vote is written all the same.
-        return await pending.future
+        # If the client leaves (or the wait times out), this future is cancelled; the vote is
+        # written all the same.
+        waiting = asyncio.timeout(self._answer_timeout)
+        try:
+            async with waiting:
+                return await pending.future
+        except TimeoutError:
+            if not waiting.expired():
+                raise
+        self.unanswered += 1
+        thread = self._thread
+        log.warning(
+            "a vote had no answer from the writer in %gs: answered 503 (writer thread alive: %s, "
+            "votes queued: %d, transactions committed: %d)",
+            self._answer_timeout,
+            thread is not None and thread.is_alive(),
+            self._queue.qsize(),
+            self.batches,
+        )
+        raise NotConfirmed("the vote could not be confirmed in time; send it again")
 
     async def session(self, code: str) -> SessionContent:
         """The session's phases and options (raises NotFound for an unknown code)."""
@@ -193,6 +235,9 @@ class VoteWriter:
                             _answer(pending, exc)
                 if stop:
                     return
+        except BaseException:  # a bug: the next vote starts a new thread, which takes the queue
+            log.critical("the vote writer thread stopped unexpectedly", exc_info=True)
+            raise
         finally:
             self._drop_connection()
 

@@ -13,17 +13,21 @@ open yet (every phone starts on the waiting screen):
    arrives; the new design receives the panel's HTML in a ``panel`` event and holds the
    question when its ``data-open`` lists the phase (it fetches the panel only for a phase it
    has already answered, which no phone here has);
-4. each phone answers through the form (``POST /j/{code}/vote``) at a random moment within
-   ``window`` seconds of holding the question.
+4. each phone answers through the form (``POST /j/{code}/vote``): one in ``AT_OPEN_EVERY``
+   the moment it holds the question (a tap right as the question appears, while the server is
+   still sending it to the rest of the room), the others at a random moment within ``window``
+   seconds of holding it.
 
 Measured: from t0 until each phone holds the question (p50/p99/max, and how many never did
-within ``deadline``), the panel requests sent and their latency, the votes' latency, failures,
-the rows stored once the server has stopped against the 200s received, and the server's memory
-per phone (RSS before the first join and with every phone's stream open). The client is one
-asyncio loop (uvloop when installed) on raw sockets, parsing only event names, the ``state``
-JSON (once per distinct payload) and the ``data-open`` attribute; its CPU time is reported next
-to the server's (its whole process tree: with several workers, all of them) and, when given,
-the database server's, to show which side was the bottleneck.
+within ``deadline``), the panel requests sent and their latency, the votes' latency (those sent
+at the opening apart), the votes still without an answer ``deadline`` seconds after they were
+sent (``unanswered``, apart from failures: a phone that shows its vote as still being sent),
+failures, the rows stored once the server has stopped against the 200s received, and the
+server's memory per phone (RSS before the first join and with every phone's stream open). The
+client is one asyncio loop (uvloop when installed) on raw sockets, parsing only event names,
+the ``state`` JSON (once per distinct payload) and the ``data-open`` attribute; its CPU time is
+reported next to the server's (its whole process tree: with several workers, all of them)
+and, when given, the database server's, to show which side was the bottleneck.
 
 ``conference`` plays several rooms at once on a running server (``pg_stages``: two workers on
 PostgreSQL): one session per room, their phones joining interleaved in waves of ``wave``, each
@@ -68,6 +72,9 @@ from phone import (
 from procs import machine_busy_seconds, sockets, tree_cpu_seconds, tree_rss_bytes, workers
 
 STREAM_LIMIT = 2**20
+AT_OPEN_EVERY = 4
+"""One phone in this many answers the moment it holds the question (its vote is "sent at the
+opening"); the others within ``window`` seconds."""
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -112,12 +119,20 @@ class Seat:
 
 class Room:
     def __init__(
-        self, server: _server.Server, code: str, count: int, phase: str, window: float
+        self,
+        server: _server.Server,
+        code: str,
+        count: int,
+        phase: str,
+        window: float,
+        deadline: float = 30.0,
     ) -> None:
         self.server = server
         self.code = code
         self.phase = phase
         self.window = window
+        self.deadline = deadline
+        """How long a vote may go without an answer before it counts as unanswered."""
         self.seats = [Seat(Phone(server.port, code)) for _ in range(count)]
         self.t0: float | None = None
         self.closing = False
@@ -130,7 +145,12 @@ class Room:
         self.panel_latencies: list[float] = []
         self.panel_before_t0 = 0
         self.vote_latencies: list[float] = []
+        self.at_open_latencies: list[float] = []
+        """Votes sent the moment their phone held the question (and answered 200)."""
         self.votes_sent = 0
+        self.votes_at_open = 0
+        self.unanswered: list[bool] = []
+        """Each vote without an answer within ``deadline``: whether it was sent at the opening."""
         self.tasks: set[asyncio.Task[None]] = set()
         self.votes: list[asyncio.Task[None]] = []
         self.signatures: dict[bytes, str] = {}
@@ -274,25 +294,35 @@ class Room:
             return
         seat.held_at = time.perf_counter()
         self.held += 1
-        self.votes.append(asyncio.create_task(self.answer(seat, random.uniform(0, self.window))))
+        at_open = self.held % AT_OPEN_EVERY == 1 or AT_OPEN_EVERY == 1
+        delay = 0.0 if at_open else random.uniform(0, self.window)
+        self.votes.append(asyncio.create_task(self.answer(seat, delay)))
         if self.held == len(self.seats):
             self.all_held.set()
 
     async def answer(self, seat: Seat, delay: float) -> None:
-        await asyncio.sleep(delay)
+        if delay:
+            await asyncio.sleep(delay)
         answered = ",".join(sorted(seat.phone.answered))
         self.votes_sent += 1
         sent = time.perf_counter()
+        at_open = not delay
+        self.votes_at_open += at_open
         try:
-            async with asyncio.timeout(60):
+            async with asyncio.timeout(self.deadline):
                 reply = await seat.phone.vote(self.phase, random.choice(CHOICES), answered)
-        except (HTTPFailure, ConnectionError, OSError, TimeoutError) as exc:
+        except TimeoutError:
+            self.unanswered.append(at_open)
+            return
+        except (HTTPFailure, ConnectionError, OSError) as exc:
             self.failures[f"vote: {exc!r}"[:60]] += 1
             return
         if reply.status != 200:
             self.failures[f"vote: {reply.status}"] += 1
             return
         self.vote_latencies.append(time.perf_counter() - sent)
+        if at_open:
+            self.at_open_latencies.append(self.vote_latencies[-1])
         if ANSWERED.search(reply.body) is None:  # the old design does not say; it has answered
             seat.phone.answered.add(self.phase)
         seat.phone.learn(reply.body)
@@ -353,7 +383,10 @@ async def room(
             await asyncio.sleep(0.5)
             rss_before = tree_rss_bytes(server.process.pid)
             result = await play(
-                server, [Room(server, code, count, phase, window)], wave=wave, deadline=deadline
+                server,
+                [Room(server, code, count, phase, window, deadline)],
+                wave=wave,
+                deadline=deadline,
             )
             result["memory_per_phone_kb"] = (
                 (result.pop("rss_streaming") - rss_before) / count / 1024
@@ -387,7 +420,7 @@ async def conference(
     codes = [new_session(server) for _ in range(sessions)]
     await asyncio.sleep(0.5)
     rss_before = tree_rss_bytes(server.process.pid)
-    rooms = [Room(server, code, phones, phase, window) for code in codes]
+    rooms = [Room(server, code, phones, phase, window, deadline) for code in codes]
     result = await play(
         server, rooms, wave=wave, deadline=deadline, stagger=stagger, database_pid=database_pid
     )
@@ -448,8 +481,8 @@ async def play(
         client_cpu_held = time.process_time() - client_cpu
         db_cpu_held = database_cpu() - db_cpu
         votes = [task for room in rooms for task in room.votes]
-        if votes:
-            await asyncio.wait(votes, timeout=max(room.window for room in rooms) + 60)
+        if votes:  # each vote gives up on its answer after ``deadline`` seconds
+            await asyncio.wait(votes, timeout=max(room.window for room in rooms) + deadline + 30)
         votes_done_s = time.perf_counter() - t0
         server_cpu_all = tree_cpu_seconds(pid) - server_cpu
         client_cpu_all = time.process_time() - client_cpu
@@ -475,6 +508,8 @@ async def play(
     events: Counter[str] = sum((room.events for room in rooms), Counter())
     panel_latencies = [x for room in rooms for x in room.panel_latencies]
     vote_latencies = [x for room in rooms for x in room.vote_latencies]
+    at_open_latencies = [x for room in rooms for x in room.at_open_latencies]
+    unanswered = [x for room in rooms for x in room.unanswered]
     join_latencies = [x for room in rooms for x in room.join_latencies]
     result: dict[str, Any] = {
         "phones": count,
@@ -505,6 +540,12 @@ async def play(
         "votes_ok": len(vote_latencies),
         "vote_p50_ms": _ms(vote_latencies, 0.5),
         "vote_p99_ms": _ms(vote_latencies, 0.99),
+        "votes_at_open": sum(room.votes_at_open for room in rooms),
+        "vote_at_open_p50_ms": _ms(at_open_latencies, 0.5),
+        "vote_at_open_p99_ms": _ms(at_open_latencies, 0.99),
+        # Votes with no answer within the deadline: the phone shows them as still being sent.
+        "unanswered": len(unanswered),
+        "unanswered_at_open": sum(unanswered),
         "votes_done_s": votes_done_s,
         "failures": sum(failures.values()),
         # Refused by an abuse limit (app.limits): a hall behind one address must see none.
@@ -533,6 +574,7 @@ async def play(
                 "held_max_ms": _ms(delays(room), 1.0),
                 "never_held": len(room.seats) - sum(1 for d in delays(room) if d <= deadline),
                 "votes_ok": len(room.vote_latencies),
+                "unanswered": len(room.unanswered),
                 "failures": sum(room.failures.values()),
             }
             for room, seconds in zip(rooms, presenter, strict=True)
@@ -575,8 +617,12 @@ def summary(r: dict[str, Any]) -> str:
         f"never within {r['deadline_s']:.0f} s: {r['never_held']}\n"
         f"  panel requests {r['panel_requests']} (p50 {_f(r['panel_p50_ms'])}, "
         f"p99 {_f(r['panel_p99_ms'])}); votes {r['votes_ok']}/{r['votes_sent']} ok "
-        f"(p50 {_f(r['vote_p50_ms'])}, p99 {_f(r['vote_p99_ms'])}); failures {r['failures']}"
+        f"(p50 {_f(r['vote_p50_ms'])}, p99 {_f(r['vote_p99_ms'])}; the {r['votes_at_open']} sent "
+        f"the moment the question showed p50 {_f(r['vote_at_open_p50_ms'])}, "
+        f"p99 {_f(r['vote_at_open_p99_ms'])}); failures {r['failures']}"
         f"{failures}, 429s {r.get('refused_429', 0)}\n"
+        f"  votes unanswered {r['deadline_s']:.0f} s after they were sent: {r['unanswered']} "
+        f"(sent at the opening: {r['unanswered_at_open']})\n"
         f"  rows stored {r['stored']} vs 200s {r['votes_ok']}; CPU in the "
         f"{r['held_window_s']:.2f} s from open to all held: server "
         f"{r['server_cpu_until_held_s']:.1f} s, client {r['client_cpu_until_held_s']:.1f} s"

@@ -25,10 +25,12 @@ Stages, each against a fresh uvicorn (one worker) on 127.0.0.1 with a temporary 
 6. room (bench/room.py): N phones (1000, 2000) play exactly what a browser on the voting page
    sends: join in waves of 200 on the waiting screen and hold the event stream; the presenter
    opens the question; each phone does what its page design does (the old one fetches the panel
-   on the state event, the new one receives it in a "panel" event) and answers through the form
-   within 10 s. Time from the presenter's request until each phone holds the question
-   (p50/p99/max, never within 30 s), panel requests, vote latency, failures, rows stored
-   against 200s, server memory per phone, client and server CPU.
+   on the state event, the new one receives it in a "panel" event) and answers through the form,
+   one phone in four the moment it holds the question, the others within 10 s. Time from the
+   presenter's request until each phone holds the question (p50/p99/max, never within 30 s),
+   panel requests, vote latency (and that of the votes sent at the opening), votes without an
+   answer 30 s after they were sent (target 0), failures, rows stored against 200s, server
+   memory per phone, client and server CPU.
 7. postgres (bench/pg_stages.py), on one throwaway PostgreSQL server (tests/pg.py; fsync off), a
    fresh database per stage: GET /healthz and the API votes under wrk on `beliefgap serve
    --workers 2` (votes as a ratio to that 2-worker baseline; rows counted in the database); two
@@ -491,6 +493,11 @@ def check(report: dict[str, Any]) -> list[str]:
     for label, r in rooms:
         if r["stored"] < r["votes_ok"]:
             problems.append(f"{label}: fewer rows stored than votes acknowledged")
+        if r["unanswered"]:
+            problems.append(
+                f"{label}: {r['unanswered']} votes without an answer {r['deadline_s']:.0f} s after "
+                f"they were sent ({r['unanswered_at_open']} of them sent at the opening)"
+            )
         if report["smoke"] and (r["never_held"] or r["failures"] or r["votes_ok"] < r["phones"]):
             problems.append(
                 f"{label} ({r['design']} design): {r['never_held']} phones never "

@@ -3,16 +3,22 @@ the live stream, and served from the session cache; only a phone's own answers a
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from app.deps import SharedPages
-from tests.conftest import new_session, phase_action
+from tests import liveserver
+from tests.conftest import ADMIN_TOKEN, AUTH, new_session, phase_action
 from tests.test_audience import (
     HX,
     error_text,
@@ -275,3 +281,104 @@ def test_the_vote_form_reads_what_browsers_send_and_refuses_the_rest_cleanly(
     )
     assert response.status_code == status, response.text
     assert len(stored(client, code)) == rows
+
+
+# --------------------------------------------------------------------------- a room tapping at once
+
+ROOM_PHONES = 80
+ANSWER_DEADLINE_SECONDS = 60
+"""Generous: a vote still unanswered after this long is one a phone shows as sent for ever."""
+
+
+@pytest.fixture
+def room_server(tmp_path: Path) -> Iterator[liveserver.LiveServer]:
+    """The app as ``beliefgap serve`` runs it: uvicorn with the header deadline protocol."""
+    server = liveserver.start(
+        tmp_path, ADMIN_TOKEN, args=("--http", "app.limits:HeaderTimeoutProtocol"), timeout=30
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def _tap_as_the_question_opens(server: liveserver.LiveServer, code: str) -> list[str]:
+    """ROOM_PHONES phones on the waiting screen, each holding the page's event stream; the
+    presenter opens ``belief``; half the phones vote through the form the instant the presenter's
+    request comes back, the other half the instant their stream pushes the question. Returns
+    what each vote got: its status, or that no answer came within the deadline."""
+    limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
+    phones = [httpx.AsyncClient(base_url=server.url, limits=limits) for _ in range(ROOM_PHONES)]
+    outcomes: list[str] = []
+    opened = asyncio.Event()
+
+    async def vote(phone: httpx.AsyncClient) -> None:
+        data = {"phase": "belief", "lang": "en", "choice": "agree", "answered": ""}
+        headers = {**HX, "Sec-Fetch-Site": "same-origin", "HX-Target": "aud-panel"}
+        try:
+            reply = await phone.post(
+                f"/j/{code}/vote", data=data, headers=headers, timeout=ANSWER_DEADLINE_SECONDS
+            )
+        except httpx.TimeoutException:
+            outcomes.append("no answer")
+            return
+        recorded = reply.status_code == 200 and shown_answer(soup_of(reply.text)) == "agree"
+        outcomes.append("recorded" if recorded else f"{reply.status_code}")
+
+    async def hold(phone: httpx.AsyncClient, listening: asyncio.Event, tap_on_push: bool) -> None:
+        url = f"/api/v1/sessions/{code}/events?lang=en&view=phone"
+        async with phone.stream("GET", url, timeout=ANSWER_DEADLINE_SECONDS) as stream:
+            async for chunk in stream.aiter_raw():
+                listening.set()  # the snapshot (the waiting panel) has come
+                pushed = b"event: panel" in chunk and b'data-open="belief@' in chunk
+                if pushed and tap_on_push:
+                    await vote(phone)
+                    return
+                if opened.is_set() and not tap_on_push:
+                    return
+
+    try:
+        for phone in phones:
+            page = await phone.get(f"/j/{code}")
+            assert page.status_code == 200
+        listening = [asyncio.Event() for _ in phones]
+        holders = [
+            asyncio.create_task(hold(phone, ready, tap_on_push=n % 2 == 0))
+            for n, (phone, ready) in enumerate(zip(phones, listening, strict=True))
+        ]
+        await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in listening)), 30)
+        async with httpx.AsyncClient(base_url=server.url, headers=AUTH) as presenter:
+            reply = await presenter.post(f"/api/v1/sessions/{code}/phases/belief/open")
+        assert reply.status_code == 200
+        opened.set()
+        await asyncio.gather(*(vote(phone) for n, phone in enumerate(phones) if n % 2))
+        await asyncio.wait_for(asyncio.gather(*holders), ANSWER_DEADLINE_SECONDS)
+    finally:
+        for phone in phones:
+            await phone.aclose()
+    return outcomes
+
+
+def test_every_vote_sent_as_the_question_opens_is_answered_and_stored(
+    room_server: liveserver.LiveServer,
+) -> None:
+    """A room taps the moment the question appears, while the server is still pushing it to
+    the other phones: each phone must get its answer (a phone without one shows its vote as
+    still being sent) and each vote must be stored once."""
+    created = httpx.post(
+        f"{room_server.url}/api/v1/sessions",
+        json={"talk": "emergence", "venue": "Aula"},
+        headers=AUTH,
+        timeout=10,
+    )
+    code = created.json()["code"]
+    outcomes = asyncio.run(_tap_as_the_question_opens(room_server, code))
+    assert len(outcomes) == ROOM_PHONES
+    assert Counter(outcomes) == {"recorded": ROOM_PHONES}
+    with sqlite3.connect(room_server.database) as db:
+        rows = db.execute(
+            "SELECT count(*) FROM response JOIN poll_session ON poll_session.id = "
+            "response.session_id WHERE poll_session.code = ?",
+            (code,),
+        ).fetchone()[0]
+    assert rows == ROOM_PHONES

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -14,12 +15,12 @@ import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func
+from sqlalchemy import Connection, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app import vote_writer
-from app.errors import Conflict
+from app.errors import Conflict, retry_after
 from app.live import RecordingPublisher
 from app.models import (
     Participant,
@@ -30,9 +31,10 @@ from app.models import (
     VoteIn,
     VoteOut,
 )
-from app.vote_writer import VoteWriter, WriterClosed, _Pending
+from app.vote_writer import NotConfirmed, VoteWriter, WriterClosed, _Pending
 from app.voting import Ballot, validate_vote
 from tests.conftest import new_session, phase_action
+from tests.test_audience import HX, error_text, soup_of, visit
 
 
 def count(app: FastAPI, table: type) -> int:
@@ -438,3 +440,114 @@ def test_the_writer_reconnects_when_its_connection_breaks(
     assert writer._connection is not None and writer._connection is not connection
     asyncio.run(vote("phone-3"))
     assert stored_tokens(app) == {"belief": ["phone-1", "phone-2", "phone-3"]}
+
+
+# --------------------------------------------------------------------------- every vote is answered
+
+
+class ThreadKilled(BaseException):
+    """What stops a thread that ``except Exception`` does not catch."""
+
+
+def test_a_vote_the_writer_does_not_answer_in_time_gets_503_and_sent_again_is_stored_once(
+    app: FastAPI, code: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever holds the writer up, the phone gets an answer: 503, so its page sends the vote
+    again; the first one, written after all, and the second are one answer."""
+    writer = VoteWriter(app.state.engine, RecordingPublisher, answer_timeout=0.2)
+    stalled = threading.Event()
+    release = threading.Event()
+    write = vote_writer.write_ballots
+
+    def stalling(connection: Connection, ballots: list[Ballot]) -> list[VoteOut | Conflict]:
+        if not release.is_set():
+            stalled.set()
+            release.wait(30)
+        return write(connection, ballots)
+
+    monkeypatch.setattr(vote_writer, "write_ballots", stalling)
+
+    async def scenario() -> tuple[BaseException | VoteOut, VoteOut]:
+        first = await asyncio.wait_for(
+            asyncio.gather(writer.submit(code, "phone", ON_TIME), return_exceptions=True), 30
+        )
+        assert stalled.is_set()
+        release.set()
+        again = await asyncio.wait_for(writer.submit(code, "phone", ON_TIME), 30)
+        return first[0], again
+
+    try:
+        with caplog.at_level(logging.WARNING):
+            first, again = asyncio.run(scenario())
+    finally:
+        release.set()
+        writer.close()
+    assert isinstance(first, NotConfirmed)
+    assert retry_after(first) is not None  # the page sends it again after Retry-After
+    assert again.phase == "belief"
+    assert stored_tokens(app) == {"belief": ["phone"]}
+    assert writer.unanswered == 1
+    assert any("no answer from the writer" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_writer_thread_that_stopped_is_started_again_by_the_next_vote(
+    app: FastAPI, code: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = VoteWriter(app.state.engine, RecordingPublisher, answer_timeout=0.2)
+    killed = threading.Event()
+    write = VoteWriter._write
+
+    def dying(self: VoteWriter, batch: list[_Pending]) -> None:
+        if not killed.is_set():
+            killed.set()
+            raise ThreadKilled
+        write(self, batch)
+
+    monkeypatch.setattr(VoteWriter, "_write", dying)
+
+    async def scenario() -> tuple[BaseException | VoteOut, VoteOut]:
+        lost = await asyncio.wait_for(
+            asyncio.gather(writer.submit(code, "phone-1", ON_TIME), return_exceptions=True), 30
+        )
+        later = await asyncio.wait_for(writer.submit(code, "phone-2", ON_TIME), 30)
+        return lost[0], later
+
+    try:
+        lost, later = asyncio.run(scenario())
+    finally:
+        writer.close()
+    assert isinstance(lost, NotConfirmed)  # its page sends it again
+    assert later.phase == "belief"
+    assert stored_tokens(app) == {"belief": ["phone-2"]}
+
+
+def test_a_phone_whose_vote_is_not_confirmed_in_time_is_told_to_send_it_again(
+    app: FastAPI, client: TestClient, code: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the page: with htmx a 503 with Retry-After (the page's script sends the vote
+    again); without scripts the page with the message, in the phone's language."""
+    app.state.vote_writer.close()
+    app.state.vote_writer = VoteWriter(
+        app.state.engine, RecordingPublisher, app.state.sessions, answer_timeout=0.2
+    )
+    release = threading.Event()
+    write = vote_writer.write_ballots
+
+    def stalling(connection: Connection, ballots: list[Ballot]) -> list[VoteOut | Conflict]:
+        release.wait(30)
+        return write(connection, ballots)
+
+    monkeypatch.setattr(vote_writer, "write_ballots", stalling)
+    data = {"phase": "belief", "choice": "agree", "lang": "en"}
+    try:
+        visit(client, code)
+        answer = client.post(f"/j/{code}/vote", data=data, headers=HX)
+        assert answer.status_code == 503
+        assert answer.headers["Retry-After"]
+        visit(client, code, params={"lang": "zh-Hans"})  # the phone's choice of language
+        plain = client.post(f"/j/{code}/vote", data={"phase": "belief", "choice": "agree"})
+        assert plain.status_code == 200  # followed the redirect to the page
+        assert error_text(soup_of(plain.text)) == "你的答案未能及时确认，请再次提交。"
+    finally:
+        release.set()

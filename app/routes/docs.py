@@ -25,8 +25,8 @@ DESCRIPTIONS = {
     413: "The request body is too large.",
     422: "The request is malformed: the detail lists every problem.",
     429: "Too many requests: `Retry-After` says when to try again.",
-    503: "The database cannot be reached, or the server is stopping: `Retry-After` says when "
-    "to try again.",
+    503: "The database cannot be reached, the server is stopping, or a vote could not be "
+    "confirmed in time: `Retry-After` says when to try again (a vote sent again is stored once).",
 }
 
 PRESENTER = (401, 403)
