@@ -276,9 +276,11 @@ def test_the_estimate_histogram_marks_the_actual_share() -> None:
     assert estimate is not None and estimate.actual_share == 0.25
     chart = charts.phase_chart(estimate, "en")
     texts = [e.text for e in chart.elements if isinstance(e, charts.Text)]
-    # 64.5 rounds half up
-    assert "actual 25%" in texts and "mean 65%" in texts
+    # 64.5 rounds half up; the red line is this room's share, not the field's
+    assert "25% of this room agree" in texts and "mean 65%" in texts
     assert chart.sentence.startswith("On average you estimate 65% [")
+    zh = charts.phase_chart(estimate, "zh-Hans")
+    assert "本场 25% 的人同意" in [e.text for e in zh.elements if isinstance(e, charts.Text)]
 
 
 def test_svg_is_accessible_and_parses_as_a_file() -> None:
