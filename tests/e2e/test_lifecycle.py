@@ -120,6 +120,28 @@ def test_the_projector_shows_the_options_and_takes_one_next_a_second(
     )
     assert size >= 28
     projector.screenshot(path=str(live_server.data_dir / "projector-options.png"))
+    # A small projector: all five definitions in full, none cut at the foot, at 28px still, with
+    # the countdown running and the QR code at least 30% of the height.
+    assert api(
+        live_server, "POST", f"/api/v1/sessions/{code}/phases/definition/open?seconds=600"
+    ).is_success
+    small = open_page("small projector", viewport=(1280, 720))
+    small.context.add_cookies(projector.context.cookies())
+    small.goto(f"{live_server.url}/presenter/sessions/{code}/projector")
+    small.wait_for_selector("#stage .countdown", timeout=WAIT_MS)
+    fits = small.evaluate(
+        """() => {
+            const list = document.querySelector('.options-list');
+            const last = list.lastElementChild.getBoundingClientRect();
+            const qr = document.querySelector('.qr-block__code').getBoundingClientRect();
+            const size = parseFloat(getComputedStyle(list.firstElementChild).fontSize);
+            return [list.scrollHeight <= list.clientHeight, last.bottom <= innerHeight,
+                    size >= 28, qr.height >= 0.3 * innerHeight - 1,
+                    document.documentElement.scrollHeight <= innerHeight];
+        }"""
+    )
+    assert fits == [True] * 5, fits
+    small.context.close()
     projector.evaluate(
         """() => {
             window.__nexts = 0;
