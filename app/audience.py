@@ -24,6 +24,7 @@ from typing import Literal
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
+from app import i18n
 from app.errors import DomainError, Invalid
 from app.models import Participant, PhaseKind, PollSession, Response, VoteIn
 from app.results import GapResult, PhaseResult, ShiftResult, phase_results, session_results
@@ -32,6 +33,7 @@ from app.sessions import (
     OpenPhase,
     PhaseContent,
     SessionContent,
+    best_language,
 )
 
 MAX_FIELD_LENGTH = 64
@@ -132,6 +134,9 @@ class AudienceView:
     """Drawn for every phone (pushed through the live stream), not for one."""
     ended: bool = False
     """The presenter ended the session: the phone says so instead of asking."""
+    languages: tuple[str, ...] = ()
+    """The interface languages the talk is written in: the language switch offers only these
+    (none for a talk in one language)."""
 
     @property
     def others(self) -> list[QuestionView]:
@@ -204,6 +209,20 @@ def _question(
     )
 
 
+def phone_languages(talk_languages: Collection[str]) -> tuple[str, ...]:
+    """The interface languages a phone may switch between for a talk: those the talk is written
+    in (another would translate the buttons and leave every question as it was)."""
+    spoken = {i18n.supported(tag) for tag in talk_languages}
+    return tuple(lang for lang in i18n.LANGUAGES if lang in spoken)
+
+
+def phone_language(talk_languages: Collection[str], wanted: str) -> str:
+    """The interface language for a phone that asks for ``wanted`` (a supported language): the
+    nearest the talk offers, or ``wanted`` itself when the talk has no interface language."""
+    offered = phone_languages(talk_languages)
+    return wanted if wanted in offered or not offered else best_language(offered, wanted)
+
+
 def build_view(
     content: SessionContent,
     state: LiveState,
@@ -241,6 +260,7 @@ def build_view(
         answered=frozenset(answers),
         shared=shared,
         ended=state.ended,
+        languages=phone_languages(content.languages),
     )
 
 

@@ -34,6 +34,12 @@ UTF8_BOM = "\ufeff"
 and garble Chinese."""
 
 
+def csv_filename(stem: str, bom: bool) -> str:
+    """The download name of a CSV export: the Excel variant (with a byte-order mark) gets its own
+    name, so that both can sit side by side in a downloads folder."""
+    return f"beliefgap-{stem}-excel.csv" if bom else f"beliefgap-{stem}.csv"
+
+
 def neutralize(cell: Any) -> Any:
     """Make a text cell inert in spreadsheets; numbers pass unchanged."""
     if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES):

@@ -615,6 +615,47 @@ def test_the_language_follows_the_session_and_the_switch_persists(client: TestCl
     assert landing.html["lang"] == "zh-Hans" and "加入投票" in landing.get_text()
 
 
+ENGLISH_ONLY = {
+    "slug": "english-only",
+    "languages": ["en"],
+    "title": {"en": "An English talk"},
+    "phases": [
+        {
+            "id": "belief",
+            "kind": "stance",
+            "question": {"en": "Do you agree?"},
+            "holds": ["agree"],
+            "options": [
+                {"id": "agree", "label": {"en": "Yes"}},
+                {"id": "disagree", "label": {"en": "No"}},
+            ],
+        }
+    ],
+}
+
+
+def test_a_talk_in_one_language_offers_no_switch_and_speaks_it(client: TestClient) -> None:
+    """A switch to Chinese on an English talk translated the buttons and left every question in
+    English: phones get the talk's languages only, buttons and all."""
+    assert client.post("/api/v1/talks", json=ENGLISH_ONLY, headers=AUTH).status_code == 201
+    code = new_session(client, talk="english-only")
+    phase_action(client, code, "belief", "open")
+    for kwargs in ({"headers": ZH}, {"params": {"lang": "zh-Hans"}, "headers": ZH}):
+        page = visit(client, code, **kwargs)  # type: ignore[arg-type]
+        assert page.select_one(".aud-lang") is None
+        assert page.html["lang"] == "en"
+        assert "Do you agree?" in page.select_one(".aud-q__text").get_text()
+        assert "zh-Hans" not in page.select_one(".aud-live")["data-events"]
+    panel = client.get(f"/j/{code}/panel", params={"lang": "zh-Hans"}, headers=ZH)
+    assert panel.status_code == 200 and "lang=zh-Hans" not in panel.text
+    assert "你" not in panel.text  # no Chinese button beside an English question
+    # a talk in both languages still offers the other one
+    both = new_session(client)
+    phase_action(client, both, "belief", "open")
+    switch = visit(client, both, params={"lang": "en"}).select("a.aud-lang__link")
+    assert [a["hreflang"] for a in switch] == ["zh-Hans"]
+
+
 def test_english_is_the_default_for_other_languages(client: TestClient) -> None:
     page = soup_of(client.get("/", headers={"Accept-Language": "fr-FR,fr;q=0.9"}).text)
     assert page.html["lang"] == "en" and "Join the poll" in page.get_text()

@@ -9,7 +9,7 @@ import pytest
 
 from app import charts, export, results, stats
 from app.charts.sentences import gap_sides
-from app.charts.svg import MUTED, SMALL, interval, shown_points
+from app.charts.svg import MUTED, SMALL, interval, shown_points, words
 from app.i18n import translate
 from app.main import make_templates
 from app.results import PhaseInfo, SessionMeta
@@ -303,9 +303,11 @@ def test_the_estimate_histogram_marks_the_actual_share() -> None:
     assert estimate is not None and estimate.actual_share == 0.25
     chart = charts.phase_chart(estimate, "en")
     texts = [e.text for e in chart.elements if isinstance(e, charts.Text)]
-    # 64.5 rounds half up
-    assert "actual 25%" in texts and "mean 65%" in texts
+    # 64.5 rounds half up; the red line is this room's share, not the field's
+    assert "25% of this room agree" in texts and "mean 65%" in texts
     assert chart.sentence.startswith("On average you estimate 65% [")
+    zh = charts.phase_chart(estimate, "zh-Hans")
+    assert "本场 25% 的人同意" in [e.text for e in zh.elements if isinstance(e, charts.Text)]
 
 
 def test_svg_is_accessible_and_parses_as_a_file() -> None:
@@ -364,6 +366,38 @@ def test_wrap_breaks_latin_at_spaces_and_chinese_anywhere() -> None:
     lines = charts.wrap("unanimous_two_late_main_hall", 100, 20)
     assert len(lines) > 1 and all(charts.text_width(line, 20) <= 100 for line in lines)
     assert "".join(lines) == "unanimous_two_late_main_hall"
+
+
+def test_headings_keep_their_words_whole() -> None:
+    assert charts.wrap("changed", 80, 20, bold=True, keep_words=True) == ["changed"]
+    assert charts.wrap("Neither agree nor disagree", 110, 20, keep_words=True) == [
+        "Neither",
+        "agree nor",
+        "disagree",
+    ]
+    # short Chinese words stay whole, a long run breaks but leaves no character alone
+    assert charts.wrap("是的，具有", 50, 20, keep_words=True) == ["是的，", "具有"]
+    assert charts.wrap("非常不同意", 80, 20, keep_words=True) == ["非常不", "同意"]
+    assert charts.wrap("模型（Deshpande 等，2023）", 120, 20, keep_words=True) == [
+        "模型",
+        "（Deshpande",
+        "等，2023）",
+    ]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_the_revote_matrix_headings_break_only_between_words(lang: str) -> None:
+    # "change / d" stood over the last column on the projector, the results page and the PDF
+    belief = {str(i): FIVE[i % 5] for i in range(40)}
+    revote = {str(i): FIVE[(i + 1) % 5] for i in range(40)}
+    for room in (emergence(ROOM), scale({"belief": belief, "revote": revote})):
+        assert room.shift is not None
+        chart = charts.shift_matrix_chart(room.shift, lang)
+        texts = [e.text for e in chart.elements if isinstance(e, charts.Text)]
+        assert translate(lang, "res_changed") in texts
+        for option in room.shift.stats.options:
+            for word in words(room.shift.label(option, lang)):
+                assert any(word in text for text in texts), (lang, option, word, texts)
 
 
 def test_an_interval_bound_that_rounds_to_zero_reads_0_not_minus_0() -> None:

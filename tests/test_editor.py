@@ -101,6 +101,13 @@ def test_a_talk_from_the_template_is_checked_saved_and_run(client: TestClient) -
     dashboard = client.get("/presenter").text
     assert "Made in the editor" in dashboard
     assert "/presenter/talks/from-editor/edit" in dashboard
+    # The template's address, come back to after the save (a reload, the back button), opens
+    # the saved talk rather than a blank template.
+    again = client.get("/presenter/talks/new/edit?slug=from-editor", follow_redirects=False)
+    assert again.status_code == 303
+    assert again.headers["location"] == "/presenter/talks/from-editor/edit"
+    reloaded = talk_from_form(form_of(client.get(again.headers["location"]).text))
+    assert reloaded["title"]["en"] == "Made in the editor"
 
 
 def test_the_buttons_add_move_and_remove_phases_and_options(client: TestClient) -> None:

@@ -215,12 +215,20 @@ def test_csv_for_excel_starts_with_a_byte_order_mark(client: TestClient) -> None
     code = new_session(client)
     phase_action(client, code, "definition", "open")
     assert vote(client, code, "definition", "d1") == 200
-    plain = client.get(f"/api/v1/sessions/{code}/export.csv", headers=AUTH).content
-    excel = client.get(f"/api/v1/sessions/{code}/export.csv?bom=1", headers=AUTH).content
-    assert not plain.startswith(b"\xef\xbb\xbf")
-    assert excel == b"\xef\xbb\xbf" + plain
-    talk = client.get("/api/v1/talks/emergence/export.csv?bom=1", headers=AUTH).content
-    assert talk.startswith(b"\xef\xbb\xbfsession,")
+    plain = client.get(f"/api/v1/sessions/{code}/export.csv", headers=AUTH)
+    excel = client.get(f"/api/v1/sessions/{code}/export.csv?bom=1", headers=AUTH)
+    assert not plain.content.startswith(b"\xef\xbb\xbf")
+    assert excel.content == b"\xef\xbb\xbf" + plain.content
+    talk = client.get("/api/v1/talks/emergence/export.csv?bom=1", headers=AUTH)
+    assert talk.content.startswith(b"\xef\xbb\xbfsession,")
+    # both land in one downloads folder: the Excel file must not overwrite the plain one
+    assert plain.headers["content-disposition"] == f'attachment; filename="beliefgap-{code}.csv"'
+    assert (
+        excel.headers["content-disposition"] == f'attachment; filename="beliefgap-{code}-excel.csv"'
+    )
+    talk_plain = client.get("/api/v1/talks/emergence/export.csv", headers=AUTH)
+    assert 'filename="beliefgap-emergence.csv"' in talk_plain.headers["content-disposition"]
+    assert 'filename="beliefgap-emergence-excel.csv"' in talk.headers["content-disposition"]
     assert (
         client.get(f"/api/v1/sessions/{code}/export.csv?bom=maybe", headers=AUTH).status_code == 422
     )

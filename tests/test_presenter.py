@@ -362,6 +362,26 @@ def test_phase_action_with_htmx_returns_the_panel(client: TestClient) -> None:
     assert 55 <= float(countdown["data-closes-in"]) <= 60
 
 
+def test_restart_timer_is_offered_only_on_a_phase_with_a_timer(client: TestClient) -> None:
+    code = new_session(client)
+    login(client)
+    page = f"/presenter/sessions/{code}"
+
+    def buttons(phase: str) -> tuple[str, bool]:
+        soup = BeautifulSoup(client.get(f"{page}/panel").text, "html.parser")
+        form = soup.select_one(f'.phase[data-phase="{phase}"] form.phase__open')
+        seconds = form.select_one('input[name="seconds"]')
+        return form.button.get_text(strip=True), seconds.has_attr("required")
+
+    assert buttons("belief") == ("Open", False)
+    post_form(client, page, f"{page}/phases/belief/open")
+    assert buttons("belief") == ("Start timer", True)  # open without a countdown
+    post_form(client, page, f"{page}/phases/belief/open", seconds="90")
+    assert buttons("belief") == ("Restart timer", False)
+    post_form(client, page, f"{page}/phases/belief/close")
+    assert buttons("belief") == ("Reopen", False)
+
+
 def test_a_refused_action_says_why_and_changes_nothing(client: TestClient) -> None:
     code = new_session(client)
     login(client)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+from bs4 import BeautifulSoup
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
@@ -164,6 +165,28 @@ def test_the_phone_page_has_the_erase_button_and_the_privacy_note_in_both_langua
     assert "Back to the poll" not in text  # no session named: no link back
     odd = client.get("/privacy", params={"code": "<script>/x"}).text
     assert "/j/" not in odd
+
+
+def test_erase_is_offered_only_to_a_phone_that_answered(app: FastAPI, client: TestClient) -> None:
+    """A red "Erase my answers" on a waiting screen, before any answer, erased nothing."""
+    code = new_session(client)
+    phone = TestClient(app)
+
+    def erase_hidden() -> bool:
+        soup = BeautifulSoup(phone.get(f"/j/{code}").text, "html.parser")
+        button = soup.select_one("[data-erase]")
+        assert button is not None  # there for the script to show after the first answer
+        return button.has_attr("hidden")
+
+    assert erase_hidden()  # the waiting screen
+    phase_action(client, code, "definition", "open")
+    assert erase_hidden()  # a question, not answered yet
+    vote(phone, code)
+    assert not erase_hidden()
+    phase_action(client, code, "definition", "close")
+    assert not erase_hidden()  # waiting again, with an answer stored
+    assert phone.delete(f"/api/v1/sessions/{code}/me").status_code == 204
+    assert erase_hidden()
 
 
 def test_the_privacy_note_says_how_long_answers_are_kept(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -188,6 +188,27 @@ def test_the_results_page_shows_charts_words_and_export_buttons(
         assert client.get(path).status_code == 200, href
 
 
+def test_the_results_pages_back_links_say_where_they_go(app: FastAPI, client: TestClient) -> None:
+    code = run_session(app, client, room(4, 8, 9))
+    presenter(client)
+    expected = {
+        "en": ("Back to this session's controls", "Back to the dashboard"),
+        "zh-Hans": ("返回本场的控制页", "返回控制台"),
+    }
+    for lang, (to_session, to_dashboard) in expected.items():
+        page = client.get(f"/presenter/sessions/{code}/results?lang={lang}")
+        nav = BeautifulSoup(page.text, "html.parser").select_one(".results__nav")
+        assert nav is not None
+        back = nav.select("a")[0]
+        assert back["href"] == f"/presenter/sessions/{code}"
+        assert back.get_text(strip=True) == f"← {to_session}"
+        page = client.get(f"/presenter/talks/emergence/results?lang={lang}")
+        nav = BeautifulSoup(page.text, "html.parser").select_one(".results__nav")
+        assert nav is not None
+        back = nav.select("a")[0]
+        assert back["href"] == "/presenter" and back.get_text(strip=True) == f"← {to_dashboard}"
+
+
 def test_small_cells_show_too_few_on_the_page(app: FastAPI, client: TestClient) -> None:
     # 6 people agree, 4 of them think the field agrees: cells of 4 and 2
     code = run_session(app, client, room(6, 9, 4))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -78,6 +79,17 @@ def test_bundled_talks_have_the_phases_the_seed_talk_asked() -> None:
     belief = next(p for p in scale.phases if p.key == "belief")
     assert len(belief.options) == 5
     assert belief.holds == ["agree", "strongly_agree"]
+
+
+def test_bundled_options_never_point_at_another_option_by_its_id() -> None:
+    # phones and the projector number the options 1-5; an id like "d3" is nowhere to be seen
+    for talk in discover_talks():
+        for phase in talk.phases:
+            ids = [o.key for o in phase.options if re.fullmatch(r"[a-z]+\d+", o.key)]
+            for option in phase.options:
+                for lang, label in option.labels.items():
+                    named = [i for i in ids if re.search(rf"\b{i}\b", label)]
+                    assert not named, (talk.slug, phase.key, option.key, lang, label)
 
 
 def test_revote_inherits_the_stance_question_and_options(tmp_path: Path) -> None:

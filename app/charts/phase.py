@@ -146,7 +146,7 @@ def bar_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
 
 
 def estimate_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
-    """Histogram of % estimates, with the mean (and its t interval) and the actual share.
+    """Histogram of % estimates, with the mean (and its t interval) and this room's own share.
     ``wide``: landscape, SLIDE units wide with larger text (the projector)."""
     width: float = SLIDE if wide else WIDTH
     small = SLIDE_TEXT if wide else SMALL

@@ -24,6 +24,7 @@ from app.charts.svg import (
     ink_on,
     option_colour,
     pct,
+    widest_word,
     wrap,
 )
 from app.i18n import translate
@@ -135,7 +136,12 @@ def shift_matrix_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Ch
     """The stance x revote matrix as a heat map of row shares, with the share that changed."""
     s = shift.stats
     k = len(s.options)
-    width = 540 + max(0, k - 3) * 80
+    row_w = 140
+    # Headings wrap only between words: each column is at least as wide as its widest word.
+    changed_label = translate(lang, "res_changed")
+    changed_w = max(96.0, widest_word(changed_label, SMALL, bold=True) + 8)
+    word_w = max((widest_word(shift.label(o, lang), SMALL) for o in s.options), default=0.0)
+    width = max(540 + max(0, k - 3) * 80, 2 * PAD + row_w + changed_w + k * (word_w + 8))
     chart = Chart(
         "shift-matrix",
         translate(lang, "res_matrix_title"),
@@ -144,7 +150,6 @@ def shift_matrix_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Ch
         width=width,
     )
     y = draw_title(chart, chart.title, 0, width) + 10
-    row_w, changed_w = 140, 96
     cell_w = (width - 2 * PAD - row_w - changed_w) / k
     cell_h = 70
     x0 = PAD + row_w
@@ -162,17 +167,19 @@ def shift_matrix_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Ch
                 cell_w - 6,
                 SMALL,
                 anchor="middle",
+                keep_words=True,
             ),
         )
     draw_lines(
         chart,
-        translate(lang, "res_changed"),
+        changed_label,
         x0 + cell_w * k + changed_w / 2,
         y,
         changed_w - 4,
         SMALL,
         anchor="middle",
         weight="bold",
+        keep_words=True,
     )
     y = header_bottom + 8
     chart.add(Text(PAD, y - 6, translate(lang, "res_before"), SMALL, weight="bold"))

@@ -159,8 +159,83 @@ def text_width(text: str, size: float, bold: bool = False) -> float:
     return em * size * (1.1 if bold else 1.0)
 
 
-def wrap(text: str, width: float, size: float, bold: bool = False, max_lines: int = 6) -> list[str]:
-    """Break text into lines that fit ``width``: at spaces, or between CJK characters."""
+CJK_BREAK_AFTER = "，、。：；！？）"
+"""Chinese punctuation a heading may break after (its words have no spaces between them)."""
+
+
+CJK_WHOLE = 4
+"""A Chinese run (between spaces or punctuation) this short is kept whole in a heading: most
+words are two to four characters, and a break between two characters could cut one in two.
+A longer run may break between any two characters."""
+CJK_OPENING = "（“《「"
+"""Chinese punctuation that goes with what follows it."""
+
+
+def _close_run(pieces: list[str], run: str) -> None:
+    """Add a run of one kind (Chinese characters, or anything else) to a heading's pieces."""
+    if not run:
+        return
+    letters = sum(ch not in CJK_BREAK_AFTER for ch in run)
+    if all(ch in CJK_BREAK_AFTER for ch in run) and pieces:
+        pieces[-1] += run  # closing punctuation goes with what it closes
+    elif not _wide(run[0]) or run in CJK_OPENING or letters <= CJK_WHOLE:
+        pieces.append(run)
+    else:
+        for ch in run:
+            if ch in CJK_BREAK_AFTER and pieces:
+                pieces[-1] += ch
+            else:
+                pieces.append(ch)
+
+
+def words(text: str) -> list[str]:
+    """The pieces a heading keeps whole: words between spaces (a Latin word in Chinese text is
+    one too), and in Chinese the short runs between punctuation (``CJK_WHOLE``); a longer run
+    comes in single characters. Punctuation stays with its character."""
+    out: list[str] = []
+    for word in text.split():
+        pieces: list[str] = []
+        run = ""
+        for ch in word:
+            if ch in CJK_OPENING:
+                _close_run(pieces, run)
+                _close_run(pieces, ch)
+                run = ""
+                continue
+            if run and _wide(ch) != _wide(run[-1]):
+                _close_run(pieces, run)
+                run = ""
+            run += ch
+            if ch in CJK_BREAK_AFTER:
+                _close_run(pieces, run)
+                run = ""
+        _close_run(pieces, run)
+        for piece in pieces:  # an opening bracket goes with what follows it
+            if out and out[-1] and all(c in CJK_OPENING for c in out[-1]):
+                out[-1] += piece
+            else:
+                out.append(piece)
+    return out
+
+
+def widest_word(text: str, size: float, bold: bool = False) -> float:
+    """The width a column needs for its heading to wrap only between words."""
+    return max((text_width(w, size, bold) for w in words(text)), default=0.0)
+
+
+def wrap(
+    text: str,
+    width: float,
+    size: float,
+    bold: bool = False,
+    max_lines: int = 6,
+    keep_words: bool = False,
+) -> list[str]:
+    """Break text into lines that fit ``width``: at spaces, or between CJK characters.
+    ``keep_words`` (headings): only between words (``words``), even if one is wider than
+    ``width``; size the column with ``widest_word``."""
+    if keep_words:
+        return _wrap_words(words(text), width, size, bold, max_lines)
     pieces: list[str] = []
     word = ""
     for ch in text:
@@ -189,6 +264,34 @@ def wrap(text: str, width: float, size: float, bold: bool = False, max_lines: in
             line = candidate
     if line.strip():
         lines.append(line.strip())
+    return _cut(lines, max_lines)
+
+
+def _wrap_words(
+    pieces: list[str], width: float, size: float, bold: bool, max_lines: int
+) -> list[str]:
+    lines: list[str] = []
+    line = ""
+    for piece in pieces:
+        joined = line.endswith(tuple(CJK_BREAK_AFTER)) or (
+            bool(line) and _wide(line[-1]) and _wide(piece[0])
+        )
+        glue = " " if line and not joined else ""
+        candidate = line + glue + piece
+        if line and text_width(candidate, size, bold) > width:
+            lines.append(line)
+            line = piece
+        else:
+            line = candidate
+    if line:
+        lines.append(line)
+    last = lines[-1] if lines else ""
+    if len(lines) > 1 and len(last) == 1 and _wide(last) and len(lines[-2]) > 2:
+        lines[-2:] = [lines[-2][:-1], lines[-2][-1] + last]  # no character alone on a line
+    return _cut(lines, max_lines)
+
+
+def _cut(lines: list[str], max_lines: int) -> list[str]:
     if len(lines) > max_lines:
         lines = lines[:max_lines]
         lines[-1] = lines[-1].rstrip() + "…"
@@ -310,8 +413,11 @@ def draw_lines(
     max_lines: int = 6,
     **kw: Any,
 ) -> float:
-    """Write wrapped text from baseline-above ``y``; returns the y below the last line."""
-    for line in wrap(text, width, size, bold=kw.get("weight") == "bold", max_lines=max_lines):
+    """Write wrapped text from baseline-above ``y``; returns the y below the last line.
+    ``keep_words``: as ``wrap``'s (headings)."""
+    keep_words = bool(kw.pop("keep_words", False))
+    bold = kw.get("weight") == "bold"
+    for line in wrap(text, width, size, bold=bold, max_lines=max_lines, keep_words=keep_words):
         y += size * 1.2
         chart.add(Text(x, y, line, size, **kw))
     return y

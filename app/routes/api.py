@@ -189,7 +189,9 @@ def export_csv(
     return StreamingResponse(
         iter(lines),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="beliefgap-{poll.code}.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.csv_filename(poll.code, bom)}"'
+        },
     )
 
 

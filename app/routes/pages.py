@@ -132,6 +132,13 @@ def _wait_page(request: Request, lang: str, code: str, refusal: TooManyRequests)
     return render(request, WAIT, context, 429, headers=headers)
 
 
+def _phone_language(request: Request, lang: str | None, content: SessionContent | None) -> str:
+    """A session page's language: the phone's own choice first, else the session's, kept to the
+    talk's languages (an English talk is English on every phone, buttons and all)."""
+    language = choose_language(request, lang, content.language if content else None)
+    return audience.phone_language(content.languages, language) if content else language
+
+
 def _page_context(lang: str, view: AudienceView, error: str = "") -> dict[str, Any]:
     return {
         "lang": lang,
@@ -231,7 +238,7 @@ async def audience_page(
     language = choose_language(request, lang)
     content = await _content(cache, sessions.normalize_code(code))
     # The session's language is the phones' default; the phone's own choice wins.
-    language = choose_language(request, lang, content.language if content else None)
+    language = _phone_language(request, lang, content)
     response: Response
     token = participant_token(request, content.code) if content is not None else None
     if content is None:
@@ -315,7 +322,7 @@ async def audience_panel(
     """The question panel alone, for this phone: what its page fetches when a pushed panel
     would hide its own answer, and to catch up after a network blip."""
     content = await _content(cache, sessions.normalize_code(code))
-    language = choose_language(request, lang, content.language if content else None)
+    language = _phone_language(request, lang, content)
     if content is None:
         return _unknown_code(request, language, code, panel=True)
     token = participant_token(request, content.code)
@@ -345,7 +352,7 @@ async def audience_vote(
     form = await form_fields(request)
     phase, lang = form.get("phase"), form.get("lang")
     content = await _content(cache, sessions.normalize_code(code))
-    language = choose_language(request, lang, content.language if content else None)
+    language = _phone_language(request, lang, content)
     if content is None:
         return _unknown_code(request, language, code, panel=htmx)
     refusal: DomainError | None = None

@@ -91,7 +91,7 @@ def talk_export_csv(
     return StreamingResponse(
         iter(lines),
         media_type="text/csv; charset=utf-8",
-        headers=_attachment(f"beliefgap-{talk.slug}.csv"),
+        headers=_attachment(export.csv_filename(talk.slug, bom)),
     )
 
 

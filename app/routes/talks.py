@@ -277,12 +277,22 @@ def _start(
 @pages.get("/new/edit", response_class=HTMLResponse)
 def new_talk_editor(
     request: Request,
+    db: SessionDep,
     _: PresenterPageDep,
     slug: Annotated[str, Query(max_length=64)] = "",
     languages: Annotated[str, Query(max_length=200)] = "en, zh-Hans",
     perceived: Annotated[str, Query(pattern="^(options|estimate)$")] = "options",
 ) -> Response:
-    """The editor on the four-phase template (nothing is stored until it is saved)."""
+    """The editor on the four-phase template (nothing is stored until it is saved). A slug that
+    names a stored talk opens that talk's editor instead: this address, come back to after the
+    save (a reload, the back button), would otherwise show a blank template."""
+    try:
+        talks.find_talk(db, slug.strip())
+    except DomainError:
+        pass
+    else:
+        target = f"/presenter/talks/{slug.strip()}/edit"
+        return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     langs = editor.split_languages(languages) or ["en"]
     talk = talks.template_talk(slug.strip(), langs, estimate=perceived == "estimate")
     context = _editor_context(

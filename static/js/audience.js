@@ -118,7 +118,14 @@
       el.getAttribute("data-answered").split(",").forEach(function (key) {
         if (key) answered[key] = true;
       });
+      showErase();
     }
+  }
+
+  function showErase() {
+    // "Erase my answers" only once there is something to erase.
+    var erase = document.querySelector("[data-erase]");
+    if (erase) erase.hidden = Object.keys(answered).length === 0;
   }
 
   function openKeys(signature) {
@@ -354,6 +361,7 @@
     var ok = event.detail.xhr && event.detail.xhr.status === 204;
     if (ok) {
       answered = {};
+      showErase();
       refreshPanel();
     }
     if (status) {

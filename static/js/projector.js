@@ -1,5 +1,6 @@
 // The projector: keyboard (right arrow = next, at most once a second; R = reveal/hide, Q = QR code, F = full screen,
-// D = dark theme), countdowns, and a cursor that hides when the mouse rests.
+// D = dark theme), countdowns, a cursor that hides when the mouse rests, and a small mark while
+// the event stream is lost.
 (function () {
   "use strict";
 
@@ -81,6 +82,46 @@
     }
     event.preventDefault();
   });
+
+  // ---------------------------------------------------------------- the event stream
+  // The mark shows when the stream has failed and not come back within LOST_AFTER_MS (a blip
+  // passes unseen), or when it went quiet (the server pings every 10 s); it goes when anything
+  // is heard again. htmx's event-stream extension does the reconnecting.
+  var LOST_AFTER_MS = 2000;
+  var QUIET_MS = 25000;
+  var lostMark = document.querySelector("[data-conn-lost]");
+  var streamOpen = false;
+  var lastHeard = Date.now();
+  var lostCheck = null;
+  function showLost(lost) {
+    if (lostMark) lostMark.hidden = !lost;
+    body.dataset.stream = lost ? "lost" : (streamOpen ? "open" : "connecting");
+  }
+  function heard() {
+    lastHeard = Date.now();
+    showLost(false);
+  }
+  body.addEventListener("htmx:sseOpen", function (event) {
+    streamOpen = true;
+    var source = event.detail && event.detail.source;
+    if (source) {
+      ["ping", "state", "counts"].forEach(function (name) {
+        source.addEventListener(name, heard);
+      });
+    }
+    heard();
+  });
+  body.addEventListener("htmx:sseError", function () {
+    streamOpen = false;
+    if (lostCheck) return;
+    lostCheck = setTimeout(function () {
+      lostCheck = null;
+      if (!streamOpen) showLost(true);
+    }, LOST_AFTER_MS);
+  });
+  setInterval(function () {
+    if (streamOpen && Date.now() - lastHeard > QUIET_MS) showLost(true);
+  }, 5000);
 
   // ---------------------------------------------------------------- cursor and hints
   var hint = document.querySelector(".keys-hint");

@@ -84,6 +84,10 @@ def test_a_talk_written_in_the_editor_runs_and_an_edit_spares_the_first_session(
     laptop.locator("button[name=op][value='remove_option:1:3']").click()
     laptop.locator("input[name='phases.1.options.3.id']").wait_for(state="detached")
     save(laptop, live_server, 1)
+    # The address is the talk's own now: a reload shows the saved talk, not a blank template.
+    laptop.reload()
+    assert laptop.locator("textarea[name='phases.1.question.en']").input_value() == FIRST
+    assert laptop.locator("input[name=slug]").first.input_value() == "e2e-talk"
 
     # ------------------------------------------------------------ a session, a phone
     first = new_session(laptop, live_server, "First room")

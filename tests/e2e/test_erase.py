@@ -33,11 +33,16 @@ def test_a_phone_erases_its_answers_and_sees_the_question_again(
     live_server: LiveServer, open_page: Any
 ) -> None:
     code = new_session(live_server)
-    act(live_server, code, "definition", "open")
     page = open_page("phone")
     page.goto(f"{live_server.url}/j/{code}")
+    page.wait_for_selector(".aud-wait", timeout=WAIT_MS)
+    assert page.is_hidden("[data-erase]")  # nothing to erase on the waiting screen
+    act(live_server, code, "definition", "open")
+    page.wait_for_selector('button[name="choice"][value="d2"]', timeout=WAIT_MS)
+    assert page.is_hidden("[data-erase]")  # nor before the first answer
     page.click('button[name="choice"][value="d2"]')
     page.wait_for_selector(".aud-option--chosen", timeout=WAIT_MS)
+    page.wait_for_selector("[data-erase]", state="visible", timeout=WAIT_MS)
     assert counts(live_server, code, "definition")["d2"] == 1
     shot(page, "phone-answered")
     asked: list[str] = []
@@ -57,6 +62,7 @@ def test_a_phone_erases_its_answers_and_sees_the_question_again(
     assert asked and "cannot be undone" in asked[0]
     assert "erased" in page.inner_text("[data-erase-status]")
     assert counts(live_server, code, "definition")["d2"] == 0
+    assert page.is_hidden("[data-erase]")  # erased: nothing left to erase
     shot(page, "phone-erased")
     # It can answer again.
     page.click('button[name="choice"][value="d3"]')

@@ -120,6 +120,28 @@ def test_the_projector_shows_the_options_and_takes_one_next_a_second(
     )
     assert size >= 28
     projector.screenshot(path=str(live_server.data_dir / "projector-options.png"))
+    # A small projector: all five definitions in full, none cut at the foot, at 28px still, with
+    # the countdown running and the QR code at least 30% of the height.
+    assert api(
+        live_server, "POST", f"/api/v1/sessions/{code}/phases/definition/open?seconds=600"
+    ).is_success
+    small = open_page("small projector", viewport=(1280, 720))
+    small.context.add_cookies(projector.context.cookies())
+    small.goto(f"{live_server.url}/presenter/sessions/{code}/projector")
+    small.wait_for_selector("#stage .countdown", timeout=WAIT_MS)
+    fits = small.evaluate(
+        """() => {
+            const list = document.querySelector('.options-list');
+            const last = list.lastElementChild.getBoundingClientRect();
+            const qr = document.querySelector('.qr-block__code').getBoundingClientRect();
+            const size = parseFloat(getComputedStyle(list.firstElementChild).fontSize);
+            return [list.scrollHeight <= list.clientHeight, last.bottom <= innerHeight,
+                    size >= 28, qr.height >= 0.3 * innerHeight - 1,
+                    document.documentElement.scrollHeight <= innerHeight];
+        }"""
+    )
+    assert fits == [True] * 5, fits
+    small.context.close()
     projector.evaluate(
         """() => {
             window.__nexts = 0;
@@ -175,3 +197,25 @@ def test_the_printed_report_has_no_empty_last_page(live_server: LiveServer, open
         assert len(texts) >= 2
         # Every page carries content: the last one more than a footer line.
         assert all(len(text) > 120 for text in texts), [len(t) for t in texts]
+
+
+def test_the_printed_report_breaks_pages_where_a_reader_expects(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    """Page 1 was half empty (the shift went whole to page 2), a heading stood alone at the foot
+    of a page, and the printed gap chart left out what its interval is and whom it counts."""
+    code = run_talk(live_server, until="revote")
+    page = open_page("report", viewport=(1000, 700))
+    for lang, headings, shift, method in (
+        ("en", ("Every question",), "How views moved", "Newcombe's paired interval"),
+        ("zh-Hans", ("所有问题",), "看法的变化", "Newcombe"),
+    ):
+        report = api(live_server, "GET", f"/presenter/sessions/{code}/report.html?lang={lang}")
+        page.set_content(report.text)
+        pdf = pypdf.PdfReader(io.BytesIO(page.pdf(format="A4", print_background=True)))
+        texts = [p.extract_text() for p in pdf.pages]
+        first = " ".join(texts[0].split())
+        assert shift in first and method in first, first
+        for text in texts:
+            last = text.strip().splitlines()[-1].strip()
+            assert last not in headings, (lang, last)

@@ -99,3 +99,43 @@ def test_a_stop_with_pages_open_is_prompt_and_the_pages_carry_on_after_a_restart
     finally:
         second.stop()
     problems.errors[:] = [e for e in problems.errors if not any(g in e for g in GONE)]
+
+
+def test_the_projector_marks_a_lost_stream_until_it_is_back(
+    tmp_path: Path, open_page: Any, problems: PageProblems
+) -> None:
+    """The phones say "Reconnecting…" when their server is gone; the projector shows the
+    speaker a small mark, and drops it once its stream is back."""
+    first = liveserver.start(tmp_path, ADMIN_TOKEN, timeout=30)
+    try:
+        code = httpx.post(
+            f"{first.url}/api/v1/sessions",
+            json={"talk": "emergence", "venue": "Turin"},
+            headers=first.auth,
+            timeout=10,
+        ).json()["code"]
+        projector = open_page("projector", viewport=(1280, 720))
+        projector.goto(f"{first.url}/presenter/login")
+        projector.locator("#token").fill(ADMIN_TOKEN)
+        projector.locator(".login__form button[type=submit]").click()
+        projector.wait_for_url(f"{first.url}/presenter")
+        projector.goto(f"{first.url}/presenter/sessions/{code}/projector")
+        projector.wait_for_selector("body[data-stream=open]", timeout=WAIT_MS)
+        assert projector.is_hidden("[data-conn-lost]")
+    finally:
+        first.stop()
+    projector.wait_for_selector("[data-conn-lost]", state="visible", timeout=WAIT_MS)
+    assert projector.inner_text("[data-conn-lost]") == "Reconnecting…"
+    box = projector.locator("[data-conn-lost]").bounding_box()
+    assert box is not None and box["height"] < 720 / 20  # a mark in a corner, not a banner
+    second = liveserver.start(tmp_path, ADMIN_TOKEN, timeout=30, port=first.port)
+    try:
+        projector.wait_for_selector("[data-conn-lost]", state="hidden", timeout=WAIT_MS)
+        assert projector.evaluate("document.body.dataset.stream") == "open"
+        # the stream that came back carries the room again
+        act(second, code, "belief", "open")
+        projector.wait_for_selector(".options-list", timeout=WAIT_MS)
+        projector.context.close()
+    finally:
+        second.stop()
+    problems.errors[:] = [e for e in problems.errors if not any(g in e for g in GONE)]

@@ -374,8 +374,8 @@ def check_results_page(page: Any) -> None:
             " (Bommasani et al. 2021)",
             "d3": "A property absent in smaller models and present in larger ones"
             " (Wei et al. 2022)",
-            "d4": "As d3, but sharp and unpredictable: an apparently instant jump at a scale"
-            " nobody could foresee (Schaeffer et al. 2023)",
+            "d4": "Absent in smaller models, then a sharp, unpredictable jump at a scale nobody"
+            " could foresee (Schaeffer et al. 2023)",
         },
         "belief": {"agree": "Yes, they do", "disagree": "No, they don't", "unsure": "Unsure"},
         "field": {
