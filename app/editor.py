@@ -17,10 +17,18 @@ from typing import Any
 from app import i18n
 from app.audience import AudienceView, OptionView, QuestionView
 from app.models import PhaseKind
-from app.talks import ID_RE, Problem
+from app.talks import ID_RE, MAX_LANGUAGES, MAX_OPTIONS, MAX_PHASES, Problem
 
 KINDS = [k.value for k in PhaseKind]
-_INDEX = re.compile(r"^\d+$")
+_INDEX = re.compile(r"[0-9]{1,4}")
+"""A position in the form (a phase, an option): ASCII digits only, no more than a talk holds."""
+
+
+def index(text: str) -> int | None:
+    r"""The position a form field or a button names, or None: ``\d`` and ``str.isdigit`` also
+    take other scripts' digits (``١``, ``²``) and a trailing newline, which ``int`` then refuses
+    or reads as another field's number."""
+    return int(text) if _INDEX.fullmatch(text) else None
 
 
 # --------------------------------------------------------------------------- form -> talk
@@ -40,11 +48,13 @@ def _nested(fields: Mapping[str, str]) -> dict[str, Any]:
     return root
 
 
-def _indexed(node: Any) -> list[Any]:
+def _indexed(node: Any, most: int) -> list[Any]:
+    """The entries of a numbered group of fields, in order: at most ``most`` (one more than a
+    talk may hold, so the checks still say there are too many)."""
     if not isinstance(node, dict):
         return []
-    keys = sorted(int(k) for k in node if _INDEX.match(k))
-    return [node[str(k)] for k in keys]
+    keys = sorted((number, key) for key in node if (number := index(key)) is not None)
+    return [node[key] for _number, key in keys[:most]]
 
 
 def _number(text: str) -> Any:
@@ -69,14 +79,15 @@ def talk_from_form(fields: Mapping[str, str]) -> dict[str, Any]:
     """The talk the editor's form describes, in the file format's structure (empty texts stay
     empty, so the checks name them)."""
     tree = _nested(fields)
-    languages = split_languages(str(tree.get("languages", "")))
+    # No more than one past each limit: the checks name the excess, and the form stays small.
+    languages = split_languages(str(tree.get("languages", "")))[: MAX_LANGUAGES + 1]
     talk: dict[str, Any] = {
         "slug": str(tree.get("slug", "")).strip(),
         "languages": languages,
         "title": _texts(tree.get("title"), languages),
         "phases": [],
     }
-    for node in _indexed(tree.get("phases")):
+    for node in _indexed(tree.get("phases"), MAX_PHASES + 1):
         if not isinstance(node, dict):
             continue
         kind = str(node.get("kind", "")).strip()
@@ -88,7 +99,7 @@ def talk_from_form(fields: Mapping[str, str]) -> dict[str, Any]:
             phase["question"] = question
         options = []
         holds = []
-        for option_node in _indexed(node.get("options")):
+        for option_node in _indexed(node.get("options"), MAX_OPTIONS + 1):
             if not isinstance(option_node, dict):
                 continue
             option = {
@@ -168,7 +179,7 @@ def apply_edit(talk: dict[str, Any], op: str, selected: int) -> tuple[dict[str, 
     talk = copy.deepcopy(talk)
     phases: list[dict[str, Any]] = talk["phases"]
     name, _, rest = op.partition(":")
-    args = [int(a) for a in rest.split(":") if a.isdigit()]
+    args = [n for a in rest.split(":") if (n := index(a)) is not None]
     i = args[0] if args else -1
     j = args[1] if len(args) > 1 else -1
     phase = phases[i] if 0 <= i < len(phases) else None
