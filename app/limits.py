@@ -7,7 +7,10 @@ streams, and the time its request headers may take.
 - ``Limits`` (the app's ``app.state.limits``): votes per participant, new participants per
   address, event streams per participant and per address. Each refusal is ``TooManyRequests``,
   answered 429 with Retry-After. Counted in memory, per process: nothing is stored.
-- ``HeaderTimeoutProtocol``: uvicorn's HTTP protocol with a deadline on request headers.
+- A deadline on each request (``BELIEFGAP_REQUEST_TIMEOUT``): its body must be in within it,
+  counted from the request's first byte (``beliefgap serve``) or from the moment the app gets
+  it (any other server), else 408. ``HeaderTimeoutProtocol``, uvicorn's HTTP protocol with a
+  deadline on request headers, times the part no app can see.
 """
 
 from __future__ import annotations
@@ -33,6 +36,25 @@ from app.settings import Settings
 
 VOTE_BODY_LIMIT = 4 * 1024
 DEFAULT_BODY_LIMIT = 1024 * 1024
+TALK_BODY_LIMIT = 256 * 1024
+"""A talk sent to the API or the editor's form. A real talk is a few KB (the bundled ones: 3 KB
+for four phases in two languages); one at the limits of a talk (40 phases, 8 languages) with
+texts of a usual length is about 130 KB as TOML. Reading and checking a talk grows with its
+size, so it gets a cap of its own, twice that."""
+TALK_PATHS = ("/api/v1/talks", "/presenter/talks/")
+
+REQUEST_STARTED = "beliefgap.request_started"
+"""The scope key in which ``HeaderTimeoutProtocol`` leaves when a request's first byte came (the
+event loop's clock), so that the request deadline also counts the time its headers took."""
+
+
+def body_limit(path: str) -> int:
+    """The most bytes a request body to ``path`` may hold."""
+    if path.endswith(("/votes", "/vote")):  # the API's and the phone form's votes
+        return VOTE_BODY_LIMIT
+    if path.startswith(TALK_PATHS):
+        return TALK_BODY_LIMIT
+    return DEFAULT_BODY_LIMIT
 
 
 class BodyTooLarge(HTTPException):
@@ -42,32 +64,58 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body over {limit} bytes")
 
 
+class RequestTimedOut(HTTPException):
+    """The body did not arrive within the request deadline: an HTTPException, so that a
+    framework reading the body answers 408 instead of 400."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408, f"the request was not sent within {seconds:g} s", {"Connection": "close"}
+        )
+
+
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """Every request body is held to its size (``body_limit``: 413) and to the request deadline
+    (``request_timeout`` seconds for the whole request, headers and body: 408). The deadline
+    holds however the app is served; under ``beliefgap serve`` it counts from the request's
+    first byte, elsewhere from the moment the server hands the request to the app (and the
+    server's own header timeout covers the headers). 0 turns the deadline off."""
+
+    def __init__(self, app: ASGIApp, *, request_timeout: float = 0.0) -> None:
         self.app = app
+        self.request_timeout = request_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        small = path.endswith(("/votes", "/vote"))  # the API's and the phone form's votes
-        limit = VOTE_BODY_LIMIT if small else DEFAULT_BODY_LIMIT
+        limit = body_limit(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _refuse(send, limit)
+            await _refuse(send, 413, f"request body over {limit} bytes")
             return
 
         received = 0
         started = False
+        complete = False
+        seconds = self.request_timeout
+        loop = asyncio.get_running_loop()
+        deadline = scope.get("extensions", {}).get(REQUEST_STARTED, loop.time()) + seconds
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete or seconds <= 0:  # the body is in: what follows is the disconnect
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                except TimeoutError:
+                    raise RequestTimedOut(seconds) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise BodyTooLarge(limit)
+                complete = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -78,23 +126,20 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
+        except (BodyTooLarge, RequestTimedOut) as exc:
             if not started:
-                await _refuse(send, limit)
+                await _refuse(send, exc.status_code, exc.detail)
 
 
-async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body over {limit} bytes"}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if status == 408:  # the rest of the body may still come: the connection ends here
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -326,8 +371,9 @@ class _HeaderDeadline(asyncio.Protocol):
     the request had begun). uvicorn itself only times the wait between requests, and a client
     that sends its headers a byte at a time (slowloris) would hold a connection for ever.
 
-    A request whose headers are in is never timed by this (a long vote body is bounded by the
-    body limit, an event stream by its own send timeout)."""
+    A request whose headers are in is not timed by this: its body is held to the request
+    deadline by the app (``BodyLimitMiddleware``, which this protocol tells when the request's
+    first byte came), an event stream by its own send timeout."""
 
     header_timeout: float | None = None
     """Seconds; None reads ``BELIEFGAP_HEADER_TIMEOUT``; 0 turns the deadline off."""
@@ -340,6 +386,7 @@ class _HeaderDeadline(asyncio.Protocol):
 
     _header_timer: asyncio.TimerHandle | None = None
     _header_begun = False
+    _request_started: float | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -351,9 +398,17 @@ class _HeaderDeadline(asyncio.Protocol):
             if self._header_timer is None:
                 self._arm_header_deadline()
             self._header_begun = True
+            if self._request_started is None:
+                self._request_started = self.loop.time()
         super().data_received(data)
         if self.cycle is not before:  # its headers are complete: the app has the request
             self._disarm_header_deadline()
+            if self.cycle is not None and self._request_started is not None:
+                # The app's task has not run yet: it finds when the request began (the request
+                # deadline counts from there, BodyLimitMiddleware).
+                extensions = self.cycle.scope.setdefault("extensions", {})
+                extensions[REQUEST_STARTED] = self._request_started
+            self._request_started = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()

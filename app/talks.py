@@ -184,7 +184,8 @@ def parse_toml(text: str, source: str = "the talk") -> dict[str, Any]:
 _TOO_DEEP = "not valid TOML: arrays or tables nested too deep"
 
 _TOML_READER = """
-import pickle, resource, sys, tomllib
+import os, pickle, resource, sys, tomllib
+os.nice(10)
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), int(sys.argv[1])))
 try:
     out = ("ok", tomllib.loads(sys.stdin.buffer.read().decode()))
@@ -202,8 +203,9 @@ def parse_toml_isolated(
     """``parse_toml`` in a process of its own, ended after ``seconds`` and held to
     ``TOML_MEMORY``: Python's TOML reader takes time that grows much faster than the text for
     some shapes (a 40 KB dotted key takes seconds, 100 KB most of a minute), and a thread
-    cannot be stopped. A talk sent to the server is read here (a few tens of milliseconds more);
-    talk files on disk are the operator's own and are read in place."""
+    cannot be stopped. The process runs at a lower priority than the server, which keeps
+    answering the room meanwhile. A talk sent to the server is read here (a few tens of
+    milliseconds more); talk files on disk are the operator's own and are read in place."""
     try:
         done = subprocess.run(  # noqa: S603 (our own interpreter and script; the text on stdin)
             [sys.executable, "-I", "-S", "-c", _TOML_READER, str(TOML_MEMORY)],
