@@ -24,6 +24,15 @@ _INDEX = re.compile(r"[0-9]{1,4}")
 """A position in the form (a phase, an option): ASCII digits only, no more than a talk holds."""
 
 
+class MalformedForm(ValueError):
+    """A field the editor's own form never sends: a position that is not one (``phases.١``,
+    ``selected=²``, a button ``remove_phase:1x``). Nothing is done with such a form."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field[:80]
+        super().__init__(f"malformed field {self.field!r}")
+
+
 def index(text: str) -> int | None:
     r"""The position a form field or a button names, or None: ``\d`` and ``str.isdigit`` also
     take other scripts' digits (``١``, ``²``) and a trailing newline, which ``int`` then refuses
@@ -48,13 +57,19 @@ def _nested(fields: Mapping[str, str]) -> dict[str, Any]:
     return root
 
 
-def _indexed(node: Any, most: int) -> list[Any]:
-    """The entries of a numbered group of fields, in order: at most ``most`` (one more than a
-    talk may hold, so the checks still say there are too many)."""
+def _indexed(node: Any, most: int, where: str) -> list[Any]:
+    """The entries of a numbered group of fields (``where``), in order: at most ``most`` (one
+    more than a talk may hold, so the checks still say there are too many). A name in the
+    group that is no position: ``MalformedForm``."""
     if not isinstance(node, dict):
         return []
-    keys = sorted((number, key) for key in node if (number := index(key)) is not None)
-    return [node[key] for _number, key in keys[:most]]
+    keys = []
+    for key in node:
+        number = index(key)
+        if number is None:
+            raise MalformedForm(f"{where}.{key}")
+        keys.append((number, key))
+    return [node[key] for _number, key in sorted(keys)[:most]]
 
 
 def _number(text: str) -> Any:
@@ -77,7 +92,7 @@ def split_languages(text: str) -> list[str]:
 
 def talk_from_form(fields: Mapping[str, str]) -> dict[str, Any]:
     """The talk the editor's form describes, in the file format's structure (empty texts stay
-    empty, so the checks name them)."""
+    empty, so the checks name them). ``MalformedForm`` for a form the editor never sends."""
     tree = _nested(fields)
     # No more than one past each limit: the checks name the excess, and the form stays small.
     languages = split_languages(str(tree.get("languages", "")))[: MAX_LANGUAGES + 1]
@@ -87,7 +102,7 @@ def talk_from_form(fields: Mapping[str, str]) -> dict[str, Any]:
         "title": _texts(tree.get("title"), languages),
         "phases": [],
     }
-    for node in _indexed(tree.get("phases"), MAX_PHASES + 1):
+    for number, node in enumerate(_indexed(tree.get("phases"), MAX_PHASES + 1, "phases")):
         if not isinstance(node, dict):
             continue
         kind = str(node.get("kind", "")).strip()
@@ -99,7 +114,8 @@ def talk_from_form(fields: Mapping[str, str]) -> dict[str, Any]:
             phase["question"] = question
         options = []
         holds = []
-        for option_node in _indexed(node.get("options"), MAX_OPTIONS + 1):
+        where = f"phases.{number}.options"
+        for option_node in _indexed(node.get("options"), MAX_OPTIONS + 1, where):
             if not isinstance(option_node, dict):
                 continue
             option = {
@@ -175,11 +191,17 @@ def _move(items: list[Any], index: int, by: int) -> None:
 def apply_edit(talk: dict[str, Any], op: str, selected: int) -> tuple[dict[str, Any], int]:
     """The talk after one of the editor's buttons (``add_phase:stance``, ``remove_phase:2``,
     ``up_option:1:0``...), and the phase to preview. Unknown or out-of-range buttons change
-    nothing."""
+    nothing; a position that is not one is ``MalformedForm``."""
     talk = copy.deepcopy(talk)
     phases: list[dict[str, Any]] = talk["phases"]
     name, _, rest = op.partition(":")
-    args = [n for a in rest.split(":") if (n := index(a)) is not None]
+    args = []
+    if name != "add_phase" and rest:
+        for part in rest.split(":"):
+            number = index(part)
+            if number is None:
+                raise MalformedForm("op")
+            args.append(number)
     i = args[0] if args else -1
     j = args[1] if len(args) > 1 else -1
     phase = phases[i] if 0 <= i < len(phases) else None

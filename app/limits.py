@@ -36,12 +36,14 @@ from app.settings import Settings
 
 VOTE_BODY_LIMIT = 4 * 1024
 DEFAULT_BODY_LIMIT = 1024 * 1024
-TALK_BODY_LIMIT = 256 * 1024
-"""A talk sent to the API or the editor's form. A real talk is a few KB (the bundled ones: 3 KB
-for four phases in two languages); one at the limits of a talk (40 phases, 8 languages) with
-texts of a usual length is about 130 KB as TOML. Reading and checking a talk grows with its
-size, so it gets a cap of its own, twice that."""
-TALK_PATHS = ("/api/v1/talks", "/presenter/talks/")
+TALK_BODY_LIMIT = 512 * 1024
+"""A talk sent to the API (TOML or JSON). A real talk is a few KB (the bundled ones: 3 KB for
+four phases in two languages); the largest the checks allow, with texts of a usual length (40
+phases of five options in 8 languages, three of them Chinese, Japanese or Korean), is 290 KB as
+TOML. Reading and checking a talk grows with its size, so it gets a cap of its own. The
+editor's form keeps the general 1 MiB: the same talk is 640 KB as a form, its Chinese
+percent-encoded."""
+TALK_PATHS = ("/api/v1/talks",)
 
 REQUEST_STARTED = "beliefgap.request_started"
 """The scope key in which ``HeaderTimeoutProtocol`` leaves when a request's first byte came (the

@@ -175,8 +175,8 @@ def load_talk_file(path: Path) -> TalkDef:
 def parse_toml(text: str, source: str = "the talk") -> dict[str, Any]:
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise TalkFileError(source, f"not valid TOML: {exc}") from exc
+    except ValueError as exc:  # TOMLDecodeError, or an integer over Python's 4,300 digits
+        raise TalkFileError(source, f"not valid TOML: {str(exc)[:200]}") from exc
     except RecursionError:
         raise TalkFileError(source, _TOO_DEEP) from None
 
@@ -189,8 +189,8 @@ os.nice(10)
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), int(sys.argv[1])))
 try:
     out = ("ok", tomllib.loads(sys.stdin.buffer.read().decode()))
-except tomllib.TOMLDecodeError as exc:
-    out = ("invalid", str(exc))
+except ValueError as exc:  # TOMLDecodeError, or an integer over Python's 4,300 digits
+    out = ("invalid", str(exc)[:200])
 except RecursionError:
     out = ("deep", "")
 sys.stdout.buffer.write(pickle.dumps(out))

@@ -12,9 +12,10 @@ from typing import Annotated, Any, TypeVar
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from markupsafe import escape
 from starlette.convertors import Convertor, register_url_convertor
 
-from app import editor, talks
+from app import editor, i18n, talks
 from app.db import SessionDep
 from app.deps import choose_language, form_fields, render
 from app.errors import Conflict, DomainError, Invalid
@@ -360,7 +361,10 @@ def _form_state(fields: dict[str, str]) -> tuple[dict[str, Any], str, str, int, 
     talk = editor.talk_from_form(fields)
     mode = "update" if fields.get("mode") == "update" else "create"
     original = fields.get("original", "")[:64]
-    selected = editor.index(fields.get("selected", "")) or 0
+    chosen = fields.get("selected", "")
+    selected = editor.index(chosen) if chosen else 0
+    if selected is None:
+        raise editor.MalformedForm("selected")
     return talk, mode, original, selected, fields.get("preview_lang", "")[:16]
 
 
@@ -370,7 +374,10 @@ async def editor_action(request: Request, db: SessionDep, _: PresenterPageDep) -
     save (a new talk, or a new version). The form comes back with every problem; a save with
     problems stores nothing (422)."""
     fields = await form_fields(request)
-    return await off_the_loop(request, lambda: _editor_action(request, db, fields))
+    try:
+        return await off_the_loop(request, lambda: _editor_action(request, db, fields))
+    except editor.MalformedForm as exc:
+        return _malformed(request, exc)
 
 
 def _editor_action(request: Request, db: SessionDep, fields: dict[str, str]) -> Response:
@@ -424,7 +431,16 @@ async def editor_check(request: Request, _: PresenterPageDep) -> Response:
     """As the presenter types: every problem of the form, each swapped in next to its field,
     and the phone preview of the selected phase."""
     fields = await form_fields(request)
-    return await off_the_loop(request, lambda: _editor_check(request, fields))
+    try:
+        return await off_the_loop(request, lambda: _editor_check(request, fields))
+    except editor.MalformedForm as exc:
+        return _malformed(request, exc)
+
+
+def _malformed(request: Request, exc: editor.MalformedForm) -> Response:
+    """400 for a form the editor never sends (typed by hand, or cut by a proxy): nothing done."""
+    text = i18n.translate(choose_language(request), "ed_malformed_form", field=exc.field)
+    return HTMLResponse(f"<p>{escape(text)}</p>", status_code=status.HTTP_400_BAD_REQUEST)
 
 
 def _editor_check(request: Request, fields: dict[str, str]) -> Response:
