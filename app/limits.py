@@ -233,6 +233,17 @@ class TokenBuckets:
             bucket[0] = tokens
             return (1.0 - tokens) / self.rate
 
+    def wait(self, key: Hashable) -> float:
+        """The seconds until ``key``'s bucket holds a token (0: it does); nothing is taken."""
+        if not self.enabled:
+            return 0.0
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                return 0.0
+            tokens = min(float(self.burst), bucket[0] + (self._clock() - bucket[1]) * self.rate)
+            return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def _sweep(self, now: float) -> None:
         self._swept = now
         full = [
@@ -278,7 +289,9 @@ class Limits:
     - votes per participant (a session's participant cookie): a token bucket;
     - new participants per address (a participant cookie handed out: the join page opened
       without one, or an API vote without one): a token bucket with a burst for a whole room;
-    - open event streams per participant and per address: caps.
+    - open event streams per participant and per address: caps;
+    - wrong admin tokens per address (the login form, bearer tokens): a token bucket that only
+      failures drain; while it is empty, every token from that address is refused unread.
 
     Each check raises ``TooManyRequests`` (429 with Retry-After) or lets the request through.
     Called from the event loop only (the stream counts take no lock)."""
@@ -291,6 +304,9 @@ class Limits:
         )
         self.streams_per_participant = OpenCounts(settings.limit_streams_per_participant)
         self.streams_per_address = OpenCounts(settings.limit_streams_per_address)
+        self.failed_logins = TokenBuckets(
+            settings.limit_failed_logins_per_minute / 60, settings.limit_failed_login_burst
+        )
 
     def address(self, scope: Scope) -> bytes:
         return address_key(scope, self._salt)
@@ -316,6 +332,24 @@ class Limits:
                 code="too_many_new_participants",
                 retry_after=wait,
             )
+
+    def token_allowed(self, scope: Scope) -> None:
+        """Before an admin token from the client of ``scope`` is read: refused while that
+        address has used up its wrong tokens (even the right token waits, or guessing would go
+        on at full speed behind the 429s)."""
+        if not self.failed_logins.enabled:
+            return
+        wait = self.failed_logins.wait(self.address(scope))
+        if wait:
+            raise TooManyRequests(
+                "too many wrong admin tokens from this address; wait before trying again",
+                code="too_many_failed_logins",
+                retry_after=wait,
+            )
+
+    def token_failed(self, scope: Scope) -> None:
+        """A wrong admin token came from the client of ``scope``."""
+        self.failed_logins.take(self.address(scope))
 
     def open_stream(self, scope: Scope, participant: tuple[str, str] | None) -> Callable[[], None]:
         """Count an event stream opened by the client of ``scope`` (``participant``: its

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+import httpx2 as httpx
 import pytest
 from bs4 import BeautifulSoup
 from fastapi import FastAPI
@@ -12,7 +15,7 @@ from starlette.datastructures import Headers
 from app.main import create_app
 from app.security import forgery_refusal, origin_of
 from app.settings import Settings
-from tests.conftest import AUTH, log_in, new_session, phase_action
+from tests.conftest import ADMIN_TOKEN, AUTH, log_in, new_session, phase_action
 
 # --------------------------------------------------------------------------- the origin check
 
@@ -229,3 +232,107 @@ def test_the_api_docs_are_off_unless_asked_for(app: FastAPI, settings: Settings)
         assert docs.status_code == 200 and "swagger-ui" in docs.text
         assert "https://cdn.jsdelivr.net" in _policy(docs)["script-src"]
         assert _policy(client.get("/"))["script-src"] == "'self'"  # only /docs is relaxed
+
+
+# --------------------------------------------------------------------------- the admin token
+
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
+OTHER_TOKEN = "another-admin-token-9876543210"
+
+
+def test_a_new_admin_token_ends_every_login_made_with_the_old_one(settings: Settings) -> None:
+    """The token leaked, so it is changed and the server restarted: a presenter cookie from
+    before (its 14 days not over) no longer opens the dashboard; with the old token kept it
+    still does, and the new token logs in."""
+    with TestClient(create_app(settings)) as before:
+        log_in(before)
+        assert before.get("/presenter", follow_redirects=False).status_code == 200
+        cookies = dict(before.cookies)
+
+    with TestClient(create_app(settings), cookies=cookies) as same_token:
+        assert same_token.get("/presenter", follow_redirects=False).status_code == 200
+
+    changed = create_app(settings.model_copy(update={"admin_token": OTHER_TOKEN}))
+    with TestClient(changed, cookies=cookies) as after:
+        refused = after.get("/presenter", follow_redirects=False)
+        assert refused.status_code == 303
+        assert refused.headers["location"].startswith("/presenter/login")
+        assert after.post("/api/v1/talks/emergence/copy", json={"slug": "x"}).status_code == 401
+        login = after.post(
+            "/presenter/login",
+            data={"token": OTHER_TOKEN},
+            headers=SAME_ORIGIN,
+            follow_redirects=False,
+        )
+        assert login.status_code == 303
+        assert after.get("/presenter", follow_redirects=False).status_code == 200
+
+
+def _hammered(settings: Settings) -> FastAPI:
+    """An app that forgives a wrong token a second (so the wait a 429 names is short)."""
+    return create_app(
+        settings.model_copy(
+            update={"limit_failed_logins_per_minute": 60, "limit_failed_login_burst": 20}
+        )
+    )
+
+
+def _login(client: TestClient, token: str, **headers: str) -> httpx.Response:
+    return client.post(
+        "/presenter/login",
+        data={"token": token},
+        headers={**SAME_ORIGIN, **headers},
+        follow_redirects=False,
+    )
+
+
+def test_300_wrong_logins_from_one_address_meet_429_and_the_right_token_still_gets_in(
+    settings: Settings,
+) -> None:
+    app = _hammered(settings)
+    with (
+        TestClient(app) as guesser,
+        TestClient(app, client=("203.0.113.9", 40000)) as presenter,
+    ):
+        statuses = [_login(guesser, f"guess-{n:04d}-abcdefghijkl").status_code for n in range(300)]
+        assert statuses[:20] == [401] * 20  # typos first
+        assert set(statuses) == {401, 429} and statuses.count(429) > 100, statuses
+        # From another address the right token gets in at once.
+        assert _login(presenter, ADMIN_TOKEN).status_code == 303
+        # The guessing address is told how long to wait, on the login page, in its language.
+        refused = _login(guesser, "one-more-guess-abcdefghij", **{"Accept-Language": "zh-CN"})
+        assert refused.status_code == 429
+        wait = int(refused.headers["retry-after"])
+        assert 1 <= wait <= 2
+        shown = BeautifulSoup(refused.text, "html.parser").select_one("[role=alert]")
+        assert shown is not None and f"请等待 {wait} 秒" in shown.text
+        assert not guesser.cookies
+        time.sleep(wait)  # the wait the server named, no guess
+        assert _login(guesser, ADMIN_TOKEN).status_code == 303
+        assert guesser.get("/presenter", follow_redirects=False).status_code == 200
+
+
+def test_wrong_bearer_tokens_are_limited_the_same_way(settings: Settings) -> None:
+    app = _hammered(settings)
+    with (
+        TestClient(app) as guesser,
+        TestClient(app, client=("203.0.113.9", 40000)) as script,
+    ):
+        statuses = []
+        for n in range(300):
+            wrong = {"Authorization": f"Bearer guess-{n:04d}-abcdefghijkl"}
+            statuses.append(guesser.get("/api/v1/talks/emergence", headers=wrong).status_code)
+        assert set(statuses) == {403, 429} and statuses.count(429) > 100, statuses
+        assert script.get("/api/v1/talks/emergence", headers=AUTH).status_code == 200
+        refused = guesser.get("/api/v1/talks/emergence", headers=AUTH)
+        assert refused.status_code == 429
+        assert refused.json()["code"] == "too_many_failed_logins"
+        time.sleep(int(refused.headers["retry-after"]))  # the wait the server named
+        assert guesser.get("/api/v1/talks/emergence", headers=AUTH).status_code == 200
+
+
+def test_the_right_token_never_counts_against_its_address(settings: Settings) -> None:
+    """A script polling with the right token, hundreds of times: never a 429."""
+    with TestClient(_hammered(settings)) as script:
+        for _ in range(300):
+            assert script.get("/api/v1/talks/emergence", headers=AUTH).status_code == 200
