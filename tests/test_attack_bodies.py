@@ -698,3 +698,36 @@ def test_versions_saved_at_once_are_each_kept_or_refused_with_409(
     current = client.get("/api/v1/talks/api-talk", headers=AUTH).json()
     assert current["version"] == 1 + statuses.count(200)
     assert current["title"]["en"].startswith("Take ")
+
+
+def test_a_talk_wrong_everywhere_gets_the_first_100_problems_and_a_count_of_the_rest(
+    client: TestClient,
+) -> None:
+    """40 phases with no text in 8 languages: hundreds of problems. The API lists 100 and says
+    how many followed; the editor's count is all of them, its list the same 100."""
+    languages = ["en", "zh-Hans", "de", "fr", "es", "ja", "ko", "pt"]
+    phases = [
+        {"id": f"p{i}", "kind": "choice", "question": {}, "options": [{"id": "a"}, {"id": "b"}]}
+        for i in range(40)
+    ]
+    answer = client.post(
+        "/api/v1/talks",
+        json=_talk(languages=languages, title={}, phases=phases),
+        headers=AUTH,
+    )
+    assert answer.status_code == 422
+    problems = answer.json()["detail"]
+    assert len(problems) == 101
+    last = problems[-1]["msg"]
+    more = int(last.split()[1])
+    assert last == f"and {more} more problems (the first 100 are listed)"
+    assert more == 40 * 3 * 8 + 8 - 100  # a question and two labels per phase, and the title
+
+    fields = {"mode": "create", "slug": "wrong", "languages": " ".join(languages), "op": "x"}
+    for i in range(40):
+        fields |= {f"phases.{i}.id": f"p{i}", f"phases.{i}.kind": "choice"}
+        fields |= {f"phases.{i}.options.{j}.id": "ab"[j] for j in range(2)}
+    page = client.post("/presenter/talks/editor/check", data=fields, headers=AUTH)
+    assert page.status_code == 200
+    assert f"{40 * 3 * 8 + 8} problems" in page.text
+    assert f"And {more} more problems" in page.text

@@ -258,7 +258,10 @@ def _editor_context(
         "preview_lang": lang,
         "preview": editor.preview(talk, selected, lang),
         "problems": editor.problems_by_slot(talk, problems, ui),
-        "problem_count": len(problems),
+        # Every problem, those past the list's end too (its last one counts them).
+        "problem_count": sum(
+            int(p.args.get("n", 0)) if p.code == "more_problems" else 1 for p in problems
+        ),
         "slots": editor.slot_paths(talk),
         "slot_id": editor.slot_id,
         "kinds": editor.KINDS,
