@@ -109,8 +109,12 @@ class BodyLimitMiddleware:
             if complete or seconds <= 0:  # the body is in: what follows is the disconnect
                 message = await receive()
             else:
+                # A timer, not a task per read (wait_for): every vote passes here.
+                if loop.time() >= deadline:
+                    raise RequestTimedOut(seconds)
                 try:
-                    message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                    async with asyncio.timeout_at(deadline):
+                        message = await receive()
                 except TimeoutError:
                     raise RequestTimedOut(seconds) from None
             if message["type"] == "http.request":

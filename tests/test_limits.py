@@ -556,15 +556,17 @@ def drip(
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
 
         async def send() -> None:
+            at_once = b"" if body_pause else body  # with the last byte of the headers: the
+            # server has it all before it answers (a close with bytes still coming resets the
+            # connection, and the answer may be lost with it)
             if head_pause:
-                for byte in head:
+                for byte in head[:-1]:
                     writer.write(bytes([byte]))
                     await writer.drain()
                     await asyncio.sleep(head_pause)
+                writer.write(head[-1:] + at_once)
             else:
-                writer.write(head)
-            if not body_pause:
-                writer.write(body)
+                writer.write(head + at_once)
             for byte in body if body_pause else b"":
                 writer.write(bytes([byte]))
                 await writer.drain()
