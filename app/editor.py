@@ -43,10 +43,16 @@ def index(text: str) -> int | None:
 # --------------------------------------------------------------------------- form -> talk
 
 
+MAX_DEPTH = 6
+"""Parts of the longest field name the form has (``phases.1.options.0.label.en``)."""
+
+
 def _nested(fields: Mapping[str, str]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for name, value in fields.items():
         parts = name.split(".")
+        if len(parts) > MAX_DEPTH:  # nested deeper than any field: str() of it would recurse
+            raise MalformedForm(name)
         node = root
         for part in parts[:-1]:
             node = node.setdefault(part, {})

@@ -520,6 +520,9 @@ MALFORMED_EDITOR = [
     ("button ١", {"op": "up_option:0:١"}),
     ("button with a newline", {"op": "select:0\n"}),
     ("button of many digits", {"op": "remove_phase:" + HUGE}),
+    ("a slug 50,000 deep", {"slug" + ".a" * 50_000: "x"}),
+    ("a phase id 50,000 deep", {"phases.0.id" + ".a" * 50_000: "x"}),
+    ("languages 50,000 deep", {"languages" + ".a" * 50_000: "x"}),
 ]
 
 
@@ -539,8 +542,9 @@ def test_the_editor_takes_its_own_form(client: TestClient) -> None:
 def test_a_malformed_editor_field_gets_400_and_changes_nothing(
     app: FastAPI, client: TestClient, name: str, broken: dict[str, str]
 ) -> None:
-    """Each of these answered 500 (a digit ``int`` refuses, or a field read under another
-    number). A save, a button and the checks as you type refuse it, saying which field."""
+    """Each of these answered 500 (a digit ``int`` refuses, a field read under another
+    number, a value nested so deep that printing it recursed). A save, a button and the
+    checks as you type refuse it, saying which field."""
     before = snapshot(app)
     paths = ["/presenter/talks/editor"]
     if "op" not in broken:
