@@ -44,7 +44,9 @@ def token_matches(given: str, expected: str) -> bool:
 def check_admin_token(request: Request, given: str) -> bool:
     """Whether ``given`` is the admin token, counted against its address's wrong tokens
     (``Limits.token_allowed``: ``TooManyRequests`` while they are used up, before the token
-    is read)."""
+    is read). No token at all is no guess: it is refused without counting."""
+    if not given:
+        return False
     limits: Limits = request.app.state.limits
     limits.token_allowed(request.scope)
     if token_matches(given, request.app.state.settings.admin_token):
