@@ -1,12 +1,14 @@
 """What a client may ask of the server: request bodies, votes, new participants, event
-streams, and the time its request headers may take.
+streams, wrong admin tokens, and the time its request may take.
 
 - Bodies are capped while they stream in (no Content-Length is no way round). Votes are tiny;
   anything over ``VOTE_BODY_LIMIT`` on a vote path (API or phone form) is refused with 413
-  before the app reads it. Other requests get a larger cap.
+  before the app reads it. A talk sent to the talk API has a cap of its own
+  (``TALK_BODY_LIMIT``); other requests get a larger one.
 - ``Limits`` (the app's ``app.state.limits``): votes per participant, new participants per
-  address, event streams per participant and per address. Each refusal is ``TooManyRequests``,
-  answered 429 with Retry-After. Counted in memory, per process: nothing is stored.
+  address, event streams per participant and per address, wrong admin tokens per address. Each
+  refusal is ``TooManyRequests``, answered 429 with Retry-After. Counted in memory, per
+  process: nothing is stored.
 - A deadline on each request (``BELIEFGAP_REQUEST_TIMEOUT``): its body must be in within it,
   counted from the request's first byte (``beliefgap serve``) or from the moment the app gets
   it (any other server), else 408. ``HeaderTimeoutProtocol``, uvicorn's HTTP protocol with a
