@@ -184,9 +184,13 @@ def parse_toml(text: str, source: str = "the talk") -> dict[str, Any]:
 _TOO_DEEP = "not valid TOML: arrays or tables nested too deep"
 
 _TOML_READER = """
-import os, pickle, resource, sys, tomllib
-os.nice(10)
-resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), int(sys.argv[1])))
+import os, pickle, sys, tomllib
+try:  # Unix: a lower priority than the server's, and a memory limit
+    import resource
+    os.nice(10)
+    resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), int(sys.argv[1])))
+except (ImportError, AttributeError, OSError, ValueError):
+    pass
 try:
     out = ("ok", tomllib.loads(sys.stdin.buffer.read().decode()))
 except ValueError as exc:  # TOMLDecodeError, or an integer over Python's 4,300 digits
