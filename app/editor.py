@@ -17,19 +17,42 @@ from typing import Any
 from app import i18n
 from app.audience import AudienceView, OptionView, QuestionView
 from app.models import PhaseKind
-from app.talks import ID_RE, Problem
+from app.talks import ID_RE, MAX_LANGUAGES, MAX_OPTIONS, MAX_PHASES, Problem
 
 KINDS = [k.value for k in PhaseKind]
-_INDEX = re.compile(r"^\d+$")
+_INDEX = re.compile(r"[0-9]{1,4}")
+"""A position in the form (a phase, an option): ASCII digits only, no more than a talk holds."""
+
+
+class MalformedForm(ValueError):
+    """A field the editor's own form never sends: a position that is not one (``phases.١``,
+    ``selected=²``, a button ``remove_phase:1x``). Nothing is done with such a form."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field[:80]
+        super().__init__(f"malformed field {self.field!r}")
+
+
+def index(text: str) -> int | None:
+    r"""The position a form field or a button names, or None: ``\d`` and ``str.isdigit`` also
+    take other scripts' digits (``١``, ``²``) and a trailing newline, which ``int`` then refuses
+    or reads as another field's number."""
+    return int(text) if _INDEX.fullmatch(text) else None
 
 
 # --------------------------------------------------------------------------- form -> talk
+
+
+MAX_DEPTH = 6
+"""Parts of the longest field name the form has (``phases.1.options.0.label.en``)."""
 
 
 def _nested(fields: Mapping[str, str]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for name, value in fields.items():
         parts = name.split(".")
+        if len(parts) > MAX_DEPTH:  # nested deeper than any field: str() of it would recurse
+            raise MalformedForm(name)
         node = root
         for part in parts[:-1]:
             node = node.setdefault(part, {})
@@ -40,11 +63,19 @@ def _nested(fields: Mapping[str, str]) -> dict[str, Any]:
     return root
 
 
-def _indexed(node: Any) -> list[Any]:
+def _indexed(node: Any, most: int, where: str) -> list[Any]:
+    """The entries of a numbered group of fields (``where``), in order: at most ``most`` (one
+    more than a talk may hold, so the checks still say there are too many). A name in the
+    group that is no position: ``MalformedForm``."""
     if not isinstance(node, dict):
         return []
-    keys = sorted(int(k) for k in node if _INDEX.match(k))
-    return [node[str(k)] for k in keys]
+    keys = []
+    for key in node:
+        number = index(key)
+        if number is None:
+            raise MalformedForm(f"{where}.{key}")
+        keys.append((number, key))
+    return [node[key] for _number, key in sorted(keys)[:most]]
 
 
 def _number(text: str) -> Any:
@@ -68,16 +99,17 @@ def split_languages(text: str) -> list[str]:
 def talk_from_form(fields: Mapping[str, str]) -> dict[str, Any]:
     """The talk the editor's form describes, in the file format's structure (empty texts stay
     empty, so the checks name them). A revote never lists options: it asks with its stance's,
-    whatever the form sends."""
+    whatever the form sends. ``MalformedForm`` for a form the editor never sends."""
     tree = _nested(fields)
-    languages = split_languages(str(tree.get("languages", "")))
+    # No more than one past each limit: the checks name the excess, and the form stays small.
+    languages = split_languages(str(tree.get("languages", "")))[: MAX_LANGUAGES + 1]
     talk: dict[str, Any] = {
         "slug": str(tree.get("slug", "")).strip(),
         "languages": languages,
         "title": _texts(tree.get("title"), languages),
         "phases": [],
     }
-    for node in _indexed(tree.get("phases")):
+    for number, node in enumerate(_indexed(tree.get("phases"), MAX_PHASES + 1, "phases")):
         if not isinstance(node, dict):
             continue
         kind = str(node.get("kind", "")).strip()
@@ -89,7 +121,8 @@ def talk_from_form(fields: Mapping[str, str]) -> dict[str, Any]:
             phase["question"] = question
         options = []
         holds = []
-        for option_node in _indexed(node.get("options")):
+        where = f"phases.{number}.options"
+        for option_node in _indexed(node.get("options"), MAX_OPTIONS + 1, where):
             if not isinstance(option_node, dict):
                 continue
             option = {
@@ -163,11 +196,17 @@ def _move(items: list[Any], index: int, by: int) -> None:
 def apply_edit(talk: dict[str, Any], op: str, selected: int) -> tuple[dict[str, Any], int]:
     """The talk after one of the editor's buttons (``add_phase:stance``, ``remove_phase:2``,
     ``up_option:1:0``...), and the phase to preview. Unknown or out-of-range buttons change
-    nothing."""
+    nothing; a position that is not one is ``MalformedForm``."""
     talk = copy.deepcopy(talk)
     phases: list[dict[str, Any]] = talk["phases"]
     name, _, rest = op.partition(":")
-    args = [int(a) for a in rest.split(":") if a.isdigit()]
+    args = []
+    if name != "add_phase" and rest:
+        for part in rest.split(":"):
+            number = index(part)
+            if number is None:
+                raise MalformedForm("op")
+            args.append(number)
     i = args[0] if args else -1
     j = args[1] if len(args) > 1 else -1
     phase = phases[i] if 0 <= i < len(phases) else None

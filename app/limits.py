@@ -1,13 +1,18 @@
 """What a client may ask of the server: request bodies, votes, new participants, event
-streams, and the time its request headers may take.
+streams, wrong admin tokens, and the time its request may take.
 
 - Bodies are capped while they stream in (no Content-Length is no way round). Votes are tiny;
   anything over ``VOTE_BODY_LIMIT`` on a vote path (API or phone form) is refused with 413
-  before the app reads it. Other requests get a larger cap.
+  before the app reads it. A talk sent to the talk API has a cap of its own
+  (``TALK_BODY_LIMIT``); other requests get a larger one.
 - ``Limits`` (the app's ``app.state.limits``): votes per participant, new participants per
-  address, event streams per participant and per address. Each refusal is ``TooManyRequests``,
-  answered 429 with Retry-After. Counted in memory, per process: nothing is stored.
-- ``HeaderTimeoutProtocol``: uvicorn's HTTP protocol with a deadline on request headers.
+  address, event streams per participant and per address, wrong admin tokens per address. Each
+  refusal is ``TooManyRequests``, answered 429 with Retry-After. Counted in memory, per
+  process: nothing is stored.
+- A deadline on each request (``BELIEFGAP_REQUEST_TIMEOUT``): its body must be in within it,
+  counted from the request's first byte (``beliefgap serve``) or from the moment the app gets
+  it (any other server), else 408. ``HeaderTimeoutProtocol``, uvicorn's HTTP protocol with a
+  deadline on request headers, times the part no app can see.
 """
 
 from __future__ import annotations
@@ -33,6 +38,27 @@ from app.settings import Settings
 
 VOTE_BODY_LIMIT = 4 * 1024
 DEFAULT_BODY_LIMIT = 1024 * 1024
+TALK_BODY_LIMIT = 512 * 1024
+"""A talk sent to the API (TOML or JSON). A real talk is a few KB (the bundled ones: 3 KB for
+four phases in two languages); the largest the checks allow, with texts of a usual length (40
+phases of five options in 8 languages, three of them Chinese, Japanese or Korean), is 290 KB as
+TOML. Reading and checking a talk grows with its size, so it gets a cap of its own. The
+editor's form keeps the general 1 MiB: the same talk is 640 KB as a form, its Chinese
+percent-encoded."""
+TALK_PATHS = ("/api/v1/talks",)
+
+REQUEST_STARTED = "beliefgap.request_started"
+"""The scope key in which ``HeaderTimeoutProtocol`` leaves when a request's first byte came (the
+event loop's clock), so that the request deadline also counts the time its headers took."""
+
+
+def body_limit(path: str) -> int:
+    """The most bytes a request body to ``path`` may hold."""
+    if path.endswith(("/votes", "/vote")):  # the API's and the phone form's votes
+        return VOTE_BODY_LIMIT
+    if path.startswith(TALK_PATHS):
+        return TALK_BODY_LIMIT
+    return DEFAULT_BODY_LIMIT
 
 
 class BodyTooLarge(HTTPException):
@@ -42,32 +68,62 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body over {limit} bytes")
 
 
+class RequestTimedOut(HTTPException):
+    """The body did not arrive within the request deadline: an HTTPException, so that a
+    framework reading the body answers 408 instead of 400."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408, f"the request was not sent within {seconds:g} s", {"Connection": "close"}
+        )
+
+
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """Every request body is held to its size (``body_limit``: 413) and to the request deadline
+    (``request_timeout`` seconds for the whole request, headers and body: 408). The deadline
+    holds however the app is served; under ``beliefgap serve`` it counts from the request's
+    first byte, elsewhere from the moment the server hands the request to the app (and the
+    server's own header timeout covers the headers). 0 turns the deadline off."""
+
+    def __init__(self, app: ASGIApp, *, request_timeout: float = 0.0) -> None:
         self.app = app
+        self.request_timeout = request_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        small = path.endswith(("/votes", "/vote"))  # the API's and the phone form's votes
-        limit = VOTE_BODY_LIMIT if small else DEFAULT_BODY_LIMIT
+        limit = body_limit(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _refuse(send, limit)
+            await _refuse(send, 413, f"request body over {limit} bytes")
             return
 
         received = 0
         started = False
+        complete = False
+        seconds = self.request_timeout
+        loop = asyncio.get_running_loop()
+        deadline = scope.get("extensions", {}).get(REQUEST_STARTED, loop.time()) + seconds
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete or seconds <= 0:  # the body is in: what follows is the disconnect
+                message = await receive()
+            else:
+                # A timer, not a task per read (wait_for): every vote passes here.
+                if loop.time() >= deadline:
+                    raise RequestTimedOut(seconds)
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        message = await receive()
+                except TimeoutError:
+                    raise RequestTimedOut(seconds) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise BodyTooLarge(limit)
+                complete = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -78,23 +134,20 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
+        except (BodyTooLarge, RequestTimedOut) as exc:
             if not started:
-                await _refuse(send, limit)
+                await _refuse(send, exc.status_code, exc.detail)
 
 
-async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body over {limit} bytes"}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if status == 408:  # the rest of the body may still come: the connection ends here
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -186,6 +239,17 @@ class TokenBuckets:
             bucket[0] = tokens
             return (1.0 - tokens) / self.rate
 
+    def wait(self, key: Hashable) -> float:
+        """The seconds until ``key``'s bucket holds a token (0: it does); nothing is taken."""
+        if not self.enabled:
+            return 0.0
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                return 0.0
+            tokens = min(float(self.burst), bucket[0] + (self._clock() - bucket[1]) * self.rate)
+            return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def _sweep(self, now: float) -> None:
         self._swept = now
         full = [
@@ -231,7 +295,9 @@ class Limits:
     - votes per participant (a session's participant cookie): a token bucket;
     - new participants per address (a participant cookie handed out: the join page opened
       without one, or an API vote without one): a token bucket with a burst for a whole room;
-    - open event streams per participant and per address: caps.
+    - open event streams per participant and per address: caps;
+    - wrong admin tokens per address (the login form, bearer tokens): a token bucket that only
+      failures drain; while it is empty, every token from that address is refused unread.
 
     Each check raises ``TooManyRequests`` (429 with Retry-After) or lets the request through.
     Called from the event loop only (the stream counts take no lock)."""
@@ -244,6 +310,9 @@ class Limits:
         )
         self.streams_per_participant = OpenCounts(settings.limit_streams_per_participant)
         self.streams_per_address = OpenCounts(settings.limit_streams_per_address)
+        self.failed_logins = TokenBuckets(
+            settings.limit_failed_logins_per_minute / 60, settings.limit_failed_login_burst
+        )
 
     def address(self, scope: Scope) -> bytes:
         return address_key(scope, self._salt)
@@ -269,6 +338,24 @@ class Limits:
                 code="too_many_new_participants",
                 retry_after=wait,
             )
+
+    def token_allowed(self, scope: Scope) -> None:
+        """Before an admin token from the client of ``scope`` is read: refused while that
+        address has used up its wrong tokens (even the right token waits, or guessing would go
+        on at full speed behind the 429s)."""
+        if not self.failed_logins.enabled:
+            return
+        wait = self.failed_logins.wait(self.address(scope))
+        if wait:
+            raise TooManyRequests(
+                "too many wrong admin tokens from this address; wait before trying again",
+                code="too_many_failed_logins",
+                retry_after=wait,
+            )
+
+    def token_failed(self, scope: Scope) -> None:
+        """A wrong admin token came from the client of ``scope``."""
+        self.failed_logins.take(self.address(scope))
 
     def open_stream(self, scope: Scope, participant: tuple[str, str] | None) -> Callable[[], None]:
         """Count an event stream opened by the client of ``scope`` (``participant``: its
@@ -326,8 +413,9 @@ class _HeaderDeadline(asyncio.Protocol):
     the request had begun). uvicorn itself only times the wait between requests, and a client
     that sends its headers a byte at a time (slowloris) would hold a connection for ever.
 
-    A request whose headers are in is never timed by this (a long vote body is bounded by the
-    body limit, an event stream by its own send timeout)."""
+    A request whose headers are in is not timed by this: its body is held to the request
+    deadline by the app (``BodyLimitMiddleware``, which this protocol tells when the request's
+    first byte came), an event stream by its own send timeout."""
 
     header_timeout: float | None = None
     """Seconds; None reads ``BELIEFGAP_HEADER_TIMEOUT``; 0 turns the deadline off."""
@@ -340,6 +428,7 @@ class _HeaderDeadline(asyncio.Protocol):
 
     _header_timer: asyncio.TimerHandle | None = None
     _header_begun = False
+    _request_started: float | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -351,9 +440,17 @@ class _HeaderDeadline(asyncio.Protocol):
             if self._header_timer is None:
                 self._arm_header_deadline()
             self._header_begun = True
+            if self._request_started is None:
+                self._request_started = self.loop.time()
         super().data_received(data)
         if self.cycle is not before:  # its headers are complete: the app has the request
             self._disarm_header_deadline()
+            if self.cycle is not None and self._request_started is not None:
+                # The app's task has not run yet: it finds when the request began (the request
+                # deadline counts from there, BodyLimitMiddleware).
+                extensions = self.cycle.scope.setdefault("extensions", {})
+                extensions[REQUEST_STARTED] = self._request_started
+            self._request_started = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()

@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import quote
 
+import anyio
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -125,8 +126,10 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.state.vote_writer = VoteWriter(engine, lambda: app.state.publisher, app.state.sessions)
     app.state.shared_pages = SharedPages()
     app.state.limits = Limits(settings)
+    # Talks are read, checked and stored in worker threads, a few at a time (app.routes.talks).
+    app.state.talk_work = anyio.CapacityLimiter(talks.TALK_WORKERS)
 
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware, request_timeout=settings.request_timeout)
     # A write that a browser says another page sent is refused before its body is read (CSRF:
     # the JSON API included, whatever credentials it carries); then every response gets the
     # headers that say what a page may load and who may frame it.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import hmac
 import os
 import secrets
@@ -28,6 +29,7 @@ from sqlmodel import Session, col, delete
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.limits import Limits
 from app.models import PresenterLogin, utcnow
 
 PARTICIPANT_COOKIE_PREFIX = "bg_p_"
@@ -37,6 +39,20 @@ PARTICIPANT_MAX_AGE = 365 * 24 * 3600
 
 def token_matches(given: str, expected: str) -> bool:
     return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def check_admin_token(request: Request, given: str) -> bool:
+    """Whether ``given`` is the admin token, counted against its address's wrong tokens
+    (``Limits.token_allowed``: ``TooManyRequests`` while they are used up, before the token
+    is read). No token at all is no guess: it is refused without counting."""
+    if not given:
+        return False
+    limits: Limits = request.app.state.limits
+    limits.token_allowed(request.scope)
+    if token_matches(given, request.app.state.settings.admin_token):
+        return True
+    limits.token_failed(request.scope)
+    return False
 
 
 # --------------------------------------------------------------------------- participants
@@ -90,8 +106,11 @@ def read_participant(secret_key: str, code: str, cookie: str | None) -> str | No
 # --------------------------------------------------------------------------- presenter
 
 
-def _login_signer(secret_key: str) -> TimestampSigner:
-    return TimestampSigner(secret_key, salt="presenter-login")
+def _login_signer(secret_key: str, admin_token: str) -> TimestampSigner:
+    """Signs presenter logins for one admin token: its hash is in the salt, so that a new
+    token ends every login made with an older one (the cookie no longer verifies)."""
+    token = hashlib.sha256(admin_token.encode()).hexdigest()[:32]
+    return TimestampSigner(secret_key, salt=f"presenter-login:{token}")
 
 
 def _aware(moment: datetime) -> datetime:
@@ -99,33 +118,37 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def start_presenter_login(engine: Engine, secret_key: str, *, days: int) -> str:
-    """A new presenter login valid for ``days``: its row, and the signed cookie value that
-    names it. Logins that ran out are deleted on the way."""
+def start_presenter_login(engine: Engine, secret_key: str, *, days: int, admin_token: str) -> str:
+    """A new presenter login valid for ``days`` and while ``admin_token`` stays the admin
+    token: its row, and the signed cookie value that names it. Logins that ran out are
+    deleted on the way."""
     now = utcnow()
     login_id = secrets.token_urlsafe(32)
     with Session(engine) as db:
         db.exec(delete(PresenterLogin).where(col(PresenterLogin.expires_at) < now))
         db.add(PresenterLogin(id=login_id, created_at=now, expires_at=now + timedelta(days=days)))
         db.commit()
-    return _login_signer(secret_key).sign(login_id).decode()
+    return _login_signer(secret_key, admin_token).sign(login_id).decode()
 
 
-def _login_id(secret_key: str, cookie: str | None, max_age: int | None) -> str | None:
+def _login_id(
+    secret_key: str, admin_token: str, cookie: str | None, max_age: int | None
+) -> str | None:
     if not cookie or len(cookie) > 256:
         return None
     try:
-        return _login_signer(secret_key).unsign(cookie, max_age=max_age).decode()
+        return _login_signer(secret_key, admin_token).unsign(cookie, max_age=max_age).decode()
     except (BadSignature, SignatureExpired, UnicodeDecodeError):
         return None
 
 
 def presenter_login_valid(
-    engine: Engine, secret_key: str, cookie: str | None, *, days: int
+    engine: Engine, secret_key: str, cookie: str | None, *, days: int, admin_token: str
 ) -> bool:
-    """Whether the cookie names a login that has not ended: signed by us, younger than
-    ``days``, and not logged out (its row is still there and has not run out)."""
-    login_id = _login_id(secret_key, cookie, days * 24 * 3600)
+    """Whether the cookie names a login that has not ended: signed by us for this admin
+    token, younger than ``days``, and not logged out (its row is still there and has not run
+    out)."""
+    login_id = _login_id(secret_key, admin_token, cookie, days * 24 * 3600)
     if login_id is None:
         return False
     with Session(engine) as db:
@@ -133,9 +156,11 @@ def presenter_login_valid(
     return login is not None and _aware(login.expires_at) > utcnow()
 
 
-def end_presenter_login(engine: Engine, secret_key: str, cookie: str | None) -> None:
+def end_presenter_login(
+    engine: Engine, secret_key: str, cookie: str | None, *, admin_token: str
+) -> None:
     """Log out: the login the cookie names is deleted, so no copy of the cookie works again."""
-    login_id = _login_id(secret_key, cookie, None)
+    login_id = _login_id(secret_key, admin_token, cookie, None)
     if login_id is None:
         return
     with Session(engine) as db:
@@ -145,18 +170,20 @@ def end_presenter_login(engine: Engine, secret_key: str, cookie: str | None) -> 
 
 def is_presenter(request: Request) -> bool:
     """True for a valid ``Authorization: Bearer <admin token>`` or presenter cookie. A request
-    that carries a bearer token is judged by the token alone. Reads the database for a signed
-    cookie: call it from a worker thread."""
+    that carries a bearer token is judged by the token alone (wrong ones are limited per
+    address: ``check_admin_token``). Reads the database for a signed cookie: call it from a
+    worker thread."""
     settings = request.app.state.settings
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() == "bearer":
-        return token_matches(credentials.strip(), settings.admin_token)
+        return check_admin_token(request, credentials.strip())
     return presenter_login_valid(
         request.app.state.engine,
         settings.secret_key,
         request.cookies.get(PRESENTER_COOKIE),
         days=settings.presenter_login_days,
+        admin_token=settings.admin_token,
     )
 
 

@@ -78,6 +78,17 @@ class Settings(BaseSettings):
     header_timeout: float = Field(default=10.0, ge=0)
     """Seconds a client may take to send a request's headers (``beliefgap serve``, or uvicorn
     with ``--http app.limits:HeaderTimeoutProtocol``)."""
+    request_timeout: float = Field(default=30.0, ge=0)
+    """Seconds a client may take to send a whole request, headers and body: past it, 408 and
+    the connection is closed. Held by the app whatever serves it (counted from the first byte
+    under ``beliefgap serve``, else from when the server hands over the request)."""
+
+    limit_failed_logins_per_minute: float = Field(default=10.0, ge=0)
+    """Wrong admin tokens (the login form, a bearer token) one client address may send per
+    minute, sustained (on top of the burst); past it every token from there, the right one
+    too, gets 429 for the wait it names. The right token never counts."""
+    limit_failed_login_burst: int = Field(default=20, ge=0)
+    """Wrong admin tokens one address may send at once (typos)."""
 
     ping_seconds: float = Field(default=10.0, gt=0)
     """Seconds of quiet after which an event stream gets a ``ping`` event: the phone's page

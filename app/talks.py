@@ -16,13 +16,17 @@ import contextlib
 import hashlib
 import json
 import math
+import pickle
 import re
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, Invalid, NotFound
@@ -43,6 +47,17 @@ MAX_PHASES = 40
 MAX_OPTIONS = 20
 MAX_TEXT = 2000
 """Characters in one question, title or label."""
+MAX_PROBLEMS = 100
+"""Problems reported for one talk: past it the list ends with one that says how many more there
+are (a talk broken everywhere gives a short answer, not one the size of its languages times
+its fields)."""
+MAX_NAMED = 10
+"""Names (unknown fields, extra languages) one problem lists; the rest are counted."""
+TOML_SECONDS = 5.0
+"""How long reading a talk's TOML sent to the server may take (``parse_toml_isolated``): a real
+talk of a few KB takes milliseconds; the limit is only reached by text made to be slow."""
+TOML_MEMORY = 512 * 1024 * 1024
+"""Address space of the process that reads a talk's TOML sent to the server."""
 
 Loc = tuple[str | int, ...]
 
@@ -162,13 +177,87 @@ def load_talk_file(path: Path) -> TalkDef:
 def parse_toml(text: str, source: str = "the talk") -> dict[str, Any]:
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise TalkFileError(source, f"not valid TOML: {exc}") from exc
+    except ValueError as exc:  # TOMLDecodeError, or an integer over Python's 4,300 digits
+        raise TalkFileError(source, f"not valid TOML: {str(exc)[:200]}") from exc
+    except RecursionError:
+        raise TalkFileError(source, _TOO_DEEP) from None
+
+
+_TOO_DEEP = "not valid TOML: arrays or tables nested too deep"
+
+_TOML_READER = """
+import os, pickle, sys, tomllib
+try:  # Unix: a lower priority than the server's, and a memory limit
+    import resource
+    os.nice(10)
+    resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), int(sys.argv[1])))
+except (ImportError, AttributeError, OSError, ValueError):
+    pass
+try:
+    out = ("ok", tomllib.loads(sys.stdin.buffer.read().decode()))
+except ValueError as exc:  # TOMLDecodeError, or an integer over Python's 4,300 digits
+    out = ("invalid", str(exc)[:200])
+except RecursionError:
+    out = ("deep", "")
+sys.stdout.buffer.write(pickle.dumps(out))
+"""
+
+
+def parse_toml_isolated(
+    text: str, source: str = "the talk", *, seconds: float = TOML_SECONDS
+) -> dict[str, Any]:
+    """``parse_toml`` in a process of its own, ended after ``seconds`` and held to
+    ``TOML_MEMORY``: Python's TOML reader takes time that grows much faster than the text for
+    some shapes (a 40 KB dotted key takes seconds, 100 KB most of a minute), and a thread
+    cannot be stopped. The process runs at a lower priority than the server, which keeps
+    answering the room meanwhile. A talk sent to the server is read here (a few tens of
+    milliseconds more); talk files on disk are the operator's own and are read in place."""
+    try:
+        done = subprocess.run(  # noqa: S603 (our own interpreter and script; the text on stdin)
+            [sys.executable, "-I", "-S", "-c", _TOML_READER, str(TOML_MEMORY)],
+            input=text.encode(),
+            capture_output=True,
+            timeout=seconds,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise TalkFileError(
+            source,
+            f"reading this TOML took longer than {seconds:g} s, so it was stopped; a talk "
+            "is a few KB of plain keys and tables",
+        ) from None
+    if done.returncode != 0 or not done.stdout:
+        raise TalkFileError(source, "this TOML could not be read within the memory allowed")
+    # The reader's answer, from the script above: plain TOML values, pickled by our own child.
+    outcome, value = pickle.loads(done.stdout)  # noqa: S301
+    if outcome == "invalid":
+        raise TalkFileError(source, f"not valid TOML: {value}")
+    if outcome == "deep":
+        raise TalkFileError(source, _TOO_DEEP)
+    return dict(value)
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value as a problem quotes it, cut short: a problem never echoes a whole body."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _named(names: Sequence[str]) -> str:
+    """Names (fields, languages) as a problem lists them: the first ``MAX_NAMED``, the rest
+    counted."""
+    shown = ", ".join(names[:MAX_NAMED])
+    more = len(names) - MAX_NAMED
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 class _Checker:
+    """Collects a talk's problems, up to ``MAX_PROBLEMS`` (then one more says how many
+    followed)."""
+
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.dropped = 0
 
     def add(
         self,
@@ -180,7 +269,23 @@ class _Checker:
         code: str = "",
         **args: str | int,
     ) -> None:
+        if len(self.problems) >= MAX_PROBLEMS:
+            self.dropped += 1
+            return
         self.problems.append(Problem(message, loc, phase, option, code, dict(args)))
+
+    def finished(self) -> list[Problem]:
+        """The problems, the last one saying how many more were left out."""
+        if not self.dropped:
+            return self.problems
+        return [
+            *self.problems,
+            Problem(
+                f"and {self.dropped} more problems (the first {MAX_PROBLEMS} are listed)",
+                code="more_problems",
+                args={"n": self.dropped},
+            ),
+        ]
 
 
 def parse_talk(raw: Any, *, source: str, origin: str = "") -> TalkDef:
@@ -188,7 +293,7 @@ def parse_talk(raw: Any, *, source: str, origin: str = "") -> TalkDef:
     check = _Checker()
     talk = _parse(raw, check)
     if check.problems or talk is None:
-        raise TalkFileError(source, check.problems or [Problem("invalid talk")])
+        raise TalkFileError(source, check.finished() or [Problem("invalid talk")])
     return TalkDef(
         slug=talk.slug,
         titles=talk.titles,
@@ -202,7 +307,7 @@ def talk_problems(raw: Any) -> list[Problem]:
     """Every problem of a talk (none: it can be stored)."""
     check = _Checker()
     _parse(raw, check)
-    return check.problems
+    return check.finished()
 
 
 def _parse(raw: Any, check: _Checker) -> TalkDef | None:
@@ -223,7 +328,17 @@ def _parse(raw: Any, check: _Checker) -> TalkDef | None:
         slug = ""
 
     languages = raw.get("languages")
-    if (
+    # Sizes first: the checks below walk every text once per language.
+    oversized = isinstance(languages, list) and len(languages) > MAX_LANGUAGES
+    if oversized:
+        check.add(
+            f"at most {MAX_LANGUAGES} languages",
+            ("languages",),
+            code="too_many_languages",
+            n=MAX_LANGUAGES,
+        )
+        languages = []
+    elif (
         not isinstance(languages, list)
         or not languages
         or not all(isinstance(lang, str) and LANG_RE.match(lang) for lang in languages)
@@ -242,22 +357,21 @@ def _parse(raw: Any, check: _Checker) -> TalkDef | None:
     elif len(set(languages)) != len(languages):
         check.add("'languages' lists a language twice", ("languages",), code="language_twice")
         languages = list(dict.fromkeys(languages))
-    elif len(languages) > MAX_LANGUAGES:
-        check.add(
-            f"at most {MAX_LANGUAGES} languages",
-            ("languages",),
-            code="too_many_languages",
-            n=MAX_LANGUAGES,
-        )
-
-    titles = _texts(raw.get("title"), languages, check, ("title",), None, None, "'title'")
 
     raw_phases = raw.get("phases")
     phases: list[PhaseDef] = []
+    too_many_phases = isinstance(raw_phases, list) and len(raw_phases) > MAX_PHASES
+    if oversized or too_many_phases:  # nothing else is checked until the sizes are right
+        if too_many_phases:
+            check.add(
+                f"at most {MAX_PHASES} phases", ("phases",), code="too_many_phases", n=MAX_PHASES
+            )
+        return TalkDef(slug=slug, titles={}, languages=list(languages), phases=phases)
+
+    titles = _texts(raw.get("title"), languages, check, ("title",), None, None, "'title'")
+
     if not isinstance(raw_phases, list) or not raw_phases:
         check.add("a talk needs at least one [[phases]] entry", ("phases",), code="no_phases")
-    elif len(raw_phases) > MAX_PHASES:
-        check.add(f"at most {MAX_PHASES} phases", ("phases",), code="too_many_phases", n=MAX_PHASES)
     else:
         for index, raw_phase in enumerate(raw_phases):
             phase = _parse_phase(raw_phase, index, phases, languages, check)
@@ -294,11 +408,11 @@ def _parse_phase(
         kind = PhaseKind(str(raw.get("kind")))
     except ValueError:
         check.add(
-            f"unknown kind {raw.get('kind')!r}; use one of choice, stance, perceived, revote",
+            f"unknown kind {_shown(raw.get('kind'))}; use one of choice, stance, perceived, revote",
             (*loc, "kind"),
             name,
             code="bad_kind",
-            kind=str(raw.get("kind")),
+            kind=_shown(raw.get("kind")).strip("'"),
         )
         return None
 
@@ -320,9 +434,9 @@ def _parse_phase(
             of_phase = next((p for p in earlier if p.key == of), None)
             if of_phase is None or of_phase.kind != PhaseKind.stance:
                 of_problem(
-                    f"'of' points to {of!r}, which is not an earlier stance phase",
+                    f"'of' points to {_shown(of)}, which is not an earlier stance phase",
                     "bad_of",
-                    of=str(of),
+                    of=_shown(of).strip("'"),
                 )
                 of_phase = None
     elif of is not None:
@@ -600,12 +714,12 @@ def _texts(
     extra = sorted(str(k) for k in set(raw) - set(languages))
     if extra:
         check.add(
-            f"{what} has text in {', '.join(extra)}, which 'languages' does not list",
+            f"{what} has text in {_named(extra)}, which 'languages' does not list",
             loc,
             phase,
             option,
             code="extra_languages",
-            languages=", ".join(extra),
+            languages=_named(extra),
         )
     return {
         lang: raw[lang].strip()
@@ -626,12 +740,12 @@ def _no_unknown_keys(
     unknown = sorted(str(k) for k in set(raw) - allowed)
     if unknown:
         check.add(
-            f"unknown field {', '.join(repr(u) for u in unknown)} in {what}",
+            f"unknown field {_named([_shown(u) for u in unknown])} in {what}",
             loc,
             phase,
             option,
             code="unknown_field",
-            fields=", ".join(unknown),
+            fields=_named(unknown),
         )
 
 
@@ -906,10 +1020,15 @@ def create_talk(db: Session, raw: Any) -> TalkVersion:
     """A new talk from the file format's structure (422 with every problem; 409 for a slug in
     use). Commits."""
     talk = _checked(raw)
+    taken = Conflict(f"the slug '{talk.slug}' is already used by a talk", code="slug_taken")
     if db.exec(select(Talk).where(Talk.slug == talk.slug)).first() is not None:
-        raise Conflict(f"the slug '{talk.slug}' is already used by a talk", code="slug_taken")
-    version = store_version(db, talk)
-    db.commit()
+        raise taken
+    try:
+        version = store_version(db, talk)
+        db.commit()
+    except IntegrityError:  # the same slug, created at the same moment (a double click)
+        db.rollback()
+        raise taken from None
     return version
 
 
@@ -945,8 +1064,15 @@ def update_talk(db: Session, slug: str, raw: Any) -> TalkVersion:
     talk = parse_talk(raw, source="the talk")
     if talk.digest == row.digest:
         return current_version(db, row)
-    version = store_version(db, talk, row=row)
-    db.commit()
+    try:
+        version = store_version(db, talk, row=row)
+        db.commit()
+    except IntegrityError:  # another save made the same version number first
+        db.rollback()
+        raise Conflict(
+            f"talk '{slug}' was saved by someone else at the same moment; reload it and save again",
+            code="talk_changed",
+        ) from None
     return version
 
 

@@ -9,7 +9,9 @@ from one address do not), and the header deadline against real sockets on a live
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -540,6 +542,140 @@ def test_beliefgap_serve_times_out_slow_headers(tmp_path: Path) -> None:
         server.stop()
 
 
+# --------------------------------------------------------------------------- slow bodies
+
+
+def drip(
+    port: int, head: bytes, body: bytes, *, head_pause: float = 0.0, body_pause: float = 1.0
+) -> bytes:
+    """Send ``head`` a byte every ``head_pause`` seconds, then ``body`` a byte every
+    ``body_pause`` (0: at once), as a client on a bad line or a slowloris would; what the
+    server answered once it closed the connection (the drip stops then)."""
+
+    async def run() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def send() -> None:
+            at_once = b"" if body_pause else body  # with the last byte of the headers: the
+            # server has it all before it answers (a close with bytes still coming resets the
+            # connection, and the answer may be lost with it)
+            if head_pause:
+                for byte in head[:-1]:
+                    writer.write(bytes([byte]))
+                    await writer.drain()
+                    await asyncio.sleep(head_pause)
+                writer.write(head[-1:] + at_once)
+            else:
+                writer.write(head + at_once)
+            for byte in body if body_pause else b"":
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(body_pause)
+
+        sender = asyncio.create_task(send())
+        try:
+            # A generous bound on the whole exchange: the body alone would take minutes.
+            return await asyncio.wait_for(reader.read(), 60)
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await sender
+            writer.close()
+
+    return asyncio.run(run())
+
+
+def slow_writes(server: LiveServer, code: str) -> list[tuple[str, bytes]]:
+    """A vote (API and phone form) and a login, each announcing a body that comes a byte a
+    second."""
+    vote = b'{"phase": "belief", "choice": "agree"}' + b" " * 100
+    form = b"phase=belief&choice=agree" + b"&x=" + b"y" * 100
+    login = b"token=" + server.admin_token.encode() + b"&next=/presenter" + b"&x=" * 40
+    host = f"Host: 127.0.0.1:{server.port}\r\n"
+    return [
+        (
+            f"POST {path} HTTP/1.1\r\n{host}Content-Type: {kind}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n",
+            body,
+        )
+        for path, kind, body in (
+            (f"/api/v1/sessions/{code}/votes", "application/json", vote),
+            (f"/j/{code}/vote", "application/x-www-form-urlencoded", form),
+            ("/presenter/login", "application/x-www-form-urlencoded", login),
+        )
+    ]
+
+
+def assert_timed_out(answer: bytes) -> None:
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
+    assert b"connection: close" in answer.lower()
+
+
+@pytest.mark.parametrize("served", ["uvicorn", "beliefgap serve"])
+def test_a_body_sent_a_byte_a_second_is_cut_off_with_408_and_writes_nothing(
+    served: str, tmp_path: Path
+) -> None:
+    """The request deadline holds for the body whatever serves the app: plain uvicorn with no
+    protocol of ours, and ``beliefgap serve``. Before it, each of these held its connection
+    for as long as the client kept dripping."""
+    server = liveserver.start(
+        tmp_path,
+        ADMIN_TOKEN,
+        env={"BELIEFGAP_REQUEST_TIMEOUT": "2"},
+        command=SERVE if served == "beliefgap serve" else None,
+    )
+    try:
+        code = open_session(server)
+        httpx.post(
+            f"{server.url}/api/v1/sessions/{code}/phases/belief/open",
+            headers=server.auth,
+            timeout=DEADLINE,
+        ).raise_for_status()
+
+        async def all_at_once() -> list[bytes]:
+            return list(
+                await asyncio.gather(
+                    *(
+                        asyncio.to_thread(drip, server.port, head.encode(), body)
+                        for head, body in slow_writes(server, code)
+                    )
+                )
+            )
+
+        for answer in asyncio.run(all_at_once()):
+            assert_timed_out(answer)
+        with sqlite3.connect(f"file:{server.database}?mode=ro", uri=True) as db:
+            assert db.execute("SELECT count(*) FROM response").fetchone() == (0,)
+            assert db.execute("SELECT count(*) FROM presenter_login").fetchone() == (0,)
+        assert httpx.get(f"{server.url}/healthz", timeout=DEADLINE).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_under_beliefgap_serve_the_deadline_counts_the_time_the_headers_took(
+    tmp_path: Path,
+) -> None:
+    """Headers sent slowly but within their own (longer) deadline use up the request's: the
+    body, sent at once after them, comes after the request deadline, and the answer is 408 (a
+    deadline counted from when the app got the request would have let it through)."""
+    server = liveserver.start(
+        tmp_path,
+        ADMIN_TOKEN,
+        env={"BELIEFGAP_REQUEST_TIMEOUT": "2", "BELIEFGAP_HEADER_TIMEOUT": "60"},
+        command=SERVE,
+    )
+    try:
+        head = (
+            b"POST /presenter/login HTTP/1.1\r\nHost: h\r\nContent-Length: 60\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n\r\n"
+        )
+        # About 4 s of headers, past the 2 s deadline; then the whole body at once.
+        answer = drip(server.port, head, b"t" * 60, head_pause=4 / len(head), body_pause=0)
+        assert_timed_out(answer)
+    finally:
+        server.stop()
+
+
 def test_every_limit_is_a_setting_with_a_default_that_spares_a_hall() -> None:
     settings = Settings()
     assert settings.limit_new_participant_burst >= 2000  # a room behind one NAT
@@ -547,6 +683,7 @@ def test_every_limit_is_a_setting_with_a_default_that_spares_a_hall() -> None:
     assert 1 <= settings.limit_streams_per_participant <= 10
     assert settings.limit_vote_burst >= 10
     assert settings.header_timeout > 0
+    assert settings.request_timeout >= 10  # a talk of 256 KB on a slow line
     limits = Limits(settings)
     assert limits.new_participants.burst == settings.limit_new_participant_burst
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
+import httpx2 as httpx
 import pytest
 from bs4 import BeautifulSoup
 from fastapi import FastAPI
@@ -9,10 +13,11 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from starlette.datastructures import Headers
 
+from app.limits import TokenBuckets
 from app.main import create_app
 from app.security import forgery_refusal, origin_of
 from app.settings import Settings
-from tests.conftest import AUTH, log_in, new_session, phase_action
+from tests.conftest import ADMIN_TOKEN, AUTH, log_in, new_session, phase_action
 
 # --------------------------------------------------------------------------- the origin check
 
@@ -229,3 +234,154 @@ def test_the_api_docs_are_off_unless_asked_for(app: FastAPI, settings: Settings)
         assert docs.status_code == 200 and "swagger-ui" in docs.text
         assert "https://cdn.jsdelivr.net" in _policy(docs)["script-src"]
         assert _policy(client.get("/"))["script-src"] == "'self'"  # only /docs is relaxed
+
+
+# --------------------------------------------------------------------------- the admin token
+
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
+OTHER_TOKEN = "another-admin-token-9876543210"
+
+
+def test_a_new_admin_token_ends_every_login_made_with_the_old_one(settings: Settings) -> None:
+    """The token leaked, so it is changed and the server restarted: a presenter cookie from
+    before (its 14 days not over) no longer opens the dashboard; with the old token kept it
+    still does, and the new token logs in."""
+    with TestClient(create_app(settings)) as before:
+        log_in(before)
+        assert before.get("/presenter", follow_redirects=False).status_code == 200
+        cookies = dict(before.cookies)
+
+    with TestClient(create_app(settings), cookies=cookies) as same_token:
+        assert same_token.get("/presenter", follow_redirects=False).status_code == 200
+
+    changed = create_app(settings.model_copy(update={"admin_token": OTHER_TOKEN}))
+    with TestClient(changed, cookies=cookies) as after:
+        refused = after.get("/presenter", follow_redirects=False)
+        assert refused.status_code == 303
+        assert refused.headers["location"].startswith("/presenter/login")
+        assert after.post("/api/v1/talks/emergence/copy", json={"slug": "x"}).status_code == 401
+        login = after.post(
+            "/presenter/login",
+            data={"token": OTHER_TOKEN},
+            headers=SAME_ORIGIN,
+            follow_redirects=False,
+        )
+        assert login.status_code == 303
+        assert after.get("/presenter", follow_redirects=False).status_code == 200
+
+
+def _hammered(settings: Settings) -> FastAPI:
+    """An app that forgives a wrong token a second (so the wait a 429 names is short)."""
+    return create_app(
+        settings.model_copy(
+            update={"limit_failed_logins_per_minute": 60, "limit_failed_login_burst": 20}
+        )
+    )
+
+
+def _login(client: TestClient, token: str, **headers: str) -> httpx.Response:
+    return client.post(
+        "/presenter/login",
+        data={"token": token},
+        headers={**SAME_ORIGIN, **headers},
+        follow_redirects=False,
+    )
+
+
+def _refused(attempts: Iterator[httpx.Response]) -> httpx.Response:
+    """The first 429 among wrong tokens sent one after another (each takes one of the few the
+    address has left, so it comes within a few)."""
+    return next(response for response in attempts if response.status_code == 429)
+
+
+def test_300_wrong_logins_from_one_address_meet_429_and_the_right_token_still_gets_in(
+    settings: Settings,
+) -> None:
+    app = _hammered(settings)
+    with (
+        TestClient(app) as guesser,
+        TestClient(app, client=("203.0.113.9", 40000)) as presenter,
+    ):
+        statuses = [_login(guesser, f"guess-{n:04d}-abcdefghijkl").status_code for n in range(300)]
+        assert statuses[:20] == [401] * 20  # typos first
+        assert set(statuses) == {401, 429}, statuses
+        # From another address the right token gets in at once.
+        assert _login(presenter, ADMIN_TOKEN).status_code == 303
+        # The guessing address is told how long to wait, on the login page, in its language.
+        zh = {"Accept-Language": "zh-CN"}
+        refused = _refused(_login(guesser, f"more-{n}-abcdefghijklmn", **zh) for n in range(50))
+        wait = int(refused.headers["retry-after"])
+        assert 1 <= wait <= 2
+        shown = BeautifulSoup(refused.text, "html.parser").select_one("[role=alert]")
+        assert shown is not None and f"请等待 {wait} 秒" in shown.text
+        assert not guesser.cookies
+        time.sleep(wait)  # the wait the server named, no guess
+        assert _login(guesser, ADMIN_TOKEN).status_code == 303
+        assert guesser.get("/presenter", follow_redirects=False).status_code == 200
+
+
+def test_wrong_bearer_tokens_are_limited_the_same_way(settings: Settings) -> None:
+    app = _hammered(settings)
+    with (
+        TestClient(app) as guesser,
+        TestClient(app, client=("203.0.113.9", 40000)) as script,
+    ):
+        statuses = []
+        for n in range(300):
+            wrong = {"Authorization": f"Bearer guess-{n:04d}-abcdefghijkl"}
+            statuses.append(guesser.get("/api/v1/talks/emergence", headers=wrong).status_code)
+        assert statuses[:20] == [403] * 20 and set(statuses) == {403, 429}, statuses
+        assert script.get("/api/v1/talks/emergence", headers=AUTH).status_code == 200
+        refused = _refused(
+            guesser.get("/api/v1/talks/emergence", headers={"Authorization": f"Bearer x{n}"})
+            for n in range(50)
+        )
+        assert refused.json()["code"] == "too_many_failed_logins"
+        time.sleep(int(refused.headers["retry-after"]))  # the wait the server named
+        assert guesser.get("/api/v1/talks/emergence", headers=AUTH).status_code == 200
+
+
+class FrozenClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_while_an_address_waits_even_the_right_token_waits(settings: Settings) -> None:
+    """On a clock that stands still: were the right token let through during the wait,
+    guessing would go on at full speed behind the 429s. The wait named is the one that works."""
+    app = create_app(settings)
+    clock = FrozenClock()
+    app.state.limits.failed_logins = TokenBuckets(1 / 30, 3, clock=clock)
+    with TestClient(app) as guesser:
+        assert [_login(guesser, f"guess-{n}-abcdefghijkl").status_code for n in range(3)] == [
+            401
+        ] * 3
+        refused = _login(guesser, ADMIN_TOKEN)
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "30"
+        bearer = guesser.get("/api/v1/talks/emergence", headers=AUTH)
+        assert bearer.status_code == 429 and bearer.headers["retry-after"] == "30"
+        clock.now += 29.9
+        assert _login(guesser, ADMIN_TOKEN).status_code == 429
+        clock.now += 0.1
+        assert _login(guesser, ADMIN_TOKEN).status_code == 303
+        assert guesser.get("/api/v1/talks/emergence", headers=AUTH).status_code == 200
+
+
+def test_the_right_token_never_counts_against_its_address(settings: Settings) -> None:
+    """A script polling with the right token, hundreds of times: never a 429."""
+    with TestClient(_hammered(settings)) as script:
+        for _ in range(300):
+            assert script.get("/api/v1/talks/emergence", headers=AUTH).status_code == 200
+
+
+def test_an_empty_token_is_no_guess(settings: Settings) -> None:
+    """A form sent without its token (a browser's autofill that failed, a malformed body) is
+    refused but does not count: the address can still log in at once."""
+    with TestClient(_hammered(settings)) as browser:
+        for _ in range(100):
+            assert _login(browser, "").status_code == 401
+        assert _login(browser, ADMIN_TOKEN).status_code == 303

@@ -2,9 +2,16 @@
 127.0.0.1 with a temporary SQLite file, the bundled talks and a session with an open phase;
 then schemathesis, every check, 100 examples per operation (``--max-examples``) beside its
 coverage cases, once with the admin token and once without. Path parameters are drawn half the
-time from real names (the session's code, a talk's slug, its phases, its charts) so that the
-calls reach more than a 404. Prints the number of cases and failures of each pass; any failure
-fails the run (exit status 1).
+time from real names (the session's code, a talk's slug, its phases, its charts; one talk made
+in the editor, so that new versions reach the checks) so that the calls reach more than a 404.
+
+Then two passes of our own, with hypothesis, over what the schema cannot describe: the talk
+editor's form (``/presenter/talks/editor`` and its checks, fields named by their path with
+positions in other digits, of thousands of digits, with newlines; buttons; numbers no float
+holds) and talk files as TOML text for the talk API (deep nesting, long dotted keys, huge
+numbers). Each answer must be no server error, and a refusal must leave the talks as they were.
+
+Prints the number of cases and failures of each pass; any failure fails the run (exit status 1).
 
     python tools/fuzz_api.py [--examples N] [--seed N]
 """
@@ -41,7 +48,7 @@ negative_data_rejection.expected-statuses = [
 [dictionaries.code]
 values = ["{code}", "NOSUCH"]
 [dictionaries.slug]
-values = ["emergence", "emergence-scale", "nosuch"]
+values = ["emergence", "emergence-scale", "fuzz-talk", "nosuch"]
 [dictionaries.phase]
 values = ["definition", "belief", "field", "revote", "nosuch"]
 [dictionaries.action]
@@ -88,7 +95,156 @@ def prepare(server: liveserver.LiveServer) -> str:
         json={"phase": "definition", "choice": "d1"},
         timeout=10,
     ).raise_for_status()
+    httpx.post(  # a talk made in the editor: one that takes new versions
+        f"{server.url}/api/v1/talks/emergence/copy",
+        json={"slug": "fuzz-talk"},
+        headers=server.auth,
+        timeout=10,
+    ).raise_for_status()
     return code
+
+
+# --------------------------------------------------------------------------- our own passes
+
+POSITIONS = ["0", "1", "2", "00", "9999", "²", "١", "1\n", " 1", "-1", "1x", "9" * 5000, ""]
+"""Positions in the editor's field names and buttons: real ones and every kind that broke it."""
+NUMBERS = ["0", "100", "-5", "1e999", "nan", "inf", "9" * 5000, "١٢", "²", "", "x"]
+FIELD_SHAPES = [
+    "slug",
+    "languages",
+    "title.{lang}",
+    "phases.{i}.id",
+    "phases.{i}.kind",
+    "phases.{i}.of",
+    "phases.{i}.answer",
+    "phases.{i}.question.{lang}",
+    "phases.{i}.range.{j}",
+    "phases.{i}.options.{j}.id",
+    "phases.{i}.options.{j}.label.{lang}",
+    "phases.{i}.options.{j}.holds",
+    "selected",
+    "preview_lang",
+    "mode",
+    "original",
+]
+BUTTONS = ["save", "add_phase:stance", "add_phase:perceived", "add_phase:nosuch"] + [
+    f"{name}:{{i}}{suffix}"
+    for name, suffix in [
+        ("remove_phase", ""),
+        ("up_phase", ""),
+        ("down_phase", ""),
+        ("select", ""),
+        ("add_option", ""),
+        ("copy_options", ""),
+        ("remove_option", ":{j}"),
+        ("up_option", ":{j}"),
+        ("down_option", ":{j}"),
+    ]
+]
+EDITOR_PATHS = ["/presenter/talks/editor", "/presenter/talks/editor/check"]
+TOML_PIECES = [
+    'slug = "fuzz-talk"\n',
+    'languages = ["en"]\n',
+    "title.en = 'T'\n",
+    "[[phases]]\n",
+    "id = 'q'\n",
+    "kind = 'choice'\n",
+    "question.en = 'Q?'\n",
+    "[[phases.options]]\n",
+    "label.en = 'A'\n",
+    "range = [0, 100]\n",
+    "x = " + "9" * 5000 + "\n",
+    "x = " + "[" * 600 + "]" * 600 + "\n",
+    "x = " + "{a=" * 600 + "1" + "}" * 600 + "\n",
+    "a" + ".a" * 3000 + " = 1\n",
+    "x = 1e999\n",
+    "x = nan\n",
+    "[a.b.c]\n",
+    "= = =\n",
+]
+
+
+def _talks(server: liveserver.LiveServer) -> list[object]:
+    answer = httpx.get(f"{server.url}/api/v1/talks/fuzz-talk", headers=server.auth, timeout=30)
+    return [answer.status_code, answer.json().get("version")]
+
+
+def hypothesis_pass(
+    server: liveserver.LiveServer, name: str, examples: int, seed: int
+) -> tuple[int, int, int]:
+    """``name``: "editor" (the editor's form) or "toml" (talk files for the talk API); (exit
+    status, cases, failures: a server error, or a refusal that changed the talk)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis import strategies as st
+
+    failures: list[str] = []
+    cases = 0
+    client = httpx.Client(base_url=server.url, headers=server.auth, timeout=60)
+
+    def filled(shape: str, data: st.DataObject) -> str:
+        return shape.format(
+            i=data.draw(st.sampled_from(POSITIONS)),
+            j=data.draw(st.sampled_from(POSITIONS)),
+            lang=data.draw(st.sampled_from(["en", "zh-Hans", "xx", ""])),
+        )
+
+    def send(method: str, path: str, **kwargs: object) -> None:
+        nonlocal cases
+        cases += 1
+        before = _talks(server)
+        response = client.request(method, path, **kwargs)  # type: ignore[arg-type]
+        where = f"{method} {path} {str(kwargs)[:300]}: {response.status_code}"
+        if response.status_code >= 500:
+            failures.append(f"{where} {response.text[:200]}")
+        elif response.status_code >= 400 and _talks(server) != before:
+            failures.append(f"{where} changed the talk")
+
+    strategy = st.data()
+
+    @hypothesis_seed(seed)
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def editor(data: st.DataObject) -> None:
+        fields = {"mode": "update", "original": "fuzz-talk", "languages": "en", "slug": ""}
+        for _ in range(data.draw(st.integers(0, 12))):
+            shape = data.draw(st.sampled_from(FIELD_SHAPES))
+            value = data.draw(st.sampled_from(NUMBERS) | st.text(max_size=30))
+            fields[filled(shape, data)] = value
+        fields["op"] = filled(data.draw(st.sampled_from(BUTTONS)), data)
+        path = data.draw(st.sampled_from(EDITOR_PATHS))
+        send("POST", path, data=fields, follow_redirects=False)
+
+    @hypothesis_seed(seed)
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.lists(st.sampled_from(TOML_PIECES) | st.text(max_size=40), max_size=12), strategy)
+    def toml(pieces: list[str], data: st.DataObject) -> None:
+        text = "".join(pieces)
+        headers = {"Content-Type": "application/toml"}
+        method, path = data.draw(
+            st.sampled_from([("POST", "/api/v1/talks"), ("PUT", "/api/v1/talks/fuzz-talk")])
+        )
+        send(method, path, content=text.encode("utf-8", "surrogatepass"), headers=headers)
+
+    print(f"--- {name}", flush=True)
+    try:
+        (editor if name == "editor" else toml)()
+    finally:
+        client.close()
+    for failure in failures[:20]:
+        print(failure)
+    print(f"{name}: {cases} cases, {len(failures)} failures")
+    return (1 if failures else 0), cases, len(failures)
 
 
 def run_pass(
@@ -151,6 +307,8 @@ def main() -> int:
                 run_pass(server, config, "with the admin token", True, args.examples, args.seed),
                 run_pass(server, config, "without a token", False, args.examples, args.seed),
             ]
+            for name in ("editor", "toml"):
+                results.append(hypothesis_pass(server, name, args.examples * 3, args.seed))
         finally:
             server.stop()
         errors = [line for line in server.output().splitlines() if "Traceback" in line]

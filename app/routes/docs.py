@@ -24,13 +24,15 @@ DESCRIPTIONS = {
     409: "Refused in the current state (e.g. the phase is not open).",
     413: "The request body is too large.",
     422: "The request is malformed: the detail lists every problem.",
-    429: "Too many requests: `Retry-After` says when to try again.",
+    429: "Too many requests (or too many wrong admin tokens from this address): `Retry-After` "
+    "says when to try again.",
     503: "The database cannot be reached, the server is stopping, or a vote could not be "
     "confirmed in time: `Retry-After` says when to try again (a vote sent again is stored once).",
 }
 
-PRESENTER = (401, 403)
-"""What an operation that needs the admin token adds."""
+PRESENTER = (401, 403, 429)
+"""What an operation that needs the admin token adds (429: too many wrong tokens came from the
+client's address)."""
 
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}

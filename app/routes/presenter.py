@@ -20,19 +20,19 @@ from markupsafe import Markup
 from app import i18n, presenter, sessions, voting
 from app.db import SessionDep
 from app.deps import EngineDep, PublisherDep, SettingsDep, TemplatesDep, is_https, render
-from app.errors import DomainError, Invalid
+from app.errors import DomainError, Invalid, TooManyRequests
 from app.models import PollSession
 from app.routes.api import join_url
 from app.security import (
     PRESENTER_COOKIE,
     PresenterPageDep,
+    check_admin_token,
     clear_presenter_cookie,
     end_presenter_login,
     is_presenter,
     safe_next,
     set_presenter_cookie,
     start_presenter_login,
-    token_matches,
 )
 from app.settings import Settings
 
@@ -70,7 +70,18 @@ def login(
     next: Annotated[str, Form(max_length=2000)] = "/presenter",
 ) -> Response:
     target = safe_next(next)
-    if not token_matches(token.strip(), settings.admin_token):
+    try:
+        accepted = check_admin_token(request, token.strip())
+    except TooManyRequests as exc:
+        page = render(
+            request,
+            "pages/presenter/login.html",
+            {"next": target, "error": False, "wait": exc.retry_after},
+            status_code=exc.status,
+        )
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    if not accepted:
         return render(
             request,
             "pages/presenter/login.html",
@@ -79,7 +90,9 @@ def login(
         )
     response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     days = settings.presenter_login_days
-    cookie = start_presenter_login(engine, settings.secret_key, days=days)
+    cookie = start_presenter_login(
+        engine, settings.secret_key, days=days, admin_token=settings.admin_token
+    )
     set_presenter_cookie(response, cookie, days=days, secure=is_https(request))
     return response
 
@@ -88,7 +101,12 @@ def login(
 def logout(request: Request, settings: SettingsDep, engine: EngineDep) -> Response:
     """End the login on the server (a saved copy of the cookie stops working) and in the
     browser."""
-    end_presenter_login(engine, settings.secret_key, request.cookies.get(PRESENTER_COOKIE))
+    end_presenter_login(
+        engine,
+        settings.secret_key,
+        request.cookies.get(PRESENTER_COOKIE),
+        admin_token=settings.admin_token,
+    )
     response = RedirectResponse("/presenter/login", status_code=status.HTTP_303_SEE_OTHER)
     clear_presenter_cookie(response, secure=is_https(request))
     return response

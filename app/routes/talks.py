@@ -6,13 +6,16 @@ editor's form is ``app.editor``.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
+import anyio.to_thread
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from markupsafe import escape
 from starlette.convertors import Convertor, register_url_convertor
 
-from app import editor, talks
+from app import editor, i18n, talks
 from app.db import SessionDep
 from app.deps import choose_language, form_fields, render
 from app.errors import Conflict, DomainError, Invalid
@@ -24,6 +27,7 @@ from app.sessions import best_language, list_talks
 router = APIRouter(prefix="/api/v1/talks", tags=["talks"])
 
 TOML_TYPES = ("application/toml", "text/toml", "application/x-toml")
+T = TypeVar("T")
 
 
 def _invalid(exc: talks.TalkInvalid) -> JSONResponse:
@@ -40,31 +44,48 @@ def _conflict(exc: Conflict, slug: str) -> JSONResponse:
     return JSONResponse(body, status_code=status.HTTP_409_CONFLICT)
 
 
-async def _talk_body(request: Request) -> Any:
-    """The talk in the request: TOML (``application/toml``) or JSON; 415 for anything else, 422
-    for a body that does not parse."""
+TALK_WORKERS = 2
+"""Talks read, checked and stored at once (the API and the editor); more wait their turn. The
+work runs in worker threads, never on the event loop that serves the room's votes and streams,
+and is bounded: the body by ``app.limits.TALK_BODY_LIMIT``, a TOML reading by
+``talks.TOML_SECONDS`` in a process of its own, the problems by ``talks.MAX_PROBLEMS``."""
+
+
+async def off_the_loop(request: Request, work: Callable[[], T]) -> T:
+    """``work()`` in a worker thread, at most ``TALK_WORKERS`` at a time for the app."""
+    return await anyio.to_thread.run_sync(work, limiter=request.app.state.talk_work)
+
+
+async def _talk_body(request: Request) -> Callable[[], Any]:
+    """The talk in the request, to be read off the event loop: TOML (``application/toml``) or
+    JSON; 415 for anything else (at once), 422 for a body that does not parse."""
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in (*TOML_TYPES, "application/json", ""):
+        raise DomainError(
+            "send the talk as application/toml or application/json", code="unsupported_media_type"
+        )
     body = await request.body()
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise talks.TalkInvalid([talks.Problem("the body is not UTF-8 text")]) from None
-    if content_type in TOML_TYPES:
+
+    def read() -> Any:
         try:
-            return talks.parse_toml(text)
-        except talks.TalkFileError as exc:
-            raise talks.TalkInvalid(exc.problems) from None
-    if content_type in ("application/json", ""):
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise talks.TalkInvalid([talks.Problem("the body is not UTF-8 text")]) from None
+        if content_type in TOML_TYPES:
+            try:
+                return talks.parse_toml_isolated(text)
+            except talks.TalkFileError as exc:
+                raise talks.TalkInvalid(exc.problems) from None
         try:
             raw = json.loads(text)
         except (ValueError, RecursionError) as exc:
-            raise talks.TalkInvalid([talks.Problem(f"not valid JSON: {exc}")]) from None
+            message = f"not valid JSON: {exc}"[:200]
+            raise talks.TalkInvalid([talks.Problem(message)]) from None
         if isinstance(raw, dict):
             raw.pop("version", None)  # what GET adds: a talk read back is accepted
         return raw
-    raise DomainError(
-        "send the talk as application/toml or application/json", code="unsupported_media_type"
-    ) from None
+
+    return read
 
 
 _TALK_BODY: dict[str, Any] = {
@@ -119,8 +140,8 @@ _READ_RESPONSES = errors(*PRESENTER, 404, 422, 503)
 async def create_talk(request: Request, db: SessionDep, _: PresenterDep) -> Response:
     """A new talk (version 1) in the talk file format, as TOML or the same structure as JSON."""
     try:
-        raw = await _talk_body(request)
-        version = talks.create_talk(db, raw)
+        read = await _talk_body(request)
+        version = await off_the_loop(request, lambda: talks.create_talk(db, read()))
     except talks.TalkInvalid as exc:
         return _invalid(exc)
     except Conflict as exc:
@@ -145,8 +166,8 @@ async def update_talk(slug: str, request: Request, db: SessionDep, _: PresenterD
     """A new version of the talk; sessions keep the version they were created with. A talk with
     problems changes nothing (422); bundled and file talks cannot be edited (409: copy them)."""
     try:
-        raw = await _talk_body(request)
-        version = talks.update_talk(db, slug, raw)
+        read = await _talk_body(request)
+        version = await off_the_loop(request, lambda: talks.update_talk(db, slug, read()))
     except talks.TalkInvalid as exc:
         db.rollback()
         return _invalid(exc)
@@ -237,7 +258,10 @@ def _editor_context(
         "preview_lang": lang,
         "preview": editor.preview(talk, selected, lang),
         "problems": editor.problems_by_slot(talk, problems, ui),
-        "problem_count": len(problems),
+        # Every problem, those past the list's end too (its last one counts them).
+        "problem_count": sum(
+            int(p.args.get("n", 0)) if p.code == "more_problems" else 1 for p in problems
+        ),
         "slots": editor.slot_paths(talk),
         "slot_id": editor.slot_id,
         "stance_options": editor.stance_options,
@@ -312,7 +336,7 @@ async def copy_page(request: Request, db: SessionDep, _: PresenterPageDep) -> Re
     source, slug = fields.get("talk", "")[:64], fields.get("slug", "").strip()[:64]
     form = {"talk": source, "slug": slug}
     try:
-        talks.copy_talk(db, source, slug)
+        await off_the_loop(request, lambda: talks.copy_talk(db, source, slug))
     except talks.TalkInvalid as exc:
         return _start(request, db, form=form, error=exc.problems[0].message, status_code=422)
     except DomainError as exc:
@@ -351,7 +375,10 @@ def _form_state(fields: dict[str, str]) -> tuple[dict[str, Any], str, str, int, 
     talk = editor.talk_from_form(fields)
     mode = "update" if fields.get("mode") == "update" else "create"
     original = fields.get("original", "")[:64]
-    selected = int(fields["selected"]) if fields.get("selected", "").isdigit() else 0
+    chosen = fields.get("selected", "")
+    selected = editor.index(chosen) if chosen else 0
+    if selected is None:
+        raise editor.MalformedForm("selected")
     return talk, mode, original, selected, fields.get("preview_lang", "")[:16]
 
 
@@ -361,6 +388,13 @@ async def editor_action(request: Request, db: SessionDep, _: PresenterPageDep) -
     save (a new talk, or a new version). The form comes back with every problem; a save with
     problems stores nothing (422)."""
     fields = await form_fields(request)
+    try:
+        return await off_the_loop(request, lambda: _editor_action(request, db, fields))
+    except editor.MalformedForm as exc:
+        return _malformed(request, exc)
+
+
+def _editor_action(request: Request, db: SessionDep, fields: dict[str, str]) -> Response:
     talk, mode, original, selected, preview_lang = _form_state(fields)
     op = fields.get("op", "")[:40]
     htmx = request.headers.get("hx-request") == "true"
@@ -411,6 +445,19 @@ async def editor_check(request: Request, _: PresenterPageDep) -> Response:
     """As the presenter types: every problem of the form, each swapped in next to its field,
     and the phone preview of the selected phase."""
     fields = await form_fields(request)
+    try:
+        return await off_the_loop(request, lambda: _editor_check(request, fields))
+    except editor.MalformedForm as exc:
+        return _malformed(request, exc)
+
+
+def _malformed(request: Request, exc: editor.MalformedForm) -> Response:
+    """400 for a form the editor never sends (typed by hand, or cut by a proxy): nothing done."""
+    text = i18n.translate(choose_language(request), "ed_malformed_form", field=exc.field)
+    return HTMLResponse(f"<p>{escape(text)}</p>", status_code=status.HTTP_400_BAD_REQUEST)
+
+
+def _editor_check(request: Request, fields: dict[str, str]) -> Response:
     talk, mode, original, selected, preview_lang = _form_state(fields)
     context = _editor_context(
         talk,
