@@ -38,6 +38,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def in_utc(moment: datetime | None) -> datetime | None:
+    """A validator for datetimes read back from the database: SQLite hands back naive ones,
+    stored as UTC; say so (RFC 3339 needs an offset)."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
 def _utc_column(**kwargs: Any) -> Any:
     return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), **kwargs))
 
@@ -258,10 +266,7 @@ class PhaseStatePublic(BaseModel):
     @field_validator("closes_at")
     @classmethod
     def _in_utc(cls, moment: datetime | None) -> datetime | None:
-        """SQLite hands back naive datetimes, stored as UTC: say so (RFC 3339 needs an offset)."""
-        if moment is not None and moment.tzinfo is None:
-            return moment.replace(tzinfo=UTC)
-        return moment
+        return in_utc(moment)
 
 
 class SessionPublic(BaseModel):
@@ -277,6 +282,11 @@ class SessionPublic(BaseModel):
     ended_at: datetime | None = None
     participants: int
     phases: list[PhaseStatePublic]
+
+    @field_validator("ended_at")
+    @classmethod
+    def _in_utc(cls, moment: datetime | None) -> datetime | None:
+        return in_utc(moment)
 
 
 class OptionPublic(BaseModel):

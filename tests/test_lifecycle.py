@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import pytest
 from bs4 import BeautifulSoup
@@ -91,6 +92,8 @@ def test_an_ended_session_refuses_votes_and_phase_changes(client: TestClient) ->
     assert response.status_code == 200
     state = response.json()
     assert state["ended"] is True and state["ended_at"]
+    # RFC 3339 with its offset, on SQLite too (it hands datetimes back without one)
+    assert datetime.fromisoformat(state["ended_at"]).utcoffset() is not None, state["ended_at"]
     # Ending closed the open phase.
     assert next(p["state"] for p in state["phases"]) == "closed"
     answers = count(client, Response)
