@@ -697,7 +697,8 @@ def same_ids(markup: str) -> str:
 
 def redraw_session(env: Any, session: results.SessionResults) -> list[str]:
     """Everything public the app draws of one session, without the database: every chart file,
-    the results page's body (tables, sentences, charts) and the phone's revealed results."""
+    the results page's body (tables, sentences, charts), the phone's revealed results and the
+    projector's gap slide."""
     out = []
     for lang in LANGS:
         for chart in charts.session_charts(session, lang).values():
@@ -709,6 +710,12 @@ def redraw_session(env: Any, session: results.SessionResults) -> list[str]:
         )
         out.append(
             env.get_template("partials/_revealed.html").render(results=session.phases, lang=lang)
+        )
+        # the projector's gap slide, drawn for the room
+        out.append(
+            env.get_template("partials/charts/_gap.html").render(
+                gap=session.gap, lang=lang, slide=True
+            )
         )
     return out
 
