@@ -115,6 +115,7 @@ def all_charts(lang: str) -> list[charts.Chart]:
     for gap in (session.gap, rated.gap):
         assert gap is not None
         out += [charts.gap_chart(gap, lang, wide=wide, plain=True) for wide in (False, True)]
+        out.append(charts.gap_chart(gap, lang, wide=True, plain=True, slide_width=charts.BESIDE_QR))
     return out
 
 

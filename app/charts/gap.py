@@ -46,7 +46,13 @@ if TYPE_CHECKING:
     from app.results import GapResult
 
 
-def gap_chart(gap: GapResult, lang: str, wide: bool = False, plain: bool = False) -> Chart:
+def gap_chart(
+    gap: GapResult,
+    lang: str,
+    wide: bool = False,
+    plain: bool = False,
+    slide_width: float | None = None,
+) -> Chart:
     """Grouped bars, you vs the field per option, the gap labelled in points with its interval.
     ``wide`` lays it out in landscape instead of portrait.
 
@@ -54,9 +60,10 @@ def gap_chart(gap: GapResult, lang: str, wide: bool = False, plain: bool = False
     whiskers per option (or, for a 0-100 estimate, the own share and the mean estimate) and one
     short caption; the intervals' figures, the methods and who is left out stay on the results
     page (the default). ``wide`` and ``plain``: the projector's slide, SLIDE units wide with
-    SLIDE_TEXT labels and no title (the slide's sentence stands above it)."""
+    SLIDE_TEXT labels and no title (the slide's sentence stands above it); ``slide_width``
+    narrows it (beside the QR code while the phase is open: ``BESIDE_QR``), labels as large."""
     if plain:
-        return _plain_chart(gap, lang, wide)
+        return _plain_chart(gap, lang, wide, slide_width)
     if gap.stats.kind == "estimate":
         return _gap_estimate_chart(gap, lang, wide)
     g = gap.stats
@@ -292,9 +299,14 @@ a two-line sentence, so that the chart fills it and its labels stay at 28 px or 
 PHONE_HEIGHT = 560
 
 
-def _plain_chart(gap: GapResult, lang: str, wide: bool) -> Chart:
+BESIDE_QR = 780
+"""The plain slide's width beside the QR code: the shape left of a 16:9 slide once the code takes
+its third, so that its labels stay at 28 px or more at 1280x720 there too."""
+
+
+def _plain_chart(gap: GapResult, lang: str, wide: bool, narrow: float | None = None) -> Chart:
     g = gap.stats
-    width: float = SLIDE if wide else WIDTH
+    width: float = narrow or (SLIDE if wide else WIDTH)
     text: float = SLIDE_TEXT if wide else LABEL
     chart = Chart("gap", translate(lang, "res_gap_title"), gap_plain_sentence(gap, lang), lang)
     chart.width = width
@@ -305,10 +317,12 @@ def _plain_chart(gap: GapResult, lang: str, wide: bool) -> Chart:
         caption = translate(
             lang, "res_slide_caption_independent", n_self=g.self_n, n_perceived=g.perceived_n
         )
+    # ids let a live update move the bars; each drawing of the slide has its own
+    ids = "-beside-qr" if narrow else "-slide" if wide else ""
     if g.kind == "estimate":
-        _plain_estimate(chart, gap, text, caption, wide)
+        _plain_estimate(chart, gap, text, caption, wide, ids)
     else:
-        _plain_bars(chart, gap, text, caption, wide)
+        _plain_bars(chart, gap, text, caption, wide, ids)
     chart.rows.insert(0, chart.sentence)
     chart.rows.append(caption)
     return chart
@@ -323,7 +337,9 @@ def _value_size(value: str, room: float, text: float, largest: float) -> float:
     return size
 
 
-def _plain_bars(chart: Chart, gap: GapResult, text: float, caption: str, wide: bool) -> None:
+def _plain_bars(
+    chart: Chart, gap: GapResult, text: float, caption: str, wide: bool, ids: str
+) -> None:
     """Two vertical bars per option, you and what you think most of the field thinks, each with
     its Wilson whisker and its share; the options that hold the view are named in bold."""
     g = gap.stats
@@ -390,7 +406,7 @@ def _plain_bars(chart: Chart, gap: GapResult, text: float, caption: str, wide: b
                     stroke=INK,
                     pattern=pattern,
                     label=f"{translate(lang, 'res_slide_' + series)}: {pct(share)}",
-                    id=f"gap-{option.key}-{series}{'-slide' if wide else ''}",
+                    id=f"gap-{option.key}-{series}{ids}",
                 )
             )
             top_of = base - h
@@ -425,7 +441,9 @@ def _plain_bars(chart: Chart, gap: GapResult, text: float, caption: str, wide: b
     chart.height = y + PAD
 
 
-def _plain_estimate(chart: Chart, gap: GapResult, text: float, caption: str, wide: bool) -> None:
+def _plain_estimate(
+    chart: Chart, gap: GapResult, text: float, caption: str, wide: bool, ids: str
+) -> None:
     """Two horizontal bars on one 0-100% scale: the share of you who hold the view, and your
     average estimate of the field's share, each with its whisker."""
     lang = chart.lang
@@ -466,7 +484,7 @@ def _plain_estimate(chart: Chart, gap: GapResult, text: float, caption: str, wid
                 stroke=INK,
                 pattern=pattern,
                 label=f"{label}: {pct(share)}",
-                id=f"gap-estimate-{series}{'-slide' if wide else ''}",
+                id=f"gap-estimate-{series}{ids}",
             )
         )
         end = left + plot_w * clipped

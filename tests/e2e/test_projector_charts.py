@@ -78,12 +78,14 @@ MEASURE = """() => {
 }"""
 
 
-def measure(page: Any, size: tuple[int, int], name: str) -> dict[str, Any]:
+def measure(page: Any, size: tuple[int, int], name: str, share: float = 2 / 3) -> dict[str, Any]:
+    """The revealed chart at least ``share`` of the slide's width, nothing below the screen, every
+    label 28 px or more; a screenshot for people to look at."""
     found = page.evaluate(MEASURE)
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / f"projector-{name}-{size[0]}x{size[1]}.png"))
     width, height = size
-    assert found["width"] >= width * 2 / 3, (name, size, found["width"])
+    assert found["width"] >= width * share, (name, size, found["width"])
     assert found["bottom"] <= height + 1 and not found["scrolls"], (name, size)
     small = [t for t in found["texts"] if t["px"] < 28 - 0.01]
     assert not small, (name, size, [(t["text"], round(t["px"], 1)) for t in small])
@@ -128,7 +130,7 @@ def test_an_estimate_chart_fills_the_slide(
 
 # --------------------------------------------------------------------------- the belief gap
 
-GAP_READY = ".stage--revealed .chart-slot--gap svg.chart--gap"
+GAP_READY = ".stage--revealed .chart-slot--gap .chart-sentence"
 
 HEADLINE = """() => {
   const p = document.querySelector('.stage--revealed .chart-slot--gap .chart-sentence');
@@ -138,15 +140,23 @@ HEADLINE = """() => {
 }"""
 
 BARS = """() => {
-  const svg = document.querySelector('.stage--revealed svg.chart--gap');
+  const svg = [...document.querySelectorAll('.stage--revealed svg.chart--gap')]
+    .find(s => s.getBoundingClientRect().width > 0);
   return {bars: [...svg.querySelectorAll('rect[id^="gap-"]')].map(r => r.id),
           lines: svg.querySelectorAll('line').length};
 }"""
 
 
-def gap_room(server: LiveServer, talk: str, perceived: str, people: list[tuple[Any, Any]]) -> str:
+def gap_room(
+    server: LiveServer,
+    talk: str,
+    perceived: str,
+    people: list[tuple[Any, Any]],
+    still_open: bool = False,
+) -> str:
     """A session where each person gave their own view and their view of the field (None: not
-    answered); both phases closed, the perceived one revealed."""
+    answered); both phases closed (``still_open``: the perceived one open), the perceived one
+    revealed."""
     with httpx.Client(base_url=server.url, headers=AUTH) as api:
         code = api.post("/api/v1/sessions", json={"talk": talk, "venue": "Hall"}).json()["code"]
         phones = [httpx.Client(base_url=server.url) for _ in people]
@@ -161,7 +171,9 @@ def gap_room(server: LiveServer, talk: str, perceived: str, people: list[tuple[A
                     body = {"phase": phase, key: answer}
                     r = phone.post(f"/api/v1/sessions/{code}/votes", json=body)
                     assert r.status_code == 200, r.text
-                assert api.post(f"/api/v1/sessions/{code}/phases/{phase}/close").status_code == 200
+                if not (still_open and phase == perceived):
+                    action = f"/api/v1/sessions/{code}/phases/{phase}/close"
+                    assert api.post(action).status_code == 200
             assert api.post(f"/api/v1/sessions/{code}/phases/{perceived}/reveal").status_code == 200
         finally:
             for phone in phones:
@@ -246,6 +258,23 @@ def test_the_gap_slide_reads_from_the_back_of_the_hall(
     assert found["bottom"] >= size[1] * 0.75, (found["bottom"], size)
 
 
+@pytest.mark.parametrize("size", SIZES, ids=["1920x1080", "1280x720"])
+def test_the_gap_slide_beside_the_qr_code_keeps_its_labels(
+    live_server: LiveServer, open_page: Any, size: tuple[int, int]
+) -> None:
+    """Revealed while the phase is still open, the slide shares the screen with the QR code: it
+    is drawn narrower, and its labels stay at 28 px or more."""
+    code = gap_room(live_server, "emergence", "field", THIRTY, still_open=True)
+    page = projector(open_page, live_server, code, size, ready=GAP_READY)
+    assert page.locator(".stage--qr .qr-block__code svg").is_visible()
+    assert page.locator(".chart-variant--beside-qr svg.chart--gap").is_visible()
+    assert not page.locator(".chart-variant--slide svg.chart--gap").is_visible()
+    assert page.evaluate(HEADLINE)["lines"] <= 2
+    # the QR code (30% of the screen's height at least, UI.md) and its join code take about 40%
+    # of the width: the chart has the rest
+    measure(page, size, "gap-beside-qr", share=0.55)
+
+
 # --------------------------------------------------------------------------- the control page
 
 SAME_CHART = """([where]) => [...document.querySelectorAll(where + ' svg.chart')]
@@ -255,7 +284,7 @@ SAME_CHART = """([where]) => [...document.querySelectorAll(where + ' svg.chart')
 def preview_matches(control: Any, stage: Any, shows: str) -> str:
     """Wait until the control page previews what the projector shows (``shows``: gap, shift);
     the chart markup."""
-    stage.wait_for_selector(f".stage--revealed .chart-slot--{shows} svg.chart")
+    stage.wait_for_selector(f".stage--revealed .chart-slot--{shows} .chart-sentence")
     drawn = stage.evaluate(SAME_CHART, [".stage--revealed .chart-slot"])
     control.wait_for_function(
         f"([drawn]) => document.querySelector('.preview__slide[data-shows=\"{shows}\"]') && "

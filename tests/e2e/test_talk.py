@@ -282,7 +282,8 @@ def test_a_talk_with_a_projector_and_five_phones(live_server: LiveServer, open_p
     wait_contains(projector, ".chart-slot--gap .chart-sentence", "20%", "gap slide")
     sentence = projector.locator(".chart-slot--gap .chart-sentence").inner_text()
     assert "80%" in sentence and "[" not in sentence
-    assert "80%" in (projector.locator(".chart-slot--gap svg").text_content() or "")
+    shown = projector.locator(".chart-slot--gap svg.chart--gap >> visible=true")
+    assert "80%" in (shown.text_content() or "")
     revealed_on(phones["B"], "field", "80%")
 
     # ------------------------------------------------------------ phase 4: revote
