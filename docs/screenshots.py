@@ -178,7 +178,7 @@ def run(out: Path) -> None:
                     stage(projector, phase, revealed=True)
                     if phase == "field":
                         projector.wait_for_selector(
-                            ".chart-slot--gap svg.chart--gap", timeout=WAIT_MS
+                            ".chart-slot--gap svg.chart--gap >> visible=true", timeout=WAIT_MS
                         )
                         time.sleep(0.5)  # bars grow with a short transition
                         projector.screenshot(path=str(out / "projector.png"))
