@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.errors import Conflict
+from app.errors import Conflict, NotFound
 from app.live import Publisher
 from app.models import (
     Participant,
@@ -25,7 +25,14 @@ from app.models import (
     Talk,
     TalkVersion,
 )
-from app.results import PhaseResult, SessionResults, phase_results, session_results
+from app.results import (
+    GapResult,
+    PhaseResult,
+    SessionResults,
+    ShiftResult,
+    phase_results,
+    session_results,
+)
 from app.sessions import (
     SessionPhaseView,
     get_session,
@@ -286,3 +293,40 @@ def session_view(db: Session, poll: PollSession, lang: str | None = None) -> Ses
 def projector_results(db: Session, poll: PollSession) -> SessionResults:
     """The whole session's results (the gap and the shift slides use them)."""
     return session_results(db, poll)
+
+
+class Slide(enum.StrEnum):
+    """What the projector shows of a phase once it is revealed."""
+
+    gap = "gap"
+    """The belief gap (a perceived phase)."""
+    shift = "shift"
+    """Before and after (a revote)."""
+    phase = "phase"
+    """The phase's own chart."""
+
+
+def revealed_slide(
+    view: SessionPhaseView, gap: GapResult | None, shift: ShiftResult | None
+) -> Slide:
+    """What Reveal puts on the projector for a phase: a perceived phase shows the belief gap and
+    a revote the shift, once there is one; any other phase (and those, until then) its own
+    chart. The projector and the control page's preview both ask here, so that the preview is
+    what the room will see."""
+    kind = view.phase.kind.value
+    if kind == "perceived" and gap is not None:
+        return Slide.gap
+    if kind == "revote" and shift is not None:
+        return Slide.shift
+    return Slide.phase
+
+
+def previewed_phase(view: SessionView, key: str = "") -> SessionPhaseView | None:
+    """The phase the control page previews: the one asked for, else the phase the room is on,
+    else the first (None for a talk without phases). Raises NotFound for an unknown phase."""
+    if key:
+        found = next((v for v in view.phases if v.key == key), None)
+        if found is None:
+            raise NotFound(f"no phase {key!r} in this session", code="unknown_phase")
+        return found
+    return view.current or (view.phases[0] if view.phases else None)

@@ -6,7 +6,8 @@ keyboard while thirty people answer: one phone in headless Chromium, the others 
 public vote API. Saves to docs/screenshots/:
 
 - phone.png      390x844    the phone page, the "field" question answered;
-- control.png    1440x900   the presenter's control page while the room answers;
+- control.png    1440x900   the presenter's control page while the room answers, previewing the
+                            belief gap slide that Reveal will show;
 - projector.png  1920x1080  the belief gap slide, revealed;
 - results.png    1440 wide  the top of the session's results page.
 
@@ -166,6 +167,9 @@ def run(out: Path) -> None:
                     text_is(projector, f"#n-{phase}", str(len(people)))
                     if phase == "field":
                         text_is(control, f"#n-{phase}", str(len(people)))
+                        control.wait_for_selector(
+                            '.preview__slide[data-shows="gap"] svg.chart--gap', timeout=WAIT_MS
+                        )
                         settled(control)
                         phone.evaluate("window.scrollTo(0, 0)")
                         phone.screenshot(path=str(out / "phone.png"))
@@ -174,7 +178,7 @@ def run(out: Path) -> None:
                     stage(projector, phase, revealed=True)
                     if phase == "field":
                         projector.wait_for_selector(
-                            ".chart-slot--gap .chart-variant--landscape svg", timeout=WAIT_MS
+                            ".chart-slot--gap svg.chart--gap >> visible=true", timeout=WAIT_MS
                         )
                         time.sleep(0.5)  # bars grow with a short transition
                         projector.screenshot(path=str(out / "projector.png"))

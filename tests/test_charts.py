@@ -9,7 +9,7 @@ import pytest
 
 from app import charts, export, results, stats
 from app.charts.sentences import gap_sides
-from app.charts.svg import MUTED, SMALL, interval, shown_points, words
+from app.charts.svg import SLIDE_TEXT, SMALL, interval, shown_points, words
 from app.i18n import translate
 from app.main import make_templates
 from app.results import PhaseInfo, SessionMeta
@@ -99,7 +99,7 @@ def all_charts(lang: str) -> list[charts.Chart]:
     )
     for drawn in (session, rated):  # the phones' narrower gap and flow
         assert drawn.gap is not None and drawn.shift is not None
-        out.append(charts.gap_chart(drawn.gap, lang, compact=True))
+        out.append(charts.gap_chart(drawn.gap, lang, plain=True))
         out.append(charts.shift_chart(drawn.shift, lang, compact=True))
     talk = results.build_talk_results(
         "emergence",
@@ -115,6 +115,11 @@ def all_charts(lang: str) -> list[charts.Chart]:
         ],
     )
     out.append(charts.forest_chart(talk, lang))
+    # the room's gap charts: the projector's slide and the phones' portrait
+    for gap in (session.gap, rated.gap):
+        assert gap is not None
+        out += [charts.gap_chart(gap, lang, wide=wide, plain=True) for wide in (False, True)]
+        out.append(charts.gap_chart(gap, lang, wide=True, plain=True, slide_width=charts.BESIDE_QR))
     return out
 
 
@@ -165,27 +170,90 @@ def test_the_gap_chart_says_it_in_words_with_its_interval() -> None:
     assert wide.width > chart.width and wide.height < chart.height
 
 
-def test_the_phones_gap_and_flow_say_what_the_page_says_in_less_room() -> None:
+def test_the_phones_flow_says_what_the_page_says_in_less_room() -> None:
     session = emergence(ROOM)
-    assert session.gap is not None and session.shift is not None
+    assert session.shift is not None
     for lang in ("en", "zh-Hans"):
-        page, phone = (charts.gap_chart(session.gap, lang, compact=c) for c in (False, True))
-        assert phone.sentence == page.sentence and phone.width < page.width
-        shown = [e.text for e in phone.elements if isinstance(e, charts.Text)]
-        bars = [e.label for e in phone.elements if isinstance(e, charts.Rect) and e.label]
-        assert bars == [e.label for e in page.elements if isinstance(e, charts.Rect) and e.label]
-        # the gap on the bracket, with its interval; the note stays on the results page
-        ci = interval(session.gap.stats.headline.ci95)
-        assert any("+17" in text and ci in text for text in shown), shown
-        muted = [
-            [e.text for e in chart.elements if isinstance(e, charts.Text) and e.fill == MUTED]
-            for chart in (page, phone)
-        ]
-        assert muted[0] and muted[1] == [], muted  # the note, and the grid's 100% and 50%
         flow, narrow = (charts.shift_chart(session.shift, lang, compact=c) for c in (False, True))
         assert narrow.sentence == flow.sentence and narrow.width < flow.width
         paths = [e.label for e in narrow.elements if isinstance(e, charts.Path)]
         assert paths == [e.label for e in flow.elements if isinstance(e, charts.Path)]
+
+
+def _texts(chart: charts.Chart) -> list[charts.Text]:
+    return [e for e in chart.elements if isinstance(e, charts.Text)]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_the_gap_slide_says_it_plainly_with_two_bars_per_option(lang: str) -> None:
+    """The room's slide: one sentence without intervals or methods, you and the field as two
+    bars per option with whiskers, one caption; every text at the slide's label size."""
+    gap = emergence(ROOM).gap
+    assert gap is not None
+    chart = charts.gap_chart(gap, lang, wide=True, plain=True)
+    view = LABELS[lang]["agree"]
+    assert chart.sentence == translate(
+        lang, "res_gap_plain_categorical", self="50%", perceived="67%", view=view
+    )
+    said = " ".join([chart.sentence, *(t.text for t in _texts(chart))])
+    for jargon in ("[", "CI", "Newcombe", "Wilson", "minus"):
+        assert jargon not in said, jargon
+    assert min(t.size for t in _texts(chart)) >= SLIDE_TEXT
+    bars = {e.id for e in chart.elements if isinstance(e, charts.Rect) and e.id}
+    assert bars == {f"gap-{k}-{s}-slide" for k in THREE for s in ("you", "field")}
+    # each bar's whisker: a stem and two caps
+    assert sum(isinstance(e, charts.Line) for e in chart.elements) >= 6 * 3
+    n = gap.stats.headline.n
+    assert _texts(chart)[-1].text.startswith(str(n)), "the caption gives n"
+    # portrait, for phones: the same sentence and bars
+    phone = charts.gap_chart(gap, lang, plain=True)
+    assert phone.sentence == chart.sentence and phone.width < chart.width
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_the_gap_slide_names_a_tie_and_unlinked_answers(lang: str) -> None:
+    tie = emergence(people([("agree", "agree", "agree"), ("disagree", "disagree", "agree")], 5))
+    assert tie.gap is not None
+    sentence = charts.gap_chart(tie.gap, lang, wide=True, plain=True).sentence
+    assert sentence == translate(
+        lang,
+        "res_gap_plain_categorical_tie",
+        self="50%",
+        perceived="50%",
+        view=LABELS[lang]["agree"],
+    )
+    # nobody answered both: each side from its own answers, the caption says how many each
+    apart = {
+        "belief": {f"a{i}": "agree" if i < 4 else "disagree" for i in range(10)},
+        "field": {f"b{i}": "agree" for i in range(8)},
+    }
+    unlinked = emergence(apart).gap
+    assert unlinked is not None and not unlinked.linked
+    chart = charts.gap_chart(unlinked, lang, wide=True, plain=True)
+    caption = translate(lang, "res_slide_caption_independent", n_self=10, n_perceived=8)
+    assert chart.rows[-1] == caption
+    assert "40%" in chart.sentence and "100%" in chart.sentence
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_the_estimate_slide_shows_what_it_can_where_the_split_is_hidden(lang: str) -> None:
+    """3 who hold the view beside 10 who don't: the results page writes "too few to show" for
+    both groups' estimates; the slide shows the room's share and the mean estimate, which are
+    public, and nothing "too few"."""
+    values = {str(i): 30.0 + 3 * i for i in range(13)}
+    three = {p: "agree" if int(p) < 3 else "disagree" for p in values}
+    gap = scale({"belief": three, "field_pct": values}).gap
+    assert gap is not None and gap.false_consensus is not None
+    assert not gap.false_consensus.shown
+    chart = charts.gap_chart(gap, lang, wide=True, plain=True)
+    view = charts.shorten(gap.view_label(lang))
+    assert chart.sentence == translate(
+        lang, "res_gap_plain_estimate", self="23%", perceived="48%", view=view
+    )
+    values_shown = [t.text for t in _texts(chart) if t.weight == "bold"]
+    assert values_shown == ["23%", "48%"]
+    assert not any(translate(lang, "res_too_few") in row for row in chart.rows)
+    assert min(t.size for t in _texts(chart)) >= SLIDE_TEXT
 
 
 def test_bars_use_the_okabe_ito_colours_and_label_every_bar() -> None:

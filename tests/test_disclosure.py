@@ -713,8 +713,8 @@ def same_ids(markup: str) -> str:
 
 def redraw_session(env: Any, session: results.SessionResults) -> list[str]:
     """Everything public the app draws of one session, without the database: every chart file,
-    the results page's body (tables, sentences, charts) and the phone's revealed results (during
-    the talk and once it has ended)."""
+    the results page's body (tables, sentences, charts), the phone's revealed results (during
+    the talk and once it has ended) and the projector's gap slide."""
     out = []
     for lang in LANGS:
         for chart in charts.session_charts(session, lang).values():
@@ -727,6 +727,12 @@ def redraw_session(env: Any, session: results.SessionResults) -> list[str]:
         for ended in (False, True):
             room = audience.room_results(session.phases, session.gap, session.shift, ended=ended)
             out.append(env.get_template("partials/_revealed.html").render(room=room, lang=lang))
+        # the projector's gap slide, drawn for the room
+        out.append(
+            env.get_template("partials/charts/_gap.html").render(
+                gap=session.gap, lang=lang, slide=True
+            )
+        )
     return out
 
 

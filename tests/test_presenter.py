@@ -66,6 +66,7 @@ PAGES = [
     "/presenter/sessions/{code}/panel",
     "/presenter/sessions/{code}/projector",
     "/presenter/sessions/{code}/projector/stage",
+    "/presenter/sessions/{code}/preview",
 ]
 FORMS = [
     "/presenter/sessions",
@@ -310,13 +311,12 @@ def test_control_page_shows_code_qr_phases_and_live_hookup(client: TestClient) -
     assert "→" in soup.select_one('[data-key="arrowright"]').get_text()
     assert soup.find("a", href=f"/presenter/sessions/{code}/projector") is not None
     assert soup.find("a", href=f"/api/v1/sessions/{code}/export.csv") is not None
-    # one chart slot per phase, fed by the counts event
-    assert [d["id"] for d in soup.select(".chart-slot")] == [
-        "chart-definition",
-        "chart-belief",
-        "chart-field",
-        "chart-revote",
-    ]
+    # the preview of the projector, fetched again as answers come in; before anything is asked
+    # it shows the first phase
+    preview = soup.select_one("#preview")
+    assert preview["data-src"].startswith(f"/presenter/sessions/{code}/preview")
+    assert "sse:counts" in preview["hx-trigger"]
+    assert soup.select_one(".preview__slide")["data-phase"] == "definition"
 
 
 def test_unknown_session_page_is_a_404(client: TestClient) -> None:
@@ -560,3 +560,55 @@ def test_projector_speaks_the_session_language(client: TestClient) -> None:
     page = client.get(f"/presenter/sessions/{code}/projector")
     assert "你个人认为" in page.text
     assert re.search(r'<html lang="zh-Hans"', page.text)
+
+
+def _slide(markup: str, where: str) -> str:
+    """The chart markup inside ``where``, with the ids that keep two drawings apart made alike."""
+    found = BeautifulSoup(markup, "html.parser").select_one(where)
+    assert found is not None, where
+    return re.sub(r"-c\d+\b", "-c", "".join(str(svg) for svg in found.select("svg.chart")))
+
+
+def test_the_control_page_previews_what_reveal_puts_on_the_projector(client: TestClient) -> None:
+    """The preview is the projector's own chart: the gap for the perceived phase, not the phase's
+    bars; any phase can be previewed by hand, in the room's language; an unknown one is a 404."""
+    response = client.post(
+        "/api/v1/sessions",
+        json={"talk": "emergence", "venue": "Beijing", "language": "zh-Hans"},
+        headers=AUTH,
+    )
+    code = response.json()["code"]
+    for phase in ("belief", "field"):
+        phase_action(client, code, phase, "open")
+    for own, seen in (("agree", "agree"), ("disagree", "agree"), ("unsure", "disagree")):
+        for name in list(client.cookies.keys()):
+            if name.startswith("bg_p_"):
+                del client.cookies[name]
+        for phase, choice in (("belief", own), ("field", seen)):
+            response = client.post(
+                f"/api/v1/sessions/{code}/votes", json={"phase": phase, "choice": choice}
+            )
+            assert response.status_code == 200, response.text
+    phase_action(client, code, "belief", "close")  # the room is on the perceived phase
+    login(client)
+    control = client.get(f"/presenter/sessions/{code}?lang=en")
+    preview = client.get(f"/presenter/sessions/{code}/preview?lang=en")
+    soup = BeautifulSoup(preview.text, "html.parser")
+    slide = soup.select_one(".preview__slide")
+    assert slide["data-phase"] == "field" and slide["data-shows"] == "gap"
+    assert slide["lang"] == "zh-Hans" and "你们中 33% 的人" in slide.get_text()
+    assert "not revealed yet" in soup.get_text()  # the laptop's language around it
+    assert _slide(control.text, ".preview__slide") == _slide(preview.text, ".preview__slide")
+    phase_action(client, code, "field", "reveal")
+    stage = client.get(f"/presenter/sessions/{code}/projector/stage")
+    assert "chart--gap" in _slide(stage.text, ".reveal .chart-slot")
+    after = client.get(f"/presenter/sessions/{code}/preview")
+    assert _slide(after.text, ".preview__slide") == _slide(stage.text, ".reveal .chart-slot")
+    # another phase by hand: its own chart, as Reveal would show it
+    belief = client.get(f"/presenter/sessions/{code}/preview?phase=belief")
+    slide = BeautifulSoup(belief.text, "html.parser").select_one(".preview__slide")
+    assert slide["data-phase"] == "belief" and slide["data-shows"] == "phase"
+    assert slide.select_one(".chart-variant--slide svg.chart--phase-belief") is not None
+    missing = client.get(f"/presenter/sessions/{code}/preview?phase=nope")
+    assert missing.status_code == 404
+    assert states(client, code)["field"] == ("open", True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.charts.forest import forest_chart
-from app.charts.gap import gap_chart
+from app.charts.gap import BESIDE_QR, gap_chart
 from app.charts.phase import bar_chart, estimate_chart, is_likert, phase_chart, scale_chart
 from app.charts.sentences import gap_label, gap_sentence, matrix_sentence, shift_sentence, test_text
 from app.charts.shift import shift_chart, shift_matrix_chart
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from app.results import SessionResults
 
 __all__ = [
+    "BESIDE_QR",
     "FONT",
     "WIDE",
     "WIDTH",

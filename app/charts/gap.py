@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app.charts.sentences import gap_label, gap_left_out, gap_sentence, gap_sides
+from app.charts.sentences import (
+    gap_label,
+    gap_left_out,
+    gap_plain_sentence,
+    gap_sentence,
+    gap_sides,
+)
 from app.charts.svg import (
     FIELD,
     GRID,
     INK,
+    LABEL,
     MUTED,
-    NARROW,
     NOTE_LINES,
     PAD,
+    SLIDE,
+    SLIDE_TEXT,
     SMALL,
     VALUE,
     WIDE,
@@ -29,6 +37,7 @@ from app.charts.svg import (
     points,
     shown_points,
     text_width,
+    wrap,
 )
 from app.i18n import translate
 from app.results import pick
@@ -37,15 +46,28 @@ if TYPE_CHECKING:
     from app.results import GapResult
 
 
-def gap_chart(gap: GapResult, lang: str, wide: bool = False, compact: bool = False) -> Chart:
+def gap_chart(
+    gap: GapResult,
+    lang: str,
+    wide: bool = False,
+    plain: bool = False,
+    slide_width: float | None = None,
+) -> Chart:
     """Grouped bars, you vs the field per option, the gap labelled in points with its interval.
-    ``wide`` lays it out in landscape (for a projector) instead of portrait; ``compact`` is the
-    phones' portrait: narrower, the gap on the bracket alone, no note (the results page has
-    it)."""
+    ``wide`` lays it out in landscape instead of portrait.
+
+    ``plain``: the room's version (the projector, phones): one plain sentence, two bars with
+    whiskers per option (or, for a 0-100 estimate, the own share and the mean estimate) and one
+    short caption; the intervals' figures, the methods and who is left out stay on the results
+    page (the default). ``wide`` and ``plain``: the projector's slide, SLIDE units wide with
+    SLIDE_TEXT labels and no title (the slide's sentence stands above it); ``slide_width``
+    narrows it (beside the QR code while the phase is open: ``BESIDE_QR``), labels as large."""
+    if plain:
+        return _plain_chart(gap, lang, wide, slide_width)
     if gap.stats.kind == "estimate":
-        return _gap_estimate_chart(gap, lang, wide, compact)
+        return _gap_estimate_chart(gap, lang, wide)
     g = gap.stats
-    width: float = WIDE if wide else NARROW if compact else WIDTH
+    width: float = WIDE if wide else WIDTH
     chart = Chart(
         "gap", translate(lang, "res_gap_title"), gap_sentence(gap, lang), lang, width=width
     )
@@ -73,7 +95,7 @@ def gap_chart(gap: GapResult, lang: str, wide: bool = False, compact: bool = Fal
             y += 6
     headline = gap_label(gap, lang)
     # landscape: the bracket over the view's bars carries the interval, no separate headline
-    bracket_only = (wide or compact) and len(g.holds) == 1
+    bracket_only = wide and len(g.holds) == 1
     if not bracket_only:
         y = draw_lines(chart, headline, PAD, y + 6, width - 2 * PAD, VALUE + 2, weight="bold")
     y += 34
@@ -88,11 +110,8 @@ def gap_chart(gap: GapResult, lang: str, wide: bool = False, compact: bool = Fal
     for tick in (0.25, 0.5, 0.75, 1.0):
         yy = base - plot_h * tick
         chart.add(Line(PAD, yy, width - PAD, yy, GRID, 1, "4 4"))
-    if not compact:  # on a phone the bracket's label needs the room; every bar has its value
-        chart.add(Text(width - PAD, base - plot_h - 6, "100%", SMALL - 2, anchor="end", fill=MUTED))
-        chart.add(
-            Text(width - PAD, base - plot_h / 2 - 6, "50%", SMALL - 2, anchor="end", fill=MUTED)
-        )
+    chart.add(Text(width - PAD, base - plot_h - 6, "100%", SMALL - 2, anchor="end", fill=MUTED))
+    chart.add(Text(width - PAD, base - plot_h / 2 - 6, "50%", SMALL - 2, anchor="end", fill=MUTED))
     label_size = SMALL if k <= 3 else SMALL - 2
     max_label_y = base
     for index, option in enumerate(groups):
@@ -171,29 +190,24 @@ def gap_chart(gap: GapResult, lang: str, wide: bool = False, compact: bool = Fal
         )
     y = max_label_y + 10
     note = translate(lang, "res_gap_note") + " " + gap_left_out(gap, lang)
-    if not compact:
-        y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
+    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     chart.rows.insert(0, headline)
     chart.rows.append(gap_left_out(gap, lang))
     return chart
 
 
-def _gap_estimate_chart(
-    gap: GapResult, lang: str, wide: bool = False, compact: bool = False
-) -> Chart:
+def _gap_estimate_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
     """Room's actual share vs the mean estimate of the field, as two horizontal bars, and the
     estimates split by own answer (false consensus)."""
     g = gap.stats
-    width: float = WIDE if wide else NARROW if compact else WIDTH
+    width: float = WIDE if wide else WIDTH
     chart = Chart(
         "gap", translate(lang, "res_gap_title"), gap_sentence(gap, lang), lang, width=width
     )
     y = draw_title(chart, chart.title, 0, width) + 6
     headline = gap_label(gap, lang)
-    if not compact:  # on a phone the sentence above the chart says it
-        y = draw_lines(chart, headline, PAD, y + 8, width - 2 * PAD, VALUE + 2, weight="bold")
-    y += 14
+    y = draw_lines(chart, headline, PAD, y + 8, width - 2 * PAD, VALUE + 2, weight="bold") + 14
     own, own_ci, seen, seen_ci = gap_sides(gap)
     n_self = g.headline.n if g.linked and g.headline.n else g.self_n
     n_seen = g.headline.n if g.linked and g.headline.n else g.perceived_n
@@ -270,9 +284,238 @@ def _gap_estimate_chart(
             points=points(fc.difference.estimate),
             ci=interval(fc.difference.ci95),
         )
-    if not compact:
-        y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
+    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     chart.rows.insert(0, headline)
     chart.rows.append(gap_left_out(gap, lang))
     return chart
+
+
+# --------------------------------------------------------------------------- the room's version
+
+SLIDE_HEIGHT = 540
+"""The plain slide's height in SLIDE units: about the shape of the space a 16:9 slide leaves under
+a two-line sentence, so that the chart fills it and its labels stay at 28 px or more at 1280x720."""
+PHONE_HEIGHT = 560
+
+
+BESIDE_QR = 780
+"""The plain slide's width beside the QR code: the shape left of a 16:9 slide once the code takes
+its third, so that its labels stay at 28 px or more at 1280x720 there too."""
+
+
+def _plain_chart(gap: GapResult, lang: str, wide: bool, narrow: float | None = None) -> Chart:
+    g = gap.stats
+    width: float = narrow or (SLIDE if wide else WIDTH)
+    text: float = SLIDE_TEXT if wide else LABEL
+    chart = Chart("gap", translate(lang, "res_gap_title"), gap_plain_sentence(gap, lang), lang)
+    chart.width = width
+    chart.patterns = True
+    if g.linked and g.headline.n:
+        caption = translate(lang, "res_slide_caption_paired", n=g.headline.n)
+    else:
+        caption = translate(
+            lang, "res_slide_caption_independent", n_self=g.self_n, n_perceived=g.perceived_n
+        )
+    # ids let a live update move the bars; each drawing of the slide has its own
+    ids = "-beside-qr" if narrow else "-slide" if wide else ""
+    if g.kind == "estimate":
+        _plain_estimate(chart, gap, text, caption, wide, ids)
+    else:
+        _plain_bars(chart, gap, text, caption, wide, ids)
+    chart.rows.insert(0, chart.sentence)
+    chart.rows.append(caption)
+    return chart
+
+
+def _value_size(value: str, room: float, text: float, largest: float) -> float:
+    """The largest size up to ``largest``, never below ``text``, at which ``value`` fits
+    ``room`` (bold digits and "%" run wider than ``text_width`` allows them: 15% more)."""
+    size = largest
+    while size > text and text_width(value, size, True) * 1.15 > room:
+        size -= 1
+    return size
+
+
+def _plain_bars(
+    chart: Chart, gap: GapResult, text: float, caption: str, wide: bool, ids: str
+) -> None:
+    """Two vertical bars per option, you and what you think most of the field thinks, each with
+    its Wilson whisker and its share; the options that hold the view are named in bold."""
+    g = gap.stats
+    lang = chart.lang
+    width = chart.width
+    value_size = text * (4 / 3)
+    line = text * 1.2
+    y = 0.0
+    # legend: one line where it fits, else one entry a line
+    box = text * 1.1
+    legend = (
+        (YOU, None, translate(lang, "res_slide_you")),
+        (FIELD, "hatch", translate(lang, "res_slide_field")),
+    )
+    one_line = sum(box + 12 + text_width(t, text) + 36 for _c, _p, t in legend) - 36
+    if one_line <= width - 2 * PAD:
+        x: float = PAD
+        for colour, pattern, label in legend:
+            chart.add(Rect(x, y + 4, box, box, colour, stroke=INK, pattern=pattern))
+            chart.add(Text(x + box + 12, y + text, label, text))
+            x += box + 12 + text_width(label, text) + 36
+        y += line + 8
+    else:
+        for colour, pattern, label in legend:
+            chart.add(Rect(PAD, y + 4, box, box, colour, stroke=INK, pattern=pattern))
+            y = draw_lines(chart, label, PAD + box + 12, y, width - 2 * PAD - box - 12, text) + 8
+    axis = text_width("100%", text) + 12
+    left, right = PAD + axis, width - PAD
+    options = list(g.shown_options)
+    k = max(1, len(options))
+    group_w = (right - left) / k
+    bar_w = min(group_w * 0.42, 170.0 if wide else 80.0)
+    names = [pick(gap.option_labels.get(o.key, {"en": o.key}), lang) for o in options]
+    labels = [wrap(name, group_w - 12, text, max_lines=4) for name in names]
+    labels_h = max((len(lines) for lines in labels), default=1) * line + 8
+    captions = wrap(caption, width - 2 * PAD, text, max_lines=4)
+    caption_h = len(captions) * line + 14
+    top = y + value_size * 1.3 + 8
+    height = SLIDE_HEIGHT if wide else PHONE_HEIGHT
+    plot_h = max(180.0, height - top - labels_h - caption_h - PAD)
+    base = top + plot_h
+    for level, dash in ((0.5, "6 6"), (1.0, None)):
+        yy = base - plot_h * level
+        chart.add(
+            Line(left, yy, right, yy, GRID, 1.5, dash),
+            Text(left - 10, yy + text * 0.35, pct(level), text, anchor="end", fill=MUTED),
+        )
+    for index, option in enumerate(options):
+        cx = left + group_w * (index + 0.5)
+        held = option.key in g.holds
+        for offset, share, ci, colour, pattern, series in (
+            (-1, option.self_share, option.self_ci95, YOU, None, "you"),
+            (1, option.perceived_share, option.perceived_ci95, FIELD, "hatch", "field"),
+        ):
+            bx = cx - bar_w - 4 if offset < 0 else cx + 4
+            h = plot_h * max(0.0, min(1.0, share or 0.0))
+            chart.add(
+                Rect(
+                    bx,
+                    base - h,
+                    bar_w,
+                    h,
+                    colour,
+                    stroke=INK,
+                    pattern=pattern,
+                    label=f"{translate(lang, 'res_slide_' + series)}: {pct(share)}",
+                    id=f"gap-{option.key}-{series}{ids}",
+                )
+            )
+            top_of = base - h
+            if ci is not None and share is not None:
+                lo, hi = (base - plot_h * max(0.0, min(1.0, v)) for v in ci)
+                mx, cap = bx + bar_w / 2, min(12.0, bar_w / 4)
+                chart.add(
+                    Line(mx, lo, mx, hi, INK, 3),
+                    Line(mx - cap, hi, mx + cap, hi, INK, 3),
+                    Line(mx - cap, lo, mx + cap, lo, INK, 3),
+                )
+                top_of = min(top_of, hi)
+            value = pct(share)
+            size = _value_size(value, bar_w + 4, text, value_size)
+            chart.add(
+                Text(bx + bar_w / 2, top_of - 10, value, size, anchor="middle", weight="bold")
+            )
+        ly = base + 4
+        for text_line in labels[index]:
+            ly += line
+            chart.add(
+                Text(cx, ly, text_line, text, anchor="middle", weight="bold" if held else "normal")
+            )
+        chart.rows.append(
+            f"{names[index]}: {pct(option.self_share)} / {pct(option.perceived_share)}"
+        )
+    chart.add(Line(left, base, right, base, INK, 2))
+    y = base + labels_h + 6
+    for text_line in captions:
+        y += line
+        chart.add(Text(PAD, y, text_line, text, fill=MUTED))
+    chart.height = y + PAD
+
+
+def _plain_estimate(
+    chart: Chart, gap: GapResult, text: float, caption: str, wide: bool, ids: str
+) -> None:
+    """Two horizontal bars on one 0-100% scale: the share of you who hold the view, and your
+    average estimate of the field's share, each with its whisker."""
+    lang = chart.lang
+    width = chart.width
+    own, own_ci, seen, seen_ci = gap_sides(gap)
+    value_size = text * (4 / 3)
+    line = text * 1.2
+    left, right = PAD, chart.width - PAD - text_width("100%", value_size, True) - 16
+    plot_w = right - left
+    captions = wrap(caption, width - 2 * PAD, text, max_lines=4)
+    rows = (
+        (translate(lang, "res_slide_row_you", view=gap.view_label(lang)), own, own_ci, YOU, None),
+        (translate(lang, "res_slide_row_estimate"), seen, seen_ci, FIELD, "hatch"),
+    )
+    wrapped = [wrap(label, width - 2 * PAD, text, max_lines=3) for label, *_rest in rows]
+    fixed = sum(len(lines) * line + 10 for lines in wrapped) + 24 * len(rows)
+    fixed += text * 1.6 + 10 + len(captions) * line + 14 + PAD
+    height = SLIDE_HEIGHT if wide else PHONE_HEIGHT
+    bar_h = max(48.0, min(130.0 if wide else 90.0, (height - fixed) / len(rows)))
+    y = 0.0
+    start = None
+    for (label, share, ci, colour, pattern), lines, series in zip(
+        rows, wrapped, ("you", "field"), strict=True
+    ):
+        for text_line in lines:
+            y += line
+            chart.add(Text(PAD, y, text_line, text))
+        y += 10
+        start = y if start is None else start
+        clipped = max(0.0, min(1.0, share))
+        chart.add(
+            Rect(
+                left,
+                y,
+                plot_w * clipped,
+                bar_h,
+                colour,
+                stroke=INK,
+                pattern=pattern,
+                label=f"{label}: {pct(share)}",
+                id=f"gap-estimate-{series}{ids}",
+            )
+        )
+        end = left + plot_w * clipped
+        mid = y + bar_h / 2
+        if ci is not None:
+            lo, hi = (left + plot_w * max(0.0, min(1.0, v)) for v in ci)
+            cap = min(16.0, bar_h / 4)
+            chart.add(
+                Line(lo, mid, hi, mid, INK, 3),
+                Line(lo, mid - cap, lo, mid + cap, INK, 3),
+                Line(hi, mid - cap, hi, mid + cap, INK, 3),
+            )
+            end = max(end, hi)
+        chart.add(Text(end + 12, mid + value_size * 0.36, pct(share), value_size, weight="bold"))
+        chart.rows.append(f"{label}: {pct(share)}")
+        y += bar_h + 24
+    # the scale under both bars, with a dashed line at one half
+    top = start or 0.0
+    bottom = y - 24
+    half = left + plot_w / 2
+    chart.elements.insert(0, Line(half, top - 6, half, bottom + 6, GRID, 1.5, "6 6"))
+    chart.add(Line(left, bottom + 6, right, bottom + 6, INK, 2))
+    for share in (0.0, 0.5, 1.0):
+        x = left + plot_w * share
+        anchor = "start" if share == 0 else "end" if share == 1 else "middle"
+        chart.add(
+            Line(x, bottom + 6, x, bottom + 14, INK, 2),
+            Text(x, bottom + 14 + text * 1.05, pct(share), text, anchor=anchor, fill=MUTED),
+        )
+    y = bottom + 14 + text * 1.6
+    for text_line in captions:
+        y += line
+        chart.add(Text(PAD, y, text_line, text, fill=MUTED))
+    chart.height = y + PAD

@@ -85,6 +85,22 @@ def gap_sentence(gap: GapResult, lang: str) -> str:
     return text
 
 
+def gap_plain_sentence(gap: GapResult, lang: str) -> str:
+    """The room's sentence (the projector, phones): the own share and the perceived share or mean
+    estimate, in plain words, without intervals or methods (those stay on the results page).
+    Equal shown percentages are said to be the same rather than set against each other."""
+    own, _own_ci, seen, _seen_ci = gap_sides(gap)
+    kind = "estimate" if gap.stats.kind == "estimate" else "categorical"
+    tie = "_tie" if pct(own) == pct(seen) else ""
+    return translate(
+        lang,
+        f"res_gap_plain_{kind}{tie}",
+        self=pct(own),
+        perceived=pct(seen),
+        view=shorten(gap.view_label(lang)),
+    )
+
+
 def gap_label(gap: GapResult, lang: str) -> str:
     """The headline difference, saying exactly what it is and on whom."""
     g = gap.stats

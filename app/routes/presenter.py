@@ -228,8 +228,24 @@ def control_page(
     code: str, request: Request, db: SessionDep, settings: SettingsDep, _: PresenterPageDep
 ) -> Response:
     poll = sessions.get_session(db, code)
-    context = _session_context(request, db, settings, poll)
+    context = _control_context(request, db, settings, poll)
     return render(request, "pages/presenter/control.html", context)
+
+
+@router.get("/sessions/{code}/preview", response_class=HTMLResponse)
+def control_preview(
+    code: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    _: PresenterPageDep,
+    phase: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    """The control page's preview of what Reveal puts on the projector for ``phase`` (else the
+    phase the room is on); the page fetches it again as answers come in."""
+    poll = sessions.get_session(db, code)
+    context = _control_context(request, db, settings, poll, phase)
+    return render(request, "partials/presenter/_preview.html", context)
 
 
 @router.get("/sessions/{code}/panel", response_class=HTMLResponse)
@@ -285,6 +301,32 @@ def _stage_context(
     env = templates.env
     context["gap"] = full.gap if _has_template(env, "partials/charts/_gap.html") else None
     context["shift"] = full.shift if _has_template(env, "partials/charts/_shift.html") else None
+    if view.current is not None:
+        context["shows"] = presenter.revealed_slide(view.current, context["gap"], context["shift"])
+    return context
+
+
+def _control_context(
+    request: Request,
+    db: SessionDep,
+    settings: Settings,
+    poll: PollSession,
+    phase: str = "",
+) -> dict[str, Any]:
+    """The control page's context, with the preview of what Reveal puts on the projector for
+    ``phase`` (else the phase the room is on): the projector's own chart, in the room's
+    language."""
+    context = _session_context(request, db, settings, poll)
+    view: presenter.SessionView = context["view"]
+    target = presenter.previewed_phase(view, phase)
+    full = presenter.projector_results(db, poll)
+    context["preview"] = target
+    room = sessions.pick_language(view.talk, poll.language)
+    context["room_lang"] = i18n.supported(room) or i18n.DEFAULT_LANGUAGE
+    context["gap"], context["shift"] = full.gap, full.shift
+    if target is not None:
+        context["result"] = view.result(target.key)
+        context["shows"] = presenter.revealed_slide(target, full.gap, full.shift)
     return context
 
 
@@ -319,7 +361,7 @@ def _after_action(
     poll = sessions.get_session(db, code)
     if request.headers.get("hx-request") != "true":
         if error is not None:
-            context = _session_context(request, db, settings, poll)
+            context = _control_context(request, db, settings, poll)
             context["error"] = _error_key(error)
             return render(request, "pages/presenter/control.html", context, error.status)
         target = f"/presenter/sessions/{poll.code}"
@@ -427,7 +469,7 @@ def update_session(
     except DomainError as exc:
         db.rollback()
         if back == "control":
-            context = _session_context(request, db, settings, poll)
+            context = _control_context(request, db, settings, poll)
             context["error"] = _error_key(exc)
             return render(request, "pages/presenter/control.html", context, exc.status)
         return _dashboard(request, db, error=_error_key(exc), status_code=exc.status)

@@ -1,4 +1,4 @@
-// The control page: keyboard shortcuts, countdowns, which phase's chart is shown.
+// The control page: keyboard shortcuts, countdowns, which phase the projector preview shows.
 (function () {
   "use strict";
 
@@ -30,14 +30,53 @@
   setInterval(tick, 250);
   tick();
 
-  // ---------------------------------------------------------------- the chart shown
+  // ---------------------------------------------------------------- the chart previewed
+  // The preview shows what Reveal puts on the projector: the server draws it for the phase
+  // picked by hand, or (an empty field) for the phase the room is on.
   var chosen = null; // a phase picked by hand; null follows the current phase
-  function showChart() {
+  function current() {
     var strip = document.querySelector(".strip");
-    var key = chosen || (strip && strip.dataset.current);
-    var slots = document.querySelectorAll(".chart-slot");
-    if (!key && slots.length) key = slots[0].dataset.phase;
-    slots.forEach(function (slot) { slot.hidden = slot.dataset.phase !== key; });
+    return (strip && strip.dataset.current) || "";
+  }
+  var followed = current(); // the phase the room was on when the panel was last drawn
+  // The preview is fetched again when the phases change and as answers come in (at most once
+  // a second, and always after the last answer), for the phase in the field; only the answer
+  // to the latest request is shown.
+  var asked = 0;
+  var askedAt = -Infinity;
+  var waiting = null;
+  function refresh() {
+    var preview = document.getElementById("preview");
+    var field = document.getElementById("preview-phase");
+    if (!preview || !field) return;
+    var url = new URL(preview.dataset.src, window.location.href);
+    url.searchParams.set("phase", field.value);
+    var mine = ++asked;
+    askedAt = performance.now();
+    fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (html !== null && mine === asked) preview.innerHTML = html;
+      })
+      .catch(function () {});
+  }
+  function soon() {
+    if (waiting) return;
+    var wait = Math.max(0, 1000 - (performance.now() - askedAt));
+    waiting = setTimeout(function () { waiting = null; refresh(); }, wait);
+  }
+  var previewPane = document.getElementById("preview");
+  if (previewPane) {
+    previewPane.addEventListener("sse:counts", soon);
+    previewPane.addEventListener("sse:state", refresh);
+  }
+  function showChart() {
+    var key = chosen || current();
+    var field = document.getElementById("preview-phase");
+    if (field && field.value !== (chosen || "")) {
+      field.value = chosen || "";
+      refresh();
+    }
     document.querySelectorAll("[data-show-chart]").forEach(function (b) {
       b.setAttribute("aria-pressed", String(b.dataset.showChart === key));
     });
@@ -64,7 +103,11 @@
     if (event.detail.target && event.detail.target.id === "panel") {
       var field = timerField();
       if (field && typed && !field.value) field.value = typed;
-      chosen = null;
+      // a phase picked by hand stays in the preview until the room moves on
+      if (current() !== followed) {
+        followed = current();
+        chosen = null;
+      }
       showChart();
       tick();
     }

@@ -1,6 +1,7 @@
 """The projector's revealed charts in a real browser: the headline says what the numbers support
-(a tie names both answers, a 40% plurality is not "most"), and choice and estimate charts use the
-slide at 1920x1080 and 1280x720 with labels of at least 28 px, measured on the rendered SVG."""
+(a tie names both answers, a 40% plurality is not "most"), and choice, estimate and belief-gap
+charts use the slide at 1920x1080 and 1280x720 with labels of at least 28 px, measured on the
+rendered SVG; the control page previews the chart Reveal puts on the projector."""
 
 from __future__ import annotations
 
@@ -38,14 +39,26 @@ def revealed_session(server: LiveServer, talk: str, phase: str, answers: list[An
     return str(code)
 
 
-def projector(open_page: Any, server: LiveServer, code: str, size: tuple[int, int]) -> Any:
-    page = open_page("projector", viewport=size)
+def presenter_page(open_page: Any, server: LiveServer, path: str, size: tuple[int, int]) -> Any:
+    """A presenter's page, logged in, in a browser of its own."""
+    page = open_page(path, viewport=size)
     page.goto(f"{server.url}/presenter/login")
     page.locator("#token").fill(ADMIN_TOKEN)
     page.locator(".login__form button[type=submit]").click()
     page.wait_for_url(f"{server.url}/presenter")
-    page.goto(f"{server.url}/presenter/sessions/{code}/projector")
-    page.wait_for_selector(".stage--revealed .chart-variant--slide svg")
+    page.goto(f"{server.url}{path}")
+    return page
+
+
+def projector(
+    open_page: Any,
+    server: LiveServer,
+    code: str,
+    size: tuple[int, int],
+    ready: str = ".stage--revealed .chart-variant--slide svg",
+) -> Any:
+    page = presenter_page(open_page, server, f"/presenter/sessions/{code}/projector", size)
+    page.wait_for_selector(ready)
     return page
 
 
@@ -65,12 +78,14 @@ MEASURE = """() => {
 }"""
 
 
-def measure(page: Any, size: tuple[int, int], name: str) -> dict[str, Any]:
+def measure(page: Any, size: tuple[int, int], name: str, share: float = 2 / 3) -> dict[str, Any]:
+    """The revealed chart at least ``share`` of the slide's width, nothing below the screen, every
+    label 28 px or more; a screenshot for people to look at."""
     found = page.evaluate(MEASURE)
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / f"projector-{name}-{size[0]}x{size[1]}.png"))
     width, height = size
-    assert found["width"] >= width * 2 / 3, (name, size, found["width"])
+    assert found["width"] >= width * share, (name, size, found["width"])
     assert found["bottom"] <= height + 1 and not found["scrolls"], (name, size)
     small = [t for t in found["texts"] if t["px"] < 28 - 0.01]
     assert not small, (name, size, [(t["text"], round(t["px"], 1)) for t in small])
@@ -111,3 +126,232 @@ def test_an_estimate_chart_fills_the_slide(
         "estimate" in page.locator(".stage--revealed .chart-sentence").inner_text()
     )
     measure(page, size, "estimate")
+
+
+# --------------------------------------------------------------------------- the belief gap
+
+GAP_READY = ".stage--revealed .chart-slot--gap .chart-sentence"
+
+HEADLINE = """() => {
+  const p = document.querySelector('.stage--revealed .chart-slot--gap .chart-sentence');
+  const style = getComputedStyle(p);
+  return {text: p.innerText, lines: Math.round(p.getBoundingClientRect().height
+                                               / parseFloat(style.lineHeight))};
+}"""
+
+BARS = """() => {
+  const svg = [...document.querySelectorAll('.stage--revealed svg.chart--gap')]
+    .find(s => s.getBoundingClientRect().width > 0);
+  return {bars: [...svg.querySelectorAll('rect[id^="gap-"]')].map(r => r.id),
+          lines: svg.querySelectorAll('line').length};
+}"""
+
+
+def gap_room(
+    server: LiveServer,
+    talk: str,
+    perceived: str,
+    people: list[tuple[Any, Any]],
+    still_open: bool = False,
+) -> str:
+    """A session where each person gave their own view and their view of the field (None: not
+    answered); both phases closed (``still_open``: the perceived one open), the perceived one
+    revealed."""
+    with httpx.Client(base_url=server.url, headers=AUTH) as api:
+        code = api.post("/api/v1/sessions", json={"talk": talk, "venue": "Hall"}).json()["code"]
+        phones = [httpx.Client(base_url=server.url) for _ in people]
+        try:
+            for index, phase in enumerate(("belief", perceived)):
+                assert api.post(f"/api/v1/sessions/{code}/phases/{phase}/open").status_code == 200
+                for phone, answers in zip(phones, people, strict=True):
+                    answer = answers[index]
+                    if answer is None:
+                        continue
+                    key = "value" if isinstance(answer, int) else "choice"
+                    body = {"phase": phase, key: answer}
+                    r = phone.post(f"/api/v1/sessions/{code}/votes", json=body)
+                    assert r.status_code == 200, r.text
+                if not (still_open and phase == perceived):
+                    action = f"/api/v1/sessions/{code}/phases/{phase}/close"
+                    assert api.post(action).status_code == 200
+            assert api.post(f"/api/v1/sessions/{code}/phases/{perceived}/reveal").status_code == 200
+        finally:
+            for phone in phones:
+                phone.close()
+    return str(code)
+
+
+THIRTY = (
+    [("agree", "agree")] * 9
+    + [("agree", "disagree")] * 3
+    + [("disagree", "agree")] * 10
+    + [("disagree", "disagree")] * 4
+    + [("unsure", "agree")] * 3
+    + [("unsure", "unsure")] * 2
+)
+"""A room of 31: 39% say yes, 71% think most of the field would."""
+
+SCALE = [
+    (own, estimate)
+    for own, estimate in zip(
+        ["strongly_disagree"] * 3
+        + ["disagree"] * 6
+        + ["neutral"] * 7
+        + ["agree"] * 9
+        + ["strongly_agree"] * 5,
+        [40, 55, 60, 62, 70, 75, 80, 85, 90, 65] * 3,
+        strict=True,
+    )
+]
+"""A room of 30 on the 5-point scale with 0-100 estimates of the field."""
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["1920x1080", "1280x720"])
+@pytest.mark.parametrize(
+    ("talk", "perceived", "people", "sentence"),
+    [
+        (
+            "emergence",
+            "field",
+            THIRTY,
+            "39% of you answered “Yes, they do”. 71% of you think most of the field would.",
+        ),
+        (
+            "emergence-scale",
+            "field_pct",
+            SCALE,
+            "47% of you answered “Agree / Strongly agree”. On average you think 68% of the "
+            "field would.",
+        ),
+    ],
+    ids=["options", "estimate"],
+)
+def test_the_gap_slide_reads_from_the_back_of_the_hall(
+    live_server: LiveServer,
+    open_page: Any,
+    size: tuple[int, int],
+    talk: str,
+    perceived: str,
+    people: list[tuple[Any, Any]],
+    sentence: str,
+) -> None:
+    """One plain sentence of at most two lines without brackets, the room's bars with whiskers
+    filling the slide, every label 28 px or more."""
+    code = gap_room(live_server, talk, perceived, people)
+    page = projector(open_page, live_server, code, size, ready=GAP_READY)
+    headline = page.evaluate(HEADLINE)
+    assert " ".join(headline["text"].split()) == sentence
+    assert headline["lines"] <= 2, headline
+    assert not any(mark in headline["text"] for mark in "[]()")
+    found = measure(page, size, f"gap-{talk}")
+    drawn = page.evaluate(BARS)
+    series = {bar.rsplit("-", 2)[-2] for bar in drawn["bars"]}
+    assert series == {"you", "field"} and len(drawn["bars"]) % 2 == 0
+    if perceived == "field":
+        assert len(drawn["bars"]) == 6  # you and the field for each of the three options
+    # each bar's whisker: a stem and two caps
+    assert drawn["lines"] >= 3 * len(drawn["bars"])
+    texts = [t["text"] for t in found["texts"]]
+    caption = "31 people answered both" if perceived == "field" else "30 people answered both"
+    assert any(t.startswith(caption) for t in texts), texts
+    # the slide is filled: the chart reaches the lower part of the screen
+    assert found["bottom"] >= size[1] * 0.75, (found["bottom"], size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["1920x1080", "1280x720"])
+def test_the_gap_slide_beside_the_qr_code_keeps_its_labels(
+    live_server: LiveServer, open_page: Any, size: tuple[int, int]
+) -> None:
+    """Revealed while the phase is still open, the slide shares the screen with the QR code: it
+    is drawn narrower, and its labels stay at 28 px or more."""
+    code = gap_room(live_server, "emergence", "field", THIRTY, still_open=True)
+    page = projector(open_page, live_server, code, size, ready=GAP_READY)
+    assert page.locator(".stage--qr .qr-block__code svg").is_visible()
+    assert page.locator(".chart-variant--beside-qr svg.chart--gap").is_visible()
+    assert not page.locator(".chart-variant--slide svg.chart--gap").is_visible()
+    assert page.evaluate(HEADLINE)["lines"] <= 2
+    # the QR code (30% of the screen's height at least, UI.md) and its join code take about 40%
+    # of the width: the chart has the rest
+    measure(page, size, "gap-beside-qr", share=0.55)
+
+
+# --------------------------------------------------------------------------- the control page
+
+SAME_CHART = """([where]) => [...document.querySelectorAll(where + ' svg.chart')]
+  .map(svg => svg.outerHTML.replace(/-c\\d+\\b/g, '-c')).join('\\n')"""
+
+
+def preview_matches(control: Any, stage: Any, shows: str) -> str:
+    """Wait until the control page previews what the projector shows (``shows``: gap, shift);
+    the chart markup."""
+    stage.wait_for_selector(f".stage--revealed .chart-slot--{shows} .chart-sentence")
+    drawn = stage.evaluate(SAME_CHART, [".stage--revealed .chart-slot"])
+    control.wait_for_function(
+        f"([drawn]) => document.querySelector('.preview__slide[data-shows=\"{shows}\"]') && "
+        f"({SAME_CHART})(['.preview__slide']) === drawn",
+        arg=[drawn],
+        timeout=10_000,
+    )
+    return str(drawn)
+
+
+def test_the_control_page_previews_what_reveal_puts_on_the_projector(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    """The preview draws the projector's chart, the gap and then the revote's shift, not the
+    phase's bars, and keeps up with the answers as they come in."""
+    people = [("agree", "agree")] * 6 + [("disagree", "agree")] * 5 + [("unsure", None)]
+    with httpx.Client(base_url=live_server.url, headers=AUTH) as api:
+        code = api.post("/api/v1/sessions", json={"talk": "emergence", "venue": "Hall"}).json()[
+            "code"
+        ]
+        phones = [httpx.Client(base_url=live_server.url) for _ in people]
+
+        def answer(phone: Any, phase: str, choice: str) -> None:
+            r = phone.post(
+                f"/api/v1/sessions/{code}/votes", json={"phase": phase, "choice": choice}
+            )
+            assert r.status_code == 200, r.text
+
+        def act(phase: str, action: str) -> None:
+            assert api.post(f"/api/v1/sessions/{code}/phases/{phase}/{action}").status_code == 200
+
+        try:
+            act("belief", "open")
+            for phone, (own, _seen) in zip(phones, people, strict=True):
+                answer(phone, "belief", own)
+            act("belief", "close")
+            act("field", "open")
+            for phone, (_own, seen) in zip(phones, people, strict=True):
+                if seen is not None:
+                    answer(phone, "field", seen)
+            act("field", "reveal")  # revealed while answers still come in
+            control = presenter_page(
+                open_page, live_server, f"/presenter/sessions/{code}", (1440, 900)
+            )
+            stage = projector(open_page, live_server, code, (1920, 1080), ready=GAP_READY)
+            before = preview_matches(control, stage, "gap")
+            assert "chart--gap" in before and "chart--phase-field" not in before
+            # the last person answers the field question: both screens move on together
+            answer(phones[-1], "field", "disagree")
+            for page in (stage, control):
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('svg.chart--gap text')]"
+                    ".some(t => t.textContent.startsWith('12 people answered both'))",
+                    timeout=10_000,
+                )
+            after = preview_matches(control, stage, "gap")
+            assert after != before
+            control.screenshot(path=str(SHOTS / "control-preview-gap-1440x900.png"))
+            act("field", "close")
+            act("revote", "open")
+            for phone, (own, _seen) in zip(phones, people, strict=True):
+                answer(phone, "revote", "agree" if own == "unsure" else own)
+            act("revote", "close")
+            act("revote", "reveal")
+            shift = preview_matches(control, stage, "shift")
+            assert "chart--shift" in shift and "chart--phase-revote" not in shift
+            control.screenshot(path=str(SHOTS / "control-preview-shift-1440x900.png"))
+        finally:
+            for phone in phones:
+                phone.close()
