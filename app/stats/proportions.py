@@ -82,13 +82,10 @@ def newcombe_diff(count1: int, n1: int, count2: int, n2: int) -> Difference:
     p1, p2 = count1 / n1, count2 / n2
     l1, u1 = wilson(count1, n1)
     l2, u2 = wilson(count2, n2)
-    d = p1 - p2
-    lower = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    upper = d + math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
     variance = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
     return Difference(
-        d,
-        (lower, upper),
+        p1 - p2,
+        mover(p1, (l1, u1), p2, (l2, u2)),
         "newcombe_hybrid_score",
         n=None,
         variance=variance if variance > 0 else None,
@@ -121,15 +118,11 @@ def newcombe_paired(a: int, b: int, c: int, d: int) -> Difference:
             phi = (cross - n / 2) / math.sqrt(margins)
         elif cross < 0:
             phi = cross / math.sqrt(margins)
-    est = p1 - p2
-    dl1, du1, dl2, du2 = p1 - l1, u1 - p1, p2 - l2, u2 - p2
-    lower = est - math.sqrt(max(0.0, dl1**2 - 2 * phi * dl1 * du2 + du2**2))
-    upper = est + math.sqrt(max(0.0, du1**2 - 2 * phi * du1 * dl2 + dl2**2))
     # the large-sample variance of a paired difference: ((b + c) - (b - c)^2 / n) / n^2
     variance = ((b + c) - (b - c) ** 2 / n) / n**2
     return Difference(
-        est,
-        (lower, upper),
+        p1 - p2,
+        mover(p1, (l1, u1), p2, (l2, u2), phi),
         "newcombe_paired_method10",
         n=n,
         variance=variance if variance > 0 else None,
