@@ -5,7 +5,8 @@ sessions created and phases opened, closed and revealed through the API, every p
 of their own answering through the public vote API. Then every output is read back: the
 sessions' and the talk's results JSON, the results pages, every chart as SVG (and as PNG), the
 CSV exports (plain and for Excel) and JSON exports, the codebooks, the printable reports, and
-the projector stage and a phone's page with each phase revealed.
+the projector's page and a phone's page with each phase revealed. The results JSON is stored
+indented (the same document, in lines a diff can show).
 
 Session codes are drawn at random by the app; here they are fixed (``EMRGA2`` and
 ``EMRGB3``, ``SCXPA2`` and ``SCXPB3``, in the order the sessions are created), since they also
@@ -29,7 +30,9 @@ Regenerate after an intended change of output, then read the diff of tests/golde
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -162,7 +165,7 @@ def _answer(client: TestClient, code: str, phase: str, answer: str | float) -> N
 
 def _run_room(app: FastAPI, presenter: TestClient, talk: str, room: Room, out: Outputs) -> str:
     """The room's session, run phase by phase: open, everyone answers, close, reveal; after
-    each reveal, the projector's stage and the first phone's page as the room sees them."""
+    each reveal, the projector's page and the first phone's page as the room sees them."""
     body = {"talk": talk, "venue": room.venue, "held_on": room.held_on, "language": room.language}
     created = presenter.post("/api/v1/sessions", json=body, headers=AUTH)
     assert created.status_code == 201, created.text
@@ -179,8 +182,8 @@ def _run_room(app: FastAPI, presenter: TestClient, talk: str, room: Room, out: O
                 _answer(phone, code, phase, answers[position])
         phase_action(presenter, code, phase, "close")
         phase_action(presenter, code, phase, "reveal")
-        stage = _get(presenter, f"/presenter/sessions/{code}/projector/stage")
-        out.texts[f"{name}/projector-{phase}.html"] = stage.decode()
+        projector = _get(presenter, f"/presenter/sessions/{code}/projector")
+        out.texts[f"{name}/projector-{phase}.html"] = projector.decode()
         phone = _get(phones[0], f"/j/{code}?phase={phase}")
         out.texts[f"{name}/phone-{phase}.html"] = phone.decode()
     for phone in phones:
@@ -299,4 +302,19 @@ def test_the_bundled_talks_put_out_what_was_recorded(
         "outputs added or gone; regenerate: BELIEFGAP_REGEN_GOLDEN=1 pytest tests/test_golden.py"
     )
     changed = [name for name in sorted(produced) if produced[name] != recorded[name]]
-    assert not changed, f"changed outputs of {talk}: {changed} (see the module docstring)"
+    first = (
+        "".join(
+            itertools.islice(
+                difflib.unified_diff(
+                    recorded[changed[0]].decode(errors="replace").splitlines(keepends=True),
+                    produced[changed[0]].decode(errors="replace").splitlines(keepends=True),
+                    f"recorded {changed[0]}",
+                    f"produced {changed[0]}",
+                ),
+                40,
+            )
+        )
+        if changed
+        else ""
+    )
+    assert not changed, f"changed outputs of {talk}: {changed}; the first:\n{first}"
