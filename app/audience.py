@@ -180,10 +180,6 @@ def _seconds_left(phase: OpenPhase, now: datetime) -> int | None:
     return max(0, math.ceil((_aware(phase.closes_at) - now).total_seconds()))
 
 
-def _text(texts: Mapping[str, str], lang: str) -> str:
-    return texts.get(lang) or next(iter(texts.values()), "")
-
-
 def _question(
     phase: PhaseContent, live: OpenPhase, lang: str, answer: Answer | None, now: datetime
 ) -> QuestionView:
@@ -191,11 +187,11 @@ def _question(
         key=phase.key,
         kind=phase.kind,
         number=phase.number,
-        text=_text(phase.questions, lang),
+        text=i18n.text_in(phase.questions, lang),
         options=[
             OptionView(
                 key=option.key,
-                label=_text(option.labels, lang),
+                label=i18n.text_in(option.labels, lang),
                 chosen=answer is not None and answer.choice == option.key,
             )
             for option in phase.options
@@ -252,7 +248,7 @@ def build_view(
         current = questions[0]
     return AudienceView(
         code=content.code,
-        title=_text(content.titles, content_lang),
+        title=i18n.text_in(content.titles, content_lang),
         content_lang=content_lang,
         questions=questions,
         current=current,

@@ -338,9 +338,10 @@ class Preview:
 
 
 def _text(texts: Any, lang: str) -> str:
+    # the talk as typed: where a table of texts belongs there may be anything
     if not isinstance(texts, dict):
         return ""
-    return str(texts.get(lang) or next((v for v in texts.values() if v), ""))
+    return i18n.text_in(texts, lang)
 
 
 def preview(talk: dict[str, Any], selected: int, lang: str) -> Preview | None:

@@ -18,6 +18,7 @@ A text that depends on a count has its plural forms as a table, by CLDR category
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,15 @@ def translate(lang: str, key: str, **values: Any) -> str:
 @pass_context
 def t(context: Context, key: str, **values: Any) -> str:
     return translate(context.get("lang") or DEFAULT_LANGUAGE, key, **values)
+
+
+def text_in(texts: Mapping[str, Any], lang: str, first: Sequence[str] = ()) -> str:
+    """One of a talk's texts (a title, a question, an option's label: a text per language) in
+    ``lang``; else the first that is not empty, looking in ``first`` (the talk's languages, in
+    order) and then in the order stored; "" when there is none."""
+    if text := texts.get(lang):
+        return str(text)
+    return next((str(texts[key]) for key in (*first, *texts) if texts.get(key)), "")
 
 
 def supported(tag: str | None) -> str | None:

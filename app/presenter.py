@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from app import i18n
 from app.errors import Conflict, NotFound
 from app.live import Publisher
 from app.models import (
@@ -109,7 +110,7 @@ class TalkOverview:
     sessions: list[SessionOverview]
 
     def title(self, lang: str) -> str:
-        return self.titles.get(lang) or self.titles[self.languages[0]]
+        return i18n.text_in(self.titles, lang, self.languages)
 
 
 def talk_overviews(
@@ -259,13 +260,13 @@ class SessionView:
 
     @property
     def title(self) -> str:
-        return self.talk.titles.get(self.lang) or self.talk.titles[self.talk.languages[0]]
+        return i18n.text_in(self.talk.titles, self.lang, self.talk.languages)
 
     def result(self, key: str) -> PhaseResult | None:
         return next((r for r in self.results if r.key == key), None)
 
     def question(self, view: SessionPhaseView) -> str:
-        return view.phase.questions.get(self.lang) or next(iter(view.phase.questions.values()))
+        return i18n.text_in(view.phase.questions, self.lang)
 
     def seconds_left(self, view: SessionPhaseView) -> float | None:
         return seconds_left(view)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app import talks
 from app.errors import Conflict, Invalid, NotFound
 from app.live import Publisher, SessionChanged
 from app.models import (
@@ -112,10 +113,8 @@ def _current_phases(db: Session, talk: Talk) -> list[Phase]:
 
 
 def get_talk(db: Session, slug: str) -> Talk:
-    talk = db.exec(select(Talk).where(Talk.slug == slug)).first()
-    if talk is None:
-        raise NotFound(f"no talk '{slug}'", code="unknown_talk")
-    return talk
+    """The talk with this slug; 404 when there is none (``app.talks.find_talk``)."""
+    return talks.find_talk(db, slug)
 
 
 def list_talks(db: Session) -> list[Talk]:

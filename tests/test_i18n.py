@@ -95,6 +95,25 @@ def test_negotiation(header: str | None, cookie: str | None, expected: str) -> N
     assert i18n.negotiate(header, cookie) == expected
 
 
+@pytest.mark.parametrize(
+    ("texts", "lang", "first", "expected"),
+    [
+        ({"en": "Title", "zh-Hans": "标题"}, "zh-Hans", (), "标题"),
+        # a language the talk lacks: its first text, not a blank on the phone
+        ({"en": "Title", "zh-Hans": "标题"}, "de", (), "Title"),
+        ({"zh-Hans": "标题", "en": "Title"}, "de", ("en", "zh-Hans"), "Title"),
+        # a text left empty in the editor shows another language's
+        ({"en": "", "zh-Hans": "标题"}, "en", (), "标题"),
+        ({"en": ""}, "en", (), ""),
+        ({}, "en", ("en",), ""),
+    ],
+)
+def test_a_talk_text_falls_back_to_the_first_there_is(
+    texts: dict[str, str], lang: str, first: tuple[str, ...], expected: str
+) -> None:
+    assert i18n.text_in(texts, lang, first) == expected
+
+
 def test_bundled_talks_have_every_text_in_both_languages(client: TestClient) -> None:
     engine = client.app.state.engine  # type: ignore[attr-defined]
     with Session(engine) as db:

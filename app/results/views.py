@@ -12,15 +12,11 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from typing import Any
 
-from app import stats
+from app import i18n, stats
 from app.models import PhaseKind
 
-
-def pick(texts: Mapping[str, str], lang: str) -> str:
-    """A text in the wanted language, else the first one there is."""
-    if lang in texts:
-        return texts[lang]
-    return next(iter(texts.values()), "")
+pick = i18n.text_in
+"""A text in the wanted language, else the first one there is (``app.i18n.text_in``)."""
 
 
 # --------------------------------------------------------------------------- one phase

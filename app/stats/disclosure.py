@@ -1,0 +1,285 @@
+"""Small cells: which cells of a breakdown no output may show, and what a reader who sees the
+rest can work out about a hidden one (docs/methods.md, "Small cells")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
+from typing import Any
+
+MIN_CELL = 5
+"""A breakdown cell with fewer people than this is shown as "too few"."""
+
+
+def too_few(count: int | None, minimum: int = MIN_CELL) -> bool:
+    """True for a breakdown cell that must not be shown (it could identify people)."""
+    return count is not None and 0 < count < minimum
+
+
+def shown(count: int, minimum: int = MIN_CELL) -> int | None:
+    """The count if it may be shown in a breakdown, None when it is "too few"."""
+    return None if too_few(count, minimum) else count
+
+
+def cell_range(
+    table: Sequence[Sequence[int]], hidden: frozenset[tuple[int, int]], cell: tuple[int, int]
+) -> tuple[float, float]:
+    """The least and the most a hidden cell can hold for a reader who sees the shown cells and
+    the row and column totals, each hidden cell any count from 0 (a linear programme: the table's
+    polytope has integer corners, so these are the integer bounds)."""
+    return cells_range(table, hidden, frozenset([cell]))
+
+
+def cells_range(
+    table: Sequence[Sequence[int]],
+    hidden: frozenset[tuple[int, int]],
+    cells: frozenset[tuple[int, int]],
+) -> tuple[float, float]:
+    """``cell_range`` for the sum of several cells."""
+    from scipy.optimize import linprog
+
+    rows, cols = len(table), len(table[0])
+    a_eq = [[1.0 if k // cols == i else 0.0 for k in range(rows * cols)] for i in range(rows)]
+    a_eq += [[1.0 if k % cols == j else 0.0 for k in range(rows * cols)] for j in range(cols)]
+    b_eq = [float(sum(r)) for r in table] + [
+        float(sum(table[i][j] for i in range(rows))) for j in range(cols)
+    ]
+    bounds = [
+        (0.0, None) if (i, j) in hidden else (float(table[i][j]), float(table[i][j]))
+        for i in range(rows)
+        for j in range(cols)
+    ]
+    goal = [0.0] * (rows * cols)
+    for i, j in cells:
+        goal[i * cols + j] = 1.0
+    low = linprog(goal, A_eq=a_eq, b_eq=b_eq, bounds=bounds).fun
+    high = -linprog([-g for g in goal], A_eq=a_eq, b_eq=b_eq, bounds=bounds).fun
+    return round(float(low), 6), round(float(high), 6)
+
+
+def suppressed(
+    table: Sequence[Sequence[int]], minimum: int = MIN_CELL
+) -> frozenset[tuple[int, int]]:
+    """The cells of a two-way table that must not be shown: every cell of 1 to ``minimum - 1``
+    people and enough others (``_suppressed_lines``), or the whole table where that pattern would
+    let a reader who knows this rule work a small cell out.
+
+    The reader sees the shown cells, every row and column total (the phases' own charts give
+    them) and which cells are hidden, and can redo this rule on every table that fits. A pattern
+    is kept only if, among the tables with the same totals and shown cells that the rule hides
+    the same way, no small cell takes a single value; the tables hidden whole must not agree on
+    one either (``_hidden_whole``, or ``_pattern_holds`` where too many tables share the totals).
+    Each decision depends on nothing but what is shown, so every table a reader cannot tell apart
+    gets the same one. See docs/methods.md, "Small cells"."""
+    return _suppressed(tuple(tuple(int(v) for v in row) for row in table), minimum)
+
+
+@lru_cache(maxsize=1024)
+def _suppressed(table: tuple[tuple[int, ...], ...], minimum: int) -> frozenset[tuple[int, int]]:
+    rows = len(table)
+    cols = len(table[0]) if rows else 0
+    everything = frozenset((i, j) for i in range(rows) for j in range(cols))
+    hidden = _suppressed_lines(table, minimum)
+    if not hidden or hidden == everything:
+        return hidden
+    whole = _hidden_whole(
+        tuple(sum(r) for r in table), tuple(sum(c) for c in zip(*table, strict=True)), minimum
+    )
+    if whole is not None:
+        return everything if table in whole else hidden
+    return hidden if _pattern_holds(table, hidden, minimum) else everything
+
+
+TABLES_WALKED = 2_000
+"""How many tables with one set of totals ``_hidden_whole`` walks, and how many that a pattern
+could hide ``_pattern_holds`` walks before it gives up (and the whole table is hidden)."""
+
+
+def _open_cells(
+    row_totals: Sequence[int], col_totals: Sequence[int], cells: Iterable[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """The cells the totals alone leave uncertain (their Frechet bounds differ)."""
+    people = sum(row_totals)
+    return [
+        (i, j)
+        for i, j in sorted(cells)
+        if max(0, row_totals[i] + col_totals[j] - people) < min(row_totals[i], col_totals[j])
+    ]
+
+
+def _one_small_value(values: set[int], minimum: int) -> bool:
+    return len(values) == 1 and too_few(next(iter(values)), minimum)
+
+
+@lru_cache(maxsize=256)
+def _hidden_whole(
+    row_totals: tuple[int, ...], col_totals: tuple[int, ...], minimum: int
+) -> frozenset[tuple[tuple[int, ...], ...]] | None:
+    """Of every table with these totals, the ones hidden whole; None when there are more than
+    ``TABLES_WALKED``. A table is hidden whole when its own pattern covers it, or when, among
+    the tables that pattern would hide the same way (same hidden cells, same shown counts and
+    not hidden whole), a small cell takes one value. And where the tables hidden whole agree on a
+    small cell, the first other table with a small cell that differs there joins them (it then
+    leaves its pattern's group, which is checked again), until nothing changes."""
+    start = _with_totals(row_totals, col_totals)
+    everything = frozenset((i, j) for i in range(len(row_totals)) for j in range(len(col_totals)))
+    tables = []
+    for k, table in enumerate(_fills(start, everything)):
+        if k >= TABLES_WALKED:
+            return None
+        tables.append(table)
+    open_cells = _open_cells(row_totals, col_totals, everything)
+    pattern = {t: _suppressed_lines(t, minimum) for t in tables}
+    whole = {t for t in tables if pattern[t] == everything}
+    while True:
+        groups: dict[tuple[Any, ...], list[tuple[tuple[int, ...], ...]]] = {}
+        for t in tables:
+            if pattern[t] and t not in whole:
+                shown_counts = tuple(t[i][j] for i, j in sorted(everything - pattern[t]))
+                groups.setdefault((pattern[t], shown_counts), []).append(t)
+        failing = [
+            members
+            for (hidden, _), members in groups.items()
+            if any(
+                _one_small_value({t[i][j] for t in members}, minimum)
+                for i, j in open_cells
+                if (i, j) in hidden
+            )
+        ]
+        if failing:
+            whole.update(t for members in failing for t in members)
+            continue
+        joining = None
+        for i, j in open_cells:
+            values = {t[i][j] for t in whole}
+            if _one_small_value(values, minimum):
+                joining = next(
+                    (t for t in tables if pattern[t] and t not in whole and t[i][j] not in values),
+                    None,
+                )
+                if joining is not None:
+                    break
+        if joining is None:
+            return frozenset(whole)
+        whole.add(joining)
+
+
+def _with_totals(
+    row_totals: Sequence[int], col_totals: Sequence[int]
+) -> tuple[tuple[int, ...], ...]:
+    """A table with these totals (the north-west corner rule)."""
+    left_row, left_col = list(row_totals), list(col_totals)
+    grid = [[0] * len(col_totals) for _ in row_totals]
+    for i in range(len(row_totals)):
+        for j in range(len(col_totals)):
+            grid[i][j] = min(left_row[i], left_col[j])
+            left_row[i] -= grid[i][j]
+            left_col[j] -= grid[i][j]
+    return tuple(tuple(r) for r in grid)
+
+
+def _pattern_holds(
+    table: Sequence[Sequence[int]], hidden: frozenset[tuple[int, int]], minimum: int
+) -> bool:
+    """Whether, over every table with the same totals and the same cells outside ``hidden`` that
+    ``_suppressed_lines`` hides exactly as ``hidden``, each hidden cell that the totals alone
+    leave open takes two values or never a small one. Walks the tables in an order fixed by what
+    is shown (never by the hidden counts), so its answer is the same for all of them."""
+    rows, cols = len(table), len(table[0])
+    row_totals = [sum(r) for r in table]
+    col_totals = [sum(table[i][j] for i in range(rows)) for j in range(cols)]
+    seen: dict[tuple[int, int], set[int]] = {
+        cell: set() for cell in _open_cells(row_totals, col_totals, hidden)
+    }
+    for k, other in enumerate(_fills(table, hidden)):
+        if k >= TABLES_WALKED:
+            return False
+        if all(len(values) > 1 for values in seen.values()):
+            return True
+        if _suppressed_lines(other, minimum) == hidden:
+            for i, j in seen:
+                seen[i, j].add(other[i][j])
+    return not any(_one_small_value(values, minimum) for values in seen.values())
+
+
+def _fills(
+    table: Sequence[Sequence[int]], hidden: frozenset[tuple[int, int]]
+) -> Iterator[tuple[tuple[int, ...], ...]]:
+    """Every table with the row and column totals of ``table`` and its cells outside ``hidden``,
+    the hidden cells filled in lexicographic order."""
+    rows, cols = len(table), len(table[0])
+    free = sorted(hidden)
+    grid = [list(r) for r in table]
+    left_row = [sum(table[i][j] for j in range(cols) if (i, j) in hidden) for i in range(rows)]
+    left_col = [sum(table[i][j] for i in range(rows) if (i, j) in hidden) for j in range(cols)]
+    last_in_row = {i: k for k, (i, _) in enumerate(free)}
+    last_in_col = {j: k for k, (_, j) in enumerate(free)}
+
+    def fill(k: int) -> Iterator[tuple[tuple[int, ...], ...]]:
+        if k == len(free):
+            yield tuple(tuple(r) for r in grid)
+            return
+        i, j = free[k]
+        most = min(left_row[i], left_col[j])
+        if last_in_row[i] == k or last_in_col[j] == k:
+            need = left_row[i] if last_in_row[i] == k else left_col[j]
+            if last_in_col[j] == k and left_col[j] != need:
+                return
+            values: Iterable[int] = [need] if need <= most else []
+        else:
+            values = range(most + 1)
+        for value in values:
+            grid[i][j] = value
+            left_row[i] -= value
+            left_col[j] -= value
+            yield from fill(k + 1)
+            left_row[i] += value
+            left_col[j] += value
+
+    yield from fill(0)
+
+
+def _suppressed_lines(table: Sequence[Sequence[int]], minimum: int) -> frozenset[tuple[int, int]]:
+    """The cells of 1 to ``minimum - 1`` people, grown until no row or column holds exactly one
+    hidden cell (the complement taken closes a pattern where it can, else is the smallest other
+    cell; ``suppressed`` checks what that choice tells)."""
+    rows = len(table)
+    cols = len(table[0]) if rows else 0
+    hidden = {(i, j) for i in range(rows) for j in range(cols) if too_few(table[i][j], minimum)}
+    row_lines = [[(i, j) for j in range(cols)] for i in range(rows)]
+    col_lines = [[(i, j) for i in range(rows)] for j in range(cols)]
+
+    def crossing_hidden(cell: tuple[int, int], along_row: bool) -> int:
+        # hidden cells on the other line through ``cell``: choosing a cell whose column (or
+        # row) already hides one closes the pattern without starting a new line
+        line = col_lines[cell[1]] if along_row else row_lines[cell[0]]
+        return sum(1 for c in line if c in hidden)
+
+    def crossing_total(cell: tuple[int, int], along_row: bool) -> int:
+        line = col_lines[cell[1]] if along_row else row_lines[cell[0]]
+        return sum(table[i][j] for i, j in line)
+
+    changed = True
+    while changed:
+        changed = False
+        for along_row, lines in ((True, row_lines), (False, col_lines)):
+            for line in lines:
+                if sum(1 for c in line if c in hidden) != 1:
+                    continue
+                others = [c for c in line if c not in hidden]
+                if not others:
+                    continue
+                hidden.add(
+                    min(
+                        others,
+                        key=lambda c: (
+                            # a cell whose other line holds nobody is known to be 0
+                            crossing_total(c, along_row) == 0,
+                            -min(1, crossing_hidden(c, along_row)),
+                            table[c[0]][c[1]] == 0,
+                            table[c[0]][c[1]],
+                        ),
+                    )
+                )
+                changed = True
+    return frozenset(hidden)
