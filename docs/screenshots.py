@@ -5,7 +5,8 @@ session of the bundled `emergence` talk from the dashboard, and runs it with the
 keyboard while thirty people answer: one phone in headless Chromium, the others through the
 public vote API. Saves to docs/screenshots/:
 
-- phone.png      390x844    the phone page, the "field" question answered;
+- phone.png      390 wide   the phone page once the talk has ended: its summary, the belief gap
+                            and how views moved;
 - control.png    1440x900   the presenter's control page while the room answers, previewing the
                             belief gap slide that Reveal will show;
 - projector.png  1920x1080  the belief gap slide, revealed;
@@ -171,8 +172,6 @@ def run(out: Path) -> None:
                             '.preview__slide[data-shows="gap"] svg.chart--gap', timeout=WAIT_MS
                         )
                         settled(control)
-                        phone.evaluate("window.scrollTo(0, 0)")
-                        phone.screenshot(path=str(out / "phone.png"))
                         control.screenshot(path=str(out / "control.png"))
                     press(projector, "r")
                     stage(projector, phase, revealed=True)
@@ -183,6 +182,24 @@ def run(out: Path) -> None:
                         time.sleep(0.5)  # bars grow with a short transition
                         projector.screenshot(path=str(out / "projector.png"))
                 press(projector, "ArrowRight")  # closes the revote
+                # The talk is over: the phone keeps its summary, the gap and how views moved.
+                ended = httpx.patch(
+                    f"{url}/api/v1/sessions/{code}",
+                    json={"ended": True},
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                )
+                ended.raise_for_status()
+                phone.wait_for_selector(
+                    "#revealed-results[data-ended] .aud-summary [data-key=shift]", timeout=WAIT_MS
+                )
+                settled(phone)
+                phone.evaluate("window.scrollTo(0, 0)")
+                tall = min(1700, phone.evaluate("document.documentElement.scrollHeight"))
+                phone.screenshot(
+                    path=str(out / "phone.png"),
+                    full_page=True,
+                    clip={"x": 0, "y": 0, "width": 390, "height": tall},
+                )
 
                 results = laptop.new_page()
                 results.goto(f"{url}/presenter/sessions/{code}/results")

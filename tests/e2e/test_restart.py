@@ -22,6 +22,10 @@ GONE = (
     "ERR_CONNECTION_RESET",
     "503",
     "[object Event] (http",  # htmx's event-stream extension logging its failed reconnections
+    # htmx logging a request that found no server (a panel or stage reloaded by a stream event
+    # that came in just before the server went)
+    "htmx:sendError, [object HTMLElement]",
+    "htmx:afterRequest, [object HTMLElement]",
 )
 """What browsers report while their server is away on purpose."""
 FIELD = "What do you think most other NLP researchers believe"

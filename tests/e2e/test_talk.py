@@ -164,6 +164,26 @@ def revealed_on(phone: Phone, phase: str, expected: str) -> None:
     )
 
 
+def punchline(phone: Phone, newest: str, order: list[str]) -> None:
+    """The phone shows ``newest`` first among its revealed results, in ``order`` (the gap and
+    the movement by their key, the questions by their phase), without a reload."""
+    script = """([newest, order]) => {
+        const items = [...document.querySelectorAll(
+            '#revealed-results [data-key], #revealed-results details[data-phase]')]
+            .map(el => el.dataset.key || el.dataset.phase);
+        return items[0] === newest && items.join() === order.join();
+    }"""
+    try:
+        phone.page.wait_for_function(script, arg=[newest, order], timeout=WAIT_MS)
+    except Exception as exc:
+        seen = phone.page.evaluate(
+            """() => [...document.querySelectorAll(
+                '#revealed-results [data-key], #revealed-results details[data-phase]')]
+                .map(el => el.dataset.key || el.dataset.phase)"""
+        )
+        raise AssertionError(f"phone {phone.name}: revealed results in order {seen}") from exc
+
+
 def test_a_talk_with_a_projector_and_five_phones(live_server: LiveServer, open_page: Any) -> None:
     # ------------------------------------------------------------ the presenter logs in
     control = open_page("laptop", viewport=(1440, 900))
@@ -284,11 +304,26 @@ def test_a_talk_with_a_projector_and_five_phones(live_server: LiveServer, open_p
     assert "80%" in sentence and "[" not in sentence
     shown = projector.locator(".chart-slot--gap svg.chart--gap >> visible=true")
     assert "80%" in (shown.text_content() or "")
+    # one plain sentence of at most two lines at 1920x1080, for the back row
+    lines = projector.evaluate(
+        """() => { const range = document.createRange();
+            range.selectNodeContents(document.querySelector('.chart-slot--gap .chart-sentence'));
+            return new Set([...range.getClientRects()].map(r => Math.round(r.bottom))).size; }"""
+    )
+    assert lines <= 2, f"the gap slide's sentence takes {lines} lines"
+    # the control page previewed the slide Reveal put on the projector: the gap, not bars
+    control.wait_for_selector(".preview__slide[data-phase=field][data-shows=gap]", timeout=WAIT_MS)
     revealed_on(phones["B"], "field", "80%")
 
     # ------------------------------------------------------------ phase 4: revote
     press(projector, "ArrowRight")
     stage_shows(projector, "revote")
+    # The field question closed: every phone now holds the punchline, the gap, above the
+    # questions, with the projector's sentence
+    for phone in phones.values():
+        punchline(phone, "gap", ["gap", "field", "belief", "definition"])
+    gap_on_phone = phones["A"].page.locator("#revealed-results [data-key=gap] .chart-sentence")
+    assert gap_on_phone.inner_text().strip() == sentence.strip()
     for name in ("A", "B", "C", "D", "E"):
         answer(phones[name], "revote", ANSWERS[name][3])
     projector_count(projector, "revote", 5, "projector count for the revote")
@@ -301,6 +336,9 @@ def test_a_talk_with_a_projector_and_five_phones(live_server: LiveServer, open_p
     wait_contains(projector, "#stage .reveal__status", "Voting is closed.", "the last close")
     for phone in phones.values():
         phone.page.wait_for_selector(".aud-wait", timeout=WAIT_MS)
+    # the revote closed: how views moved comes first on every phone, above the revote it pairs
+    for phone in phones.values():
+        punchline(phone, "shift", ["shift", "revote", "gap", "field", "belief", "definition"])
 
     assert control.evaluate("window.__sameControl === true"), "the control page was reloaded"
 
