@@ -15,13 +15,23 @@ from tests.e2e.conftest import ADMIN_TOKEN, LiveServer, PageProblems
 from tests.e2e.test_accessibility import login, run_talk
 
 WAIT_MS = 10_000
-PANEL_SETTLED = """
-window.__panelSettled = 0;
+SETTLED = """
+window.__settled = {};
 document.addEventListener("htmx:afterSettle", (event) => {
-    if (event.detail.target && event.detail.target.id === "panel") window.__panelSettled += 1;
+    const id = event.detail.target && event.detail.target.id;
+    if (id) window.__settled[id] = (window.__settled[id] || 0) + 1;
 });
 """
-"""Counts the control page's panel reloads, each once htmx has wired up the new panel."""
+"""Counts the reloads of each part of a page (by id), each once htmx has wired up what came."""
+
+
+def reloaded_by_the_stream(page: Any, part: str) -> None:
+    """Wait until the event stream's first state has reloaded ``part`` (the control page's
+    panel, the projector's stage) and htmx has wired up the new one: a button pressed before
+    that may be in the part about to go, or in one htmx has not yet taken over."""
+    page.wait_for_function(
+        f"() => ((window.__settled || {{}})[{part!r}] || 0) >= 1", timeout=WAIT_MS
+    )
 
 
 def api(server: LiveServer, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -116,7 +126,9 @@ def test_the_projector_shows_the_options_and_takes_one_next_a_second(
     assert api(live_server, "POST", f"/api/v1/sessions/{code}/phases/definition/open").is_success
     projector = open_page("projector", viewport=(1920, 1080))
     login(projector, live_server)
+    projector.add_init_script(SETTLED)
     projector.goto(f"{live_server.url}/presenter/sessions/{code}/projector")
+    reloaded_by_the_stream(projector, "stage")
     projector.wait_for_selector("#stage [data-phase=definition] .options-list", timeout=WAIT_MS)
     items = projector.locator(".options-list__item")
     assert items.count() == 5
@@ -162,10 +174,9 @@ def test_the_timer_clears_after_the_next_that_used_it(
     code = created.json()["code"]
     laptop = open_page("laptop", viewport=(1440, 900))
     login(laptop, live_server)
-    laptop.add_init_script(PANEL_SETTLED)
+    laptop.add_init_script(SETTLED)
     laptop.goto(f"{live_server.url}/presenter/sessions/{code}")
-    # The event stream's first state reloads the panel: type into the panel that stays.
-    laptop.wait_for_function("() => window.__panelSettled >= 1", timeout=WAIT_MS)
+    reloaded_by_the_stream(laptop, "panel")  # then type into the panel that stays
     seconds = laptop.locator('.strip__next input[name="seconds"]')
     seconds.fill("90")
     assert seconds.input_value() == "90"
