@@ -19,9 +19,14 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(BIN)/beliefgap serve
 
+# The tests run in TEST_WORKERS processes (pytest-xdist; 2, the CI machine's cores): the tests
+# of a module that share a module-scoped fixture (a server, a browser) stay on one of them.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+
 # The packages first: python3-venv may be among them.
 test: test-packages $(STAMP)
-	$(BIN)/python -m tests.pg run -- $(BIN)/pytest
+	$(BIN)/python -m tests.pg run -- $(PYTEST)
 
 fuzz: $(STAMP)
 	$(BIN)/python tools/fuzz_api.py
@@ -45,10 +50,10 @@ test-postgres: test-packages $(STAMP)
 	$(BIN)/python -m tests.pg run -- $(MAKE) --no-print-directory postgres-tests suite-on-postgres
 
 postgres-tests: $(STAMP)
-	$(BIN)/pytest -m postgres
+	$(PYTEST) -m postgres
 
 suite-on-postgres: $(STAMP)
-	BELIEFGAP_TEST_DATABASE=postgres $(BIN)/pytest -m "not e2e and not postgres" $(SQLITE_ONLY)
+	BELIEFGAP_TEST_DATABASE=postgres $(PYTEST) -m "not e2e and not postgres" $(SQLITE_ONLY)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

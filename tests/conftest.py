@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from fastapi.testclient import TestClient
 from app.live import RecordingPublisher
 from app.main import create_app, prepare_database
 from app.settings import Settings
-from tests import pg
+from tests import liveserver, pg
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 SECRET_KEY = "test-secret-key-0123456789abcdef"
@@ -44,11 +46,47 @@ def require(present: bool, message: str) -> None:
     pytest.skip(f"MISSING: {message}")
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """What a test found missing, read from its report: with ``-n`` workers the test ran in
+    another process, and only its report comes back to the one that prints the summary."""
+    if report.skipped and isinstance(report.longrepr, tuple | list):
+        reason = str(report.longrepr[-1])
+    elif report.failed:
+        reason = report.longreprtext
+    else:
+        return
+    for line in reason.splitlines():
+        for mark in ("Skipped: MISSING: ", "Failed: missing: "):
+            _, found, message = line.partition(mark)
+            if found and message not in MISSING:
+                MISSING.append(message)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if MISSING:
         terminalreporter.section("missing on this machine: these tests did not run", red=True)
         for message in MISSING:
             terminalreporter.write_line(f"  {message}", red=True, bold=True)
+
+
+PORT_CLAIMS = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ports are claimed for the whole run (``liveserver.free_port``): the first process
+    (the only one, or the controller of ``-n`` workers, who inherit its environment) makes
+    the directory of claims and removes it at the end."""
+    if not os.environ.get(liveserver.PORTS_ENV):
+        claims = tempfile.mkdtemp(prefix="beliefgap-ports-")
+        os.environ[liveserver.PORTS_ENV] = claims
+        config.stash[PORT_CLAIMS] = claims
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    claims = config.stash.get(PORT_CLAIMS, None)
+    if claims is not None:
+        shutil.rmtree(claims, ignore_errors=True)
+        del os.environ[liveserver.PORTS_ENV]
 
 
 def on_postgres() -> bool:
@@ -60,11 +98,21 @@ DATABASE_FIXTURES = {"settings", "module_settings"}
 """The fixtures that put a test's app on the database of the run (SQLite or PostgreSQL)."""
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On the PostgreSQL pass (``BELIEFGAP_TEST_DATABASE=postgres``) only the tests whose app
+    """With ``-n`` workers (``--dist loadgroup``, as ``make test`` runs), the tests of a module
+    that share a module-scoped fixture (a live server, a browser, a replay) run on one worker:
+    split over two, each worker would build it again.
+
+    On the PostgreSQL pass (``BELIEFGAP_TEST_DATABASE=postgres``) only the tests whose app
     runs on that database, through the ``settings`` (or ``module_settings``) fixture, run again:
     the others (pure functions, servers started on SQLite of their own) ran the same on the
     SQLite pass."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        if any(chain[-1].scope == "module" for chain in defs if chain):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.partition("::")[0]))
     if not on_postgres():
         return
     keep = [item for item in items if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))]

@@ -16,12 +16,28 @@ from pathlib import Path
 import httpx2 as httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+PORTS_ENV = "BELIEFGAP_TEST_PORTS"
+"""A directory shared by the processes of one test run (pytest's workers): each port handed
+out is claimed there by a file of its name, so no two workers are given the same one."""
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port free on 127.0.0.1 now, and given to no other process of this run. The kernel
+    does not keep a port it has just handed out for its first taker: between this probe and
+    the server's bind, another worker's probe could get it too, and its server then answer
+    this one's health check."""
+    claims = os.environ.get(PORTS_ENV)
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if not claims:
+            return port
+        try:
+            os.close(os.open(Path(claims) / str(port), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            continue  # another worker has it, or had it: ask again
+        return port
 
 
 @dataclass

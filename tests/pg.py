@@ -19,7 +19,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -98,9 +97,9 @@ def _bindir() -> Path:
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    from tests.liveserver import free_port  # one claim on ports for all of a run's workers
+
+    return free_port()
 
 
 def _as_server_user(command: list[str]) -> list[str]:

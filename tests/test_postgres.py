@@ -341,6 +341,29 @@ class Attempt:
     participant: str | None
 
 
+def wait_for_attempts(
+    attempts: list[Attempt], lock: threading.Lock, enough: Callable[[list[Attempt]], bool]
+) -> None:
+    """Wait while the phones vote on their threads until ``enough`` holds of their attempts so
+    far: a count of votes, not a guess of time, so a loaded machine only makes it take longer."""
+    deadline = time.monotonic() + 60
+    while True:
+        with lock:
+            if enough(list(attempts)):
+                return
+        assert time.monotonic() < deadline, f"the phones made only {len(attempts)} attempts"
+        time.sleep(0.05)
+
+
+def stored(attempts: list[Attempt]) -> int:
+    return sum(a.status == 200 for a in attempts)
+
+
+def sent_after(moment: float) -> Callable[[list[Attempt]], bool]:
+    """Enough votes sent after ``moment`` have been answered: a few from every phone."""
+    return lambda attempts: sum(a.sent > moment for a in attempts) >= 30
+
+
 def test_no_vote_is_stored_after_the_close_commits(pair: Pair) -> None:
     """New phones vote as fast as they can on both processes while the presenter closes the
     phase: every vote sent after the close was answered is refused, every vote answered 200 is
@@ -367,11 +390,11 @@ def test_no_vote_is_stored_after_the_close_commits(pair: Pair) -> None:
 
     with ThreadPoolExecutor(24) as pool:
         phones = [pool.submit(phone, i) for i in range(24)]
-        time.sleep(1.0)
+        wait_for_attempts(attempts, lock, lambda attempts: stored(attempts) > 60)
         close_sent = time.monotonic()
         pair.act(pair.b, code, "belief", "close")
         close_answered = time.monotonic()
-        time.sleep(0.6)
+        wait_for_attempts(attempts, lock, sent_after(close_answered))
         stop.set()
         for running in phones:
             running.result()
@@ -487,12 +510,12 @@ def test_no_vote_is_stored_after_the_end_commits_and_both_processes_learn_it(
         until(phone_events, "panel", r'data-open="belief@"')
         with ThreadPoolExecutor(16) as pool:
             phones = [pool.submit(phone, i) for i in range(16)]
-            time.sleep(1.0)
+            wait_for_attempts(attempts, lock, lambda attempts: stored(attempts) > 30)
             end_sent = time.monotonic()
             with pair.api(pair.b) as api:
                 api.patch(f"/api/v1/sessions/{code}", json={"ended": True}).raise_for_status()
             end_answered = time.monotonic()
-            time.sleep(0.6)
+            wait_for_attempts(attempts, lock, sent_after(end_answered))
             stop.set()
             for running in phones:
                 running.result()
