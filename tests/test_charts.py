@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from app import charts, export, results, stats
-from app.charts.sentences import gap_sides
+from app.charts.sentences import gap_sides, points_text
 from app.charts.svg import SLIDE_TEXT, SMALL, interval, shown_points, words
 from app.i18n import translate
 from app.main import make_templates
@@ -636,7 +636,11 @@ def _headline(gap: results.GapResult, lang: str, key: str) -> str:
     own, _own_ci, seen, _seen_ci = gap_sides(gap)
     head = gap.stats.headline
     return translate(
-        lang, key, points=shown_points(seen, own), ci=interval(head.ci95), n=head.n or 0
+        lang,
+        key,
+        points=points_text(shown_points(seen, own), lang),
+        ci=interval(head.ci95),
+        n=head.n or 0,
     )
 
 

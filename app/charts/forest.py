@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from app.charts.sentences import points_text
 from app.charts.svg import (
     FIELD,
     GRID,
@@ -197,7 +198,7 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
             lang,
             "res_forest_sentence_unpinned" if meta.covers_bounds else "res_forest_sentence",
             k=meta.k,
-            points=points(meta.random),
+            points=points_text(points(meta.random), lang),
             ci=interval(meta.ci95),
         )
     else:

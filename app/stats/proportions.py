@@ -16,7 +16,7 @@ def shares(counts: Mapping[str, int]) -> dict[str, float | None]:
     return {key: (count / total if total else None) for key, count in counts.items()}
 
 
-def wilson(count: int, n: int, z: float = Z95) -> Interval:
+def wilson(count: float, n: int, z: float = Z95) -> Interval:
     """Wilson score interval for count/n (clipped to [0, 1] against rounding)."""
     if n <= 0:
         raise ValueError("a proportion needs n > 0")
