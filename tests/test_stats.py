@@ -347,7 +347,7 @@ def test_merge_keeps_participants_of_sessions_apart() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(0, 60), min_size=4, max_size=4).filter(lambda c: sum(c) > 0))
-def test_the_paired_variance_is_the_variance_of_the_mean_of_the_differences(
+def test_the_paired_variance_is_bonett_prices_adjusted_variance(
     cells: list[int],
 ) -> None:
     a, b, c, d = cells
@@ -355,11 +355,11 @@ def test_the_paired_variance_is_the_variance_of_the_mean_of_the_differences(
     # each person's (first - second): +1 for b, -1 for c, 0 for a and d
     values = np.array([0] * a + [1] * b + [-1] * c + [0] * d, dtype=float)
     assert diff.estimate == pytest.approx(values.mean(), abs=TOL)
-    expected = values.var(ddof=0) / len(values)
-    if expected > 0:
-        assert diff.variance == pytest.approx(expected, abs=TOL)
-    else:
-        assert diff.variance is None
+    # Bonett & Price (2012): the same with one more person of each discordant kind (+1 and -1),
+    # so concordant rooms (b = c = 0) have a variance too and are pooled, not dropped
+    adjusted = np.append(values, [1.0, -1.0])
+    assert diff.variance == pytest.approx(adjusted.var(ddof=0) / len(adjusted), abs=TOL)
+    assert diff.variance is not None and diff.variance > 0
     # the two sides are Wilson intervals on the same n (statsmodels)
     assert diff.first_ci95 == pytest.approx(proportion_confint(a + b, sum(cells), method="wilson"))
     assert diff.second_ci95 == pytest.approx(proportion_confint(a + c, sum(cells), method="wilson"))
@@ -452,8 +452,13 @@ def test_the_hksj_interval_matches_statsmodels(rows: list[tuple[float, float]]) 
         warnings.simplefilter("ignore")
         theirs = combine_effects(effects, variances, method_re="dl", use_t=True)
     assume(theirs.tau2 >= 0)
-    # statsmodels' "random effect wls" row with t quantiles is the HKSJ interval
-    assert ours.hksj_ci95 == pytest.approx(tuple(theirs.conf_int(use_t=True)[3]), abs=TOL)
+    # statsmodels' "random effect wls" row with t quantiles is the unmodified HKSJ interval; the
+    # modified scale max(1, q) (Roever, Knapp & Friede 2015) takes the wider of it and the
+    # random-effects row with the same t quantile
+    wls = theirs.conf_int(use_t=True)[3]
+    re_t = theirs.conf_int(use_t=True)[1]
+    half = max(wls[1] - wls[0], re_t[1] - re_t[0]) / 2
+    assert ours.hksj_ci95 == pytest.approx((ours.random - half, ours.random + half), abs=TOL)
     assert ours.uses_hksj == (len(rows) < 10)
     assert ours.ci95 == (ours.hksj_ci95 if len(rows) < 10 else ours.random_ci95)
     # cut at the range a gap can take, and said so

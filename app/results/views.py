@@ -367,8 +367,12 @@ def build_talk_results(
         excluded = None
         if not (in_pool(r.gap.stance, r.code) and in_pool(r.gap.perceived, r.code)):
             excluded = "other_version"
+        elif n < 2:
+            excluded = "one_person"
         elif head.variance is None or head.variance <= 0:
-            excluded = "one_person" if n < 2 else "no_spread"
+            # every method's variance is defined at the boundary (docs/methods.md, "Pooling"),
+            # so this is left for a method that has none
+            excluded = "no_spread"
         forest.append(
             ForestRow(
                 code=r.code,

@@ -142,6 +142,17 @@ def estimate_minus_share(
             statistics.variance(estimates) / n_e + share * (1 - share) / n_s if n_e >= 2 else None
         )
         method = "mover_t_wilson"
+    if not variance and n_e >= 2:
+        # every difference alike (a unanimous room that all gave one estimate): the variance the
+        # interval's two sides have at the boundary, each share with one yes and one no added
+        # (Agresti & Caffo 2000; the estimate side as a share at its mean, as its interval is),
+        # so the room enters a pooled estimate instead of being dropped for "no spread"
+        sd_e = statistics.stdev(estimates)
+        held = (count + 1) / (n_s + 2)
+        at_mean = (mean * n_e + 1) / (n_e + 2)
+        variance = (sd_e**2 / n_e if sd_e > 0 else at_mean * (1 - at_mean) / (n_e + 2)) + held * (
+            1 - held
+        ) / (n_s + 2)
     return Difference(
         mean - share,
         ci,
