@@ -601,27 +601,44 @@ def test_a_room_that_cannot_be_pooled_is_listed_with_the_reason() -> None:
     talk = two_rooms(("Big room", ROOM), ("Alone", alone))
     rows = {row.code: row for row in talk.forest}
     assert rows["BBBBBB"].excluded == "one_person" and rows["BBBBBB"].weight is None
-    assert rows["AAAAAA"].excluded is None and rows["AAAAAA"].weight == 1.0
-    assert talk.meta is not None and talk.meta.k == 1
+    # one room left is no pool: it is shown on its own, with no pooled gap
+    assert rows["AAAAAA"].excluded is None and rows["AAAAAA"].weight is None
+    assert talk.meta is None and talk.poolable == 1
     chart = charts.forest_chart(talk, "en")
     texts = " ".join(e.text for e in chart.elements if isinstance(e, charts.Text))
     assert "not pooled: one person has no variance" in texts
     assert "Alone (BBBBBB)" in " ".join(chart.rows)
-    assert "Hartung" not in texts  # one session: no t interval to take
+    assert "Hartung" not in texts and "Pooled gap" not in chart.sentence
+    assert chart.sentence == translate("en", "res_forest_too_few", k=1)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_two_rooms_are_shown_side_by_side_not_pooled(lang: str) -> None:
+    # with 2 rooms HKSJ's t quantile has 1 degree of freedom (12.7): no pooled gap, each room
+    # with its own interval, and a sentence that says why
+    over = people([("agree", "agree", "agree")] * 5 + [("disagree", "agree", "agree")] * 15)
+    near = people([("agree", "agree", "agree")] * 8 + [("disagree", "agree", "agree")] * 12)
+    talk = two_rooms(("Over", over), ("Near", near))
+    assert talk.meta is None and talk.poolable == 2
+    assert all(row.weight is None and row.excluded is None for row in talk.forest)
+    chart = charts.forest_chart(talk, lang)
+    assert chart.sentence == translate(lang, "res_forest_too_few", k=2)
+    assert not any(isinstance(e, charts.Path) for e in chart.elements)  # no pooled diamond
+    assert "Over (AAAAAA)" in " ".join(chart.rows) and "Near (BBBBBB)" in " ".join(chart.rows)
 
 
 Room = tuple[str, dict[str, dict[str, object]]]
 
 
-def two_rooms(first: Room, second: Room) -> results.TalkResults:
-    """The emergence talk given at venue ``first`` (code AAAAAA) and ``second`` (BBBBBB)."""
+def two_rooms(*rooms: Room) -> results.TalkResults:
+    """The emergence talk given at each venue of ``rooms`` (codes AAAAAA, BBBBBB, CCCCCC...)."""
     return results.build_talk_results(
         "emergence",
         {"en": "Emergence"},
         ["en"],
         [
-            (SessionMeta(code=code, venue=venue), emergence(answers).infos, _data(answers))
-            for code, (venue, answers) in zip(("AAAAAA", "BBBBBB"), (first, second), strict=True)
+            (SessionMeta(code=letter * 6, venue=venue), emergence(answers).infos, _data(answers))
+            for letter, (venue, answers) in zip("ABCDEFGHIJKL", rooms, strict=False)
         ],  # type: ignore[arg-type]
     )
 
@@ -672,13 +689,14 @@ def test_the_estimate_gap_says_when_it_is_widened_or_taken_apart(lang: str) -> N
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-Hans"])
-def test_two_rooms_far_apart_pool_to_a_gap_the_page_says_is_not_pinned_down(lang: str) -> None:
-    # +75 points in one room, -75 in the other: HKSJ on 1 df reaches far past ±100, which no gap
-    # can; the interval is cut there, the axis stays on it, and the sentence says what it means
+def test_three_rooms_far_apart_pool_to_a_gap_the_page_says_is_not_pinned_down(lang: str) -> None:
+    # +75 points in two rooms, -75 in the other: HKSJ on 2 df reaches far past ±100, which no
+    # gap can; the interval is cut there, the axis stays on it, and the sentence says what it
+    # means
     over = people([("agree", "agree", "agree")] * 5 + [("disagree", "agree", "agree")] * 15)
     under = people([("agree", "disagree", "agree")] * 15 + [("disagree", "disagree", "agree")] * 5)
-    talk = two_rooms(("Over", over), ("Under", under))
-    assert talk.meta is not None and talk.meta.k == 2
+    talk = two_rooms(("Over", over), ("Under", under), ("Over again", over))
+    assert talk.meta is not None and talk.meta.k == 3
     assert talk.meta.unclipped_ci95[0] < -1 and talk.meta.unclipped_ci95[1] > 1
     assert talk.meta.ci95 == (-1.0, 1.0) and talk.meta.covers_bounds
     chart = charts.forest_chart(talk, lang)

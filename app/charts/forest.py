@@ -202,7 +202,8 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
             ci=interval(meta.ci95),
         )
     else:
-        note = translate(lang, "res_forest_empty")
+        can = talk.poolable
+        note = translate(lang, "res_forest_too_few" if can else "res_forest_empty", k=can)
         chart.sentence = note
     y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD

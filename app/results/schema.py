@@ -465,7 +465,8 @@ def session_results_model(results: SessionResults) -> SessionResultsJSON:
 
 def talk_results_model(results: TalkResults) -> TalkResultsJSON:
     pooled = _results_fields(results.pooled)
-    meta = results.meta.as_dict() if results.meta else {"k": 0}
+    # too few rooms to pool (stats.POOL_FROM): k says how many could enter, with no estimate
+    meta = results.meta.as_dict() if results.meta else {"k": results.poolable}
     return TalkResultsJSON(
         talk=TalkInfoJSON(slug=results.slug, title=results.titles, languages=results.languages),
         **pooled,

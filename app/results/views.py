@@ -300,6 +300,11 @@ class TalkResults:
     rehearsals: list[SessionMeta] = field(default_factory=list)
     """Sessions marked as rehearsals: listed apart, never pooled."""
 
+    @property
+    def poolable(self) -> int:
+        """How many rooms could enter a pooled gap (fewer than ``stats.POOL_FROM`` give none)."""
+        return sum(1 for row in self.forest if row.excluded is None)
+
     def title(self, lang: str) -> str:
         return pick(self.titles, lang)
 
@@ -391,7 +396,8 @@ def build_talk_results(
         if row.excluded is None and r.gap is not None
     ]
     meta = None
-    if usable:
+    # no pooled gap from fewer than POOL_FROM rooms: they are shown side by side
+    if len(usable) >= stats.POOL_FROM:
         variances = [float(v or 0) for _row, v in usable]
         meta = stats.pool([row.estimate for row, _v in usable], variances, bounds=(-1.0, 1.0))
         raw = [1 / (v + meta.tau2) for v in variances]

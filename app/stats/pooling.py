@@ -13,6 +13,11 @@ import numpy as np
 from app.stats.data import Dataset, PhaseSpec
 from app.stats.distributions import Z95, Answer, Interval, _chi2_sf, _t975
 
+POOL_FROM = 3
+"""No pooled estimate from fewer rooms: with 2, the HKSJ interval rests on a t quantile with 1
+degree of freedom (12.7) and says little but the spread of the two rooms; they are shown side by
+side instead."""
+
 HKSJ_BELOW = 10
 """Pooling fewer sessions than this uses the Hartung-Knapp-Sidik-Jonkman (t) interval."""
 
