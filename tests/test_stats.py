@@ -269,26 +269,20 @@ def _estimate_gap(belief: dict[str, str], estimate: dict[str, float]) -> stats.G
 def test_the_false_consensus_split_shows_both_groups_or_neither() -> None:
     """docs/methods.md, "Estimates": beside everyone's mean, one group's mean gives the other's
     back, so a group of 1 to 4 hides both; and the paired interval, whose correlation is the
-    split in another form, is then the union over every correlation."""
+    split in another form, gives way to the independent comparison (never a widened one)."""
     estimate = {str(i): 30.0 + 3 * i for i in range(20)}
     even = _estimate_gap({str(i): "agree" if i < 10 else "unsure" for i in range(20)}, estimate)
     assert even.false_consensus is not None and even.false_consensus.shown
-    assert even.paired is not None and not even.paired.method.endswith(stats.WIDENED)
+    assert even.linked and even.headline is even.paired
     three = {str(i): "agree" if i < 3 else "unsure" for i in range(13)}
     values = {p: estimate[p] for p in three}
     few = _estimate_gap(three, values)
     raw = stats.gap(Dataset(ESTIMATE_SPECS, {"belief": three, "field_pct": values}))
     assert few.false_consensus is not None and not few.false_consensus.shown
-    assert few.linked and few.paired is not None and raw is not None and raw.paired is not None
-    assert few.paired.method == "mover_paired_t_wilson_widened"
-    first, second = raw.paired.first_ci95, raw.paired.second_ci95
-    assert first is not None and second is not None
-    assert few.paired.ci95 == pytest.approx((first[0] - second[1], first[1] - second[0]))
-    for r in (-1.0, -0.5, 0.0, 0.5, 1.0):
-        low, high = stats.mover(raw.paired.first or 0, first, raw.paired.second or 0, second, r)
-        assert few.paired.ci95[0] <= low + 1e-12 and high <= few.paired.ci95[1] + 1e-12
-    assert raw.paired.variance is not None and few.paired.variance is not None
-    assert few.paired.variance >= raw.paired.variance
+    assert few.apart and not few.linked and raw is not None
+    # the independent comparison of the two phases' own answers, as the raw gap has it
+    assert few.headline == raw.difference and few.headline.method == "mover_t_wilson"
+    assert not few.headline.method.endswith(stats.WIDENED)
 
 
 def test_a_few_people_on_one_side_make_the_estimate_gap_independent() -> None:
@@ -650,20 +644,26 @@ def _completions(
 @example([[4, 2, 0], [0, 0, 0], [0, 9, 0]])  # 4 agree and think the field does: hidden
 def test_the_paired_gap_gives_no_hidden_cell_back(table: list[list[int]]) -> None:
     """Newcombe's paired interval depends on the cell "holds the view and thinks most of the field
-    does"; where the cross-tab hides it, the interval shown is the union over every count the
-    shown cells and the totals allow: the same for every table a reader cannot tell apart."""
+    does"; where the cross-tab hides it (and the totals do not pin it), the headline is the
+    independent comparison of the phases' totals, never a widened paired interval: the same for
+    every table a reader cannot tell apart."""
     truth = stats.analyze(_stance_perceived(table))
     tab = truth.perceived_crosstab
     assume(truth.gap is not None and truth.gap.paired is not None and tab is not None)
     assert tab is not None and truth.gap is not None and truth.gap.paired is not None
-    shown = truth.gap.paired
+    shown = truth.gap.headline
     exact = stats.newcombe_paired(*_abcd(table))
-    # it covers the exact interval, and is the exact one when nothing it depends on is hidden
-    assert shown.ci95[0] <= exact.ci95[0] + TOL and exact.ci95[1] <= shown.ci95[1] + TOL
+    assert not shown.method.endswith(stats.WIDENED)
     if table in ([[1, 0, 0], [1, 0, 0], [2, 1, 0]], [[4, 2, 0], [0, 0, 0], [0, 9, 0]]):
-        assert shown.method.endswith(stats.WIDENED) and shown.ci95 != exact.ci95
-    if not shown.method.endswith(stats.WIDENED):
+        assert truth.gap.apart and shown is truth.gap.difference
+    if truth.gap.linked:
         assert shown.ci95 == exact.ci95 and shown.variance == exact.variance
+    else:
+        g = truth.gap
+        independent = stats.newcombe_diff(
+            g.perceived_count or 0, g.perceived_n, g.self_count, g.self_n
+        )
+        assert shown.ci95 == independent.ci95
     others = _completions(table, tab.hidden)
     assume(len(others) <= 25)
     for other in others:
@@ -671,9 +671,9 @@ def test_the_paired_gap_gives_no_hidden_cell_back(table: list[list[int]]) -> Non
         assert alike.perceived_crosstab is not None and alike.gap is not None
         if alike.perceived_crosstab.hidden != tab.hidden:
             continue  # drawn with other cells hidden: told apart by that, not by the interval
-        assert alike.gap.paired is not None
-        assert alike.gap.paired.ci95 == pytest.approx(shown.ci95, abs=TOL), (table, other)
-        assert alike.gap.paired.variance == pytest.approx(shown.variance, abs=TOL)
+        assert alike.gap.linked == truth.gap.linked
+        assert alike.gap.headline.ci95 == pytest.approx(shown.ci95, abs=TOL), (table, other)
+        assert alike.gap.headline.variance == pytest.approx(shown.variance, abs=TOL)
 
 
 def _abcd(table: list[list[int]]) -> tuple[int, int, int, int]:
