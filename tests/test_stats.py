@@ -683,3 +683,68 @@ def _abcd(table: list[list[int]]) -> tuple[int, int, int, int]:
     b = table[1][0] + table[2][0]
     c = table[0][1] + table[0][2]
     return a, b, c, sum(map(sum, table)) - a - b - c
+
+
+@st.composite
+def paired_rooms(draw: st.DrawFn) -> list[tuple[int, int, int, int]]:
+    """k = 2, 3 or 12 rooms' paired 2x2 tables, with concordant (b = c = 0) and near-concordant
+    (b + c = 1) rooms among them."""
+    k = draw(st.sampled_from([2, 3, 12]))
+    rooms = []
+    for _ in range(k):
+        kind = draw(st.sampled_from(["concordant", "near", "any"]))
+        a, d = draw(st.integers(0, 60)), draw(st.integers(0, 60))
+        if kind == "concordant":
+            b = c = 0
+        elif kind == "near":
+            b, c = draw(st.sampled_from([(1, 0), (0, 1)]))
+        else:
+            b, c = draw(st.integers(0, 40)), draw(st.integers(0, 40))
+        if a + b + c + d == 0:
+            a = 1
+        rooms.append((a, b, c, d))
+    return rooms
+
+
+@settings(max_examples=150, deadline=None)
+@given(paired_rooms())
+def test_every_paired_room_enters_the_pool_as_statsmodels_weighs_it(
+    rooms: list[tuple[int, int, int, int]],
+) -> None:
+    """No room is dropped for zero spread: each enters with Bonett and Price's adjusted variance
+    (from the paper), and the pool of them is statsmodels' DerSimonian-Laird, with the modified
+    Knapp-Hartung interval (the wider of its HKSJ and random-effects t intervals)."""
+    diffs = [stats.newcombe_paired(*room) for room in rooms]
+    for (_a, b, c, d_), diff in zip(rooms, diffs, strict=True):
+        n = _a + b + c + d_
+        p12, p21 = (b + 1) / (n + 2), (c + 1) / (n + 2)
+        assert diff.variance == pytest.approx((p12 + p21 - (p12 - p21) ** 2) / (n + 2))
+        assert diff.variance is not None and diff.variance > 0
+    effects = np.array([d.estimate for d in diffs])
+    variances = np.array([d.variance or 0.0 for d in diffs])
+    ours = stats.pool(list(effects), list(variances))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = combine_effects(effects, variances, method_re="dl", use_t=True)
+    assume(theirs.tau2 >= 0)
+    assert ours.random == pytest.approx(theirs.mean_effect_re, abs=TOL)
+    assert ours.q == pytest.approx(theirs.q, rel=1e-9, abs=TOL)
+    wls, re_t = theirs.conf_int(use_t=True)[3], theirs.conf_int(use_t=True)[1]
+    half = max(wls[1] - wls[0], re_t[1] - re_t[0]) / 2
+    assert ours.hksj_ci95 == pytest.approx((ours.random - half, ours.random + half), abs=TOL)
+
+
+def test_a_near_concordant_room_no_longer_takes_half_the_weight() -> None:
+    """A room of 30 with one discordant answer (29, 1, 0, 0) beside a room of 100 with 10
+    (50, 5, 5, 40): the unadjusted variance ((b + c) - (b - c)^2 / n) / n^2 gave the small room
+    48% of the weight; Bonett and Price's gives it 28%, about what its wider interval says."""
+    near, big = stats.newcombe_paired(29, 1, 0, 0), stats.newcombe_paired(50, 5, 5, 40)
+    assert near.variance is not None and big.variance is not None
+    share = (1 / near.variance) / (1 / near.variance + 1 / big.variance)
+    unadjusted = (1 - 1 / 30) / 30**2, (10 - 0 / 100) / 100**2
+    before = (1 / unadjusted[0]) / (1 / unadjusted[0] + 1 / unadjusted[1])
+    assert before == pytest.approx(0.482, abs=1e-3) and share == pytest.approx(0.285, abs=1e-3)
+    # its interval is wider than the big room's, so it must weigh less
+    assert near.ci95[1] - near.ci95[0] > big.ci95[1] - big.ci95[0]
+    concordant = stats.newcombe_paired(15, 0, 0, 15)
+    assert concordant.variance == pytest.approx(2 / 32**2)
