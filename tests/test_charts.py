@@ -711,3 +711,28 @@ def test_three_rooms_far_apart_pool_to_a_gap_the_page_says_is_not_pinned_down(la
     ticks = [e.text for e in chart.elements if isinstance(e, charts.Text) and e.size == SMALL - 4]
     axis = [t for t in ticks if t.lstrip("+-").isdigit()]
     assert axis == ["-100", "-50", "0", "+50", "+100"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_rooms_paired_and_not_pool_one_estimand(lang: str) -> None:
+    # two rooms whose answers are linked beside one whose are not: every room enters with the
+    # independent comparison (one estimand per pool), and the plot says so
+    over = people([("agree", "agree", "agree")] * 8 + [("disagree", "agree", "agree")] * 12)
+    near = people([("agree", "agree", "agree")] * 10 + [("disagree", "disagree", "agree")] * 10)
+    apart: dict[str, dict[str, object]] = {
+        "belief": {f"s{i}": "agree" if i < 9 else "disagree" for i in range(20)},
+        "field": {f"p{i}": "agree" if i < 15 else "disagree" for i in range(20)},
+    }
+    talk = two_rooms(("Over", over), ("Near", near), ("Apart", apart))
+    assert talk.independent and talk.meta is not None and talk.meta.k == 3
+    assert {row.method for row in talk.forest} == {"newcombe_hybrid_score"}
+    rows = {row.code: row for row in talk.forest}
+    assert rows["CCCCCC"].estimate == pytest.approx(15 / 20 - 9 / 20)
+    assert rows["AAAAAA"].estimate == pytest.approx(1.0 - 8 / 20)
+    chart = charts.forest_chart(talk, lang)
+    texts = " ".join(e.text for e in chart.elements if isinstance(e, charts.Text))
+    said = translate(lang, "res_forest_independent")
+    assert said.replace(" ", "") in texts.replace(" ", "")
+    linked_only = two_rooms(("Over", over), ("Near", near), ("Over again", over))
+    assert not linked_only.independent
+    assert {row.method for row in linked_only.forest} == {"newcombe_paired_method10"}

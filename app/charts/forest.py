@@ -185,6 +185,8 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
         )
         if meta.clipped:
             note += " " + translate(lang, "res_forest_clipped")
+        if talk.independent:
+            note += " " + translate(lang, "res_forest_independent")
         excluded = [row for row in rows if row.excluded]
         if excluded:
             note += " " + translate(
@@ -204,6 +206,8 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
     else:
         can = talk.poolable
         note = translate(lang, "res_forest_too_few" if can else "res_forest_empty", k=can)
+        if can and talk.independent:
+            note += " " + translate(lang, "res_forest_independent")
         chart.sentence = note
     y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD

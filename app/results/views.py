@@ -299,6 +299,9 @@ class TalkResults:
     it as the newest version does); empty when every session's answers are pooled."""
     rehearsals: list[SessionMeta] = field(default_factory=list)
     """Sessions marked as rehearsals: listed apart, never pooled."""
+    independent: bool = False
+    """Some rooms' headline is paired and others' independent, so every room enters the forest
+    plot and the pool with its independent comparison (one estimand per pool)."""
 
     @property
     def poolable(self) -> int:
@@ -364,10 +367,16 @@ def build_talk_results(
         also_hidden=hidden_somewhere,
     )
     forest = []
+    # one estimand per pool: where some rooms' headline is paired and others' independent, every
+    # room enters with the independent comparison of its two questions' totals, which each has
+    linked = {r.gap.stats.linked for r in per_session if r.gap is not None}
+    independent = len(linked) > 1
+    figures = {}
     for r in per_session:
         if r.gap is None:
             continue
-        head = r.gap.stats.headline
+        head = r.gap.stats.difference if independent else r.gap.stats.headline
+        figures[r.code] = head
         n = head.n if head.n is not None else r.gap.self_n
         excluded = None
         if not (in_pool(r.gap.stance, r.code) and in_pool(r.gap.perceived, r.code)):
@@ -390,11 +399,7 @@ def build_talk_results(
                 excluded=excluded,
             )
         )
-    usable = [
-        (row, r.gap.stats.headline.variance)
-        for row, r in zip(forest, [s for s in per_session if s.gap is not None], strict=True)
-        if row.excluded is None and r.gap is not None
-    ]
+    usable = [(row, figures[row.code].variance) for row in forest if row.excluded is None]
     meta = None
     # no pooled gap from fewer than POOL_FROM rooms: they are shown side by side
     if len(usable) >= stats.POOL_FROM:
@@ -411,6 +416,7 @@ def build_talk_results(
         sessions=per_session,
         meta=meta,
         forest=forest,
+        independent=independent,
         pooled_from={k: tuple(v) for k, v in (pooled_from or {}).items()},
         rehearsals=list(rehearsals),
     )
