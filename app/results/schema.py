@@ -46,7 +46,10 @@ class EstimatePhaseJSON(Model):
     n: int
     mean: float | None
     median: float | None
-    ci95: Pair | None = Field(description="Student t 95% interval of the mean (n >= 2)")
+    ci95: Pair | None = Field(
+        description="Student t 95% interval of the mean (n >= 2; null where every answer is the"
+        " same, as an interval of zero width would claim certainty)"
+    )
     ci95_method: Literal["student_t"] = "student_t"
     range: list[float | None]
     histogram: list[BinJSON]
