@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from app import charts, export, results, stats
-from app.charts.sentences import gap_sides
+from app.charts.sentences import gap_sides, points_text
 from app.charts.svg import SLIDE_TEXT, SMALL, interval, shown_points, words
 from app.i18n import translate
 from app.main import make_templates
@@ -601,27 +601,44 @@ def test_a_room_that_cannot_be_pooled_is_listed_with_the_reason() -> None:
     talk = two_rooms(("Big room", ROOM), ("Alone", alone))
     rows = {row.code: row for row in talk.forest}
     assert rows["BBBBBB"].excluded == "one_person" and rows["BBBBBB"].weight is None
-    assert rows["AAAAAA"].excluded is None and rows["AAAAAA"].weight == 1.0
-    assert talk.meta is not None and talk.meta.k == 1
+    # one room left is no pool: it is shown on its own, with no pooled gap
+    assert rows["AAAAAA"].excluded is None and rows["AAAAAA"].weight is None
+    assert talk.meta is None and talk.poolable == 1
     chart = charts.forest_chart(talk, "en")
     texts = " ".join(e.text for e in chart.elements if isinstance(e, charts.Text))
     assert "not pooled: one person has no variance" in texts
     assert "Alone (BBBBBB)" in " ".join(chart.rows)
-    assert "Hartung" not in texts  # one session: no t interval to take
+    assert "Hartung" not in texts and "Pooled gap" not in chart.sentence
+    assert chart.sentence == translate("en", "res_forest_too_few", k=1)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_two_rooms_are_shown_side_by_side_not_pooled(lang: str) -> None:
+    # with 2 rooms HKSJ's t quantile has 1 degree of freedom (12.7): no pooled gap, each room
+    # with its own interval, and a sentence that says why
+    over = people([("agree", "agree", "agree")] * 5 + [("disagree", "agree", "agree")] * 15)
+    near = people([("agree", "agree", "agree")] * 8 + [("disagree", "agree", "agree")] * 12)
+    talk = two_rooms(("Over", over), ("Near", near))
+    assert talk.meta is None and talk.poolable == 2
+    assert all(row.weight is None and row.excluded is None for row in talk.forest)
+    chart = charts.forest_chart(talk, lang)
+    assert chart.sentence == translate(lang, "res_forest_too_few", k=2)
+    assert not any(isinstance(e, charts.Path) for e in chart.elements)  # no pooled diamond
+    assert "Over (AAAAAA)" in " ".join(chart.rows) and "Near (BBBBBB)" in " ".join(chart.rows)
 
 
 Room = tuple[str, dict[str, dict[str, object]]]
 
 
-def two_rooms(first: Room, second: Room) -> results.TalkResults:
-    """The emergence talk given at venue ``first`` (code AAAAAA) and ``second`` (BBBBBB)."""
+def two_rooms(*rooms: Room) -> results.TalkResults:
+    """The emergence talk given at each venue of ``rooms`` (codes AAAAAA, BBBBBB, CCCCCC...)."""
     return results.build_talk_results(
         "emergence",
         {"en": "Emergence"},
         ["en"],
         [
-            (SessionMeta(code=code, venue=venue), emergence(answers).infos, _data(answers))
-            for code, (venue, answers) in zip(("AAAAAA", "BBBBBB"), (first, second), strict=True)
+            (SessionMeta(code=letter * 6, venue=venue), emergence(answers).infos, _data(answers))
+            for letter, (venue, answers) in zip("ABCDEFGHIJKL", rooms, strict=False)
         ],  # type: ignore[arg-type]
     )
 
@@ -636,26 +653,30 @@ def _headline(gap: results.GapResult, lang: str, key: str) -> str:
     own, _own_ci, seen, _seen_ci = gap_sides(gap)
     head = gap.stats.headline
     return translate(
-        lang, key, points=shown_points(seen, own), ci=interval(head.ci95), n=head.n or 0
+        lang,
+        key,
+        points=points_text(shown_points(seen, own), lang),
+        ci=interval(head.ci95),
+        n=head.n or 0,
     )
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-Hans"])
-def test_the_estimate_gap_says_when_it_is_widened_or_taken_apart(lang: str) -> None:
+def test_the_estimate_gap_says_when_it_is_taken_apart(lang: str) -> None:
     """docs/methods.md, "Estimates": with 3 who hold the view beside 10 who don't, neither group's
-    mean is shown and the interval says it is widened; with 2 who answered only the estimate,
-    the comparison says it takes each question's answers as they are, and shows no split."""
+    mean is shown and the comparison is independent, labelled why; with 2 who answered only the
+    estimate, the comparison says it takes each question's answers as they are, and shows no
+    split."""
     values = {str(i): 30.0 + 3 * i for i in range(13)}
     three = {p: "agree" if int(p) < 3 else "disagree" for p in values}
     gap = scale({"belief": three, "field_pct": values}).gap
-    assert gap is not None and gap.linked
+    # the split is hidden, so the paired interval (whose r is the split in another form) gives
+    # way to the independent comparison, labelled why; no widened interval
+    assert gap is not None and gap.apart and not gap.linked
     chart = charts.gap_chart(gap, lang)
     too_few = translate(lang, "res_too_few")
-    assert [row for row in chart.rows if row.endswith(too_few)] == [
-        f"{translate(lang, key, n=n)}: {too_few}"
-        for key, n in (("res_row_holders", 3), ("res_row_others", 10))
-    ]
-    assert chart.rows[0] == _headline(gap, lang, "res_gap_points_estimate_paired_widened")
+    assert not any(row.endswith(too_few) for row in chart.rows)
+    assert chart.rows[0] == _headline(gap, lang, "res_gap_points_estimate_apart")
     late = values | {"x": 10.0, "y": 90.0}
     apart = scale({"belief": {p: "agree" for p in values}, "field_pct": late}).gap
     assert apart is not None and apart.apart and not apart.linked
@@ -668,13 +689,14 @@ def test_the_estimate_gap_says_when_it_is_widened_or_taken_apart(lang: str) -> N
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-Hans"])
-def test_two_rooms_far_apart_pool_to_a_gap_the_page_says_is_not_pinned_down(lang: str) -> None:
-    # +75 points in one room, -75 in the other: HKSJ on 1 df reaches far past ±100, which no gap
-    # can; the interval is cut there, the axis stays on it, and the sentence says what it means
+def test_three_rooms_far_apart_pool_to_a_gap_the_page_says_is_not_pinned_down(lang: str) -> None:
+    # +75 points in two rooms, -75 in the other: HKSJ on 2 df reaches far past ±100, which no
+    # gap can; the interval is cut there, the axis stays on it, and the sentence says what it
+    # means
     over = people([("agree", "agree", "agree")] * 5 + [("disagree", "agree", "agree")] * 15)
     under = people([("agree", "disagree", "agree")] * 15 + [("disagree", "disagree", "agree")] * 5)
-    talk = two_rooms(("Over", over), ("Under", under))
-    assert talk.meta is not None and talk.meta.k == 2
+    talk = two_rooms(("Over", over), ("Under", under), ("Over again", over))
+    assert talk.meta is not None and talk.meta.k == 3
     assert talk.meta.unclipped_ci95[0] < -1 and talk.meta.unclipped_ci95[1] > 1
     assert talk.meta.ci95 == (-1.0, 1.0) and talk.meta.covers_bounds
     chart = charts.forest_chart(talk, lang)
@@ -689,3 +711,28 @@ def test_two_rooms_far_apart_pool_to_a_gap_the_page_says_is_not_pinned_down(lang
     ticks = [e.text for e in chart.elements if isinstance(e, charts.Text) and e.size == SMALL - 4]
     axis = [t for t in ticks if t.lstrip("+-").isdigit()]
     assert axis == ["-100", "-50", "0", "+50", "+100"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-Hans"])
+def test_rooms_paired_and_not_pool_one_estimand(lang: str) -> None:
+    # two rooms whose answers are linked beside one whose are not: every room enters with the
+    # independent comparison (one estimand per pool), and the plot says so
+    over = people([("agree", "agree", "agree")] * 8 + [("disagree", "agree", "agree")] * 12)
+    near = people([("agree", "agree", "agree")] * 10 + [("disagree", "disagree", "agree")] * 10)
+    apart: dict[str, dict[str, object]] = {
+        "belief": {f"s{i}": "agree" if i < 9 else "disagree" for i in range(20)},
+        "field": {f"p{i}": "agree" if i < 15 else "disagree" for i in range(20)},
+    }
+    talk = two_rooms(("Over", over), ("Near", near), ("Apart", apart))
+    assert talk.independent and talk.meta is not None and talk.meta.k == 3
+    assert {row.method for row in talk.forest} == {"newcombe_hybrid_score"}
+    rows = {row.code: row for row in talk.forest}
+    assert rows["CCCCCC"].estimate == pytest.approx(15 / 20 - 9 / 20)
+    assert rows["AAAAAA"].estimate == pytest.approx(1.0 - 8 / 20)
+    chart = charts.forest_chart(talk, lang)
+    texts = " ".join(e.text for e in chart.elements if isinstance(e, charts.Text))
+    said = translate(lang, "res_forest_independent")
+    assert said.replace(" ", "") in texts.replace(" ", "")
+    linked_only = two_rooms(("Over", over), ("Near", near), ("Over again", over))
+    assert not linked_only.independent
+    assert {row.method for row in linked_only.forest} == {"newcombe_paired_method10"}

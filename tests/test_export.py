@@ -45,6 +45,7 @@ def test_talk_csv_export_with_its_codebook_reads_back_to_the_same_results(
     codes = [
         run_session(app, client, room(5, 9, 10), venue='=HYPERLINK("x")'),
         run_session(app, client, room(8, 4, 10), venue="Milan"),
+        run_session(app, client, room(6, 6, 8), venue="Turin"),
     ]
     text = client.get("/api/v1/talks/emergence/export.csv", headers=AUTH).text
     book = client.get("/api/v1/talks/emergence/codebook.json", headers=AUTH).json()
@@ -52,7 +53,7 @@ def test_talk_csv_export_with_its_codebook_reads_back_to_the_same_results(
     assert {r["session"] for r in rows} == set(codes)
     assert all(not r["venue"].startswith("=") for r in rows)  # neutralized
     imported = export.read_csv(text, book)
-    assert [meta.venue for meta, _i, _d in imported] == ['=HYPERLINK("x")', "Milan"]
+    assert [meta.venue for meta, _i, _d in imported] == ['=HYPERLINK("x")', "Milan", "Turin"]
     talk = client.get("/api/v1/talks/emergence/results", headers=AUTH).json()
     for again, live in zip(recomputed(imported), talk["sessions"], strict=True):
         for key in ("phases", "gap", "shift", "crosstabs"):

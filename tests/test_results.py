@@ -115,15 +115,20 @@ def test_session_results_follow_the_api_shape(app: FastAPI, client: TestClient) 
 def test_a_talk_pools_its_sessions_and_lists_each(app: FastAPI, client: TestClient) -> None:
     a = run_session(app, client, room(4, 8, 9), venue="Copenhagen")
     b = run_session(app, client, room(10, 10, 15), venue="Milan")
+    # two rooms are shown side by side, with no pooled gap (docs/methods.md, "Pooling")
+    two = client.get("/api/v1/talks/emergence/results", headers=AUTH).json()["meta"]["gap"]
+    assert two["k"] == 2 and two["estimate"] is None and two["ci95"] is None
+    assert [row["weight"] for row in two["sessions"]] == [None, None]
+    c = run_session(app, client, room(5, 7, 9), venue="Lisbon")
     body = client.get("/api/v1/talks/emergence/results", headers=AUTH).json()
-    assert [s["code"] for s in body["sessions"]] == [a, b]
-    assert [s["venue"] for s in body["sessions"]] == ["Copenhagen", "Milan"]
-    assert body["phases"]["belief"]["n"] == 32
-    assert body["phases"]["belief"]["counts"]["agree"] == 14
-    assert body["pooled"]["gap"]["difference"] == pytest.approx(24 / 32 - 14 / 32)
+    assert [s["code"] for s in body["sessions"]] == [a, b, c]
+    assert [s["venue"] for s in body["sessions"]] == ["Copenhagen", "Milan", "Lisbon"]
+    assert body["phases"]["belief"]["n"] == 44
+    assert body["phases"]["belief"]["counts"]["agree"] == 19
+    assert body["pooled"]["gap"]["difference"] == pytest.approx(33 / 44 - 19 / 44)
     meta = body["meta"]["gap"]
-    assert meta["k"] == 2 and meta["method"] == "inverse_variance_dersimonian_laird"
-    assert [row["code"] for row in meta["sessions"]] == [a, b]
+    assert meta["k"] == 3 and meta["method"] == "inverse_variance_dersimonian_laird"
+    assert [row["code"] for row in meta["sessions"]] == [a, b, c]
     assert sum(row["weight"] for row in meta["sessions"]) == pytest.approx(1)
     lo, hi = meta["ci95"]
     assert lo < meta["estimate"] < hi
@@ -143,11 +148,12 @@ def test_pooling_a_talk_of_one_session_equals_that_session(
         assert talk["pooled"][key] == session[key], key
     # the merged answers' gap says it is a descriptive figure, not the pooled estimate
     assert talk["pooled"]["gap"] == {**session["gap"], "merged": True}
+    # one room is no pool: the talk's forest shows it on its own, with no pooled estimate
     meta = talk["meta"]["gap"]
-    assert meta["k"] == 1 and meta["estimate"] == pytest.approx(
+    assert meta["k"] == 1 and meta["estimate"] is None
+    assert meta["sessions"][0]["difference"] == pytest.approx(
         session["gap"]["paired"]["difference"]
     )
-    assert meta["i2"] == 0 and meta["tau2"] == 0
 
 
 def test_phase_results_stay_compatible(app: FastAPI, client: TestClient) -> None:
@@ -227,6 +233,7 @@ def test_small_cells_show_too_few_on_the_page(app: FastAPI, client: TestClient) 
 def test_the_talk_page_has_a_forest_plot_and_each_venue(app: FastAPI, client: TestClient) -> None:
     run_session(app, client, room(4, 8, 9), venue="Cardiff")
     run_session(app, client, room(6, 6, 9), venue="London")
+    run_session(app, client, room(5, 7, 9), venue="Leeds")
     presenter(client)
     page = client.get("/presenter/talks/emergence/results")
     assert page.status_code == 200
@@ -237,7 +244,7 @@ def test_the_talk_page_has_a_forest_plot_and_each_venue(app: FastAPI, client: Te
     venues = [
         row.select("td")[0].get_text(strip=True) for row in soup.select(".sessions-table tbody tr")
     ]
-    assert venues == ["Cardiff", "London"]
+    assert venues == ["Cardiff", "London", "Leeds"]
     zh = client.get("/presenter/talks/emergence/results?lang=zh-Hans")
     assert "各场次的差距" in zh.text
 
@@ -287,7 +294,9 @@ def test_a_percent_estimate_gives_the_mean_gap_false_consensus_and_surprise(
     fc = gap["false_consensus"]
     assert fc["holders"] == {"n": 8, "mean": pytest.approx(0.8)}
     assert fc["others"] == {"n": 12, "mean": pytest.approx(0.6)}
-    assert fc["difference"]["difference"] == pytest.approx(0.2)
+    # each group gave one estimate: Welch's interval would be [0.2, 0.2], which is no 95%
+    # interval, so no difference is given (the two means say it)
+    assert fc["difference"] is None
     # both sides estimated, on the same 20 people: the paired mean difference is the headline
     assert gap["headline"] == "paired" and gap["paired"]["n"] == 20
     assert gap["paired"]["difference"] == pytest.approx(0.28)

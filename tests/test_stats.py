@@ -269,26 +269,20 @@ def _estimate_gap(belief: dict[str, str], estimate: dict[str, float]) -> stats.G
 def test_the_false_consensus_split_shows_both_groups_or_neither() -> None:
     """docs/methods.md, "Estimates": beside everyone's mean, one group's mean gives the other's
     back, so a group of 1 to 4 hides both; and the paired interval, whose correlation is the
-    split in another form, is then the union over every correlation."""
+    split in another form, gives way to the independent comparison (never a widened one)."""
     estimate = {str(i): 30.0 + 3 * i for i in range(20)}
     even = _estimate_gap({str(i): "agree" if i < 10 else "unsure" for i in range(20)}, estimate)
     assert even.false_consensus is not None and even.false_consensus.shown
-    assert even.paired is not None and not even.paired.method.endswith(stats.WIDENED)
+    assert even.linked and even.headline is even.paired
     three = {str(i): "agree" if i < 3 else "unsure" for i in range(13)}
     values = {p: estimate[p] for p in three}
     few = _estimate_gap(three, values)
     raw = stats.gap(Dataset(ESTIMATE_SPECS, {"belief": three, "field_pct": values}))
     assert few.false_consensus is not None and not few.false_consensus.shown
-    assert few.linked and few.paired is not None and raw is not None and raw.paired is not None
-    assert few.paired.method == "mover_paired_t_wilson_widened"
-    first, second = raw.paired.first_ci95, raw.paired.second_ci95
-    assert first is not None and second is not None
-    assert few.paired.ci95 == pytest.approx((first[0] - second[1], first[1] - second[0]))
-    for r in (-1.0, -0.5, 0.0, 0.5, 1.0):
-        low, high = stats.mover(raw.paired.first or 0, first, raw.paired.second or 0, second, r)
-        assert few.paired.ci95[0] <= low + 1e-12 and high <= few.paired.ci95[1] + 1e-12
-    assert raw.paired.variance is not None and few.paired.variance is not None
-    assert few.paired.variance >= raw.paired.variance
+    assert few.apart and not few.linked and raw is not None
+    # the independent comparison of the two phases' own answers, as the raw gap has it
+    assert few.headline == raw.difference and few.headline.method == "mover_t_wilson"
+    assert not few.headline.method.endswith(stats.WIDENED)
 
 
 def test_a_few_people_on_one_side_make_the_estimate_gap_independent() -> None:
@@ -347,7 +341,7 @@ def test_merge_keeps_participants_of_sessions_apart() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(0, 60), min_size=4, max_size=4).filter(lambda c: sum(c) > 0))
-def test_the_paired_variance_is_the_variance_of_the_mean_of_the_differences(
+def test_the_paired_variance_is_bonett_prices_adjusted_variance(
     cells: list[int],
 ) -> None:
     a, b, c, d = cells
@@ -355,11 +349,11 @@ def test_the_paired_variance_is_the_variance_of_the_mean_of_the_differences(
     # each person's (first - second): +1 for b, -1 for c, 0 for a and d
     values = np.array([0] * a + [1] * b + [-1] * c + [0] * d, dtype=float)
     assert diff.estimate == pytest.approx(values.mean(), abs=TOL)
-    expected = values.var(ddof=0) / len(values)
-    if expected > 0:
-        assert diff.variance == pytest.approx(expected, abs=TOL)
-    else:
-        assert diff.variance is None
+    # Bonett & Price (2012): the same with one more person of each discordant kind (+1 and -1),
+    # so concordant rooms (b = c = 0) have a variance too and are pooled, not dropped
+    adjusted = np.append(values, [1.0, -1.0])
+    assert diff.variance == pytest.approx(adjusted.var(ddof=0) / len(adjusted), abs=TOL)
+    assert diff.variance is not None and diff.variance > 0
     # the two sides are Wilson intervals on the same n (statsmodels)
     assert diff.first_ci95 == pytest.approx(proportion_confint(a + b, sum(cells), method="wilson"))
     assert diff.second_ci95 == pytest.approx(proportion_confint(a + c, sum(cells), method="wilson"))
@@ -452,8 +446,13 @@ def test_the_hksj_interval_matches_statsmodels(rows: list[tuple[float, float]]) 
         warnings.simplefilter("ignore")
         theirs = combine_effects(effects, variances, method_re="dl", use_t=True)
     assume(theirs.tau2 >= 0)
-    # statsmodels' "random effect wls" row with t quantiles is the HKSJ interval
-    assert ours.hksj_ci95 == pytest.approx(tuple(theirs.conf_int(use_t=True)[3]), abs=TOL)
+    # statsmodels' "random effect wls" row with t quantiles is the unmodified HKSJ interval; the
+    # modified scale max(1, q) (Roever, Knapp & Friede 2015) takes the wider of it and the
+    # random-effects row with the same t quantile
+    wls = theirs.conf_int(use_t=True)[3]
+    re_t = theirs.conf_int(use_t=True)[1]
+    half = max(wls[1] - wls[0], re_t[1] - re_t[0]) / 2
+    assert ours.hksj_ci95 == pytest.approx((ours.random - half, ours.random + half), abs=TOL)
     assert ours.uses_hksj == (len(rows) < 10)
     assert ours.ci95 == (ours.hksj_ci95 if len(rows) < 10 else ours.random_ci95)
     # cut at the range a gap can take, and said so
@@ -645,20 +644,26 @@ def _completions(
 @example([[4, 2, 0], [0, 0, 0], [0, 9, 0]])  # 4 agree and think the field does: hidden
 def test_the_paired_gap_gives_no_hidden_cell_back(table: list[list[int]]) -> None:
     """Newcombe's paired interval depends on the cell "holds the view and thinks most of the field
-    does"; where the cross-tab hides it, the interval shown is the union over every count the
-    shown cells and the totals allow: the same for every table a reader cannot tell apart."""
+    does"; where the cross-tab hides it (and the totals do not pin it), the headline is the
+    independent comparison of the phases' totals, never a widened paired interval: the same for
+    every table a reader cannot tell apart."""
     truth = stats.analyze(_stance_perceived(table))
     tab = truth.perceived_crosstab
     assume(truth.gap is not None and truth.gap.paired is not None and tab is not None)
     assert tab is not None and truth.gap is not None and truth.gap.paired is not None
-    shown = truth.gap.paired
+    shown = truth.gap.headline
     exact = stats.newcombe_paired(*_abcd(table))
-    # it covers the exact interval, and is the exact one when nothing it depends on is hidden
-    assert shown.ci95[0] <= exact.ci95[0] + TOL and exact.ci95[1] <= shown.ci95[1] + TOL
+    assert not shown.method.endswith(stats.WIDENED)
     if table in ([[1, 0, 0], [1, 0, 0], [2, 1, 0]], [[4, 2, 0], [0, 0, 0], [0, 9, 0]]):
-        assert shown.method.endswith(stats.WIDENED) and shown.ci95 != exact.ci95
-    if not shown.method.endswith(stats.WIDENED):
+        assert truth.gap.apart and shown is truth.gap.difference
+    if truth.gap.linked:
         assert shown.ci95 == exact.ci95 and shown.variance == exact.variance
+    else:
+        g = truth.gap
+        independent = stats.newcombe_diff(
+            g.perceived_count or 0, g.perceived_n, g.self_count, g.self_n
+        )
+        assert shown.ci95 == independent.ci95
     others = _completions(table, tab.hidden)
     assume(len(others) <= 25)
     for other in others:
@@ -666,9 +671,9 @@ def test_the_paired_gap_gives_no_hidden_cell_back(table: list[list[int]]) -> Non
         assert alike.perceived_crosstab is not None and alike.gap is not None
         if alike.perceived_crosstab.hidden != tab.hidden:
             continue  # drawn with other cells hidden: told apart by that, not by the interval
-        assert alike.gap.paired is not None
-        assert alike.gap.paired.ci95 == pytest.approx(shown.ci95, abs=TOL), (table, other)
-        assert alike.gap.paired.variance == pytest.approx(shown.variance, abs=TOL)
+        assert alike.gap.linked == truth.gap.linked
+        assert alike.gap.headline.ci95 == pytest.approx(shown.ci95, abs=TOL), (table, other)
+        assert alike.gap.headline.variance == pytest.approx(shown.variance, abs=TOL)
 
 
 def _abcd(table: list[list[int]]) -> tuple[int, int, int, int]:
@@ -678,3 +683,68 @@ def _abcd(table: list[list[int]]) -> tuple[int, int, int, int]:
     b = table[1][0] + table[2][0]
     c = table[0][1] + table[0][2]
     return a, b, c, sum(map(sum, table)) - a - b - c
+
+
+@st.composite
+def paired_rooms(draw: st.DrawFn) -> list[tuple[int, int, int, int]]:
+    """k = 2, 3 or 12 rooms' paired 2x2 tables, with concordant (b = c = 0) and near-concordant
+    (b + c = 1) rooms among them."""
+    k = draw(st.sampled_from([2, 3, 12]))
+    rooms = []
+    for _ in range(k):
+        kind = draw(st.sampled_from(["concordant", "near", "any"]))
+        a, d = draw(st.integers(0, 60)), draw(st.integers(0, 60))
+        if kind == "concordant":
+            b = c = 0
+        elif kind == "near":
+            b, c = draw(st.sampled_from([(1, 0), (0, 1)]))
+        else:
+            b, c = draw(st.integers(0, 40)), draw(st.integers(0, 40))
+        if a + b + c + d == 0:
+            a = 1
+        rooms.append((a, b, c, d))
+    return rooms
+
+
+@settings(max_examples=150, deadline=None)
+@given(paired_rooms())
+def test_every_paired_room_enters_the_pool_as_statsmodels_weighs_it(
+    rooms: list[tuple[int, int, int, int]],
+) -> None:
+    """No room is dropped for zero spread: each enters with Bonett and Price's adjusted variance
+    (from the paper), and the pool of them is statsmodels' DerSimonian-Laird, with the modified
+    Knapp-Hartung interval (the wider of its HKSJ and random-effects t intervals)."""
+    diffs = [stats.newcombe_paired(*room) for room in rooms]
+    for (_a, b, c, d_), diff in zip(rooms, diffs, strict=True):
+        n = _a + b + c + d_
+        p12, p21 = (b + 1) / (n + 2), (c + 1) / (n + 2)
+        assert diff.variance == pytest.approx((p12 + p21 - (p12 - p21) ** 2) / (n + 2))
+        assert diff.variance is not None and diff.variance > 0
+    effects = np.array([d.estimate for d in diffs])
+    variances = np.array([d.variance or 0.0 for d in diffs])
+    ours = stats.pool(list(effects), list(variances))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = combine_effects(effects, variances, method_re="dl", use_t=True)
+    assume(theirs.tau2 >= 0)
+    assert ours.random == pytest.approx(theirs.mean_effect_re, abs=TOL)
+    assert ours.q == pytest.approx(theirs.q, rel=1e-9, abs=TOL)
+    wls, re_t = theirs.conf_int(use_t=True)[3], theirs.conf_int(use_t=True)[1]
+    half = max(wls[1] - wls[0], re_t[1] - re_t[0]) / 2
+    assert ours.hksj_ci95 == pytest.approx((ours.random - half, ours.random + half), abs=TOL)
+
+
+def test_a_near_concordant_room_no_longer_takes_half_the_weight() -> None:
+    """A room of 30 with one discordant answer (29, 1, 0, 0) beside a room of 100 with 10
+    (50, 5, 5, 40): the unadjusted variance ((b + c) - (b - c)^2 / n) / n^2 gave the small room
+    48% of the weight; Bonett and Price's gives it 28%, about what its wider interval says."""
+    near, big = stats.newcombe_paired(29, 1, 0, 0), stats.newcombe_paired(50, 5, 5, 40)
+    assert near.variance is not None and big.variance is not None
+    share = (1 / near.variance) / (1 / near.variance + 1 / big.variance)
+    unadjusted = (1 - 1 / 30) / 30**2, (10 - 0 / 100) / 100**2
+    before = (1 / unadjusted[0]) / (1 / unadjusted[0] + 1 / unadjusted[1])
+    assert before == pytest.approx(0.482, abs=1e-3) and share == pytest.approx(0.285, abs=1e-3)
+    # its interval is wider than the big room's, so it must weigh less
+    assert near.ci95[1] - near.ci95[0] > big.ci95[1] - big.ci95[0]
+    concordant = stats.newcombe_paired(15, 0, 0, 15)
+    assert concordant.variance == pytest.approx(2 / 32**2)

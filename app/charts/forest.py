@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from app.charts.sentences import points_text
 from app.charts.svg import (
     FIELD,
     GRID,
@@ -184,6 +185,8 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
         )
         if meta.clipped:
             note += " " + translate(lang, "res_forest_clipped")
+        if talk.independent:
+            note += " " + translate(lang, "res_forest_independent")
         excluded = [row for row in rows if row.excluded]
         if excluded:
             note += " " + translate(
@@ -197,11 +200,14 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
             lang,
             "res_forest_sentence_unpinned" if meta.covers_bounds else "res_forest_sentence",
             k=meta.k,
-            points=points(meta.random),
+            points=points_text(points(meta.random), lang),
             ci=interval(meta.ci95),
         )
     else:
-        note = translate(lang, "res_forest_empty")
+        can = talk.poolable
+        note = translate(lang, "res_forest_too_few" if can else "res_forest_empty", k=can)
+        if can and talk.independent:
+            note += " " + translate(lang, "res_forest_independent")
         chart.sentence = note
     y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD

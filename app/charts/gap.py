@@ -10,6 +10,7 @@ from app.charts.sentences import (
     gap_plain_sentence,
     gap_sentence,
     gap_sides,
+    points_text,
 )
 from app.charts.svg import (
     FIELD,
@@ -36,6 +37,7 @@ from app.charts.svg import (
     pct,
     points,
     shown_points,
+    size,
     text_width,
     wrap,
 )
@@ -163,10 +165,12 @@ def gap_chart(
         max_label_y = max(max_label_y, ly)
         if len(g.holds) == 1 and option.key == g.holds[0]:
             # a bracket over the view's two bars, labelled with the gap
+            bracket_points = shown_points(option.perceived_share or 0.0, option.self_share or 0.0)
             bracket_text = translate(
                 lang,
                 "res_points_bracket" if bracket_only else "res_points_short",
-                points=shown_points(option.perceived_share or 0.0, option.self_share or 0.0),
+                points=bracket_points,
+                size=size(bracket_points),
                 ci=interval(g.headline.ci95),
             )
             bracket_w = text_width(bracket_text, VALUE, True)
@@ -281,7 +285,7 @@ def _gap_estimate_chart(gap: GapResult, lang: str, wide: bool = False) -> Chart:
         note += " " + translate(
             lang,
             "res_false_consensus_note",
-            points=points(fc.difference.estimate),
+            points=points_text(points(fc.difference.estimate), lang),
             ci=interval(fc.difference.ci95),
         )
     y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)

@@ -236,8 +236,20 @@ def estimate_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
     y = draw_lines(chart, note, PAD, y, width - 2 * PAD, small, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     chart.patterns = True
+    same = len(set(result.values)) == 1
     if result.mean is None:
         chart.sentence = translate(lang, "res_no_answers")
+    elif same:
+        # everyone gave the same estimate: said in words, with no interval of zero width
+        chart.sentence = translate(
+            lang,
+            "res_estimate_sentence_same"
+            if result.actual_share is None
+            else "res_estimate_sentence_same_actual",
+            mean=number(result.mean),
+            n=result.n,
+            actual=pct(result.actual_share),
+        )
     elif result.actual_share is not None:
         chart.sentence = translate(
             lang,

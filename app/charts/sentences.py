@@ -5,13 +5,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app import stats
-from app.charts.svg import interval, number, pct, shorten, shown_points
+from app.charts.svg import interval, number, pct, shorten, shown_points, size
 from app.i18n import translate
 
 if TYPE_CHECKING:
     from app.results import GapResult, PhaseResult, ShiftResult
 
 MIN_TEST_PAIRS = 10
+
+
+def points_text(shown: str, lang: str) -> str:
+    """A shown difference with its unit: "+1 point", "-12 points", "+3 个百分点"."""
+    return translate(lang, "res_points", points=shown, size=size(shown))
+
+
 """A test of net change is shown on results pages only from this many paired people up (never on
 the projector or phones)."""
 
@@ -76,7 +83,7 @@ def gap_sentence(gap: GapResult, lang: str) -> str:
         text = translate(
             lang,
             "res_gap_sentence_estimate",
-            points=shown_points(seen, own),
+            points=points_text(shown_points(seen, own), lang),
             ci=interval(head.ci95),
             **values,
         )
@@ -113,7 +120,7 @@ def gap_label(gap: GapResult, lang: str) -> str:
     return translate(
         lang,
         f"res_gap_points_{kind}_{linked}{widened}",
-        points=shown_points(seen, own),
+        points=points_text(shown_points(seen, own), lang),
         ci=interval(head.ci95),
         n=head.n or 0,
     )

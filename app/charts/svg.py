@@ -127,6 +127,24 @@ class Chart:
     def add(self, *elements: Element) -> None:
         self.elements.extend(elements)
 
+    @property
+    def description(self) -> str:
+        """The sentence and the rows as one text (the SVG's description, a caption for screen
+        readers): each ends with one full stop of its language, none doubled ("。." or "..")."""
+        parts = [self.sentence, *(row for row in self.rows if row != self.sentence)]
+        return " ".join(full_stop(part, self.lang) for part in parts if part)
+
+
+ENDS = tuple(".。!！?？")
+
+
+def full_stop(text: str, lang: str) -> str:
+    """``text`` ending in a full stop: its own when it has one, else its language's."""
+    text = text.rstrip()
+    if text.endswith(ENDS):
+        return text
+    return text.rstrip(",;:，；：、") + ("。" if lang.startswith("zh") else ".")
+
 
 def fmt(value: float) -> str:
     """A coordinate with at most one decimal, no trailing zeros."""
@@ -361,6 +379,12 @@ def shown_points(first: float, second: float) -> str:
     """``first - second`` in points as the difference of the two shown (rounded) percentages, so
     that a reader who subtracts the shown numbers gets the shown difference."""
     return signed(percentnumber(first) - percentnumber(second))
+
+
+def size(shown: str) -> int:
+    """How many points a shown difference ("+1", "-12", "0") is, for the words around it ("1
+    point", "12 points")."""
+    return abs(int(shown))
 
 
 def interval(ci: tuple[float, float] | None, scale: float = 100.0) -> str:

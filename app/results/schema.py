@@ -46,7 +46,10 @@ class EstimatePhaseJSON(Model):
     n: int
     mean: float | None
     median: float | None
-    ci95: Pair | None = Field(description="Student t 95% interval of the mean (n >= 2)")
+    ci95: Pair | None = Field(
+        description="Student t 95% interval of the mean (n >= 2; null where every answer is the"
+        " same, as an interval of zero width would claim certainty)"
+    )
     ci95_method: Literal["student_t"] = "student_t"
     range: list[float | None]
     histogram: list[BinJSON]
@@ -465,7 +468,8 @@ def session_results_model(results: SessionResults) -> SessionResultsJSON:
 
 def talk_results_model(results: TalkResults) -> TalkResultsJSON:
     pooled = _results_fields(results.pooled)
-    meta = results.meta.as_dict() if results.meta else {"k": 0}
+    # too few rooms to pool (stats.POOL_FROM): k says how many could enter, with no estimate
+    meta = results.meta.as_dict() if results.meta else {"k": results.poolable}
     return TalkResultsJSON(
         talk=TalkInfoJSON(slug=results.slug, title=results.titles, languages=results.languages),
         **pooled,

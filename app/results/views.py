@@ -299,6 +299,14 @@ class TalkResults:
     it as the newest version does); empty when every session's answers are pooled."""
     rehearsals: list[SessionMeta] = field(default_factory=list)
     """Sessions marked as rehearsals: listed apart, never pooled."""
+    independent: bool = False
+    """Some rooms' headline is paired and others' independent, so every room enters the forest
+    plot and the pool with its independent comparison (one estimand per pool)."""
+
+    @property
+    def poolable(self) -> int:
+        """How many rooms could enter a pooled gap (fewer than ``stats.POOL_FROM`` give none)."""
+        return sum(1 for row in self.forest if row.excluded is None)
 
     def title(self, lang: str) -> str:
         return pick(self.titles, lang)
@@ -359,16 +367,26 @@ def build_talk_results(
         also_hidden=hidden_somewhere,
     )
     forest = []
+    # one estimand per pool: where some rooms' headline is paired and others' independent, every
+    # room enters with the independent comparison of its two questions' totals, which each has
+    linked = {r.gap.stats.linked for r in per_session if r.gap is not None}
+    independent = len(linked) > 1
+    figures = {}
     for r in per_session:
         if r.gap is None:
             continue
-        head = r.gap.stats.headline
+        head = r.gap.stats.difference if independent else r.gap.stats.headline
+        figures[r.code] = head
         n = head.n if head.n is not None else r.gap.self_n
         excluded = None
         if not (in_pool(r.gap.stance, r.code) and in_pool(r.gap.perceived, r.code)):
             excluded = "other_version"
+        elif n < 2:
+            excluded = "one_person"
         elif head.variance is None or head.variance <= 0:
-            excluded = "one_person" if n < 2 else "no_spread"
+            # every method's variance is defined at the boundary (docs/methods.md, "Pooling"),
+            # so this is left for a method that has none
+            excluded = "no_spread"
         forest.append(
             ForestRow(
                 code=r.code,
@@ -381,13 +399,10 @@ def build_talk_results(
                 excluded=excluded,
             )
         )
-    usable = [
-        (row, r.gap.stats.headline.variance)
-        for row, r in zip(forest, [s for s in per_session if s.gap is not None], strict=True)
-        if row.excluded is None and r.gap is not None
-    ]
+    usable = [(row, figures[row.code].variance) for row in forest if row.excluded is None]
     meta = None
-    if usable:
+    # no pooled gap from fewer than POOL_FROM rooms: they are shown side by side
+    if len(usable) >= stats.POOL_FROM:
         variances = [float(v or 0) for _row, v in usable]
         meta = stats.pool([row.estimate for row, _v in usable], variances, bounds=(-1.0, 1.0))
         raw = [1 / (v + meta.tau2) for v in variances]
@@ -401,6 +416,7 @@ def build_talk_results(
         sessions=per_session,
         meta=meta,
         forest=forest,
+        independent=independent,
         pooled_from={k: tuple(v) for k, v in (pooled_from or {}).items()},
         rehearsals=list(rehearsals),
     )

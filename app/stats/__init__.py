@@ -104,6 +104,7 @@ from app.stats.paired import (
 )
 from app.stats.pooling import (
     HKSJ_BELOW,
+    POOL_FROM,
     Pooled,
     merge,
     pool,
@@ -121,6 +122,7 @@ __all__ = [
     "ALPHA",
     "HKSJ_BELOW",
     "MIN_CELL",
+    "POOL_FROM",
     "TABLES_WALKED",
     "WIDENED",
     "Z95",

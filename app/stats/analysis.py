@@ -10,9 +10,7 @@ from dataclasses import dataclass, field, replace
 from app.stats.belief_gap import Gap, gap
 from app.stats.data import Dataset, PhaseStats, phase_stats
 from app.stats.disclosure import cells_range, too_few
-from app.stats.distributions import _t975
 from app.stats.paired import CrossTab, Ignorance, Shift, crosstab, ignorance, shift
-from app.stats.proportions import newcombe_paired
 
 
 @dataclass(frozen=True)
@@ -30,16 +28,17 @@ WIDENED = "_widened"
 
 
 def covering_paired(the_gap: Gap, table: CrossTab) -> Gap:
-    """The gap with its paired interval widened so that it gives no hidden cell of ``table``
-    (the stance x perceived cross-tab) back.
+    """The gap as outputs may show it beside the hidden cells of ``table`` (the stance x
+    perceived cross-tab): where the paired figures would give one back, the headline is the
+    independent comparison of the two phases' public totals (``apart``).
 
     Newcombe's paired interval depends on how many people both hold the view and think most of
     the field does: a cell (or a sum of cells) of that table. Where the table hides it, the
-    interval, beside the shown cells and the totals, would tell it. The union of the intervals
-    over every count the shown cells and the totals allow depends on nothing hidden, and still
-    covers the difference at least 95% of the time (it contains the interval of the true count).
-    The variance is the largest of theirs, so that pooling gives the room no more weight than the
-    shown figures support. See docs/methods.md, "Small cells"."""
+    interval, beside the shown cells and the totals, would tell it. An interval widened to cover
+    every count the totals allow did not tell it, but was wider than the independent one in every
+    room where it applied, and the room reads width as uncertainty; the independent comparison
+    uses nothing but each phase's own totals, and its label says why it is not paired. See
+    docs/methods.md, "Small cells"."""
     paired = the_gap.paired
     if paired is None or the_gap.kind != "categorical" or not table.hidden:
         return the_gap
@@ -54,28 +53,9 @@ def covering_paired(the_gap: Gap, table: CrossTab) -> Gap:
     if not both & table.hidden or paired.n != table.n:
         return the_gap
     low, high = cells_range(table.counts, table.hidden, both)
-    least, most = math.ceil(low - 1e-6), math.floor(high + 1e-6)
-    if least >= most:
-        return the_gap
-    n = table.n
-    own = sum(table.row_total(r) for r in table.rows if r in the_gap.holds)
-    seen = sum(
-        table.counts[i][j]
-        for i in range(len(table.rows))
-        for j, col in enumerate(table.cols)
-        if col in the_gap.holds
-    )
-    figures = [
-        newcombe_paired(a, seen - a, own - a, n - seen - own + a) for a in range(least, most + 1)
-    ]
-    variances = [f.variance for f in figures if f.variance is not None]
-    widened = replace(
-        paired,
-        ci95=(min(f.ci95[0] for f in figures), max(f.ci95[1] for f in figures)),
-        method=f"{paired.method}{WIDENED}",
-        variance=max(variances) if variances else None,
-    )
-    return replace(the_gap, paired=widened)
+    if math.ceil(low - 1e-6) >= math.floor(high + 1e-6):
+        return the_gap  # the totals pin that count: the paired interval tells nothing hidden
+    return replace(the_gap, apart=True)
 
 
 def estimate_shown(the_gap: Gap, also: Hiding | None = None) -> Gap:
@@ -91,9 +71,9 @@ def estimate_shown(the_gap: Gap, also: Hiding | None = None) -> Gap:
     shown only when neither group has 1 to 4 people (else the other's mean beside everyone's
     gives it back). Where it is not shown, the paired interval must not depend on it either: its
     correlation r of estimate and own answer is the split in another form (with the shown
-    share and spread, r gives the two groups' means), so the interval is the union over every r
-    from -1 to 1, the r = -1 one: [lower estimate - upper share, upper estimate - lower share];
-    its variance for pooling is the largest any r allows.
+    share and spread, r gives the two groups' means), so the headline is the independent
+    comparison there too (an interval widened over every r was wider than the independent one,
+    and the room reads width as uncertainty).
 
     ``also``: a talk's pooled answers are apart, or hide their split, wherever one of its
     sessions does (else the pooled figure minus the other sessions' shown ones gives that
@@ -105,24 +85,9 @@ def estimate_shown(the_gap: Gap, also: Hiding | None = None) -> Gap:
     n, late = paired.n or 0, the_gap.only_perceived
     apart = too_few(n) or too_few(late) or also.apart
     split = not apart and not (too_few(fc.holders_n) or too_few(fc.others_n) or also.split)
-    out = replace(the_gap, apart=apart, false_consensus=replace(fc, shown=split))
-    if apart or split or paired.first_ci95 is None or paired.second_ci95 is None:
-        return out
-    (low1, high1), (low2, high2) = paired.first_ci95, paired.second_ci95
-    variance = None
-    if n >= 2 and paired.second is not None:
-        # var(estimate - holds) = var(e) + var(h) - 2 r sd(e) sd(h) is largest at r = -1; sd(e)
-        # is the one the estimate's t interval was drawn from
-        sd_estimates = (high1 - low1) / 2 * math.sqrt(n) / _t975(n - 1)
-        sd_flags = math.sqrt(paired.second * (1 - paired.second) * n / (n - 1))
-        variance = (sd_estimates + sd_flags) ** 2 / n
-    widened = replace(
-        paired,
-        ci95=(low1 - high2, high1 - low2),
-        method=f"{paired.method}{WIDENED}",
-        variance=variance or None,
-    )
-    return replace(out, paired=widened)
+    # where the split is hidden, the paired interval's r (the split in another form) would give
+    # it back: the headline is then the independent comparison too
+    return replace(the_gap, apart=apart or not split, false_consensus=replace(fc, shown=split))
 
 
 @dataclass(frozen=True)

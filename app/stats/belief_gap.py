@@ -78,8 +78,10 @@ class Gap:
     only_perceived: int = 0
     """Answered the perceived question but not the stance one (left out of ``paired``)."""
     apart: bool = False
-    """The answers are linked, but the paired figures would show the estimates of a group of 1
-    to 4 people, so the headline is the independent one (``estimate_shown``)."""
+    """The answers are linked, but the paired figures would give back a hidden cell of the
+    stance x perceived table (``covering_paired``) or the estimates of a group of 1 to 4 people
+    (``estimate_shown``), so the headline is the independent comparison of the two phases'
+    public totals."""
 
     @property
     def option(self) -> str:

@@ -19,7 +19,8 @@ class MeanSummary:
     median: float | None
     sd: float | None
     ci95: Interval | None
-    """Student t interval of the mean (needs n >= 2)."""
+    """Student t interval of the mean (needs n >= 2, and answers that differ: where everyone gave
+    the same answer it would have zero width, so there is none)."""
 
     @property
     def se(self) -> float | None:
@@ -37,12 +38,16 @@ def mean_summary(values: Sequence[float]) -> MeanSummary:
     if n < 2:
         return MeanSummary(n, mean, median, None, None)
     sd = statistics.stdev(values)
+    if sd == 0:
+        # everyone gave the same answer: a t interval of zero width would claim certainty
+        return MeanSummary(n, mean, median, sd, None)
     half = _t975(n - 1) * sd / math.sqrt(n)
     return MeanSummary(n, mean, median, sd, (mean - half, mean + half))
 
 
 def welch_diff(first: Sequence[float], second: Sequence[float]) -> Difference | None:
-    """mean(first) - mean(second) with a Welch t interval; None when either has n < 2."""
+    """mean(first) - mean(second) with a Welch t interval; None when either has n < 2 or neither
+    group's answers vary."""
     n1, n2 = len(first), len(second)
     if n1 < 2 or n2 < 2:
         return None
@@ -51,7 +56,7 @@ def welch_diff(first: Sequence[float], second: Sequence[float]) -> Difference | 
     d = m1 - m2
     se2 = v1 + v2
     if se2 == 0:
-        return Difference(d, (d, d), "welch_t", n=n1 + n2)
+        return None  # both groups unanimous: a zero-width interval would claim certainty
     df = se2**2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1))
     half = _t975(df) * math.sqrt(se2)
     return Difference(d, (d - half, d + half), "welch_t", n=n1 + n2)
@@ -77,8 +82,16 @@ def histogram(
 
 
 def _t_interval(values: Sequence[float], lower: float = 0.0, upper: float = 1.0) -> Interval:
-    """Student t 95% interval of a mean; with one value, all that the range allows."""
+    """Student t 95% interval of a mean; with one value, all that the range allows. Where every
+    value is the same (the t interval would have zero width), the Wilson score interval at the
+    mean: a 0-1 answer with mean m varies at most as a yes/no answer with share m does, so this
+    is the interval of the widest spread such a room's answers could have come from."""
     summary = mean_summary(values)
+    if summary.mean is not None and summary.n >= 2 and summary.ci95 is None:
+        span = upper - lower
+        share = min(1.0, max(0.0, (summary.mean - lower) / span))
+        low, high = wilson(share * summary.n, summary.n)
+        return (lower + low * span, lower + high * span)
     if summary.ci95 is None:
         return (lower, upper)
     return summary.ci95
@@ -129,6 +142,17 @@ def estimate_minus_share(
             statistics.variance(estimates) / n_e + share * (1 - share) / n_s if n_e >= 2 else None
         )
         method = "mover_t_wilson"
+    if not variance and n_e >= 2:
+        # every difference alike (a unanimous room that all gave one estimate): the variance the
+        # interval's two sides have at the boundary, each share with one yes and one no added
+        # (Agresti & Caffo 2000; the estimate side as a share at its mean, as its interval is),
+        # so the room enters a pooled estimate instead of being dropped for "no spread"
+        sd_e = statistics.stdev(estimates)
+        held = (count + 1) / (n_s + 2)
+        at_mean = (mean * n_e + 1) / (n_e + 2)
+        variance = (sd_e**2 / n_e if sd_e > 0 else at_mean * (1 - at_mean) / (n_e + 2)) + held * (
+            1 - held
+        ) / (n_s + 2)
     return Difference(
         mean - share,
         ci,

@@ -13,6 +13,11 @@ import numpy as np
 from app.stats.data import Dataset, PhaseSpec
 from app.stats.distributions import Z95, Answer, Interval, _chi2_sf, _t975
 
+POOL_FROM = 3
+"""No pooled estimate from fewer rooms: with 2, the HKSJ interval rests on a t quantile with 1
+degree of freedom (12.7) and says little but the spread of the two rooms; they are shown side by
+side instead."""
+
 HKSJ_BELOW = 10
 """Pooling fewer sessions than this uses the Hartung-Knapp-Sidik-Jonkman (t) interval."""
 
@@ -33,7 +38,9 @@ class Pooled:
     tau2: float
     method: str = "inverse_variance_dersimonian_laird"
     hksj_ci95: Interval | None = None
-    """Hartung-Knapp-Sidik-Jonkman interval of the random-effects estimate (t, k - 1 df)."""
+    """Hartung-Knapp-Sidik-Jonkman interval of the random-effects estimate (t, k - 1 df), with the
+    modified scale max(1, q): never narrower than the DerSimonian-Laird variance with a t
+    quantile."""
     bounds: Interval | None = None
     """The range the effect can take; the shown interval is cut there (a gap lies in [-1, 1],
     and HKSJ on two or three sessions that disagree can reach far past it)."""
@@ -121,6 +128,9 @@ def pool(
         # Hartung-Knapp-Sidik-Jonkman: the random-effects variance rescaled by the weighted
         # spread of the effects, with a t quantile on k - 1 degrees of freedom
         scale = float((w_re * (y - random) ** 2).sum()) / df
+        # the modified Knapp-Hartung scale max(1, q) (Roever, Knapp & Friede 2015): rooms that
+        # agree more than their own intervals expect do not narrow the interval below DL's
+        scale = max(1.0, scale)
         half = _t975(df) * math.sqrt(scale / float(w_re.sum()))
         hksj = (random - half, random + half)
     return Pooled(

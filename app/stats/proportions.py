@@ -16,7 +16,7 @@ def shares(counts: Mapping[str, int]) -> dict[str, float | None]:
     return {key: (count / total if total else None) for key, count in counts.items()}
 
 
-def wilson(count: int, n: int, z: float = Z95) -> Interval:
+def wilson(count: float, n: int, z: float = Z95) -> Interval:
     """Wilson score interval for count/n (clipped to [0, 1] against rounding)."""
     if n <= 0:
         raise ValueError("a proportion needs n > 0")
@@ -82,7 +82,10 @@ def newcombe_diff(count1: int, n1: int, count2: int, n2: int) -> Difference:
     p1, p2 = count1 / n1, count2 / n2
     l1, u1 = wilson(count1, n1)
     l2, u2 = wilson(count2, n2)
-    variance = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+    # Agresti & Caffo (2000): each share with one yes and one no added, so that a room where a
+    # share is 0 or 1 has a variance (and enters a pooled estimate) like its interval says
+    t1, t2 = (count1 + 1) / (n1 + 2), (count2 + 1) / (n2 + 2)
+    variance = t1 * (1 - t1) / (n1 + 2) + t2 * (1 - t2) / (n2 + 2)
     return Difference(
         p1 - p2,
         mover(p1, (l1, u1), p2, (l2, u2)),
@@ -118,8 +121,11 @@ def newcombe_paired(a: int, b: int, c: int, d: int) -> Difference:
             phi = (cross - n / 2) / math.sqrt(margins)
         elif cross < 0:
             phi = cross / math.sqrt(margins)
-    # the large-sample variance of a paired difference: ((b + c) - (b - c)^2 / n) / n^2
-    variance = ((b + c) - (b - c) ** 2 / n) / n**2
+    # Bonett & Price (2012): the paired difference's variance with one added to each discordant
+    # cell, defined where b = c = 0 (a room where everyone's own view equals their perception is
+    # informative: its own interval is not zero-width) and no smaller than that interval allows
+    t12, t21 = (b + 1) / (n + 2), (c + 1) / (n + 2)
+    variance = (t12 + t21 - (t12 - t21) ** 2) / (n + 2)
     return Difference(
         p1 - p2,
         mover(p1, (l1, u1), p2, (l2, u2), phi),
