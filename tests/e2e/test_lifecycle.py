@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pypdf
+import pytest
 
 from tests.e2e.conftest import ADMIN_TOKEN, LiveServer, PageProblems
 from tests.e2e.test_accessibility import login, run_talk
@@ -169,21 +170,35 @@ def test_the_projector_shows_the_options_and_takes_one_next_a_second(
             });
         }"""
     )
-    # Two presses in a row (a clicker's bounce): one Next, not a skipped question. Both in one
-    # go in the page: two presses sent one after the other from here could come more than the
-    # bounce guard's second apart on a loaded machine, and then be two Nexts by right.
-    projector.evaluate(
-        """() => {
-            for (const _ of [1, 2]) {
-                const press = {key: "ArrowRight", code: "ArrowRight", bubbles: true};
-                (document.activeElement || document.body).dispatchEvent(
-                    new KeyboardEvent("keydown", press)
-                );
-            }
-        }"""
+    # A second press right after the first Next was answered (a clicker's bounce, a double
+    # press): no second Next, though htmx would send it (its request is done). Both presses come
+    # from the page itself, timed there: a press more than the guard's second after the first
+    # would be a Next by right, so the page reports the gap it managed.
+    gap_ms = projector.evaluate(
+        """() => new Promise((resolve) => {
+            const press = () => (document.activeElement || document.body).dispatchEvent(
+                new KeyboardEvent("keydown", {key: "ArrowRight", code: "ArrowRight", bubbles: true})
+            );
+            const first = performance.now();
+            document.body.addEventListener("htmx:afterRequest", function answered(event) {
+                if (!event.detail.pathInfo.requestPath.includes("/next")) return;
+                document.body.removeEventListener("htmx:afterRequest", answered);
+                const gap = performance.now() - first;
+                press();
+                resolve(gap);
+            });
+            press();
+        })"""
     )
     projector.wait_for_selector("#stage [data-phase=belief]", timeout=WAIT_MS)
-    assert projector.evaluate("() => window.__nexts") == 1
+    # whatever the second press set off is answered
+    projector.wait_for_function(
+        "() => document.querySelector('.htmx-request') === null", timeout=WAIT_MS
+    )
+    expected = 1 if gap_ms < 1000 else 2
+    assert projector.evaluate("() => window.__nexts") == expected, gap_ms
+    if expected == 2:
+        pytest.skip(f"the first Next took {gap_ms:.0f} ms: the bounce could not be sent in time")
     phases = api(live_server, "GET", f"/api/v1/sessions/{code}").json()["phases"]
     states = {p["id"]: p["state"] for p in phases}
     assert states["belief"] == "open" and states["field"] == "pending", states
