@@ -106,6 +106,17 @@ ROOMS: dict[str, list[Person]] = {
         (2, "d3", "disagree", "agree", "unsure"),
         (6, "d3", "unsure", "unsure", "unsure"),
     ),
+    # the issue's room: 30 people, 8 changed their answer, 5 to the view and 3 away from it,
+    # and saying so gives no hidden cell away
+    "moved_30": crowd(
+        (9, "d1", "agree", "agree", "agree"),
+        (2, "d1", "agree", "agree", "disagree"),
+        (1, "d1", "agree", "disagree", "unsure"),
+        (2, "d3", "disagree", "agree", "agree"),
+        (9, "d3", "disagree", "disagree", "disagree"),
+        (3, "d3", "unsure", "agree", "agree"),
+        (4, "d3", "unsure", "unsure", "unsure"),
+    ),
     # 6 people: every cell is small
     "six": crowd(
         (2, "d1", "agree", "agree", "agree"),
@@ -519,6 +530,21 @@ def _read_sentences(
                         j = row_of[m["option"]]
                         low, high = shown_share(m["move"])
                         shift.bound({(i, j): 1.0}, low * total, high * total)
+    # the revote slide: how many changed, and how many moved to the view and away from it
+    changed_cells = {(i, j): 1.0 for i in range(k) for j in range(k) if i != j}
+    holds = {i for i, key in enumerate(shift.rows) if key in ("agree",)}
+    towards = {(i, j): 1.0 for i, j in changed_cells if i not in holds and j in holds}
+    for key in ("res_movement", "res_movement_direction", "res_movement_none"):
+        for pattern in message_patterns(
+            key, changed=r"\d+", n=r"\d+", towards=r"\d+", away=r"\d+", view=r"[^“”]+"
+        ):
+            for match in pattern.finditer(blob):
+                found_n = int(match["n"])
+                assert found_n == n, where
+                moved = int(match.groupdict().get("changed") or 0)
+                shift.bound(changed_cells, moved, moved)
+                if match.groupdict().get("towards"):
+                    shift.bound(towards, int(match["towards"]), int(match["towards"]))
     # the totals before and after are public: they are what the sentence says
     for pattern in message_patterns("res_shift_totals", n=r"\d+", totals=r".+?"):
         for match in pattern.finditer(blob):
@@ -651,7 +677,9 @@ def _every_output_was_read(room: Room) -> None:
         assert soup_of(out[f"projector gap slide {lang}"]).select_one("svg.chart--gap")
         shift_slide = soup_of(out[f"projector shift slide {lang}"])
         assert shift_slide.select_one("svg.chart--shift")
-        assert shift_slide.select_one("svg.chart--shift-matrix")
+        # the matrix is drawn on the projector only where it shows a cell
+        every = len(room.truth["shift"]["hidden"]) == len(room.truth["shift"]["matrix"]) ** 2
+        assert (shift_slide.select_one("svg.chart--shift-matrix") is None) == every
         for where in ("results page", "report", "talk results page", "talk report"):
             page = soup_of(out[f"{where} {lang}"])
             assert len(page.select("figure.crosstab")) == 2, where
@@ -714,7 +742,7 @@ def same_ids(markup: str) -> str:
 def redraw_session(env: Any, session: results.SessionResults) -> list[str]:
     """Everything public the app draws of one session, without the database: every chart file,
     the results page's body (tables, sentences, charts), the phone's revealed results (during
-    the talk and once it has ended) and the projector's gap slide."""
+    the talk and once it has ended) and the projector's gap and revote slides."""
     out = []
     for lang in LANGS:
         for chart in charts.session_charts(session, lang).values():
@@ -727,10 +755,15 @@ def redraw_session(env: Any, session: results.SessionResults) -> list[str]:
         for ended in (False, True):
             room = audience.room_results(session.phases, session.gap, session.shift, ended=ended)
             out.append(env.get_template("partials/_revealed.html").render(room=room, lang=lang))
-        # the projector's gap slide, drawn for the room
+        # the projector's gap and revote slides, drawn for the room
         out.append(
             env.get_template("partials/charts/_gap.html").render(
                 gap=session.gap, lang=lang, slide=True
+            )
+        )
+        out.append(
+            env.get_template("partials/charts/_shift.html").render(
+                shift=session.shift, lang=lang, slide=True
             )
         )
     return out
@@ -1120,3 +1153,17 @@ def test_a_reader_over_time_and_probing_phones_pin_no_hidden_cell(
             assert cell not in tab.shown, (size, tab.name, cell)
             low, high = lp_range(tab, cell)
             assert integers_in(low, high) >= 2, (size, tab.name, tab.truth, cell, low, high)
+
+
+def test_the_revote_slide_says_how_the_room_moved(rooms: Callable[[str], Room]) -> None:
+    """The slide that closes the talk, in a room of 30 where 8 changed their answer: how many,
+    and how many to the view and away from it (the attackers above read it too)."""
+    room = rooms("moved_30")
+    agree = room.labels["belief"]["agree"]
+    for lang, said in (
+        ("en", f"8 of 30 of you changed your answer: 5 towards “{agree['en']}”, 3 away from it."),
+        ("zh-Hans", f"30 人中有 8 人改变了回答：5 人转向“{agree['zh-Hans']}”，3 人离开了它。"),
+    ):
+        slide = soup_of(room.outputs[f"projector shift slide {lang}"])
+        sentence = slide.select_one(".chart-sentence--moved")
+        assert sentence is not None and sentence.get_text(strip=True) == said
