@@ -7,6 +7,7 @@ with a few grouped queries. No HTTP here: the routes in ``app.routes.presenter``
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -305,19 +306,42 @@ class Slide(enum.StrEnum):
     """Before and after (a revote)."""
     phase = "phase"
     """The phase's own chart."""
+    gap_waits = "gap_waits"
+    """The phase's own chart, and a line saying the belief gap is shown when voting closes."""
+    shift_waits = "shift_waits"
+    """The phase's own chart, and a line saying how views moved is shown when voting closes."""
+
+    @property
+    def waits(self) -> bool:
+        """Whether a figure of the people linked across phases waits for its phases to close."""
+        return self in (Slide.gap_waits, Slide.shift_waits)
 
 
 def revealed_slide(
-    view: SessionPhaseView, gap: GapResult | None, shift: ShiftResult | None
+    view: SessionPhaseView,
+    gap: GapResult | None,
+    shift: ShiftResult | None,
+    phases: Sequence[SessionPhaseView] = (),
 ) -> Slide:
     """What Reveal puts on the projector for a phase: a perceived phase shows the belief gap and
     a revote the shift, once there is one; any other phase (and those, until then) its own
     chart. The projector and the control page's preview both ask here, so that the preview is
-    what the room will see."""
+    what the room will see.
+
+    The gap and the shift are figures of the people who answered both of their phases: redrawn
+    after each vote, they would tell that person's pair of answers (docs/methods.md, "Live
+    slides"). While either of their phases is open (``phases``: the session's, with their
+    states) the phase's own chart is shown instead, its totals being public, with a line saying
+    the figure comes when voting closes."""
     kind = view.phase.kind.value
+    open_keys = {v.key for v in phases if v.is_open} | ({view.key} if view.is_open else set())
     if kind == "perceived" and gap is not None:
+        if open_keys & {gap.stance, gap.perceived}:
+            return Slide.gap_waits
         return Slide.gap
     if kind == "revote" and shift is not None:
+        if open_keys & {shift.from_phase, shift.to_phase}:
+            return Slide.shift_waits
         return Slide.shift
     return Slide.phase
 

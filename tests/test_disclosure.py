@@ -106,6 +106,17 @@ ROOMS: dict[str, list[Person]] = {
         (2, "d3", "disagree", "agree", "unsure"),
         (6, "d3", "unsure", "unsure", "unsure"),
     ),
+    # the issue's room: 30 people, 8 changed their answer, 5 to the view and 3 away from it,
+    # and saying so gives no hidden cell away
+    "moved_30": crowd(
+        (9, "d1", "agree", "agree", "agree"),
+        (2, "d1", "agree", "agree", "disagree"),
+        (1, "d1", "agree", "disagree", "unsure"),
+        (2, "d3", "disagree", "agree", "agree"),
+        (9, "d3", "disagree", "disagree", "disagree"),
+        (3, "d3", "unsure", "agree", "agree"),
+        (4, "d3", "unsure", "unsure", "unsure"),
+    ),
     # 6 people: every cell is small
     "six": crowd(
         (2, "d1", "agree", "agree", "agree"),
@@ -519,6 +530,21 @@ def _read_sentences(
                         j = row_of[m["option"]]
                         low, high = shown_share(m["move"])
                         shift.bound({(i, j): 1.0}, low * total, high * total)
+    # the revote slide: how many changed, and how many moved to the view and away from it
+    changed_cells = {(i, j): 1.0 for i in range(k) for j in range(k) if i != j}
+    holds = {i for i, key in enumerate(shift.rows) if key in ("agree",)}
+    towards = {(i, j): 1.0 for i, j in changed_cells if i not in holds and j in holds}
+    for key in ("res_movement", "res_movement_direction", "res_movement_none"):
+        for pattern in message_patterns(
+            key, changed=r"\d+", n=r"\d+", towards=r"\d+", away=r"\d+", view=r"[^“”]+"
+        ):
+            for match in pattern.finditer(blob):
+                found_n = int(match["n"])
+                assert found_n == n, where
+                moved = int(match.groupdict().get("changed") or 0)
+                shift.bound(changed_cells, moved, moved)
+                if match.groupdict().get("towards"):
+                    shift.bound(towards, int(match["towards"]), int(match["towards"]))
     # the totals before and after are public: they are what the sentence says
     for pattern in message_patterns("res_shift_totals", n=r"\d+", totals=r".+?"):
         for match in pattern.finditer(blob):
@@ -651,7 +677,9 @@ def _every_output_was_read(room: Room) -> None:
         assert soup_of(out[f"projector gap slide {lang}"]).select_one("svg.chart--gap")
         shift_slide = soup_of(out[f"projector shift slide {lang}"])
         assert shift_slide.select_one("svg.chart--shift")
-        assert shift_slide.select_one("svg.chart--shift-matrix")
+        # the matrix is drawn on the projector only where it shows a cell
+        every = len(room.truth["shift"]["hidden"]) == len(room.truth["shift"]["matrix"]) ** 2
+        assert (shift_slide.select_one("svg.chart--shift-matrix") is None) == every
         for where in ("results page", "report", "talk results page", "talk report"):
             page = soup_of(out[f"{where} {lang}"])
             assert len(page.select("figure.crosstab")) == 2, where
@@ -714,7 +742,7 @@ def same_ids(markup: str) -> str:
 def redraw_session(env: Any, session: results.SessionResults) -> list[str]:
     """Everything public the app draws of one session, without the database: every chart file,
     the results page's body (tables, sentences, charts), the phone's revealed results (during
-    the talk and once it has ended) and the projector's gap slide."""
+    the talk and once it has ended) and the projector's gap and revote slides."""
     out = []
     for lang in LANGS:
         for chart in charts.session_charts(session, lang).values():
@@ -727,10 +755,15 @@ def redraw_session(env: Any, session: results.SessionResults) -> list[str]:
         for ended in (False, True):
             room = audience.room_results(session.phases, session.gap, session.shift, ended=ended)
             out.append(env.get_template("partials/_revealed.html").render(room=room, lang=lang))
-        # the projector's gap slide, drawn for the room
+        # the projector's gap and revote slides, drawn for the room
         out.append(
             env.get_template("partials/charts/_gap.html").render(
                 gap=session.gap, lang=lang, slide=True
+            )
+        )
+        out.append(
+            env.get_template("partials/charts/_shift.html").render(
+                shift=session.shift, lang=lang, slide=True
             )
         )
     return out
@@ -959,3 +992,178 @@ def test_the_talk_hides_in_its_pooled_tables_every_cell_a_session_hides(
     )
     for name, cells in hidden(pooled).items():
         assert first[name] | second[name] <= cells, (name, first[name], second[name], cells)
+
+
+# --------------------------------------------------------------------------- over time
+
+LIVE_ROOMS: dict[int, list[Person]] = {
+    10: crowd(
+        (4, "d1", "agree", "agree", "agree"),
+        (1, "d1", "agree", "disagree", "disagree"),
+        (3, "d3", "disagree", "agree", "disagree"),
+        (2, "d3", "unsure", "unsure", "agree"),
+    ),
+    # the issue's room: 30 phones, 8 changed their answer, 5 towards the view and 3 away
+    30: crowd(
+        (9, "d1", "agree", "agree", "agree"),
+        (3, "d1", "agree", "disagree", "unsure"),
+        (10, "d3", "disagree", "agree", "disagree"),
+        (2, "d3", "disagree", "disagree", "agree"),
+        (1, "d3", "disagree", "unsure", "unsure"),
+        (2, "d3", "unsure", "agree", "agree"),
+        (3, "d3", "unsure", "unsure", "unsure"),
+    ),
+    100: crowd(
+        (30, "d1", "agree", "agree", "agree"),
+        (4, "d1", "agree", "disagree", "unsure"),
+        (2, "d1", "agree", "agree", "disagree"),
+        (35, "d3", "disagree", "agree", "disagree"),
+        (3, "d3", "disagree", "disagree", "agree"),
+        (1, "d3", "disagree", "unsure", "unsure"),
+        (20, "d3", "unsure", "unsure", "unsure"),
+        (3, "d3", "unsure", "agree", "agree"),
+        (2, "d3", "unsure", "disagree", "disagree"),
+    ),
+}
+ATTACKERS = 12
+"""Phones that move their revote through every option while it is open, reading each time."""
+WAITING = {
+    "field": (
+        ("gap_waits", "stance_perceived"),
+        (".chart-block--gap", "svg.chart--gap", ".aud-key--gap", "figure.crosstab"),
+    ),
+    "revote": (
+        ("shift_waits", "shift"),
+        (".chart-block--shift", "svg.chart--shift", "svg.chart--shift-matrix", ".aud-key--shift"),
+    ),
+}
+"""Per phase revealed while open: the line the projector and the preview show instead, the
+cross-tabulation it links, and its figures (the gap's paired shares, the flows, the matrix,
+cross-tabs) wherever they are drawn."""
+
+
+@dataclass
+class Snapshot:
+    phase: str
+    open: bool
+    outputs: dict[str, str]
+
+
+def _look(client: TestClient, code: str, phase: str, phone: Phone, is_open: bool) -> Snapshot:
+    """Everything the room, a phone and the presenter's preview show at this moment: the
+    projector's stage, the preview of the phase, the phone's page, and the first ``results``
+    and ``counts`` events a stream opened now sends."""
+    outputs = {
+        "projector": _get(client, f"/presenter/sessions/{code}/projector/stage"),
+        "preview": _get(client, f"/presenter/sessions/{code}/preview?phase={phase}"),
+        "phone": phone.get(f"/j/{code}"),
+    }
+    for who, event in (("phone", "results"), ("presenter", "counts")):
+        stream = Stream(client, code, presenter=who == "presenter")
+        try:
+            outputs[f"{event} event"] = stream.until(event, "")
+        finally:
+            stream.close()
+    return Snapshot(phase, is_open, outputs)
+
+
+def run_live_room(client: TestClient, ballots: list[Ballot]) -> tuple[Room, list[Snapshot]]:
+    """The room with the perceived phase and the revote each revealed while open, as a speaker
+    who shows the bars filling up does: the room is looked at after every vote, and
+    ``ATTACKERS`` phones move their revote through every option (back to their own at the end),
+    looking after each move. Then each phase closes and is looked at once more."""
+    code = new_session(client)
+    log_in(client)
+    phones = [Phone(client) for _ in ballots]
+    for phase in ("definition", "belief"):
+        phase_action(client, code, phase, "open")
+        for phone, given in zip(phones, ballots, strict=True):
+            if phase in given:
+                phone.vote(code, phase, given[phase])
+        phase_action(client, code, phase, "close")
+        phase_action(client, code, phase, "reveal")
+    seen: list[Snapshot] = []
+    options = ("agree", "disagree", "unsure")
+    for phase in ("field", "revote"):
+        phase_action(client, code, phase, "open")
+        phase_action(client, code, phase, "reveal")
+        for phone, given in zip(phones, ballots, strict=True):
+            if phase in given:
+                phone.vote(code, phase, given[phase])
+                seen.append(_look(client, code, phase, phone, True))
+        if phase == "revote":
+            for phone, given in list(zip(phones, ballots, strict=True))[:ATTACKERS]:
+                own = given[phase]["choice"]
+                for choice in [o for o in options if o != own] + [own]:
+                    phone.vote(code, phase, {"choice": choice})
+                    seen.append(_look(client, code, phase, phone, True))
+        phase_action(client, code, phase, "close")
+        seen.append(_look(client, code, phase, phones[0], False))
+    truth = client.get(f"/api/v1/sessions/{code}/results", headers=AUTH).json()
+    book = client.get(f"/api/v1/sessions/{code}/codebook.json", headers=AUTH).json()
+    labels = {p["id"]: {o["id"]: o["label"] for o in p.get("options", [])} for p in book["phases"]}
+    return Room(code, {}, truth, {}, labels), seen
+
+
+@pytest.mark.parametrize("size", sorted(LIVE_ROOMS))
+def test_a_reader_over_time_and_probing_phones_pin_no_hidden_cell(
+    size: int, tmp_path: Path
+) -> None:
+    """Every slide and stream event after every vote, for the projector, the control page's
+    preview and the phones, while the perceived phase and the revote are revealed and open, and
+    phones that move their revotes to see what moves: no figure of the linked people is drawn
+    until its phases close (so no two drawings differ by one person), the projector and the
+    preview say when it comes, and the one drawing after the close pins no hidden cell."""
+    with TestClient(room_app(tmp_path)) as client:
+        room, seen = run_live_room(client, [ballot(p) for p in LIVE_ROOMS[size]])
+    assert len([s for s in seen if s.open]) >= size
+    for phase, ((waits, linked), selectors) in WAITING.items():
+        during = {
+            f"{k} after look {n}": markup
+            for n, snap in enumerate(seen)
+            if snap.open and snap.phase == phase
+            for k, markup in snap.outputs.items()
+        }
+        for where, markup in during.items():
+            soup = soup_of(markup)
+            for selector in selectors:
+                assert soup.select_one(selector) is None, (size, where, selector)
+            if where.startswith(("projector ", "preview ")):
+                found = soup.select_one(f"[data-waits={waits}]")
+                assert found is not None, (size, where)
+                assert found.get_text(strip=True) == i18n.translate("en", f"pres_{waits}")
+        # the attacker reads all of it: nothing of that cross-tabulation while it is open
+        tab = read(Room(room.code, during, room.truth, {}, room.labels))[linked]
+        assert not tab.shown and not tab.bounds and not tab.dashes, (size, tab.name)
+    # the gap, drawn once its phases closed, is the same drawing all through the revote
+    gaps = {
+        same_ids(str(figure))
+        for snap in seen
+        if snap.phase == "revote"
+        for figure in soup_of(snap.outputs["phone"]).select(".aud-key--gap svg")
+    }
+    assert len(gaps) == 1, size
+    # the one drawing, once the revote has closed: the revote slide, and no small cell pinned
+    after = Room(room.code, seen[-1].outputs, room.truth, {}, room.labels)
+    assert soup_of(after.outputs["projector"]).select_one("svg.chart--shift")
+    found = read(after)
+    assert protected(found["shift"]), "the room was meant to have small cells in the matrix"
+    for tab in found.values():
+        for cell in protected(tab):
+            assert cell not in tab.shown, (size, tab.name, cell)
+            low, high = lp_range(tab, cell)
+            assert integers_in(low, high) >= 2, (size, tab.name, tab.truth, cell, low, high)
+
+
+def test_the_revote_slide_says_how_the_room_moved(rooms: Callable[[str], Room]) -> None:
+    """The slide that closes the talk, in a room of 30 where 8 changed their answer: how many,
+    and how many to the view and away from it (the attackers above read it too)."""
+    room = rooms("moved_30")
+    agree = room.labels["belief"]["agree"]
+    for lang, said in (
+        ("en", f"8 of 30 of you changed your answer: 5 towards “{agree['en']}”, 3 away from it."),
+        ("zh-Hans", f"30 人中有 8 人改变了回答：5 人转向“{agree['zh-Hans']}”，3 人离开了它。"),
+    ):
+        slide = soup_of(room.outputs[f"projector shift slide {lang}"])
+        sentence = slide.select_one(".chart-sentence--moved")
+        assert sentence is not None and sentence.get_text(strip=True) == said

@@ -571,7 +571,9 @@ def _slide(markup: str, where: str) -> str:
 
 def test_the_control_page_previews_what_reveal_puts_on_the_projector(client: TestClient) -> None:
     """The preview is the projector's own chart: the gap for the perceived phase, not the phase's
-    bars; any phase can be previewed by hand, in the room's language; an unknown one is a 404."""
+    bars, once its phases are closed (until then its bars and a line saying the gap comes when
+    voting closes); any phase can be previewed by hand, in the room's language; an unknown one
+    is a 404."""
     response = client.post(
         "/api/v1/sessions",
         json={"talk": "emergence", "venue": "Beijing", "language": "zh-Hans"},
@@ -591,17 +593,32 @@ def test_the_control_page_previews_what_reveal_puts_on_the_projector(client: Tes
             assert response.status_code == 200, response.text
     phase_action(client, code, "belief", "close")  # the room is on the perceived phase
     login(client)
+    # still open: the gap waits (redrawn after each vote it would tell each voter's pair)
     control = client.get(f"/presenter/sessions/{code}?lang=en")
     preview = client.get(f"/presenter/sessions/{code}/preview?lang=en")
     soup = BeautifulSoup(preview.text, "html.parser")
     slide = soup.select_one(".preview__slide")
-    assert slide["data-phase"] == "field" and slide["data-shows"] == "gap"
-    assert slide["lang"] == "zh-Hans" and "你们中 33% 的人" in slide.get_text()
+    assert slide["data-phase"] == "field" and slide["data-shows"] == "gap_waits"
+    assert slide.select_one("svg.chart--gap") is None
+    assert slide.select_one("svg.chart--phase-field") is not None
+    assert slide["lang"] == "zh-Hans" and "认知差距在投票结束后显示。" in slide.get_text()
     assert "not revealed yet" in soup.get_text()  # the laptop's language around it
     assert _slide(control.text, ".preview__slide") == _slide(preview.text, ".preview__slide")
     phase_action(client, code, "field", "reveal")
     stage = client.get(f"/presenter/sessions/{code}/projector/stage")
+    assert "chart--gap" not in stage.text
+    status = BeautifulSoup(stage.text, "html.parser").select_one(".reveal__status")
+    assert status is not None and "认知差距在投票结束后显示。" in status.get_text()
+    phase_action(client, code, "field", "close")
+    control = client.get(f"/presenter/sessions/{code}?lang=en")
+    preview = client.get(f"/presenter/sessions/{code}/preview?lang=en")
+    slide = BeautifulSoup(preview.text, "html.parser").select_one(".preview__slide")
+    assert slide["data-phase"] == "field" and slide["data-shows"] == "gap"
+    assert "你们中 33% 的人" in slide.get_text()
+    assert _slide(control.text, ".preview__slide") == _slide(preview.text, ".preview__slide")
+    stage = client.get(f"/presenter/sessions/{code}/projector/stage")
     assert "chart--gap" in _slide(stage.text, ".reveal .chart-slot")
+    assert "投票结束后显示" not in stage.text
     after = client.get(f"/presenter/sessions/{code}/preview")
     assert _slide(after.text, ".preview__slide") == _slide(stage.text, ".reveal .chart-slot")
     # another phase by hand: its own chart, as Reveal would show it
@@ -611,4 +628,4 @@ def test_the_control_page_previews_what_reveal_puts_on_the_projector(client: Tes
     assert slide.select_one(".chart-variant--slide svg.chart--phase-belief") is not None
     missing = client.get(f"/presenter/sessions/{code}/preview?phase=nope")
     assert missing.status_code == 404
-    assert states(client, code)["field"] == ("open", True)
+    assert states(client, code)["field"] == ("closed", True)

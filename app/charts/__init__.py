@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING
 from app.charts.forest import forest_chart
 from app.charts.gap import BESIDE_QR, gap_chart
 from app.charts.phase import bar_chart, estimate_chart, is_likert, phase_chart, scale_chart
-from app.charts.sentences import gap_label, gap_sentence, matrix_sentence, shift_sentence, test_text
+from app.charts.sentences import (
+    gap_label,
+    gap_sentence,
+    matrix_sentence,
+    movement_sentence,
+    shift_sentence,
+    test_text,
+)
 from app.charts.shift import shift_chart, shift_matrix_chart
 from app.charts.svg import (
     FONT,
@@ -70,6 +77,7 @@ __all__ = [
     "interval",
     "is_likert",
     "matrix_sentence",
+    "movement_sentence",
     "number",
     "pct",
     "phase_chart",

@@ -246,3 +246,26 @@ def matrix_sentence(shift: ShiftResult, lang: str) -> str:
     return translate(
         lang, "res_shift_overall", changed=changed(s.changed, s.n_paired), n=s.n_paired
     )
+
+
+def movement_sentence(shift: ShiftResult, lang: str, minimum: int = stats.MIN_CELL) -> str:
+    """The revote slide's sentence: how many of the room changed their answer and, where it
+    gives no hidden cell away, how many moved towards the view and away from it
+    (``stats.movement``); empty where even the number who changed would tell a hidden cell."""
+    moved = stats.movement(shift.stats, shift.holds, minimum)
+    if moved is None:
+        return ""
+    if not moved.changed:
+        return translate(lang, "res_movement_none", n=moved.n)
+    if moved.towards is None or moved.away is None:
+        return translate(lang, "res_movement", changed=moved.changed, n=moved.n)
+    view = translate(lang, "res_list_separator").join(shift.label(o, lang) for o in shift.holds)
+    return translate(
+        lang,
+        "res_movement_direction",
+        changed=moved.changed,
+        n=moved.n,
+        towards=moved.towards,
+        away=moved.away,
+        view=view,
+    )

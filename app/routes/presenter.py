@@ -302,7 +302,9 @@ def _stage_context(
     context["gap"] = full.gap if _has_template(env, "partials/charts/_gap.html") else None
     context["shift"] = full.shift if _has_template(env, "partials/charts/_shift.html") else None
     if view.current is not None:
-        context["shows"] = presenter.revealed_slide(view.current, context["gap"], context["shift"])
+        context["shows"] = presenter.revealed_slide(
+            view.current, context["gap"], context["shift"], view.phases
+        )
     return context
 
 
@@ -326,7 +328,7 @@ def _control_context(
     context["gap"], context["shift"] = full.gap, full.shift
     if target is not None:
         context["result"] = view.result(target.key)
-        context["shows"] = presenter.revealed_slide(target, full.gap, full.shift)
+        context["shows"] = presenter.revealed_slide(target, full.gap, full.shift, view.phases)
     return context
 
 

@@ -283,3 +283,77 @@ def _suppressed_lines(table: Sequence[Sequence[int]], minimum: int) -> frozenset
                 )
                 changed = True
     return frozenset(hidden)
+
+
+def sums_told(
+    table: Sequence[Sequence[int]],
+    levels: Sequence[Sequence[frozenset[tuple[int, int]]]],
+    minimum: int = MIN_CELL,
+) -> int:
+    """Which of several ways of summing cells may be told beside a table shown as ``suppressed``
+    shows it: the index of the first level (each a list of sums of cells, the most detailed
+    first) whose sums give no small hidden cell away, ``len(levels)`` when none may be.
+
+    The reader sees the shown cells, the row and column totals, which cells are hidden and the
+    sums told, and knows this rule. Of the tables the reader cannot tell apart without the sums
+    (same totals, same shown cells, hidden the same way), the tables with the same sums at a
+    level are told them only if no small cell that the totals leave open takes a single value
+    among them; a table none of whose levels may be told is told nothing, and if the tables told
+    nothing would then agree on a small cell, none of them is told anything. Every decision
+    depends only on what the reader sees, so every table it cannot tell apart gets the same.
+    Where more than ``TABLES_WALKED`` tables share what is shown, nothing is told."""
+    frozen = tuple(tuple(int(v) for v in row) for row in table)
+    return _sums_told(frozen, tuple(tuple(level) for level in levels), minimum)
+
+
+@lru_cache(maxsize=256)
+def _sums_told(
+    table: tuple[tuple[int, ...], ...],
+    levels: tuple[tuple[frozenset[tuple[int, int]], ...], ...],
+    minimum: int,
+) -> int:
+    hidden = _suppressed(table, minimum)
+    if not hidden:
+        return 0
+    alike = []
+    for k, other in enumerate(_fills(table, hidden)):
+        if k >= TABLES_WALKED:
+            return len(levels)
+        if _suppressed(other, minimum) == hidden:
+            alike.append(other)
+    rows, cols = len(table), len(table[0])
+    open_cells = _open_cells(
+        [sum(r) for r in table],
+        [sum(table[i][j] for i in range(rows)) for j in range(cols)],
+        hidden,
+    )
+
+    def pins(group: Sequence[tuple[tuple[int, ...], ...]]) -> bool:
+        return any(_one_small_value({t[i][j] for t in group}, minimum) for i, j in open_cells)
+
+    def sums(t: tuple[tuple[int, ...], ...], level: int) -> tuple[int, ...]:
+        return tuple(sum(t[i][j] for i, j in cells) for cells in levels[level])
+
+    told: dict[tuple[tuple[int, ...], ...], int] = {}
+    left = list(alike)
+    for level in range(len(levels)):
+        groups: dict[tuple[int, ...], list[tuple[tuple[int, ...], ...]]] = {}
+        for t in left:
+            groups.setdefault(sums(t, level), []).append(t)
+        for members in groups.values():
+            if not pins(members):
+                told.update((t, level) for t in members)
+        left = [t for t in left if t not in told]
+    # the tables told nothing must not agree on a small cell either: groups told the least
+    # detail join them, one at a time in the order of their sums, until they do not
+    last = len(levels) - 1
+    joining = sorted({sums(t, last) for t in told if told[t] == last})
+    while left and pins(left) and joining:
+        key = joining.pop(0)
+        moved = [t for t in told if told[t] == last and sums(t, last) == key]
+        for t in moved:
+            del told[t]
+        left += moved
+    if left and pins(left):
+        return len(levels)
+    return told.get(table, len(levels))

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from app.stats.data import Dataset, PhaseSpec
+from app.stats.disclosure import MIN_CELL, sums_told
 from app.stats.distributions import Answer, _binom_cdf, _chi2_sf
 
 
@@ -300,3 +301,40 @@ def shift(data: Dataset, revote_key: str | None = None) -> Shift | None:
         test=test,
         symmetry=symmetry,
     )
+
+
+@dataclass(frozen=True)
+class Movement:
+    """How many of the paired people changed their answer, and, where the talk names the view,
+    how many moved to it and away from it (``towards`` and ``away`` are None when only the
+    number who changed may be told)."""
+
+    changed: int
+    n: int
+    towards: int | None = None
+    away: int | None = None
+
+
+def movement(shift: Shift, holds: Sequence[str] = (), minimum: int = MIN_CELL) -> Movement | None:
+    """What may be said of how the room moved (``sums_told``): who changed, and who moved to an
+    answer that holds the view from one that does not, or away; None where even the number who
+    changed would give a hidden cell back, and where the table hides cells whatever the counts
+    (a talk's pooled table)."""
+    if not shift.n_paired or shift.also_hidden:
+        return None
+    k = len(shift.options)
+    held = {i for i, o in enumerate(shift.options) if o in holds}
+    changed = frozenset((i, j) for i in range(k) for j in range(k) if i != j)
+    towards = frozenset((i, j) for i, j in changed if i not in held and j in held)
+    away = frozenset((i, j) for i, j in changed if i in held and j not in held)
+    levels = [[changed, towards], [changed]] if held and len(held) < k else [[changed]]
+    level = sums_told(shift.matrix, levels, minimum)
+    if level == len(levels):
+        return None
+
+    def total(cells: frozenset[tuple[int, int]]) -> int:
+        return sum(shift.matrix[i][j] for i, j in cells)
+
+    if len(levels[level]) == 2:
+        return Movement(total(changed), shift.n_paired, total(towards), total(away))
+    return Movement(total(changed), shift.n_paired)
