@@ -166,16 +166,16 @@ def run(out: Path) -> None:
                         )
                         voted.raise_for_status()
                     text_is(projector, f"#n-{phase}", str(len(people)))
+                    press(projector, "r")
+                    stage(projector, phase, revealed=True)
                     if phase == "field":
-                        text_is(control, f"#n-{phase}", str(len(people)))
+                        # the belief gap is drawn once voting closes: C on the projector
+                        press(projector, "c")
                         control.wait_for_selector(
                             '.preview__slide[data-shows="gap"] svg.chart--gap', timeout=WAIT_MS
                         )
                         settled(control)
                         control.screenshot(path=str(out / "control.png"))
-                    press(projector, "r")
-                    stage(projector, phase, revealed=True)
-                    if phase == "field":
                         projector.wait_for_selector(
                             ".chart-slot--gap svg.chart--gap >> visible=true", timeout=WAIT_MS
                         )

@@ -66,6 +66,9 @@
       case "r": case "R":
         submit("r");
         break;
+      case "c": case "C": // close voting without moving on: the gap and the shift are drawn then
+        submit("c");
+        break;
       case "q": case "Q":
         body.classList.toggle("qr-off");
         break;

@@ -298,7 +298,13 @@ def test_a_talk_with_a_projector_and_five_phones(live_server: LiveServer, open_p
     wait_text(control, "#n-field", "5", "control page count for field")
     press(projector, "r")
     stage_shows(projector, "field", revealed=True)
-    # The perceived phase revealed: the belief gap slide, 20% vs 80%, in plain words.
+    # Revealed while voting is open: the gap waits for the close (a linked figure redrawn after
+    # each vote would give each voter's pair of answers away), on the projector and the preview
+    wait_contains(projector, "[data-waits=gap_waits]", "shown when voting closes", "gap waits")
+    control.wait_for_selector(".preview__slide[data-shows=gap_waits]", timeout=WAIT_MS)
+    assert projector.locator("svg.chart--gap").count() == 0
+    # C closes voting: the belief gap slide, 20% vs 80%, in plain words
+    press(projector, "c")
     wait_contains(projector, ".chart-slot--gap .chart-sentence", "20%", "gap slide")
     sentence = projector.locator(".chart-slot--gap .chart-sentence").inner_text()
     assert "80%" in sentence and "[" not in sentence
@@ -315,25 +321,31 @@ def test_a_talk_with_a_projector_and_five_phones(live_server: LiveServer, open_p
     control.wait_for_selector(".preview__slide[data-phase=field][data-shows=gap]", timeout=WAIT_MS)
     revealed_on(phones["B"], "field", "80%")
 
-    # ------------------------------------------------------------ phase 4: revote
-    press(projector, "ArrowRight")
-    stage_shows(projector, "revote")
-    # The field question closed: every phone now holds the punchline, the gap, above the
-    # questions, with the projector's sentence
+    # The field question closed and revealed: every phone now holds the punchline, the gap,
+    # above the questions, with the projector's sentence
     for phone in phones.values():
         punchline(phone, "gap", ["gap", "field", "belief", "definition"])
     gap_on_phone = phones["A"].page.locator("#revealed-results [data-key=gap] .chart-sentence")
     assert gap_on_phone.inner_text().strip() == sentence.strip()
+
+    # ------------------------------------------------------------ phase 4: revote
+    press(projector, "ArrowRight")
+    stage_shows(projector, "revote")
     for name in ("A", "B", "C", "D", "E"):
         answer(phones[name], "revote", ANSWERS[name][3])
     projector_count(projector, "revote", 5, "projector count for the revote")
     press(projector, "r")
     stage_shows(projector, "revote", revealed=True)
-    # 4 of 5 changed, but every cell is under 5: how many changed would give cells away
-    wait_contains(projector, ".chart-slot--shift", "too few in some cells", "shift slide")
+    wait_contains(projector, "[data-waits=shift_waits]", "shown when voting closes", "shift")
     revealed_on(phones["C"], "revote", "n = 5")
-    press(projector, "ArrowRight")  # closes the last phase
+    press(projector, "c")  # closes the last phase: how views moved
     wait_contains(projector, "#stage .reveal__status", "Voting is closed.", "the last close")
+    # 4 of 5 changed, but every cell is under 5: how many changed would give cells away, so
+    # the slide draws the before and after totals, and no grid of hidden cells
+    wait_contains(
+        projector, ".chart-slot--shift", "of the 5 people who answered twice", "shift slide"
+    )
+    assert "changed" not in projector.locator(".chart-slot--shift .chart-sentence").inner_text()
     for phone in phones.values():
         phone.page.wait_for_selector(".aud-wait", timeout=WAIT_MS)
     # the revote closed: how views moved comes first on every phone, above the revote it pairs
