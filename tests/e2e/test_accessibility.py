@@ -113,6 +113,10 @@ def test_the_projector_has_no_serious_violations(live_server: LiveServer, open_p
     assert_accessible(projector, "projector, a question open with the QR code")
 
     projector.keyboard.press("r")
+    projector.wait_for_selector("#stage .stage--revealed [data-waits=gap_waits]", timeout=WAIT_MS)
+    assert_accessible(projector, "projector, revealed while open: the gap waits for the close")
+    # C closes voting: the belief gap (a key within a second of another is taken, only → waits)
+    projector.keyboard.press("c")
     projector.wait_for_selector("#stage .stage--revealed .chart-slot--gap", timeout=WAIT_MS)
     assert_accessible(projector, "projector, the belief gap revealed")
 

@@ -255,7 +255,7 @@ def test_the_printed_report_breaks_pages_where_a_reader_expects(
     code = run_talk(live_server, until="revote")
     page = open_page("report", viewport=(1000, 700))
     for lang, headings, shift, method in (
-        ("en", ("Every question",), "How views moved", "Newcombe's paired interval"),
+        ("en", ("Every question",), "How views moved", "Newcombe's hybrid score interval"),
         ("zh-Hans", ("所有问题",), "看法的变化", "Newcombe"),
     ):
         report = api(live_server, "GET", f"/presenter/sessions/{code}/report.html?lang={lang}")
