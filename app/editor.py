@@ -3,7 +3,7 @@ the edits its buttons make (add, remove and move phases and options), where each
 shown, and the phone preview of one phase. No HTTP here: ``app.routes.talks`` serves it.
 
 Every field is named by its path in the talk's structure (``phases.1.options.0.label.en``), the
-same path a ``app.talks.Problem`` carries, so each problem lands next to its field.
+same path a ``app.talkcheck.Problem`` carries, so each problem lands next to its field.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from app import i18n
 from app.audience import AudienceView, OptionView, QuestionView
 from app.models import PhaseKind
-from app.talks import ID_RE, MAX_LANGUAGES, MAX_OPTIONS, MAX_PHASES, Problem
+from app.talkcheck import ID_RE, MAX_LANGUAGES, MAX_OPTIONS, MAX_PHASES, Problem
 
 KINDS = [k.value for k in PhaseKind]
 _INDEX = re.compile(r"[0-9]{1,4}")

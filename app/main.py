@@ -54,7 +54,8 @@ from app.routes.stream import LiveRenderer
 from app.security import CrossOriginGuard, LoginRequired, SecurityHeaders
 from app.sessions import SessionCache
 from app.settings import Settings
-from app.talks import discover_talks, sync_talks
+from app.talkfile import discover_talks
+from app.talks import sync_talks
 from app.vote_writer import VoteWriter
 
 log = logging.getLogger("beliefgap")
