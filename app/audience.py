@@ -24,8 +24,9 @@ from typing import Literal
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from app import i18n
+from app import formats, i18n
 from app.errors import DomainError, Invalid
+from app.formats.base import form_field
 from app.models import Participant, PhaseKind, PollSession, Response, VoteIn
 from app.results import GapResult, PhaseResult, ShiftResult, phase_results, session_results
 from app.sessions import (
@@ -36,8 +37,6 @@ from app.sessions import (
     best_language,
 )
 
-MAX_FIELD_LENGTH = 64
-"""Longer form fields than this are never a phase id, an option id or a number."""
 MAX_ANSWERED_LENGTH = 2048
 """The ``answered`` field of the vote form (the phases a phone says it answered)."""
 
@@ -415,60 +414,18 @@ class KeyFigures:
 # --------------------------------------------------------------------------- the vote form
 
 
-def _field(form: Mapping[str, str | None], name: str) -> str:
-    text = (form.get(name) or "").strip()
-    if len(text) > MAX_FIELD_LENGTH:
-        raise Invalid(f"the field '{name}' is too long", code="field_too_long")
-    return text
-
-
-def _number(text: str) -> float:
-    try:
-        number = float(text.replace(",", "."))
-    except ValueError:
-        raise Invalid(f"'{text}' is not a number", code="not_a_number") from None
-    if not math.isfinite(number):
-        raise Invalid(f"'{text}' is not a number", code="not_a_number")
-    return number
-
-
-def _snapped(number: float) -> float:
-    """Where a slider with step 1 puts a value it is given (half a step rounds up)."""
-    return math.floor(number + 0.5)
-
-
-def vote_from_form(form: Mapping[str, str | None]) -> VoteIn:
-    """The vote in the audience's form: ``phase`` and either ``choice`` or a number.
-
-    A % estimate has a slider (``slider``) and a number field (``value``) that scripts keep
-    equal. A range input always sends a value, so the slider counts only when it was moved:
-    when it stands elsewhere than ``start``, where the page drew it. ``initial`` is what the
-    number field showed then (the phone's earlier answer, or empty). A typed number that
-    differs from it wins, then a moved slider, then an earlier answer sent again; a slider
-    nobody moved and an empty field are no answer (``missing_value``), never the middle of the
-    scale.
-    """
-    phase = _field(form, "phase")
-    if not phase:
+def vote_from_form(form: Mapping[str, str | None], content: SessionContent) -> VoteIn:
+    """The vote in the audience's form: ``phase``, and the answer as the phase's format reads
+    it from its question's fields (``app.formats``)."""
+    key = form_field(form, "phase")
+    if not key:
         raise Invalid("the form names no question", code="unknown_phase")
-    choice = _field(form, "choice") or None
-    typed = _field(form, "value")
-    slider = _field(form, "slider")
-    initial = _field(form, "initial")
-    start = _field(form, "start") or initial
-    value: float | None = None
-    if choice is None:
-        moved = bool(slider and start) and _number(slider) != _snapped(_number(start))
-        if typed and typed != initial:
-            value = _number(typed)
-        elif moved:
-            value = _number(slider)
-        elif typed:
-            value = _number(typed)
-        else:
-            raise Invalid("move the slider or type a number", code="missing_value")
+    phase = content.phase(key)
+    if phase is None:
+        raise Invalid(f"no phase '{key}' in this session", code="unknown_phase")
+    fields = formats.by_name(phase.answer).from_form(form)
     try:
-        return VoteIn(phase=phase, choice=choice, value=value)
+        return VoteIn(phase=key, **fields)
     except ValidationError:
         raise Invalid("the vote form is not valid", code="invalid_form") from None
 

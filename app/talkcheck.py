@@ -20,7 +20,8 @@ ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 TALK_KEYS = {"slug", "languages", "title", "phases"}
-PHASE_KEYS = {"id", "kind", "question", "options", "of", "holds", "range"}
+PHASE_KEYS = {"id", "kind", "question", "of", "holds", "answer"}
+"""The fields of a phase besides its answer format's (``app.formats``)."""
 OPTION_KEYS = {"id", "label"}
 
 MAX_LANGUAGES = 8
@@ -115,6 +116,10 @@ class PhaseDef:
     holds: list[str] = field(default_factory=list)
     min_value: float | None = None
     max_value: float | None = None
+    answer: str = "option"
+    """The answer format's name (``app.formats``)."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """The format's settings beyond options and range."""
 
     @property
     def is_estimate(self) -> bool:
@@ -133,6 +138,11 @@ class TalkDef:
     def digest(self) -> str:
         body = asdict(self)
         body.pop("source")
+        for phase in body["phases"]:  # as before formats had names: the same talk, the same hash
+            if phase["answer"] == ("number" if phase["min_value"] is not None else "option"):
+                del phase["answer"]
+            if not phase["settings"]:
+                del phase["settings"]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 

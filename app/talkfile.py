@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app import formats
 from app.models import PhaseKind
 from app.talkcheck import (
     ID_RE,
     LANG_RE,
     MAX_LANGUAGES,
-    MAX_OPTIONS,
     MAX_PHASES,
-    OPTION_KEYS,
     PHASE_KEYS,
     SLUG_RE,
     TALK_KEYS,
@@ -40,9 +39,7 @@ from app.talkcheck import (
     Problem,
     TalkDef,
     TalkFileError,
-    finite,
     no_unknown_keys,
-    plain_number,
     shown,
     texts,
 )
@@ -243,7 +240,13 @@ def _parse_phase(
     elif any(p.key == key for p in earlier):
         check.add("duplicate phase id", (*loc, "id"), name, code="duplicate_phase")
     assert isinstance(key, str)
-    no_unknown_keys(raw, PHASE_KEYS, check, loc, name, None, "a phase")
+    named_answer = raw.get("answer")
+    own_keys = (
+        formats.by_name(str(named_answer)).talk_keys
+        if formats.known(named_answer)
+        else formats.talk_keys()
+    )
+    no_unknown_keys(raw, PHASE_KEYS | own_keys, check, loc, name, None, "a phase")
 
     try:
         kind = PhaseKind(str(raw.get("kind")))
@@ -297,70 +300,22 @@ def _parse_phase(
             raw_question, languages, check, (*loc, "question"), name, None, "'question'"
         )
 
-    min_value = max_value = None
-    options: list[OptionDef] = []
-    if "range" in raw:
-        rng = raw["range"]
-        if kind != PhaseKind.perceived:
-            check.add(
-                "'range' (a % estimate) is only for perceived phases",
-                (*loc, "range"),
-                name,
-                code="range_not_allowed",
-            )
-        elif "options" in raw:
-            check.add(
-                "a phase has either 'options' or 'range', not both",
-                (*loc, "range"),
-                name,
-                code="options_and_range",
-            )
-        elif (
-            not isinstance(rng, list)
-            or len(rng) != 2
-            or not all(finite(v) for v in rng)
-            or not rng[0] < rng[1]
-        ):
-            check.add(
-                "'range' must be two numbers, low < high, e.g. [0, 100]",
-                (*loc, "range"),
-                name,
-                code="bad_range",
-            )
-        else:
-            min_value, max_value = float(rng[0]), float(rng[1])
-            if of_phase is not None and not of_phase.holds:
-                check.add(
-                    f"a % estimate needs stance phase {of!r} to say which options 'hold' the view",
-                    (*loc, "range"),
-                    name,
-                    code="estimate_needs_holds",
-                    of=str(of),
-                )
-    elif "options" not in raw and kind == PhaseKind.revote:
-        # A revote asks with its stance's options; without a stance, 'of' says what is wrong.
-        options = list(of_phase.options) if of_phase is not None else []
-    else:
-        options = _parse_options(raw.get("options"), languages, check, loc, name)
-
-    if (
-        of_phase is not None
-        and options
-        and [o.key for o in options] != [o.key for o in of_phase.options]
-    ):
-        revote = kind == PhaseKind.revote
-        check.add(
-            f"options must be the same ids, in the same order, as stance phase {of!r} "
-            f"({', '.join(o.key for o in of_phase.options)})"
-            + ("; leave 'options' out to take the stance's" if revote else ""),
-            (*loc, "options"),
-            name,
-            code="revote_options_differ" if revote else "options_differ",
-            of=str(of),
-            ids=", ".join(o.key for o in of_phase.options),
+    answer = _answer_format(raw, loc, name, check)
+    if answer is None:
+        return None
+    part = answer.parse(
+        formats.PhaseParse(
+            raw=raw,
+            loc=loc,
+            name=name,
+            kind=kind,
+            of=of if isinstance(of, str) else None,
+            of_phase=of_phase,
+            languages=languages,
+            check=check,
         )
-    elif kind == PhaseKind.revote and of_phase is not None and "options" in raw:
-        _same_labels(options, of_phase, languages, check, loc, name)
+    )
+    options = part.options
 
     holds: list[str] = []
     if kind == PhaseKind.stance:
@@ -390,8 +345,10 @@ def _parse_phase(
         options=options,
         of=of if isinstance(of, str) else None,
         holds=holds,
-        min_value=min_value,
-        max_value=max_value,
+        min_value=part.min_value,
+        max_value=part.max_value,
+        answer=answer.name,
+        settings=part.settings,
     )
 
 
@@ -432,72 +389,6 @@ def _same_labels(
         )
 
 
-def _parse_options(
-    raw: Any, languages: list[str], check: Checker, loc: Loc, phase: str | None
-) -> list[OptionDef]:
-    where: Loc = (*loc, "options")
-    if not isinstance(raw, list) or len(raw) < 2:
-        check.add(
-            "needs at least two [[phases.options]] (or a 'range')",
-            where,
-            phase,
-            code="too_few_options",
-        )
-        if not isinstance(raw, list):
-            return []
-    if len(raw) > MAX_OPTIONS:
-        check.add(
-            f"at most {MAX_OPTIONS} options", where, phase, code="too_many_options", n=MAX_OPTIONS
-        )
-        return []
-    options: list[OptionDef] = []
-    for index, raw_option in enumerate(raw):
-        at: Loc = (*where, index)
-        if not isinstance(raw_option, dict):
-            check.add(
-                f"option number {index + 1} is not a table",
-                at,
-                phase,
-                code="option_not_table",
-                n=index + 1,
-            )
-            continue
-        key = raw_option.get("id")
-        option: str | None = key if isinstance(key, str) and ID_RE.match(key) else None
-        if option is None:
-            check.add(
-                f"option number {index + 1} needs an 'id' of lower-case letters, digits and "
-                "underscores",
-                (*at, "id"),
-                phase,
-                code="bad_option_id",
-                n=index + 1,
-            )
-            key = f"option{index + 1}"
-        elif any(o.key == key for o in options):
-            check.add(
-                f"duplicate option id {key!r}",
-                (*at, "id"),
-                phase,
-                option,
-                code="duplicate_option",
-                id=str(key),
-            )
-        assert isinstance(key, str)
-        no_unknown_keys(raw_option, OPTION_KEYS, check, at, phase, option, f"option {key!r}")
-        labels = texts(
-            raw_option.get("label"),
-            languages,
-            check,
-            (*at, "label"),
-            phase,
-            option,
-            f"option {key!r} 'label'",
-        )
-        options.append(OptionDef(key=key, labels=labels))
-    return options
-
-
 def talk_to_dict(talk: TalkDef) -> dict[str, Any]:
     """The talk in the file format's structure, every text spelled out (what a version stores,
     ``GET /api/v1/talks/{slug}`` answers and the editor starts from)."""
@@ -512,10 +403,11 @@ def talk_to_dict(talk: TalkDef) -> dict[str, Any]:
             entry["of"] = phase.of
         if phase.kind == PhaseKind.stance:
             entry["holds"] = list(phase.holds)
-        if phase.min_value is not None and phase.max_value is not None:
-            entry["range"] = [plain_number(phase.min_value), plain_number(phase.max_value)]
-        else:
-            entry["options"] = [{"id": o.key, "label": dict(o.labels)} for o in phase.options]
+        answer = formats.by_name(phase.answer)
+        own = answer.to_dict(phase)
+        if phase.answer != formats.inferred(own):  # files from before formats name none
+            entry["answer"] = phase.answer
+        entry.update(own)
         phases.append(entry)
     return {
         "slug": talk.slug,
@@ -554,7 +446,9 @@ def talk_to_toml(content: Mapping[str, Any]) -> str:
     for phase in content["phases"]:
         lines += ["", "[[phases]]", f"id = {_toml_string(phase['id'])}"]
         lines.append(f"kind = {_toml_string(phase['kind'])}")
-        for name in ("of", "holds", "range"):
+        first = ["of", "holds", "answer", "range"]
+        rest = sorted(set(phase) - {*first, "id", "kind", "question", "options"})
+        for name in [*first, *rest]:  # the role's fields, then the answer format's
             if name in phase:
                 lines.append(f"{name} = {_toml_value(phase[name])}")
         lines += [f"question.{lang} = {_toml_string(t)}" for lang, t in phase["question"].items()]
@@ -732,3 +626,20 @@ def template_talk(
             },
         ],
     }
+
+
+def _answer_format(
+    raw: Mapping[str, Any], loc: Loc, name: str | None, check: Checker
+) -> formats.AnswerFormat | None:
+    """The phase's answer format: the one ``answer`` names, else the one its fields imply."""
+    named = raw.get("answer", formats.inferred(raw))
+    if formats.known(named):
+        return formats.by_name(named)
+    check.add(
+        f"unknown answer {shown(named)}; use one of " + ", ".join(f.name for f in formats.FORMATS),
+        (*loc, "answer"),
+        name,
+        code="bad_answer",
+        answer=shown(named).strip("'"),
+    )
+    return None

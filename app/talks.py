@@ -81,6 +81,8 @@ def store_version(
             holds=list(phase_def.holds),
             min_value=phase_def.min_value,
             max_value=phase_def.max_value,
+            answer=phase_def.answer,
+            settings=dict(phase_def.settings) or None,
         )
         db.add(phase)
         db.flush()

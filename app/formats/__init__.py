@@ -1,0 +1,74 @@
+"""Answer formats: how a person answers a phase, one module each, behind one protocol
+(``app.formats.base.AnswerFormat``) and this registry.
+
+``FORMATS`` lists every format the app knows, in the order the editor offers them; a talk
+file's phase names its format with ``answer`` (``option``, ``number``...). Files from before
+formats had names say nothing: a phase with a ``range`` is a ``number``, any other an
+``option``. Adding a format: its module here, its line in ``FORMATS``, its phone template (and
+script), its strings, docs and tests (README: "Adding an answer format").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from app.errors import Invalid
+from app.formats import number, option
+from app.formats.base import VOTE_FIELDS, AnswerFormat, FormatPart, Given, PhaseParse
+
+if TYPE_CHECKING:
+    from app.models import VoteIn
+    from app.sessions import PhaseContent
+
+__all__ = [
+    "FORMATS",
+    "AnswerFormat",
+    "FormatPart",
+    "Given",
+    "PhaseParse",
+    "by_name",
+    "inferred",
+    "validate",
+]
+
+FORMATS: tuple[AnswerFormat, ...] = (option.FORMAT, number.FORMAT)
+
+OPTION = option.FORMAT.name
+NUMBER = number.FORMAT.name
+
+_BY_NAME = {f.name: f for f in FORMATS}
+_BY_FIELD = {f.vote_field: f for f in FORMATS}
+
+
+def by_name(name: str) -> AnswerFormat:
+    """The format called ``name`` (KeyError for none: names come from checked talks)."""
+    return _BY_NAME[name]
+
+
+def known(name: object) -> bool:
+    return isinstance(name, str) and name in _BY_NAME
+
+
+def inferred(raw_phase: Mapping[str, Any]) -> str:
+    """The format of a talk file's phase that does not name one: ``number`` with a ``range``,
+    else ``option``."""
+    return NUMBER if "range" in raw_phase else OPTION
+
+
+def talk_keys() -> frozenset[str]:
+    """Every field any format reads from a talk file's phase."""
+    return frozenset().union(*(f.talk_keys for f in FORMATS))
+
+
+def validate(phase: PhaseContent, vote: VoteIn) -> Given:
+    """A vote's answer to a phase, checked by the phase's format (raises Invalid)."""
+    answer = by_name(phase.answer)
+    for name in VOTE_FIELDS:
+        if name != answer.vote_field and getattr(vote, name) is not None:
+            other = _BY_FIELD.get(name)
+            noun = other.noun if other is not None else f"'{name}'"
+            raise Invalid(
+                f"phase '{phase.key}' takes {answer.takes}, not {noun}", code="wrong_type"
+            )
+    return answer.validate(phase, vote)
