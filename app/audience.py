@@ -19,7 +19,7 @@ import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
@@ -51,6 +51,8 @@ class Answer:
 
     choice: str | None = None
     value: float | None = None
+    payload: Any = None
+    """The answer of a format of its own (a ranking: option ids, first ranked highest)."""
 
 
 def own_answers(db: Session, content: SessionContent, token: str | None) -> dict[str, Answer]:
@@ -58,14 +60,14 @@ def own_answers(db: Session, content: SessionContent, token: str | None) -> dict
     if not token:
         return {}
     rows = db.exec(
-        select(Response.phase_id, Response.option_id, Response.value)
+        select(Response.phase_id, Response.option_id, Response.value, Response.payload)
         .join(Participant, col(Participant.id) == Response.participant_id)
         .where(Participant.session_id == content.id, Participant.token == token)
     )
     phases = {p.id: p for p in content.phases}
     return {
-        phases[phase_id].key: Answer(phases[phase_id].option_key(option_id), value)
-        for phase_id, option_id, value in rows
+        phases[phase_id].key: Answer(phases[phase_id].option_key(option_id), value, payload)
+        for phase_id, option_id, value, payload in rows
         if phase_id in phases
     }
 
@@ -106,10 +108,20 @@ class QuestionView:
     """Whole seconds until a running countdown closes the phase; None without a countdown."""
     closes_at: datetime | None = None
     """The countdown's end as stored (for the open-phases signature)."""
+    answer: str = "option"
+    """The phase's answer format (``app.formats``)."""
+    given: Any = None
+    """The participant's current answer of a format of its own (a ranking's order)."""
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_estimate(self) -> bool:
         return self.min_value is not None and self.max_value is not None
+
+    @property
+    def template(self) -> str:
+        """The phone's question for this phase's answer format."""
+        return formats.by_name(self.answer).phone_template
 
 
 @dataclass(frozen=True)
@@ -201,6 +213,9 @@ def _question(
         value=answer.value if answer is not None else None,
         seconds_left=_seconds_left(live, now),
         closes_at=live.closes_at,
+        answer=phase.answer,
+        given=answer.payload if answer is not None else None,
+        settings=phase.settings,
     )
 
 

@@ -11,11 +11,18 @@ script), its strings, docs and tests (README: "Adding an answer format").
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from app.errors import Invalid
 from app.formats import number, option
-from app.formats.base import VOTE_FIELDS, AnswerFormat, FormatPart, Given, PhaseParse
+from app.formats.base import (
+    VOTE_FIELDS,
+    AnswerFormat,
+    FormatPart,
+    Given,
+    PhaseParse,
+    Summarising,
+)
 
 if TYPE_CHECKING:
     from app.models import VoteIn
@@ -44,6 +51,30 @@ _BY_FIELD = {f.vote_field: f for f in FORMATS}
 def by_name(name: str) -> AnswerFormat:
     """The format called ``name`` (KeyError for none: names come from checked talks)."""
     return _BY_NAME[name]
+
+
+def summarising(name: str) -> Summarising:
+    """The format called ``name``, which summarises its own answers (``own_results``)."""
+    found = _BY_NAME[name]
+    assert found.own_results, f"the {name} format's answers are the statistics'"
+    return cast(Summarising, found)
+
+
+def summarisers() -> list[Summarising]:
+    """The formats that summarise their own answers, in registry order."""
+    return [cast(Summarising, f) for f in FORMATS if f.own_results]
+
+
+def for_kind(kind: str) -> list[AnswerFormat]:
+    """The formats a phase of this role may be answered with, in registry order."""
+    return [f for f in FORMATS if kind in f.kinds]
+
+
+def named_in(raw_phase: Mapping[str, Any]) -> AnswerFormat:
+    """The format of a talk's phase (its structure): named, else inferred; ``option`` for a
+    name that is none (the checks say so)."""
+    name = raw_phase.get("answer", inferred(raw_phase))
+    return _BY_NAME.get(name, option.FORMAT) if isinstance(name, str) else option.FORMAT
 
 
 def known(name: object) -> bool:

@@ -11,7 +11,7 @@ need (its options, whether it is a number).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -20,7 +20,12 @@ from app.models import PhaseKind
 from app.talkcheck import Checker, Loc, OptionDef, PhaseDef
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from app.charts.svg import Chart
+    from app.models import Phase as CodebookPhase
     from app.models import VoteIn
+    from app.results.views import PhaseResult
     from app.sessions import PhaseContent
 
 VOTE_FIELDS = ("choice", "value", "text", "ranking")
@@ -85,6 +90,17 @@ class AnswerFormat(Protocol):
     ``QuestionView``, and ``view``."""
     numeric: ClassVar[bool]
     """Its answer is a number on a scale (summarised by a mean, drawn as a histogram)."""
+    uses_options: ClassVar[bool]
+    """A phase answered so lists options (the editor shows them)."""
+    editor_template: ClassVar[str | None]
+    """The editor's fields for the format's own part of a phase (a range, settings), a template
+    under ``templates/`` whose context has ``phase`` (the talk file's structure) and ``base``
+    (the phase's field name prefix); None: it has none."""
+    editor_defaults: ClassVar[Mapping[str, Any]]
+    """The format's own fields as the editor first shows them (a 0-100 range)."""
+    own_results: ClassVar[bool]
+    """Its answers are summarised, shown and exported by the format itself (``Summarising``);
+    the answers of ``option`` and ``number`` phases are the statistics' (``app.stats``)."""
 
     def parse(self, phase: PhaseParse) -> FormatPart:
         """Check this format's part of a phase (problems go to ``phase.check``)."""
@@ -123,3 +139,36 @@ def form_field(form: Mapping[str, str | None], name: str) -> str:
     if len(text) > MAX_FIELD_LENGTH:
         raise Invalid(f"the field '{name}' is too long", code="field_too_long")
     return text
+
+
+class Summarising(AnswerFormat, Protocol):
+    """A format whose answers are not one option or one number (a ranking, open text): it
+    summarises them, and draws, words and exports the summary itself. Its answer is stored as
+    JSON (``Response.payload``); the roles' statistics never see it."""
+
+    result_model: ClassVar[type[BaseModel]]
+    """Its phase in the results JSON (one arm of the phases' union in ``/openapi.json``)."""
+
+    def summarize(self, options: tuple[str, ...], answers: Sequence[Any]) -> Any:
+        """The summary of a phase's answers (each as ``validate`` stored it)."""
+        ...
+
+    def result_json(self, result: PhaseResult) -> BaseModel:
+        """The phase's result as ``result_model``."""
+        ...
+
+    def chart(self, result: PhaseResult, lang: str, wide: bool = False) -> Chart:
+        """The phase's chart (``wide``: the projector's landscape variant), with its sentence."""
+        ...
+
+    def csv_columns(self, phase: CodebookPhase) -> list[str]:
+        """Columns of its own that the CSV export adds for a phase of this format."""
+        ...
+
+    def csv_cells(self, payload: Any) -> dict[str, Any]:
+        """An answer's cells in those columns."""
+        ...
+
+    def codebook(self, phase: CodebookPhase) -> dict[str, Any]:
+        """What the codebook says of the phase besides its question and options."""
+        ...

@@ -29,6 +29,10 @@ class NumberFormat:
     takes: ClassVar[str] = "a number ('value')"
     noun: ClassVar[str] = "a number"
     phone_template: ClassVar[str] = "partials/audience/_estimate.html"
+    editor_defaults: ClassVar[Mapping[str, Any]] = {"range": [0, 100]}
+    own_results: ClassVar[bool] = False
+    uses_options: ClassVar[bool] = False
+    editor_template: ClassVar[str | None] = "partials/presenter/_editor_range.html"
     numeric: ClassVar[bool] = True
 
     def parse(self, phase: PhaseParse) -> FormatPart:

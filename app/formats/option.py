@@ -40,6 +40,10 @@ class OptionFormat:
     takes: ClassVar[str] = "a 'choice'"
     noun: ClassVar[str] = "a choice"
     phone_template: ClassVar[str] = "partials/audience/_choice.html"
+    editor_defaults: ClassVar[Mapping[str, Any]] = {}
+    own_results: ClassVar[bool] = False
+    uses_options: ClassVar[bool] = True
+    editor_template: ClassVar[str | None] = None
     numeric: ClassVar[bool] = False
 
     def parse(self, phase: PhaseParse) -> FormatPart:

@@ -47,8 +47,8 @@ from app.deps import (
     render,
     set_participant_cookie,
 )
-from app.formats.base import MAX_FIELD_LENGTH
 from app.errors import DomainError, Invalid, NotFound, TooManyRequests, retry_after
+from app.formats.base import MAX_FIELD_LENGTH
 from app.limits import Limits
 from app.security import new_participant_token
 from app.sessions import LiveState, SessionCache, SessionContent
@@ -368,7 +368,7 @@ async def audience_vote(
         intake.limits.vote(content.code, token)
         vote = audience.vote_from_form(form, content)
         stored = await intake.writer.submit(content.code, token, vote)
-        answers[stored.phase] = Answer(stored.choice, stored.value)
+        answers[stored.phase] = Answer(stored.choice, stored.value, stored.ranking)
     except DomainError as exc:
         refusal = exc
     wait = retry_after(refusal) if refusal is not None else None
