@@ -469,7 +469,7 @@ REFUSAL_MESSAGES = {
 def refusal_message_id(error: DomainError | str) -> str:
     """The message id that explains a refused vote (a domain error or its code) to the phone."""
     code = error if isinstance(error, str) else error.code
-    return REFUSAL_MESSAGES.get(code, "aud_err_option")
+    return REFUSAL_MESSAGES.get(code) or formats.refusal_message(code) or "aud_err_option"
 
 
 def is_refusal_code(code: str | None) -> bool:

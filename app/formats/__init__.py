@@ -77,6 +77,11 @@ def named_in(raw_phase: Mapping[str, Any]) -> AnswerFormat:
     return _BY_NAME.get(name, option.FORMAT) if isinstance(name, str) else option.FORMAT
 
 
+def refusal_message(code: str) -> str | None:
+    """The phone's message id for a format's own refusal code, if a format has it."""
+    return next((f.refusals[code] for f in FORMATS if code in f.refusals), None)
+
+
 def known(name: object) -> bool:
     return isinstance(name, str) and name in _BY_NAME
 

@@ -88,6 +88,8 @@ class AnswerFormat(Protocol):
     phone_template: ClassVar[str]
     """The phone's question (a template under ``templates/``); its context is ``q``, a
     ``QuestionView``, and ``view``."""
+    phone_script: ClassVar[str | None]
+    """A script the phone's page loads for this format's question (under ``static/``), or None."""
     numeric: ClassVar[bool]
     """Its answer is a number on a scale (summarised by a mean, drawn as a histogram)."""
     uses_options: ClassVar[bool]
@@ -98,6 +100,8 @@ class AnswerFormat(Protocol):
     (the phase's field name prefix); None: it has none."""
     editor_defaults: ClassVar[Mapping[str, Any]]
     """The format's own fields as the editor first shows them (a 0-100 range)."""
+    refusals: ClassVar[Mapping[str, str]]
+    """The phone's message (a string id) for each refusal code of its own."""
     own_results: ClassVar[bool]
     """Its answers are summarised, shown and exported by the format itself (``Summarising``);
     the answers of ``option`` and ``number`` phases are the statistics' (``app.stats``)."""

@@ -30,9 +30,11 @@ class NumberFormat:
     noun: ClassVar[str] = "a number"
     phone_template: ClassVar[str] = "partials/audience/_estimate.html"
     editor_defaults: ClassVar[Mapping[str, Any]] = {"range": [0, 100]}
+    refusals: ClassVar[Mapping[str, str]] = {}
     own_results: ClassVar[bool] = False
     uses_options: ClassVar[bool] = False
     editor_template: ClassVar[str | None] = "partials/presenter/_editor_range.html"
+    phone_script: ClassVar[str | None] = None
     numeric: ClassVar[bool] = True
 
     def parse(self, phase: PhaseParse) -> FormatPart:

@@ -41,9 +41,11 @@ class OptionFormat:
     noun: ClassVar[str] = "a choice"
     phone_template: ClassVar[str] = "partials/audience/_choice.html"
     editor_defaults: ClassVar[Mapping[str, Any]] = {}
+    refusals: ClassVar[Mapping[str, str]] = {}
     own_results: ClassVar[bool] = False
     uses_options: ClassVar[bool] = True
     editor_template: ClassVar[str | None] = None
+    phone_script: ClassVar[str | None] = None
     numeric: ClassVar[bool] = False
 
     def parse(self, phase: PhaseParse) -> FormatPart:
