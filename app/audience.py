@@ -148,6 +148,9 @@ class AudienceView:
     languages: tuple[str, ...] = ()
     """The interface languages the talk is written in: the language switch offers only these
     (none for a talk in one language)."""
+    scripts: tuple[str, ...] = ()
+    """The scripts (under ``static/``) of the answer formats the session's talk uses, which
+    the page loads once for every question the stream may push."""
 
     @property
     def others(self) -> list[QuestionView]:
@@ -271,7 +274,14 @@ def build_view(
         shared=shared,
         ended=state.ended,
         languages=phone_languages(content.languages),
+        scripts=format_scripts(content),
     )
+
+
+def format_scripts(content: SessionContent) -> tuple[str, ...]:
+    """The phone scripts of the answer formats the session's phases use, in registry order."""
+    used = {phase.answer for phase in content.phases}
+    return tuple(f.phone_script for f in formats.FORMATS if f.name in used and f.phone_script)
 
 
 # --------------------------------------------------------------------------- what the room sees
