@@ -19,13 +19,14 @@ import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from app import i18n
+from app import formats, i18n
 from app.errors import DomainError, Invalid
+from app.formats.base import form_field
 from app.models import Participant, PhaseKind, PollSession, Response, VoteIn
 from app.results import GapResult, PhaseResult, ShiftResult, phase_results, session_results
 from app.sessions import (
@@ -36,8 +37,6 @@ from app.sessions import (
     best_language,
 )
 
-MAX_FIELD_LENGTH = 64
-"""Longer form fields than this are never a phase id, an option id or a number."""
 MAX_ANSWERED_LENGTH = 2048
 """The ``answered`` field of the vote form (the phases a phone says it answered)."""
 
@@ -52,6 +51,8 @@ class Answer:
 
     choice: str | None = None
     value: float | None = None
+    payload: Any = None
+    """The answer of a format of its own (a ranking: option ids, first ranked highest)."""
 
 
 def own_answers(db: Session, content: SessionContent, token: str | None) -> dict[str, Answer]:
@@ -59,14 +60,14 @@ def own_answers(db: Session, content: SessionContent, token: str | None) -> dict
     if not token:
         return {}
     rows = db.exec(
-        select(Response.phase_id, Response.option_id, Response.value)
+        select(Response.phase_id, Response.option_id, Response.value, Response.payload)
         .join(Participant, col(Participant.id) == Response.participant_id)
         .where(Participant.session_id == content.id, Participant.token == token)
     )
     phases = {p.id: p for p in content.phases}
     return {
-        phases[phase_id].key: Answer(phases[phase_id].option_key(option_id), value)
-        for phase_id, option_id, value in rows
+        phases[phase_id].key: Answer(phases[phase_id].option_key(option_id), value, payload)
+        for phase_id, option_id, value, payload in rows
         if phase_id in phases
     }
 
@@ -107,10 +108,20 @@ class QuestionView:
     """Whole seconds until a running countdown closes the phase; None without a countdown."""
     closes_at: datetime | None = None
     """The countdown's end as stored (for the open-phases signature)."""
+    answer: str = "option"
+    """The phase's answer format (``app.formats``)."""
+    given: Any = None
+    """The participant's current answer of a format of its own (a ranking's order)."""
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_estimate(self) -> bool:
         return self.min_value is not None and self.max_value is not None
+
+    @property
+    def template(self) -> str:
+        """The phone's question for this phase's answer format."""
+        return formats.by_name(self.answer).phone_template
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,9 @@ class AudienceView:
     languages: tuple[str, ...] = ()
     """The interface languages the talk is written in: the language switch offers only these
     (none for a talk in one language)."""
+    scripts: tuple[str, ...] = ()
+    """The scripts (under ``static/``) of the answer formats the session's talk uses, which
+    the page loads once for every question the stream may push."""
 
     @property
     def others(self) -> list[QuestionView]:
@@ -202,6 +216,9 @@ def _question(
         value=answer.value if answer is not None else None,
         seconds_left=_seconds_left(live, now),
         closes_at=live.closes_at,
+        answer=phase.answer,
+        given=answer.payload if answer is not None else None,
+        settings=phase.settings,
     )
 
 
@@ -257,7 +274,14 @@ def build_view(
         shared=shared,
         ended=state.ended,
         languages=phone_languages(content.languages),
+        scripts=format_scripts(content),
     )
+
+
+def format_scripts(content: SessionContent) -> tuple[str, ...]:
+    """The phone scripts of the answer formats the session's phases use, in registry order."""
+    used = {phase.answer for phase in content.phases}
+    return tuple(f.phone_script for f in formats.FORMATS if f.name in used and f.phone_script)
 
 
 # --------------------------------------------------------------------------- what the room sees
@@ -415,60 +439,18 @@ class KeyFigures:
 # --------------------------------------------------------------------------- the vote form
 
 
-def _field(form: Mapping[str, str | None], name: str) -> str:
-    text = (form.get(name) or "").strip()
-    if len(text) > MAX_FIELD_LENGTH:
-        raise Invalid(f"the field '{name}' is too long", code="field_too_long")
-    return text
-
-
-def _number(text: str) -> float:
-    try:
-        number = float(text.replace(",", "."))
-    except ValueError:
-        raise Invalid(f"'{text}' is not a number", code="not_a_number") from None
-    if not math.isfinite(number):
-        raise Invalid(f"'{text}' is not a number", code="not_a_number")
-    return number
-
-
-def _snapped(number: float) -> float:
-    """Where a slider with step 1 puts a value it is given (half a step rounds up)."""
-    return math.floor(number + 0.5)
-
-
-def vote_from_form(form: Mapping[str, str | None]) -> VoteIn:
-    """The vote in the audience's form: ``phase`` and either ``choice`` or a number.
-
-    A % estimate has a slider (``slider``) and a number field (``value``) that scripts keep
-    equal. A range input always sends a value, so the slider counts only when it was moved:
-    when it stands elsewhere than ``start``, where the page drew it. ``initial`` is what the
-    number field showed then (the phone's earlier answer, or empty). A typed number that
-    differs from it wins, then a moved slider, then an earlier answer sent again; a slider
-    nobody moved and an empty field are no answer (``missing_value``), never the middle of the
-    scale.
-    """
-    phase = _field(form, "phase")
-    if not phase:
+def vote_from_form(form: Mapping[str, str | None], content: SessionContent) -> VoteIn:
+    """The vote in the audience's form: ``phase``, and the answer as the phase's format reads
+    it from its question's fields (``app.formats``)."""
+    key = form_field(form, "phase")
+    if not key:
         raise Invalid("the form names no question", code="unknown_phase")
-    choice = _field(form, "choice") or None
-    typed = _field(form, "value")
-    slider = _field(form, "slider")
-    initial = _field(form, "initial")
-    start = _field(form, "start") or initial
-    value: float | None = None
-    if choice is None:
-        moved = bool(slider and start) and _number(slider) != _snapped(_number(start))
-        if typed and typed != initial:
-            value = _number(typed)
-        elif moved:
-            value = _number(slider)
-        elif typed:
-            value = _number(typed)
-        else:
-            raise Invalid("move the slider or type a number", code="missing_value")
+    phase = content.phase(key)
+    if phase is None:
+        raise Invalid(f"no phase '{key}' in this session", code="unknown_phase")
+    fields = formats.by_name(phase.answer).from_form(form)
     try:
-        return VoteIn(phase=phase, choice=choice, value=value)
+        return VoteIn(phase=key, **fields)
     except ValidationError:
         raise Invalid("the vote form is not valid", code="invalid_form") from None
 
@@ -497,7 +479,7 @@ REFUSAL_MESSAGES = {
 def refusal_message_id(error: DomainError | str) -> str:
     """The message id that explains a refused vote (a domain error or its code) to the phone."""
     code = error if isinstance(error, str) else error.code
-    return REFUSAL_MESSAGES.get(code, "aud_err_option")
+    return REFUSAL_MESSAGES.get(code) or formats.refusal_message(code) or "aud_err_option"
 
 
 def is_refusal_code(code: str | None) -> bool:

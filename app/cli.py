@@ -21,7 +21,8 @@ from app import export, sessions
 from app.errors import DatabaseUnreachable, DomainError
 from app.live import NullPublisher, is_in_process
 from app.settings import SECRETS_FILE, Settings
-from app.talks import TalkFileError, bundled_talk_files, check_talk_files
+from app.talkcheck import TalkFileError
+from app.talkfile import bundled_talk_files, check_talk_files
 
 
 def main(argv: Sequence[str] | None = None) -> int:

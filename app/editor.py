@@ -3,7 +3,7 @@ the edits its buttons make (add, remove and move phases and options), where each
 shown, and the phone preview of one phase. No HTTP here: ``app.routes.talks`` serves it.
 
 Every field is named by its path in the talk's structure (``phases.1.options.0.label.en``), the
-same path a ``app.talks.Problem`` carries, so each problem lands next to its field.
+same path a ``app.talkcheck.Problem`` carries, so each problem lands next to its field.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app import i18n
+from app import formats, i18n
 from app.audience import AudienceView, OptionView, QuestionView
 from app.models import PhaseKind
-from app.talks import ID_RE, MAX_LANGUAGES, MAX_OPTIONS, MAX_PHASES, Problem
+from app.talkcheck import ID_RE, MAX_LANGUAGES, MAX_OPTIONS, MAX_PHASES, Problem
 
 KINDS = [k.value for k in PhaseKind]
 _INDEX = re.compile(r"[0-9]{1,4}")
@@ -132,16 +132,43 @@ def talk_from_form(fields: Mapping[str, str]) -> dict[str, Any]:
             options.append(option)
             if option_node.get("holds"):
                 holds.append(option["id"])
-        if kind == "perceived" and node.get("answer") == "estimate":
-            found = node.get("range")
-            rng: dict[str, Any] = found if isinstance(found, dict) else {}
-            phase["range"] = [_number(str(rng.get("0", ""))), _number(str(rng.get("1", "")))]
-        elif kind != "revote":  # a revote has no options of its own: it takes its stance's
-            phase["options"] = options
+        answer = answer_from_form(node.get("answer"))
+        if kind != "revote":  # a revote has no options of its own: it takes its stance's
+            phase.update(_answer_fields(node, answer, options))
         if kind == "stance":
             phase["holds"] = holds
         talk["phases"].append(phase)
     return talk
+
+
+LEGACY_ANSWERS = {"options": formats.OPTION, "estimate": formats.NUMBER}
+"""What the editor's answer menu sent before formats had names."""
+
+
+def answer_from_form(value: Any) -> str:
+    """The answer format the form's menu names (``option`` when it names none it knows)."""
+    name = LEGACY_ANSWERS.get(str(value), str(value))
+    return name if formats.known(name) else formats.OPTION
+
+
+def _answer_fields(node: dict[str, Any], answer: str, options: list[Any]) -> dict[str, Any]:
+    """A phase's answer in the talk file's structure: its format (when the fields alone would
+    not say it), the options if it has any, and its own fields (a range, settings)."""
+    own = formats.by_name(answer)
+    out: dict[str, Any] = {}
+    if own.uses_options:
+        out["options"] = options
+    for key in sorted(own.talk_keys - {"options"}):
+        found = node.get(key)
+        if isinstance(found, dict):  # a list of fields (a range's low and high)
+            out[key] = [_number(str(found.get(str(i), ""))) for i in range(len(found))]
+        elif found is not None:
+            out[key] = _number(str(found))
+        elif key in own.editor_defaults:  # the format was just chosen in the menu
+            out[key] = copy.deepcopy(own.editor_defaults[key])
+    if formats.inferred(out) != answer:
+        out = {"answer": answer, **out}
+    return out
 
 
 # --------------------------------------------------------------------------- the buttons
@@ -364,6 +391,9 @@ def preview(talk: dict[str, Any], selected: int, lang: str) -> Preview | None:
         kind = PhaseKind(phase.get("kind"))
     except ValueError:
         kind = PhaseKind.choice
+    answer = formats.named_in(phase)
+    if answer.numeric and low is None:  # a range being typed: the phone's scale as it will be
+        answer = formats.by_name(formats.OPTION)
     q = QuestionView(
         key=phase.get("id") if ID_RE.match(str(phase.get("id", ""))) else "preview",
         kind=kind,
@@ -376,13 +406,14 @@ def preview(talk: dict[str, Any], selected: int, lang: str) -> Preview | None:
             for o in (options or [])
             if isinstance(o, dict)
         ]
-        if low is None
+        if answer.uses_options or kind == PhaseKind.revote
         else [],
         min_value=low,
         max_value=high,
         answered=False,
         value=None,
         seconds_left=None,
+        answer=answer.name,
     )
     view = AudienceView(
         code="PREVIEW",

@@ -21,7 +21,7 @@ from typing import Any
 from jinja2 import Environment
 from sqlmodel import Session, col, select
 
-from app import charts, results, stats
+from app import charts, formats, results, stats
 from app.db import ROOT
 from app.models import Participant, Phase, PhaseOption, PollSession, Response, Talk
 from app.sessions import session_phases, session_talk
@@ -76,13 +76,26 @@ def response_rows(db: Session, poll: PollSession) -> Iterator[dict[str, Any]]:
             "choice": option.key if option is not None else None,
             "value": response.value,
             "answered_at": iso_utc(response.answered_at),
+            **_own_cells(phase, response.payload),
         }
 
 
-def csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
-    """CSV text, a line at a time (for streaming), header first."""
+def _own_cells(phase: Phase, payload: Any) -> dict[str, Any]:
+    """The cells a format that summarises its own answers adds to a row (a ranking's ranks)."""
+    if payload is None or not formats.by_name(phase.answer).own_results:
+        return {}
+    return formats.summarising(phase.answer).csv_cells(payload)
+
+
+def csv_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """CSV text, a line at a time, header first: ``CSV_COLUMNS``, then the columns of answer
+    formats of their own (a ranking's ``rank_1``...) in the order the rows first name them."""
+    rows = list(rows)
+    extra = dict.fromkeys(key for row in rows for key in row if key not in CSV_COLUMNS)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer = csv.DictWriter(
+        buffer, fieldnames=[*CSV_COLUMNS, *extra], restval="", lineterminator="\r\n"
+    )
     writer.writeheader()
     yield buffer.getvalue()
     for row in rows:
@@ -111,10 +124,9 @@ def session_document(db: Session, poll: PollSession) -> dict[str, Any]:
                 "question": view.phase.questions,
                 "of": view.phase.of_key,
                 "holds": view.phase.holds,
-                "range": (
-                    [view.phase.min_value, view.phase.max_value]
-                    if view.phase.min_value is not None
-                    else None
+                **_answer_entry(view.phase),
+                "range": formats.by_name(view.phase.answer).range(
+                    view.phase.min_value, view.phase.max_value
                 ),
                 "options": [{"id": o.key, "label": o.labels} for o in view.options],
                 "state": view.effective_state.value,
@@ -124,6 +136,17 @@ def session_document(db: Session, poll: PollSession) -> dict[str, Any]:
         ],
         "responses": list(response_rows(db, poll)),
     }
+
+
+def _answer_entry(phase: Phase) -> dict[str, Any]:
+    """A phase's answer format in exports and codebooks, for formats beyond the two that files
+    from before formats imply (so those exports read as they always did)."""
+    if phase.answer == (formats.NUMBER if phase.min_value is not None else formats.OPTION):
+        return {}
+    entry: dict[str, Any] = {"answer": phase.answer, "settings": dict(phase.settings or {})}
+    if formats.by_name(phase.answer).own_results:
+        entry.update(formats.summarising(phase.answer).codebook(phase))
+    return entry
 
 
 # --------------------------------------------------------------------------- talks
@@ -190,9 +213,8 @@ def codebook(db: Session, talk: Talk, version_id: int | None = None) -> dict[str
                 "question": phase.questions,
                 "of": phase.of_key,
                 "holds": phase.holds,
-                "range": (
-                    [phase.min_value, phase.max_value] if phase.min_value is not None else None
-                ),
+                **_answer_entry(phase),
+                "range": formats.by_name(phase.answer).range(phase.min_value, phase.max_value),
                 "retired": phase.retired,
                 "options": [
                     {"id": o.key, "label": o.labels, "retired": o.retired}
@@ -219,6 +241,7 @@ def _phase_info(raw: dict[str, Any]) -> results.PhaseInfo:
             holds=tuple(raw.get("holds") or ()),
             min_value=value_range[0] if value_range else None,
             max_value=value_range[1] if value_range else None,
+            answer=raw.get("answer") or (formats.NUMBER if value_range else formats.OPTION),
         ),
         questions=dict(raw.get("question") or {}),
         option_labels={o["id"]: dict(o["label"]) for o in live_options},

@@ -33,7 +33,7 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from app import charts, i18n, logs, voting
+from app import charts, formats, i18n, logs, voting
 from app.audience import KeyFigures
 from app.db import ROOT, make_engine, migrate, startup_lock
 from app.deps import SharedPages
@@ -54,7 +54,8 @@ from app.routes.stream import LiveRenderer
 from app.security import CrossOriginGuard, LoginRequired, SecurityHeaders
 from app.sessions import SessionCache
 from app.settings import Settings
-from app.talks import discover_talks, sync_talks
+from app.talkfile import discover_talks
+from app.talks import sync_talks
 from app.vote_writer import VoteWriter
 
 log = logging.getLogger("beliefgap")
@@ -288,6 +289,7 @@ def make_templates() -> Jinja2Templates:
     env.auto_reload = False
     env.globals["t"] = i18n.t
     env.globals["charts"] = charts
+    env.globals["formats"] = formats
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     env.globals["LANGUAGE_NAMES"] = i18n.LANGUAGE_NAMES
     return templates

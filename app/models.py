@@ -114,7 +114,11 @@ class Phase(SQLModel, table=True):
     """Option ids that count as *holding the view* (the gap's option), e.g. ``["agree"]``."""
     min_value: float | None = None
     max_value: float | None = None
-    """A numeric range marks a % estimate phase (no options)."""
+    """A ``number`` phase's scale (no options)."""
+    answer: str = Field(default="option", max_length=16)
+    """How the phase is answered: the name of its answer format (``app.formats``)."""
+    settings: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    """The answer format's settings beyond options and range (None: none)."""
     retired: bool = False
     """Only in databases from before talk versions: a phase a changed file dropped while it
     still rewrote talks in place. Version 1 keeps it for the sessions that asked it."""
@@ -213,7 +217,43 @@ class Response(SQLModel, table=True):
     participant_id: int = Field(foreign_key="participant.id", index=True, ondelete="CASCADE")
     option_id: int | None = Field(default=None, foreign_key="phase_option.id")
     value: float | None = None
+    payload: Any = Field(default=None, sa_column=Column(JSON))
+    """An answer that is neither one option nor one number (a ranking: the option ids in
+    order), as its format stores it."""
     answered_at: datetime = _utc_column(nullable=False)
+
+
+class TextState(enum.StrEnum):
+    pending = "pending"
+    shown = "shown"
+    hidden = "hidden"
+
+
+class TextAnswer(SQLModel, table=True):
+    """One open-text answer (a phone may give a few to one phase): what was written, the key it
+    is counted under, and whether the moderator let it be shown. Nobody but the presenter (and
+    a moderator) sees an answer that is not ``shown``."""
+
+    __tablename__ = "text_answer"
+    __table_args__ = (
+        UniqueConstraint(
+            "session_id", "phase_id", "participant_id", "slot", name="uq_text_answer_slot"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="poll_session.id", index=True, ondelete="CASCADE")
+    phase_id: int = Field(foreign_key="phase.id", index=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True, ondelete="CASCADE")
+    slot: int = 0
+    """Which of the phone's answers to the phase (0, 1, 2)."""
+    text: str = Field(max_length=800)
+    """As written, after normalisation for display."""
+    norm: str = Field(max_length=800)
+    """The key it is counted under (case-folded)."""
+    state: TextState = TextState.pending
+    answered_at: datetime = _utc_column(nullable=False)
+    decided_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
 class PresenterLogin(SQLModel, table=True):
@@ -302,6 +342,10 @@ class PhasePublic(BaseModel):
     of: str | None = None
     min: float | None = None
     max: float | None = None
+    answer: str = "option"
+    """How the phase is answered (``option``, ``number``, ``text``, ``ranking``)."""
+    settings: dict[str, Any] = PydanticField(default_factory=dict)
+    """The answer format's settings (e.g. ``max_chars`` of a text phase)."""
 
 
 class TalkPublic(BaseModel):
@@ -328,6 +372,10 @@ class VoteIn(BaseModel):
     phase: str = PydanticField(min_length=1, max_length=64)
     choice: str | None = PydanticField(default=None, min_length=1, max_length=64)
     value: float | None = PydanticField(default=None, allow_inf_nan=False)
+    text: str | None = PydanticField(default=None, max_length=2000)
+    """An open-text answer (a ``text`` phase)."""
+    ranking: list[str] | None = PydanticField(default=None, max_length=20)
+    """Option ids, the first ranked highest (a ``ranking`` phase)."""
 
 
 class VoteOut(BaseModel):
@@ -336,4 +384,5 @@ class VoteOut(BaseModel):
     participant: str
     choice: str | None
     value: float | None
+    ranking: list[str] | None = None
     answered_at: datetime

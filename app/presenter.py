@@ -45,7 +45,7 @@ from app.sessions import (
     session_phases,
     session_talk,
 )
-from app.talks import BUNDLED_DIR
+from app.talkfile import BUNDLED_DIR
 from app.voting import PhaseAction, change_phase
 
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app import talks
+from app import formats, talks
 from app.errors import Conflict, Invalid, NotFound
 from app.live import Publisher, SessionChanged
 from app.models import (
@@ -341,8 +341,9 @@ def talk_public(db: Session, talk: Talk, language: str | None = None) -> TalkPub
                     OptionPublic(id=o.key, label=o.labels[lang]) for o in options[phase.id or 0]
                 ],
                 of=phase.of_key,
-                min=phase.min_value,
-                max=phase.max_value,
+                answer=phase.answer,
+                settings=dict(phase.settings or {}),
+                **formats.by_name(phase.answer).public(phase.min_value, phase.max_value),
             )
             for phase in phases
         ],
@@ -372,6 +373,9 @@ class PhaseContent:
     options: tuple[OptionContent, ...]
     min_value: float | None
     max_value: float | None
+    answer: str = "option"
+    """The name of the phase's answer format (``app.formats``)."""
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def option_key(self, option_id: int | None) -> str | None:
         return next((o.key for o in self.options if o.id == option_id), None)
@@ -439,6 +443,8 @@ def load_content(db: Session, poll: PollSession) -> SessionContent:
                 ),
                 min_value=view.phase.min_value,
                 max_value=view.phase.max_value,
+                answer=view.phase.answer,
+                settings=dict(view.phase.settings or {}),
             )
         )
     return SessionContent(

@@ -13,13 +13,15 @@ and written back, so concurrent answers from one phone can never leave two rows.
 from __future__ import annotations
 
 import enum
-import math
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, DateTime, bindparam, text
+from sqlalchemy import JSON, Connection, DateTime, bindparam, text
 from sqlmodel import Session, col, select
 
+from app import formats
 from app.errors import Conflict, Invalid
 from app.live import Publisher, SessionChanged
 from app.models import (
@@ -64,6 +66,8 @@ class Ballot:
     choice: str | None
     option_id: int | None
     value: float | None
+    payload: Any = None
+    """A format's own answer (a ranking), stored as JSON."""
 
 
 def validate_vote(spec: SessionContent, token: str, vote: VoteIn) -> Ballot:
@@ -71,27 +75,8 @@ def validate_vote(spec: SessionContent, token: str, vote: VoteIn) -> Ballot:
     phase = spec.phase(vote.phase)
     if phase is None:
         raise Invalid(f"no phase '{vote.phase}' in this session", code="unknown_phase")
-    if phase.min_value is not None and phase.max_value is not None:
-        if vote.choice is not None:
-            raise Invalid(
-                f"phase '{phase.key}' takes a number ('value'), not a choice", code="wrong_type"
-            )
-        if vote.value is None or not math.isfinite(vote.value):
-            raise Invalid(f"phase '{phase.key}' needs a 'value'", code="missing_value")
-        if not phase.min_value <= vote.value <= phase.max_value:
-            raise Invalid(
-                f"'value' must be between {phase.min_value:g} and {phase.max_value:g}",
-                code="out_of_range",
-            )
-        return Ballot(spec, phase, token, None, None, float(vote.value))
-    if vote.value is not None:
-        raise Invalid(f"phase '{phase.key}' takes a 'choice', not a number", code="wrong_type")
-    if vote.choice is None:
-        raise Invalid(f"phase '{phase.key}' needs a 'choice'", code="missing_choice")
-    option_id = phase.option_id(vote.choice)
-    if option_id is None:
-        raise Invalid(f"phase '{phase.key}' has no option '{vote.choice}'", code="unknown_option")
-    return Ballot(spec, phase, token, vote.choice, option_id, None)
+    given = formats.validate(phase, vote)
+    return Ballot(spec, phase, token, given.choice, given.option_id, given.value, given.payload)
 
 
 # Register the phone only if the phase is open at this instant and the session has not ended
@@ -124,12 +109,14 @@ _PARTICIPANT_IF_OPEN = text(
 # Answering again replaces the answer in the database itself (never read-modify-write).
 _UPSERT_RESPONSE = text(
     """
-    INSERT INTO response (session_id, phase_id, participant_id, option_id, value, answered_at)
-    VALUES (:session_id, :phase_id, :participant_id, :option_id, :value, :answered)
+    INSERT INTO response
+        (session_id, phase_id, participant_id, option_id, value, payload, answered_at)
+    VALUES (:session_id, :phase_id, :participant_id, :option_id, :value, :payload, :answered)
     ON CONFLICT (session_id, phase_id, participant_id) DO UPDATE
-    SET option_id = excluded.option_id, value = excluded.value, answered_at = excluded.answered_at
+    SET option_id = excluded.option_id, value = excluded.value, payload = excluded.payload,
+        answered_at = excluded.answered_at
     """
-).bindparams(bindparam("answered", type_=DateTime(timezone=True)))
+).bindparams(bindparam("answered", type_=DateTime(timezone=True)), bindparam("payload", type_=JSON))
 
 # PostgreSQL: the whole batch in one statement, so a batch of votes costs one round trip and one
 # statement to plan, not two per vote; per ballot, the same rules as above. READ COMMITTED in
@@ -148,8 +135,8 @@ _BALLOTS_IF_OPEN_POSTGRES = text(
             CAST(:ords AS integer[]), CAST(:session_ids AS integer[]),
             CAST(:phase_ids AS integer[]), CAST(:tokens AS varchar[]),
             CAST(:public_ids AS varchar[]), CAST(:option_ids AS integer[]),
-            CAST(:vals AS double precision[])
-        ) AS b(ord, session_id, phase_id, token, public_id, option_id, value)
+            CAST(:vals AS double precision[]), CAST(:payloads AS text[])
+        ) AS b(ord, session_id, phase_id, token, public_id, option_id, value, payload)
     ),
     allowed AS (
         SELECT b.* FROM ballot b
@@ -172,11 +159,13 @@ _BALLOTS_IF_OPEN_POSTGRES = text(
         RETURNING id, public_id, session_id, token
     ),
     stored AS (
-        INSERT INTO response (session_id, phase_id, participant_id, option_id, value, answered_at)
-        SELECT a.session_id, a.phase_id, j.id, a.option_id, a.value, :answered
+        INSERT INTO response
+            (session_id, phase_id, participant_id, option_id, value, payload, answered_at)
+        SELECT a.session_id, a.phase_id, j.id, a.option_id, a.value, CAST(a.payload AS json),
+            :answered
         FROM allowed a JOIN joined j ON j.session_id = a.session_id AND j.token = a.token
         ON CONFLICT (session_id, phase_id, participant_id) DO UPDATE
-        SET option_id = excluded.option_id, value = excluded.value,
+        SET option_id = excluded.option_id, value = excluded.value, payload = excluded.payload,
             answered_at = excluded.answered_at
         RETURNING participant_id
     )
@@ -210,6 +199,7 @@ def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut
             participant=public_id,
             choice=ballot.choice,
             value=ballot.value,
+            ranking=ballot.payload if ballot.phase.answer == "ranking" else None,
             answered_at=answered,
         )
         for ballot, public_id in zip(ballots, participants, strict=True)
@@ -241,6 +231,7 @@ def _write_ballot(
             "participant_id": participant.id,
             "option_id": ballot.option_id,
             "value": ballot.value,
+            "payload": ballot.payload,
             "answered": answered,
         },
     )
@@ -268,12 +259,17 @@ def _write_ballots_postgres(
             "public_ids": new_public_ids(len(sent)),
             "option_ids": [ballots[i].option_id for i in sent],
             "vals": [ballots[i].value for i in sent],
+            "payloads": [_json(ballots[i].payload) for i in sent],
             "now": now,
             "answered": answered,
         },
     ).all()
     stored = {int(ord_): str(public_id) for ord_, public_id in rows}
     return [stored.get(last[(b.session.id, b.phase.id, b.token)]) for b in ballots]
+
+
+def _json(payload: Any) -> str | None:
+    return None if payload is None else json.dumps(payload, ensure_ascii=False)
 
 
 def _refusal(connection: Connection, ballot: Ballot) -> Conflict:

@@ -28,6 +28,7 @@ from app.live import RecordingPublisher
 from app.models import (
     Participant,
     Phase,
+    PhaseKind,
     PhaseOption,
     PollSession,
     Response,
@@ -471,7 +472,7 @@ def test_the_panel_is_each_phones_own(client: TestClient, app: FastAPI) -> None:
         ("emergence-scale", "field_pct", {"value": "", "slider": ""}, 422, "type a number"),
         # The form as the page drew it: the slider in the middle, untouched, the field empty.
         ("emergence-scale", "field_pct", {}, 422, "Move the slider or type a number first"),
-        ("emergence-scale", "field_pct", {"choice": "agree"}, 422, "choose one of the answers"),
+        ("emergence-scale", "field_pct", {"choice": "agree"}, 422, "Move the slider"),  # no number
         ("emergence", "revote", {"choice": "agree"}, 409, "has closed"),
     ],
 )
@@ -663,6 +664,37 @@ def test_english_is_the_default_for_other_languages(client: TestClient) -> None:
 
 # --------------------------------------------------------------------------- the estimate form
 
+_FORM_TALK = sessions.SessionContent(
+    id=1,
+    code="FORM42",
+    language="en",
+    languages=("en",),
+    titles={"en": "Forms"},
+    phases=(
+        sessions.PhaseContent(
+            id=1,
+            key="belief",
+            kind=PhaseKind.stance,
+            number=1,
+            questions={"en": "Agree?"},
+            options=(sessions.OptionContent(id=1, key="agree", labels={"en": "Yes"}),),
+            min_value=None,
+            max_value=None,
+        ),
+        sessions.PhaseContent(
+            id=2,
+            key="field_pct",
+            kind=PhaseKind.perceived,
+            number=2,
+            questions={"en": "What share?"},
+            options=(),
+            min_value=0.0,
+            max_value=100.0,
+            answer="number",
+        ),
+    ),
+)
+
 
 @pytest.mark.parametrize(
     ("fields", "expected"),
@@ -679,7 +711,7 @@ def test_english_is_the_default_for_other_languages(client: TestClient) -> None:
 def test_the_estimate_form_takes_the_number_the_person_set(
     fields: dict[str, str], expected: float
 ) -> None:
-    vote = vote_from_form({"phase": "field_pct", **fields})
+    vote = vote_from_form({"phase": "field_pct", **fields}, _FORM_TALK)
     assert vote.value == expected and vote.choice is None
 
 
@@ -694,13 +726,13 @@ def test_the_estimate_form_takes_the_number_the_person_set(
 )
 def test_an_untouched_slider_is_no_estimate(fields: dict[str, str]) -> None:
     with pytest.raises(Invalid) as refused:
-        vote_from_form({"phase": "field_pct", **fields})
+        vote_from_form({"phase": "field_pct", **fields}, _FORM_TALK)
     assert refused.value.code == "missing_value"
 
 
 def test_an_oversized_form_field_is_refused() -> None:
     with pytest.raises(Invalid):
-        vote_from_form({"phase": "belief", "choice": "x" * 5000})
+        vote_from_form({"phase": "belief", "choice": "x" * 5000}, _FORM_TALK)
 
 
 # --------------------------------------------------------------------------- a real browser

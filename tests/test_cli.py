@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.talks import bundled_talk_files
+from app.talkfile import bundled_talk_files
 
 
 @pytest.fixture(autouse=True)

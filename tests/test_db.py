@@ -15,7 +15,8 @@ from sqlmodel import Session, SQLModel, select
 from app.db import alembic_config, make_engine, migrate
 from app.models import Participant, Phase, Response, SessionPhase
 from app.sessions import create_session
-from app.talks import discover_talks, sync_talks
+from app.talkfile import discover_talks
+from app.talks import sync_talks
 
 
 @pytest.fixture

@@ -10,17 +10,16 @@ from sqlmodel import Session, select
 from app.db import make_engine, migrate
 from app.models import Phase, PhaseKind, Talk, TalkVersion
 from app.sessions import create_session, get_session, load_content
-from app.talks import (
-    TalkFileError,
+from app.talkcheck import TalkFileError
+from app.talkfile import (
     check_talk_files,
     discover_talks,
     load_talk_file,
     parse_talk,
-    poolable_phases,
-    sync_talks,
     talk_to_dict,
     talk_to_toml,
 )
+from app.talks import poolable_phases, sync_talks
 
 GOOD = """
 slug = "mini"

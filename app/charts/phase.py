@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from app import formats
 from app.charts.sentences import phase_sentence
 from app.charts.svg import (
     GRID,
@@ -44,6 +45,8 @@ def is_likert(result: PhaseResult) -> bool:
 
 def phase_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
     """The phase's chart; ``wide``: the landscape variant the projector shows."""
+    if result.summary is not None:  # a format that draws its own (app.formats)
+        return formats.summarising(result.answer).chart(result, lang, wide)
     if result.is_estimate:
         return estimate_chart(result, lang, wide)
     return bar_chart(result, lang, wide)

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app import stats
+from app import formats, stats
 from app.models import PollSession, Response, Talk
 from app.results.views import (
     PhaseInfo,
@@ -27,6 +28,7 @@ from app.results.views import (
     build_session_results,
     build_talk_results,
     make_phase_result,
+    own_phase_result,
 )
 from app.sessions import SessionPhaseView, session_phases, session_talk
 
@@ -42,6 +44,7 @@ def info_from_view(view: SessionPhaseView) -> PhaseInfo:
             holds=tuple(phase.holds),
             min_value=phase.min_value,
             max_value=phase.max_value,
+            answer=phase.answer,
         ),
         questions=dict(phase.questions),
         option_labels={o.key: dict(o.labels) for o in view.options},
@@ -70,11 +73,23 @@ def phase_results(db: Session, poll: PollSession) -> list[PhaseResult]:
         ):
             if value is not None:
                 values[phase_id].append(value)
+    own_ids = [v.phase.id for v in views if formats.by_name(v.phase.answer).own_results]
+    own: dict[int, list[Any]] = {pid: [] for pid in own_ids if pid is not None}
+    if own_ids:
+        for phase_id, payload in db.exec(
+            select(Response.phase_id, Response.payload).where(
+                Response.session_id == poll.id, col(Response.phase_id).in_(own_ids)
+            )
+        ):
+            if payload is not None:
+                own[phase_id].append(payload)
     results = []
     for view in views:
         info = info_from_view(view)
         pid = view.phase.id or 0
-        if info.spec.is_estimate:
+        if pid in own:
+            results.append(own_phase_result(info, {str(i): a for i, a in enumerate(own[pid])}))
+        elif info.spec.is_estimate:
             answers = values.get(pid, [])
             results.append(
                 make_phase_result(info, stats.estimate_stats(info.spec, answers), answers)
@@ -97,13 +112,21 @@ def _answers(db: Session, session_ids: Sequence[int]) -> dict[int, dict[str, dic
     # One query per session (on its index): a talk has a handful.
     for session_id in session_ids:
         query = (
-            select(Response.participant_id, Response.value, Phase.key, PhaseOption.key)
+            sa_select(
+                col(Response.participant_id),
+                col(Response.value),
+                col(Response.payload),
+                col(Phase.key),
+                col(PhaseOption.key),
+            )
             .join(Phase, col(Phase.id) == Response.phase_id)
             .join(PhaseOption, col(PhaseOption.id) == Response.option_id, isouter=True)
-            .where(Response.session_id == session_id)
+            .where(col(Response.session_id) == session_id)
         )
-        for participant_id, value, phase_key, option_key in db.exec(query):
+        for participant_id, value, payload, phase_key, option_key in db.execute(query):
             answer = option_key if option_key is not None else value
+            if answer is None:
+                answer = payload
             if answer is not None:
                 out[session_id].setdefault(phase_key, {})[str(participant_id)] = answer
     return out

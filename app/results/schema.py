@@ -7,11 +7,11 @@ named beside it. What each figure means is in docs/methods.md.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app import stats
+from app import formats, stats
 from app.results.views import GapResult, PhaseResult, SessionResults, ShiftResult, TalkResults
 
 Pair = list[float]
@@ -182,8 +182,16 @@ class CrosstabJSON(Model):
     non_holders_perceiving_majority_share: float | None = None
 
 
+if TYPE_CHECKING:
+    PhaseJSON = ChoicePhaseJSON | EstimatePhaseJSON | BaseModel
+else:  # one arm per answer format: option, number, then those that summarise their own
+    PhaseJSON = Union[
+        (ChoicePhaseJSON, EstimatePhaseJSON, *(f.result_model for f in formats.summarisers()))
+    ]
+
+
 class ResultsJSON(Model):
-    phases: dict[str, ChoicePhaseJSON | EstimatePhaseJSON]
+    phases: dict[str, PhaseJSON]
     gap: GapJSON | None
     shift: ShiftJSON | None
     crosstabs: dict[str, CrosstabJSON]
@@ -333,7 +341,9 @@ def _bins(bins: list[stats.Bin]) -> list[BinJSON]:
     return [BinJSON(lower=b.lower, upper=b.upper, count=b.count) for b in bins]
 
 
-def phase_model(result: PhaseResult) -> ChoicePhaseJSON | EstimatePhaseJSON:
+def phase_model(result: PhaseResult) -> PhaseJSON:
+    if result.summary is not None:
+        return formats.summarising(result.answer).result_json(result)
     if result.is_estimate:
         return EstimatePhaseJSON(
             kind=result.kind.value,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from typing import Any
 
-from app import i18n, stats
+from app import formats, i18n, stats
 from app.models import PhaseKind
 
 pick = i18n.text_in
@@ -60,6 +60,11 @@ class PhaseResult:
     histogram: list[stats.Bin] = field(default_factory=list)
     actual_share: float | None = None
     """For a % estimate of a stance: the share of the room that holds the view (0-1)."""
+    answer: str = "option"
+    """The phase's answer format (``app.formats``)."""
+    summary: Any = None
+    """What a format that summarises its own answers made of them (a ranking's mean ranks):
+    None for ``option`` and ``number`` phases, whose figures are the fields above."""
 
     @property
     def is_estimate(self) -> bool:
@@ -95,6 +100,7 @@ def make_phase_result(
         "max_value": spec.max_value,
         "of_key": spec.of_key,
         "holds": spec.holds,
+        "answer": spec.answer,
     }
     if spec.is_estimate:
         summary = phase.estimate
@@ -118,6 +124,27 @@ def make_phase_result(
             )
             for key in spec.options
         ],
+    )
+
+
+def own_phase_result(info: PhaseInfo, answers: Mapping[str, Any]) -> PhaseResult:
+    """The result of a phase whose format summarises its own answers (``own_results``)."""
+    spec = info.spec
+    answer = formats.summarising(spec.answer)
+    options = [
+        OptionResult(key, info.option_labels.get(key, {"en": key}), 0, None) for key in spec.options
+    ]
+    return PhaseResult(
+        key=spec.key,
+        kind=PhaseKind(spec.kind),
+        questions=info.questions,
+        state=info.state,
+        revealed=info.revealed,
+        n=len(answers),
+        options=options,
+        of_key=spec.of_key,
+        answer=spec.answer,
+        summary=answer.summarize(spec.options, list(answers.values())),
     )
 
 
@@ -225,9 +252,15 @@ def build_session_results(
     """The results of a session from its phases and answers (no database). ``also_hidden``: what
     it hides whatever the counts (``stats.analyze``)."""
     meta = meta or SessionMeta()
+    own = {i.spec.key for i in infos if formats.by_name(i.spec.answer).own_results}
+    if own:  # the statistics of roles read option and number phases only
+        data = stats.Dataset(tuple(p for p in data.phases if p.key not in own), data.answers)
     analysis = stats.analyze(data, also_hidden)
     phases = []
     for info in infos:
+        if info.spec.key in own:
+            phases.append(own_phase_result(info, data.of(info.spec.key)))
+            continue
         values = (
             [float(v) for v in data.of(info.spec.key).values() if not isinstance(v, str)]
             if info.spec.is_estimate

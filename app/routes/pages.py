@@ -48,6 +48,7 @@ from app.deps import (
     set_participant_cookie,
 )
 from app.errors import DomainError, Invalid, NotFound, TooManyRequests, retry_after
+from app.formats.base import MAX_FIELD_LENGTH
 from app.limits import Limits
 from app.security import new_participant_token
 from app.sessions import LiveState, SessionCache, SessionContent
@@ -356,7 +357,7 @@ async def audience_vote(
     if content is None:
         return _unknown_code(request, language, code, panel=htmx)
     refusal: DomainError | None = None
-    wanted = phase if phase and len(phase) <= audience.MAX_FIELD_LENGTH else None
+    wanted = phase if phase and len(phase) <= MAX_FIELD_LENGTH else None
     answers = audience.answered_from_form(form.get("answered"), content)
     token = participant_token(request, content.code)
     try:
@@ -365,9 +366,9 @@ async def audience_vote(
             # The form path never invents a participant; the page sets the cookie on reload.
             raise Invalid("the participant cookie is missing", code="no_participant")
         intake.limits.vote(content.code, token)
-        vote = audience.vote_from_form(form)
+        vote = audience.vote_from_form(form, content)
         stored = await intake.writer.submit(content.code, token, vote)
-        answers[stored.phase] = Answer(stored.choice, stored.value)
+        answers[stored.phase] = Answer(stored.choice, stored.value, stored.ranking)
     except DomainError as exc:
         refusal = exc
     wait = retry_after(refusal) if refusal is not None else None

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from markupsafe import escape
 from starlette.convertors import Convertor, register_url_convertor
 
-from app import editor, i18n, talks
+from app import editor, i18n, talkcheck, talkfile, talks
 from app.db import SessionDep
 from app.deps import choose_language, form_fields, render
 from app.errors import Conflict, DomainError, Invalid
@@ -48,7 +48,7 @@ TALK_WORKERS = 2
 """Talks read, checked and stored at once (the API and the editor); more wait their turn. The
 work runs in worker threads, never on the event loop that serves the room's votes and streams,
 and is bounded: the body by ``app.limits.TALK_BODY_LIMIT``, a TOML reading by
-``talks.TOML_SECONDS`` in a process of its own, the problems by ``talks.MAX_PROBLEMS``."""
+``talkfile.TOML_SECONDS`` in a process of its own, the problems by ``talkcheck.MAX_PROBLEMS``."""
 
 
 async def off_the_loop(request: Request, work: Callable[[], T]) -> T:
@@ -70,17 +70,17 @@ async def _talk_body(request: Request) -> Callable[[], Any]:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            raise talks.TalkInvalid([talks.Problem("the body is not UTF-8 text")]) from None
+            raise talks.TalkInvalid([talkcheck.Problem("the body is not UTF-8 text")]) from None
         if content_type in TOML_TYPES:
             try:
-                return talks.parse_toml_isolated(text)
-            except talks.TalkFileError as exc:
+                return talkfile.parse_toml_isolated(text)
+            except talkcheck.TalkFileError as exc:
                 raise talks.TalkInvalid(exc.problems) from None
         try:
             raw = json.loads(text)
         except (ValueError, RecursionError) as exc:
             message = f"not valid JSON: {exc}"[:200]
-            raise talks.TalkInvalid([talks.Problem(message)]) from None
+            raise talks.TalkInvalid([talkcheck.Problem(message)]) from None
         if isinstance(raw, dict):
             raw.pop("version", None)  # what GET adds: a talk read back is accepted
         return raw
@@ -101,7 +101,7 @@ _TALK_BODY: dict[str, Any] = {
 
 
 class _TalkSlug(Convertor[str]):
-    """A talk's slug in an address (the grammar of ``talks.SLUG_RE``): so ``/{slug}`` does not
+    """A talk's slug in an address (the grammar of ``talkcheck.SLUG_RE``): so ``/{slug}`` does not
     also answer for ``/{slug}.toml``, and a 405 there names only what the address answers."""
 
     regex = "[a-z0-9][a-z0-9-]*"
@@ -196,7 +196,7 @@ def export_talk_toml(slug: str, db: SessionDep, _: PresenterDep) -> Response:
     talk = talks.find_talk(db, slug)
     content = talks.current_version(db, talk).content
     return Response(
-        talks.talk_to_toml(content),
+        talkfile.talk_to_toml(content),
         media_type="application/toml; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{talk.slug}.toml"'},
     )
@@ -241,13 +241,13 @@ def _editor_context(
     original: str,
     selected: int,
     preview_lang: str,
-    problems: list[talks.Problem] | None = None,
+    problems: list[talkcheck.Problem] | None = None,
     saved: int | None = None,
     editable: bool = True,
 ) -> dict[str, Any]:
     if problems is None:
-        problems = talks.talk_problems(talk)
-    languages = [lang for lang in talk["languages"] if talks.LANG_RE.match(lang)]
+        problems = talkfile.talk_problems(talk)
+    languages = [lang for lang in talk["languages"] if talkcheck.LANG_RE.match(lang)]
     lang = best_language(languages, preview_lang) if languages else "en"
     selected = max(0, min(selected, len(talk["phases"]) - 1))
     return {
@@ -318,7 +318,7 @@ def new_talk_editor(
         target = f"/presenter/talks/{slug.strip()}/edit"
         return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     langs = editor.split_languages(languages) or ["en"]
-    talk = talks.template_talk(slug.strip(), langs, estimate=perceived == "estimate")
+    talk = talkfile.template_talk(slug.strip(), langs, estimate=perceived == "estimate")
     context = _editor_context(
         talk,
         ui=choose_language(request),
@@ -402,7 +402,9 @@ def _editor_action(request: Request, db: SessionDep, fields: dict[str, str]) -> 
         "partials/presenter/_talk_editor.html" if htmx else "pages/presenter/talk_editor.html"
     )
 
-    def form_again(problems: list[talks.Problem] | None = None, status_code: int = 200) -> Response:
+    def form_again(
+        problems: list[talkcheck.Problem] | None = None, status_code: int = 200
+    ) -> Response:
         """The editor as it was sent, with ``problems`` beside their fields."""
         context = _editor_context(
             talk,
@@ -432,7 +434,7 @@ def _editor_action(request: Request, db: SessionDep, fields: dict[str, str]) -> 
         db.rollback()
         taken = exc.code == "slug_taken"
         return form_again(
-            [talks.Problem(exc.detail, ("slug",) if taken else (), code=exc.code)], exc.status
+            [talkcheck.Problem(exc.detail, ("slug",) if taken else (), code=exc.code)], exc.status
         )
     target = f"/presenter/talks/{version.content['slug']}/edit?saved={version.number}"
     if htmx:

@@ -22,6 +22,9 @@ class PhaseSpec:
     holds: tuple[str, ...] = ()
     min_value: float | None = None
     max_value: float | None = None
+    answer: str = "option"
+    """The phase's answer format (``app.formats``): the statistics here read ``option`` and
+    ``number`` phases; other formats summarise their own answers."""
 
     @property
     def is_estimate(self) -> bool:
