@@ -1,0 +1,215 @@
+"""Open-text answers without a database: the normalisation, the refusals and the blocklist
+(app/formats/text_rules.py)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.formats import text_rules
+from app.formats.text_rules import Blocklist, check, normalise
+from app.i18n import LANGUAGES, translate
+
+# --------------------------------------------------------------------------- normalisation
+
+
+@pytest.mark.parametrize(
+    ("raw", "display", "key"),
+    [
+        ("  Yes!!! ", "Yes", "yes"),
+        ("Ｈｅｌｌｏ\u3000Ｗｏｒｌｄ", "Hello World", "hello world"),  # full-width
+        ("large\n\tlanguage   models", "large language models", "large language models"),
+        ("“涌现”。", "涌现", "涌现"),
+        ("！？大模型，", "大模型", "大模型"),
+        ("(yes)", "yes", "yes"),
+        ("GPT (4)", "GPT (4)", "gpt (4)"),  # a bracket whose partner is in the text stays
+        ("...emergence...", "emergence", "emergence"),
+        ("Straße", "Straße", "strasse"),
+        ("ﬁne-tuning", "fine-tuning", "fine-tuning"),
+        ("C++", "C++", "c++"),  # + is a symbol, not punctuation
+        ("🙂 yes 🙂", "🙂 yes 🙂", "🙂 yes 🙂"),
+    ],
+)
+def test_normalisation_gives_one_display_form_and_one_key(raw: str, display: str, key: str) -> None:
+    assert normalise(raw) == text_rules.Normalised(display, key)
+
+
+def test_accents_are_kept_and_case_only_in_the_display() -> None:
+    assert normalise("Résumé").key != normalise("resume").key
+    assert normalise("RÉSUMÉ").key == normalise("résumé").key == "résumé"
+    assert normalise("ChatGPT").display == "ChatGPT"
+    # composed and decomposed é are one answer
+    assert normalise("re\u0301sume\u0301").key == normalise("résumé").key
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_normalisation_is_idempotent(raw: str) -> None:
+    shown = normalise(raw)
+    assert normalise(shown.display) == shown
+    assert text_rules.key(shown.key) == shown.key
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("", "empty"),
+        ("   \n\t ", "empty"),
+        ("！？。，", "empty"),
+        ("a" * 41, "too_long"),
+        ("涌" * 41, "too_long"),
+        ("x" * 10_000, "too_long"),
+        ("ab\x00cd", "control"),
+        ("ab\x07", "control"),
+        ("ab\x7fcd", "control"),
+        ("a\ud800b", "control"),
+        ("abc\ufffe", "control"),
+        ("\u202egnp.exe", "bidi"),
+        ("abc\u2066def\u2069", "bidi"),
+        ("abc\u200fdef", "bidi"),
+        ("f\u200buck", "invisible"),
+        ("a\u200cb", "invisible"),
+        ("a\u200db", "invisible"),  # a joiner between letters
+        ("\u200d🙂", "invisible"),
+        ("ab\u2060cd", "invisible"),
+        ("\ufeffabc", "invisible"),
+        ("ab\u00adcd", "invisible"),
+        ("abc\U000e0067", "invisible"),  # a tag character outside a flag
+    ],
+)
+def test_bad_text_is_refused_with_its_reason(raw: str, reason: str) -> None:
+    verdict = check(raw)
+    assert not verdict.ok and verdict.reason == reason and verdict.text is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "👩‍💻 coders",  # woman technologist: a joiner between two emoji
+        "🏳️‍🌈",
+        "🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f",  # England's flag
+        "👍🏽 agree",
+        "<script>alert('x')</script>",  # refused nowhere: escaped where it is shown
+        "line\nbreak",
+        "a" * 40,
+        "涌" * 40,
+    ],
+)
+def test_emoji_markup_and_text_at_the_limit_are_accepted(raw: str) -> None:
+    assert check(raw).ok
+
+
+def test_the_limit_counts_characters_as_a_reader_does() -> None:
+    assert text_rules.length("👩‍💻👍🏽🏴\U000e0067\U000e0062\U000e007f é") == 5
+    assert check("🙂" * 10, limit=10).ok and not check("🙂" * 11, limit=10).ok
+    assert check("x" * 200, limit=200).ok and check("x" * 201, limit=200).reason == "too_long"
+    # whitespace collapsed and punctuation stripped before counting
+    assert check("   " + "a" * 40 + "!!!   ").ok
+    for limit in (9, 201):
+        with pytest.raises(ValueError):
+            check("fine", limit=limit)
+
+
+def test_a_huge_body_is_refused_before_its_characters_are_read() -> None:
+    # too long is said first: the zero-width spaces in it are never looked at
+    assert check("\u200b" * 10_000).reason == "too_long"
+    assert check("\u200b" * 999).reason == "invisible"
+
+
+def test_every_reason_has_a_message_in_both_languages() -> None:
+    for reason in text_rules.REASONS:
+        for lang in LANGUAGES:
+            text = translate(lang, f"text_refused_{reason}", limit=40)
+            assert text and "{" not in text
+    assert "40" in translate("zh-Hans", "text_refused_too_long", limit=40)
+
+
+# --------------------------------------------------------------------------- blocklist
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "fuck",
+        "FUCK this",
+        "ｆｕｃｋ",  # full-width
+        "Ｆｕｃｋ",
+        "f u c k",
+        "f.u.c.k off",
+        "f-u-c-k",
+        "motherfucker",
+        "fucking great talk",
+        "sh1t",
+        "s h 1 t",
+        "5hit",
+        "a$$",
+        "you @ss",
+        "what an idiot",
+        "idiots",
+        "bullshit!",
+        "你是傻逼吗",
+        "傻 逼",
+        "傻.逼",
+        "他妈的",
+        "SB",
+        "nmsl",
+    ],
+)
+def test_the_blocklist_sees_through_tricks(raw: str) -> None:
+    screened = Blocklist.seeded().screen(normalise(raw).display)
+    assert screened.hidden and screened.matched
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Scunthorpe",
+        "assessment",
+        "class",
+        "classic bass",
+        "passing the assignment",
+        "Dickens",
+        "this hit home",
+        "is hit or miss",
+        "shiitake",
+        "455 people",
+        "I got a b c",
+        "cocktail",
+        "操作系统",  # 操 alone is not listed: 操作 is "operate"
+        "妈妈的书",
+        "垃圾分类",
+        "hello",
+    ],
+)
+def test_the_blocklist_leaves_innocent_words_alone(raw: str) -> None:
+    assert Blocklist.seeded().screen(raw) == text_rules.Screened(raw, False, ())
+
+
+def test_mask_mode_hides_the_letters_and_keeps_the_rest() -> None:
+    masked = Blocklist.seeded(mode="mask")
+    assert masked.screen("f.u.c.k this") == text_rules.Screened("•.•.•.• this", False, ("fuck",))
+    assert masked.screen("what an idiot!").text == "what an •••••!"
+    assert masked.screen("你是傻 逼吗").text == "你是• •吗"
+    assert masked.screen("great talk").text == "great talk"
+
+
+def test_a_talk_adds_its_own_words_and_languages() -> None:
+    own = Blocklist.seeded(langs=(), extra=["# our list", "crypto", "*spam*", "加密币"])
+    assert own.screen("Crypto!").hidden and own.screen("CRYPTOS").hidden
+    assert own.screen("cryptography").hidden is False  # whole words only
+    assert own.screen("antispammer").hidden  # *spam* matches inside words
+    assert own.screen("买加密币").hidden
+    assert not own.screen("fuck").hidden  # no seeded list asked for
+    english_only = Blocklist.seeded(langs=("en",))
+    assert english_only.screen("idiot").hidden and not english_only.screen("傻逼").hidden
+    with pytest.raises(ValueError):
+        Blocklist.seeded(mode="delete")  # type: ignore[arg-type]
+
+
+def test_the_seeded_lists_are_modest() -> None:
+    for lang in ("en", "zh-Hans"):
+        assert 20 <= len(text_rules.seeded_entries(lang)) <= 40
