@@ -1,5 +1,5 @@
-"""Open-text answers without a database: the normalisation, the refusals and the blocklist
-(app/formats/text_rules.py)."""
+"""Open-text answers without a database: the normalisation, the refusals, the blocklist and the
+terms of the word cloud (app/formats/text_rules.py, app/formats/terms.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.formats import text_rules
+from app.formats import terms, text_rules
+from app.formats.terms import Term
 from app.formats.text_rules import Blocklist, check, normalise
 from app.i18n import LANGUAGES, translate
 
@@ -213,3 +214,49 @@ def test_a_talk_adds_its_own_words_and_languages() -> None:
 def test_the_seeded_lists_are_modest() -> None:
     for lang in ("en", "zh-Hans"):
         assert 20 <= len(text_rules.seeded_entries(lang)) <= 40
+
+
+# --------------------------------------------------------------------------- terms
+
+
+def test_chinese_is_cut_into_words_not_characters() -> None:
+    assert terms.words("大语言模型有涌现能力") == ("大语言模型", "涌现", "能力")
+    assert terms.words("我觉得ChatGPT很有用") == ("觉得", "ChatGPT", "有用")
+    # Japanese: katakana and kanji runs whole, hiragana left out
+    assert terms.words("機械学習はディープラーニングです") == ("機械学習", "ディープラーニング")
+    assert terms.words("Large models don’t reason; GPT-4 and C++ do?") == (
+        "Large",
+        "models",
+        "don’t",
+        "reason",
+        "GPT-4",
+        "and",
+        "C++",
+        "do",
+    )
+
+
+def test_terms_count_answers_by_key_without_stop_words() -> None:
+    answers = [
+        "ChatGPT is the emergence",
+        "chatgpt chatgpt chatgpt",  # one answer counts once
+        "ChatGPT",
+        "我们认为大语言模型有涌现能力",
+        "Emergence!",
+        "the and of",
+    ]
+    got = terms.terms(answers)
+    assert got[:2] == [Term("chatgpt", "ChatGPT", 3), Term("emergence", "Emergence", 2)]
+    keys = {t.key for t in got}
+    assert {"大语言模型", "涌现", "能力"} <= keys
+    assert not keys & {"the", "is", "and", "of", "我们", "认为", "有"}
+    assert terms.terms([]) == [] and terms.terms(["the of 的"]) == []
+
+
+def test_at_most_fifty_terms_ties_broken_by_key() -> None:
+    answers = [f"w{i:03d}" for i in range(120)] + ["zeta zeta", "zeta"]
+    got = terms.terms(reversed(answers))
+    assert len(got) == terms.MAX_TERMS
+    assert got[0] == Term("zeta", "zeta", 2)
+    assert [t.key for t in got[1:]] == [f"w{i:03d}" for i in range(49)]
+    assert terms.terms(answers) == got  # order of the answers does not matter
