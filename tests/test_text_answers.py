@@ -1,16 +1,25 @@
-"""Open-text answers without a database: the normalisation, the refusals, the blocklist and the
-terms of the word cloud (app/formats/text_rules.py, app/formats/terms.py)."""
+"""Open-text answers without a database: the normalisation, the refusals, the blocklist, the terms
+of the word cloud and the cloud itself (app/formats/text_rules.py, app/formats/terms.py,
+app/charts/cloud.py)."""
 
 from __future__ import annotations
+
+import xml.etree.ElementTree as ET
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app import export
+from app.charts import cloud
+from app.charts.svg import Text, text_width
 from app.formats import terms, text_rules
 from app.formats.terms import Term
 from app.formats.text_rules import Blocklist, check, normalise
 from app.i18n import LANGUAGES, translate
+from app.main import make_templates
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 # --------------------------------------------------------------------------- normalisation
 
@@ -260,3 +269,83 @@ def test_at_most_fifty_terms_ties_broken_by_key() -> None:
     assert got[0] == Term("zeta", "zeta", 2)
     assert [t.key for t in got[1:]] == [f"w{i:03d}" for i in range(49)]
     assert terms.terms(answers) == got  # order of the answers does not matter
+
+
+# --------------------------------------------------------------------------- the cloud
+
+MIX = [
+    "Emergence is real",
+    "Emergence matters",
+    "emergence is a mirage",
+    "大语言模型有涌现能力",
+    "涌现只是评测指标的错觉",
+    "scaling laws",
+    "思维链推理",
+    "ChatGPT hallucinates",
+    "<script>alert('x')</script>",
+    'say "hi" & <b>bye</b>',
+]
+
+
+def _boxes(chart: cloud.Chart) -> list[tuple[float, float, float, float]]:
+    out = []
+    for el in chart.elements:
+        assert isinstance(el, Text) and el.anchor == "middle"
+        w = text_width(el.text, el.size, bold=True)
+        top = el.y - el.size * cloud.ASCENT
+        out.append((el.x - w / 2, top, w, el.size * cloud.LINE))
+    return out
+
+
+def test_cloud_sizes_by_square_root_within_the_chart_without_overlaps() -> None:
+    counts = [100, 25, 1]
+    sized = cloud.sizes([Term(f"k{c}", "word", c) for c in counts])
+    assert sized[0] == cloud.MAX_SIZE and sized[1] == cloud.MAX_SIZE / 2  # 4x the count, 2x
+    assert sized[2] == cloud.MIN_SIZE  # 15 by the root, floored
+    many = [Term(f"k{i}", f"term{i}", 200 - 3 * i) for i in range(60)] + [
+        Term(f"z{i}", "大语言模型" if i % 2 else "hallucination", 1) for i in range(10)
+    ]
+    chart = cloud.cloud_chart(many, 300, "en")
+    boxes = _boxes(chart)
+    assert len(boxes) == terms.MAX_TERMS and len(chart.rows) == terms.MAX_TERMS
+    for i, (x, y, w, h) in enumerate(boxes):
+        assert 0 <= x <= cloud.WIDTH - w and 0 <= y <= cloud.HEIGHT - h
+        for x2, y2, w2, h2 in boxes[i + 1 :]:
+            assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y
+    sizes_drawn = [el.size for el in chart.elements if isinstance(el, Text)]
+    assert sizes_drawn == sorted(sizes_drawn, reverse=True) and min(sizes_drawn) >= cloud.MIN_SIZE
+
+
+def test_the_same_answers_draw_the_same_bytes_and_escape_everything() -> None:
+    env = make_templates().env
+    first = export.render_svg(env, cloud.cloud_chart(terms.terms(MIX), len(MIX), "zh-Hans"))
+    again = export.render_svg(env, cloud.cloud_chart(terms.terms(MIX), len(MIX), "zh-Hans"))
+    assert first == again
+    root = ET.fromstring(first.split("?>", 1)[1])
+    texts = [el.text for el in root.iter(f"{SVG}text")]
+    assert {"大语言模型", "涌现", "Emergence", "script", "alert"} <= set(texts)
+    assert root.get("role") == "img"
+    assert root.find(f"{SVG}title").text == "词云"  # type: ignore[union-attr]
+    png = export.svg_to_png(first)
+    assert png.startswith(b"\x89PNG")
+
+
+def test_markup_in_one_answer_reaches_the_svg_as_text() -> None:
+    env = make_templates().env
+    payload = [Term("<script>", "<script>", 3), Term('"quoted"', '"x" onload="y', 2)]
+    svg = export.render_svg(env, cloud.cloud_chart(payload, 5, "en"))
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert 'onload="y' not in svg
+    root = ET.fromstring(svg.split("?>", 1)[1])
+    assert [el.text for el in root.iter(f"{SVG}text")] == ["<script>", '"x" onload="y']
+    assert "&lt;script&gt;: 3 answers" in svg  # the text equivalent too
+
+
+def test_an_empty_cloud_says_so_in_both_languages() -> None:
+    env = make_templates().env
+    for lang, words in (("en", "No answers yet."), ("zh-Hans", "尚无回答。")):
+        chart = cloud.cloud_chart([], 0, lang)
+        assert [el.text for el in chart.elements if isinstance(el, Text)] == [words]
+        assert words in export.render_svg(env, chart)
+    stopped = cloud.cloud_chart([], 2, "en")
+    assert stopped.sentence == "2 answers, but no word in them to show yet."

@@ -1,0 +1,218 @@
+"""The word cloud of open-text answers: the terms (``app.formats.terms``) drawn as a ``Chart``, so
+it becomes SVG and PNG like every other chart (``partials/charts/_svg.html``, ``export``), with
+every answer's text escaped by the template.
+
+- At most ``MAX_TERMS`` terms, the most used in the middle.
+- Font size by the square root of the count: the most used term at ``MAX_SIZE``, a term used by
+  a quarter as many answers at half that size, none below ``MIN_SIZE``. The chart is
+  ``WIDTH`` x ``HEIGHT`` units (16:9); filling a 1280x720 slide below its one sentence it is
+  drawn about 620 px high, so MIN_SIZE units are 30 px, above the 28 px the back row needs
+  (UI.md); at 1920x1080, 45 px or more.
+- A deterministic layout: each term in order tries the points of one fixed spiral out from the
+  middle (stretched to the chart's shape) and takes the first where its box, measured with
+  ``svg.text_width`` like every other chart's labels, overlaps no box placed before and stays
+  inside the chart. If a term finds no place, every size shrinks by ``SHRINK`` and the layout
+  starts again; at MIN_SIZE a term that still finds none is left out (its row stays in the text
+  equivalent). The same terms give the same bytes, always: no randomness, no rotation.
+- Okabe-Ito colours that keep 3:1 contrast on white (no yellow, orange or sky blue for text),
+  by rank: colour carries no meaning, the size does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from app.charts.svg import INK, MUTED, Chart, Text, text_width, wrap
+from app.formats.terms import MAX_TERMS, Term
+from app.i18n import translate
+
+WIDTH = 1600
+HEIGHT = 900
+MIN_SIZE = 44
+MAX_SIZE = 150
+SHRINK = 0.85
+GAP = 8
+"""Units of white between two words' boxes."""
+EDGE = 16
+COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", INK)
+LINE = 1.16
+"""A word's box height per unit of font size; the baseline sits ``ASCENT`` of the size below
+its top (Latin descenders and CJK glyphs both fit)."""
+ASCENT = 0.9
+
+
+@dataclass(frozen=True)
+class Placed:
+    term: Term
+    size: float
+    x: float
+    """The centre of the word."""
+    y: float
+    """The top of its box."""
+    w: float
+    h: float
+
+
+@cache
+def _spiral() -> tuple[np.ndarray, np.ndarray]:
+    """The offsets from the middle a word tries in order: an Archimedean spiral, turns 12 units
+    apart, a point every 12 units along it, stretched to the chart's width."""
+    step = 12.0
+    radius_max = HEIGHT / 2 * math.sqrt(2)  # stretched, it reaches past every corner
+    thetas = [0.0]
+    theta = 0.0
+    while True:
+        radius = step * theta / (2 * math.pi)
+        theta += step / max(radius, step)
+        if radius > radius_max:
+            break
+        thetas.append(theta)
+    t = np.array(thetas)
+    r = step * t / (2 * math.pi)
+    stretch = WIDTH / HEIGHT
+    return r * np.cos(t) * stretch, r * np.sin(t)
+
+
+def sizes(terms: Sequence[Term], scale: float = 1.0) -> list[float]:
+    """Font sizes by the square root of the count (module notes), rounded to whole units."""
+    top = max((t.count for t in terms), default=1)
+    return [float(max(MIN_SIZE, round(scale * MAX_SIZE * math.sqrt(t.count / top)))) for t in terms]
+
+
+def _place(terms: Sequence[Term], font: Sequence[float]) -> tuple[list[Placed], bool]:
+    """Place the terms in order on the spiral; whether every one found a place."""
+    placed: list[Placed] = []
+    for term, size in zip(terms, font, strict=True):
+        w = text_width(term.text, size, bold=True)
+        h = size * LINE
+        spot = _first_free(placed, w, h)
+        if spot is None:
+            return placed, False
+        placed.append(Placed(term, size, spot[0] + w / 2, spot[1], w, h))
+    return placed, True
+
+
+CHUNKS = (0, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, None)
+"""The spiral is searched a chunk at a time (most words find a place near the middle)."""
+
+
+def _first_free(placed: Sequence[Placed], w: float, h: float) -> tuple[float, float] | None:
+    """The top left corner of the first box of ``w`` x ``h`` on the spiral that overlaps none
+    placed and stays inside the chart."""
+    dx, dy = _spiral()
+    # The placed boxes, grown by the gap, as columns: every candidate against every box at once.
+    ox = np.array([[p.x - p.w / 2 - GAP for p in placed]])
+    oy = np.array([[p.y - GAP for p in placed]])
+    ow = np.array([[p.w + 2 * GAP for p in placed]])
+    oh = np.array([[p.h + 2 * GAP for p in placed]])
+    for start, end in itertools.pairwise(CHUNKS):
+        left = WIDTH / 2 + dx[start:end] - w / 2
+        top = HEIGHT / 2 + dy[start:end] - h / 2
+        inside = (left >= EDGE) & (top >= EDGE) & (left + w <= WIDTH - EDGE)
+        inside &= top + h <= HEIGHT - EDGE
+        if placed:
+            x, y = left[:, None], top[:, None]
+            apart = (x + w <= ox) | (ox + ow <= x) | (y + h <= oy) | (oy + oh <= y)
+            inside &= apart.all(axis=1)
+        hits = np.flatnonzero(inside)
+        if hits.size:
+            return float(left[hits[0]]), float(top[hits[0]])
+    return None
+
+
+FILL = 0.6
+"""The share of the chart that words' boxes can cover at most: a first layout starts at the scale
+where they would cover this much (rather than at full size, which cannot fit)."""
+
+
+def _first_scale(terms: Sequence[Term]) -> float:
+    area = sum(
+        text_width(t.text, size, bold=True) * size * LINE
+        for t, size in zip(terms, sizes(terms), strict=True)
+    )
+    room = FILL * (WIDTH - 2 * EDGE) * (HEIGHT - 2 * EDGE)
+    return min(1.0, math.sqrt(room / area)) if area else 1.0
+
+
+def layout(terms: Sequence[Term]) -> list[Placed]:
+    """Every term placed, shrinking all sizes until they fit (module notes)."""
+    terms = list(terms[:MAX_TERMS])
+    scale = _first_scale(terms)
+    while True:
+        font = sizes(terms, scale)
+        placed, complete = _place(terms, font)
+        if complete:
+            return placed
+        if all(size == MIN_SIZE for size in font):
+            break
+        scale *= SHRINK
+    # At the smallest size: the terms that fit, in order, the others left out.
+    kept: list[Term] = []
+    for term in terms:
+        _, complete = _place([*kept, term], sizes([*kept, term], scale))
+        if complete:
+            kept.append(term)
+    return _place(kept, sizes(kept, scale))[0]
+
+
+def _centred(placed: list[Placed]) -> list[Placed]:
+    """The words moved together so that their bounding box sits in the middle of the chart."""
+    if not placed:
+        return placed
+    left = min(p.x - p.w / 2 for p in placed)
+    right = max(p.x + p.w / 2 for p in placed)
+    top = min(p.y for p in placed)
+    bottom = max(p.y + p.h for p in placed)
+    shift_x = round((WIDTH - right - left) / 2, 1)
+    shift_y = round((HEIGHT - bottom - top) / 2, 1)
+    return [Placed(p.term, p.size, p.x + shift_x, p.y + shift_y, p.w, p.h) for p in placed]
+
+
+def cloud_chart(terms: Sequence[Term], answers: int, lang: str) -> Chart:
+    """The word cloud of ``answers`` answers whose terms are ``terms`` (most used first)."""
+    shown = list(terms[:MAX_TERMS])
+    digest = hashlib.sha256(repr((lang, answers, shown)).encode()).hexdigest()[:12]
+    chart = Chart(
+        name="cloud",
+        title=translate(lang, "cloud_title"),
+        sentence=translate(lang, "cloud_sentence", n=answers),
+        lang=lang,
+        width=WIDTH,
+        height=HEIGHT,
+        uid=f"w{digest}",  # from the content, not a counter: the same cloud, the same bytes
+    )
+    chart.rows = [translate(lang, "cloud_row", word=t.text, count=t.count) for t in shown]
+    if not shown:
+        message = (
+            translate(lang, "cloud_no_words", n=answers)
+            if answers
+            else translate(lang, "res_no_answers")
+        )
+        chart.sentence = message
+        size = 64
+        lines = wrap(message, WIDTH - 4 * EDGE, size, bold=True, max_lines=3)
+        y = HEIGHT / 2 - (len(lines) - 1) * size * 0.6 + size * 0.35
+        for line in lines:
+            chart.add(Text(WIDTH / 2, y, line, size, anchor="middle", weight="bold", fill=MUTED))
+            y += size * 1.2
+        return chart
+    for rank, word in enumerate(_centred(layout(shown))):
+        chart.add(
+            Text(
+                word.x,
+                word.y + word.size * ASCENT,
+                word.term.text,
+                word.size,
+                anchor="middle",
+                weight="bold",
+                fill=COLOURS[rank % len(COLOURS)],
+            )
+        )
+    return chart
