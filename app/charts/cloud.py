@@ -10,10 +10,11 @@ every answer's text escaped by the template.
   (UI.md); at 1920x1080, 45 px or more.
 - A deterministic layout: each term in order tries the points of one fixed spiral out from the
   middle (stretched to the chart's shape) and takes the first where its box, measured with
-  ``svg.text_width`` like every other chart's labels, overlaps no box placed before and stays
-  inside the chart. If a term finds no place, every size shrinks by ``SHRINK`` and the layout
-  starts again; at MIN_SIZE a term that still finds none is left out (its row stays in the text
-  equivalent). The same terms give the same bytes, always: no randomness, no rotation.
+  ``svg.text_width`` like every other chart's labels, overlaps no box placed before (a grid of
+  covered cells, ``_Grid``) and stays inside the chart. If a term finds no place, every size
+  shrinks by ``SHRINK`` and the layout starts again; at MIN_SIZE a term that still finds none
+  is left out (its row stays in the text equivalent). The same terms give the same bytes,
+  always: no randomness, no rotation.
 - Okabe-Ito colours that keep 3:1 contrast on white (no yellow, orange or sky blue for text),
   by rank: colour carries no meaning, the size does.
 """
@@ -21,7 +22,6 @@ every answer's text escaped by the template.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,7 +38,7 @@ HEIGHT = 900
 MIN_SIZE = 44
 MAX_SIZE = 150
 SHRINK = 0.85
-GAP = 8
+GAP = 4
 """Units of white between two words' boxes."""
 EDGE = 16
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", INK)
@@ -86,48 +86,62 @@ def sizes(terms: Sequence[Term], scale: float = 1.0) -> list[float]:
     return [float(max(MIN_SIZE, round(scale * MAX_SIZE * math.sqrt(t.count / top)))) for t in terms]
 
 
+CELL = 8
+"""The side of a cell of the grid that records where words are (``_Grid``), in chart units."""
+
+
+class _Grid:
+    """Which cells of the chart words cover (each box grown by ``GAP`` and rounded out to whole
+    cells), so a candidate box is checked against every word at once with a summed-area table:
+    never an overlap, at the price of at most a cell of extra white between two words."""
+
+    def __init__(self) -> None:
+        self.cells = np.zeros((math.ceil(HEIGHT / CELL), math.ceil(WIDTH / CELL)), np.int32)
+
+    def cover(self, left: float, top: float, w: float, h: float) -> None:
+        r0, c0 = math.floor((top - GAP) / CELL), math.floor((left - GAP) / CELL)
+        r1, c1 = math.ceil((top + h + GAP) / CELL), math.ceil((left + w + GAP) / CELL)
+        self.cells[max(r0, 0) : r1, max(c0, 0) : c1] = 1
+
+    def first_free(self, w: float, h: float) -> tuple[float, float] | None:
+        """The top left corner of the first box of ``w`` x ``h`` on the spiral that covers no
+        word's cell and stays inside the chart."""
+        dx, dy = _spiral()
+        left = WIDTH / 2 + dx - w / 2
+        top = HEIGHT / 2 + dy - h / 2
+        inside = np.flatnonzero(
+            (left >= EDGE) & (top >= EDGE) & (left + w <= WIDTH - EDGE) & (top + h <= HEIGHT - EDGE)
+        )
+        left, top = left[inside], top[inside]
+        table = np.zeros((self.cells.shape[0] + 1, self.cells.shape[1] + 1), np.int32)
+        table[1:, 1:] = self.cells.cumsum(0).cumsum(1)
+        c0 = np.floor(left / CELL).astype(np.intp)
+        r0 = np.floor(top / CELL).astype(np.intp)
+        c1 = np.ceil((left + w) / CELL).astype(np.intp)
+        r1 = np.ceil((top + h) / CELL).astype(np.intp)
+        covered = table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]
+        hits = np.flatnonzero(covered == 0)
+        if hits.size == 0:
+            return None
+        return float(left[hits[0]]), float(top[hits[0]])
+
+
 def _place(terms: Sequence[Term], font: Sequence[float]) -> tuple[list[Placed], bool]:
     """Place the terms in order on the spiral; whether every one found a place."""
+    grid = _Grid()
     placed: list[Placed] = []
     for term, size in zip(terms, font, strict=True):
         w = text_width(term.text, size, bold=True)
         h = size * LINE
-        spot = _first_free(placed, w, h)
+        spot = grid.first_free(w, h)
         if spot is None:
             return placed, False
+        grid.cover(spot[0], spot[1], w, h)
         placed.append(Placed(term, size, spot[0] + w / 2, spot[1], w, h))
     return placed, True
 
 
-CHUNKS = (0, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, None)
-"""The spiral is searched a chunk at a time (most words find a place near the middle)."""
-
-
-def _first_free(placed: Sequence[Placed], w: float, h: float) -> tuple[float, float] | None:
-    """The top left corner of the first box of ``w`` x ``h`` on the spiral that overlaps none
-    placed and stays inside the chart."""
-    dx, dy = _spiral()
-    # The placed boxes, grown by the gap, as columns: every candidate against every box at once.
-    ox = np.array([[p.x - p.w / 2 - GAP for p in placed]])
-    oy = np.array([[p.y - GAP for p in placed]])
-    ow = np.array([[p.w + 2 * GAP for p in placed]])
-    oh = np.array([[p.h + 2 * GAP for p in placed]])
-    for start, end in itertools.pairwise(CHUNKS):
-        left = WIDTH / 2 + dx[start:end] - w / 2
-        top = HEIGHT / 2 + dy[start:end] - h / 2
-        inside = (left >= EDGE) & (top >= EDGE) & (left + w <= WIDTH - EDGE)
-        inside &= top + h <= HEIGHT - EDGE
-        if placed:
-            x, y = left[:, None], top[:, None]
-            apart = (x + w <= ox) | (ox + ow <= x) | (y + h <= oy) | (oy + oh <= y)
-            inside &= apart.all(axis=1)
-        hits = np.flatnonzero(inside)
-        if hits.size:
-            return float(left[hits[0]]), float(top[hits[0]])
-    return None
-
-
-FILL = 0.6
+FILL = 0.75
 """The share of the chart that words' boxes can cover at most: a first layout starts at the scale
 where they would cover this much (rather than at full size, which cannot fit)."""
 
