@@ -7,7 +7,7 @@ the segmenter can find them again). Timed, each as the median and the maximum of
 
 - ``cloud``: what a route does to answer with the cloud as SVG: the terms of the answers
   (``app.formats.terms``, its memory of answers already cut emptied first, so every answer is cut
-  again), the chart (``app.charts.cloud``), the SVG file (``export.render_svg``);
+  and keyed again), the chart (``app.charts.cloud``), the SVG file (``export.render_svg``);
 - ``cloud_again``: the same with the answers already cut (a live cloud redrawn when one more
   answer is approved);
 - ``png``: the SVG to PNG (resvg), apart;
@@ -127,7 +127,7 @@ def stage_cloud(count: int = 2000, repeats: int = 7, png_repeats: int = 3) -> di
         "terms_drawn": sum(1 for el in chart.elements if el.kind == "text"),
         "segmenter_load_ms": load_ms,
         "svg_bytes": len(svg.encode()),
-        "cloud": _timed(draw, repeats, before=terms.words.cache_clear),
+        "cloud": _timed(draw, repeats, before=terms.forget),
         "cloud_again": _timed(draw, repeats),
         "png": _timed(lambda: export.svg_to_png(svg), png_repeats),
         "baseline": _timed(baseline, repeats),

@@ -126,8 +126,15 @@ def words(answer: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=65536)
 def _term_key(word: str) -> str:
     return text_rules.key(word.replace("’", "'"))
+
+
+def forget() -> None:
+    """Empty the memory of answers already cut and words already keyed (for measuring)."""
+    words.cache_clear()
+    _term_key.cache_clear()
 
 
 def terms(answers: Iterable[str], limit: int = MAX_TERMS) -> list[Term]:
