@@ -154,6 +154,8 @@ def test_every_reason_has_a_message_in_both_languages() -> None:
         "motherfucker",
         "fucking great talk",
         "sh1t",
+        "fuuuuck",
+        "shiiiit happens",
         "s h 1 t",
         "5hit",
         "a$$",
@@ -193,6 +195,8 @@ def test_the_blocklist_sees_through_tricks(raw: str) -> None:
         "妈妈的书",
         "垃圾分类",
         "hello",
+        "coooool",
+        "glasssss",
     ],
 )
 def test_the_blocklist_leaves_innocent_words_alone(raw: str) -> None:
@@ -205,6 +209,16 @@ def test_mask_mode_hides_the_letters_and_keeps_the_rest() -> None:
     assert masked.screen("what an idiot!").text == "what an •••••!"
     assert masked.screen("你是傻 逼吗").text == "你是• •吗"
     assert masked.screen("great talk").text == "great talk"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from("fuckshit傻逼 .-@$ｆ105aeiou"), max_size=30))
+def test_masking_keeps_every_character_but_the_letters_it_hides(raw: str) -> None:
+    screened = Blocklist.seeded(mode="mask").screen(raw)
+    assert len(screened.text) == len(raw) and not screened.hidden
+    for before, after in zip(raw, screened.text, strict=True):
+        assert after == before or (after == "•" and not before.isspace())
+    assert bool(screened.matched) == (screened.text != raw)
 
 
 def test_a_talk_adds_its_own_words_and_languages() -> None:

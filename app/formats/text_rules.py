@@ -38,15 +38,23 @@ Emoji are allowed.
 ``blocklists/``, plus its own), in mode ``block`` (a matching answer is stored hidden: it never
 reaches the room) or ``mask`` (its letters are replaced by "•"). Matching sees through
 full-width letters and case (NFKC, case-fold), letters spaced or dotted apart ("f u c k",
-"f.u.c.k"), and common leetspeak (0->o, 1->i, 3->e, 4->a, 5->s, @->a, $->s, in words that have a
-letter). Latin entries match whole words (with common endings: "-s", "-ing", "-er"...), so
-"class", "assessment" and "Scunthorpe" pass; an entry written ``*word*`` matches inside words too
-(for words no innocent word contains). Entries in Chinese characters match as substrings, with
-spaces and punctuation between the characters ignored ("傻 逼").
+"f.u.c.k"), a letter stretched ("fuuuck"), and common leetspeak (0->o, 1->i, 3->e, 4->a, 5->s,
+@->a, $->s, in words that have a letter). Latin entries match whole words (with common
+endings: "-s", "-ing", "-er"...), so "class", "assessment" and "Scunthorpe" pass; an entry
+written ``*word*`` matches inside words too (for words no innocent word contains). Entries in
+Chinese characters match as substrings, with spaces and punctuation between the characters
+ignored ("傻 逼"). Not seen through: look-alike letters of other scripts (Cyrillic "а" for "a"),
+and words cut by a symbol ("f*ck").
+
+**How an open-text format uses them**: ``verdict = check(raw, limit)``; refused, the phone says
+``text_refused_<verdict.reason>`` and nothing is stored; accepted, ``screened =
+blocklist.screen(verdict.text.display)``, and the answer stored is ``screened.text`` with
+``key(screened.text)``, hidden when ``screened.hidden``. The cloud counts only answers shown.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -271,6 +279,8 @@ SEEDED = {"en": "en.txt", "zh-Hans": "zh.txt"}
 LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "@": "a", "$": "s"})
 SUFFIXES = ("", "s", "es", "ed", "er", "ers", "ing", "in", "y", "ies")
 """Endings a whole-word entry matches with ("idiot" matches "idiots")."""
+STRETCHED = re.compile(r"(.)\1{2,}")
+"""A letter written three times or more in a row ("fuuuck", "shiiit"): read once as well."""
 MASK = "•"
 Mode = Literal["block", "mask"]
 MODES: tuple[Mode, ...] = ("block", "mask")
@@ -379,6 +389,13 @@ def _cjk_letters(text: str) -> _Word:
     return _Word("".join(ch for ch, _ in kept).casefold(), tuple(i for _, i in kept))
 
 
+def _hit(entry: Entry, word: str) -> bool:
+    if entry.anywhere:
+        return entry.word in word
+    rest = word.removeprefix(entry.word)
+    return rest != word and rest in SUFFIXES
+
+
 @dataclass(frozen=True)
 class Blocklist:
     entries: tuple[Entry, ...]
@@ -406,13 +423,9 @@ class Blocklist:
         cjk = [e for e in self.entries if _cjk(e.word)]
         if latin:
             for word in _latin_words(text):
+                forms = {word.letters, STRETCHED.sub(r"\1", word.letters)}
                 for entry in latin:
-                    if entry.anywhere:
-                        hit = entry.word in word.letters
-                    else:
-                        rest = word.letters.removeprefix(entry.word)
-                        hit = rest != word.letters and rest in SUFFIXES
-                    if hit:
+                    if any(_hit(entry, form) for form in forms):
                         found[entry.word] = None
                         covered.update(word.positions)
         if cjk:
