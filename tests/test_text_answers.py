@@ -4,7 +4,10 @@ app/charts/cloud.py)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +23,7 @@ from app.i18n import LANGUAGES, translate
 from app.main import make_templates
 
 SVG = "{http://www.w3.org/2000/svg}"
+ROOT = Path(__file__).resolve().parent.parent
 
 # --------------------------------------------------------------------------- normalisation
 
@@ -257,6 +261,25 @@ def test_chinese_is_cut_into_words_not_characters() -> None:
         "C++",
         "do",
     )
+
+
+def test_the_segmenter_loads_only_when_asked_and_off_the_caller() -> None:
+    script = (
+        "import sys, threading\n"
+        "from app.formats import terms\n"
+        "assert 'jieba' not in sys.modules, 'imported at start'\n"
+        "thread = terms.warm_up()\n"
+        "assert thread is not threading.current_thread() and thread.daemon\n"
+        "thread.join()\n"
+        "assert 'jieba' in sys.modules and terms._segmenter is not None\n"
+        "print(' / '.join(terms.words('大语言模型有涌现能力')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "大语言模型 / 涌现 / 能力"
+    assert "Building prefix dict" not in done.stderr  # jieba's chatter is silenced
 
 
 def test_terms_count_answers_by_key_without_stop_words() -> None:
