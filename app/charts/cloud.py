@@ -211,7 +211,7 @@ def cloud_chart(terms: Sequence[Term], answers: int, lang: str) -> Chart:
         )
         chart.sentence = message
         size = 64
-        lines = wrap(message, WIDTH - 4 * EDGE, size, bold=True, max_lines=3)
+        lines = wrap(message, WIDTH * 0.7, size, bold=True, max_lines=3)  # no word alone
         y = HEIGHT / 2 - (len(lines) - 1) * size * 0.6 + size * 0.35
         for line in lines:
             chart.add(Text(WIDTH / 2, y, line, size, anchor="middle", weight="bold", fill=MUTED))
