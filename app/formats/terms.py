@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -84,7 +85,12 @@ def segmenter() -> Any:
     if _segmenter is None:
         with _lock:
             if _segmenter is None:
-                import jieba
+                with warnings.catch_warnings():
+                    # jieba 0.42.1 imports pkg_resources, which newer setuptools deprecate
+                    # with a warning (an error under the tests' filter)
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    warnings.simplefilter("ignore", UserWarning)
+                    import jieba
 
                 logging.getLogger("jieba").setLevel(logging.WARNING)  # no "Building prefix dict"
                 tokenizer = jieba.Tokenizer()
