@@ -161,6 +161,7 @@ def test_every_reason_has_a_message_in_both_languages() -> None:
         "fuuuuck",
         "shiiiit happens",
         "s h 1 t",
+        "u r a b i t c h",
         "5hit",
         "a$$",
         "you @ss",
@@ -194,6 +195,7 @@ def test_the_blocklist_sees_through_tricks(raw: str) -> None:
         "shiitake",
         "455 people",
         "I got a b c",
+        "c l a s s",
         "cocktail",
         "操作系统",  # 操 alone is not listed: 操作 is "operate"
         "妈妈的书",
@@ -213,6 +215,7 @@ def test_mask_mode_hides_the_letters_and_keeps_the_rest() -> None:
     assert masked.screen("what an idiot!").text == "what an •••••!"
     assert masked.screen("你是傻 逼吗").text == "你是• •吗"
     assert masked.screen("great talk").text == "great talk"
+    assert masked.screen("u r a b i t c h").text == "u r a • • • • •"
 
 
 @settings(max_examples=200, deadline=None)

@@ -340,6 +340,10 @@ class Screened:
 class _Word:
     letters: str
     positions: tuple[int, ...]
+    spelled: bool = False
+    """Joined from single letters apart by spaces ("u r a b i t c h"): where its words begin is
+    unknown, so an entry of four letters or more may match inside it (a shorter one would find
+    "ass" in "c l a s s")."""
 
 
 def _latin_words(text: str) -> list[_Word]:
@@ -375,7 +379,8 @@ def _latin_words(text: str) -> list[_Word]:
         folded = unicodedata.normalize("NFKC", run.casefold())
         if any(ch.isalpha() for ch in folded):
             folded = folded.translate(LEET)
-        out.append(_Word(folded, tuple(where)))
+        spelled = len(where) >= 3 and len(where) == len(run) and " " in text[where[0] : where[-1]]
+        out.append(_Word(folded, tuple(where), spelled))
     return out
 
 
@@ -425,7 +430,14 @@ class Blocklist:
             for word in _latin_words(text):
                 forms = {word.letters, STRETCHED.sub(r"\1", word.letters)}
                 for entry in latin:
-                    if any(_hit(entry, form) for form in forms):
+                    if word.spelled and len(entry.word) >= 4 and entry.word in word.letters:
+                        found[entry.word] = None
+                        start = word.letters.find(entry.word)
+                        if len(word.letters) == len(word.positions):  # one letter, one place
+                            covered.update(word.positions[start : start + len(entry.word)])
+                        else:
+                            covered.update(word.positions)
+                    elif any(_hit(entry, form) for form in forms):
                         found[entry.word] = None
                         covered.update(word.positions)
         if cjk:
