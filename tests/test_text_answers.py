@@ -345,15 +345,18 @@ def test_cloud_sizes_by_square_root_within_the_chart_without_overlaps() -> None:
     many = [Term(f"k{i}", f"term{i}", 200 - 3 * i) for i in range(60)] + [
         Term(f"z{i}", "大语言模型" if i % 2 else "hallucination", 1) for i in range(10)
     ]
-    chart = cloud.cloud_chart(many, 300, "en")
-    boxes = _boxes(chart)
-    assert len(boxes) == terms.MAX_TERMS and len(chart.rows) == terms.MAX_TERMS
-    for i, (x, y, w, h) in enumerate(boxes):
-        assert 0 <= x <= cloud.WIDTH - w and 0 <= y <= cloud.HEIGHT - h
-        for x2, y2, w2, h2 in boxes[i + 1 :]:
-            assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y
-    sizes_drawn = [el.size for el in chart.elements if isinstance(el, Text)]
-    assert sizes_drawn == sorted(sizes_drawn, reverse=True) and min(sizes_drawn) >= cloud.MIN_SIZE
+    for phone, most in ((False, terms.MAX_TERMS), (True, cloud.PHONE_TERMS)):
+        chart = cloud.cloud_chart(many, 300, "en", phone=phone)
+        boxes = _boxes(chart)
+        assert len(boxes) == most and len(chart.rows) == most
+        # half as many units across on a phone: its words read twice as large for their size
+        assert chart.width == (cloud.PHONE_WIDTH if phone else cloud.WIDTH)
+        for i, (x, y, w, h) in enumerate(boxes):
+            assert 0 <= x <= chart.width - w and 0 <= y <= chart.height - h
+            for x2, y2, w2, h2 in boxes[i + 1 :]:
+                assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y
+        drawn = [el.size for el in chart.elements if isinstance(el, Text)]
+        assert drawn == sorted(drawn, reverse=True) and min(drawn) >= cloud.MIN_SIZE
 
 
 def test_the_same_answers_draw_the_same_bytes_and_escape_everything() -> None:

@@ -35,9 +35,14 @@ from app.i18n import translate
 
 WIDTH = 1600
 HEIGHT = 900
+PHONE_WIDTH = 800
+PHONE_HEIGHT = 720
+PHONE_TERMS = 20
+"""The phone's cloud (``phone=True``): half as wide and nearly square, the 20 most used terms,
+so that across a 390 px screen its smallest word is still about 20 px."""
 MIN_SIZE = 44
 MAX_SIZE = 150
-SHRINK = 0.85
+SHRINK = 0.92
 GAP = 4
 """Units of white between two words' boxes."""
 EDGE = 16
@@ -60,12 +65,22 @@ class Placed:
     h: float
 
 
+@dataclass(frozen=True)
+class Shape:
+    width: float
+    height: float
+
+
+SLIDE = Shape(WIDTH, HEIGHT)
+PHONE = Shape(PHONE_WIDTH, PHONE_HEIGHT)
+
+
 @cache
-def _spiral() -> tuple[np.ndarray, np.ndarray]:
+def _spiral(shape: Shape) -> tuple[np.ndarray, np.ndarray]:
     """The offsets from the middle a word tries in order: an Archimedean spiral, turns 12 units
-    apart, a point every 12 units along it, stretched to the chart's width."""
+    apart, a point every 12 units along it, stretched to the chart's shape."""
     step = 12.0
-    radius_max = HEIGHT / 2 * math.sqrt(2)  # stretched, it reaches past every corner
+    radius_max = shape.height / 2 * math.sqrt(2)  # stretched, it reaches past every corner
     thetas = [0.0]
     theta = 0.0
     while True:
@@ -76,7 +91,7 @@ def _spiral() -> tuple[np.ndarray, np.ndarray]:
         thetas.append(theta)
     t = np.array(thetas)
     r = step * t / (2 * math.pi)
-    stretch = WIDTH / HEIGHT
+    stretch = shape.width / shape.height
     return r * np.cos(t) * stretch, r * np.sin(t)
 
 
@@ -95,8 +110,11 @@ class _Grid:
     cells), so a candidate box is checked against every word at once with a summed-area table:
     never an overlap, at the price of at most a cell of extra white between two words."""
 
-    def __init__(self) -> None:
-        self.cells = np.zeros((math.ceil(HEIGHT / CELL), math.ceil(WIDTH / CELL)), np.int32)
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
+        self.cells = np.zeros(
+            (math.ceil(shape.height / CELL), math.ceil(shape.width / CELL)), np.int32
+        )
 
     def cover(self, left: float, top: float, w: float, h: float) -> None:
         r0, c0 = math.floor((top - GAP) / CELL), math.floor((left - GAP) / CELL)
@@ -106,11 +124,12 @@ class _Grid:
     def first_free(self, w: float, h: float) -> tuple[float, float] | None:
         """The top left corner of the first box of ``w`` x ``h`` on the spiral that covers no
         word's cell and stays inside the chart."""
-        dx, dy = _spiral()
-        left = WIDTH / 2 + dx - w / 2
-        top = HEIGHT / 2 + dy - h / 2
+        width, height = self.shape.width, self.shape.height
+        dx, dy = _spiral(self.shape)
+        left = width / 2 + dx - w / 2
+        top = height / 2 + dy - h / 2
         inside = np.flatnonzero(
-            (left >= EDGE) & (top >= EDGE) & (left + w <= WIDTH - EDGE) & (top + h <= HEIGHT - EDGE)
+            (left >= EDGE) & (top >= EDGE) & (left + w <= width - EDGE) & (top + h <= height - EDGE)
         )
         left, top = left[inside], top[inside]
         table = np.zeros((self.cells.shape[0] + 1, self.cells.shape[1] + 1), np.int32)
@@ -126,9 +145,9 @@ class _Grid:
         return float(left[hits[0]]), float(top[hits[0]])
 
 
-def _place(terms: Sequence[Term], font: Sequence[float]) -> tuple[list[Placed], bool]:
+def _place(terms: Sequence[Term], font: Sequence[float], shape: Shape) -> tuple[list[Placed], bool]:
     """Place the terms in order on the spiral; whether every one found a place."""
-    grid = _Grid()
+    grid = _Grid(shape)
     placed: list[Placed] = []
     for term, size in zip(terms, font, strict=True):
         w = text_width(term.text, size, bold=True)
@@ -146,22 +165,22 @@ FILL = 0.75
 where they would cover this much (rather than at full size, which cannot fit)."""
 
 
-def _first_scale(terms: Sequence[Term]) -> float:
+def _first_scale(terms: Sequence[Term], shape: Shape) -> float:
     area = sum(
         text_width(t.text, size, bold=True) * size * LINE
         for t, size in zip(terms, sizes(terms), strict=True)
     )
-    room = FILL * (WIDTH - 2 * EDGE) * (HEIGHT - 2 * EDGE)
+    room = FILL * (shape.width - 2 * EDGE) * (shape.height - 2 * EDGE)
     return min(1.0, math.sqrt(room / area)) if area else 1.0
 
 
-def layout(terms: Sequence[Term]) -> list[Placed]:
+def layout(terms: Sequence[Term], shape: Shape = SLIDE) -> list[Placed]:
     """Every term placed, shrinking all sizes until they fit (module notes)."""
     terms = list(terms[:MAX_TERMS])
-    scale = _first_scale(terms)
+    scale = _first_scale(terms, shape)
     while True:
         font = sizes(terms, scale)
-        placed, complete = _place(terms, font)
+        placed, complete = _place(terms, font, shape)
         if complete:
             return placed
         if all(size == MIN_SIZE for size in font):
@@ -170,13 +189,13 @@ def layout(terms: Sequence[Term]) -> list[Placed]:
     # At the smallest size: the terms that fit, in order, the others left out.
     kept: list[Term] = []
     for term in terms:
-        _, complete = _place([*kept, term], sizes([*kept, term], scale))
+        _, complete = _place([*kept, term], sizes([*kept, term], scale), shape)
         if complete:
             kept.append(term)
-    return _place(kept, sizes(kept, scale))[0]
+    return _place(kept, sizes(kept, scale), shape)[0]
 
 
-def _centred(placed: list[Placed]) -> list[Placed]:
+def _centred(placed: list[Placed], shape: Shape) -> list[Placed]:
     """The words moved together so that their bounding box sits in the middle of the chart."""
     if not placed:
         return placed
@@ -184,22 +203,24 @@ def _centred(placed: list[Placed]) -> list[Placed]:
     right = max(p.x + p.w / 2 for p in placed)
     top = min(p.y for p in placed)
     bottom = max(p.y + p.h for p in placed)
-    shift_x = round((WIDTH - right - left) / 2, 1)
-    shift_y = round((HEIGHT - bottom - top) / 2, 1)
+    shift_x = round((shape.width - right - left) / 2, 1)
+    shift_y = round((shape.height - bottom - top) / 2, 1)
     return [Placed(p.term, p.size, p.x + shift_x, p.y + shift_y, p.w, p.h) for p in placed]
 
 
-def cloud_chart(terms: Sequence[Term], answers: int, lang: str) -> Chart:
-    """The word cloud of ``answers`` answers whose terms are ``terms`` (most used first)."""
-    shown = list(terms[:MAX_TERMS])
-    digest = hashlib.sha256(repr((lang, answers, shown)).encode()).hexdigest()[:12]
+def cloud_chart(terms: Sequence[Term], answers: int, lang: str, phone: bool = False) -> Chart:
+    """The word cloud of ``answers`` answers whose terms are ``terms`` (most used first): for
+    the projector, the results page and the exports, or (``phone``) narrower for a phone."""
+    shape = PHONE if phone else SLIDE
+    shown = list(terms[: PHONE_TERMS if phone else MAX_TERMS])
+    digest = hashlib.sha256(repr((lang, answers, phone, shown)).encode()).hexdigest()[:12]
     chart = Chart(
-        name="cloud",
+        name="cloud-phone" if phone else "cloud",
         title=translate(lang, "cloud_title"),
         sentence=translate(lang, "cloud_sentence", n=answers),
         lang=lang,
-        width=WIDTH,
-        height=HEIGHT,
+        width=shape.width,
+        height=shape.height,
         uid=f"w{digest}",  # from the content, not a counter: the same cloud, the same bytes
     )
     chart.rows = [translate(lang, "cloud_row", word=t.text, count=t.count) for t in shown]
@@ -211,13 +232,15 @@ def cloud_chart(terms: Sequence[Term], answers: int, lang: str) -> Chart:
         )
         chart.sentence = message
         size = 64
-        lines = wrap(message, WIDTH * 0.7, size, bold=True, max_lines=3)  # no word alone
-        y = HEIGHT / 2 - (len(lines) - 1) * size * 0.6 + size * 0.35
+        lines = wrap(message, shape.width * 0.7, size, bold=True, max_lines=4)  # no word alone
+        y = shape.height / 2 - (len(lines) - 1) * size * 0.6 + size * 0.35
         for line in lines:
-            chart.add(Text(WIDTH / 2, y, line, size, anchor="middle", weight="bold", fill=MUTED))
+            chart.add(
+                Text(shape.width / 2, y, line, size, anchor="middle", weight="bold", fill=MUTED)
+            )
             y += size * 1.2
         return chart
-    for rank, word in enumerate(_centred(layout(shown))):
+    for rank, word in enumerate(_centred(layout(shown, shape), shape)):
         chart.add(
             Text(
                 word.x,
