@@ -93,6 +93,7 @@ def test_normalisation_is_idempotent(raw: str) -> None:
         ("\ufeffabc", "invisible"),
         ("ab\u00adcd", "invisible"),
         ("abc\U000e0067", "invisible"),  # a tag character outside a flag
+        ("Z" + "\u0336\u0317\u0353" * 20 + "algo", "too_long"),  # marks piled on a letter
     ],
 )
 def test_bad_text_is_refused_with_its_reason(raw: str, reason: str) -> None:
@@ -119,6 +120,7 @@ def test_emoji_markup_and_text_at_the_limit_are_accepted(raw: str) -> None:
 
 def test_the_limit_counts_characters_as_a_reader_does() -> None:
     assert text_rules.length("👩‍💻👍🏽🏴\U000e0067\U000e0062\U000e007f é") == 5
+    assert text_rules.length("Vie\u0323\u0302t") == 4  # ệ written apart: two marks, one letter
     assert check("🙂" * 10, limit=10).ok and not check("🙂" * 11, limit=10).ok
     assert check("x" * 200, limit=200).ok and check("x" * 201, limit=200).reason == "too_long"
     # whitespace collapsed and punctuation stripped before counting

@@ -17,7 +17,8 @@ Both are idempotent: normalising a display form or a key gives it back.
 
 - ``empty``: nothing left after normalisation (whitespace or punctuation only);
 - ``too_long``: over the phase's limit, counted in characters as a reader counts them after
-  normalisation (``length``: an emoji made of several code points is one); a body of more than
+  normalisation (``length``: an emoji made of several code points is one; a letter with a pile
+  of combining marks is many); a body of more than
   ``RAW_MAX`` code points is refused before any work is done on it;
 - ``control``: a control character other than tab and line breaks (which are whitespace), a lone
   surrogate or a noncharacter;
@@ -190,11 +191,19 @@ def normalise(text: str) -> Normalised:
     return Normalised(shown, key(shown))
 
 
+MARKS_FREE = 2
+"""Combining marks on one character that do not count: Vietnamese needs two ("ệ" written
+apart); beyond that each counts as a character, so "Zalgo" text piling dozens of marks on a
+letter (drawn far above and below the line on a projector) goes over the limit."""
+
+
 def length(text: str) -> int:
-    """Characters as a reader counts them: combining marks, variation selectors, skin tones, tag
-    characters and whatever a zero-width joiner joins do not count on their own."""
+    """Characters as a reader counts them: combining marks (up to ``MARKS_FREE`` on one
+    character), variation selectors, skin tones, tag characters and whatever a zero-width joiner
+    joins do not count on their own."""
     count = 0
     joined = False
+    marks = 0
     for ch in text:
         code = ord(ch)
         if ch == ZWJ:
@@ -203,12 +212,12 @@ def length(text: str) -> int:
         if joined:
             joined = False
             continue
-        if (
-            unicodedata.category(ch) in ("Mn", "Me", "Mc")
-            or 0xFE00 <= code <= 0xFE0F
-            or 0x1F3FB <= code <= 0x1F3FF
-            or TAG_FIRST <= code <= TAG_LAST
-        ):
+        if unicodedata.category(ch) in ("Mn", "Me", "Mc"):
+            marks += 1
+            count += marks > MARKS_FREE
+            continue
+        marks = 0
+        if 0xFE00 <= code <= 0xFE0F or 0x1F3FB <= code <= 0x1F3FF or TAG_FIRST <= code <= TAG_LAST:
             continue
         count += 1
     return count
