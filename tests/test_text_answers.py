@@ -361,6 +361,17 @@ def test_cloud_sizes_by_square_root_within_the_chart_without_overlaps() -> None:
         assert drawn == sorted(drawn, reverse=True) and min(drawn) >= cloud.MIN_SIZE
 
 
+def test_a_long_unbroken_answer_is_cut_to_the_chart_not_left_out() -> None:
+    url = "https://example.org/" + "a" * 180  # one "word" of 200 characters
+    for phone in (False, True):
+        chart = cloud.cloud_chart([Term(url, url, 9), Term("yes", "yes", 4)], 13, "en", phone)
+        (x, _, w, _), _ = _boxes(chart)  # both drawn
+        first = chart.elements[0]
+        assert isinstance(first, Text) and first.text.endswith("…") and len(first.text) < 200
+        assert 0 <= x <= chart.width - w
+        assert chart.rows[0].startswith(url)  # the text equivalent keeps it whole
+
+
 def test_the_same_answers_draw_the_same_bytes_and_escape_everything() -> None:
     env = make_templates().env
     first = export.render_svg(env, cloud.cloud_chart(terms.terms(MIX), len(MIX), "zh-Hans"))

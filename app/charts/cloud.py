@@ -13,8 +13,9 @@ every answer's text escaped by the template.
   ``svg.text_width`` like every other chart's labels, overlaps no box placed before (a grid of
   covered cells, ``_Grid``) and stays inside the chart. If a term finds no place, every size
   shrinks by ``SHRINK`` and the layout starts again; at MIN_SIZE a term that still finds none
-  is left out (its row stays in the text equivalent). The same terms give the same bytes,
-  always: no randomness, no rotation.
+  is left out (its row stays in the text equivalent). A word wider than the chart (a long
+  unbroken string) is cut to its width with an ellipsis, whole in the text equivalent. The
+  same terms give the same bytes, always: no randomness, no rotation.
 - Okabe-Ito colours that keep 3:1 contrast on white (no yellow, orange or sky blue for text),
   by rank: colour carries no meaning, the size does.
 """
@@ -24,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import numpy as np
@@ -145,19 +146,30 @@ class _Grid:
         return float(left[hits[0]]), float(top[hits[0]])
 
 
-def _place(terms: Sequence[Term], font: Sequence[float], shape: Shape) -> tuple[list[Placed], bool]:
-    """Place the terms in order on the spiral; whether every one found a place."""
+def _place(
+    terms: Sequence[Term], font: Sequence[float], shape: Shape, skip: bool = False
+) -> tuple[list[Placed], bool]:
+    """Place the terms in order on the spiral; whether every one found a place. A term that
+    finds none stops the layout, or (``skip``) is left out; one wider than the chart is cut."""
     grid = _Grid(shape)
     placed: list[Placed] = []
+    complete = True
+    room = shape.width - 2 * EDGE
     for term, size in zip(terms, font, strict=True):
         w = text_width(term.text, size, bold=True)
+        if w > room:  # a long unbroken string: cut to the chart's width, with an ellipsis
+            cut = wrap(term.text, room - text_width("…", size, bold=True), size, True, 1)[0]
+            term, w = replace(term, text=cut), text_width(cut, size, bold=True)
         h = size * LINE
         spot = grid.first_free(w, h)
         if spot is None:
-            return placed, False
+            if not skip:
+                return placed, False
+            complete = False
+            continue
         grid.cover(spot[0], spot[1], w, h)
         placed.append(Placed(term, size, spot[0] + w / 2, spot[1], w, h))
-    return placed, True
+    return placed, complete
 
 
 FILL = 0.75
@@ -166,8 +178,9 @@ where they would cover this much (rather than at full size, which cannot fit).""
 
 
 def _first_scale(terms: Sequence[Term], shape: Shape) -> float:
+    across = shape.width - 2 * EDGE  # a longer word is cut (``_place``)
     area = sum(
-        text_width(t.text, size, bold=True) * size * LINE
+        min(across, text_width(t.text, size, bold=True)) * size * LINE
         for t, size in zip(terms, sizes(terms), strict=True)
     )
     room = FILL * (shape.width - 2 * EDGE) * (shape.height - 2 * EDGE)
@@ -184,15 +197,9 @@ def layout(terms: Sequence[Term], shape: Shape = SLIDE) -> list[Placed]:
         if complete:
             return placed
         if all(size == MIN_SIZE for size in font):
-            break
+            # At the smallest size: the terms that fit, in order, the others left out.
+            return _place(terms, font, shape, skip=True)[0]
         scale *= SHRINK
-    # At the smallest size: the terms that fit, in order, the others left out.
-    kept: list[Term] = []
-    for term in terms:
-        _, complete = _place([*kept, term], sizes([*kept, term], scale), shape)
-        if complete:
-            kept.append(term)
-    return _place(kept, sizes(kept, scale), shape)[0]
 
 
 def _centred(placed: list[Placed], shape: Shape) -> list[Placed]:
