@@ -5,6 +5,7 @@
     .venv/bin/python bench/run.py --only room     # only the room stage (1000 and 2000 phones)
     .venv/bin/python bench/run.py --only page     # only the phone's page under wrk (and the baseline)
     .venv/bin/python bench/run.py --only room --room-sizes 500   # one room of 500 phones
+    .venv/bin/python bench/run.py --only cloud    # only the word cloud of 2,000 answers (seconds)
     .venv/bin/python bench/run.py --only postgres # the PostgreSQL part (fails without PostgreSQL)
     .venv/bin/python bench/run.py --only postgres --conference 10x200 --stagger 0.1
 
@@ -41,6 +42,11 @@ Stages, each against a fresh uvicorn (one worker) on 127.0.0.1 with a temporary 
    one after the other, S seconds apart), with the CPU of the server, the database and the
    client. Without PostgreSQL installed this part is skipped, saying so (`--only postgres`
    fails instead).
+8. cloud (bench/cloud.py), in process, no server: the word cloud of 2,000 open-text answers
+   (about 500 distinct words, English and Chinese) from the answers to the SVG file, every
+   answer cut into words again (median and max of 7), as a ratio to the bar chart of one question
+   answered by as many phones; again with the answers already cut (a live cloud redrawn); the
+   PNG apart; the segmenter's one-time load apart.
 Prints a table and writes bench/results/latest.json (with --only: latest-only-<stages>.json).
 """
 
@@ -61,6 +67,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _server
+import cloud
 import pg_stages
 import phone
 import procs
@@ -270,7 +277,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-STAGES = ("http", "streams", "page", "room", "postgres")
+STAGES = ("http", "streams", "page", "room", "cloud", "postgres")
 
 
 def main() -> int:
@@ -288,7 +295,8 @@ def main() -> int:
         action="append",
         choices=STAGES,
         help="run only these stages (repeatable): http = baseline and API votes, streams = "
-        "fan-out and burst, page = the phone's page under wrk (with the baseline), room, "
+        "fan-out and burst, page = the phone's page under wrk (with the baseline), room, cloud = "
+        "the word cloud of 2,000 answers (in process), "
         "postgres = the PostgreSQL part (2 workers: baseline, API votes, the conference; two "
         "processes on one database)",
     )
@@ -355,6 +363,10 @@ def main() -> int:
             room.stage_room(n, wave=25 if args.smoke else 200, window=2.0 if args.smoke else 10.0)
             for n in room_sizes
         ]
+    if "cloud" in stages:
+        report["cloud"] = cloud.stage_cloud(
+            repeats=3 if args.smoke else 7, png_repeats=1 if args.smoke else 3
+        )
     if "postgres" in stages:
         if why is not None:
             print(f"SKIPPED the PostgreSQL stages: {why}")
@@ -424,6 +436,16 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The targets of a conference on a server (issue "Run a conference on a server"), with
     what this run measured; they hold at the full run's sizes (not a smoke run's)."""
     found = []
+    if "cloud" in report:
+        median = report["cloud"]["cloud"]["median_ms"]
+        found.append(
+            {
+                "target": f"the word cloud of {report['cloud']['answers']} answers as SVG in "
+                f"< {cloud.TARGET_MS:.0f} ms",
+                "measured": f"median {median:.0f} ms, max {report['cloud']['cloud']['max_ms']:.0f} ms",
+                "met": median < cloud.TARGET_MS,
+            }
+        )
     if "pg_votes" in report:
         ratio = report["pg_votes"]["ratio_to_baseline"]
         found.append(
@@ -482,6 +504,8 @@ def check(report: dict[str, Any]) -> list[str]:
             problems.append("form vote: fewer rows stored than phones acknowledged")
         if report["smoke"] and (f["refused"] or f["socket_errors"] or not f["acknowledged"]):
             problems.append("form vote: refused or failed requests")
+    if "cloud" in report and report["cloud"]["terms_drawn"] != 50:
+        problems.append(f"cloud: {report['cloud']['terms_drawn']} terms drawn, not 50")
     if "pg_votes" in report and report["pg_votes"]["stored"] < report["pg_votes"]["acknowledged"]:
         problems.append("API votes on PostgreSQL: fewer rows stored than votes acknowledged")
     if "pg_cross" in report and report["pg_cross"]["stored"] < report["pg_cross"]["votes"]:
@@ -605,6 +629,8 @@ def print_table(report: dict[str, Any]) -> None:
         )
     for r in report.get("room", []):
         print(room.summary(r))
+    if "cloud" in report:
+        print(cloud.summary(report["cloud"]))
     if "conference" in report:
         print(
             f"{room.summary(report['conference'])} (PostgreSQL, {report['conference']['workers']} workers)"
