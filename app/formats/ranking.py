@@ -19,25 +19,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from app.charts.svg import (
-    LABEL,
-    MUTED,
-    NOTE_LINES,
-    PAD,
-    SLIDE,
-    SLIDE_TEXT,
-    SMALL,
-    WIDTH,
-    Chart,
-    Line,
-    Rect,
-    Text,
-    draw_lines,
-    draw_title,
-    number,
-    option_colour,
-    pct,
-)
 from app.errors import Invalid
 from app.formats.base import FormatPart, Given, PhaseParse
 from app.formats.option import parse_options
@@ -48,6 +29,7 @@ from app.stats.proportions import wilson
 from app.talkcheck import MAX_OPTIONS, PhaseDef
 
 if TYPE_CHECKING:
+    from app.charts.svg import Chart
     from app.models import Phase, VoteIn
     from app.results.views import PhaseResult
     from app.sessions import PhaseContent
@@ -219,6 +201,28 @@ class RankingFormat:
     def chart(self, result: PhaseResult, lang: str, wide: bool = False) -> Chart:
         """One bar per option, best mean place first: a full bar is "everyone put it first",
         an empty one "everyone put it last"; whiskers from the mean place's interval."""
+        # The chart primitives come with app.charts, which reads the results, which list the
+        # formats' results: imported when drawing, not when the registry is read.
+        from app.charts.svg import (
+            LABEL,
+            MUTED,
+            NOTE_LINES,
+            PAD,
+            SLIDE,
+            SLIDE_TEXT,
+            SMALL,
+            WIDTH,
+            Chart,
+            Line,
+            Rect,
+            Text,
+            draw_lines,
+            draw_title,
+            number,
+            option_colour,
+            pct,
+        )
+
         summary: RankingSummary = result.summary
         width = SLIDE if wide else WIDTH
         text, small = (SLIDE_TEXT, SLIDE_TEXT) if wide else (LABEL, SMALL)
@@ -271,6 +275,8 @@ class RankingFormat:
         if best is None or best.mean is None:
             return translate(lang, "res_rank_none")
         label = next((o.label(lang) for o in result.options if o.key == best.key), best.key)
+        from app.charts.svg import number, pct
+
         return translate(
             lang,
             "res_rank_sentence",
