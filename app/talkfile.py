@@ -17,7 +17,7 @@ import pickle
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -531,101 +531,6 @@ def discover_talks(extra_dir: Path | None = None) -> list[TalkDef]:
         ]
         raise TalkFileError("", problems)
     return [c.talk for c in checked if c.talk is not None]
-
-
-# --------------------------------------------------------------------------- the editor
-
-
-TEMPLATE_TEXTS: dict[str, dict[str, str]] = {
-    "title": {"en": "My talk", "zh-Hans": "我的报告"},
-    "choice": {
-        "en": "Which of these do you mean by the term?",
-        "zh-Hans": "你说这个术语时，指的是下面哪一种？",
-    },
-    "choice_a": {"en": "The first meaning", "zh-Hans": "第一种含义"},
-    "choice_b": {"en": "The second meaning", "zh-Hans": "第二种含义"},
-    "choice_other": {"en": "None of these", "zh-Hans": "以上都不是"},
-    "stance": {"en": "Do you agree with the claim?", "zh-Hans": "你同意这个观点吗？"},
-    "agree": {"en": "Yes", "zh-Hans": "同意"},
-    "disagree": {"en": "No", "zh-Hans": "不同意"},
-    "unsure": {"en": "Unsure", "zh-Hans": "不确定"},
-    "perceived": {
-        "en": "What do you think most others in your field believe?",
-        "zh-Hans": "你认为你所在领域的大多数人怎么看？",
-    },
-    "perceived_pct": {
-        "en": "What share of your field do you think agrees?",
-        "zh-Hans": "你认为你所在领域有多大比例的人同意？",
-    },
-    "p_agree": {"en": "Most agree", "zh-Hans": "大多数人同意"},
-    "p_disagree": {"en": "Most disagree", "zh-Hans": "大多数人不同意"},
-    "p_unsure": {"en": "Most are unsure", "zh-Hans": "大多数人不确定"},
-    "revote": {
-        "en": "After this talk: do you agree with the claim?",
-        "zh-Hans": "听完这次报告后：你同意这个观点吗？",
-    },
-}
-
-
-def _in(languages: Sequence[str], name: str) -> dict[str, str]:
-    texts = TEMPLATE_TEXTS[name]
-    return {
-        lang: texts.get(lang) or texts.get(lang.split("-")[0]) or texts["en"] for lang in languages
-    }
-
-
-def template_talk(
-    slug: str = "", languages: Sequence[str] = ("en", "zh-Hans"), estimate: bool = False
-) -> dict[str, Any]:
-    """The four-phase talk to start from: a choice, a stance, what the field is perceived to
-    hold (options, or a 0-100 estimate with ``estimate``) and the stance again after the talk
-    (its options are always the stance's, so it lists none)."""
-    langs = list(languages)
-    stance_options = [
-        {"id": key, "label": _in(langs, key)} for key in ("agree", "disagree", "unsure")
-    ]
-    perceived: dict[str, Any] = {"id": "field", "kind": "perceived", "of": "belief"}
-    if estimate:
-        perceived.update(question=_in(langs, "perceived_pct"), range=[0, 100])
-    else:
-        perceived.update(
-            question=_in(langs, "perceived"),
-            options=[
-                {"id": key, "label": _in(langs, f"p_{key}")}
-                for key in ("agree", "disagree", "unsure")
-            ],
-        )
-    return {
-        "slug": slug,
-        "languages": langs,
-        "title": _in(langs, "title"),
-        "phases": [
-            {
-                "id": "definition",
-                "kind": "choice",
-                "question": _in(langs, "choice"),
-                "options": [
-                    {"id": "a", "label": _in(langs, "choice_a")},
-                    {"id": "b", "label": _in(langs, "choice_b")},
-                    {"id": "other", "label": _in(langs, "choice_other")},
-                ],
-            },
-            {
-                "id": "belief",
-                "kind": "stance",
-                "holds": ["agree"],
-                "question": _in(langs, "stance"),
-                "options": stance_options,
-            },
-            perceived,
-            {
-                "id": "revote",
-                "kind": "revote",
-                "of": "belief",
-                "question": _in(langs, "revote"),
-            },
-        ],
-    }
 
 
 def _answer_format(

@@ -18,6 +18,7 @@ from app.formats import number, option, ranking
 from app.formats.base import (
     VOTE_FIELDS,
     AnswerFormat,
+    AskedPhase,
     FormatPart,
     Given,
     PhaseParse,
@@ -26,7 +27,6 @@ from app.formats.base import (
 
 if TYPE_CHECKING:
     from app.models import VoteIn
-    from app.sessions import PhaseContent
 
 __all__ = [
     "FORMATS",
@@ -97,7 +97,7 @@ def talk_keys() -> frozenset[str]:
     return frozenset().union(*(f.talk_keys for f in FORMATS))
 
 
-def validate(phase: PhaseContent, vote: VoteIn) -> Given:
+def validate(phase: AskedPhase, vote: VoteIn) -> Given:
     """A vote's answer to a phase, checked by the phase's format (raises Invalid)."""
     answer = by_name(phase.answer)
     for name in VOTE_FIELDS:

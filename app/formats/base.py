@@ -25,11 +25,55 @@ if TYPE_CHECKING:
     from app.charts.svg import Chart
     from app.models import Phase as CodebookPhase
     from app.models import VoteIn
-    from app.results.views import PhaseResult
-    from app.sessions import PhaseContent
 
 VOTE_FIELDS = ("choice", "value", "text", "ranking")
 """The answer fields of a vote (``VoteIn``): each format takes exactly one of them."""
+
+
+class Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+class AskedPhase(Protocol):
+    """A session's phase as a vote to it is checked (``app.sessions.PhaseContent``): a format
+    reads only these."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def options(self) -> Sequence[Keyed]: ...
+    @property
+    def min_value(self) -> float | None: ...
+    @property
+    def max_value(self) -> float | None: ...
+    @property
+    def answer(self) -> str: ...
+    @property
+    def settings(self) -> Mapping[str, Any]: ...
+    def option_id(self, key: str) -> int | None: ...
+
+
+class LabelledOption(Protocol):
+    @property
+    def key(self) -> str: ...
+    def label(self, lang: str) -> str: ...
+
+
+class ShownPhase(Protocol):
+    """A phase's result as a format draws and words it (``app.results.PhaseResult``)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def kind(self) -> PhaseKind: ...
+    @property
+    def n(self) -> int: ...
+    @property
+    def options(self) -> Sequence[LabelledOption]: ...
+    @property
+    def summary(self) -> Any: ...
+    def question(self, lang: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -114,7 +158,7 @@ class AnswerFormat(Protocol):
         """This format's fields of the phase in the talk file's structure."""
         ...
 
-    def validate(self, phase: PhaseContent, vote: VoteIn) -> Given:
+    def validate(self, phase: AskedPhase, vote: VoteIn) -> Given:
         """The vote's answer to the phase, checked (raises Invalid); pure."""
         ...
 
@@ -157,11 +201,11 @@ class Summarising(AnswerFormat, Protocol):
         """The summary of a phase's answers (each as ``validate`` stored it)."""
         ...
 
-    def result_json(self, result: PhaseResult) -> BaseModel:
+    def result_json(self, result: ShownPhase) -> BaseModel:
         """The phase's result as ``result_model``."""
         ...
 
-    def chart(self, result: PhaseResult, lang: str, wide: bool = False) -> Chart:
+    def chart(self, result: ShownPhase, lang: str, wide: bool = False) -> Chart:
         """The phase's chart (``wide``: the projector's landscape variant), with its sentence."""
         ...
 

@@ -12,13 +12,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.errors import Invalid
-from app.formats.base import FormatPart, Given, PhaseParse, form_field
+from app.formats.base import AskedPhase, FormatPart, Given, PhaseParse, form_field
 from app.models import PhaseKind
 from app.talkcheck import PhaseDef, finite, plain_number
 
 if TYPE_CHECKING:
     from app.models import VoteIn
-    from app.sessions import PhaseContent
 
 
 class NumberFormat:
@@ -84,7 +83,7 @@ class NumberFormat:
             return {}
         return {"range": [plain_number(phase.min_value), plain_number(phase.max_value)]}
 
-    def validate(self, phase: PhaseContent, vote: VoteIn) -> Given:
+    def validate(self, phase: AskedPhase, vote: VoteIn) -> Given:
         low, high = phase.min_value, phase.max_value
         assert low is not None and high is not None, "a number phase has its range"
         if vote.value is None or not math.isfinite(vote.value):

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.errors import Invalid
-from app.formats.base import FormatPart, Given, PhaseParse, form_field
+from app.formats.base import AskedPhase, FormatPart, Given, PhaseParse, form_field
 from app.models import PhaseKind
 from app.talkcheck import (
     ID_RE,
@@ -29,7 +29,6 @@ from app.talkcheck import (
 
 if TYPE_CHECKING:
     from app.models import VoteIn
-    from app.sessions import PhaseContent
 
 
 class OptionFormat:
@@ -63,7 +62,7 @@ class OptionFormat:
     def to_dict(self, phase: PhaseDef) -> dict[str, Any]:
         return {"options": [{"id": o.key, "label": dict(o.labels)} for o in phase.options]}
 
-    def validate(self, phase: PhaseContent, vote: VoteIn) -> Given:
+    def validate(self, phase: AskedPhase, vote: VoteIn) -> Given:
         if vote.choice is None:
             raise Invalid(f"phase '{phase.key}' needs a 'choice'", code="missing_choice")
         option_id = phase.option_id(vote.choice)

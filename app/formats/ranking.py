@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from app.errors import Invalid
-from app.formats.base import FormatPart, Given, PhaseParse
+from app.formats.base import AskedPhase, FormatPart, Given, PhaseParse, ShownPhase
 from app.formats.option import parse_options
 from app.i18n import translate
 from app.models import PhaseKind
@@ -31,8 +31,6 @@ from app.talkcheck import MAX_OPTIONS, PhaseDef
 if TYPE_CHECKING:
     from app.charts.svg import Chart
     from app.models import Phase, VoteIn
-    from app.results.views import PhaseResult
-    from app.sessions import PhaseContent
 
 FORM_PREFIX = "rank."
 """The phone's form has one place menu per option: ``rank.<option id>`` = its place (1...)."""
@@ -121,7 +119,7 @@ class RankingFormat:
     def to_dict(self, phase: PhaseDef) -> dict[str, Any]:
         return {"options": [{"id": o.key, "label": dict(o.labels)} for o in phase.options]}
 
-    def validate(self, phase: PhaseContent, vote: VoteIn) -> Given:
+    def validate(self, phase: AskedPhase, vote: VoteIn) -> Given:
         order = vote.ranking
         if order is None:
             raise Invalid(f"phase '{phase.key}' needs a 'ranking'", code="bad_ranking")
@@ -184,7 +182,7 @@ class RankingFormat:
             )
         return RankingSummary(n=n, options=tuple(out))
 
-    def result_json(self, result: PhaseResult) -> RankingPhaseJSON:
+    def result_json(self, result: ShownPhase) -> RankingPhaseJSON:
         summary: RankingSummary = result.summary
         ranked = summary.options
         return RankingPhaseJSON(
@@ -198,7 +196,7 @@ class RankingFormat:
             borda={r.key: r.borda for r in ranked},
         )
 
-    def chart(self, result: PhaseResult, lang: str, wide: bool = False) -> Chart:
+    def chart(self, result: ShownPhase, lang: str, wide: bool = False) -> Chart:
         """One bar per option, best mean place first: a full bar is "everyone put it first",
         an empty one "everyone put it last"; whiskers from the mean place's interval."""
         # The chart primitives come with app.charts, which reads the results, which list the
@@ -269,7 +267,7 @@ class RankingFormat:
         chart.sentence = self.sentence(result, lang)
         return chart
 
-    def sentence(self, result: PhaseResult, lang: str) -> str:
+    def sentence(self, result: ShownPhase, lang: str) -> str:
         summary: RankingSummary = result.summary
         best = summary.by_place[0] if summary.n and summary.options else None
         if best is None or best.mean is None:

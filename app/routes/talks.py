@@ -318,7 +318,7 @@ def new_talk_editor(
         target = f"/presenter/talks/{slug.strip()}/edit"
         return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     langs = editor.split_languages(languages) or ["en"]
-    talk = talkfile.template_talk(slug.strip(), langs, estimate=perceived == "estimate")
+    talk = editor.template_talk(slug.strip(), langs, estimate=perceived == "estimate")
     context = _editor_context(
         talk,
         ui=choose_language(request),
