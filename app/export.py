@@ -250,13 +250,24 @@ def _phase_info(raw: dict[str, Any]) -> results.PhaseInfo:
     )
 
 
-def _answers_from_rows(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, stats.Answer]]:
-    answers: dict[str, dict[str, stats.Answer]] = {}
+def _answers_from_rows(
+    rows: Iterable[dict[str, Any]], infos: Iterable[results.PhaseInfo] = ()
+) -> dict[str, dict[str, Any]]:
+    """Each phase's answers by participant, from an export's rows; ``infos`` name the phases
+    whose formats read their own cells (a ranking's ``rank_1``...)."""
+    own = {
+        i.spec.key: formats.summarising(i.spec.answer)
+        for i in infos
+        if formats.by_name(i.spec.answer).own_results
+    }
+    answers: dict[str, dict[str, Any]] = {}
     for row in rows:
         choice, value = row.get("choice"), row.get("value")
-        answer: stats.Answer | None = choice if choice not in (None, "") else None
+        answer: Any = choice if choice not in (None, "") else None
         if answer is None and value not in (None, ""):
             answer = float(value)
+        if answer is None and row.get("phase") in own:
+            answer = own[row["phase"]].read_cells(row)
         if answer is not None:
             answers.setdefault(row["phase"], {})[str(row["participant"])] = answer
     return answers
@@ -277,7 +288,7 @@ def read_session_document(doc: dict[str, Any]) -> Imported:
         talk=talk["slug"],
         titles=dict(talk["title"]),
     )
-    data = stats.Dataset(tuple(i.spec for i in infos), _answers_from_rows(doc["responses"]))
+    data = stats.Dataset(tuple(i.spec for i in infos), _answers_from_rows(doc["responses"], infos))
     return meta, infos, data
 
 
@@ -304,7 +315,7 @@ def read_csv(text: str, book: dict[str, Any]) -> list[Imported]:
     by_session: dict[str, list[dict[str, Any]]] = {}
     venues: dict[str, str] = {}
     for raw in reader:
-        row = {key: _restore(value or "") for key, value in raw.items() if key in CSV_COLUMNS}
+        row = {key: _restore(value or "") for key, value in raw.items() if key is not None}
         by_session.setdefault(row["session"], []).append(row)
         venues.setdefault(row["session"], row["venue"])
     infos = [_phase_info(raw) for raw in book["phases"] if not raw.get("retired")]
@@ -319,7 +330,11 @@ def read_csv(text: str, book: dict[str, Any]) -> list[Imported]:
             language=talk["languages"][0],
         )
         out.append(
-            (meta, infos, stats.Dataset(tuple(i.spec for i in infos), _answers_from_rows(rows)))
+            (
+                meta,
+                infos,
+                stats.Dataset(tuple(i.spec for i in infos), _answers_from_rows(rows, infos)),
+            )
         )
     return out
 

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from scipy import stats as scipy_stats
 
+from app import export, results
 from app.stats.proportions import wilson
 from tests.conftest import AUTH, log_in, new_session, phase_action
 
@@ -157,3 +158,18 @@ def test_the_editor_offers_a_ranking_for_a_choice(client: TestClient) -> None:
     log_in(client)
     page = client.get("/presenter/talks/new/edit", params={"slug": "mine"}).text
     assert 'value="ranking"' in page and "A ranking of the options" in page
+
+
+def test_a_ranking_export_reads_back_to_the_same_results(client: TestClient, app: FastAPI) -> None:
+    code = _room(client)
+    for ranking in (["data", "evals", "theory"], ["theory", "data", "evals"], OPTIONS):
+        assert _vote(app, code, {"ranking": ranking}).status_code == 200
+    live = client.get(f"/api/v1/sessions/{code}/results", headers=AUTH).json()["phases"]
+    text = client.get(f"/api/v1/sessions/{code}/export.csv", headers=AUTH).text
+    book = client.get(f"/api/v1/sessions/{code}/codebook.json", headers=AUTH).json()
+    assert book["phases"][0]["answer"] == "ranking"
+    document = client.get(f"/api/v1/sessions/{code}/export.json", headers=AUTH).json()
+    for imported in (export.read_csv(text, book), export.read_document(document)):
+        [(meta, infos, data)] = imported
+        again = results.results_json(results.build_session_results(infos, data, meta))
+        assert again["phases"] == live

@@ -217,6 +217,10 @@ class Summarising(AnswerFormat, Protocol):
         """An answer's cells in those columns."""
         ...
 
+    def read_cells(self, row: Mapping[str, Any]) -> Any:
+        """An answer back from its cells in an export's row (``csv_cells``'s), or None."""
+        ...
+
     def codebook(self, phase: CodebookPhase) -> dict[str, Any]:
         """What the codebook says of the phase besides its question and options."""
         ...

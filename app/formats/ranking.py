@@ -293,6 +293,11 @@ class RankingFormat:
         order = payload if isinstance(payload, list) else []
         return {f"rank_{place}": key for place, key in enumerate(order, start=1)}
 
+    def read_cells(self, row: Mapping[str, Any]) -> Any:
+        order = [row.get(f"rank_{place}") for place in range(1, MAX_OPTIONS + 1)]
+        ranked = [str(key) for key in order if key not in (None, "")]
+        return ranked or None
+
     def codebook(self, phase: Phase) -> dict[str, Any]:
         return {
             "columns": {
