@@ -12,6 +12,8 @@ from app.charts.svg import (
     NARROW,
     NOTE_LINES,
     PAD,
+    SLIDE,
+    SLIDE_TEXT,
     SMALL,
     VALUE,
     Chart,
@@ -33,25 +35,30 @@ if TYPE_CHECKING:
     from app.results import ShiftResult
 
 
-def shift_chart(shift: ShiftResult, lang: str, tests: bool = False, compact: bool = False) -> Chart:
+def shift_chart(
+    shift: ShiftResult, lang: str, tests: bool = False, compact: bool = False, wide: bool = False
+) -> Chart:
     """The stance -> revote flow: two stacked columns joined by ribbons (an alluvial plot).
     Each column's totals are shown (a phase's own totals are public); the flows that
     ``stats.suppressed`` hides are left out, and a note says so. ``compact``: the phones'
-    variant, narrower and shorter, so its labels read larger on a small screen."""
+    variant, narrower and shorter, so its labels read larger on a small screen; ``wide``: the
+    projector's, SLIDE units wide with SLIDE_TEXT labels and no title (the slide's sentence
+    stands above it), so that it reads from the back of a hall at 1280x720 too."""
     s = shift.stats
-    width = NARROW if compact else 580
+    width = SLIDE if wide else NARROW if compact else 580
+    small = SLIDE_TEXT if wide else SMALL
     chart = Chart(
         "shift", translate(lang, "res_shift_title"), shift_sentence(shift, lang), lang, width=width
     )
-    y = draw_title(chart, chart.title, 0, width) + 8
-    side = 126 if compact else 156
-    node_w = 20
+    y = 0.0 if wide else draw_title(chart, chart.title, 0, width) + 8
+    side = 330 if wide else 126 if compact else 156
+    node_w = 28 if wide else 20
     left_x, right_x = PAD + side, width - PAD - side - node_w
     chart.add(
-        _heading(left_x + node_w / 2, y, translate(lang, "res_before")),
-        _heading(right_x + node_w / 2, y, translate(lang, "res_after")),
+        _heading(left_x + node_w / 2, y, translate(lang, "res_before"), small),
+        _heading(right_x + node_w / 2, y, translate(lang, "res_after"), small),
     )
-    y += SMALL * 1.6
+    y += small * 1.6
     total_h = 300 if compact else 380
     gap_px = 16
     k = len(s.options)
@@ -97,8 +104,8 @@ def shift_chart(shift: ShiftResult, lang: str, tests: bool = False, compact: boo
             label = f"{shift.label(a, lang)} → {shift.label(b, lang)}: {count}"
             chart.add(Path(d, colours[a], 0.45, label=label))
             chart.rows.append(label)
-            if h >= SMALL + 4:
-                chart.add(Text(x0 + 8, y0 + h / 2 + SMALL * 0.35, str(count), SMALL, weight="bold"))
+            if h >= small + 4:
+                chart.add(Text(x0 + 8, y0 + h / 2 + small * 0.35, str(count), small, weight="bold"))
     bottom = y + total_h
     for tops, totals, x, anchor, tx in (
         (left_tops, left_totals, left_x, "end", left_x - 10),
@@ -111,15 +118,15 @@ def shift_chart(shift: ShiftResult, lang: str, tests: bool = False, compact: boo
                 chart.add(Rect(x, top, node_w, max(h, 2), colours[o], stroke=INK))
             # a phase's own totals are public (its bar chart shows them): never hidden here
             total_text = str(total)
-            lines = wrap(shift.label(o, lang), side - 16, SMALL, max_lines=2)
-            block = (len(lines) + 1) * SMALL * 1.1
+            lines = wrap(shift.label(o, lang), side - 16, small, max_lines=2)
+            block = (len(lines) + 1) * small * 1.1
             start = max(top + max(h, 2) / 2 - block / 2, below)
             ly = start
             for line in lines:
-                ly += SMALL * 1.1
-                chart.add(Text(tx, ly - SMALL * 0.2, line, SMALL, anchor=anchor))
-            ly += SMALL * 1.1
-            chart.add(Text(tx, ly - SMALL * 0.2, total_text, SMALL, anchor=anchor, weight="bold"))
+                ly += small * 1.1
+                chart.add(Text(tx, ly - small * 0.2, line, small, anchor=anchor))
+            ly += small * 1.1
+            chart.add(Text(tx, ly - small * 0.2, total_text, small, anchor=anchor, weight="bold"))
             below = start + block + 6
         bottom = max(bottom, below)
     y = bottom + 14
@@ -127,7 +134,7 @@ def shift_chart(shift: ShiftResult, lang: str, tests: bool = False, compact: boo
     if hidden:
         note += " " + translate(lang, "res_flows_hidden")
     note += " " + test_text(s, lang, tests)
-    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
+    y = draw_lines(chart, note, PAD, y, width - 2 * PAD, small, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     return chart
 
@@ -256,9 +263,9 @@ def shift_matrix_chart(shift: ShiftResult, lang: str, tests: bool = False) -> Ch
     return chart
 
 
-def _heading(x: float, y: float, text: str) -> Text:
+def _heading(x: float, y: float, text: str, size: float = SMALL) -> Text:
     """A bold column heading ("Before", "After") centred on ``x``, its line starting at ``y``."""
-    return Text(x, y + SMALL * 1.1, text, SMALL, anchor="middle", weight="bold")
+    return Text(x, y + size * 1.1, text, size, anchor="middle", weight="bold")
 
 
 def _blend(a: str, b: str, t: float) -> str:

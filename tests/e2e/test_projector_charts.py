@@ -359,3 +359,36 @@ def test_the_control_page_previews_what_reveal_puts_on_the_projector(
         finally:
             for phone in phones:
                 phone.close()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["1920x1080", "1280x720"])
+def test_the_revote_slide_reads_from_the_back_of_the_hall(
+    live_server: LiveServer, open_page: Any, size: tuple[int, int]
+) -> None:
+    """A room of 30 where 8 changed their answer: the projector draws how views moved large
+    (every label 28 px or more), and leaves the cell-by-cell matrix to the results page."""
+    before = ["agree"] * 14 + ["disagree"] * 10 + ["unsure"] * 6
+    after = list(before)
+    for i in (14, 15, 16, 24, 25):
+        after[i] = "agree"
+    for i in (0, 1, 2):
+        after[i] = "disagree"
+    with httpx.Client(base_url=live_server.url, headers=AUTH) as api:
+        code = api.post("/api/v1/sessions", json={"talk": "emergence", "venue": "Hall"}).json()[
+            "code"
+        ]
+        phones = [httpx.Client(base_url=live_server.url) for _ in before]
+        for phase, answers in (("belief", before), ("revote", after)):
+            assert api.post(f"/api/v1/sessions/{code}/phases/{phase}/open").status_code == 200
+            for phone, answer in zip(phones, answers, strict=True):
+                body = {"phase": phase, "choice": answer}
+                assert phone.post(f"/api/v1/sessions/{code}/votes", json=body).status_code == 200
+            assert api.post(f"/api/v1/sessions/{code}/phases/{phase}/close").status_code == 200
+        assert api.post(f"/api/v1/sessions/{code}/phases/revote/reveal").status_code == 200
+        for phone in phones:
+            phone.close()
+    page = projector(open_page, live_server, code, size, ready=".stage--revealed svg.chart--shift")
+    found = measure(page, size, "revote", share=0.6)
+    texts = " ".join(t["text"] for t in found["texts"])
+    assert "Before" in texts and "After" in texts and "16" in texts
+    assert page.locator(".stage--revealed svg.chart--shift-matrix").count() == 0
