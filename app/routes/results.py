@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
-from app import charts, export, i18n, results, sessions
+from app import charts, export, i18n, package, results, sessions
 from app.db import SessionDep
 from app.deps import TemplatesDep, choose_language, render
 from app.errors import NotFound
@@ -114,6 +114,75 @@ def session_codebook(code: str, db: SessionDep, _: PresenterDep) -> Response:
 def talk_codebook(slug: str, db: SessionDep, _: PresenterDep) -> Response:
     talk = sessions.get_talk(db, slug)
     return _json(export.codebook(db, talk), f"beliefgap-{talk.slug}-codebook.json")
+
+
+LicenceQuery = Annotated[
+    str,
+    Query(
+        max_length=16,
+        description="the data's licence: CC-BY-4.0 (the default: reuse with credit) or CC0-1.0",
+    ),
+]
+ExactQuery = Annotated[
+    bool,
+    Query(description="exact answer times (by default each answer's time is its phase's)"),
+]
+ContributorQuery = Annotated[
+    list[str] | None,
+    Query(max_length=200, description="a name to credit as the data's creator (repeatable)"),
+]
+
+
+def _package_options(
+    licence: str, exact_times: bool, contributor: list[str] | None
+) -> package.PackageOptions:
+    names = tuple(name.strip() for name in contributor or () if name.strip())
+    return package.PackageOptions(licence=licence, exact_times=exact_times, contributors=names)
+
+
+def _zip(name: str, content: bytes) -> Response:
+    return Response(content, media_type="application/zip", headers=_attachment(name))
+
+
+@router.get(
+    "/api/v1/sessions/{code}/package.zip",
+    response_class=Response,
+    responses=API_ERRORS | {200: {"content": {"application/zip": {}}}},
+)
+def session_package(
+    code: str,
+    db: SessionDep,
+    _: PresenterDep,
+    licence: LicenceQuery = package.DEFAULT_LICENCE,
+    exact_times: ExactQuery = False,
+    contributor: ContributorQuery = None,
+) -> Response:
+    """The session's dataset package (zip): a Frictionless Data Package v2 (``datapackage.json``
+    and CSV tables of responses, sessions, questions and options), ``CITATION.cff``, the codebook
+    as Markdown and DDI-Codebook XML, ``methods.md`` and the results JSON."""
+    options = _package_options(licence, exact_times, contributor)
+    poll = sessions.get_session(db, code)
+    return _zip(*package.session_package(db, poll, options))
+
+
+@router.get(
+    "/api/v1/talks/{slug}/package.zip",
+    response_class=Response,
+    responses=API_ERRORS | {200: {"content": {"application/zip": {}}}},
+)
+def talk_package(
+    slug: str,
+    db: SessionDep,
+    _: PresenterDep,
+    licence: LicenceQuery = package.DEFAULT_LICENCE,
+    exact_times: ExactQuery = False,
+    contributor: ContributorQuery = None,
+) -> Response:
+    """The talk's dataset package (zip) over the sessions its pooled results are built from
+    (never a rehearsal); its version is raised with every session it holds."""
+    options = _package_options(licence, exact_times, contributor)
+    talk = sessions.get_talk(db, slug)
+    return _zip(*package.talk_package(db, talk, options))
 
 
 def _chart_file(
