@@ -34,7 +34,7 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app import export, results
+from app import export, predictions, results
 from app.db import ROOT
 from app.errors import Invalid
 from app.models import Participant, Phase, PhaseOption, PollSession, Response, SessionPhase, Talk
@@ -221,11 +221,24 @@ def _latest(polls: Sequence[PollSession], rows: Sequence[dict[str, Any]]) -> dat
     return max(moments).astimezone(UTC).replace(microsecond=0)
 
 
+def _predictions(
+    db: Session, polls: Sequence[PollSession], session_results: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """``predictions.json``: each session's locked prediction and amendments (with the text
+    each hash is computed from) and the latest claims against its results; none, no file."""
+    found = []
+    for poll, figures in zip(polls, session_results, strict=True):
+        record = predictions.record(poll, predictions.entries(db, poll), figures.get("gap"))
+        if record is not None:
+            found.append(record.model_dump(mode="json"))
+    return {"predictions.json": {"sessions": found}} if found else {}
+
+
 def gather_session(db: Session, poll: PollSession) -> Gathered:
     talk = session_talk(db, poll)
     rows = _responses(db, poll)
     found = results.session_results(db, poll)
-    return Gathered(
+    out = Gathered(
         kind="session",
         name=poll.code,
         slug=talk.slug,
@@ -237,6 +250,8 @@ def gather_session(db: Session, poll: PollSession) -> Gathered:
         results_json=results.session_results_json(found),
         updated=_latest([poll], rows),
     )
+    out.extras = _predictions(db, [poll], [out.results_json])
+    return out
 
 
 def gather_talk(db: Session, talk: Talk) -> Gathered:
@@ -250,7 +265,7 @@ def gather_talk(db: Session, talk: Talk) -> Gathered:
         rows.extend(own)
     versions = sorted({p.version_id for p in pool.polls}, reverse=True)
     books = [export.codebook(db, talk)] + [export.codebook(db, talk, v) for v in versions]
-    return Gathered(
+    out = Gathered(
         kind="talk",
         name=talk.slug,
         slug=talk.slug,
@@ -262,6 +277,8 @@ def gather_talk(db: Session, talk: Talk) -> Gathered:
         results_json=results.talk_results_json(found),
         updated=_latest(pool.polls, rows) if pool.polls else datetime(2000, 1, 1, tzinfo=UTC),
     )
+    out.extras = _predictions(db, pool.polls, out.results_json["sessions"])
+    return out
 
 
 # --------------------------------------------------------------------------- tables
@@ -889,6 +906,13 @@ def methods_md(g: Gathered, options: PackageOptions) -> str:
         "Nothing about a person is stored: a phone is known only by a random pseudonym that is "
         "the same within one session and unrelated across sessions; no address, no user agent. "
         f"The `time` column holds {times}.",
+        "",
+        "## Predictions",
+        "",
+        "Where the presenter locked a prediction before a session's first question opened, "
+        "`predictions.json` holds it with its amendments: each entry's `canonical` text is what "
+        "its `sha256` is computed from (an amendment's names the hash of the entry before it), "
+        "and `checks` sets the latest claims against the session's figures in `results.json`.",
         "",
         "## The figures",
         "",

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
-from app import charts, export, i18n, package, results, sessions
+from app import charts, export, i18n, package, predictions, results, sessions
 from app.db import SessionDep
 from app.deps import TemplatesDep, choose_language, render
 from app.errors import NotFound
@@ -252,6 +252,7 @@ def session_results_page(
 ) -> HTMLResponse:
     poll = sessions.get_session(db, code)
     found = results.session_results(db, poll)
+    entries = predictions.entries(db, poll)
     return render(
         request,
         "pages/results_session.html",
@@ -260,6 +261,7 @@ def session_results_page(
             "results": found,
             "participants": sessions.participant_count(db, poll),
             "downloads": f"/api/v1/sessions/{poll.code}/charts",
+            "prediction": predictions.record(poll, entries, results.gap_json(found.gap)),
         },
     )
 
