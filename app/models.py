@@ -444,3 +444,35 @@ class PredictionOut(BaseModel):
     entries: list[PredictionEntry]
     checks: list[ClaimCheck]
     """The latest entry's claims against the session's results."""
+
+
+class PublishIn(BaseModel):
+    """Publish a session's or a talk's results at a public address."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    licence: str = PydanticField(default="CC-BY-4.0", pattern="^(CC-BY-4.0|CC0-1.0)$")
+    """CC-BY-4.0 (the default: reuse with credit) or CC0-1.0."""
+    contributors: list[str] = PydanticField(default_factory=list, max_length=20)
+
+    @field_validator("contributors")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        names = [name.strip() for name in names]
+        if any(not name or len(name) > 200 for name in names):
+            raise ValueError("a contributor's name must have 1 to 200 characters")
+        return names
+
+
+class PublicationOut(BaseModel):
+    url: str
+    """The page's stable address (the newest version); each version at ``{url}/v{n}``."""
+    version: int
+    licence: str
+    published_at: datetime
+    withdrawn_at: datetime | None = None
+
+    @field_validator("published_at", "withdrawn_at")
+    @classmethod
+    def _in_utc(cls, moment: datetime | None) -> datetime | None:
+        return in_utc(moment)

@@ -38,6 +38,7 @@ from app import export, predictions, results
 from app.db import ROOT
 from app.errors import Invalid
 from app.models import Participant, Phase, PhaseOption, PollSession, Response, SessionPhase, Talk
+from app.results.gather import Pool
 from app.sessions import session_talk
 
 LICENCES: dict[str, dict[str, str]] = {
@@ -84,6 +85,9 @@ class PackageOptions:
     exact_times: bool = False
     contributors: tuple[str, ...] = ()
     url: str | None = None
+    answers: bool = True
+    """The answer-level table (``responses``). A public page's package leaves it out: from
+    each phone's answers anyone could count the small cells every page hides."""
 
     def __post_init__(self) -> None:
         if self.licence not in LICENCES:
@@ -254,9 +258,12 @@ def gather_session(db: Session, poll: PollSession) -> Gathered:
     return out
 
 
-def gather_talk(db: Session, talk: Talk) -> Gathered:
+def gather_talk(db: Session, talk: Talk, first: int | None = None) -> Gathered:
+    """``first``: only the oldest ``first`` sessions (a published version of the talk)."""
     pool = results.sessions_to_pool(db, talk)
-    found = results.talk_results(db, talk)
+    if first is not None:
+        pool = Pool(pool.polls[:first], pool.pooled_from, pool.rehearsals)
+    found = results.talk_results(db, talk, first=first)
     rows: list[dict[str, Any]] = []
     sessions = []
     for poll in pool.polls:
@@ -832,12 +839,13 @@ def codebook_ddi(g: Gathered, options: PackageOptions) -> bytes:
     sub(summary, "anlyUnit", "individual")
     method = sub(sub(study, "method"), "dataColl")
     sub(method, "collMode", "live poll on the audience's phones during a talk")
-    file_description = sub(root, "fileDscr", ID="F1", URI="data/responses.csv")
-    file_text = sub(file_description, "fileTxt")
-    sub(file_text, "fileName", "data/responses.csv")
-    dimensions = sub(file_text, "dimensns")
-    sub(dimensions, "caseQnty", str(len(g.responses)))
-    sub(dimensions, "varQnty", str(len(RESPONSE_COLUMNS)))
+    if options.answers:
+        file_description = sub(root, "fileDscr", ID="F1", URI="data/responses.csv")
+        file_text = sub(file_description, "fileTxt")
+        sub(file_text, "fileName", "data/responses.csv")
+        dimensions = sub(file_text, "dimensns")
+        sub(dimensions, "caseQnty", str(len(g.responses)))
+        sub(dimensions, "varQnty", str(len(RESPONSE_COLUMNS)))
     data = sub(root, "dataDscr")
     by_key = {p["id"]: p for p in g.phases}
     frequencies: dict[tuple[str, str], int] = {}
@@ -848,7 +856,8 @@ def codebook_ddi(g: Gathered, options: PackageOptions) -> bytes:
     for phase in g.phases:
         estimate = phase["range"] is not None
         nature = "interval" if estimate else "ordinal" if _is_scale(phase, by_key) else "nominal"
-        var = sub(data, "var", ID=f"V_{phase['id']}", name=phase["id"], files="F1", nature=nature)
+        where = {"files": "F1"} if options.answers else {}
+        var = sub(data, "var", ID=f"V_{phase['id']}", name=phase["id"], nature=nature, **where)
         texts(var, "labl", phase["question"])
         texts(sub(var, "qstn"), "qstnLit", phase["question"])
         if estimate:
@@ -914,6 +923,17 @@ def methods_md(g: Gathered, options: PackageOptions) -> str:
         "its `sha256` is computed from (an amendment's names the hash of the entry before it), "
         "and `checks` sets the latest claims against the session's figures in `results.json`.",
         "",
+        *(
+            []
+            if options.answers
+            else [
+                "This package was published with a public results page: it holds no "
+                "answer-level table (`responses.csv`), since from each phone's answers anyone "
+                "could count the small cells the pages hide. The presenter holds the full "
+                "package.",
+                "",
+            ]
+        ),
         "## The figures",
         "",
         "`results.json` holds the figures the app shows (the results JSON of its API); the "
@@ -932,6 +952,9 @@ def files(g: Gathered, options: PackageOptions) -> dict[str, bytes]:
     """Every file of the package, by name, in the order the zip holds them."""
     tables = _tables(g, options)
     descriptor = _descriptor(g, options, tables)
+    if not options.answers:
+        del tables["data/responses.csv"]
+        descriptor["resources"] = [r for r in descriptor["resources"] if r["name"] != "responses"]
     out = {
         "datapackage.json": (json.dumps(descriptor, ensure_ascii=False, indent=2) + "\n").encode(),
         "CITATION.cff": citation_cff(g, options).encode(),

@@ -169,8 +169,14 @@ def sessions_to_pool(db: Session, talk: Talk) -> Pool:
     return Pool(polls, pooled_from, [p for p in gathered if p.rehearsal])
 
 
-def talk_results(db: Session, talk: Talk) -> TalkResults:
+def talk_results(db: Session, talk: Talk, first: int | None = None) -> TalkResults:
+    """``first``: only the oldest ``first`` of the sessions pooled (a published version)."""
     pool = sessions_to_pool(db, talk)
+    if first is not None:
+        kept = pool.polls[:first]
+        codes = {p.code for p in kept}
+        pooled_from = {k: [c for c in v if c in codes] for k, v in pool.pooled_from.items()}
+        pool = Pool(kept, pooled_from, pool.rehearsals)
     answers = _answers(db, [p.id for p in pool.polls if p.id is not None])
     sessions = []
     for poll in pool.polls:

@@ -12,11 +12,12 @@ from fastapi.templating import Jinja2Templates
 
 from app import charts, export, i18n, package, predictions, results, sessions
 from app.db import SessionDep
-from app.deps import TemplatesDep, choose_language, render
+from app.deps import SettingsDep, TemplatesDep, choose_language, render
 from app.errors import NotFound
 from app.models import PollSession, Talk
 from app.results.schema import SessionResultsJSON, TalkResultsJSON
 from app.routes.docs import PRESENTER, errors
+from app.routes.publish import publication_context
 from app.security import PresenterDep, PresenterPageDep
 
 router = APIRouter(tags=["results"])
@@ -248,7 +249,12 @@ def talk_chart(
     "/presenter/sessions/{code}/results", response_class=HTMLResponse, include_in_schema=False
 )
 def session_results_page(
-    code: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
+    code: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    _: PresenterPageDep,
+    lang: LangQuery = None,
 ) -> HTMLResponse:
     poll = sessions.get_session(db, code)
     found = results.session_results(db, poll)
@@ -262,13 +268,20 @@ def session_results_page(
             "participants": sessions.participant_count(db, poll),
             "downloads": f"/api/v1/sessions/{poll.code}/charts",
             "prediction": predictions.record(poll, entries, results.gap_json(found.gap)),
-        },
+            "publish_action": f"/presenter/sessions/{poll.code}/publish",
+        }
+        | publication_context(db, settings, poll=poll),
     )
 
 
 @router.get("/presenter/talks/{slug}/results", response_class=HTMLResponse, include_in_schema=False)
 def talk_results_page(
-    slug: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
+    slug: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    _: PresenterPageDep,
+    lang: LangQuery = None,
 ) -> HTMLResponse:
     talk = sessions.get_talk(db, slug)
     found = results.talk_results(db, talk)
@@ -280,7 +293,9 @@ def talk_results_page(
             "talk": found,
             "downloads": f"/api/v1/talks/{talk.slug}/charts",
             "session_links": True,
-        },
+            "publish_action": f"/presenter/talks/{talk.slug}/publish",
+        }
+        | publication_context(db, settings, talk=talk),
     )
 
 
