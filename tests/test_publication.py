@@ -70,7 +70,12 @@ def test_withdrawing_leaves_a_dated_410_and_unknown_addresses_tell_nothing(
     address = publish(client, f"sessions/{code}")
     token = address.rsplit("/", 1)[1]
     anyone = TestClient(app)
-    assert anyone.get(address).status_code == 200  # drawn, and kept for the next reader
+    first = anyone.get(address)
+    assert first.status_code == 200 and first.headers["cache-control"] == "public, no-cache"
+    drawn = app.state.public_pages.draws
+    # kept for the next reader; a browser that has it asks again and gets a 304
+    again = anyone.get(address, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and app.state.public_pages.draws == drawn
     withdrawn = client.delete(f"/api/v1/publications/{token}", headers=AUTH)
     assert withdrawn.status_code == 200 and withdrawn.json()["withdrawn_at"]
     gone = anyone.get(address)

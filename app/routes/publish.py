@@ -4,6 +4,7 @@ the public pages. Thin: each handler calls one service."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -348,7 +349,9 @@ def withdraw_form(token: str, request: Request, db: SessionDep, _: PresenterPage
 PUBLIC_TTL_SECONDS = 30
 """How long a drawn public page is served as drawn. Publishing or withdrawing in this process
 draws it again at once; another worker process sees the change within this time."""
-PUBLIC_CACHE = {"Cache-Control": f"public, max-age={PUBLIC_TTL_SECONDS}", "Vary": "Accept-Language"}
+PUBLIC_CACHE = {"Cache-Control": "public, no-cache", "Vary": "Accept-Language, Cookie"}
+"""Browsers and proxies may keep a public page but ask again each time (a withdrawn page must
+not be shown from a cache); the page's ETag makes asking again cheap."""
 PUBLIC_PAGES_KEPT = 256
 
 
@@ -357,23 +360,26 @@ class PublicPages:
     ``PUBLIC_PAGES_KEPT``, the least recently drawn go first."""
 
     def __init__(self) -> None:
-        self._pages: OrderedDict[Hashable, tuple[Hashable, int, str]] = OrderedDict()
+        self._pages: OrderedDict[Hashable, tuple[Hashable, int, str, str]] = OrderedDict()
         self._lock = threading.Lock()
         self.draws = 0
 
-    def get(self, key: Hashable, stamp: Hashable) -> tuple[int, str] | None:
+    def get(self, key: Hashable, stamp: Hashable) -> tuple[int, str, str] | None:
+        """Status, HTML and ETag of the page as drawn, if drawn with this stamp."""
         found = self._pages.get(key)
-        return (found[1], found[2]) if found is not None and found[0] == stamp else None
+        return (found[1], found[2], found[3]) if found is not None and found[0] == stamp else None
 
     def draw(
         self, key: Hashable, stamp: Hashable, make: Callable[[], tuple[int, str]]
-    ) -> tuple[int, str]:
+    ) -> tuple[int, str, str]:
         with self._lock:
             found = self.get(key, stamp)
             if found is None:
                 self.draws += 1
-                found = make()
-                if found[0] != 404:  # an unknown address is not kept: no growth by guessing
+                code, html = make()
+                etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:32] + '"'
+                found = (code, html, etag)
+                if code != 404:  # an unknown address is not kept: no growth by guessing
                     self._pages[key] = (stamp, *found)
                     self._pages.move_to_end(key)
                     while len(self._pages) > PUBLIC_PAGES_KEPT:
@@ -437,8 +443,12 @@ def _public_response(
     found = cache.get(key, stamp)
     if found is None:
         found = cache.draw(key, stamp, lambda: _draw_public(request, token, version, chosen))
-    code, html = found
-    headers = PUBLIC_CACHE if code != 404 else {"Cache-Control": "no-store"}
+    code, html, etag = found
+    if code == 404:
+        return HTMLResponse(html, status_code=code, headers={"Cache-Control": "no-store"})
+    headers = PUBLIC_CACHE | {"ETag": etag}
+    if code == 200 and etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
     return HTMLResponse(html, status_code=code, headers=headers)
 
 
