@@ -11,6 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
@@ -360,25 +361,26 @@ class PublicPages:
     ``PUBLIC_PAGES_KEPT``, the least recently drawn go first."""
 
     def __init__(self) -> None:
-        self._pages: OrderedDict[Hashable, tuple[Hashable, int, str, str]] = OrderedDict()
+        self._pages: OrderedDict[Hashable, tuple[Hashable, int, bytes, str]] = OrderedDict()
         self._lock = threading.Lock()
         self.draws = 0
 
-    def get(self, key: Hashable, stamp: Hashable) -> tuple[int, str, str] | None:
+    def get(self, key: Hashable, stamp: Hashable) -> tuple[int, bytes, str] | None:
         """Status, HTML and ETag of the page as drawn, if drawn with this stamp."""
         found = self._pages.get(key)
         return (found[1], found[2], found[3]) if found is not None and found[0] == stamp else None
 
     def draw(
         self, key: Hashable, stamp: Hashable, make: Callable[[], tuple[int, str]]
-    ) -> tuple[int, str, str]:
+    ) -> tuple[int, bytes, str]:
         with self._lock:
             found = self.get(key, stamp)
             if found is None:
                 self.draws += 1
                 code, html = make()
-                etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:32] + '"'
-                found = (code, html, etag)
+                body = html.encode("utf-8")
+                etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+                found = (code, body, etag)
                 if code != 404:  # an unknown address is not kept: no growth by guessing
                     self._pages[key] = (stamp, *found)
                     self._pages.move_to_end(key)
@@ -432,9 +434,11 @@ def _draw_public(request: Request, token: str, version: int | None, lang: str) -
     return code, html
 
 
-def _public_response(
+async def _public_response(
     request: Request, token: str, version: int | None, lang: str | None
 ) -> Response:
+    """A public page as drawn (kept ``PUBLIC_TTL_SECONDS``): served from the event loop when
+    drawn already, drawn in a worker thread otherwise."""
     chosen = i18n.supported(lang) or choose_language(request)
     generation = getattr(request.app.state, "public_generation", 0)
     stamp = (generation, int(time.monotonic() // PUBLIC_TTL_SECONDS))
@@ -442,29 +446,41 @@ def _public_response(
     cache = _public_pages(request)
     found = cache.get(key, stamp)
     if found is None:
-        found = cache.draw(key, stamp, lambda: _draw_public(request, token, version, chosen))
-    code, html, etag = found
+        found = await anyio.to_thread.run_sync(
+            lambda: cache.draw(key, stamp, lambda: _draw_public(request, token, version, chosen))
+        )
+    code, body, etag = found
     if code == 404:
-        return HTMLResponse(html, status_code=code, headers={"Cache-Control": "no-store"})
+        return Response(body, 404, headers={"Cache-Control": "no-store"}, media_type=HTML)
     headers = PUBLIC_CACHE | {"ETag": etag}
     if code == 200 and etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    return HTMLResponse(html, status_code=code, headers=headers)
+    return Response(body, code, headers=headers, media_type=HTML)
 
 
 PublicLang = Annotated[str | None, Query(max_length=16)]
+HTML = "text/html; charset=utf-8"
 
 
 @pages.get("/r/{token}", response_class=HTMLResponse)
-def public_page(token: str, request: Request, lang: PublicLang = None) -> Response:
+async def public_page(token: str, request: Request, lang: PublicLang = None) -> Response:
     """A published session's or talk's results, the newest version (no login)."""
-    return _public_response(request, token, None, lang)
+    return await _public_response(request, token, None, lang)
 
 
 @pages.get("/r/{token}/v{version}", response_class=HTMLResponse)
-def public_version(token: str, version: int, request: Request, lang: PublicLang = None) -> Response:
+async def public_version(
+    token: str, version: int, request: Request, lang: PublicLang = None
+) -> Response:
     """One version of a published talk's results, at its own address for ever."""
-    return _public_response(request, token, version, lang)
+    return await _public_response(request, token, version, lang)
+
+
+def _gone_or_missing(request: Request, token: str, version: int) -> Response:
+    """The page a package's address answers when there is no package: the withdrawal (410)
+    or the page that tells nothing (404)."""
+    code, html = _draw_public(request, token, version, choose_language(request))
+    return Response(html, code, headers={"Cache-Control": "no-store"}, media_type=HTML)
 
 
 @pages.get("/r/{token}/v{version}/package.zip")
@@ -473,11 +489,11 @@ def public_package(token: str, version: int, request: Request, db: SessionDep) -
     settings: Settings = request.app.state.settings
     row = publication.by_token(db, token)
     if row is None or row.withdrawn_at is not None:
-        return _public_response(request, token, version, None)
+        return _gone_or_missing(request, token, version)
     url = public_url(settings, row)
     shown = publication.published(db, row, version, url)
     if shown is None:
-        return _public_response(request, token, version, None)
+        return _gone_or_missing(request, token, version)
     options = publication.options_of(row, url)
     options = package.PackageOptions(
         licence=options.licence, contributors=options.contributors, url=url, answers=False
