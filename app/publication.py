@@ -184,7 +184,8 @@ def citation_text(shown: Published, url: str) -> str:
     else:
         assert shown.talk is not None
         title = shown.talk.title(first)
-        where = f"{len(shown.polls)} sessions"
+        count = len(shown.polls)
+        where = f"{count} session" if count == 1 else f"{count} sessions"
     authors = "; ".join(shown.options.contributors) or "The presenter"
     year = shown.publication.published_at.year
     address = url if shown.session is not None else f"{url}/v{shown.version}"

@@ -61,6 +61,11 @@ def test_a_published_talk_is_public_versioned_and_hides_what_every_page_hides(
     assert [r["name"] for r in descriptor["resources"]] == ["sessions", "questions", "options"]
     assert descriptor["version"] == "1.0.0" and "license: CC0-1.0" in cff
     assert f'url: "http://testserver{address}"' in cff
+    # the presenter's own package (with the answers) points to the public page too
+    full = client.get("/api/v1/talks/emergence/package.zip", headers=AUTH).content
+    with zipfile.ZipFile(io.BytesIO(full)) as archive:
+        assert f'url: "http://testserver{address}"' in archive.read("CITATION.cff").decode()
+        assert "data/responses.csv" in archive.namelist()
 
 
 def test_withdrawing_leaves_a_dated_410_and_unknown_addresses_tell_nothing(

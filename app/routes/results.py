@@ -4,6 +4,7 @@ JSON, codebook, charts as SVG/PNG, a printable report). Thin: each handler calls
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -153,6 +154,7 @@ def _zip(name: str, content: bytes) -> Response:
 def session_package(
     code: str,
     db: SessionDep,
+    settings: SettingsDep,
     _: PresenterDep,
     licence: LicenceQuery = package.DEFAULT_LICENCE,
     exact_times: ExactQuery = False,
@@ -163,7 +165,8 @@ def session_package(
     as Markdown and DDI-Codebook XML, ``methods.md`` and the results JSON."""
     options = _package_options(licence, exact_times, contributor)
     poll = sessions.get_session(db, code)
-    return _zip(*package.session_package(db, poll, options))
+    url = publication_context(db, settings, poll=poll)["publication_url"]
+    return _zip(*package.session_package(db, poll, replace(options, url=url)))
 
 
 @router.get(
@@ -174,16 +177,19 @@ def session_package(
 def talk_package(
     slug: str,
     db: SessionDep,
+    settings: SettingsDep,
     _: PresenterDep,
     licence: LicenceQuery = package.DEFAULT_LICENCE,
     exact_times: ExactQuery = False,
     contributor: ContributorQuery = None,
 ) -> Response:
     """The talk's dataset package (zip) over the sessions its pooled results are built from
-    (never a rehearsal); its version is raised with every session it holds."""
+    (never a rehearsal); its version is raised with every session it holds. Where the results
+    are published, ``CITATION.cff`` and ``datapackage.json`` point to the public page."""
     options = _package_options(licence, exact_times, contributor)
     talk = sessions.get_talk(db, slug)
-    return _zip(*package.talk_package(db, talk, options))
+    url = publication_context(db, settings, talk=talk)["publication_url"]
+    return _zip(*package.talk_package(db, talk, replace(options, url=url)))
 
 
 def _chart_file(
