@@ -219,3 +219,18 @@ def session_record(db: Session, poll: PollSession) -> PredictionOut | None:
         return None
     gap = results.session_results_json(results.session_results(db, poll)).get("gap")
     return record(poll, found, gap)
+
+
+def talk_records(
+    db: Session, polls: list[PollSession], found: list[Any]
+) -> list[tuple[PollSession, PredictionOut]]:
+    """Each pooled session's prediction against its own result (``found``: the talk results'
+    ``sessions``, in the same order as ``polls``); sessions without one are left out."""
+    from app import results
+
+    out = []
+    for poll, session in zip(polls, found, strict=True):
+        made = record(poll, entries(db, poll), results.gap_json(session.gap))
+        if made is not None:
+            out.append((poll, made))
+    return out

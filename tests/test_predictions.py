@@ -66,6 +66,11 @@ def test_a_locked_prediction_is_hashed_and_set_against_the_result(
     control = client.get(f"/presenter/sessions/{code}").text
     assert entry["sha256"] in control and "Lock the prediction" not in control
 
+    talk_page = client.get("/presenter/talks/emergence/results").text
+    assert "Prediction against result" in talk_page and talk_page.count(">held<") == 3
+    published = client.post("/api/v1/talks/emergence/publication", json={}, headers=AUTH)
+    public = TestClient(app).get(published.json()["url"].removeprefix("http://testserver")).text
+    assert "Prediction against result" in public and public.count(">held<") == 3
     content = client.get(f"/api/v1/sessions/{code}/package.zip", headers=AUTH).content
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         packaged = json.loads(archive.read("predictions.json"))["sessions"][0]

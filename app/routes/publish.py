@@ -415,6 +415,10 @@ def _draw_public(request: Request, token: str, version: int | None, lang: str) -
                 name, code = "pages/public_missing.html", 404
             else:
                 prediction = None
+                if shown.talk is not None:
+                    context["talk_predictions"] = predictions.talk_records(
+                        db, shown.polls, shown.talk.sessions
+                    )
                 if shown.session is not None:
                     from app import results
 

@@ -300,6 +300,9 @@ def talk_results_page(
             "downloads": f"/api/v1/talks/{talk.slug}/charts",
             "session_links": True,
             "publish_action": f"/presenter/talks/{talk.slug}/publish",
+            "talk_predictions": predictions.talk_records(
+                db, results.sessions_to_pool(db, talk).polls, found.sessions
+            ),
         }
         | publication_context(db, settings, talk=talk),
     )
