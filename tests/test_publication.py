@@ -7,7 +7,9 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -22,7 +24,7 @@ def publish(client: TestClient, what: str, **body: object) -> str:
 
 
 def test_a_published_talk_is_public_versioned_and_hides_what_every_page_hides(
-    app: FastAPI, client: TestClient
+    app: FastAPI, client: TestClient, tmp_path: Path
 ) -> None:
     run_session(app, client, room(5, 9, 10), venue="Copenhagen")
     address = publish(client, "talks/emergence", contributors=["Anna Rogers"], licence="CC0-1.0")
@@ -56,6 +58,10 @@ def test_a_published_talk_is_public_versioned_and_hides_what_every_page_hides(
         names = archive.namelist()
         descriptor = json.loads(archive.read("datapackage.json"))
         cff = archive.read("CITATION.cff").decode()
+        archive.extractall(tmp_path)
+    frictionless = pytest.importorskip("frictionless")
+    report = frictionless.validate(str(tmp_path / "datapackage.json"))
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
     # no answer-level rows in public: they would give the hidden cells back
     assert "data/responses.csv" not in names
     assert [r["name"] for r in descriptor["resources"]] == ["sessions", "questions", "options"]
