@@ -98,10 +98,14 @@ def test_withdrawing_leaves_a_dated_410_and_unknown_addresses_tell_nothing(
     assert client.delete(f"/api/v1/publications/{token}", headers=AUTH).status_code == 409
 
     never = anyone.get("/r/AAAAAAAAAAAA")
-    wrong_version = anyone.get(f"{publish(client, f'sessions/{code}')}/v2")
-    assert never.status_code == wrong_version.status_code == 404
-    assert never.text == wrong_version.text  # nothing tells them apart
-    assert anyone.get("/r/" + "x" * 200).status_code == 404
+    assert never.status_code == 404
+    republished = publish(client, f"sessions/{code}")
+    assert republished != address and anyone.get(republished).status_code == 200
+    for odd in ("/v2", "/vabc", "/v-1", "/v0", "/v99999999999", "/vabc/package.zip"):
+        wrong = anyone.get(republished + odd)
+        assert wrong.status_code == 404, odd
+        assert wrong.text == never.text, odd  # nothing tells them apart
+    assert anyone.get("/r/" + "x" * 200).text == never.text
 
 
 def test_publishing_needs_the_presenter_and_a_known_licence(

@@ -472,12 +472,17 @@ async def public_page(token: str, request: Request, lang: PublicLang = None) -> 
     return await _public_response(request, token, None, lang)
 
 
+def _version(text: str) -> int:
+    """A version's number from its address; 0 (no such version) for anything else."""
+    return int(text) if text.isdigit() and len(text) <= 6 else 0
+
+
 @pages.get("/r/{token}/v{version}", response_class=HTMLResponse)
 async def public_version(
-    token: str, version: int, request: Request, lang: PublicLang = None
+    token: str, version: str, request: Request, lang: PublicLang = None
 ) -> Response:
     """One version of a published talk's results, at its own address for ever."""
-    return await _public_response(request, token, version, lang)
+    return await _public_response(request, token, _version(version), lang)
 
 
 def _gone_or_missing(request: Request, token: str, version: int) -> Response:
@@ -488,16 +493,17 @@ def _gone_or_missing(request: Request, token: str, version: int) -> Response:
 
 
 @pages.get("/r/{token}/v{version}/package.zip")
-def public_package(token: str, version: int, request: Request, db: SessionDep) -> Response:
+def public_package(token: str, version: str, request: Request, db: SessionDep) -> Response:
     """The version's dataset package, without the answer-level table (the page's rules)."""
     settings: Settings = request.app.state.settings
+    number = _version(version)
     row = publication.by_token(db, token)
     if row is None or row.withdrawn_at is not None:
-        return _gone_or_missing(request, token, version)
+        return _gone_or_missing(request, token, number)
     url = public_url(settings, row)
-    shown = publication.published(db, row, version, url)
+    shown = publication.published(db, row, number, url)
     if shown is None:
-        return _gone_or_missing(request, token, version)
+        return _gone_or_missing(request, token, number)
     options = publication.options_of(row, url)
     options = package.PackageOptions(
         licence=options.licence, contributors=options.contributors, url=url, answers=False
