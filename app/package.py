@@ -23,7 +23,7 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -38,7 +38,7 @@ from app import export, predictions, results
 from app.db import ROOT
 from app.errors import Invalid
 from app.models import Participant, Phase, PhaseOption, PollSession, Response, SessionPhase, Talk
-from app.results.gather import Pool
+from app.results.gather import only_sessions
 from app.sessions import session_talk
 
 LICENCES: dict[str, dict[str, str]] = {
@@ -258,12 +258,12 @@ def gather_session(db: Session, poll: PollSession) -> Gathered:
     return out
 
 
-def gather_talk(db: Session, talk: Talk, first: int | None = None) -> Gathered:
-    """``first``: only the oldest ``first`` sessions (a published version of the talk)."""
+def gather_talk(db: Session, talk: Talk, only: Collection[str] | None = None) -> Gathered:
+    """``only``: the codes of the pooled sessions to keep (a published version of the talk)."""
     pool = results.sessions_to_pool(db, talk)
-    if first is not None:
-        pool = Pool(pool.polls[:first], pool.pooled_from, pool.rehearsals)
-    found = results.talk_results(db, talk, first=first)
+    if only is not None:
+        pool = only_sessions(pool, only)
+    found = results.talk_results(db, talk, only=only)
     rows: list[dict[str, Any]] = []
     sessions = []
     for poll in pool.polls:

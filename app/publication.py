@@ -2,10 +2,12 @@
 stable address (``/r/{token}``), opt-in; withdrawing keeps the address, which then says when the
 results were withdrawn (410), and nothing is ever deleted but with its session or talk.
 
-A talk's publication is versioned by its sessions: version *n* holds the first *n* sessions
-its pooled results are built from (oldest first, never a rehearsal), each version at its own
-address (``/r/{token}/v{n}``), the newest at ``/r/{token}``. The page shows the results views
-as the results page does, with the same small-cell rules (what the room may see); no login.
+A talk's publication is versioned by its sessions: version *n* holds the first *n* ended
+sessions its pooled results are built from (oldest first, never a rehearsal), each version at
+its own address (``/r/{token}/v{n}``), the newest at ``/r/{token}``. A session enters once it
+has ended: its answers are final, and its join code, which the page shows, lets nobody in.
+The page shows the results views as the results page does, with the same small-cell rules
+(what the room may see); no login.
 """
 
 from __future__ import annotations
@@ -127,8 +129,9 @@ def options_of(publication: Publication, url: str | None = None) -> package.Pack
     )
 
 
-def pooled_sessions(db: Session, talk: Talk) -> list[PollSession]:
-    return results.sessions_to_pool(db, talk).polls
+def published_sessions(db: Session, talk: Talk) -> list[PollSession]:
+    """The sessions a talk's public page may hold, oldest first: pooled, and ended."""
+    return [p for p in results.sessions_to_pool(db, talk).polls if p.ended]
 
 
 def published(
@@ -156,7 +159,7 @@ def published(
     talk = db.get(Talk, publication.talk_id)
     if talk is None:
         return None
-    polls = pooled_sessions(db, talk)
+    polls = published_sessions(db, talk)
     newest = max(len(polls), 1)
     chosen = newest if version is None else version
     if not 1 <= chosen <= newest:
@@ -166,7 +169,7 @@ def published(
         version=chosen,
         versions=newest,
         session=None,
-        talk=results.talk_results(db, talk, first=chosen),
+        talk=results.talk_results(db, talk, only={p.code for p in polls[:chosen]}),
         polls=polls[:chosen],
         participants=None,
         options=options,

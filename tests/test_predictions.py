@@ -68,6 +68,7 @@ def test_a_locked_prediction_is_hashed_and_set_against_the_result(
 
     talk_page = client.get("/presenter/talks/emergence/results").text
     assert "Prediction against result" in talk_page and talk_page.count(">held<") == 3
+    client.patch(f"/api/v1/sessions/{code}", json={"ended": True}, headers=AUTH)
     published = client.post("/api/v1/talks/emergence/publication", json={}, headers=AUTH)
     public = TestClient(app).get(published.json()["url"].removeprefix("http://testserver")).text
     assert "Prediction against result" in public and public.count(">held<") == 3

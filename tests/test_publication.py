@@ -17,6 +17,11 @@ from tests.conftest import AUTH, log_in
 from tests.test_results import room, run_session
 
 
+def end(client: TestClient, code: str) -> None:
+    ended = client.patch(f"/api/v1/sessions/{code}", json={"ended": True}, headers=AUTH)
+    assert ended.status_code == 200, ended.text
+
+
 def publish(client: TestClient, what: str, **body: object) -> str:
     response = client.post(f"/api/v1/{what}/publication", json=body, headers=AUTH)
     assert response.status_code == 201, response.text
@@ -26,7 +31,7 @@ def publish(client: TestClient, what: str, **body: object) -> str:
 def test_a_published_talk_is_public_versioned_and_hides_what_every_page_hides(
     app: FastAPI, client: TestClient, tmp_path: Path
 ) -> None:
-    run_session(app, client, room(5, 9, 10), venue="Copenhagen")
+    end(client, run_session(app, client, room(5, 9, 10), venue="Copenhagen"))
     address = publish(client, "talks/emergence", contributors=["Anna Rogers"], licence="CC0-1.0")
     anyone = TestClient(app)  # no cookie, no token
     page = anyone.get(address)
@@ -39,8 +44,11 @@ def test_a_published_talk_is_public_versioned_and_hides_what_every_page_hides(
     hidden = presenter_page.count("crosstab__few")
     assert hidden > 0 and page.text.count("crosstab__few") == hidden
 
-    # a second session makes version 2; version 1 keeps its address and its one session
-    run_session(app, client, room(8, 4, 10), venue="Milan")
+    # a running session is not shown (its join code would let anyone in); once it has ended
+    # it makes version 2, and version 1 keeps its address and its one session
+    milan = run_session(app, client, room(8, 4, 10), venue="Milan")
+    assert "Milan" not in anyone.get(address).text
+    end(client, milan)
     assert (
         client.post("/api/v1/talks/emergence/publication", json={}, headers=AUTH)
         .json()["url"]

@@ -8,7 +8,7 @@ analysis (``session_results``, ``talk_results``) reads the answers in one query 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,14 +169,18 @@ def sessions_to_pool(db: Session, talk: Talk) -> Pool:
     return Pool(polls, pooled_from, [p for p in gathered if p.rehearsal])
 
 
-def talk_results(db: Session, talk: Talk, first: int | None = None) -> TalkResults:
-    """``first``: only the oldest ``first`` of the sessions pooled (a published version)."""
+def only_sessions(pool: Pool, codes: Collection[str]) -> Pool:
+    """The pool limited to the sessions ``codes`` (a published version of a talk)."""
+    kept = [p for p in pool.polls if p.code in codes]
+    pooled_from = {k: [c for c in v if c in codes] for k, v in pool.pooled_from.items()}
+    return Pool(kept, pooled_from, pool.rehearsals)
+
+
+def talk_results(db: Session, talk: Talk, only: Collection[str] | None = None) -> TalkResults:
+    """``only``: the codes of the pooled sessions to keep (a published version)."""
     pool = sessions_to_pool(db, talk)
-    if first is not None:
-        kept = pool.polls[:first]
-        codes = {p.code for p in kept}
-        pooled_from = {k: [c for c in v if c in codes] for k, v in pool.pooled_from.items()}
-        pool = Pool(kept, pooled_from, pool.rehearsals)
+    if only is not None:
+        pool = only_sessions(pool, only)
     answers = _answers(db, [p.id for p in pool.polls if p.id is not None])
     sessions = []
     for poll in pool.polls:

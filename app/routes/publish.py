@@ -513,7 +513,7 @@ def public_package(token: str, version: str, request: Request, db: SessionDep) -
 
         talk = db.get(Talk, row.talk_id)
         assert talk is not None
-        gathered = package.gather_talk(db, talk, first=shown.version)
+        gathered = package.gather_talk(db, talk, only={p.code for p in shown.polls})
     else:
         gathered = package.gather_session(db, shown.polls[0])
     content = package.build_zip(gathered, options)
