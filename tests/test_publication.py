@@ -47,7 +47,10 @@ def test_a_published_talk_is_public_versioned_and_hides_what_every_page_hides(
     # a running session is not shown (its join code would let anyone in); once it has ended
     # it makes version 2, and version 1 keeps its address and its one session
     milan = run_session(app, client, room(8, 4, 10), venue="Milan")
+    dry_run = run_session(app, client, room(5, 5, 5), venue="Dry run")
+    client.patch(f"/api/v1/sessions/{dry_run}", json={"rehearsal": True}, headers=AUTH)
     assert "Milan" not in anyone.get(address).text
+    assert dry_run not in anyone.get(address).text  # nor a rehearsal's code
     end(client, milan)
     assert (
         client.post("/api/v1/talks/emergence/publication", json={}, headers=AUTH)

@@ -170,10 +170,11 @@ def sessions_to_pool(db: Session, talk: Talk) -> Pool:
 
 
 def only_sessions(pool: Pool, codes: Collection[str]) -> Pool:
-    """The pool limited to the sessions ``codes`` (a published version of a talk)."""
+    """The pool limited to the sessions ``codes`` (a published version of a talk), listing no
+    rehearsals."""
     kept = [p for p in pool.polls if p.code in codes]
     pooled_from = {k: [c for c in v if c in codes] for k, v in pool.pooled_from.items()}
-    return Pool(kept, pooled_from, pool.rehearsals)
+    return Pool(kept, pooled_from, [])
 
 
 def talk_results(db: Session, talk: Talk, only: Collection[str] | None = None) -> TalkResults:
