@@ -72,6 +72,9 @@ def test_a_locked_prediction_is_hashed_and_set_against_the_result(
     published = client.post("/api/v1/talks/emergence/publication", json={}, headers=AUTH)
     public = TestClient(app).get(published.json()["url"].removeprefix("http://testserver")).text
     assert "Prediction against result" in public and public.count(">held<") == 3
+    chinese = TestClient(app).get(published.json()["url"] + "?lang=zh-Hans").text
+    assert "预测与结果对照" in chinese and chinese.count(">成立<") == 3
+    assert "现场自己持该观点的比例低于 50%" in chinese
     content = client.get(f"/api/v1/sessions/{code}/package.zip", headers=AUTH).content
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         packaged = json.loads(archive.read("predictions.json"))["sessions"][0]
