@@ -27,7 +27,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import Any
+from typing import Any, NamedTuple
 from xml.etree import ElementTree as ET
 
 from sqlalchemy import func
@@ -117,7 +117,7 @@ class Gathered:
     participants, n (phase id -> answers)."""
     phases: list[dict[str, Any]]
     """The codebook's phases (``export.codebook``), newest wording first, each phase once."""
-    responses: list[dict[str, Any]]
+    responses: list[Answer]
     results_json: dict[str, Any]
     updated: datetime
     """The latest moment in the data: the package's ``created`` and its files' dates."""
@@ -139,15 +139,28 @@ def _phase_opened(db: Session, poll: PollSession) -> dict[str, datetime | None]:
     }
 
 
-def _responses(db: Session, poll: PollSession) -> list[dict[str, Any]]:
-    """The session's answers as rows, one query, columns only (a room of 2,000 has 8,000)."""
+class Answer(NamedTuple):
+    """One row of ``responses``, with the moments its ``time`` is chosen from."""
+
+    session: str
+    participant: str
+    phase: str
+    choice: str | None
+    value: float | None
+    language: str
+    answered_at: datetime
+    phase_opened_at: datetime | None
+
+
+def _responses(db: Session, poll: PollSession) -> list[Answer]:
+    """The session's answers, one query, columns only (a room of 2,000 has 8,000), by phone and
+    then phase: a phone's rows sit together, so the zip compresses its pseudonym."""
     opened = _phase_opened(db, poll)
-    # six columns: more than sqlmodel's ``select`` is typed for, so SQLAlchemy's own
+    # more columns than sqlmodel's ``select`` is typed for, so SQLAlchemy's own
     query = (
         sa_select(
             col(Participant.public_id),
             col(Phase.key),
-            col(Phase.position),
             col(PhaseOption.key),
             col(Response.value),
             col(Response.answered_at),
@@ -156,27 +169,13 @@ def _responses(db: Session, poll: PollSession) -> list[dict[str, Any]]:
         .join(Participant, col(Participant.id) == Response.participant_id)
         .join(PhaseOption, col(PhaseOption.id) == Response.option_id, isouter=True)
         .where(col(Response.session_id) == poll.id)
+        .order_by(col(Participant.public_id), col(Phase.position))
     )
-    rows = []
-    for public_id, phase_key, position, option_key, value, answered_at in db.connection().execute(
-        query
-    ):
-        rows.append(
-            {
-                "session": poll.code,
-                "participant": public_id,
-                "phase": phase_key,
-                "position": position,
-                "choice": option_key,
-                "value": value,
-                "language": poll.language,
-                "answered_at": answered_at,
-                "phase_opened_at": opened.get(phase_key),
-            }
-        )
-    # by phone, then phase: a phone's rows sit together, so the zip compresses its pseudonym
-    rows.sort(key=lambda r: (r["participant"], r["position"]))
-    return rows
+    code, language = poll.code, poll.language
+    return [
+        Answer(code, public_id, phase, choice, value, language, answered_at, opened.get(phase))
+        for public_id, phase, choice, value, answered_at in db.connection().execute(query)
+    ]
 
 
 def _merge_phases(books: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -193,14 +192,14 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _session_row(db: Session, poll: PollSession, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _session_row(db: Session, poll: PollSession, rows: list[Answer]) -> dict[str, Any]:
     from app.talks import existing_versions
 
     talk = session_talk(db, poll)
     numbers = {v.id: v.number for v in existing_versions(db, talk)}
     n: dict[str, int] = {}
     for row in rows:
-        n[row["phase"]] = n.get(row["phase"], 0) + 1
+        n[row.phase] = n.get(row.phase, 0) + 1
     participants = db.exec(
         select(func.count()).select_from(Participant).where(Participant.session_id == poll.id)
     ).one()
@@ -217,11 +216,11 @@ def _session_row(db: Session, poll: PollSession, rows: list[dict[str, Any]]) -> 
     }
 
 
-def _latest(polls: Sequence[PollSession], rows: Sequence[dict[str, Any]]) -> datetime:
+def _latest(polls: Sequence[PollSession], rows: Sequence[Answer]) -> datetime:
     moments = [_aware(p.created_at) for p in polls]
     moments += [_aware(p.ended_at) for p in polls if p.ended_at is not None]
     if rows:
-        moments.append(_aware(max(r["answered_at"] for r in rows)))
+        moments.append(_aware(max(r.answered_at for r in rows)))
     return max(moments).astimezone(UTC).replace(microsecond=0)
 
 
@@ -264,7 +263,7 @@ def gather_talk(db: Session, talk: Talk, only: Collection[str] | None = None) ->
     if only is not None:
         pool = only_sessions(pool, only)
     found = results.talk_results(db, talk, only=only)
-    rows: list[dict[str, Any]] = []
+    rows: list[Answer] = []
     sessions = []
     for poll in pool.polls:
         own = _responses(db, poll)
@@ -344,18 +343,18 @@ def _tables(g: Gathered, options: PackageOptions) -> dict[str, bytes]:
     langs = g.languages
     by_key = {p["id"]: p for p in g.phases}
     iso = _Times()
-    moment = "answered_at" if options.exact_times else "phase_opened_at"
+    exact = options.exact_times
     responses = _csv(
         ["session", "participant", "phase", "choice", "value", "language", "time"],
         (
             (
-                r["session"],
-                r["participant"],
-                r["phase"],
-                r["choice"] or "",
-                _number(r["value"]),
-                r["language"],
-                iso(r[moment]),
+                r.session,
+                r.participant,
+                r.phase,
+                r.choice or "",
+                "" if r.value is None else _number(r.value),
+                r.language,
+                iso(r.answered_at if exact else r.phase_opened_at),
             )
             for r in g.responses
         ),
@@ -850,8 +849,8 @@ def codebook_ddi(g: Gathered, options: PackageOptions) -> bytes:
     by_key = {p["id"]: p for p in g.phases}
     frequencies: dict[tuple[str, str], int] = {}
     for row in g.responses:
-        if row["choice"] is not None:
-            key = (row["phase"], row["choice"])
+        if row.choice is not None:
+            key = (row.phase, row.choice)
             frequencies[key] = frequencies.get(key, 0) + 1
     for phase in g.phases:
         estimate = phase["range"] is not None
