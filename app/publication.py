@@ -26,6 +26,19 @@ from app.sessions import session_talk
 TOKEN_BYTES = 9
 """12 URL-safe characters: an address nobody finds by trying."""
 
+_changes = 0
+"""Publications published, withdrawn or gone in this process: public pages drawn before a
+change are drawn again (another process sees it when its drawn pages expire)."""
+
+
+def changed() -> None:
+    global _changes
+    _changes += 1
+
+
+def changes() -> int:
+    return _changes
+
 
 def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
@@ -68,6 +81,7 @@ def _publish(
     db.add(publication)
     db.commit()
     db.refresh(publication)
+    changed()
     return publication
 
 
@@ -90,6 +104,7 @@ def withdraw(db: Session, token: str) -> Publication:
     db.add(publication)
     db.commit()
     db.refresh(publication)
+    changed()
     return publication
 
 

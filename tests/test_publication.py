@@ -160,3 +160,13 @@ def test_the_results_page_publishes_and_withdraws(app: FastAPI, client: TestClie
         f'action="/presenter/sessions/{code}/publish"'
         in client.get(f"/presenter/sessions/{code}/results").text
     )
+
+
+def test_a_deleted_sessions_page_says_it_was_withdrawn(app: FastAPI, client: TestClient) -> None:
+    code = run_session(app, client, room(5, 9, 10))
+    client.post(f"/api/v1/sessions/{code}/prediction", json={"own_below": 50}, headers=AUTH)
+    address = publish(client, f"sessions/{code}")
+    assert TestClient(app).get(address).status_code == 200
+    assert client.delete(f"/api/v1/sessions/{code}", headers=AUTH).status_code == 204
+    gone = TestClient(app).get(address)
+    assert gone.status_code == 410 and "withdrew these results on" in gone.text

@@ -196,11 +196,6 @@ def public_url(settings: Settings, publication_row: Publication) -> str:
     return f"{settings.resolved_public_url}/r/{publication_row.token}"
 
 
-def _bump(request: Request) -> None:
-    """Publishing or withdrawing: this process's cached public pages are drawn again."""
-    request.app.state.public_generation = getattr(request.app.state, "public_generation", 0) + 1
-
-
 def _publication_out(db: Session, settings: Settings, row: Publication) -> PublicationOut:
     shown = publication.published(db, row, None) if row.withdrawn_at is None else None
     return PublicationOut(
@@ -231,7 +226,6 @@ def publish_session(
     poll = sessions.get_session(db, code)
     options = package.PackageOptions(licence=body.licence, contributors=tuple(body.contributors))
     row = publication.publish_session(db, poll, options)
-    _bump(request)
     return _publication_out(db, settings, row)
 
 
@@ -254,7 +248,6 @@ def publish_talk(
     talk = sessions.get_talk(db, slug)
     options = package.PackageOptions(licence=body.licence, contributors=tuple(body.contributors))
     row = publication.publish_talk(db, talk, options)
-    _bump(request)
     return _publication_out(db, settings, row)
 
 
@@ -268,7 +261,6 @@ def withdraw_publication(
 ) -> PublicationOut:
     """Withdraw a publication: its address says from now on when it was withdrawn (410)."""
     row = publication.withdraw(db, token)
-    _bump(request)
     return _publication_out(db, settings, row)
 
 
@@ -309,7 +301,6 @@ def publish_session_form(
     names = (contributor.strip(),) if contributor.strip() else ()
     options = package.PackageOptions(licence=licence, contributors=names)
     publication.publish_session(db, poll, options)
-    _bump(request)
     return RedirectResponse(_results_page(poll.code, None), status_code=status.HTTP_303_SEE_OTHER)
 
 
@@ -326,14 +317,12 @@ def publish_talk_form(
     names = (contributor.strip(),) if contributor.strip() else ()
     options = package.PackageOptions(licence=licence, contributors=names)
     publication.publish_talk(db, talk, options)
-    _bump(request)
     return RedirectResponse(_results_page(None, talk.slug), status_code=status.HTTP_303_SEE_OTHER)
 
 
 @pages.post("/presenter/publications/{token}/withdraw", response_class=HTMLResponse)
 def withdraw_form(token: str, request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
     row = publication.withdraw(db, token)
-    _bump(request)
     poll = db.get(PollSession, row.session_id) if row.session_id is not None else None
     if poll is not None:
         back = _results_page(poll.code, None)
@@ -444,8 +433,7 @@ async def _public_response(
     """A public page as drawn (kept ``PUBLIC_TTL_SECONDS``): served from the event loop when
     drawn already, drawn in a worker thread otherwise."""
     chosen = i18n.supported(lang) or choose_language(request)
-    generation = getattr(request.app.state, "public_generation", 0)
-    stamp = (generation, int(time.monotonic() // PUBLIC_TTL_SECONDS))
+    stamp = (publication.changes(), int(time.monotonic() // PUBLIC_TTL_SECONDS))
     key = (token, version, chosen, str(request.base_url))
     cache = _public_pages(request)
     found = cache.get(key, stamp)
