@@ -10,7 +10,7 @@ from typing import Any
 import httpx2 as httpx
 
 from tests.e2e.conftest import LiveServer, PageProblems
-from tests.e2e.test_accessibility import login
+from tests.e2e.test_accessibility import assert_accessible, login
 
 WAIT_MS = 10_000
 ROOM = [("agree", "agree"), ("agree", "agree"), ("unsure", "agree"), ("disagree", "agree")]
@@ -52,6 +52,7 @@ def test_lock_a_prediction_publish_read_logged_out_and_withdraw(
     laptop = open_page("laptop", viewport=(1440, 900))
     login(laptop, live_server)
     laptop.goto(f"{live_server.url}/presenter/sessions/{code}")
+    assert_accessible(laptop, "control page with the prediction form")
     box = laptop.locator("#prediction")
     box.locator("input[name=own_below]").fill("50")
     box.locator("input[name=perceived_above]").fill("60")
@@ -78,6 +79,7 @@ def test_lock_a_prediction_publish_read_logged_out_and_withdraw(
     assert checks.locator(".prediction__verdict--held").count() == 2
     assert digest in reader.content()
     assert reader.locator("a[href*='/presenter/']").count() == 0
+    assert_accessible(reader, "public results page")
 
     laptop.locator("#publication [data-action=withdraw]").click()
     laptop.locator("#publication [data-action=publish]").wait_for(timeout=WAIT_MS)
