@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from app import export, sessions
+from app import export, package, sessions
 from app.errors import DatabaseUnreachable, DomainError
 from app.live import NullPublisher, is_in_process
 from app.settings import SECRETS_FILE, Settings
@@ -95,6 +95,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     exp.add_argument("--lang", default=None, help="language of the report (default: the session's)")
     exp.add_argument("-o", "--output", type=Path, default=None, help="file (default: stdout)")
 
+    pkg = commands.add_parser(
+        "package", help="write a session's or a talk's dataset package (a zip)"
+    )
+    pkg.add_argument("code", nargs="?", default=None, help="the session's join code")
+    pkg.add_argument("--talk", default=None, help="the package of this talk's sessions instead")
+    pkg.add_argument(
+        "--licence",
+        choices=sorted(package.LICENCES),
+        default=package.DEFAULT_LICENCE,
+        help=f"the data's licence (default {package.DEFAULT_LICENCE}: reuse with credit)",
+    )
+    pkg.add_argument(
+        "--exact-times",
+        action="store_true",
+        help="exact answer times (by default each answer's time is its phase's)",
+    )
+    pkg.add_argument(
+        "--contributor", action="append", default=[], help="a name to credit (repeatable)"
+    )
+    pkg.add_argument(
+        "-o", "--output", type=Path, default=None, help="file (default: the package's name)"
+    )
+
     purge = commands.add_parser(
         "purge", help="delete answers older than a number of days (the retention period)"
     )
@@ -117,6 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _purge(args.older_than, args.dry_run)
         if args.command == "session":
             return _session(args)
+        if args.command == "package":
+            if (args.code is None) == (args.talk is None):
+                parser.error("package needs a session code or --talk SLUG (not both)")
+            return _package(args)
         if (args.code is None) == (args.talk is None):
             parser.error("export needs a session code or --talk SLUG (not both)")
         return _export(args.code, args.talk, args.format, args.output, args.lang)
@@ -446,6 +473,26 @@ def _export(
     else:
         output.write_text(text, encoding="utf-8", newline="")
         print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+def _package(args: argparse.Namespace) -> int:
+    options = package.PackageOptions(
+        licence=args.licence,
+        exact_times=args.exact_times,
+        contributors=tuple(args.contributor),
+    )
+    settings = Settings().with_secrets()
+    with _database(settings) as db:
+        if args.talk is not None:
+            name, content = package.talk_package(db, sessions.get_talk(db, args.talk), options)
+        else:
+            name, content = package.session_package(
+                db, sessions.get_session(db, args.code), options
+            )
+    output = args.output or Path(name)
+    output.write_bytes(content)
+    print(f"wrote {output} ({len(content):,} bytes)", file=sys.stderr)
     return 0
 
 

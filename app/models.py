@@ -17,7 +17,7 @@ import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column, DateTime, MetaData, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -267,6 +267,42 @@ class PresenterLogin(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+class Prediction(SQLModel, table=True):
+    """What the presenter expected of a session's room, locked before its first phase opened
+    (``number`` 0), and each later amendment (1, 2, ...): never changed once written. ``canonical``
+    is the JSON text that ``sha256`` hashes (``app.predictions``); an amendment's holds the
+    hash of the entry before it, so the chain shows if any entry were changed."""
+
+    __table_args__ = (UniqueConstraint("session_id", "number", name="uq_prediction_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="poll_session.id", index=True, ondelete="CASCADE")
+    number: int
+    claims: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    text: str = Field(default="", max_length=2000)
+    after_opening: bool = False
+    """An amendment made once a phase had opened: the reader should know it."""
+    canonical: str = Field(max_length=8000)
+    sha256: str = Field(max_length=64)
+    created_at: datetime = _utc_column(nullable=False)
+
+
+class Publication(SQLModel, table=True):
+    """A session's or a talk's results published at ``/r/{token}`` (no login). Withdrawing
+    keeps the row (the address then answers 410 with the date), never deletes it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(index=True, unique=True, max_length=32)
+    session_id: int | None = Field(
+        default=None, foreign_key="poll_session.id", index=True, ondelete="CASCADE"
+    )
+    talk_id: int | None = Field(default=None, foreign_key="talk.id", index=True, ondelete="CASCADE")
+    licence: str = Field(default="CC-BY-4.0", max_length=16)
+    contributors: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    published_at: datetime = _utc_column(nullable=False)
+    withdrawn_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
 # --------------------------------------------------------------------------- API schemas
 # Non-table models validate their input (table models skip validation).
 
@@ -386,3 +422,106 @@ class VoteOut(BaseModel):
     value: float | None
     ranking: list[str] | None = None
     answered_at: datetime
+
+
+class PredictionIn(BaseModel):
+    """A prediction or an amendment: at least one claim, in percent (0-100) or percentage
+    points (the gap: perceived share minus own share), and free text."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    own_below: float | None = PydanticField(default=None, ge=0, le=100, allow_inf_nan=False)
+    own_above: float | None = PydanticField(default=None, ge=0, le=100, allow_inf_nan=False)
+    perceived_below: float | None = PydanticField(default=None, ge=0, le=100, allow_inf_nan=False)
+    perceived_above: float | None = PydanticField(default=None, ge=0, le=100, allow_inf_nan=False)
+    gap: float | None = PydanticField(default=None, ge=-100, le=100, allow_inf_nan=False)
+    gap_margin: float | None = PydanticField(default=None, gt=0, le=100, allow_inf_nan=False)
+    text: str = PydanticField(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> PredictionIn:
+        claims = self.claims()
+        if not claims:
+            raise ValueError(
+                "a prediction needs at least one claim (own_below, own_above, "
+                "perceived_below, perceived_above or gap)"
+            )
+        for what in ("own", "perceived"):
+            below, above = claims.get(f"{what}_below"), claims.get(f"{what}_above")
+            if below is not None and above is not None and below <= above:
+                raise ValueError(f"{what}_below must be more than {what}_above")
+        if (self.gap is None) != (self.gap_margin is None):
+            raise ValueError("a gap needs its margin (gap_margin), and a margin its gap")
+        return self
+
+    def claims(self) -> dict[str, float]:
+        names = ("own_below", "own_above", "perceived_below", "perceived_above", "gap")
+        out = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        if self.gap_margin is not None:
+            out["gap_margin"] = self.gap_margin
+        return out
+
+
+class PredictionEntry(BaseModel):
+    number: int
+    """0: the prediction; 1, 2, ...: its amendments."""
+    claims: dict[str, float]
+    text: str
+    created_at: datetime
+    after_opening: bool
+    canonical: str
+    """The JSON text hashed: anyone can recompute ``sha256`` from it."""
+    sha256: str
+
+    @field_validator("created_at")
+    @classmethod
+    def _in_utc(cls, moment: datetime | None) -> datetime | None:
+        return in_utc(moment)
+
+
+class ClaimCheck(BaseModel):
+    claim: str
+    predicted: float
+    margin: float | None = None
+    result: float | None
+    """The room's figure in percent (or percentage points for the gap); None before it has one."""
+    held: bool | None
+
+
+class PredictionOut(BaseModel):
+    session: str
+    entries: list[PredictionEntry]
+    checks: list[ClaimCheck]
+    """The latest entry's claims against the session's results."""
+
+
+class PublishIn(BaseModel):
+    """Publish a session's or a talk's results at a public address."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    licence: str = PydanticField(default="CC-BY-4.0", pattern="^(CC-BY-4.0|CC0-1.0)$")
+    """CC-BY-4.0 (the default: reuse with credit) or CC0-1.0."""
+    contributors: list[str] = PydanticField(default_factory=list, max_length=20)
+
+    @field_validator("contributors")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        names = [name.strip() for name in names]
+        if any(not name or len(name) > 200 for name in names):
+            raise ValueError("a contributor's name must have 1 to 200 characters")
+        return names
+
+
+class PublicationOut(BaseModel):
+    url: str
+    """The page's stable address (the newest version); each version at ``{url}/v{n}``."""
+    version: int
+    licence: str
+    published_at: datetime
+    withdrawn_at: datetime | None = None
+
+    @field_validator("published_at", "withdrawn_at")
+    @classmethod
+    def _in_utc(cls, moment: datetime | None) -> datetime | None:
+        return in_utc(moment)

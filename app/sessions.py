@@ -209,6 +209,9 @@ def update_session(
     # A change of state for every page and cache that shows the session (phones learn here
     # that it has ended).
     publisher.publish(SessionChanged(session_id=poll.id, code=poll.code, phases=True))
+    from app import publication
+
+    publication.changed()  # its venue, or whether a talk's public page holds it
     return poll
 
 
@@ -226,9 +229,24 @@ def delete_session(db: Session, code: str, publisher: Publisher) -> None:
     db.exec(delete(Response).where(col(Response.session_id) == session_id))
     db.exec(delete(Participant).where(col(Participant.session_id) == session_id))
     db.exec(delete(SessionPhase).where(col(SessionPhase.session_id) == session_id))
+    _withdraw_publications(db, session_id)
     db.exec(delete(PollSession).where(col(PollSession.id) == session_id))
     db.commit()
     publisher.publish(SessionChanged(session_id=session_id, code=poll_code, phases=True, gone=True))
+
+
+def _withdraw_publications(db: Session, session_id: int) -> None:
+    """A deleted session's public page says from now on that it was withdrawn (410, as the
+    presenter's withdrawal does), rather than vanish."""
+    from app import publication
+    from app.models import Publication
+
+    for row in db.exec(select(Publication).where(Publication.session_id == session_id)):
+        row.session_id = None
+        row.withdrawn_at = row.withdrawn_at or datetime.now(UTC).replace(microsecond=0)
+        db.add(row)
+    db.flush()
+    publication.changed()  # a talk's page that held the session is drawn again too
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ analysis (``session_results``, ``talk_results``) reads the answers in one query 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,8 +192,19 @@ def sessions_to_pool(db: Session, talk: Talk) -> Pool:
     return Pool(polls, pooled_from, [p for p in gathered if p.rehearsal])
 
 
-def talk_results(db: Session, talk: Talk) -> TalkResults:
+def only_sessions(pool: Pool, codes: Collection[str]) -> Pool:
+    """The pool limited to the sessions ``codes`` (a published version of a talk), listing no
+    rehearsals."""
+    kept = [p for p in pool.polls if p.code in codes]
+    pooled_from = {k: [c for c in v if c in codes] for k, v in pool.pooled_from.items()}
+    return Pool(kept, pooled_from, [])
+
+
+def talk_results(db: Session, talk: Talk, only: Collection[str] | None = None) -> TalkResults:
+    """``only``: the codes of the pooled sessions to keep (a published version)."""
     pool = sessions_to_pool(db, talk)
+    if only is not None:
+        pool = only_sessions(pool, only)
     answers = _answers(db, [p.id for p in pool.polls if p.id is not None])
     sessions = []
     for poll in pool.polls:

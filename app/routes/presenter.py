@@ -227,8 +227,10 @@ def _session_context(
 def control_page(
     code: str, request: Request, db: SessionDep, settings: SettingsDep, _: PresenterPageDep
 ) -> Response:
+    from app.routes.publish import prediction_context
+
     poll = sessions.get_session(db, code)
-    context = _control_context(request, db, settings, poll)
+    context = _control_context(request, db, settings, poll) | prediction_context(db, poll)
     return render(request, "pages/presenter/control.html", context)
 
 

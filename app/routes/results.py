@@ -4,19 +4,21 @@ JSON, codebook, charts as SVG/PNG, a printable report). Thin: each handler calls
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
-from app import charts, export, i18n, results, sessions
+from app import charts, export, i18n, package, predictions, results, sessions
 from app.db import SessionDep
-from app.deps import TemplatesDep, choose_language, render
+from app.deps import SettingsDep, TemplatesDep, choose_language, render
 from app.errors import NotFound
 from app.models import PollSession, Talk
 from app.results.schema import SessionResultsJSON, TalkResultsJSON
 from app.routes.docs import PRESENTER, errors
+from app.routes.publish import publication_context
 from app.security import PresenterDep, PresenterPageDep
 
 router = APIRouter(tags=["results"])
@@ -116,6 +118,80 @@ def talk_codebook(slug: str, db: SessionDep, _: PresenterDep) -> Response:
     return _json(export.codebook(db, talk), f"beliefgap-{talk.slug}-codebook.json")
 
 
+LicenceQuery = Annotated[
+    str,
+    Query(
+        max_length=16,
+        description="the data's licence: CC-BY-4.0 (the default: reuse with credit) or CC0-1.0",
+    ),
+]
+ExactQuery = Annotated[
+    bool,
+    Query(description="exact answer times (by default each answer's time is its phase's)"),
+]
+ContributorQuery = Annotated[
+    list[str] | None,
+    Query(max_length=200, description="a name to credit as the data's creator (repeatable)"),
+]
+
+
+def _package_options(
+    licence: str, exact_times: bool, contributor: list[str] | None
+) -> package.PackageOptions:
+    names = tuple(name.strip() for name in contributor or () if name.strip())
+    return package.PackageOptions(licence=licence, exact_times=exact_times, contributors=names)
+
+
+def _zip(name: str, content: bytes) -> Response:
+    return Response(content, media_type="application/zip", headers=_attachment(name))
+
+
+@router.get(
+    "/api/v1/sessions/{code}/package.zip",
+    response_class=Response,
+    responses=API_ERRORS | {200: {"content": {"application/zip": {}}}},
+)
+def session_package(
+    code: str,
+    db: SessionDep,
+    settings: SettingsDep,
+    _: PresenterDep,
+    licence: LicenceQuery = package.DEFAULT_LICENCE,
+    exact_times: ExactQuery = False,
+    contributor: ContributorQuery = None,
+) -> Response:
+    """The session's dataset package (zip): a Frictionless Data Package v2 (``datapackage.json``
+    and CSV tables of responses, sessions, questions and options), ``CITATION.cff``, the codebook
+    as Markdown and DDI-Codebook XML, ``methods.md`` and the results JSON."""
+    options = _package_options(licence, exact_times, contributor)
+    poll = sessions.get_session(db, code)
+    url = publication_context(db, settings, poll=poll)["publication_url"]
+    return _zip(*package.session_package(db, poll, replace(options, url=url)))
+
+
+@router.get(
+    "/api/v1/talks/{slug}/package.zip",
+    response_class=Response,
+    responses=API_ERRORS | {200: {"content": {"application/zip": {}}}},
+)
+def talk_package(
+    slug: str,
+    db: SessionDep,
+    settings: SettingsDep,
+    _: PresenterDep,
+    licence: LicenceQuery = package.DEFAULT_LICENCE,
+    exact_times: ExactQuery = False,
+    contributor: ContributorQuery = None,
+) -> Response:
+    """The talk's dataset package (zip) over the sessions its pooled results are built from
+    (never a rehearsal); its version is raised with every session it holds. Where the results
+    are published, ``CITATION.cff`` and ``datapackage.json`` point to the public page."""
+    options = _package_options(licence, exact_times, contributor)
+    talk = sessions.get_talk(db, slug)
+    url = publication_context(db, settings, talk=talk)["publication_url"]
+    return _zip(*package.talk_package(db, talk, replace(options, url=url)))
+
+
 def _chart_file(
     templates: Jinja2Templates, chart_name: str, named: dict[str, Any], stem: str
 ) -> Response:
@@ -179,10 +255,16 @@ def talk_chart(
     "/presenter/sessions/{code}/results", response_class=HTMLResponse, include_in_schema=False
 )
 def session_results_page(
-    code: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
+    code: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    _: PresenterPageDep,
+    lang: LangQuery = None,
 ) -> HTMLResponse:
     poll = sessions.get_session(db, code)
     found = results.session_results(db, poll)
+    entries = predictions.entries(db, poll)
     return render(
         request,
         "pages/results_session.html",
@@ -191,13 +273,21 @@ def session_results_page(
             "results": found,
             "participants": sessions.participant_count(db, poll),
             "downloads": f"/api/v1/sessions/{poll.code}/charts",
-        },
+            "prediction": predictions.record(poll, entries, results.gap_json(found.gap)),
+            "publish_action": f"/presenter/sessions/{poll.code}/publish",
+        }
+        | publication_context(db, settings, poll=poll),
     )
 
 
 @router.get("/presenter/talks/{slug}/results", response_class=HTMLResponse, include_in_schema=False)
 def talk_results_page(
-    slug: str, request: Request, db: SessionDep, _: PresenterPageDep, lang: LangQuery = None
+    slug: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    _: PresenterPageDep,
+    lang: LangQuery = None,
 ) -> HTMLResponse:
     talk = sessions.get_talk(db, slug)
     found = results.talk_results(db, talk)
@@ -209,7 +299,12 @@ def talk_results_page(
             "talk": found,
             "downloads": f"/api/v1/talks/{talk.slug}/charts",
             "session_links": True,
-        },
+            "publish_action": f"/presenter/talks/{talk.slug}/publish",
+            "talk_predictions": predictions.talk_records(
+                db, results.sessions_to_pool(db, talk).polls, found.sessions
+            ),
+        }
+        | publication_context(db, settings, talk=talk),
     )
 
 
