@@ -1,7 +1,7 @@
 """predictions locked before a session, and published results pages
 
 Revision ID: 0009_predictions_publication
-Revises: 0005
+Revises: 0006
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0009_predictions_publication"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
