@@ -80,11 +80,13 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
         await broadcaster.start()
         closer = asyncio.create_task(_close_countdowns(app))
         restore = _end_streams_on_stop_signals(broadcaster)
+        stop_dumps = logs.dump_waiting_tasks_on_signal(log)
         _freeze_startup_objects()
         try:
             yield
         finally:
             restore()
+            stop_dumps()
             broadcaster.end_streams()
             closer.cancel()
             await anyio.to_thread.run_sync(app.state.vote_writer.close)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import time
 from pathlib import Path
 
 import httpx2 as httpx
@@ -17,5 +19,24 @@ def test_uvicorn_in_an_empty_directory_creates_the_database_and_serves(tmp_path:
         assert (tmp_path / "secrets.json").exists()
         talks = httpx.get(f"{server.url}/api/v1/talks", timeout=5).json()
         assert {t["slug"] for t in talks} >= {"emergence", "emergence-scale"}
+    finally:
+        server.stop()
+
+
+def test_sigusr1_logs_what_the_server_is_waiting_on(tmp_path: Path) -> None:
+    """A room that sees requests with no answer can ask the server what it waits on: the signal
+    logs every waiting task with the calls it stands in (the app's own countdown closer among
+    them), and the server goes on serving."""
+    server = liveserver.start(tmp_path, "live-admin-token-0123456789", timeout=30)
+    try:
+        server.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 30
+        while "_close_countdowns" not in server.output():
+            assert time.monotonic() < deadline, server.output()[-2000:]
+            time.sleep(0.05)
+        dump = server.output().split("tasks waiting (SIGUSR1)", 1)[1]
+        assert "main.py" in dump and " > " in dump  # where each task stands, call by call
+        assert httpx.get(f"{server.url}/healthz", timeout=5).json() == {"status": "ok"}
+        assert "Traceback" not in server.output()
     finally:
         server.stop()
