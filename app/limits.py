@@ -29,7 +29,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -78,68 +78,51 @@ class RequestTimedOut(HTTPException):
         )
 
 
-class BodyLimitMiddleware:
-    """Every request body is held to its size (``body_limit``: 413) and to the request deadline
-    (``request_timeout`` seconds for the whole request, headers and body: 408). The deadline
-    holds however the app is served; under ``beliefgap serve`` it counts from the request's
-    first byte, elsewhere from the moment the server hands the request to the app (and the
-    server's own header timeout covers the headers). 0 turns the deadline off."""
-
-    def __init__(self, app: ASGIApp, *, request_timeout: float = 0.0) -> None:
-        self.app = app
-        self.request_timeout = request_timeout
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
-            return
-        limit = body_limit(scope["path"])
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _refuse(send, 413, f"request body over {limit} bytes")
-            return
-
-        received = 0
-        started = False
-        complete = False
-        seconds = self.request_timeout
-        loop = asyncio.get_running_loop()
-        deadline = scope.get("extensions", {}).get(REQUEST_STARTED, loop.time()) + seconds
-
-        async def limited_receive() -> Message:
-            nonlocal received, complete
-            if complete or seconds <= 0:  # the body is in: what follows is the disconnect
-                message = await receive()
-            else:
-                # A timer, not a task per read (wait_for): every vote passes here.
-                if loop.time() >= deadline:
-                    raise RequestTimedOut(seconds)
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        message = await receive()
-                except TimeoutError:
-                    raise RequestTimedOut(seconds) from None
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-                complete = not message.get("more_body", False)
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except (BodyTooLarge, RequestTimedOut) as exc:
-            if not started:
-                await _refuse(send, exc.status_code, exc.detail)
+def declared_too_large(scope: Scope, limit: int) -> bool:
+    """Whether the request's Content-Length is over ``limit`` (or no number at all)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return not value.isdigit() or int(value) > limit
+    return False
 
 
-async def _refuse(send: Send, status: int, detail: str) -> None:
+def limited_receive(scope: Scope, receive: Receive, limit: int, seconds: float) -> Receive:
+    """``receive`` held to ``limit`` bytes of body (``BodyTooLarge``) and to the request
+    deadline, ``seconds`` for the whole request, headers and body (``RequestTimedOut``; 0: no
+    deadline). Under ``beliefgap serve`` the deadline counts from the request's first byte
+    (``REQUEST_STARTED``), elsewhere from the moment the server hands the request to the app
+    (and the server's own header timeout covers the headers). ``app.security.RequestGuard``
+    answers either exception with 413 or 408 if no response has begun."""
+    received = 0
+    complete = False
+    loop = asyncio.get_running_loop()
+    deadline = scope.get("extensions", {}).get(REQUEST_STARTED, loop.time()) + seconds
+
+    async def limited() -> Message:
+        nonlocal received, complete
+        if complete or seconds <= 0:  # the body is in: what follows is the disconnect
+            message = await receive()
+        else:
+            # A timer, not a task per read (wait_for): every vote passes here.
+            if loop.time() >= deadline:
+                raise RequestTimedOut(seconds)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimedOut(seconds) from None
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(limit)
+            complete = not message.get("more_body", False)
+        return message
+
+    return limited
+
+
+async def refuse(send: Send, status: int, detail: str) -> None:
+    """A short JSON refusal (413, 408) sent before the app has answered."""
     body = json.dumps({"detail": detail}).encode()
     headers = [
         (b"content-type", b"application/json"),
@@ -414,7 +397,7 @@ class _HeaderDeadline(asyncio.Protocol):
     that sends its headers a byte at a time (slowloris) would hold a connection for ever.
 
     A request whose headers are in is not timed by this: its body is held to the request
-    deadline by the app (``BodyLimitMiddleware``, which this protocol tells when the request's
+    deadline by the app (``limited_receive``, which this protocol tells when the request's
     first byte came), an event stream by its own send timeout."""
 
     header_timeout: float | None = None
@@ -447,7 +430,7 @@ class _HeaderDeadline(asyncio.Protocol):
             self._disarm_header_deadline()
             if self.cycle is not None and self._request_started is not None:
                 # The app's task has not run yet: it finds when the request began (the request
-                # deadline counts from there, BodyLimitMiddleware).
+                # deadline counts from there, limited_receive).
                 extensions = self.cycle.scope.setdefault("extensions", {})
                 extensions[REQUEST_STARTED] = self._request_started
             self._request_started = None

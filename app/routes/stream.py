@@ -34,7 +34,7 @@ from app.deps import BroadcasterDep, LimitsDep, SessionCacheDep, SettingsDep, pa
 from app.live import Broadcaster, Frames, RenderRequest, encode_event
 from app.results import phase_results
 from app.routes.docs import errors
-from app.security import is_presenter
+from app.security import HANDOFF, is_presenter
 from app.sessions import SessionCache
 
 router = APIRouter(tags=["live"])
@@ -156,6 +156,8 @@ async def event_stream(
 
 class EventStreamResponse(StreamingResponse):
     """A lean ``text/event-stream`` response: one task per stream, no per-stream ping task.
+    Under ``RequestGuard`` it hands itself to the guard (``HANDOFF``) and streams from there,
+    so an open stream holds no routing, exception-handling or dependency layers.
 
     Each write must complete within ``SEND_TIMEOUT_SECONDS``: a phone asleep with its socket
     open stops reading, and is then dropped instead of holding its buffers for ever. (With the
@@ -177,11 +179,20 @@ class EventStreamResponse(StreamingResponse):
         """Called once the stream has ended, however it ended (the limits count it closed)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handoff = scope.get(HANDOFF)
+        if handoff is not None:  # the guard runs it, once the route's chain is done
+            handoff.append(self)
+            return
         try:
             await super().__call__(scope, receive, send)
         finally:
-            if self._on_close is not None:
-                self._on_close()
+            self.discard()
+
+    def discard(self) -> None:
+        """Count the stream closed (once), whether it ran or not."""
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
 
     async def stream_response(self, send: Send) -> None:
         async def timed_send(message: Message) -> None:
