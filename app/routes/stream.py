@@ -226,8 +226,8 @@ async def events(
     """The session's live updates as server-sent events (``state``, ``results``, ``panel`` for
     phones, ``counts`` for the presenter, ``ping``). ``lang``: ``en`` or ``zh-Hans`` (default:
     the session's language). ``view=phone``: the audience page's stream, even in a browser
-    that is also the presenter's. Too many streams open for one participant (its cookie) or
-    one address: 429."""
+    that is also the presenter's. Too many streams open for one participant (its cookie), one
+    address, one address without a cookie, or the whole server: 429 with Retry-After."""
     normalized = sessions.normalize_code(code)
     content = cache.cached_content(normalized)
     if content is None:  # NotFound -> 404
@@ -241,9 +241,9 @@ async def events(
     # asks for view=phone and skips it).
     trusted = view != "phone" and await anyio.to_thread.run_sync(is_presenter, request)
     token = None if trusted else participant_token(request, content.code)
-    closed = limits.open_stream(request.scope, (content.code, token) if token else None)
-    presenter = trusted
-    stream = event_stream(broadcaster, content.code, chosen, presenter, settings.ping_seconds)
+    participant = (content.code, token) if token else None
+    closed = limits.open_stream(request.scope, participant, presenter=trusted)
+    stream = event_stream(broadcaster, content.code, chosen, trusted, settings.ping_seconds)
     return EventStreamResponse(
         stream,
         on_close=closed,
