@@ -13,6 +13,7 @@ fragment once per tick and language and writes the same bytes to every stream.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -154,15 +155,19 @@ async def event_stream(
             yield frame
 
 
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 class EventStreamResponse(StreamingResponse):
     """A lean ``text/event-stream`` response: one task per stream, no per-stream ping task.
     Under ``RequestGuard`` it hands itself to the guard (``HANDOFF``) and streams from there,
     so an open stream holds no routing, exception-handling or dependency layers.
 
     Each write must complete within ``SEND_TIMEOUT_SECONDS``: a phone asleep with its socket
-    open stops reading, and is then dropped instead of holding its buffers for ever. (With the
-    ASGI 2.4 servers used here a client that left shows up as a failed write, at the latest on
-    the next ping.)"""
+    open stops reading, and is then dropped instead of holding its buffers for ever. A client
+    that leaves is seen at once (``_stream_until_left``)."""
 
     media_type = "text/event-stream"
 
@@ -184,9 +189,36 @@ class EventStreamResponse(StreamingResponse):
             handoff.append(self)
             return
         try:
-            await super().__call__(scope, receive, send)
+            await self._stream_until_left(receive, send)
         finally:
             self.discard()
+
+    async def _stream_until_left(self, receive: Receive, send: Send) -> None:
+        """Stream while a task of its own waits for the client to leave, then cancel the
+        stream. An ASGI 2.3 server such as uvicorn tells that only to ``receive``: its ``send``
+        to a client that left returns as if it had written. One bare task and a callback
+        rather than Starlette's task group (two tasks, their scopes and wrappers): a room
+        holds thousands of idle streams."""
+        task = asyncio.current_task()
+        assert task is not None
+        streaming, left = True, False
+
+        def client_left(_: asyncio.Future[None]) -> None:
+            nonlocal left
+            if streaming:
+                left = True
+                task.cancel()
+
+        listener = asyncio.ensure_future(_until_disconnect(receive))
+        listener.add_done_callback(client_left)
+        try:
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if not left or task.uncancel() > 0:
+                raise
+        finally:
+            streaming = False
+            listener.cancel()
 
     def discard(self) -> None:
         """Count the stream closed (once), whether it ran or not."""
