@@ -509,7 +509,12 @@ class RequestGuard:
         return forgery_refusal(method, headers, own, self.trusted)
 
 
-_FINISHED_STACKS = ("fastapi_astack", "fastapi_inner_astack", "fastapi_function_astack")
+_FINISHED_STACKS = (
+    "fastapi_astack",
+    "fastapi_middleware_astack",
+    "fastapi_inner_astack",
+    "fastapi_function_astack",
+)
 
 
 def _forgery_response(path: str, reason: str) -> Response:

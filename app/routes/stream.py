@@ -231,8 +231,15 @@ class EventStreamResponse(StreamingResponse):
             with anyio.fail_after(SEND_TIMEOUT_SECONDS):
                 await send(message)
 
+        start = {"type": "http.response.start", "status": self.status_code}
         try:
-            await super().stream_response(timed_send)
+            await timed_send({**start, "headers": self.raw_headers})
+            async for chunk in self.body_iterator:
+                await timed_send({"type": "http.response.body", "body": chunk, "more_body": True})
+                # Not kept while the stream waits for the next: the first chunk is this
+                # stream's own snapshot (a few KB per phone in a room).
+                del chunk
+            await timed_send({"type": "http.response.body", "body": b"", "more_body": False})
         except TimeoutError:
             log.info("dropping an event stream that stopped reading")
 
