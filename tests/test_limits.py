@@ -293,6 +293,7 @@ def test_a_first_vote_over_the_burst_is_refused_in_the_phones_language_and_store
         assert refused.status_code == 429
         assert int(refused.headers["retry-after"]) > 10
         assert "首次作答" in soup_of(refused.text).get_text()
+        assert refused.headers["x-refusal"] == "too_many_new_participants"  # the script's word
         assert count(app, Response) == 1
 
 

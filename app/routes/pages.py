@@ -394,6 +394,8 @@ async def audience_vote(
         request=request, lang=language, view=view, error=message
     )
     headers = NO_STORE if wait is None else {**NO_STORE, "Retry-After": str(wait)}
+    if isinstance(refusal, TooManyRequests):  # the page's script says why it sends it again
+        headers = {**headers, "X-Refusal": refusal.code}
     return HTMLResponse(html, status_code, headers=headers)
 
 
