@@ -473,6 +473,7 @@ REFUSAL_MESSAGES = {
     "database_unavailable": "aud_err_restarting",
     "vote_not_confirmed": "aud_err_not_confirmed",
     "too_many_votes": "aud_err_too_fast",
+    "too_many_new_participants": "aud_err_many_new",
 }
 
 

@@ -6,7 +6,8 @@ streams, wrong admin tokens, and the time its request may take.
   before the app reads it. A talk sent to the talk API has a cap of its own
   (``TALK_BODY_LIMIT``); other requests get a larger one.
 - ``Limits`` (the app's ``app.state.limits``): votes per participant, new participants per
-  address, event streams per participant and per address, wrong admin tokens per address. Each
+  address (at their first vote), event streams per participant, per address, without a
+  cookie per address and across all addresses, wrong admin tokens per address. Each
   refusal is ``TooManyRequests``, answered 429 with Retry-After. Counted in memory, per
   process: nothing is stored.
 - A deadline on each request (``BELIEFGAP_REQUEST_TIMEOUT``): its body must be in within it,
@@ -29,7 +30,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -78,68 +79,51 @@ class RequestTimedOut(HTTPException):
         )
 
 
-class BodyLimitMiddleware:
-    """Every request body is held to its size (``body_limit``: 413) and to the request deadline
-    (``request_timeout`` seconds for the whole request, headers and body: 408). The deadline
-    holds however the app is served; under ``beliefgap serve`` it counts from the request's
-    first byte, elsewhere from the moment the server hands the request to the app (and the
-    server's own header timeout covers the headers). 0 turns the deadline off."""
-
-    def __init__(self, app: ASGIApp, *, request_timeout: float = 0.0) -> None:
-        self.app = app
-        self.request_timeout = request_timeout
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
-            return
-        limit = body_limit(scope["path"])
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _refuse(send, 413, f"request body over {limit} bytes")
-            return
-
-        received = 0
-        started = False
-        complete = False
-        seconds = self.request_timeout
-        loop = asyncio.get_running_loop()
-        deadline = scope.get("extensions", {}).get(REQUEST_STARTED, loop.time()) + seconds
-
-        async def limited_receive() -> Message:
-            nonlocal received, complete
-            if complete or seconds <= 0:  # the body is in: what follows is the disconnect
-                message = await receive()
-            else:
-                # A timer, not a task per read (wait_for): every vote passes here.
-                if loop.time() >= deadline:
-                    raise RequestTimedOut(seconds)
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        message = await receive()
-                except TimeoutError:
-                    raise RequestTimedOut(seconds) from None
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-                complete = not message.get("more_body", False)
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except (BodyTooLarge, RequestTimedOut) as exc:
-            if not started:
-                await _refuse(send, exc.status_code, exc.detail)
+def declared_too_large(scope: Scope, limit: int) -> bool:
+    """Whether the request's Content-Length is over ``limit`` (or no number at all)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return not value.isdigit() or int(value) > limit
+    return False
 
 
-async def _refuse(send: Send, status: int, detail: str) -> None:
+def limited_receive(scope: Scope, receive: Receive, limit: int, seconds: float) -> Receive:
+    """``receive`` held to ``limit`` bytes of body (``BodyTooLarge``) and to the request
+    deadline, ``seconds`` for the whole request, headers and body (``RequestTimedOut``; 0: no
+    deadline). Under ``beliefgap serve`` the deadline counts from the request's first byte
+    (``REQUEST_STARTED``), elsewhere from the moment the server hands the request to the app
+    (and the server's own header timeout covers the headers). ``app.security.RequestGuard``
+    answers either exception with 413 or 408 if no response has begun."""
+    received = 0
+    complete = False
+    loop = asyncio.get_running_loop()
+    deadline = scope.get("extensions", {}).get(REQUEST_STARTED, loop.time()) + seconds
+
+    async def limited() -> Message:
+        nonlocal received, complete
+        if complete or seconds <= 0:  # the body is in: what follows is the disconnect
+            message = await receive()
+        else:
+            # A timer, not a task per read (wait_for): every vote passes here.
+            if loop.time() >= deadline:
+                raise RequestTimedOut(seconds)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimedOut(seconds) from None
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(limit)
+            complete = not message.get("more_body", False)
+        return message
+
+    return limited
+
+
+async def refuse(send: Send, status: int, detail: str) -> None:
+    """A short JSON refusal (413, 408) sent before the app has answered."""
     body = json.dumps({"detail": detail}).encode()
     headers = [
         (b"content-type", b"application/json"),
@@ -153,9 +137,15 @@ async def _refuse(send: Send, status: int, detail: str) -> None:
 
 # --------------------------------------------------------------------------- abuse limits
 #
-# A room of phones behind one NAT shares one address, so the limits per address are sized for
-# a full hall (2,000 phones joining within a minute, each holding a stream) and only stop what
-# no room does: thousands of new participants a minute, or more streams than a hall holds.
+# A room of phones behind one NAT shares one address, and so may a device that floods. They are
+# told apart by what each phone does and a flood does not (docs/limits.md):
+# - A phone keeps its participant cookie. A cookie costs nothing until its first vote, so the
+#   join page is never what a flood spends: the new participants of an address are counted at
+#   their first vote, with a burst for a whole hall (5,000 phones and more).
+# - A phone's event stream carries its cookie. Streams without one (a script, a device that
+#   drops cookies) have a small cap per address of their own, so they cannot take the streams
+#   of the hall's phones; every stream counts against the address's cap (a hall and more) and
+#   against one cap across all addresses, which answers 429 before memory runs out.
 # What a single phone may do is limited by its participant cookie. Everything is counted in
 # this process's memory, never stored or logged: addresses only as a keyed hash (the key is
 # random per process), forgotten once their counters are back at rest.
@@ -166,6 +156,9 @@ MAX_KEYS = 200_000
 """The most keys a set of buckets holds; past it the oldest are forgotten (which only forgives)."""
 STREAM_RETRY_AFTER_SECONDS = 10
 """What a refused event stream is told to wait: streams end when their phones leave."""
+MAX_VOTERS = 500_000
+"""The most participants whose first vote a process remembers (about 70 bytes each); past it
+the oldest are forgotten, and such a participant's next vote counts as a first one again."""
 
 
 def address_key(scope: Scope, salt: bytes) -> bytes:
@@ -293,9 +286,12 @@ class Limits:
     """The app's abuse limits, from its settings (``BELIEFGAP_LIMIT_*``), counted per process.
 
     - votes per participant (a session's participant cookie): a token bucket;
-    - new participants per address (a participant cookie handed out: the join page opened
-      without one, or an API vote without one): a token bucket with a burst for a whole room;
-    - open event streams per participant and per address: caps;
+    - new participants per address, counted at a participant's first vote (a cookie-less API
+      vote, or the first vote of a cookie the join page handed out): a token bucket with a
+      burst for a whole hall. The join page only looks: while an address's bucket is empty,
+      a phone without a cookie is held back, nothing is taken;
+    - open event streams: per participant, per address, per address without a participant
+      cookie, and across all addresses: caps;
     - wrong admin tokens per address (the login form, bearer tokens): a token bucket that only
       failures drain; while it is empty, every token from that address is refused unread.
 
@@ -308,8 +304,12 @@ class Limits:
         self.new_participants = TokenBuckets(
             settings.limit_new_participants_per_second, settings.limit_new_participant_burst
         )
+        self._voters: dict[int, None] = {}  # hashes of (session, participant) that have voted
         self.streams_per_participant = OpenCounts(settings.limit_streams_per_participant)
         self.streams_per_address = OpenCounts(settings.limit_streams_per_address)
+        self.cookieless_streams = OpenCounts(settings.limit_cookieless_streams_per_address)
+        self.open_streams = 0
+        self.stream_cap = settings.limit_open_streams
         self.failed_logins = TokenBuckets(
             settings.limit_failed_logins_per_minute / 60, settings.limit_failed_login_burst
         )
@@ -327,11 +327,31 @@ class Limits:
                 retry_after=wait,
             )
 
-    def new_participant(self, scope: Scope) -> None:
-        """A participant cookie about to be handed out to the client of ``scope``."""
+    def first_vote(self, scope: Scope, code: str, token: str) -> None:
+        """Before a vote of participant ``token`` of session ``code`` is stored: its first
+        vote (in this process) takes a new participant from its address's bucket, or is
+        refused while that is empty. Every later vote passes: only first votes count."""
         if not self.new_participants.enabled:
             return
+        key = hash((code, token))
+        if key in self._voters:
+            return
         wait = self.new_participants.take(self.address(scope))
+        if wait:
+            raise TooManyRequests(
+                "too many new participants from this address in a short time; try again later",
+                code="too_many_new_participants",
+                retry_after=wait,
+            )
+        if len(self._voters) >= MAX_VOTERS:
+            del self._voters[next(iter(self._voters))]
+        self._voters[key] = None
+
+    def may_join(self, scope: Scope) -> None:
+        """Before the join page hands a cookie to the client of ``scope``: refused while its
+        address has no new participant left (nothing is taken: a cookie costs nothing until it
+        votes, so a device that reloads the page without cookies spends nothing)."""
+        wait = self.new_participants.wait(self.address(scope))
         if wait:
             raise TooManyRequests(
                 "too many new participants from this address in a short time; try again later",
@@ -357,27 +377,40 @@ class Limits:
         """A wrong admin token came from the client of ``scope``."""
         self.failed_logins.take(self.address(scope))
 
-    def open_stream(self, scope: Scope, participant: tuple[str, str] | None) -> Callable[[], None]:
+    def open_stream(
+        self, scope: Scope, participant: tuple[str, str] | None, *, presenter: bool = False
+    ) -> Callable[[], None]:
         """Count an event stream opened by the client of ``scope`` (``participant``: its
-        session code and participant token, if its cookie has one). Returns the function that
-        counts it closed (call it exactly once)."""
+        session code and participant token, if its cookie has one; ``presenter``: the
+        presenter's screens, which carry no participant cookie and are not counted as
+        cookie-less). Returns the function that counts it closed (call it exactly once)."""
+        if self.stream_cap > 0 and self.open_streams >= self.stream_cap:
+            raise TooManyRequests(
+                "the server holds as many event streams as it may; try again shortly",
+                code="too_many_streams",
+                retry_after=STREAM_RETRY_AFTER_SECONDS,
+            )
         address = self.address(scope)
         by_address, by_participant = self.streams_per_address, self.streams_per_participant
+        cookieless = self.cookieless_streams if participant is None and not presenter else None
         if participant is not None and by_participant.full(participant):
             raise TooManyRequests(
                 "this participant has too many event streams open; close one",
                 code="too_many_streams",
                 retry_after=STREAM_RETRY_AFTER_SECONDS,
             )
-        if by_address.full(address):
+        if by_address.full(address) or (cookieless is not None and cookieless.full(address)):
             raise TooManyRequests(
                 "too many event streams open from this address",
                 code="too_many_streams",
                 retry_after=STREAM_RETRY_AFTER_SECONDS,
             )
+        self.open_streams += 1
         by_address.add(address)
         if participant is not None:
             by_participant.add(participant)
+        if cookieless is not None:
+            cookieless.add(address)
         closed = False
 
         def close() -> None:
@@ -385,9 +418,12 @@ class Limits:
             if closed:
                 return
             closed = True
+            self.open_streams -= 1
             by_address.remove(address)
             if participant is not None:
                 by_participant.remove(participant)
+            if cookieless is not None:
+                cookieless.remove(address)
 
         return close
 
@@ -414,7 +450,7 @@ class _HeaderDeadline(asyncio.Protocol):
     that sends its headers a byte at a time (slowloris) would hold a connection for ever.
 
     A request whose headers are in is not timed by this: its body is held to the request
-    deadline by the app (``BodyLimitMiddleware``, which this protocol tells when the request's
+    deadline by the app (``limited_receive``, which this protocol tells when the request's
     first byte came), an event stream by its own send timeout."""
 
     header_timeout: float | None = None
@@ -447,7 +483,7 @@ class _HeaderDeadline(asyncio.Protocol):
             self._disarm_header_deadline()
             if self.cycle is not None and self._request_started is not None:
                 # The app's task has not run yet: it finds when the request began (the request
-                # deadline counts from there, BodyLimitMiddleware).
+                # deadline counts from there, limited_receive).
                 extensions = self.cycle.scope.setdefault("extensions", {})
                 extensions[REQUEST_STARTED] = self._request_started
             self._request_started = None

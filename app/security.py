@@ -1,6 +1,7 @@
 """Who may do what: the admin token, the presenter cookie, the participant cookie; which pages
-may send a write (``CrossOriginGuard``); the headers that tell browsers what a page may load
-(``SecurityHeaders``).
+may send a write (``forgery_refusal``); the headers that tell browsers what a page may load
+(``content_security_policy``); and ``RequestGuard``, the one ASGI layer that applies both to
+every request, with the limits on request bodies.
 
 Every cookie value is signed with the secret key (itsdangerous), so a phone cannot pose as another
 participant or as the presenter by editing a cookie. The participant cookie holds only a random
@@ -18,7 +19,7 @@ import os
 import secrets
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Protocol
 from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request, Response, status
@@ -29,7 +30,15 @@ from sqlmodel import Session, col, delete
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.limits import Limits
+from app.limits import (
+    BodyTooLarge,
+    Limits,
+    RequestTimedOut,
+    body_limit,
+    declared_too_large,
+    limited_receive,
+    refuse,
+)
 from app.models import PresenterLogin, utcnow
 
 PARTICIPANT_COOKIE_PREFIX = "bg_p_"
@@ -312,37 +321,6 @@ def forgery_refusal(
     return f"the request came from another origin ({origin[:100]})"
 
 
-class CrossOriginGuard:
-    """Refuses every write (POST, PUT, PATCH, DELETE, ...) that a browser says another page
-    sent (``forgery_refusal``), with 403 before the body is read: JSON under ``/api/``, a short
-    page elsewhere. The request's own origin is its scheme (https behind a proxy that says so,
-    see uvicorn's ``FORWARDED_ALLOW_IPS``) and Host; ``public_url`` names one more."""
-
-    def __init__(self, app: ASGIApp, *, public_url: str = "") -> None:
-        self.app = app
-        trusted = origin_of(public_url) if public_url else None
-        self.trusted = frozenset({trusted} if trusted else ())
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
-            await self.app(scope, receive, send)
-            return
-        headers = Headers(scope=scope)
-        host = headers.get("host", "")
-        own = origin_of(f"{scope.get('scheme', 'http')}://{host}") if host else None
-        reason = forgery_refusal(scope["method"], headers, own, self.trusted)
-        if reason is None:
-            await self.app(scope, receive, send)
-            return
-        response: Response
-        if scope["path"].startswith("/api/"):
-            response = JSONResponse({"detail": reason, "code": "cross_origin"}, 403)
-        else:
-            response = HTMLResponse(_FORGERY_PAGE, 403)
-        response.headers["Cache-Control"] = "no-store"
-        await response(scope, receive, send)
-
-
 _FORGERY_PAGE = (
     "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>"
     "<title>Refused</title><h1>Refused / 已拒绝</h1>"
@@ -379,45 +357,171 @@ DOCS_POLICY = (
 """``/docs`` when ``api_docs`` is on: Swagger UI from jsDelivr, started by an inline script."""
 
 
-class SecurityHeaders:
-    """Adds to every response what it does not set itself: the Content-Security-Policy,
-    ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: same-origin`` (no other site
-    learns a page's address, which on a phone holds the session's join code). The projector
-    and the login page may be framed by ``frame_ancestors`` (slides that show the projector);
-    every other page only by the app itself."""
+_SELF_POLICY = page_policy("'self'")
 
-    def __init__(self, app: ASGIApp, *, frame_ancestors: str = "'self'", docs: bool = False):
+
+@functools.lru_cache(maxsize=16)
+def _framed_policy(frame_ancestors: str) -> str:
+    return page_policy(frame_ancestors)
+
+
+def content_security_policy(path: str, *, frame_ancestors: str, docs: bool) -> str:
+    """The Content-Security-Policy of the response to ``path``, the one place that decides it:
+    the report keeps to its own inline styles; the projector and the login page may be framed
+    by ``frame_ancestors`` (slides that show the projector); ``/docs`` loads Swagger UI when
+    ``docs`` is on; every other page may be framed only by the app itself. A page that another
+    site may frame gets its branch here."""
+    if path.endswith("/report.html"):
+        return REPORT_POLICY
+    if "/projector" in path or path == "/presenter/login":
+        return _framed_policy(frame_ancestors)
+    if docs and path == "/docs":
+        return DOCS_POLICY
+    return _SELF_POLICY
+
+
+_COMMON_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
+"""Every response: no content sniffing, and no other site learns a page's address (which on a
+phone holds the session's join code)."""
+
+HANDOFF = "beliefgap.handoff"
+"""The scope key under which ``RequestGuard`` offers a long-lived response (an event stream) a
+place to wait: the response puts itself in the list there and returns, the route and every
+layer between (routing, exception handlers, dependencies' exit stacks) finish, and the guard
+runs it. A stream then holds only the guard and the layers outside it, not the whole chain."""
+
+
+class Deferred(Protocol):
+    """A response handed to the guard (``HANDOFF``): run by it, or discarded if the route's
+    chain failed after handing it over."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+class RequestGuard:
+    """The one ASGI layer in front of the app, for every HTTP request:
+
+    - a write (POST, PUT, PATCH, DELETE, ...) that a browser says another page sent
+      (``forgery_refusal``) is refused with 403 before its body is read: JSON under ``/api/``,
+      a short page elsewhere. The request's own origin is its scheme (https behind a proxy that
+      says so, see uvicorn's ``FORWARDED_ALLOW_IPS``) and Host; ``public_url`` names one more;
+    - a write's body is held to its size (``app.limits.body_limit``: 413, also for a declared
+      Content-Length over it) and to the request deadline (``request_timeout`` seconds for the
+      whole request: 408; 0 turns it off; ``app.limits.limited_receive``);
+    - every response gets what it does not set itself: the Content-Security-Policy
+      (``content_security_policy``), ``X-Content-Type-Options: nosniff`` and
+      ``Referrer-Policy: same-origin``;
+    - a response handed over under ``HANDOFF`` (an event stream) runs here, once the route's
+      chain is done.
+
+    One layer instead of three: each request passes one coroutine and one wrapped ``send``."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        public_url: str = "",
+        frame_ancestors: str = "'self'",
+        docs: bool = False,
+        request_timeout: float = 0.0,
+    ) -> None:
         self.app = app
-        common = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
-        self._page = [(b"content-security-policy", page_policy("'self'").encode()), *common]
-        self._framed = [
-            (b"content-security-policy", page_policy(frame_ancestors).encode()),
-            *common,
-        ]
-        self._report = [(b"content-security-policy", REPORT_POLICY.encode()), *common]
-        self._docs = [(b"content-security-policy", DOCS_POLICY.encode()), *common] if docs else None
+        trusted = origin_of(public_url) if public_url else None
+        self.trusted = frozenset({trusted} if trusted else ())
+        self.frame_ancestors = frame_ancestors
+        self.docs = docs
+        self.request_timeout = request_timeout
+        self._headers: dict[str, tuple[tuple[bytes, bytes], ...]] = {}
 
-    def _headers_for(self, path: str) -> list[tuple[bytes, bytes]]:
-        if path.endswith("/report.html"):
-            return self._report
-        if "/projector" in path or path == "/presenter/login":
-            return self._framed
-        if path == "/docs" and self._docs is not None:
-            return self._docs
-        return self._page
+    def headers_for(self, path: str) -> tuple[tuple[bytes, bytes], ...]:
+        """The headers every response to ``path`` carries (unless it sets them itself)."""
+        policy = content_security_policy(path, frame_ancestors=self.frame_ancestors, docs=self.docs)
+        found = self._headers.get(policy)
+        if found is None:
+            found = ((b"content-security-policy", policy.encode()), *_COMMON_HEADERS)
+            self._headers[policy] = found
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self._headers_for(scope["path"])
+        extra = self.headers_for(scope["path"])
+        started = False
 
-        async def send_with_headers(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in headers}
                 headers.extend(item for item in extra if item[0] not in present)
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        method = scope["method"]
+        if method in SAFE_METHODS:
+            await self._read(scope, receive, guarded_send)
+            return
+        reason = self._forgery(scope, method)
+        if reason is not None:
+            await _forgery_response(scope["path"], reason)(scope, receive, guarded_send)
+            return
+        path = scope["path"]
+        limit = body_limit(path)
+        if declared_too_large(scope, limit):
+            await refuse(guarded_send, 413, f"request body over {limit} bytes")
+            return
+        try:
+            await self.app(
+                scope, limited_receive(scope, receive, limit, self.request_timeout), guarded_send
+            )
+        except (BodyTooLarge, RequestTimedOut) as exc:
+            if not started:
+                await refuse(guarded_send, exc.status_code, exc.detail)
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A GET, HEAD or OPTIONS: the app, then the response it handed over, if any."""
+        handoff: list[Deferred] = []
+        scope[HANDOFF] = handoff
+        try:
+            await self.app(scope, receive, send)
+        except BaseException:
+            for deferred in handoff:
+                deferred.discard()
+            raise
+        finally:
+            del scope[HANDOFF]
+        if handoff:
+            for key in _FINISHED_STACKS:  # closed already: nothing for the stream to hold
+                scope.pop(key, None)
+            await handoff[0](scope, receive, send)
+
+    def _forgery(self, scope: Scope, method: str) -> str | None:
+        headers = Headers(scope=scope)
+        host = headers.get("host", "")
+        own = origin_of(f"{scope.get('scheme', 'http')}://{host}") if host else None
+        return forgery_refusal(method, headers, own, self.trusted)
+
+
+_FINISHED_STACKS = (
+    "fastapi_astack",
+    "fastapi_middleware_astack",
+    "fastapi_inner_astack",
+    "fastapi_function_astack",
+)
+
+
+def _forgery_response(path: str, reason: str) -> Response:
+    response: Response
+    if path.startswith("/api/"):
+        response = JSONResponse({"detail": reason, "code": "cross_origin"}, 403)
+    else:
+        response = HTMLResponse(_FORGERY_PAGE, 403)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -60,21 +60,28 @@ class Settings(BaseSettings):
     to ``memory://`` explicitly to keep one process's updates to itself."""
 
     # Abuse limits (app.limits), counted in each process's memory; 0 turns one off. Sized so
-    # that a full hall behind one NAT (2,000 phones joining within a minute, each holding an
-    # event stream) never meets them.
+    # that a full hall behind one NAT (5,000 phones joining within a minute, each holding an
+    # event stream) never meets them, while a device behind the same address that drops its
+    # cookies cannot take what the hall needs (docs/limits.md).
     limit_votes_per_second: float = Field(default=2.0, ge=0)
     """Votes a participant may send per second, sustained (on top of the burst)."""
     limit_vote_burst: int = Field(default=60, ge=0)
     """Votes a participant may send at once: a phone re-voting a few times a second is fine."""
-    limit_new_participants_per_second: float = Field(default=5.0, ge=0)
-    """New participants (participant cookies handed out) per client address and second,
+    limit_new_participants_per_second: float = Field(default=10.0, ge=0)
+    """New participants (counted at their first vote) per client address and second,
     sustained (on top of the burst)."""
-    limit_new_participant_burst: int = Field(default=2500, ge=0)
-    """New participants one address may bring at once: a whole room behind one NAT."""
+    limit_new_participant_burst: int = Field(default=6000, ge=0)
+    """New participants one address may bring at once: a whole hall behind one NAT."""
     limit_streams_per_participant: int = Field(default=5, ge=0)
     """Event streams one participant may hold open (a few tabs)."""
-    limit_streams_per_address: int = Field(default=3000, ge=0)
+    limit_streams_per_address: int = Field(default=6000, ge=0)
     """Event streams one client address may hold open (every phone of a hall behind one NAT)."""
+    limit_cookieless_streams_per_address: int = Field(default=50, ge=0)
+    """Event streams one client address may hold open without a participant cookie (a phone's
+    page always sends its cookie; the presenter's screens are not counted here)."""
+    limit_open_streams: int = Field(default=10000, ge=0)
+    """Event streams the process holds open across all addresses (each takes some 30-50 KB):
+    past it, 429 with Retry-After rather than running out of memory."""
     header_timeout: float = Field(default=10.0, ge=0)
     """Seconds a client may take to send a request's headers (``beliefgap serve``, or uvicorn
     with ``--http app.limits:HeaderTimeoutProtocol``)."""

@@ -23,7 +23,19 @@ keeps no cookies, the kill test's burst makes a new phone per vote): the limit o
 participants per address refuses them past a hall's worth, so these stages turn it off. Every
 other stage, the room first of all, runs with the app's defaults."""
 
-__all__ = ["ADMIN_TOKEN", "MANY_NEW_PHONES", "Server", "open_session", "start"]
+COOKIELESS_STREAMS = {"BELIEFGAP_LIMIT_COOKIELESS_STREAMS_PER_ADDRESS": "0"}
+"""For stages that open thousands of event streams without a participant cookie from one
+address (fan-out, burst, the two-process stage): the app caps those per address far below a
+hall, since a phone's stream always carries its cookie. The room stage's phones send theirs."""
+
+__all__ = [
+    "ADMIN_TOKEN",
+    "COOKIELESS_STREAMS",
+    "MANY_NEW_PHONES",
+    "Server",
+    "open_session",
+    "start",
+]
 
 
 def start(data_dir: Path, extra_env: dict[str, str] | None = None) -> Server:

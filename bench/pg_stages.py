@@ -104,7 +104,7 @@ def start_workers(
 def start_one(data_dir: Path, url: str) -> _server.Server:
     """One uvicorn worker (the bench's options: no access log, deep backlog) on ``url``."""
     raise_fd_limit()
-    return _server.start(data_dir, extra_env=env_for(url))
+    return _server.start(data_dir, extra_env={**env_for(url), **_server.COOKIELESS_STREAMS})
 
 
 def count_rows(url: str, table: str = "response") -> int:

@@ -178,7 +178,7 @@ def stage_page_vote(seconds: int, phones: int) -> dict[str, Any]:
 
 async def fanout(count: int, votes: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        server = _server.start(Path(tmp))
+        server = _server.start(Path(tmp), extra_env=_server.COOKIELESS_STREAMS)
         try:
             code = _server.open_session(server)
             # Reveal, so audience streams carry the results as they change.
@@ -218,7 +218,7 @@ async def fanout(count: int, votes: int) -> dict[str, Any]:
 
 async def burst(count: int, window: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        server = _server.start(Path(tmp))
+        server = _server.start(Path(tmp), extra_env=_server.COOKIELESS_STREAMS)
         try:
             code = _server.open_session(server)
             streams, tasks = await open_streams(server.port, code, count)

@@ -142,10 +142,10 @@ async def vote(
     token = participant_token(request, code)
     new_token = token is None
     if token is None:
-        intake.limits.new_participant(request.scope)
         token = new_participant_token()
     else:
         intake.limits.vote(code, token)
+    intake.limits.first_vote(request.scope, code, token)
     stored = await intake.writer.submit(code, token, body)
     # Drawn here, not by response_model: the answer is already a VoteOut, and validating it
     # again cost a room's burst more than the write.

@@ -4,7 +4,7 @@ to (``/j/{code}``), a phone's own question panel and the vote form.
 Built for a room that acts at the same instant. What is the same for every phone comes from
 the session cache (``app.sessions.SessionCache``): the voting page of a phone without answers
 is drawn once per session, language and state and served as it is to all of them (forgery
-is stopped by the request's own headers, ``app.security.CrossOriginGuard``, not by tokens in
+is stopped by the request's own headers, ``app.security.RequestGuard``, not by tokens in
 pages that expire on a phone left open); a question that opens travels to the phones in the
 live stream, not as thousands of requests; a vote is answered with the panel drawn from
 cached data, with no query beyond the group-commit write (``app.vote_writer``). Only a phone
@@ -118,7 +118,7 @@ def _unknown_code(request: Request, lang: str, code: str, *, panel: bool) -> HTM
 
 def _new_participant_refused(limits: Limits, request: Request) -> TooManyRequests | None:
     try:
-        limits.new_participant(request.scope)
+        limits.may_join(request.scope)
     except TooManyRequests as exc:
         return exc
     return None
@@ -366,6 +366,7 @@ async def audience_vote(
             # The form path never invents a participant; the page sets the cookie on reload.
             raise Invalid("the participant cookie is missing", code="no_participant")
         intake.limits.vote(content.code, token)
+        intake.limits.first_vote(request.scope, content.code, token)
         vote = audience.vote_from_form(form, content)
         stored = await intake.writer.submit(content.code, token, vote)
         answers[stored.phase] = Answer(stored.choice, stored.value, stored.ranking)
@@ -394,6 +395,8 @@ async def audience_vote(
         request=request, lang=language, view=view, error=message
     )
     headers = NO_STORE if wait is None else {**NO_STORE, "Retry-After": str(wait)}
+    if isinstance(refusal, TooManyRequests):  # the page's script says why it sends it again
+        headers = {**headers, "X-Refusal": refusal.code}
     return HTMLResponse(html, status_code, headers=headers)
 
 

@@ -13,6 +13,7 @@ fragment once per tick and language and writes the same bytes to every stream.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -34,7 +35,7 @@ from app.deps import BroadcasterDep, LimitsDep, SessionCacheDep, SettingsDep, pa
 from app.live import Broadcaster, Frames, RenderRequest, encode_event
 from app.results import phase_results
 from app.routes.docs import errors
-from app.security import is_presenter
+from app.security import HANDOFF, is_presenter
 from app.sessions import SessionCache
 
 router = APIRouter(tags=["live"])
@@ -154,13 +155,19 @@ async def event_stream(
             yield frame
 
 
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 class EventStreamResponse(StreamingResponse):
     """A lean ``text/event-stream`` response: one task per stream, no per-stream ping task.
+    Under ``RequestGuard`` it hands itself to the guard (``HANDOFF``) and streams from there,
+    so an open stream holds no routing, exception-handling or dependency layers.
 
     Each write must complete within ``SEND_TIMEOUT_SECONDS``: a phone asleep with its socket
-    open stops reading, and is then dropped instead of holding its buffers for ever. (With the
-    ASGI 2.4 servers used here a client that left shows up as a failed write, at the latest on
-    the next ping.)"""
+    open stops reading, and is then dropped instead of holding its buffers for ever. A client
+    that leaves is seen at once (``_stream_until_left``)."""
 
     media_type = "text/event-stream"
 
@@ -177,19 +184,62 @@ class EventStreamResponse(StreamingResponse):
         """Called once the stream has ended, however it ended (the limits count it closed)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handoff = scope.get(HANDOFF)
+        if handoff is not None:  # the guard runs it, once the route's chain is done
+            handoff.append(self)
+            return
         try:
-            await super().__call__(scope, receive, send)
+            await self._stream_until_left(receive, send)
         finally:
-            if self._on_close is not None:
-                self._on_close()
+            self.discard()
+
+    async def _stream_until_left(self, receive: Receive, send: Send) -> None:
+        """Stream while a task of its own waits for the client to leave, then cancel the
+        stream. An ASGI 2.3 server such as uvicorn tells that only to ``receive``: its ``send``
+        to a client that left returns as if it had written. One bare task and a callback
+        rather than Starlette's task group (two tasks, their scopes and wrappers): a room
+        holds thousands of idle streams."""
+        task = asyncio.current_task()
+        assert task is not None
+        streaming, left = True, False
+
+        def client_left(_: asyncio.Future[None]) -> None:
+            nonlocal left
+            if streaming:
+                left = True
+                task.cancel()
+
+        listener = asyncio.ensure_future(_until_disconnect(receive))
+        listener.add_done_callback(client_left)
+        try:
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if not left or task.uncancel() > 0:
+                raise
+        finally:
+            streaming = False
+            listener.cancel()
+
+    def discard(self) -> None:
+        """Count the stream closed (once), whether it ran or not."""
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
 
     async def stream_response(self, send: Send) -> None:
         async def timed_send(message: Message) -> None:
             with anyio.fail_after(SEND_TIMEOUT_SECONDS):
                 await send(message)
 
+        start = {"type": "http.response.start", "status": self.status_code}
         try:
-            await super().stream_response(timed_send)
+            await timed_send({**start, "headers": self.raw_headers})
+            async for chunk in self.body_iterator:
+                await timed_send({"type": "http.response.body", "body": chunk, "more_body": True})
+                # Not kept while the stream waits for the next: the first chunk is this
+                # stream's own snapshot (a few KB per phone in a room).
+                del chunk
+            await timed_send({"type": "http.response.body", "body": b"", "more_body": False})
         except TimeoutError:
             log.info("dropping an event stream that stopped reading")
 
@@ -215,8 +265,8 @@ async def events(
     """The session's live updates as server-sent events (``state``, ``results``, ``panel`` for
     phones, ``counts`` for the presenter, ``ping``). ``lang``: ``en`` or ``zh-Hans`` (default:
     the session's language). ``view=phone``: the audience page's stream, even in a browser
-    that is also the presenter's. Too many streams open for one participant (its cookie) or
-    one address: 429."""
+    that is also the presenter's. Too many streams open for one participant (its cookie), one
+    address, one address without a cookie, or the whole server: 429 with Retry-After."""
     normalized = sessions.normalize_code(code)
     content = cache.cached_content(normalized)
     if content is None:  # NotFound -> 404
@@ -230,9 +280,9 @@ async def events(
     # asks for view=phone and skips it).
     trusted = view != "phone" and await anyio.to_thread.run_sync(is_presenter, request)
     token = None if trusted else participant_token(request, content.code)
-    closed = limits.open_stream(request.scope, (content.code, token) if token else None)
-    presenter = trusted
-    stream = event_stream(broadcaster, content.code, chosen, presenter, settings.ping_seconds)
+    participant = (content.code, token) if token else None
+    closed = limits.open_stream(request.scope, participant, presenter=trusted)
+    stream = event_stream(broadcaster, content.code, chosen, trusted, settings.ping_seconds)
     return EventStreamResponse(
         stream,
         on_close=closed,

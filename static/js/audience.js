@@ -326,7 +326,9 @@
       if (tooFast) {
         // Wait what the server asks, plus a little, and say when the vote goes again.
         delay = retryAfterMs(xhr) + Math.random() * 1000;
-        var text = live ? live.dataset.tooFast || "" : "";
+        // Many new phones behind this one's address, or this phone itself answering fast.
+        var manyNew = xhr.getResponseHeader("X-Refusal") === "too_many_new_participants";
+        var text = live ? (manyNew ? live.dataset.manyNew : live.dataset.tooFast) || "" : "";
         showStatus(text.replace("{seconds}", String(Math.ceil(delay / 1000))), "vote");
         voteTries++;
       } else {

@@ -46,13 +46,15 @@ def strict_server(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 def spend_the_join_burst(server: LiveServer, code: str) -> None:
-    """New phones join from this address (the join page without a cookie) until the server
-    holds them back for the whole interval: its bucket is empty and the next new phone, if it
-    comes within NEW_PHONE_EVERY - 1 seconds, is held back too. A refusal with a shorter
-    Retry-After means a phone may join soon: the next one to do so empties it."""
+    """New phones answer from this address (a vote without a cookie: a new participant each)
+    until the server holds them back for the whole interval: its bucket is empty and the next
+    new phone, if it comes within NEW_PHONE_EVERY - 1 seconds, is held back too. A refusal with
+    a shorter Retry-After means a phone may join soon: the next one to do so empties it. (A
+    join page alone spends nothing: a cookie counts at its first vote.)"""
     deadline = time.monotonic() + 60
+    vote = {"phase": "belief", "choice": "agree"}
     while time.monotonic() < deadline:
-        response = httpx.get(f"{server.url}/j/{code}", timeout=10)
+        response = httpx.post(f"{server.url}/api/v1/sessions/{code}/votes", json=vote, timeout=10)
         if response.status_code == 429:
             if response.headers["Retry-After"] == str(NEW_PHONE_EVERY):
                 return
