@@ -1,0 +1,142 @@
+"""What every part of a package shares: the presenter's choices (``PackageOptions``), the
+data a package is written from (``Gathered``, one ``Answer`` per row of ``responses``), the
+licences, and the small helpers of phases, labels and numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata
+from typing import Any, NamedTuple
+
+from app import results
+from app.errors import Invalid
+
+LICENCES: dict[str, dict[str, str]] = {
+    "CC-BY-4.0": {
+        "title": "Creative Commons Attribution 4.0 International",
+        "path": "https://creativecommons.org/licenses/by/4.0/",
+    },
+    "CC0-1.0": {
+        "title": "Creative Commons Zero v1.0 Universal (public domain dedication)",
+        "path": "https://creativecommons.org/publicdomain/zero/1.0/",
+    },
+}
+DEFAULT_LICENCE = "CC-BY-4.0"
+"""Unless the presenter chooses CC0: reuse is free, with credit to the contributors."""
+
+TIMES = ("phase", "exact")
+PROFILE = "https://datapackage.org/profiles/2.0/datapackage.json"
+RESOURCE_PROFILE = "https://datapackage.org/profiles/2.0/dataresource.json"
+TABLE_PROFILE = "https://datapackage.org/profiles/2.0/tableschema.json"
+DDI_NAMESPACE = "ddi:codebook:2_5"
+SCALE_FROM = 4
+"""A stance (or its revote) with at least this many options is read as an ordered scale (its
+options in the talk's order, e.g. strongly disagree ... strongly agree); fewer (agree /
+disagree / unsure) as unordered categories."""
+
+
+def software_version() -> str:
+    try:
+        return metadata.version("beliefgap")
+    except metadata.PackageNotFoundError:  # run from a checkout, not installed
+        return "0.1.0"
+
+
+class PackageError(Invalid):
+    """What the presenter asked of a package cannot be given (an unknown licence, say)."""
+
+
+@dataclass(frozen=True)
+class PackageOptions:
+    """What the presenter chooses: the licence, exact times, the names to credit, and (when the
+    results are published) the page that ``CITATION.cff`` points to."""
+
+    licence: str = DEFAULT_LICENCE
+    exact_times: bool = False
+    contributors: tuple[str, ...] = ()
+    url: str | None = None
+    answers: bool = True
+    """The answer-level table (``responses``). A public page's package leaves it out: from
+    each phone's answers anyone could count the small cells every page hides."""
+
+    def __post_init__(self) -> None:
+        if self.licence not in LICENCES:
+            raise PackageError(
+                f"unknown licence '{self.licence}' (choose {' or '.join(sorted(LICENCES))})"
+            )
+        for name in self.contributors:
+            if not name.strip() or len(name) > 200:
+                raise PackageError("a contributor's name must have 1 to 200 characters")
+        if len(self.contributors) > 20:
+            raise PackageError("at most 20 contributors")
+
+
+@dataclass
+class Gathered:
+    """What a package is written from: read from the database, nothing written yet."""
+
+    kind: str
+    """``session`` or ``talk``."""
+    name: str
+    """The session's code or the talk's slug."""
+    slug: str
+    titles: dict[str, str]
+    languages: list[str]
+    sessions: list[dict[str, Any]]
+    """One dict per session: code, venue, held_on, language, talk_version, rehearsal, ended,
+    participants, n (phase id -> answers)."""
+    phases: list[dict[str, Any]]
+    """The codebook's phases (``export.codebook``), newest wording first, each phase once."""
+    responses: list[Answer]
+    results_json: dict[str, Any]
+    updated: datetime
+    """The latest moment in the data: the package's ``created`` and its files' dates."""
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Further files for the package (name -> JSON-able document), e.g. predictions."""
+
+
+class Answer(NamedTuple):
+    """One row of ``responses``, with the moments its ``time`` is chosen from."""
+
+    session: str
+    participant: str
+    phase: str
+    choice: str | None
+    value: float | None
+    language: str
+    answered_at: datetime
+    phase_opened_at: datetime | None
+
+
+def _is_scale(phase: dict[str, Any], by_key: dict[str, dict[str, Any]]) -> bool:
+    stance = by_key.get(phase.get("of") or "", phase) if phase["kind"] == "revote" else phase
+    return stance["kind"] == "stance" and len(_live(stance["options"])) >= SCALE_FROM
+
+
+def _live(options: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for o in options if not o.get("retired")]
+
+
+def _label(labels: dict[str, str], lang: str) -> str:
+    return results.pick(labels, lang)
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _title(g: Gathered) -> str:
+    title = _label(g.titles, g.languages[0] if g.languages else "en")
+    if g.kind == "session":
+        venue = g.sessions[0]["venue"] if g.sessions else ""
+        return f"{title}: answers at {venue} ({g.name})"
+    return f"{title}: answers of {len(g.sessions)} sessions"
+
+
+def package_version(g: Gathered) -> str:
+    """A session's package is 1.0.0; a talk's is raised with every session it holds (3.0.0 for
+    three sessions), so a citation names the data it used."""
+    return "1.0.0" if g.kind == "session" else f"{max(len(g.sessions), 1)}.0.0"
