@@ -2,7 +2,8 @@
 without this app.
 
 It holds ``datapackage.json`` (Frictionless Data Package v2) describing four CSV tables
-(``responses``: one row per answer; ``sessions``; ``questions``; ``options``), ``CITATION.cff``,
+(``responses``: one row per answer, with the columns of answer formats of their own, a
+ranking's ``rank_1``...; ``sessions``; ``questions``; ``options``), ``CITATION.cff``,
 the codebook as Markdown and as DDI-Codebook 2.5 XML (every language of the talk),
 ``methods.md`` and the results JSON.
 

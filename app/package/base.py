@@ -9,8 +9,9 @@ from datetime import datetime
 from importlib import metadata
 from typing import Any, NamedTuple
 
-from app import results
+from app import formats, results
 from app.errors import Invalid
+from app.formats.base import DataColumn
 
 LICENCES: dict[str, dict[str, str]] = {
     "CC-BY-4.0": {
@@ -107,6 +108,9 @@ class Answer(NamedTuple):
     language: str
     answered_at: datetime
     phase_opened_at: datetime | None
+    payload: Any = None
+    """The answer of a format that stores its own (a ranking's order of option ids), as
+    stored; its cells in ``responses`` are the format's (``own_columns``)."""
 
 
 def _is_scale(phase: dict[str, Any], by_key: dict[str, dict[str, Any]]) -> bool:
@@ -140,3 +144,44 @@ def package_version(g: Gathered) -> str:
     """A session's package is 1.0.0; a talk's is raised with every session it holds (3.0.0 for
     three sessions), so a citation names the data it used."""
     return "1.0.0" if g.kind == "session" else f"{max(len(g.sessions), 1)}.0.0"
+
+
+def answer_of(phase: dict[str, Any]) -> str:
+    """A phase's answer format: named in its codebook entry, else implied by its range (the
+    codebook names only formats beyond an option and a 0-100 number)."""
+    named = phase.get("answer")
+    return named if isinstance(named, str) else formats.NUMBER if phase["range"] else formats.OPTION
+
+
+def names_formats(g: Gathered) -> bool:
+    """A phase has a format beyond an option and a 0-100 number: ``questions`` then says each
+    phase's (``answer``); packages of talks without one read as they always did."""
+    return any("answer" in p for p in g.phases)
+
+
+def own_columns(g: Gathered) -> list[DataColumn]:
+    """The columns of ``responses`` that answer formats of their own add (a ranking's
+    ``rank_1``...), in the formats' registry order: none for a talk of options and numbers, whose
+    tables read as they always did. Open text is not among them: its answers (the shown ones)
+    belong in a table of their own beside ``responses``, not in columns of it."""
+    columns: list[DataColumn] = []
+    for answer in formats.summarisers():
+        phases = [p for p in g.phases if answer_of(p) == answer.name]
+        if phases:
+            columns += answer.data_columns(phases, g.languages or ["en"])
+    return columns
+
+
+def own_cells(g: Gathered) -> list[dict[str, Any]]:
+    """Each row's cells in ``own_columns`` (empty for an option or a number), in row order."""
+    by_phase = {
+        p["id"]: formats.summarising(name)
+        for p in g.phases
+        if formats.by_name(name := answer_of(p)).own_results
+    }
+    return [
+        by_phase[r.phase].csv_cells(r.payload)
+        if r.payload is not None and r.phase in by_phase
+        else {}
+        for r in g.responses
+    ]

@@ -1,5 +1,10 @@
 """Reading a package's data from the database (``gather_session``, ``gather_talk``): nothing
-is written here, and nothing here writes bytes."""
+is written here, and nothing here writes bytes.
+
+Every answer of ``Response`` is read with its stored ``payload`` (a ranking's order), whose cells
+its format writes. Open text, whose answers sit in a table of their own and are moderated, is
+read here too when it comes: the shown answers only, into a field of ``Gathered`` of its own,
+written as a ``text_answers`` table beside ``responses``."""
 
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ def _responses(db: Session, poll: PollSession) -> list[Answer]:
             col(PhaseOption.key),
             col(Response.value),
             col(Response.answered_at),
+            col(Response.payload),
         )
         .join(Phase, col(Phase.id) == Response.phase_id)
         .join(Participant, col(Participant.id) == Response.participant_id)
@@ -50,8 +56,10 @@ def _responses(db: Session, poll: PollSession) -> list[Answer]:
     )
     code, language = poll.code, poll.language
     return [
-        Answer(code, public_id, phase, choice, value, language, answered_at, opened.get(phase))
-        for public_id, phase, choice, value, answered_at in db.connection().execute(query)
+        Answer(
+            code, public_id, phase, choice, value, language, answered, opened.get(phase), payload
+        )
+        for public_id, phase, choice, value, answered, payload in db.connection().execute(query)
     ]
 
 

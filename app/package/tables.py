@@ -10,7 +10,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from app import export
+from app import export, formats
+from app.formats.base import DataColumn
+from app.i18n import translate
 from app.package.base import (
     LICENCES,
     PROFILE,
@@ -23,6 +25,10 @@ from app.package.base import (
     _live,
     _number,
     _title,
+    answer_of,
+    names_formats,
+    own_cells,
+    own_columns,
     package_version,
     software_version,
 )
@@ -63,8 +69,9 @@ def _tables(g: Gathered, options: PackageOptions) -> dict[str, bytes]:
     by_key = {p["id"]: p for p in g.phases}
     iso = _Times()
     exact = options.exact_times
+    own = [c.name for c in own_columns(g)]
     responses = _csv(
-        ["session", "participant", "phase", "choice", "value", "language", "time"],
+        ["session", "participant", "phase", "choice", "value", *own, "language", "time"],
         (
             (
                 r.session,
@@ -72,10 +79,11 @@ def _tables(g: Gathered, options: PackageOptions) -> dict[str, bytes]:
                 r.phase,
                 r.choice or "",
                 "" if r.value is None else _number(r.value),
+                *[cells.get(name, "") for name in own],
                 r.language,
                 iso(r.answered_at if exact else r.phase_opened_at),
             )
-            for r in g.responses
+            for r, cells in zip(g.responses, own_cells(g), strict=True)
         ),
         typed=True,
     )
@@ -107,14 +115,17 @@ def _tables(g: Gathered, options: PackageOptions) -> dict[str, bytes]:
             for s in g.sessions
         ),
     )
+    named = names_formats(g)
     questions = _csv(
-        ["phase", "position", "kind", "of", "holds", "min", "max", "scale"]
+        ["phase", "position", "kind", *(["answer"] if named else []), "of", "holds"]
+        + ["min", "max", "scale"]
         + [f"question_{lang}" for lang in langs],
         (
             [
                 p["id"],
                 i + 1,
                 p["kind"],
+                *([answer_of(p)] if named else []),
                 p["of"],
                 " ".join(p["holds"]),
                 _number(p["range"][0]) if p["range"] else None,
@@ -151,6 +162,32 @@ def _choice_categories(g: Gathered) -> list[dict[str, str]]:
         for option in _live(phase["options"]):
             seen.setdefault(option["id"], _label(option["label"], lang))
     return [{"value": key, "label": label} for key, label in seen.items()]
+
+
+def _own_field(column: DataColumn, lang: str) -> dict[str, Any]:
+    """A column an answer format adds to ``responses`` (``own_columns``), as a field."""
+    field: dict[str, Any] = {"name": column.name, "type": column.type}
+    if column.categories:
+        field["categories"] = [
+            {"value": value, "label": _label(dict(labels), lang)}
+            for value, labels in column.categories
+        ]
+    field["description"] = _label(dict(column.description), lang)
+    return field
+
+
+def _answer_field(lang: str) -> dict[str, Any]:
+    """``questions``' ``answer``: how the phase was answered (when a phase has a format beyond
+    an option and a number)."""
+    return {
+        "name": "answer",
+        "type": "string",
+        "categories": [
+            {"value": f.name, "label": translate(lang, f"ed_answer_{f.name}")}
+            for f in formats.FORMATS
+        ],
+        "description": "how the phase was answered (its answer format)",
+    }
 
 
 def _descriptor(g: Gathered, options: PackageOptions, files: dict[str, bytes]) -> dict[str, Any]:
@@ -241,6 +278,7 @@ def _descriptor(g: Gathered, options: PackageOptions, files: dict[str, bytes]) -
                             "description": "the number given in an estimate phase (0-100), "
                             "empty otherwise",
                         },
+                        *[_own_field(column, lang) for column in own_columns(g)],
                         language_field,
                         {"name": "time", "type": "datetime", "description": time_description},
                     ],
@@ -320,6 +358,7 @@ def _descriptor(g: Gathered, options: PackageOptions, files: dict[str, bytes]) -
                                 },
                             ],
                         },
+                        *([_answer_field(lang)] if names_formats(g) else []),
                         {
                             "name": "of",
                             "type": "string",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from xml.etree import ElementTree as ET
 
-from app import export
+from app import export, formats
 from app.db import ROOT
 from app.package.base import (
     DDI_NAMESPACE,
@@ -18,6 +18,9 @@ from app.package.base import (
     _live,
     _number,
     _title,
+    answer_of,
+    own_cells,
+    own_columns,
     package_version,
     software_version,
 )
@@ -69,6 +72,8 @@ CODEBOOK_WORDS = {
         "holds": "holding the view",
         "n": "answers",
         "columns": "Columns of responses.csv",
+        "answer": "answered as",
+        "in_columns": "its answers are in the columns {columns} of responses.csv",
     },
     "zh-Hans": {
         "title": "编码手册",
@@ -82,6 +87,8 @@ CODEBOOK_WORDS = {
         "holds": "持有该观点",
         "n": "回答数",
         "columns": "responses.csv 的列",
+        "answer": "作答方式",
+        "in_columns": "其回答见 responses.csv 的 {columns} 列",
     },
 }
 RESPONSE_COLUMNS = {
@@ -112,6 +119,7 @@ def _md(text: str) -> str:
 
 def codebook_md(g: Gathered) -> str:
     by_key = {p["id"]: p for p in g.phases}
+    own = own_columns(g)
     totals: dict[str, int] = {}
     for s in g.sessions:
         for k, n in s["n"].items():
@@ -123,6 +131,9 @@ def codebook_md(g: Gathered) -> str:
         out += [f"## {words['columns']}", ""]
         for name, text in RESPONSE_COLUMNS.items():
             out.append(f"- `{name}`: {_md(_label(text, lang))}")
+            if name == "value":  # the answer formats' own columns follow the answer's
+                for column in own:
+                    out.append(f"- `{column.name}`: {_md(_label(dict(column.description), lang))}")
         out.append("")
         for phase in g.phases:
             out += [f"## {words['phase']} `{phase['id']}`", ""]
@@ -132,6 +143,8 @@ def codebook_md(g: Gathered) -> str:
                 f"{words['kind']}: {phase['kind']}",
                 f"{words['n']}: {totals.get(phase['id'], 0)}",
             ]
+            if "answer" in phase:
+                facts.insert(1, f"{words['answer']}: {phase['answer']}")
             if phase["of"]:
                 facts.append(f"{words['of']}: `{phase['of']}`")
             if phase["range"]:
@@ -174,6 +187,8 @@ def codebook_ddi(g: Gathered, options: PackageOptions) -> bytes:
             if lang in labels:
                 sub(parent, tag, labels[lang], **{xml_lang: lang})
 
+    own = own_columns(g)
+    where = {"files": "F1"} if options.answers else {}
     root = ET.Element(ns + "codeBook", {"version": "2.5", xml_lang: langs[0]})
     doc = sub(sub(root, "docDscr"), "citation")
     texts(sub(doc, "titlStmt"), "titl", g.titles)
@@ -200,7 +215,7 @@ def codebook_ddi(g: Gathered, options: PackageOptions) -> bytes:
         sub(file_text, "fileName", "data/responses.csv")
         dimensions = sub(file_text, "dimensns")
         sub(dimensions, "caseQnty", str(len(g.responses)))
-        sub(dimensions, "varQnty", str(len(RESPONSE_COLUMNS)))
+        sub(dimensions, "varQnty", str(len(RESPONSE_COLUMNS) + len(own)))
     data = sub(root, "dataDscr")
     by_key = {p["id"]: p for p in g.phases}
     frequencies: dict[tuple[str, str], int] = {}
@@ -208,10 +223,12 @@ def codebook_ddi(g: Gathered, options: PackageOptions) -> bytes:
         if row.choice is not None:
             key = (row.phase, row.choice)
             frequencies[key] = frequencies.get(key, 0) + 1
+    for cells in own_cells(g):  # a format's own columns count as (column, code)
+        for name, code in cells.items():
+            frequencies[(name, code)] = frequencies.get((name, code), 0) + 1
     for phase in g.phases:
         estimate = phase["range"] is not None
         nature = "interval" if estimate else "ordinal" if _is_scale(phase, by_key) else "nominal"
-        where = {"files": "F1"} if options.answers else {}
         var = sub(data, "var", ID=f"V_{phase['id']}", name=phase["id"], nature=nature, **where)
         texts(var, "labl", phase["question"])
         texts(sub(var, "qstn"), "qstnLit", phase["question"])
@@ -219,17 +236,34 @@ def codebook_ddi(g: Gathered, options: PackageOptions) -> bytes:
             low, high = phase["range"]
             valid = sub(var, "valrng")
             sub(valid, "range", min=_number(low), max=_number(high))
+        answer = formats.by_name(answer_of(phase))
         for option in _live(phase["options"]):
             category = sub(var, "catgry")
             sub(category, "catValu", option["id"])
             texts(category, "labl", option["label"])
-            sub(
-                category,
-                "catStat",
-                str(frequencies.get((phase["id"], option["id"]), 0)),
-                type="freq",
-            )
+            if not answer.own_results:  # else counted in the format's own columns, below
+                sub(
+                    category,
+                    "catStat",
+                    str(frequencies.get((phase["id"], option["id"]), 0)),
+                    type="freq",
+                )
         sub(var, "varFormat", type="numeric" if estimate else "character")
+        if answer.own_results:
+            names = [c.name for c in formats.summarising(answer.name).data_columns([phase], langs)]
+            for lang in langs:
+                words = CODEBOOK_WORDS.get(lang, CODEBOOK_WORDS["en"])
+                note = words["in_columns"].format(columns=", ".join(names))
+                sub(var, "notes", note, **{xml_lang: lang})
+    for column in own:
+        var = sub(data, "var", ID=f"V_{column.name}", name=column.name, nature="nominal", **where)
+        texts(var, "labl", dict(column.description))
+        for code, labels in column.categories:
+            category = sub(var, "catgry")
+            sub(category, "catValu", code)
+            texts(category, "labl", dict(labels))
+            sub(category, "catStat", str(frequencies.get((column.name, code), 0)), type="freq")
+        sub(var, "varFormat", type="character")
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
