@@ -348,3 +348,57 @@ def test_a_talk_of_every_answer_format_makes_a_valid_package_with_its_rankings(
     assert '<var ID="V_rank_1" name="rank_1"' in ddi
     firsts = ddi.split('<var ID="V_rank_1"')[1].split("</var>")[0]
     assert "<catValu>evals</catValu>" in firsts and '<catStat type="freq">3</catStat>' in firsts
+
+
+def test_a_session_of_published_counts_goes_to_totals_not_to_responses(
+    app: FastAPI, client: TestClient, tmp_path: Path
+) -> None:
+    """A talk's package with a session of published counts beside a room of phones, as
+    gathering gives it once such sessions exist: its counts are a table of their own, the
+    sessions table says it is not linked and where it comes from, and the package stays valid."""
+    from app import package as dataset
+    from app.sessions import get_talk
+
+    run_session(app, client, room(5, 9, 10))
+    with Session(app.state.engine) as db:
+        g = dataset.gather_talk(db, get_talk(db, "emergence"))
+    belief = {"agree": 120, "disagree": 40, "unsure": 15}
+    moved = {"agree": 100, "disagree": 12, "unsure": 8}  # of those who first agreed
+    g.sessions.append(
+        {
+            "code": "PUB001",
+            "venue": "Several venues",
+            "held_on": "2024-05-01",
+            "language": "en",
+            "talk_version": 1,
+            "rehearsal": False,
+            "ended": True,
+            "linked": False,
+            "source": "=Rogers 2024, a blog post",
+            "participants": None,
+            "n": {"belief": sum(belief.values())},
+        }
+    )
+    g.totals = [dataset.Total("PUB001", "belief", None, k, n) for k, n in belief.items()] + [
+        dataset.Total("PUB001", "revote", "agree", k, n) for k, n in moved.items()
+    ]
+    folder = tmp_path / "pkg"
+    unzip(dataset.build_zip(g, dataset.PackageOptions()), folder)
+    report = frictionless.validate(str(folder / "datapackage.json"))
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
+    frames = read_back(folder)
+    assert "PUB001" not in set(frames["responses"]["session"])
+    table = frames["sessions"].set_index("session")
+    assert not table.loc["PUB001", "linked"] and table.loc["PUB001", "source"].endswith(
+        "2024, a blog post"
+    )
+    assert table.drop(index="PUB001")["linked"].all()
+    totals = frames["totals"]
+    firsts = totals[totals["from_choice"].isna() & (totals["phase"] == "belief")]
+    assert firsts.set_index("choice")["count"].to_dict() == belief
+    assert table.loc["PUB001", "n_belief"] == firsts["count"].sum()
+    cells = totals[totals["from_choice"] == "agree"].set_index("choice")["count"].to_dict()
+    assert cells == moved
+    codebook = (folder / "codebook.md").read_text(encoding="utf-8")
+    assert "totals.csv" in codebook and "已发表的计数" in codebook
+    assert "## Published counts" in (folder / "methods.md").read_text(encoding="utf-8")

@@ -29,6 +29,7 @@ from app.package.base import (
     Gathered,
     PackageError,
     PackageOptions,
+    Total,
     package_version,
     software_version,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "Gathered",
     "PackageError",
     "PackageOptions",
+    "Total",
     "build_zip",
     "citation_cff",
     "codebook_ddi",

@@ -86,7 +86,9 @@ class Gathered:
     languages: list[str]
     sessions: list[dict[str, Any]]
     """One dict per session: code, venue, held_on, language, talk_version, rehearsal, ended,
-    participants, n (phase id -> answers)."""
+    linked, source, participants, n (phase id -> answers). A session of published counts (not a
+    room of phones) is not ``linked``: it names its ``source``, its ``participants`` are None
+    (unknown) and its ``n`` are its published totals, which ``totals`` holds."""
     phases: list[dict[str, Any]]
     """The codebook's phases (``export.codebook``), newest wording first, each phase once."""
     responses: list[Answer]
@@ -95,6 +97,9 @@ class Gathered:
     """The latest moment in the data: the package's ``created`` and its files' dates."""
     extras: dict[str, Any] = field(default_factory=dict)
     """Further files for the package (name -> JSON-able document), e.g. predictions."""
+    totals: list[Total] = field(default_factory=list)
+    """The published counts of the sessions that are not ``linked``: they have no rows in
+    ``responses`` (nobody's answers are linked across phases), and go to ``totals``."""
 
 
 class Answer(NamedTuple):
@@ -111,6 +116,18 @@ class Answer(NamedTuple):
     payload: Any = None
     """The answer of a format that stores its own (a ranking's order of option ids), as
     stored; its cells in ``responses`` are the format's (``own_columns``)."""
+
+
+class Total(NamedTuple):
+    """One published count (a row of ``totals``): how many chose ``choice`` in ``phase``; with
+    ``from_choice``, a published cell of a revote (of those who first chose ``from_choice``)."""
+
+    session: str
+    phase: str
+    from_choice: str | None
+    choice: str
+    n: int
+    """How many, as published (``totals``' ``count``)."""
 
 
 def _is_scale(phase: dict[str, Any], by_key: dict[str, dict[str, Any]]) -> bool:

@@ -96,6 +96,8 @@ def _session_row(db: Session, poll: PollSession, rows: list[Answer]) -> dict[str
         "talk_version": numbers.get(poll.version_id, 1),
         "rehearsal": poll.rehearsal,
         "ended": poll.ended,
+        "linked": True,  # phones, each answer a row; published counts are not (``Total``)
+        "source": "",
         "participants": participants,
         "n": n,
     }

@@ -97,6 +97,8 @@ def _tables(g: Gathered, options: PackageOptions) -> dict[str, bytes]:
             "talk_version",
             "rehearsal",
             "ended",
+            "linked",
+            "source",
             "participants",
         ]
         + [f"n_{k}" for k in keys],
@@ -109,6 +111,8 @@ def _tables(g: Gathered, options: PackageOptions) -> dict[str, bytes]:
                 s["talk_version"],
                 str(s["rehearsal"]).lower(),
                 str(s["ended"]).lower(),
+                str(s["linked"]).lower(),
+                s["source"],
                 s["participants"],
             ]
             + [s["n"].get(k, 0) for k in keys]
@@ -144,12 +148,19 @@ def _tables(g: Gathered, options: PackageOptions) -> dict[str, bytes]:
             for i, o in enumerate(_live(p["options"]))
         ),
     )
-    return {
+    out = {
         "data/responses.csv": responses,
         "data/sessions.csv": sessions,
         "data/questions.csv": questions,
         "data/options.csv": option_rows,
     }
+    if g.totals:
+        out["data/totals.csv"] = _csv(
+            ["session", "phase", "from_choice", "choice", "count"],
+            ([t.session, t.phase, t.from_choice, t.choice, t.n] for t in g.totals),
+            typed=True,
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- datapackage.json
@@ -318,9 +329,21 @@ def _descriptor(g: Gathered, options: PackageOptions, files: dict[str, bytes]) -
                         {"name": "rehearsal", "type": "boolean"},
                         {"name": "ended", "type": "boolean"},
                         {
+                            "name": "linked",
+                            "type": "boolean",
+                            "description": "true: a room of phones, each answer a row of "
+                            "responses; false: counts published elsewhere (see source), in totals",
+                        },
+                        {
+                            "name": "source",
+                            "type": "string",
+                            "description": "where a session's published counts come from",
+                        },
+                        {
                             "name": "participants",
                             "type": "integer",
-                            "description": "phones that joined (some may not have answered)",
+                            "description": "phones that joined (some may not have answered); "
+                            "empty for published counts",
                         },
                     ]
                     + [
@@ -405,6 +428,45 @@ def _descriptor(g: Gathered, options: PackageOptions, files: dict[str, bytes]) -
             ),
         ],
     }
+    if g.totals:
+        descriptor["resources"].append(
+            resource(
+                "totals",
+                "data/totals.csv",
+                "the published counts of the sessions that are not linked: totals per option "
+                "of a phase, and the revote's cells that were published",
+                {
+                    "fields": [
+                        {"name": "session", "type": "string"},
+                        {"name": "phase", "type": "string", "categories": phase_categories},
+                        {
+                            "name": "from_choice",
+                            "type": "string",
+                            "categories": _choice_categories(g),
+                            "description": "empty: a total of the phase; else a revote's cell, "
+                            "of those whose first answer was this option",
+                        },
+                        {"name": "choice", "type": "string", "categories": _choice_categories(g)},
+                        {
+                            "name": "count",
+                            "type": "integer",
+                            "constraints": {"minimum": 0},
+                            "description": "how many people, as published",
+                        },
+                    ],
+                    "foreignKeys": [
+                        {
+                            "fields": ["session"],
+                            "reference": {"resource": "sessions", "fields": ["session"]},
+                        },
+                        {
+                            "fields": ["phase"],
+                            "reference": {"resource": "questions", "fields": ["phase"]},
+                        },
+                    ],
+                },
+            )
+        )
     if options.url:
         descriptor["homepage"] = options.url
     return descriptor

@@ -74,6 +74,9 @@ CODEBOOK_WORDS = {
         "columns": "Columns of responses.csv",
         "answer": "answered as",
         "in_columns": "its answers are in the columns {columns} of responses.csv",
+        "published": "Published counts",
+        "published_note": "These sessions are counts published elsewhere, not phones: their "
+        "totals per option are in totals.csv, not rows of responses.csv.",
     },
     "zh-Hans": {
         "title": "编码手册",
@@ -89,6 +92,9 @@ CODEBOOK_WORDS = {
         "columns": "responses.csv 的列",
         "answer": "作答方式",
         "in_columns": "其回答见 responses.csv 的 {columns} 列",
+        "published": "已发表的计数",
+        "published_note": "以下场次是在别处发表的计数，而非手机作答：各选项的总数见 totals.csv，"
+        "不是 responses.csv 的行。",
     },
 }
 RESPONSE_COLUMNS = {
@@ -120,6 +126,7 @@ def _md(text: str) -> str:
 def codebook_md(g: Gathered) -> str:
     by_key = {p["id"]: p for p in g.phases}
     own = own_columns(g)
+    published = [s for s in g.sessions if not s["linked"]]
     totals: dict[str, int] = {}
     for s in g.sessions:
         for k, n in s["n"].items():
@@ -135,6 +142,12 @@ def codebook_md(g: Gathered) -> str:
                 for column in own:
                     out.append(f"- `{column.name}`: {_md(_label(dict(column.description), lang))}")
         out.append("")
+        if published:
+            out += [f"## {words['published']}", "", words["published_note"], ""]
+            for s in published:
+                where = f"{_md(s['venue'])}, {s['held_on']}"
+                out.append(f"- `{s['code']}` ({where}): {_md(s['source'])}")
+            out.append("")
         for phase in g.phases:
             out += [f"## {words['phase']} `{phase['id']}`", ""]
             out.append(f"{_md(_label(phase['question'], lang))}")
@@ -216,6 +229,13 @@ def codebook_ddi(g: Gathered, options: PackageOptions) -> bytes:
         dimensions = sub(file_text, "dimensns")
         sub(dimensions, "caseQnty", str(len(g.responses)))
         sub(dimensions, "varQnty", str(len(RESPONSE_COLUMNS) + len(own)))
+    if g.totals:  # published counts: every category's frequency counts them too
+        file_description = sub(root, "fileDscr", ID="F2", URI="data/totals.csv")
+        file_text = sub(file_description, "fileTxt")
+        sub(file_text, "fileName", "data/totals.csv")
+        dimensions = sub(file_text, "dimensns")
+        sub(dimensions, "caseQnty", str(len(g.totals)))
+        sub(dimensions, "varQnty", "5")
     data = sub(root, "dataDscr")
     by_key = {p["id"]: p for p in g.phases}
     frequencies: dict[tuple[str, str], int] = {}
@@ -223,6 +243,10 @@ def codebook_ddi(g: Gathered, options: PackageOptions) -> bytes:
         if row.choice is not None:
             key = (row.phase, row.choice)
             frequencies[key] = frequencies.get(key, 0) + 1
+    for total in g.totals:
+        if total.from_choice is None:
+            key = (total.phase, total.choice)
+            frequencies[key] = frequencies.get(key, 0) + total.n
     for cells in own_cells(g):  # a format's own columns count as (column, code)
         for name, code in cells.items():
             frequencies[(name, code)] = frequencies.get((name, code), 0) + 1
@@ -320,6 +344,20 @@ def methods_md(g: Gathered, options: PackageOptions) -> str:
                 "answer-level table (`responses.csv`), since from each phone's answers anyone "
                 "could count the small cells the pages hide. The presenter holds the full "
                 "package.",
+                "",
+            ]
+        ),
+        *(
+            []
+            if all(s["linked"] for s in g.sessions)
+            else [
+                "## Published counts",
+                "",
+                "Some sessions are counts published elsewhere (a show of hands, another tool, a "
+                "paper: `source` in `sessions.csv` names it), not phones: nobody's answers are "
+                "linked across phases, so they have no rows in `responses.csv`; their totals per "
+                "option, and the cells of a revote that were published, are in `totals.csv`. "
+                "They enter the pooled figures with the independent comparison.",
                 "",
             ]
         ),
