@@ -4,6 +4,7 @@ licences, and the small helpers of phases, labels and numbers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
@@ -185,8 +186,19 @@ def own_columns(g: Gathered) -> list[DataColumn]:
     for answer in formats.summarisers():
         phases = [p for p in g.phases if answer_of(p) == answer.name]
         if phases:
-            columns += answer.data_columns(phases, g.languages or ["en"])
+            columns += format_columns(answer.name, phases, g.languages or ["en"])
     return columns
+
+
+def format_columns(
+    name: str, phases: Sequence[dict[str, Any]], languages: Sequence[str]
+) -> list[DataColumn]:
+    """The columns the format ``name`` adds to ``responses`` for these phases: none for a
+    format whose answers are not a ``Response``'s payload and so says nothing of them (open
+    text, whose moderated answers sit in a table of their own)."""
+    answer = formats.by_name(name)
+    columns = getattr(answer, "data_columns", None) if answer.own_results else None
+    return list(columns(phases, languages)) if columns is not None else []
 
 
 def own_cells(g: Gathered) -> list[dict[str, Any]]:

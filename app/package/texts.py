@@ -19,6 +19,7 @@ from app.package.base import (
     _number,
     _title,
     answer_of,
+    format_columns,
     own_cells,
     own_columns,
     package_version,
@@ -273,8 +274,8 @@ def codebook_ddi(g: Gathered, options: PackageOptions) -> bytes:
                     type="freq",
                 )
         sub(var, "varFormat", type="numeric" if estimate else "character")
-        if answer.own_results:
-            names = [c.name for c in formats.summarising(answer.name).data_columns([phase], langs)]
+        names = [c.name for c in format_columns(answer.name, [phase], langs)]
+        if names:
             for lang in langs:
                 words = CODEBOOK_WORDS.get(lang, CODEBOOK_WORDS["en"])
                 note = words["in_columns"].format(columns=", ".join(names))
