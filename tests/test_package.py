@@ -89,11 +89,26 @@ def assert_counts_match(frames: dict[str, Any], results_doc: dict[str, Any]) -> 
             answered = mine[mine["phase"] == key]
             assert len(answered) == phase["n"], (code, key)
             assert sessions_table.loc[code, f"n_{key}"] == phase["n"]
-            if "counts" in phase:
+            if phase.get("answer") == "ranking":
+                assert_ranking_matches(answered, phase)
+            elif "counts" in phase:
                 counts = answered["choice"].value_counts().to_dict()
                 assert {k: counts.get(k, 0) for k in phase["counts"]} == phase["counts"]
             else:
                 assert answered["value"].mean() == pytest.approx(phase["mean"])
+
+
+def assert_ranking_matches(answered: Any, phase: dict[str, Any]) -> None:
+    """A ranking's first places, Borda counts and mean places, from its rank_ columns alone."""
+    places = [c for c in answered.columns if c.startswith("rank_")]
+    k = len(phase["borda"])
+    assert len(places) >= k
+    firsts = answered["rank_1"].value_counts().to_dict()
+    assert {o: firsts.get(o, 0) for o in phase["first_counts"]} == phase["first_counts"]
+    for option in phase["borda"]:
+        place = (answered[places] == option).to_numpy().argmax(axis=1) + 1
+        assert int((k - place).sum()) == phase["borda"][option]
+        assert place.mean() == pytest.approx(phase["mean_rank"][option])
 
 
 @pytest.mark.parametrize("talk", ["emergence", "emergence-scale"])
@@ -243,3 +258,147 @@ def test_the_results_page_and_the_command_line_give_the_package(
         descriptor = json.loads(archive.read("datapackage.json"))
     assert descriptor["licenses"][0]["name"] == "CC0-1.0"
     assert main(["package", "NOPE22"]) == 2
+
+
+EVERY_FORMAT = {
+    "slug": "every-format",
+    "languages": ["en", "zh-Hans"],
+    "title": {"en": "Every format", "zh-Hans": "每种作答方式"},
+    "phases": [
+        {
+            "id": "belief",
+            "kind": "stance",
+            "holds": ["agree"],
+            "question": {"en": "Do you agree?", "zh-Hans": "你同意吗？"},
+            "options": [
+                {"id": key, "label": {"en": key, "zh-Hans": label}}
+                for key, label in (("agree", "同意"), ("disagree", "不同意"), ("unsure", "不确定"))
+            ],
+        },
+        {
+            "id": "field_pct",
+            "kind": "perceived",
+            "of": "belief",
+            "range": [0, 100],
+            "question": {"en": "What share of the field agrees?", "zh-Hans": "同行中多少人同意？"},
+        },
+        {
+            "id": "order",
+            "kind": "choice",
+            "answer": "ranking",
+            "question": {"en": "What first?", "zh-Hans": "先做什么？"},
+            "options": [
+                {"id": key, "label": {"en": label, "zh-Hans": label}}
+                for key, label in (("evals", "Evaluations"), ("theory", "Theory"), ("data", "Data"))
+            ],
+        },
+    ],
+}
+RANKINGS = [
+    ["evals", "theory", "data"],
+    ["data", "evals", "theory"],
+    ["evals", "data", "theory"],
+    ["theory", "evals", "data"],
+    ["evals", "theory", "data"],
+]
+
+
+def test_a_talk_of_every_answer_format_makes_a_valid_package_with_its_rankings(
+    app: FastAPI, client: TestClient, tmp_path: Path
+) -> None:
+    made = client.post("/api/v1/talks", json=EVERY_FORMAT, headers=AUTH)
+    assert made.status_code == 201, made.text
+    code = new_session(client, talk="every-format")
+    for phase in ("belief", "field_pct", "order"):
+        phase_action(client, code, phase, "open")
+    stances = ["agree", "agree", "disagree", "unsure", "agree", "disagree"]
+    for i, stance in enumerate(stances):
+        phone = TestClient(app)
+        bodies = [
+            {"phase": "belief", "choice": stance},
+            {"phase": "field_pct", "value": 30 + 9 * i},
+        ]
+        if i < len(RANKINGS):  # the last phone ranks nothing: its rank_ cells stay empty
+            bodies.append({"phase": "order", "ranking": RANKINGS[i]})
+        for body in bodies:
+            response = phone.post(f"/api/v1/sessions/{code}/votes", json=body)
+            assert response.status_code == 200, response.text
+    for phase in ("belief", "field_pct", "order"):
+        phase_action(client, code, phase, "close")
+
+    files = unzip(package(client, "/api/v1/talks/every-format/package.zip"), tmp_path)
+    report = frictionless.validate(str(tmp_path / "datapackage.json"))
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
+    results_doc = json.loads(files["results.json"])
+    assert results_doc["sessions"][0]["phases"]["order"]["n"] == len(RANKINGS)
+    frames = read_back(tmp_path)
+    assert_counts_match(frames, results_doc)
+    responses = frames["responses"]
+    assert list(responses.columns[5:8]) == ["rank_1", "rank_2", "rank_3"]
+    assert responses.loc[responses["phase"] != "order", "rank_1"].isna().all()
+    assert frames["questions"].set_index("phase").loc["order", "answer"] == "ranking"
+    # the descriptor gives each place its options as categories, the codebooks in both languages
+    descriptor = json.loads(files["datapackage.json"])
+    fields = {f["name"]: f for f in descriptor["resources"][0]["schema"]["fields"]}
+    assert [c["value"] for c in fields["rank_2"]["categories"]] == ["evals", "theory", "data"]
+    markdown = files["codebook.md"].decode()
+    assert "- `rank_3`: in a ranking, the option put in place 3" in markdown
+    assert "排序题中排在第 3 位的选项" in markdown
+    ddi = files["codebook.xml"].decode()
+    assert '<var ID="V_rank_1" name="rank_1"' in ddi
+    firsts = ddi.split('<var ID="V_rank_1"')[1].split("</var>")[0]
+    assert "<catValu>evals</catValu>" in firsts and '<catStat type="freq">3</catStat>' in firsts
+
+
+def test_a_session_of_published_counts_goes_to_totals_not_to_responses(
+    app: FastAPI, client: TestClient, tmp_path: Path
+) -> None:
+    """A talk's package with a session of published counts beside a room of phones, as
+    gathering gives it once such sessions exist: its counts are a table of their own, the
+    sessions table says it is not linked and where it comes from, and the package stays valid."""
+    from app import package as dataset
+    from app.sessions import get_talk
+
+    run_session(app, client, room(5, 9, 10))
+    with Session(app.state.engine) as db:
+        g = dataset.gather_talk(db, get_talk(db, "emergence"))
+    belief = {"agree": 120, "disagree": 40, "unsure": 15}
+    moved = {"agree": 100, "disagree": 12, "unsure": 8}  # of those who first agreed
+    g.sessions.append(
+        {
+            "code": "PUB001",
+            "venue": "Several venues",
+            "held_on": "2024-05-01",
+            "language": "en",
+            "talk_version": 1,
+            "rehearsal": False,
+            "ended": True,
+            "linked": False,
+            "source": "=Rogers 2024, a blog post",
+            "participants": None,
+            "n": {"belief": sum(belief.values())},
+        }
+    )
+    g.totals = [dataset.Total("PUB001", "belief", None, k, n) for k, n in belief.items()] + [
+        dataset.Total("PUB001", "revote", "agree", k, n) for k, n in moved.items()
+    ]
+    folder = tmp_path / "pkg"
+    unzip(dataset.build_zip(g, dataset.PackageOptions()), folder)
+    report = frictionless.validate(str(folder / "datapackage.json"))
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
+    frames = read_back(folder)
+    assert "PUB001" not in set(frames["responses"]["session"])
+    table = frames["sessions"].set_index("session")
+    assert not table.loc["PUB001", "linked"] and table.loc["PUB001", "source"].endswith(
+        "2024, a blog post"
+    )
+    assert table.drop(index="PUB001")["linked"].all()
+    totals = frames["totals"]
+    firsts = totals[totals["from_choice"].isna() & (totals["phase"] == "belief")]
+    assert firsts.set_index("choice")["count"].to_dict() == belief
+    assert table.loc["PUB001", "n_belief"] == firsts["count"].sum()
+    cells = totals[totals["from_choice"] == "agree"].set_index("choice")["count"].to_dict()
+    assert cells == moved
+    codebook = (folder / "codebook.md").read_text(encoding="utf-8")
+    assert "totals.csv" in codebook and "已发表的计数" in codebook
+    assert "## Published counts" in (folder / "methods.md").read_text(encoding="utf-8")

@@ -104,6 +104,20 @@ class FormatPart:
 
 
 @dataclass(frozen=True)
+class DataColumn:
+    """A column a format adds to a dataset's table of answers (the package's ``responses``),
+    as its descriptor and codebooks tell it."""
+
+    name: str
+    type: str
+    """Its Table Schema type (``string``, ``integer``, ``number``)."""
+    description: Mapping[str, str]
+    """What it holds, in each language of the talk."""
+    categories: tuple[tuple[str, Mapping[str, str]], ...] = ()
+    """The codes it may hold, in order: each code and its label in each language."""
+
+
+@dataclass(frozen=True)
 class Given:
     """A checked answer, as it is stored: an option (its key and row id), a number, or the
     format's own structure (``payload``, stored as JSON)."""
@@ -223,4 +237,12 @@ class Summarising(AnswerFormat, Protocol):
 
     def codebook(self, phase: CodebookPhase) -> dict[str, Any]:
         """What the codebook says of the phase besides its question and options."""
+        ...
+
+    def data_columns(
+        self, phases: Sequence[Mapping[str, Any]], languages: Sequence[str]
+    ) -> list[DataColumn]:
+        """The columns its answers take in a dataset's table of answers, for these phases of
+        this format (codebook entries: ``export.codebook``'s phases), described in these
+        languages; an answer's cells in them are ``csv_cells``'."""
         ...

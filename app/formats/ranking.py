@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from app.errors import Invalid
-from app.formats.base import AskedPhase, FormatPart, Given, PhaseParse, ShownPhase
+from app.formats.base import (
+    AskedPhase,
+    DataColumn,
+    FormatPart,
+    Given,
+    PhaseParse,
+    ShownPhase,
+)
 from app.formats.option import parse_options
 from app.i18n import translate
 from app.models import PhaseKind
@@ -304,6 +311,30 @@ class RankingFormat:
                 "rank_1": "the option id this person put first (rank_2 second, and so on)",
             }
         }
+
+    def data_columns(
+        self, phases: Sequence[Mapping[str, Any]], languages: Sequence[str]
+    ) -> list[DataColumn]:
+        """One column per place, as many as the longest of these rankings has options, each
+        holding the option put there (its code): ``rank_1`` the one ranked highest."""
+        codes: dict[str, Mapping[str, str]] = {}
+        places = 0
+        for phase in phases:
+            live = [o for o in phase.get("options", []) if not o.get("retired")]
+            places = max(places, len(live))
+            for option in live:
+                codes.setdefault(option["id"], dict(option["label"]))
+        return [
+            DataColumn(
+                name=f"rank_{place}",
+                type="string",
+                description={
+                    lang: translate(lang, "pkg_rank_column", place=place) for lang in languages
+                },
+                categories=tuple(codes.items()),
+            )
+            for place in range(1, places + 1)
+        ]
 
 
 FORMAT = RankingFormat()
