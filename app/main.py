@@ -52,7 +52,7 @@ from app.live import Broadcaster, Publisher, Publishers, is_in_process
 from app.routes import api, pages, presenter, results, stream, talks
 from app.routes.stream import LiveRenderer
 from app.security import CrossOriginGuard, LoginRequired, SecurityHeaders
-from app.sessions import SessionCache
+from app.sessions import SessionCache, sync_published
 from app.settings import Settings
 from app.talks import discover_talks, sync_talks
 from app.vote_writer import VoteWriter
@@ -176,6 +176,8 @@ def prepare_database(settings: Settings) -> Engine:
             migrate(engine)
             with Session(engine) as db:
                 sync_talks(db, discover_talks(settings.talks_dir))
+                if settings.published_polls:
+                    sync_published(db)
     except Exception as exc:
         engine.dispose()
         if (problem := connect_problem(exc)) is None:

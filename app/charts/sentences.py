@@ -137,6 +137,8 @@ def gap_left_out(gap: GapResult, lang: str) -> str:
             only_stance=g.only_stance,
             only_perceived=g.only_perceived,
         )
+    if gap.unlinked:
+        return translate(lang, "res_gap_published", n_self=g.self_n, n_perceived=g.perceived_n)
     if not g.linked:
         return translate(lang, "res_gap_not_linked", n_self=g.self_n, n_perceived=g.perceived_n)
     return translate(
@@ -162,7 +164,7 @@ def shift_sentence(shift: ShiftResult, lang: str) -> str:
     # the row the talk speaks about: an option that holds the view (the one most people first
     # chose), else the row with the most people
     candidates = sorted(
-        (o for o in s.options if s.row_total(o) >= stats.MIN_CELL),
+        (o for o in s.options if s.row_total(o) >= s.minimum),
         key=lambda o: (o not in shift.holds, -s.row_total(o)),
     )
     if not candidates:
@@ -248,10 +250,11 @@ def matrix_sentence(shift: ShiftResult, lang: str) -> str:
     )
 
 
-def movement_sentence(shift: ShiftResult, lang: str, minimum: int = stats.MIN_CELL) -> str:
+def movement_sentence(shift: ShiftResult, lang: str, minimum: int | None = None) -> str:
     """The revote slide's sentence: how many of the room changed their answer and, where it
     gives no hidden cell away, how many moved towards the view and away from it
-    (``stats.movement``); empty where even the number who changed would tell a hidden cell."""
+    (``stats.movement``); empty where even the number who changed would tell a hidden cell.
+    ``minimum``: the small-cell threshold (the session's, as its shift has it, by default)."""
     moved = stats.movement(shift.stats, shift.holds, minimum)
     if moved is None:
         return ""

@@ -152,6 +152,8 @@ class GapResult:
     perceived_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     pooled: bool = False
     """Over several sessions (a talk), not one room."""
+    unlinked: bool = False
+    """Published totals: nobody's two answers are linked (``SessionMeta.unlinked``)."""
 
     def __getattr__(self, name: str) -> Any:  # gap.difference, gap.self_share, ...
         if name == "stats":
@@ -191,6 +193,14 @@ class SessionMeta:
     language: str = "en"
     talk: str = ""
     titles: dict[str, str] = field(default_factory=dict)
+    unlinked: bool = False
+    """Published counts (totals per phase), not linked answers: no cross-tabs, no shift."""
+    source: str = ""
+    """Where an unlinked session's counts come from (a citation or a link)."""
+    transitions: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    """An unlinked session's published revote rows: phase -> first answer -> then -> count."""
+    min_cell: int = stats.MIN_CELL
+    """Breakdown cells with fewer people than this are hidden (the session's setting)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,7 +235,7 @@ def build_session_results(
     """The results of a session from its phases and answers (no database). ``also_hidden``: what
     it hides whatever the counts (``stats.analyze``)."""
     meta = meta or SessionMeta()
-    analysis = stats.analyze(data, also_hidden)
+    analysis = stats.analyze(data, also_hidden, meta.min_cell)
     phases = []
     for info in infos:
         values = (
@@ -246,6 +256,7 @@ def build_session_results(
             option_labels=stance.option_labels,
             perceived_labels=perceived.option_labels,
             pooled=pooled,
+            unlinked=meta.unlinked,
         )
     shift = None
     if analysis.shift is not None:
@@ -279,6 +290,8 @@ class ForestRow:
     weight: float | None
     """Relative random-effects weight in the pooled estimate (None when not pooled)."""
     method: str = ""
+    source: str = ""
+    """An unlinked session's source: the forest plot names it."""
     excluded: str | None = None
     """Why the room cannot enter the pooled estimate: ``one_person`` (a single answer has no
     variance), ``no_spread`` (every answer alike, so the method's variance is 0) or
@@ -362,7 +375,13 @@ def build_talk_results(
     pooled = build_session_results(
         list(infos_by_key.values()),
         merged,
-        SessionMeta(talk=slug, titles=titles, language=languages[0] if languages else "en"),
+        SessionMeta(
+            talk=slug,
+            titles=titles,
+            language=languages[0] if languages else "en",
+            # the pooled tables hide at the most careful of the sessions' thresholds
+            min_cell=max([stats.MIN_CELL, *(m.min_cell for m, _i, _d in sessions)]),
+        ),
         pooled=True,
         also_hidden=hidden_somewhere,
     )
@@ -396,6 +415,7 @@ def build_talk_results(
                 n=n,
                 weight=None,
                 method=head.method,
+                source=r.source if r.unlinked else "",
                 excluded=excluded,
             )
         )
