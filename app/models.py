@@ -271,7 +271,7 @@ class PresenterLogin(SQLModel, table=True):
 # --------------------------------------------------------------------------- API schemas
 # Non-table models validate their input (table models skip validation).
 
-Count = Annotated[int, PydanticField(strict=True, ge=0, le=10_000_000)]
+Count = Annotated[int, PydanticField(strict=True, ge=0, le=10_000_000)]  # sessions.MAX_COUNT
 """A published count: a whole number of people."""
 MIN_CELL_LOWEST = 1
 MIN_CELL_HIGHEST = 50
@@ -284,17 +284,28 @@ class SessionCreate(BaseModel):
     venue: str = PydanticField(min_length=1, max_length=200)
     held_on: date | None = None
     language: str | None = PydanticField(default=None, max_length=16)
-    unlinked: bool = False
-    """Published counts, not a room of phones: ``totals`` (and ``source``) instead of votes."""
-    source: str | None = PydanticField(default=None, max_length=500)
-    """Where the counts come from: a citation or a link (required with ``unlinked``)."""
-    totals: dict[str, dict[str, Count]] | None = PydanticField(default=None, max_length=64)
-    """Phase id -> option id -> how many chose it (option phases only)."""
-    transitions: dict[str, dict[str, dict[str, Count]]] | None = PydanticField(
-        default=None, max_length=16
+    unlinked: bool = PydanticField(
+        default=False,
+        description="published counts, not a room of phones: give source and totals; the "
+        "session shows the independent comparison, pools with it and refuses votes (409)",
     )
-    """Revote phase id -> first answer -> answer in the revote -> how many (the rows that were
-    published; one row is enough)."""
+    source: str | None = PydanticField(
+        default=None,
+        max_length=500,
+        description="where the counts come from, a citation or a link (with unlinked)",
+    )
+    totals: dict[str, dict[str, Count]] | None = PydanticField(
+        default=None,
+        max_length=64,
+        description="phase id -> option id -> how many chose it (option phases only; with "
+        "unlinked)",
+    )
+    transitions: dict[str, dict[str, dict[str, Count]]] | None = PydanticField(
+        default=None,
+        max_length=16,
+        description="revote phase id -> first answer -> answer in the revote -> how many: the "
+        "rows that were published, one is enough (with unlinked)",
+    )
 
 
 class SessionUpdate(BaseModel):
@@ -305,8 +316,12 @@ class SessionUpdate(BaseModel):
     venue: str | None = PydanticField(default=None, min_length=1, max_length=200)
     rehearsal: bool | None = None
     ended: bool | None = None
-    min_cell: int | None = PydanticField(default=None, ge=MIN_CELL_LOWEST, le=MIN_CELL_HIGHEST)
-    """Breakdown cells with fewer people than this are hidden (default 5)."""
+    min_cell: int | None = PydanticField(
+        default=None,
+        ge=MIN_CELL_LOWEST,
+        le=MIN_CELL_HIGHEST,
+        description="breakdown cells with fewer people than this are hidden (default 5)",
+    )
 
 
 class SessionCreated(BaseModel):

@@ -187,6 +187,8 @@ def create_session(
     raise RuntimeError("could not find a free join code")  # pragma: no cover (31^6 codes)
 
 
+MAX_COUNT = 10_000_000
+"""The most people one published count may hold."""
 Totals = Mapping[str, Mapping[str, int]]
 """Phase id -> option id -> how many chose it."""
 Transitions = Mapping[str, Mapping[str, Mapping[str, int]]]
@@ -221,6 +223,11 @@ def published_problems(
     by_key = {p.key: p for p in phases}
     if not any(sum(counts.values()) for counts in totals.values()):
         problems.append("give the totals of at least one phase (phase id -> option id -> count)")
+    every = [c for counts in totals.values() for c in counts.values()] + [
+        c for rows in transitions.values() for row in rows.values() for c in row.values()
+    ]
+    if any(not 0 <= c <= MAX_COUNT for c in every):
+        problems.append(f"every count must be a whole number from 0 to {MAX_COUNT:,}")
     for key, counts in totals.items():
         phase = by_key.get(key)
         if phase is None:
@@ -665,6 +672,8 @@ class SessionContent:
     titles: dict[str, str]
     phases: tuple[PhaseContent, ...]
     """In talk order."""
+    unlinked: bool = False
+    """Published counts: phones have nothing to answer (``PollSession.unlinked``)."""
 
     def content_lang(self, lang: str) -> str:
         """The best of the talk's languages for the interface language ``lang``."""
@@ -721,6 +730,7 @@ def load_content(db: Session, poll: PollSession) -> SessionContent:
         languages=tuple(talk.languages),
         titles=dict(talk.titles),
         phases=tuple(phases),
+        unlinked=poll.unlinked,
     )
 
 

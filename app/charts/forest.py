@@ -84,7 +84,8 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
         for name in names:
             chart.add(Text(PAD, ny, name, SMALL))
             ny += SMALL * 1.1
-        chart.add(Text(PAD, ny, f"{row.code} · n={row.n}", SMALL - 4, fill=MUTED))
+        tag = f" · {translate(lang, 'res_unlinked_badge')}" if row.source else ""
+        chart.add(Text(PAD, ny, f"{row.code} · n={row.n}{tag}", SMALL - 4, fill=MUTED))
         chart.add(Line(x_of(row.ci95[0]), mid, x_of(row.ci95[1]), mid, INK, 2.5))
         size = 8 + 14 * math.sqrt(row.weight or 0.05)
         # a room that cannot enter the pooled estimate is drawn hollow and says why
@@ -104,6 +105,7 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
         )
         chart.rows.append(
             f"{row.venue} ({row.code}): {points(row.estimate)} {interval(row.ci95)}, n={row.n}"
+            + (f" ({translate(lang, 'res_unlinked_badge')}: {row.source})" if row.source else "")
             + (
                 f" ({translate(lang, f'res_forest_excluded_{row.excluded}')})"
                 if row.excluded
@@ -209,6 +211,16 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
         if can and talk.independent:
             note += " " + translate(lang, "res_forest_independent")
         chart.sentence = note
+    published = [row for row in rows if row.source]
+    if published:
+        # published counts name their source, and say why they are compared apart
+        note += " " + translate(
+            lang,
+            "res_forest_published",
+            sources=translate(lang, "res_list_separator").join(
+                f"{row.code}: {row.source}" for row in published
+            ),
+        )
     y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     return chart

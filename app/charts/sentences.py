@@ -38,7 +38,12 @@ def phase_sentence(result: PhaseResult, lang: str) -> str:
         )
     top = tied[0]
     key = "res_phase_sentence" if best * 2 > result.n else "res_phase_sentence_plurality"
-    return translate(lang, key, option=shorten(top.label(lang)), share=pct(top.share), n=result.n)
+    # a majority that rounds to "50%" (126 of 250) is written with its decimal: "most" never
+    # stands beside 50%
+    digits = 1 if best * 2 > result.n and pct(top.share) == "50%" else 0
+    return translate(
+        lang, key, option=shorten(top.label(lang)), share=pct(top.share, digits), n=result.n
+    )
 
 
 def majority(share_ci: tuple[float, float] | None, lang: str) -> str:
@@ -76,7 +81,10 @@ def gap_sentence(gap: GapResult, lang: str) -> str:
         "view": gap.view_label(lang),
         "perceived": pct(seen),
         "perceived_ci": interval(seen_ci),
-        "who": translate(lang, "res_who_all" if gap.pooled else "res_who_room"),
+        "who": translate(
+            lang,
+            "res_who_all" if gap.pooled else "res_who_polled" if gap.unlinked else "res_who_room",
+        ),
     }
     if g.kind == "estimate":
         head = g.headline

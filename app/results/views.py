@@ -224,6 +224,9 @@ class SessionResults(SessionMeta):
         info = next((i for i in self.infos if i.spec.key == phase_key), None)
         return info.option_labels if info else {}
 
+    def option_label(self, phase_key: str, option: str, lang: str) -> str:
+        return pick(self.labels(phase_key).get(option, {"en": option}), lang)
+
 
 def build_session_results(
     infos: Sequence[PhaseInfo],
@@ -360,11 +363,19 @@ def build_talk_results(
             meta.code: stats.Dataset(
                 data.phases,
                 {k: v for k, v in data.answers.items() if in_pool(k, meta.code)},
+                linked=data.linked,
+                apart=data.apart,
             )
             for meta, _i, data in sessions
         }
     )
-    merged = stats.Dataset(tuple(i.spec for i in infos_by_key.values()), merged.answers)
+    # published totals link nobody: with no linked session, nothing pairs two phases
+    merged = stats.Dataset(
+        tuple(i.spec for i in infos_by_key.values()),
+        merged.answers,
+        linked=not sessions or any(data.linked for _m, _i, data in sessions),
+        apart=merged.apart,
+    )
     # What one session hides stays hidden in the pooled answers (a cell, the estimates' split,
     # the paired estimates): else the pooled figure minus the other sessions' shown ones would
     # give it back.

@@ -203,9 +203,16 @@ def export_csv(
     code: str, db: SessionDep, _: PresenterDep, bom: Annotated[bool, Query()] = False
 ) -> StreamingResponse:
     """Tidy CSV, one row per response (columns in API.md), formula-safe. ``bom=1``: with a
-    byte-order mark, for Excel."""
+    byte-order mark, for Excel. An unlinked session's CSV has its published counts instead, one
+    row per count (``session,venue,talk,held_on,linked,source,phase,from_choice,choice,count``,
+    ``linked`` false)."""
     poll = sessions.get_session(db, code)
-    lines = list(export.csv_lines(export.response_rows(db, poll)))
+    if poll.unlinked:  # published totals: one row per count, never one per (made-up) person
+        talk = sessions.session_talk(db, poll).slug
+        counts = sessions.published_counts(db, poll)
+        lines = list(export.totals_csv_lines(export.totals_rows(poll, talk, counts)))
+    else:
+        lines = list(export.csv_lines(export.response_rows(db, poll)))
     if bom:
         lines.insert(0, export.UTF8_BOM)
     return StreamingResponse(

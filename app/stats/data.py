@@ -42,6 +42,9 @@ class Dataset:
     linked: bool = True
     """Whether a participant id names the same person in every phase. Published totals
     (``from_totals``) are not: nothing that pairs two phases is worked out from them."""
+    apart: frozenset[str] = frozenset()
+    """Ids of answers from published totals, which link nobody: never counted as people who
+    answered only one of two phases (a talk's merged answers keep them, ``merge``)."""
 
     def phase(self, key: str) -> PhaseSpec | None:
         return next((p for p in self.phases if p.key == key), None)
@@ -62,7 +65,8 @@ class Dataset:
             answers[key] = {
                 next(ids): option for option, count in counts.items() for _ in range(count)
             }
-        return cls(phases, answers, linked=False)
+        apart = frozenset(p for by_id in answers.values() for p in by_id)
+        return cls(phases, answers, linked=False, apart=apart)
 
 
 @dataclass(frozen=True)

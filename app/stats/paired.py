@@ -304,8 +304,8 @@ def shift(data: Dataset, revote_key: str | None = None) -> Shift | None:
         options=tuple(options),
         matrix=tuple(tuple(r) for r in matrix),
         n_paired=len(both),
-        only_first=len(valid_first - valid_second),
-        only_second=len(valid_second - valid_first),
+        only_first=len(valid_first - valid_second - data.apart),
+        only_second=len(valid_second - valid_first - data.apart),
         test=test,
         symmetry=symmetry,
     )
