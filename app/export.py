@@ -112,6 +112,7 @@ def session_document(db: Session, poll: PollSession) -> dict[str, Any]:
             "held_on": poll.held_on.isoformat(),
             "language": poll.language,
             "created_at": iso_utc(poll.created_at),
+            "min_cell": poll.min_cell,
             **published,
         },
         "talk": {"slug": talk.slug, "title": talk.titles, "languages": talk.languages},
@@ -268,6 +269,7 @@ def read_session_document(doc: dict[str, Any]) -> Imported:
         unlinked=unlinked,
         source=session.get("source", "") if unlinked else "",
         transitions=session.get("transitions") or {} if unlinked else {},
+        min_cell=int(session.get("min_cell", stats.MIN_CELL)),
     )
     specs = tuple(i.spec for i in infos)
     if unlinked:  # published totals: answers that link nobody

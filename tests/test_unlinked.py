@@ -16,8 +16,10 @@ from fastapi.testclient import TestClient
 from statsmodels.stats.meta_analysis import combine_effects
 from statsmodels.stats.proportion import confint_proportions_2indep
 
+from app import export
 from app.live import RecordingPublisher
 from app.main import create_app
+from app.results import build_session_results, results_json
 from app.settings import Settings
 from tests.conftest import AUTH, log_in, new_session, phase_action
 
@@ -207,6 +209,12 @@ def test_exports_say_unlinked_and_carry_the_totals_which_read_back(client: TestC
     }
     moved = [(r["from_choice"], r["choice"], int(r["count"])) for r in rows if r["from_choice"]]
     assert moved == [("agree", "agree", 6), ("agree", "disagree", 5), ("agree", "unsure", 19)]
+    # the JSON reads back to the very same results, the independent comparison included
+    live = client.get(f"/api/v1/sessions/{code}/results", headers=AUTH).json()
+    [(meta, infos, data)] = export.read_document(document)
+    again = results_json(build_session_results(infos, data, meta))
+    for key in ("phases", "gap", "shift", "crosstabs", "too_few_below"):
+        assert again[key] == live[key], key
     # the CSV goes back in through the dashboard's form, the same counts
     log_in(client)
     sent = client.post(
@@ -340,6 +348,16 @@ def test_the_threshold_is_the_sessions_and_lowering_it_warns(
     )
     assert refused.status_code == 422 and "whole number from 1 to 50" in refused.text
     assert client.get(f"/api/v1/sessions/{code}").json()["min_cell"] == 7
+    # the export carries the threshold, so that it reads back to the same hidden cells
+    document = client.get(f"/api/v1/sessions/{code}/export.json", headers=AUTH).json()
+    assert document["session"]["min_cell"] == 7
+    [(meta, infos, data)] = export.read_document(document)
+    again = results_json(build_session_results(infos, data, meta))
+    assert again["crosstabs"] == results_json_crosstabs(client, code)
+
+
+def results_json_crosstabs(client: TestClient, code: str) -> dict:
+    return dict(client.get(f"/api/v1/sessions/{code}/results", headers=AUTH).json()["crosstabs"])
 
 
 # ------------------------------------------------------------------- the bundled talk's polls
