@@ -180,13 +180,17 @@ def test_unlinked_sessions_pool_beside_a_room_as_statsmodels_pools_them(
     assert room["session"]["unlinked"] is False
 
 
-def test_an_unlinked_rehearsal_stays_out_of_the_pool(client: TestClient) -> None:
+def test_an_unlinked_rehearsal_stays_out_of_the_pool_and_deletes(client: TestClient) -> None:
     _status, created = add_unlinked(client)
     code = created["code"]
     patched = client.patch(f"/api/v1/sessions/{code}", json={"rehearsal": True}, headers=AUTH)
     assert patched.status_code == 200
     talk = client.get("/api/v1/talks/emergence/results", headers=AUTH).json()
     assert talk["rehearsals"] == [code] and talk["meta"]["gap"]["sessions"] == []
+    # deleted with its counts, like any session
+    assert client.delete(f"/api/v1/sessions/{code}", headers=AUTH).status_code == 204
+    assert client.get(f"/api/v1/sessions/{code}").status_code == 404
+    assert client.get("/api/v1/talks/emergence/results", headers=AUTH).json()["rehearsals"] == []
 
 
 def test_exports_say_unlinked_and_carry_the_totals_which_read_back(client: TestClient) -> None:
