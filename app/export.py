@@ -216,6 +216,37 @@ def codebook(db: Session, talk: Talk, version_id: int | None = None) -> dict[str
     }
 
 
+def talk_codebook(db: Session, talk: Talk) -> dict[str, Any]:
+    """The talk's codebook (``codebook``) and, when it has any, its unlinked sessions with their
+    published counts under ``"unlinked_sessions"``: the talk's CSV has one row per answer, so
+    they are not in it, and the codebook that goes with it says so and carries them
+    (``read_csv`` reads them back)."""
+    book = codebook(db, talk)
+    published = []
+    for poll in talk_sessions(db, talk):
+        if not poll.unlinked:
+            continue
+        counts = sessions.published_counts(db, poll)
+        published.append(
+            {
+                "code": poll.code,
+                "venue": poll.venue,
+                "held_on": poll.held_on.isoformat(),
+                "rehearsal": poll.rehearsal,
+                "source": poll.source,
+                "totals": counts.totals,
+                "transitions": counts.transitions,
+            }
+        )
+    if published:
+        book["unlinked_sessions"] = published
+        book["unlinked_note"] = (
+            "published totals per phase, not answers of people: not rows of export.csv; "
+            "nobody's answers to two phases are linked"
+        )
+    return book
+
+
 # --------------------------------------------------------------------------- reading back
 
 
@@ -292,7 +323,8 @@ def _restore(cell: str) -> str:
 
 
 def read_csv(text: str, book: dict[str, Any]) -> list[Imported]:
-    """A CSV export (session or talk) with its codebook: one entry per session, in file order."""
+    """A CSV export (session or talk) with its codebook: one entry per session, in file order,
+    then the unlinked sessions the talk's codebook carries (not rehearsals)."""
     reader = csv.DictReader(io.StringIO(text))
     missing = set(CSV_COLUMNS) - set(reader.fieldnames or [])
     if missing:
@@ -317,6 +349,22 @@ def read_csv(text: str, book: dict[str, Any]) -> list[Imported]:
         out.append(
             (meta, infos, stats.Dataset(tuple(i.spec for i in infos), _answers_from_rows(rows)))
         )
+    for published in book.get("unlinked_sessions", []):  # the talk's codebook carries them
+        if published.get("rehearsal"):
+            continue
+        meta = results.SessionMeta(
+            code=published["code"],
+            venue=published["venue"],
+            held_on=date.fromisoformat(published["held_on"]),
+            talk=talk["slug"],
+            titles=dict(talk["title"]),
+            language=talk["languages"][0],
+            unlinked=True,
+            source=published["source"],
+            transitions=published.get("transitions") or {},
+        )
+        data = stats.Dataset.from_totals(tuple(i.spec for i in infos), published["totals"])
+        out.append((meta, infos, data))
     return out
 
 
@@ -375,6 +423,15 @@ def totals_csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     for row in rows:
         writer.writerow({key: neutralize(value) for key, value in row.items()})
     yield buffer.getvalue()
+
+
+def session_csv_lines(db: Session, poll: PollSession) -> Iterator[str]:
+    """A session's CSV: one row per answer, or, for an unlinked session, one row per published
+    count (``TOTALS_COLUMNS``), never rows of made-up people."""
+    if poll.unlinked:
+        talk = session_talk(db, poll).slug
+        return totals_csv_lines(totals_rows(poll, talk, sessions.published_counts(db, poll)))
+    return csv_lines(response_rows(db, poll))
 
 
 def read_totals_csv(

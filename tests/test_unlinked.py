@@ -19,7 +19,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 from app import export
 from app.live import RecordingPublisher
 from app.main import create_app
-from app.results import build_session_results, results_json
+from app.results import build_session_results, build_talk_results, results_json
 from app.settings import Settings
 from tests.conftest import AUTH, log_in, new_session, phase_action
 
@@ -375,3 +375,34 @@ def test_a_new_database_gets_the_published_polls_once(settings: Settings) -> Non
             assert [s["code"] for s in talk["sessions"]] == ["RGRS24"]
     other = client.get("/api/v1/talks/emergence-scale/results", headers=AUTH).json()
     assert other["sessions"] == []
+
+
+def test_the_talk_codebook_carries_unlinked_sessions_and_the_talk_reads_back(
+    app: FastAPI, client: TestClient
+) -> None:
+    """The talk's CSV has one row per answer, so the published counts are not in it: its
+    codebook says so and carries them, and the two read back to the talk's very results."""
+    add_unlinked(client)
+    add_unlinked(
+        client,
+        venue="Gothenburg",
+        totals={"belief": {"agree": 5, "unsure": 27}, "field": {"agree": 30, "unsure": 10}},
+    )
+    code = new_session(client, venue="Copenhagen")
+    for phase in ("belief", "field"):
+        phase_action(client, code, phase, "open")
+    for own, seen in [("agree", "agree")] * 6 + [("unsure", "agree")] * 7:
+        phone = TestClient(app)
+        for phase, choice in (("belief", own), ("field", seen)):
+            phone.post(f"/api/v1/sessions/{code}/votes", json={"phase": phase, "choice": choice})
+    text = client.get("/api/v1/talks/emergence/export.csv", headers=AUTH).text
+    book = client.get("/api/v1/talks/emergence/codebook.json", headers=AUTH).json()
+    assert {r["session"] for r in csv.DictReader(io.StringIO(text))} == {code}
+    assert [s["venue"] for s in book["unlinked_sessions"]] == ["Cardiff", "Gothenburg"]
+    assert "not rows of export.csv" in book["unlinked_note"]
+    talk = client.get("/api/v1/talks/emergence/results", headers=AUTH).json()
+    imported = sorted(export.read_csv(text, book), key=lambda s: s[0].code)
+    again = build_talk_results("emergence", {"en": "x"}, ["en"], imported)
+    assert again.meta is not None and talk["meta"]["gap"]["k"] == 3
+    assert again.meta.random == pytest.approx(talk["meta"]["gap"]["estimate"], abs=1e-12)
+    assert results_json(again.pooled)["gap"] == talk["pooled"]["gap"]

@@ -207,12 +207,7 @@ def export_csv(
     row per count (``session,venue,talk,held_on,linked,source,phase,from_choice,choice,count``,
     ``linked`` false)."""
     poll = sessions.get_session(db, code)
-    if poll.unlinked:  # published totals: one row per count, never one per (made-up) person
-        talk = sessions.session_talk(db, poll).slug
-        counts = sessions.published_counts(db, poll)
-        lines = list(export.totals_csv_lines(export.totals_rows(poll, talk, counts)))
-    else:
-        lines = list(export.csv_lines(export.response_rows(db, poll)))
+    lines = list(export.session_csv_lines(db, poll))
     if bom:
         lines.insert(0, export.UTF8_BOM)
     return StreamingResponse(
