@@ -267,6 +267,11 @@ def test_the_dashboard_form_adds_typed_counts(presenter: TestClient) -> None:
     control = client.get(f"/presenter/sessions/{code}").text
     assert "Published counts" in control and SOURCE in control
     assert "/phases/belief/open" not in control  # nothing to open
+    assert f"/presenter/sessions/{code}/projector" not in control
+    # no room to show a QR code to: the projector's address leads to the results
+    projector = client.get(f"/presenter/sessions/{code}/projector", follow_redirects=False)
+    assert projector.status_code == 303
+    assert projector.headers["location"] == f"/presenter/sessions/{code}/results"
 
 
 def test_the_form_refuses_bad_counts_and_keeps_what_was_typed(presenter: TestClient) -> None:

@@ -394,6 +394,10 @@ def projector_page(
     _: PresenterPageDep,
 ) -> Response:
     poll = sessions.get_session(db, code)
+    if poll.unlinked:  # published counts: no room to show a QR code to; their results instead
+        return RedirectResponse(
+            f"/presenter/sessions/{poll.code}/results", status_code=status.HTTP_303_SEE_OTHER
+        )
     context = _stage_context(request, db, settings, templates, poll)
     return render(request, "pages/presenter/projector.html", context)
 
