@@ -76,7 +76,9 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
     y += SMALL * 1.6
     for row in rows:
         names = wrap(row.venue, label_w - 12, SMALL, max_lines=2)
-        block = len(names) * SMALL * 1.1 + (SMALL - 4) * 1.1
+        # published counts say so on a line of their own, under the code
+        sublines = 2 if row.source else 1
+        block = len(names) * SMALL * 1.1 + sublines * (SMALL - 4) * 1.1
         height = max(row_h, block + 12)
         extra = height - row_h
         mid = y + height / 2
@@ -84,8 +86,10 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
         for name in names:
             chart.add(Text(PAD, ny, name, SMALL))
             ny += SMALL * 1.1
-        tag = f" · {translate(lang, 'res_unlinked_badge')}" if row.source else ""
-        chart.add(Text(PAD, ny, f"{row.code} · n={row.n}{tag}", SMALL - 4, fill=MUTED))
+        chart.add(Text(PAD, ny, f"{row.code} · n={row.n}", SMALL - 4, fill=MUTED))
+        if row.source:
+            ny += (SMALL - 4) * 1.1
+            chart.add(Text(PAD, ny, translate(lang, "res_unlinked_badge"), SMALL - 4, fill=MUTED))
         chart.add(Line(x_of(row.ci95[0]), mid, x_of(row.ci95[1]), mid, INK, 2.5))
         size = 8 + 14 * math.sqrt(row.weight or 0.05)
         # a room that cannot enter the pooled estimate is drawn hollow and says why
