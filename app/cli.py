@@ -510,7 +510,7 @@ def _export_text(
         if fmt == "json":
             return export.json_text(export.talk_document(db, talk))
         if fmt == "codebook":
-            return export.json_text(export.codebook(db, talk))
+            return export.json_text(export.talk_codebook(db, talk))
         found = results.talk_results(db, talk)
         if fmt == "results":
             return export.json_text(results.talk_results_json(found))
@@ -518,7 +518,7 @@ def _export_text(
     assert code is not None
     poll = sessions.get_session(db, code)
     if fmt == "csv":
-        return "".join(export.csv_lines(export.response_rows(db, poll)))
+        return "".join(export.session_csv_lines(db, poll))
     if fmt == "json":
         return export.json_text(export.session_document(db, poll))
     if fmt == "codebook":

@@ -21,8 +21,9 @@ from typing import Any
 from jinja2 import Environment
 from sqlmodel import Session, col, select
 
-from app import charts, formats, results, stats
+from app import charts, formats, results, sessions, stats
 from app.db import ROOT
+from app.errors import Invalid
 from app.models import Participant, Phase, PhaseOption, PollSession, Response, Talk
 from app.sessions import session_phases, session_talk
 from app.talks import current_version
@@ -108,6 +109,15 @@ def csv_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
 def session_document(db: Session, poll: PollSession) -> dict[str, Any]:
     """The session, its talk (every language), its phases with their state, and its responses."""
     talk = session_talk(db, poll)
+    published: dict[str, Any] = {}
+    if poll.unlinked:  # totals, not people: no responses, and it says so
+        counts = sessions.published_counts(db, poll)
+        published = {
+            "unlinked": True,
+            "source": poll.source,
+            "totals": counts.totals,
+            "transitions": counts.transitions,
+        }
     return {
         "session": {
             "code": poll.code,
@@ -115,6 +125,8 @@ def session_document(db: Session, poll: PollSession) -> dict[str, Any]:
             "held_on": poll.held_on.isoformat(),
             "language": poll.language,
             "created_at": iso_utc(poll.created_at),
+            "min_cell": poll.min_cell,
+            **published,
         },
         "talk": {"slug": talk.slug, "title": talk.titles, "languages": talk.languages},
         "phases": [
@@ -226,6 +238,37 @@ def codebook(db: Session, talk: Talk, version_id: int | None = None) -> dict[str
     }
 
 
+def talk_codebook(db: Session, talk: Talk) -> dict[str, Any]:
+    """The talk's codebook (``codebook``) and, when it has any, its unlinked sessions with their
+    published counts under ``"unlinked_sessions"``: the talk's CSV has one row per answer, so
+    they are not in it, and the codebook that goes with it says so and carries them
+    (``read_csv`` reads them back)."""
+    book = codebook(db, talk)
+    published = []
+    for poll in talk_sessions(db, talk):
+        if not poll.unlinked:
+            continue
+        counts = sessions.published_counts(db, poll)
+        published.append(
+            {
+                "code": poll.code,
+                "venue": poll.venue,
+                "held_on": poll.held_on.isoformat(),
+                "rehearsal": poll.rehearsal,
+                "source": poll.source,
+                "totals": counts.totals,
+                "transitions": counts.transitions,
+            }
+        )
+    if published:
+        book["unlinked_sessions"] = published
+        book["unlinked_note"] = (
+            "published totals per phase, not answers of people: not rows of export.csv; "
+            "nobody's answers to two phases are linked"
+        )
+    return book
+
+
 # --------------------------------------------------------------------------- reading back
 
 
@@ -280,6 +323,7 @@ def read_session_document(doc: dict[str, Any]) -> Imported:
     """A session's JSON export back into what ``results.build_session_results`` takes."""
     session, talk = doc["session"], doc["talk"]
     infos = [_phase_info(raw) for raw in doc["phases"]]
+    unlinked = bool(session.get("unlinked"))
     meta = results.SessionMeta(
         code=session["code"],
         venue=session["venue"],
@@ -287,9 +331,15 @@ def read_session_document(doc: dict[str, Any]) -> Imported:
         language=session.get("language", "en"),
         talk=talk["slug"],
         titles=dict(talk["title"]),
+        unlinked=unlinked,
+        source=session.get("source", "") if unlinked else "",
+        transitions=session.get("transitions") or {} if unlinked else {},
+        min_cell=int(session.get("min_cell", stats.MIN_CELL)),
     )
-    data = stats.Dataset(tuple(i.spec for i in infos), _answers_from_rows(doc["responses"], infos))
-    return meta, infos, data
+    specs = tuple(i.spec for i in infos)
+    if unlinked:  # published totals: answers that link nobody
+        return meta, infos, stats.Dataset.from_totals(specs, session.get("totals") or {})
+    return meta, infos, stats.Dataset(specs, _answers_from_rows(doc["responses"], infos))
 
 
 def read_document(doc: dict[str, Any]) -> list[Imported]:
@@ -307,7 +357,8 @@ def _restore(cell: str) -> str:
 
 
 def read_csv(text: str, book: dict[str, Any]) -> list[Imported]:
-    """A CSV export (session or talk) with its codebook: one entry per session, in file order."""
+    """A CSV export (session or talk) with its codebook: one entry per session, in file order,
+    then the unlinked sessions the talk's codebook carries (not rehearsals)."""
     reader = csv.DictReader(io.StringIO(text))
     missing = set(CSV_COLUMNS) - set(reader.fieldnames or [])
     if missing:
@@ -336,7 +387,130 @@ def read_csv(text: str, book: dict[str, Any]) -> list[Imported]:
                 stats.Dataset(tuple(i.spec for i in infos), _answers_from_rows(rows, infos)),
             )
         )
+    for published in book.get("unlinked_sessions", []):  # the talk's codebook carries them
+        if published.get("rehearsal"):
+            continue
+        meta = results.SessionMeta(
+            code=published["code"],
+            venue=published["venue"],
+            held_on=date.fromisoformat(published["held_on"]),
+            talk=talk["slug"],
+            titles=dict(talk["title"]),
+            language=talk["languages"][0],
+            unlinked=True,
+            source=published["source"],
+            transitions=published.get("transitions") or {},
+        )
+        data = stats.Dataset.from_totals(tuple(i.spec for i in infos), published["totals"])
+        out.append((meta, infos, data))
     return out
+
+
+# --------------------------------------------------------------------------- published totals
+
+TOTALS_COLUMNS = [
+    "session",
+    "venue",
+    "talk",
+    "held_on",
+    "linked",
+    "source",
+    "phase",
+    "from_choice",
+    "choice",
+    "count",
+]
+"""An unlinked session's CSV: one row per option of a phase with its count (``from_choice``
+empty), then one per published revote cell (``from_choice``: the first answer). ``linked`` is
+always ``false``: no row is a person."""
+TOTALS_NEEDED = ("phase", "choice", "count")
+"""What a CSV of published counts must have to be read (``read_totals_csv``); ``from_choice``
+marks revote transitions; the export's other columns are ignored."""
+TOTALS_CSV_LIMIT = 64 * 1024
+
+
+def totals_rows(
+    poll: PollSession, talk: str, published: sessions.Published
+) -> Iterator[dict[str, Any]]:
+    common = {
+        "session": poll.code,
+        "venue": poll.venue,
+        "talk": talk,
+        "held_on": poll.held_on.isoformat(),
+        "linked": "false",
+        "source": poll.source,
+    }
+    for phase, counts in published.totals.items():
+        for choice, count in counts.items():
+            yield common | {"phase": phase, "from_choice": "", "choice": choice, "count": count}
+    for phase, rows in published.transitions.items():
+        for first, row in rows.items():
+            for choice, count in row.items():
+                yield common | {
+                    "phase": phase,
+                    "from_choice": first,
+                    "choice": choice,
+                    "count": count,
+                }
+
+
+def totals_csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=TOTALS_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: neutralize(value) for key, value in row.items()})
+    yield buffer.getvalue()
+
+
+def session_csv_lines(db: Session, poll: PollSession) -> Iterator[str]:
+    """A session's CSV: one row per answer, or, for an unlinked session, one row per published
+    count (``TOTALS_COLUMNS``), never rows of made-up people."""
+    if poll.unlinked:
+        talk = session_talk(db, poll).slug
+        return totals_csv_lines(totals_rows(poll, talk, sessions.published_counts(db, poll)))
+    return csv_lines(response_rows(db, poll))
+
+
+def read_totals_csv(
+    text: str,
+) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, dict[str, int]]]]:
+    """Published counts from a CSV (columns ``phase,choice,count``, and ``from_choice`` for
+    revote transitions; an unlinked session's export reads back): (totals, transitions).
+    Raises Invalid naming every row that cannot be read; a count given twice is refused."""
+    if len(text) > TOTALS_CSV_LIMIT:
+        raise Invalid(f"the file is over {TOTALS_CSV_LIMIT // 1024} KB", code="bad_totals_csv")
+    reader = csv.DictReader(io.StringIO(text.lstrip(UTF8_BOM)))
+    missing = [c for c in TOTALS_NEEDED if c not in (reader.fieldnames or [])]
+    if missing:
+        raise Invalid(
+            f"the CSV needs the columns {', '.join(TOTALS_NEEDED)} (missing: {', '.join(missing)})",
+            code="bad_totals_csv",
+        )
+    totals: dict[str, dict[str, int]] = {}
+    transitions: dict[str, dict[str, dict[str, int]]] = {}
+    problems: list[str] = []
+    for number, raw in enumerate(reader, start=2):
+        phase = _restore(raw.get("phase") or "").strip()
+        choice = _restore(raw.get("choice") or "").strip()
+        first = _restore(raw.get("from_choice") or "").strip()
+        count_text = (raw.get("count") or "").strip()
+        if not phase and not choice and not count_text:
+            continue  # a blank line
+        if not count_text.isdigit() or not phase or not choice:
+            problems.append(f"line {number}: needs a phase, a choice and a whole count")
+            continue
+        target = transitions.setdefault(phase, {}).setdefault(first, {}) if first else None
+        cell = target if target is not None else totals.setdefault(phase, {})
+        if choice in cell:
+            problems.append(
+                f"line {number}: {phase} {first + ' -> ' if first else ''}{choice} again"
+            )
+            continue
+        cell[choice] = int(count_text)
+    if problems:
+        raise Invalid("; ".join(problems[:10]), code="bad_totals_csv")
+    return totals, transitions
 
 
 def json_text(document: dict[str, Any]) -> str:

@@ -52,7 +52,7 @@ from app.live import Broadcaster, Publisher, Publishers, is_in_process
 from app.routes import api, pages, presenter, publish, results, stream, talks
 from app.routes.stream import LiveRenderer
 from app.security import LoginRequired, RequestGuard
-from app.sessions import SessionCache
+from app.sessions import SessionCache, sync_published
 from app.settings import Settings
 from app.talkfile import discover_talks
 from app.talks import sync_talks
@@ -186,6 +186,8 @@ def prepare_database(settings: Settings) -> Engine:
             migrate(engine)
             with Session(engine) as db:
                 sync_talks(db, discover_talks(settings.talks_dir))
+                if settings.published_polls:
+                    sync_published(db)
     except Exception as exc:
         engine.dispose()
         if (problem := connect_problem(exc)) is None:

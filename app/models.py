@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import secrets
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PydanticField
@@ -152,6 +152,13 @@ class PollSession(SQLModel, table=True):
     """A try-out: left out of the talk's pooled results, listed apart."""
     ended_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     """When the presenter ended the session: no more votes, no more phase changes."""
+    unlinked: bool = False
+    """Published counts (totals per option per phase, from another tool, a show of hands or a
+    publication), not phones: nobody's answers are linked across phases, nothing is asked."""
+    source: str = Field(default="", max_length=500)
+    """Where an unlinked session's counts come from (a citation or a link)."""
+    min_cell: int = 5
+    """Breakdown cells with fewer people than this are hidden (``app.stats.disclosure``)."""
 
     @property
     def ended(self) -> bool:
@@ -171,6 +178,40 @@ class SessionPhase(SQLModel, table=True):
     opened_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     closes_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     """When a countdown runs: the moment the phase closes by itself."""
+
+
+class SessionTotal(SQLModel, table=True):
+    """An unlinked session's count of one option of one phase, as published."""
+
+    __tablename__ = "session_total"
+    __table_args__ = (
+        UniqueConstraint("session_id", "phase_id", "option_id", name="uq_session_total_once"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="poll_session.id", index=True, ondelete="CASCADE")
+    phase_id: int = Field(foreign_key="phase.id")
+    option_id: int = Field(foreign_key="phase_option.id")
+    count: int
+
+
+class SessionTransition(SQLModel, table=True):
+    """An unlinked session's published revote transitions: how many who first answered
+    ``from_option`` (of the stance) answered ``to_option`` in the revote ``phase``."""
+
+    __tablename__ = "session_transition"
+    __table_args__ = (
+        UniqueConstraint(
+            "session_id", "phase_id", "from_option_id", "to_option_id", name="uq_session_transition"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="poll_session.id", index=True, ondelete="CASCADE")
+    phase_id: int = Field(foreign_key="phase.id")
+    from_option_id: int = Field(foreign_key="phase_option.id")
+    to_option_id: int = Field(foreign_key="phase_option.id")
+    count: int
 
 
 PUBLIC_ID_BYTES = 6
@@ -306,6 +347,11 @@ class Publication(SQLModel, table=True):
 # --------------------------------------------------------------------------- API schemas
 # Non-table models validate their input (table models skip validation).
 
+Count = Annotated[int, PydanticField(strict=True, ge=0, le=10_000_000)]  # sessions.MAX_COUNT
+"""A published count: a whole number of people."""
+MIN_CELL_LOWEST = 1
+MIN_CELL_HIGHEST = 50
+
 
 class SessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -314,6 +360,28 @@ class SessionCreate(BaseModel):
     venue: str = PydanticField(min_length=1, max_length=200)
     held_on: date | None = None
     language: str | None = PydanticField(default=None, max_length=16)
+    unlinked: bool = PydanticField(
+        default=False,
+        description="published counts, not a room of phones: give source and totals; the "
+        "session shows the independent comparison, pools with it and refuses votes (409)",
+    )
+    source: str | None = PydanticField(
+        default=None,
+        max_length=500,
+        description="where the counts come from, a citation or a link (with unlinked)",
+    )
+    totals: dict[str, dict[str, Count]] | None = PydanticField(
+        default=None,
+        max_length=64,
+        description="phase id -> option id -> how many chose it (option phases only; with "
+        "unlinked)",
+    )
+    transitions: dict[str, dict[str, dict[str, Count]]] | None = PydanticField(
+        default=None,
+        max_length=16,
+        description="revote phase id -> first answer -> answer in the revote -> how many: the "
+        "rows that were published, one is enough (with unlinked)",
+    )
 
 
 class SessionUpdate(BaseModel):
@@ -324,6 +392,12 @@ class SessionUpdate(BaseModel):
     venue: str | None = PydanticField(default=None, min_length=1, max_length=200)
     rehearsal: bool | None = None
     ended: bool | None = None
+    min_cell: int | None = PydanticField(
+        default=None,
+        ge=MIN_CELL_LOWEST,
+        le=MIN_CELL_HIGHEST,
+        description="breakdown cells with fewer people than this are hidden (default 5)",
+    )
 
 
 class SessionCreated(BaseModel):
@@ -356,6 +430,11 @@ class SessionPublic(BaseModel):
     rehearsal: bool
     ended: bool
     ended_at: datetime | None = None
+    unlinked: bool = False
+    """Published totals, not linked answers: it cannot be opened for voting."""
+    source: str = ""
+    min_cell: int = 5
+    """Breakdown cells with fewer people than this are hidden."""
     participants: int
     phases: list[PhaseStatePublic]
 

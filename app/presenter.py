@@ -84,6 +84,8 @@ class SessionOverview:
     talk: str = ""
     rehearsal: bool = False
     ended: bool = False
+    unlinked: bool = False
+    """Published counts: nothing to run, open or end."""
 
     def matches(self, state: SessionFilter | None) -> bool:
         if state is None:
@@ -150,6 +152,7 @@ def talk_overviews(
             talk=slugs[poll.talk_id],
             rehearsal=poll.rehearsal,
             ended=poll.ended,
+            unlinked=poll.unlinked,
         )
         if overview.matches(state):
             by_talk.setdefault(poll.talk_id, []).append(overview)

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable, Sequence
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app import formats, talks
+from app import formats, talkfile, talks
 from app.errors import Conflict, Invalid, NotFound
 from app.live import Publisher, SessionChanged
 from app.models import (
+    MIN_CELL_HIGHEST,
+    MIN_CELL_LOWEST,
     OptionPublic,
     Participant,
     Phase,
@@ -34,6 +38,8 @@ from app.models import (
     Response,
     SessionPhase,
     SessionPublic,
+    SessionTotal,
+    SessionTransition,
     Talk,
     TalkPublic,
     TalkVersion,
@@ -128,7 +134,12 @@ def create_session(
     venue: str,
     held_on: date | None = None,
     language: str | None = None,
+    code: str | None = None,
+    source: str | None = None,
 ) -> PollSession:
+    """A new session of the talk's current version. ``code``: the join code to use if it is
+    free (else one is drawn). ``source``: an unlinked session of published counts from there
+    (``create_unlinked_session`` adds the counts and commits; nothing is committed here)."""
     talk = get_talk(db, talk_slug)
     venue = venue.strip()
     if not venue:
@@ -139,14 +150,16 @@ def create_session(
             code="unknown_language",
         )
     phases = _current_phases(db, talk)
-    for _attempt in range(CODE_ATTEMPTS):
+    for attempt in range(CODE_ATTEMPTS):
         poll = PollSession(
-            code=new_code(),
+            code=code if code and attempt == 0 else new_code(),
             talk_id=talk.id or 0,
             version_id=_current_version_id(db, talk),
             venue=venue,
             held_on=held_on or datetime.now(UTC).date(),
             language=language or talk.languages[0],
+            unlinked=source is not None,
+            source=source or "",
         )
         db.add(poll)
         try:
@@ -157,11 +170,258 @@ def create_session(
         assert poll.id is not None
         for position, phase in enumerate(phases):
             assert phase.id is not None
-            db.add(SessionPhase(session_id=poll.id, phase_id=phase.id, position=position))
-        db.commit()
-        db.refresh(poll)
+            # published counts ask nothing: every phase closed, its totals shown
+            db.add(
+                SessionPhase(
+                    session_id=poll.id,
+                    phase_id=phase.id,
+                    position=position,
+                    state=PhaseState.pending if source is None else PhaseState.closed,
+                    revealed=source is not None,
+                )
+            )
+        if source is None:
+            db.commit()
+            db.refresh(poll)
         return poll
     raise RuntimeError("could not find a free join code")  # pragma: no cover (31^6 codes)
+
+
+MAX_COUNT = 10_000_000
+"""The most people one published count may hold."""
+Totals = Mapping[str, Mapping[str, int]]
+"""Phase id -> option id -> how many chose it."""
+Transitions = Mapping[str, Mapping[str, Mapping[str, int]]]
+"""Revote phase id -> first answer -> answer in the revote -> how many."""
+
+
+def _phase_options(db: Session, phases: Sequence[Phase]) -> dict[str, dict[str, int]]:
+    """Phase key -> option key -> option row id (the phases' live options)."""
+    ids = {p.id: p.key for p in phases if p.id is not None}
+    out: dict[str, dict[str, int]] = {key: {} for key in ids.values()}
+    for option in db.exec(
+        select(PhaseOption)
+        .where(col(PhaseOption.phase_id).in_(list(ids)), col(PhaseOption.retired).is_(False))
+        .order_by(col(PhaseOption.position))
+    ):
+        assert option.id is not None
+        out[ids[option.phase_id]][option.key] = option.id
+    return out
+
+
+def published_problems(
+    phases: Sequence[Phase],
+    options: Mapping[str, Mapping[str, int]],
+    totals: Totals,
+    transitions: Transitions,
+) -> list[str]:
+    """Everything wrong with an unlinked session's counts for these phases, all at once: an
+    unknown phase or option, a % estimate phase (it has no options to count), a phase with no
+    one counted, transitions that are not of a revote or that count more people than the totals
+    have."""
+    problems: list[str] = []
+    by_key = {p.key: p for p in phases}
+    if not any(sum(counts.values()) for counts in totals.values()):
+        problems.append("give the totals of at least one phase (phase id -> option id -> count)")
+    every = [c for counts in totals.values() for c in counts.values()] + [
+        c for rows in transitions.values() for row in rows.values() for c in row.values()
+    ]
+    if any(not 0 <= c <= MAX_COUNT for c in every):
+        problems.append(f"every count must be a whole number from 0 to {MAX_COUNT:,}")
+    for key, counts in totals.items():
+        phase = by_key.get(key)
+        if phase is None:
+            problems.append(f"totals: no phase '{key}' in this talk")
+            continue
+        if phase.min_value is not None:
+            problems.append(f"totals: phase '{key}' is a % estimate; only options are counted")
+            continue
+        unknown = [o for o in counts if o not in options[key]]
+        if unknown:
+            problems.append(f"totals: phase '{key}' has no option {', '.join(map(repr, unknown))}")
+    for key, rows in transitions.items():
+        phase = by_key.get(key)
+        if phase is None or phase.kind != PhaseKind.revote or phase.of_key not in by_key:
+            problems.append(f"transitions: '{key}' is not a revote phase of this talk")
+            continue
+        first_key = phase.of_key
+        assert first_key is not None
+        for first, row in rows.items():
+            if first not in options[first_key]:
+                problems.append(f"transitions: phase '{first_key}' has no option '{first}'")
+                continue
+            unknown = [o for o in row if o not in options[key]]
+            if unknown:
+                problems.append(
+                    f"transitions: phase '{key}' has no option {', '.join(map(repr, unknown))}"
+                )
+                continue
+            known = totals.get(first_key, {})
+            if known and sum(row.values()) > known.get(first, 0):
+                problems.append(
+                    f"transitions: {sum(row.values())} first answered '{first}', but the "
+                    f"totals of '{first_key}' count {known.get(first, 0)}"
+                )
+        after = totals.get(key, {})
+        if after and all(o in options[key] for row in rows.values() for o in row):
+            for option in options[key]:
+                moved = sum(row.get(option, 0) for row in rows.values())
+                if moved > after.get(option, 0):
+                    problems.append(
+                        f"transitions: {moved} answered '{option}' in '{key}', but its totals "
+                        f"count {after.get(option, 0)}"
+                    )
+    return problems
+
+
+def create_unlinked_session(
+    db: Session,
+    *,
+    talk_slug: str,
+    venue: str,
+    source: str,
+    totals: Totals,
+    transitions: Transitions | None = None,
+    held_on: date | None = None,
+    language: str | None = None,
+    code: str | None = None,
+) -> PollSession:
+    """A session of published counts (another tool, a show of hands, a publication): totals
+    per option per phase, and optionally the revote transitions that were published. Nobody's
+    answers are linked across phases, so it shows the independent comparison and pools with
+    it; it is never opened for voting (``refuse_if_ended``). All or nothing: every problem is
+    reported at once (422) and nothing is written. ``code``: the join code to use if free (the
+    bundled talk's published polls keep one code in every database)."""
+    transitions = transitions or {}
+    source = source.strip()
+    if not source:
+        raise Invalid(
+            "an unlinked session needs its source (a citation or a link)", code="no_source"
+        )
+    talk = get_talk(db, talk_slug)
+    phases = _current_phases(db, talk)
+    options = _phase_options(db, phases)
+    problems = published_problems(phases, options, totals, transitions)
+    if problems:
+        raise Invalid("; ".join(problems), code="bad_totals")
+    poll = create_session(
+        db,
+        talk_slug=talk_slug,
+        venue=venue,
+        held_on=held_on,
+        language=language,
+        code=code,
+        source=source,
+    )
+    assert poll.id is not None
+    by_key = {p.key: p for p in phases}
+    for key, counts in totals.items():
+        for option, count in counts.items():
+            if count:
+                db.add(
+                    SessionTotal(
+                        session_id=poll.id,
+                        phase_id=by_key[key].id or 0,
+                        option_id=options[key][option],
+                        count=count,
+                    )
+                )
+    for key, rows in transitions.items():
+        first_key = by_key[key].of_key or ""
+        for first, row in rows.items():
+            for then, count in row.items():
+                db.add(
+                    SessionTransition(
+                        session_id=poll.id,
+                        phase_id=by_key[key].id or 0,
+                        from_option_id=options[first_key][first],
+                        to_option_id=options[key][then],
+                        count=count,
+                    )
+                )
+    db.commit()
+    db.refresh(poll)
+    return poll
+
+
+PUBLISHED_DIR = talkfile.BUNDLED_DIR / "published"
+"""Published polls of the bundled talks, one file each, loaded as unlinked sessions."""
+
+
+def sync_published(db: Session, directory: Path = PUBLISHED_DIR) -> list[PollSession]:
+    """The bundled talks' published polls as unlinked sessions, each created once: a database
+    that has an unlinked session of the talk with the same source keeps it (renamed, marked a
+    rehearsal to leave it out of the pool, whatever the presenter did with it). Returns the
+    sessions created."""
+    created = []
+    for path in sorted(directory.glob("*.toml")):
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        talk = db.exec(select(Talk).where(Talk.slug == raw["talk"])).first()
+        if talk is None:
+            continue
+        there = db.exec(
+            select(PollSession.id).where(
+                PollSession.talk_id == talk.id,
+                col(PollSession.unlinked).is_(True),
+                PollSession.source == raw["source"],
+            )
+        ).first()
+        if there is not None:
+            continue
+        created.append(
+            create_unlinked_session(
+                db,
+                talk_slug=raw["talk"],
+                venue=raw["venue"],
+                source=raw["source"],
+                totals=raw.get("totals", {}),
+                transitions=raw.get("transitions", {}),
+                held_on=raw.get("held_on"),
+                language=raw.get("language"),
+                code=raw.get("code"),
+            )
+        )
+    return created
+
+
+@dataclass(frozen=True)
+class Published:
+    """An unlinked session's counts, by phase and option key."""
+
+    totals: dict[str, dict[str, int]]
+    """Phase id -> option id -> count (every option of a phase with totals, 0 where none)."""
+    transitions: dict[str, dict[str, dict[str, int]]]
+    """Revote phase id -> first answer -> answer in the revote -> count (published rows only)."""
+
+
+def published_counts(db: Session, poll: PollSession) -> Published:
+    views = session_phases(db, poll)
+    keys = {v.phase.id: v.key for v in views}
+    option_keys = {o.id: o.key for v in views for o in v.options}
+    totals: dict[str, dict[str, int]] = {}
+    for phase_id, option_id, count in db.exec(
+        select(SessionTotal.phase_id, SessionTotal.option_id, SessionTotal.count).where(
+            SessionTotal.session_id == poll.id
+        )
+    ):
+        totals.setdefault(keys[phase_id], {})[option_keys[option_id]] = count
+    for view in views:
+        if view.key in totals:
+            totals[view.key] = {o.key: totals[view.key].get(o.key, 0) for o in view.options}
+    transitions: dict[str, dict[str, dict[str, int]]] = {}
+    for phase_id, first, then, count in db.exec(
+        select(
+            SessionTransition.phase_id,
+            SessionTransition.from_option_id,
+            SessionTransition.to_option_id,
+            SessionTransition.count,
+        )
+        .where(SessionTransition.session_id == poll.id)
+        .order_by(col(SessionTransition.id))
+    ):
+        row = transitions.setdefault(keys[phase_id], {}).setdefault(option_keys[first], {})
+        row[option_keys[then]] = count
+    return Published(totals, transitions)
 
 
 def get_session(db: Session, code: str) -> PollSession:
@@ -179,10 +439,12 @@ def update_session(
     venue: str | None = None,
     rehearsal: bool | None = None,
     ended: bool | None = None,
+    min_cell: int | None = None,
 ) -> PollSession:
-    """Rename the venue, mark or unmark a rehearsal, end a session or take it up again (None:
-    leave as it is). Ending closes the open phases in the same transaction: a vote that saw a
-    phase open either commits before the end or finds it closed (``app.voting``)."""
+    """Rename the venue, mark or unmark a rehearsal, end a session or take it up again, set its
+    small-cell threshold (None: leave as it is). Ending closes the open phases in the same
+    transaction: a vote that saw a phase open either commits before the end or finds it closed
+    (``app.voting``)."""
     poll = get_session(db, code)
     if venue is not None:
         venue = venue.strip()
@@ -191,6 +453,13 @@ def update_session(
         poll.venue = venue
     if rehearsal is not None:
         poll.rehearsal = rehearsal
+    if min_cell is not None:
+        if not MIN_CELL_LOWEST <= min_cell <= MIN_CELL_HIGHEST:
+            raise Invalid(
+                f"the small-cell threshold must be {MIN_CELL_LOWEST} to {MIN_CELL_HIGHEST}",
+                code="bad_min_cell",
+            )
+        poll.min_cell = min_cell
     if ended is not None and ended != poll.ended:
         poll.ended_at = utcnow() if ended else None
         if ended:
@@ -216,6 +485,12 @@ def update_session(
 
 
 def refuse_if_ended(poll: PollSession) -> None:
+    """Refuse phase changes (and so votes) in an ended session or one of published counts."""
+    if poll.unlinked:
+        raise Conflict(
+            f"session '{poll.code}' holds published counts; it cannot be opened for voting",
+            code="unlinked_session",
+        )
     if poll.ended:
         raise Conflict(f"session '{poll.code}' has ended", code="session_ended")
 
@@ -230,6 +505,8 @@ def delete_session(db: Session, code: str, publisher: Publisher) -> None:
     db.exec(delete(Participant).where(col(Participant.session_id) == session_id))
     db.exec(delete(SessionPhase).where(col(SessionPhase.session_id) == session_id))
     _withdraw_publications(db, session_id)
+    db.exec(delete(SessionTotal).where(col(SessionTotal.session_id) == session_id))
+    db.exec(delete(SessionTransition).where(col(SessionTransition.session_id) == session_id))
     db.exec(delete(PollSession).where(col(PollSession.id) == session_id))
     db.commit()
     publisher.publish(SessionChanged(session_id=session_id, code=poll_code, phases=True, gone=True))
@@ -322,6 +599,9 @@ def session_public(db: Session, poll: PollSession) -> SessionPublic:
         rehearsal=poll.rehearsal,
         ended=poll.ended,
         ended_at=poll.ended_at,
+        unlinked=poll.unlinked,
+        source=poll.source,
+        min_cell=poll.min_cell,
         participants=participant_count(db, poll),
         phases=[
             PhaseStatePublic(
@@ -414,6 +694,8 @@ class SessionContent:
     titles: dict[str, str]
     phases: tuple[PhaseContent, ...]
     """In talk order."""
+    unlinked: bool = False
+    """Published counts: phones have nothing to answer (``PollSession.unlinked``)."""
 
     def content_lang(self, lang: str) -> str:
         """The best of the talk's languages for the interface language ``lang``."""
@@ -472,6 +754,7 @@ def load_content(db: Session, poll: PollSession) -> SessionContent:
         languages=tuple(talk.languages),
         titles=dict(talk.titles),
         phases=tuple(phases),
+        unlinked=poll.unlinked,
     )
 
 

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     talks_dir: Path | None = None
     """Extra talk files (``*.toml``) loaded beside the bundled talks."""
 
+    published_polls: bool = True
+    """Load the bundled talks' published polls (the emergence talk's, Rogers 2024) as unlinked
+    sessions, once per database: the talk's pooled page then starts from them."""
+
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     """SQLite durability: NORMAL (WAL) keeps every commit across a crash of the process; FULL also
     across a power cut, at a cost ``bench/run.py`` measures (its "sync=FULL" stage)."""

@@ -212,12 +212,15 @@ def module_settings(
 
 
 def _settings(tmp_path: Path, database_url: str) -> Settings:
+    """The tests' settings. The bundled talk's published polls stay out (its talk results are
+    then those of the rooms a test runs); tests of them turn ``published_polls`` on."""
     return Settings(
         data_dir=tmp_path,
         admin_token=ADMIN_TOKEN,
         secret_key=SECRET_KEY,
         public_url="http://testserver",
         database_url=database_url,
+        published_polls=False,
     )
 
 

@@ -108,6 +108,7 @@ def start(
         BELIEFGAP_DATA_DIR=str(data_dir),
         BELIEFGAP_ADMIN_TOKEN=admin_token,
         BELIEFGAP_PUBLIC_URL=public_url or f"http://127.0.0.1:{port}",
+        BELIEFGAP_PUBLISHED_POLLS="0",  # a server's talk results: its own rooms (tests/conftest)
     )
     environment.update(env or {})
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from app import charts, export, results, stats
-from app.charts.sentences import gap_sides, points_text
+from app.charts.sentences import gap_sides, phase_sentence, points_text
 from app.charts.svg import SLIDE_TEXT, SMALL, interval, shown_points, words
 from app.i18n import translate
 from app.main import make_templates
@@ -736,3 +736,14 @@ def test_rooms_paired_and_not_pool_one_estimand(lang: str) -> None:
     linked_only = two_rooms(("Over", over), ("Near", near), ("Over again", over))
     assert not linked_only.independent
     assert {row.method for row in linked_only.forest} == {"newcombe_paired_method10"}
+
+
+def test_a_majority_that_rounds_to_half_keeps_its_decimal() -> None:
+    """126 of 250 is more than half, but "Most chose ...: 50%" reads as a claim at half (the
+    bundled talk's published 116 of 220 with a room's 10 of 30 pool to exactly that)."""
+    info = PhaseInfo(stats.PhaseSpec("definition", "choice", ("d1", "d3")), {"en": "Q"}, {})
+    tally = stats.option_stats("definition", {"d1": 126, "d3": 124})
+    result = results.make_phase_result(info, tally)
+    assert phase_sentence(result, "en") == "Most chose “d1”: 50.4% of 250 answers."
+    even = results.make_phase_result(info, stats.option_stats("definition", {"d1": 125, "d3": 125}))
+    assert "Most" not in phase_sentence(even, "en")

@@ -192,6 +192,7 @@ def room_app(data_dir: Path) -> FastAPI:
         admin_token=ADMIN_TOKEN,
         secret_key=SECRET_KEY,
         public_url="http://testserver",
+        published_polls=False,
     )
     return create_app(settings, publisher=RecordingPublisher())
 

@@ -1,8 +1,9 @@
 """Everything the bundled talks put out, byte for byte as recorded in tests/golden/.
 
-A fixed room per talk (two sessions each, so the talk pools them) runs through the real app:
-sessions created and phases opened, closed and revealed through the API, every person a client
-of their own answering through the public vote API. Then every output is read back: the
+A fixed room per talk (two sessions each, so the talk pools them; the emergence talk pools
+them with its published polls, an unlinked session the app loads at start) runs through the
+real app: sessions created and phases opened, closed and revealed through the API, every person
+a client of their own answering through the public vote API. Then every output is read back: the
 sessions' and the talk's results JSON, the results pages, every chart as SVG (and as PNG), the
 CSV exports (plain and for Excel) and JSON exports, the codebooks, the printable reports, and
 the projector's page and a phone's page with each phase revealed. The results JSON is stored
@@ -194,9 +195,17 @@ def _run_room(app: FastAPI, presenter: TestClient, talk: str, room: Room, out: O
     return code
 
 
+PUBLISHED = {"emergence": "RGRS24"}
+"""The bundled talks' published polls, loaded at start as unlinked sessions with these codes
+(``app/talks/published/``): they pool with the rooms, and their own outputs are recorded under
+``published/``."""
+
+
 def _read_outputs(client: TestClient, talk: str, out: Outputs) -> None:
-    for number, code in enumerate(out.codes, start=1):
-        name = f"session-{number}"
+    named = [(f"session-{number}", code) for number, code in enumerate(out.codes, start=1)]
+    if talk in PUBLISHED:
+        named.append(("published", PUBLISHED[talk]))
+    for name, code in named:
         api = f"/api/v1/sessions/{code}"
         results = json.loads(_get(client, f"{api}/results"))
         out.texts[f"{name}/results.json"] = json.dumps(results, ensure_ascii=False, indent=2)
@@ -260,9 +269,11 @@ def normalise(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def golden_app(module_settings: Settings) -> Iterator[FastAPI]:
+    """The app as a new server starts it: with the bundled talks' published polls."""
+    settings = module_settings.model_copy(update={"published_polls": True})
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sessions, "new_code", lambda: NEXT_CODES.pop(0))
-        yield create_app(module_settings, publisher=RecordingPublisher())
+        yield create_app(settings, publisher=RecordingPublisher())
 
 
 @pytest.fixture(scope="module")

@@ -799,3 +799,71 @@ def test_a_room_of_30_hears_how_many_changed() -> None:
     assert _moved([[9, 2, 1], [2, 9, 0], [3, 0, 4]]) == stats.Movement(8, 30, 5, 3)
     assert _moved([[9, 0, 3], [2, 10, 1], [2, 0, 3]]) == stats.Movement(8, 30)
     assert _moved([[9, 0, 0], [0, 10, 0], [0, 0, 11]]) == stats.Movement(0, 30, 0, 0)
+
+
+@st.composite
+def published_rooms(draw: st.DrawFn) -> list[dict[str, dict[str, int]]]:
+    """k = 2 to 12 sessions of published totals, all agreeing or none, some unanimous."""
+    k = draw(st.sampled_from([2, 3, 12]))
+    rooms = []
+    for _ in range(k):
+        own_n = draw(st.integers(2, 400))  # one person cannot enter a pool
+        seen_n = draw(st.integers(1, 400))
+        own = draw(st.integers(0, own_n))
+        seen = draw(st.integers(0, seen_n))
+        rooms.append(
+            {
+                "belief": {"agree": own, "disagree": own_n - own, "unsure": 0},
+                "field": {"agree": seen, "disagree": 0, "unsure": seen_n - seen},
+            }
+        )
+    return rooms
+
+
+@settings(max_examples=40, deadline=None)
+@given(published_rooms())
+def test_published_totals_pool_as_statsmodels_pools_them(
+    rooms: list[dict[str, dict[str, int]]],
+) -> None:
+    """Unlinked sessions enter the pool with the independent comparison and Agresti & Caffo's
+    variance, written here from the paper, pooled as statsmodels pools them (DL, and the
+    modified Knapp-Hartung interval: the wider of its two t intervals)."""
+    from app.results import PhaseInfo, SessionMeta, build_talk_results
+
+    infos = [PhaseInfo(spec, {"en": spec.key}, {}) for spec in SPECS]
+    sessions = [
+        (
+            SessionMeta(code=f"R{i}", unlinked=True, source="a paper"),
+            infos,
+            Dataset.from_totals(SPECS, totals),
+        )
+        for i, totals in enumerate(rooms)
+    ]
+    talk = build_talk_results("t", {"en": "T"}, ["en"], sessions)
+    effects, variances = [], []
+    for totals in rooms:
+        x1, n1 = totals["field"]["agree"], sum(totals["field"].values())
+        x2, n2 = totals["belief"]["agree"], sum(totals["belief"].values())
+        t1, t2 = (x1 + 1) / (n1 + 2), (x2 + 1) / (n2 + 2)
+        effects.append(x1 / n1 - x2 / n2)
+        variances.append(t1 * (1 - t1) / (n1 + 2) + t2 * (1 - t2) / (n2 + 2))
+    assert [row.estimate for row in talk.forest] == pytest.approx(effects, abs=TOL)
+    assert all(row.excluded is None and row.source == "a paper" for row in talk.forest)
+    # nothing paired, in any room or in the merged answers
+    assert all(
+        s.shift is None and s.analysis and not s.analysis.perceived_crosstab
+        for s in [*talk.sessions, talk.pooled]
+    )
+    if len(rooms) < stats.POOL_FROM:
+        assert talk.meta is None
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = combine_effects(np.array(effects), np.array(variances), method_re="dl", use_t=True)
+    assume(theirs.tau2 >= 0)
+    meta = talk.meta
+    assert meta is not None and meta.k == len(rooms)
+    assert meta.random == pytest.approx(theirs.mean_effect_re, abs=TOL)
+    wls, re_t = theirs.conf_int(use_t=True)[3], theirs.conf_int(use_t=True)[1]
+    half = max(wls[1] - wls[0], re_t[1] - re_t[0]) / 2
+    assert meta.hksj_ci95 == pytest.approx((meta.random - half, meta.random + half), abs=TOL)

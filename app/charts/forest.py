@@ -76,7 +76,9 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
     y += SMALL * 1.6
     for row in rows:
         names = wrap(row.venue, label_w - 12, SMALL, max_lines=2)
-        block = len(names) * SMALL * 1.1 + (SMALL - 4) * 1.1
+        # published counts say so on a line of their own, under the code
+        sublines = 2 if row.source else 1
+        block = len(names) * SMALL * 1.1 + sublines * (SMALL - 4) * 1.1
         height = max(row_h, block + 12)
         extra = height - row_h
         mid = y + height / 2
@@ -85,6 +87,9 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
             chart.add(Text(PAD, ny, name, SMALL))
             ny += SMALL * 1.1
         chart.add(Text(PAD, ny, f"{row.code} · n={row.n}", SMALL - 4, fill=MUTED))
+        if row.source:
+            ny += (SMALL - 4) * 1.1
+            chart.add(Text(PAD, ny, translate(lang, "res_unlinked_badge"), SMALL - 4, fill=MUTED))
         chart.add(Line(x_of(row.ci95[0]), mid, x_of(row.ci95[1]), mid, INK, 2.5))
         size = 8 + 14 * math.sqrt(row.weight or 0.05)
         # a room that cannot enter the pooled estimate is drawn hollow and says why
@@ -104,6 +109,7 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
         )
         chart.rows.append(
             f"{row.venue} ({row.code}): {points(row.estimate)} {interval(row.ci95)}, n={row.n}"
+            + (f" ({translate(lang, 'res_unlinked_badge')}: {row.source})" if row.source else "")
             + (
                 f" ({translate(lang, f'res_forest_excluded_{row.excluded}')})"
                 if row.excluded
@@ -209,6 +215,16 @@ def forest_chart(talk: TalkResults, lang: str) -> Chart:
         if can and talk.independent:
             note += " " + translate(lang, "res_forest_independent")
         chart.sentence = note
+    published = [row for row in rows if row.source]
+    if published:
+        # published counts name their source, and say why they are compared apart
+        note += " " + translate(
+            lang,
+            "res_forest_published",
+            sources=translate(lang, "res_list_separator").join(
+                f"{row.code}: {row.source}" for row in published
+            ),
+        )
     y = draw_lines(chart, note, PAD, y, width - 2 * PAD, SMALL, NOTE_LINES, fill=MUTED)
     chart.height = y + PAD
     return chart

@@ -38,7 +38,12 @@ def phase_sentence(result: PhaseResult, lang: str) -> str:
         )
     top = tied[0]
     key = "res_phase_sentence" if best * 2 > result.n else "res_phase_sentence_plurality"
-    return translate(lang, key, option=shorten(top.label(lang)), share=pct(top.share), n=result.n)
+    # a majority that rounds to "50%" (126 of 250) is written with its decimal: "most" never
+    # stands beside 50%
+    digits = 1 if best * 2 > result.n and pct(top.share) == "50%" else 0
+    return translate(
+        lang, key, option=shorten(top.label(lang)), share=pct(top.share, digits), n=result.n
+    )
 
 
 def majority(share_ci: tuple[float, float] | None, lang: str) -> str:
@@ -76,7 +81,10 @@ def gap_sentence(gap: GapResult, lang: str) -> str:
         "view": gap.view_label(lang),
         "perceived": pct(seen),
         "perceived_ci": interval(seen_ci),
-        "who": translate(lang, "res_who_all" if gap.pooled else "res_who_room"),
+        "who": translate(
+            lang,
+            "res_who_all" if gap.pooled else "res_who_polled" if gap.unlinked else "res_who_room",
+        ),
     }
     if g.kind == "estimate":
         head = g.headline
@@ -137,6 +145,8 @@ def gap_left_out(gap: GapResult, lang: str) -> str:
             only_stance=g.only_stance,
             only_perceived=g.only_perceived,
         )
+    if gap.unlinked:
+        return translate(lang, "res_gap_published", n_self=g.self_n, n_perceived=g.perceived_n)
     if not g.linked:
         return translate(lang, "res_gap_not_linked", n_self=g.self_n, n_perceived=g.perceived_n)
     return translate(
@@ -162,7 +172,7 @@ def shift_sentence(shift: ShiftResult, lang: str) -> str:
     # the row the talk speaks about: an option that holds the view (the one most people first
     # chose), else the row with the most people
     candidates = sorted(
-        (o for o in s.options if s.row_total(o) >= stats.MIN_CELL),
+        (o for o in s.options if s.row_total(o) >= s.minimum),
         key=lambda o: (o not in shift.holds, -s.row_total(o)),
     )
     if not candidates:
@@ -248,10 +258,11 @@ def matrix_sentence(shift: ShiftResult, lang: str) -> str:
     )
 
 
-def movement_sentence(shift: ShiftResult, lang: str, minimum: int = stats.MIN_CELL) -> str:
+def movement_sentence(shift: ShiftResult, lang: str, minimum: int | None = None) -> str:
     """The revote slide's sentence: how many of the room changed their answer and, where it
     gives no hidden cell away, how many moved towards the view and away from it
-    (``stats.movement``); empty where even the number who changed would tell a hidden cell."""
+    (``stats.movement``); empty where even the number who changed would tell a hidden cell.
+    ``minimum``: the small-cell threshold (the session's, as its shift has it, by default)."""
     moved = stats.movement(shift.stats, shift.holds, minimum)
     if moved is None:
         return ""

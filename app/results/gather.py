@@ -16,8 +16,8 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app import formats, stats
-from app.models import PollSession, Response, Talk
+from app import formats, sessions, stats
+from app.models import PollSession, Response, SessionTotal, Talk
 from app.results.views import (
     PhaseInfo,
     PhaseResult,
@@ -57,11 +57,16 @@ def phase_results(db: Session, poll: PollSession) -> list[PhaseResult]:
     """Every phase of the session in talk order, with its counts (one query for all phases)."""
     views = session_phases(db, poll)
     counts: dict[tuple[int, int | None], int] = {}
-    for phase_id, option_id, n in db.exec(
-        select(Response.phase_id, Response.option_id, func.count())
+    tallies = (
+        select(SessionTotal.phase_id, SessionTotal.option_id, SessionTotal.count).where(
+            SessionTotal.session_id == poll.id
+        )
+        if poll.unlinked  # published totals
+        else select(Response.phase_id, Response.option_id, func.count())
         .where(Response.session_id == poll.id)
         .group_by(col(Response.phase_id), col(Response.option_id))
-    ):
+    )
+    for phase_id, option_id, n in db.exec(tallies):
         counts[(phase_id, option_id)] = n
     estimate_ids = [v.phase.id for v in views if v.phase.min_value is not None]
     values: dict[int, list[float]] = {pid: [] for pid in estimate_ids if pid is not None}
@@ -132,7 +137,9 @@ def _answers(db: Session, session_ids: Sequence[int]) -> dict[int, dict[str, dic
     return out
 
 
-def _meta(poll: PollSession, talk: Talk) -> SessionMeta:
+def _meta(
+    poll: PollSession, talk: Talk, published: sessions.Published | None = None
+) -> SessionMeta:
     return SessionMeta(
         code=poll.code,
         venue=poll.venue,
@@ -140,16 +147,35 @@ def _meta(poll: PollSession, talk: Talk) -> SessionMeta:
         language=poll.language,
         talk=talk.slug,
         titles=dict(talk.titles),
+        unlinked=poll.unlinked,
+        source=poll.source,
+        transitions=published.transitions if published else {},
+        min_cell=poll.min_cell,
     )
+
+
+def _session_data(
+    db: Session,
+    poll: PollSession,
+    infos: Sequence[PhaseInfo],
+    answers: dict[int, dict[str, dict[str, Any]]],
+) -> tuple[stats.Dataset, sessions.Published | None]:
+    """The session's data as the statistics see it: its answers, or an unlinked session's
+    published totals (``stats.Dataset.from_totals``, linking nobody)."""
+    specs = tuple(i.spec for i in infos)
+    if poll.unlinked:
+        published = sessions.published_counts(db, poll)
+        return stats.Dataset.from_totals(specs, published.totals), published
+    return stats.Dataset(specs, answers.get(poll.id or 0, {})), None
 
 
 def session_results(db: Session, poll: PollSession) -> SessionResults:
     talk = session_talk(db, poll)
     assert poll.id is not None
     infos = [info_from_view(v) for v in session_phases(db, poll)]
-    answers = _answers(db, [poll.id])[poll.id]
-    data = stats.Dataset(tuple(i.spec for i in infos), answers)
-    return build_session_results(infos, data, _meta(poll, talk))
+    answers = {} if poll.unlinked else _answers(db, [poll.id])
+    data, published = _session_data(db, poll, infos, answers)
+    return build_session_results(infos, data, _meta(poll, talk, published))
 
 
 @dataclass(frozen=True)
@@ -205,17 +231,17 @@ def talk_results(db: Session, talk: Talk, only: Collection[str] | None = None) -
     pool = sessions_to_pool(db, talk)
     if only is not None:
         pool = only_sessions(pool, only)
-    answers = _answers(db, [p.id for p in pool.polls if p.id is not None])
-    sessions = []
+    answers = _answers(db, [p.id for p in pool.polls if p.id is not None and not p.unlinked])
+    gathered = []
     for poll in pool.polls:
         infos = [info_from_view(v) for v in session_phases(db, poll)]
-        data = stats.Dataset(tuple(i.spec for i in infos), answers.get(poll.id or 0, {}))
-        sessions.append((_meta(poll, session_talk(db, poll)), infos, data))
+        data, published = _session_data(db, poll, infos, answers)
+        gathered.append((_meta(poll, session_talk(db, poll), published), infos, data))
     return build_talk_results(
         talk.slug,
         dict(talk.titles),
         list(talk.languages),
-        sessions,
+        gathered,
         pool.pooled_from,
         rehearsals=[_meta(p, session_talk(db, p)) for p in pool.rehearsals],
     )

@@ -122,8 +122,12 @@ class GapJSON(Model):
         "wherever there are any"
     )
     headline: Literal["paired", "independent"]
-    only_stance: int = Field(description="answered the stance question only")
-    only_perceived: int = Field(description="answered the perceived question only")
+    only_stance: int | None = Field(
+        description="answered the stance question only (null for published totals: unknown)"
+    )
+    only_perceived: int | None = Field(
+        description="answered the perceived question only (null for published totals: unknown)"
+    )
     options: dict[str, GapOptionJSON]
     paired_options: dict[str, GapOptionJSON] = Field(
         description="options on the people who answered both phases"
@@ -207,6 +211,17 @@ class HeldJSON(Model):
     venue: str
     held_on: str | None
     language: str
+    unlinked: bool = Field(
+        False,
+        description="published totals per phase, not linked answers: the gap is the independent "
+        "comparison, and nothing that pairs two phases (cross-tabs, shift) is given",
+    )
+    source: str | None = Field(None, description="where an unlinked session's counts come from")
+    transitions: dict[str, dict[str, dict[str, int]]] | None = Field(
+        None,
+        description="an unlinked session's published revote rows: revote phase -> first answer "
+        "-> answer in the revote -> count (only the rows that were published)",
+    )
 
 
 class SessionInfoJSON(HeldJSON):
@@ -231,6 +246,7 @@ class ForestRowJSON(Model):
     n: int
     weight: float | None
     method: str
+    source: str | None = Field(None, description="an unlinked session's source")
     excluded: str | None = Field(
         description=(
             "why the room cannot enter the pooled estimate (one_person, no_spread, other_version)"
@@ -387,8 +403,8 @@ def gap_model(gap: GapResult | None) -> GapJSON | None:
         method=g.difference.method,
         paired=_gap_difference(g.paired),
         headline="paired" if g.linked else "independent",
-        only_stance=g.only_stance,
-        only_perceived=g.only_perceived,
+        only_stance=None if gap.unlinked else g.only_stance,
+        only_perceived=None if gap.unlinked else g.only_perceived,
         options=_options(g.options),
         paired_options=_options(g.paired_options),
         merged=gap.pooled,
@@ -452,7 +468,7 @@ def _results_fields(results: SessionResults) -> dict[str, Any]:
         "shift": shift_model(results.shift),
         "crosstabs": crosstabs,
         "surprisingly_popular": None,
-        "too_few_below": stats.MIN_CELL,
+        "too_few_below": results.min_cell,
     }
 
 
@@ -462,6 +478,9 @@ def _held(results: SessionResults) -> dict[str, Any]:
         "venue": results.venue,
         "held_on": results.held_on.isoformat() if results.held_on else None,
         "language": results.language,
+        "unlinked": results.unlinked,
+        "source": results.source if results.unlinked else None,
+        "transitions": results.transitions if results.unlinked else None,
     }
 
 
@@ -496,6 +515,7 @@ def talk_results_model(results: TalkResults) -> TalkResultsJSON:
                         n=row.n,
                         weight=row.weight,
                         method=row.method,
+                        source=row.source or None,
                         excluded=row.excluded,
                     )
                     for row in results.forest

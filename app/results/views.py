@@ -179,6 +179,8 @@ class GapResult:
     perceived_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     pooled: bool = False
     """Over several sessions (a talk), not one room."""
+    unlinked: bool = False
+    """Published totals: nobody's two answers are linked (``SessionMeta.unlinked``)."""
 
     def __getattr__(self, name: str) -> Any:  # gap.difference, gap.self_share, ...
         if name == "stats":
@@ -218,6 +220,14 @@ class SessionMeta:
     language: str = "en"
     talk: str = ""
     titles: dict[str, str] = field(default_factory=dict)
+    unlinked: bool = False
+    """Published counts (totals per phase), not linked answers: no cross-tabs, no shift."""
+    source: str = ""
+    """Where an unlinked session's counts come from (a citation or a link)."""
+    transitions: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    """An unlinked session's published revote rows: phase -> first answer -> then -> count."""
+    min_cell: int = stats.MIN_CELL
+    """Breakdown cells with fewer people than this are hidden (the session's setting)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,6 +251,9 @@ class SessionResults(SessionMeta):
         info = next((i for i in self.infos if i.spec.key == phase_key), None)
         return info.option_labels if info else {}
 
+    def option_label(self, phase_key: str, option: str, lang: str) -> str:
+        return pick(self.labels(phase_key).get(option, {"en": option}), lang)
+
 
 def build_session_results(
     infos: Sequence[PhaseInfo],
@@ -255,7 +268,7 @@ def build_session_results(
     own = {i.spec.key for i in infos if formats.by_name(i.spec.answer).own_results}
     if own:  # the statistics of roles read option and number phases only
         data = stats.Dataset(tuple(p for p in data.phases if p.key not in own), data.answers)
-    analysis = stats.analyze(data, also_hidden)
+    analysis = stats.analyze(data, also_hidden, meta.min_cell)
     phases = []
     for info in infos:
         if info.spec.key in own:
@@ -279,6 +292,7 @@ def build_session_results(
             option_labels=stance.option_labels,
             perceived_labels=perceived.option_labels,
             pooled=pooled,
+            unlinked=meta.unlinked,
         )
     shift = None
     if analysis.shift is not None:
@@ -312,6 +326,8 @@ class ForestRow:
     weight: float | None
     """Relative random-effects weight in the pooled estimate (None when not pooled)."""
     method: str = ""
+    source: str = ""
+    """An unlinked session's source: the forest plot names it."""
     excluded: str | None = None
     """Why the room cannot enter the pooled estimate: ``one_person`` (a single answer has no
     variance), ``no_spread`` (every answer alike, so the method's variance is 0) or
@@ -380,11 +396,19 @@ def build_talk_results(
             meta.code: stats.Dataset(
                 data.phases,
                 {k: v for k, v in data.answers.items() if in_pool(k, meta.code)},
+                linked=data.linked,
+                apart=data.apart,
             )
             for meta, _i, data in sessions
         }
     )
-    merged = stats.Dataset(tuple(i.spec for i in infos_by_key.values()), merged.answers)
+    # published totals link nobody: with no linked session, nothing pairs two phases
+    merged = stats.Dataset(
+        tuple(i.spec for i in infos_by_key.values()),
+        merged.answers,
+        linked=not sessions or any(data.linked for _m, _i, data in sessions),
+        apart=merged.apart,
+    )
     # What one session hides stays hidden in the pooled answers (a cell, the estimates' split,
     # the paired estimates): else the pooled figure minus the other sessions' shown ones would
     # give it back.
@@ -395,7 +419,13 @@ def build_talk_results(
     pooled = build_session_results(
         list(infos_by_key.values()),
         merged,
-        SessionMeta(talk=slug, titles=titles, language=languages[0] if languages else "en"),
+        SessionMeta(
+            talk=slug,
+            titles=titles,
+            language=languages[0] if languages else "en",
+            # the pooled tables hide at the most careful of the sessions' thresholds
+            min_cell=max([stats.MIN_CELL, *(m.min_cell for m, _i, _d in sessions)]),
+        ),
         pooled=True,
         also_hidden=hidden_somewhere,
     )
@@ -429,6 +459,7 @@ def build_talk_results(
                 n=n,
                 weight=None,
                 method=head.method,
+                source=r.source if r.unlinked else "",
                 excluded=excluded,
             )
         )

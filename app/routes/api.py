@@ -58,9 +58,30 @@ def list_talks(db: SessionDep, lang: str | None = None) -> list[TalkPublic]:
 def create_session(
     body: SessionCreate, settings: SettingsDep, db: SessionDep, _: PresenterDep
 ) -> SessionCreated:
-    poll = sessions.create_session(
-        db, talk_slug=body.talk, venue=body.venue, held_on=body.held_on, language=body.language
-    )
+    """A session of the talk for a room of phones; or, with ``"unlinked": true``, a session of
+    published counts (``source``, ``totals`` and optionally ``transitions``), which shows the
+    independent comparison, pools with it and refuses votes (409)."""
+    if body.unlinked:
+        poll = sessions.create_unlinked_session(
+            db,
+            talk_slug=body.talk,
+            venue=body.venue,
+            source=body.source or "",
+            totals=body.totals or {},
+            transitions=body.transitions,
+            held_on=body.held_on,
+            language=body.language,
+        )
+    elif body.source is not None or body.totals is not None or body.transitions is not None:
+        raise Invalid(
+            "'source', 'totals' and 'transitions' are for an unlinked session "
+            '(give "unlinked": true)',
+            code="not_unlinked",
+        )
+    else:
+        poll = sessions.create_session(
+            db, talk_slug=body.talk, venue=body.venue, held_on=body.held_on, language=body.language
+        )
     return SessionCreated(
         code=poll.code,
         join_url=join_url(settings, poll.code),
@@ -82,11 +103,12 @@ def update_session(
     code: str, body: SessionUpdate, db: SessionDep, publisher: PublisherDep, _: PresenterDep
 ) -> SessionPublic:
     """Rename the venue, mark a rehearsal (left out of pooled results), end a session (no more
-    votes or phase changes) or take it up again."""
+    votes or phase changes) or take it up again, set the small-cell threshold (``min_cell``,
+    default 5: breakdown cells with fewer people are hidden)."""
     given = body.model_dump(exclude_unset=True)
     if not given or any(value is None for value in given.values()):
         raise Invalid(
-            "give at least one of 'venue', 'rehearsal', 'ended', none of them null",
+            "give at least one of 'venue', 'rehearsal', 'ended', 'min_cell', none of them null",
             code="empty_update",
         )
     poll = sessions.update_session(db, code, publisher, **given)
@@ -181,9 +203,11 @@ def export_csv(
     code: str, db: SessionDep, _: PresenterDep, bom: Annotated[bool, Query()] = False
 ) -> StreamingResponse:
     """Tidy CSV, one row per response (columns in API.md), formula-safe. ``bom=1``: with a
-    byte-order mark, for Excel."""
+    byte-order mark, for Excel. An unlinked session's CSV has its published counts instead, one
+    row per count (``session,venue,talk,held_on,linked,source,phase,from_choice,choice,count``,
+    ``linked`` false)."""
     poll = sessions.get_session(db, code)
-    lines = list(export.csv_lines(export.response_rows(db, poll)))
+    lines = list(export.session_csv_lines(db, poll))
     if bom:
         lines.insert(0, export.UTF8_BOM)
     return StreamingResponse(

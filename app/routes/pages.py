@@ -247,6 +247,9 @@ async def audience_page(
     elif content.code != code:
         query = f"?{request.url.query}" if request.url.query else ""
         response = RedirectResponse(f"/j/{content.code}{query}", status_code=307)
+    elif content.unlinked:  # published counts: nothing to answer, no participant made
+        message = i18n.translate(language, "aud_code_published", code=content.code)
+        response = _landing(request, language, code=content.code, error=message, status_code=409)
     elif token is None and (held := _new_participant_refused(limits, request)) is not None:
         response = _wait_page(request, language, content.code, held)
     else:

@@ -114,8 +114,10 @@ def session_codebook(code: str, db: SessionDep, _: PresenterDep) -> Response:
 
 @router.get("/api/v1/talks/{slug}/codebook.json", responses=API_ERRORS)
 def talk_codebook(slug: str, db: SessionDep, _: PresenterDep) -> Response:
+    """What the talk export's columns, phases and option ids mean, and the talk's unlinked
+    sessions with their published counts (not rows of the CSV)."""
     talk = sessions.get_talk(db, slug)
-    return _json(export.codebook(db, talk), f"beliefgap-{talk.slug}-codebook.json")
+    return _json(export.talk_codebook(db, talk), f"beliefgap-{talk.slug}-codebook.json")
 
 
 LicenceQuery = Annotated[

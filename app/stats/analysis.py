@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from app.stats.belief_gap import Gap, gap
 from app.stats.data import Dataset, PhaseStats, phase_stats
-from app.stats.disclosure import cells_range, too_few
+from app.stats.disclosure import MIN_CELL, cells_range, too_few
 from app.stats.paired import CrossTab, Ignorance, Shift, crosstab, ignorance, shift
 
 
@@ -58,7 +58,7 @@ def covering_paired(the_gap: Gap, table: CrossTab) -> Gap:
     return replace(the_gap, apart=True)
 
 
-def estimate_shown(the_gap: Gap, also: Hiding | None = None) -> Gap:
+def estimate_shown(the_gap: Gap, also: Hiding | None = None, minimum: int = MIN_CELL) -> Gap:
     """The 0-100 estimate gap as outputs may show it: no figure tells how the estimates of a
     group of 1 to 4 people came out (docs/methods.md, "Estimates").
 
@@ -83,8 +83,10 @@ def estimate_shown(the_gap: Gap, also: Hiding | None = None) -> Gap:
         return the_gap
     also = also or Hiding()
     n, late = paired.n or 0, the_gap.only_perceived
-    apart = too_few(n) or too_few(late) or also.apart
-    split = not apart and not (too_few(fc.holders_n) or too_few(fc.others_n) or also.split)
+    apart = too_few(n, minimum) or too_few(late, minimum) or also.apart
+    split = not apart and not (
+        too_few(fc.holders_n, minimum) or too_few(fc.others_n, minimum) or also.split
+    )
     # where the split is hidden, the paired interval's r (the split in another form) would give
     # it back: the headline is then the independent comparison too
     return replace(the_gap, apart=apart or not split, false_consensus=replace(fc, shown=split))
@@ -136,15 +138,18 @@ def hidden(analysis: Analysis) -> Hiding:
     )
 
 
-def analyze(data: Dataset, also_hidden: Hiding | None = None) -> Analysis:
+def analyze(data: Dataset, also_hidden: Hiding | None = None, minimum: int = MIN_CELL) -> Analysis:
     """Every statistic of a session (or of a talk's pooled answers). ``also_hidden``: what to
     hide whatever the counts; a talk's pooled answers hide everything that a session hides, so
     that a pooled figure minus the other sessions' shown ones gives nothing hidden back
-    (docs/methods.md, "Small cells")."""
+    (docs/methods.md, "Small cells"). ``minimum``: the session's small-cell threshold."""
     also = also_hidden or Hiding()
     phases = {spec.key: phase_stats(spec, data.of(spec.key)) for spec in data.phases}
     the_gap = gap(data)
     perceived_tab = ignorance_ = definition_tab = None
+    if not data.linked:
+        # published totals: the independent comparison, and nothing that pairs two phases
+        return Analysis(phases, the_gap, None, None, None, None)
     stance = next((p for p in data.phases if p.kind == "stance"), None)
     if stance is not None:
         perceived = next(
@@ -159,6 +164,7 @@ def analyze(data: Dataset, also_hidden: Hiding | None = None) -> Analysis:
             perceived_tab = replace(
                 crosstab(stance, data.of(stance.key), perceived, data.of(perceived.key)),
                 also_hidden=also.of("stance_perceived"),
+                minimum=minimum,
             )
             if stance.holds:
                 ignorance_ = ignorance(perceived_tab, stance.holds)
@@ -169,12 +175,13 @@ def analyze(data: Dataset, also_hidden: Hiding | None = None) -> Analysis:
             definition_tab = replace(
                 crosstab(choice, data.of(choice.key), stance, data.of(stance.key)),
                 also_hidden=also.of("definition_stance"),
+                minimum=minimum,
             )
     if the_gap is not None:
-        the_gap = estimate_shown(the_gap, also)
+        the_gap = estimate_shown(the_gap, also, minimum)
     the_shift = shift(data)
     if the_shift is not None:
-        the_shift = replace(the_shift, also_hidden=also.of("shift"))
+        the_shift = replace(the_shift, also_hidden=also.of("shift"), minimum=minimum)
     return Analysis(
         phases=phases,
         gap=the_gap,

@@ -204,8 +204,8 @@ def gap(
             paired=paired,
             errors=tuple(f - self_share for f in values.values()),
             false_consensus=consensus,
-            only_stance=len(set(own) - set(values)),
-            only_perceived=len(set(values) - set(own)),
+            only_stance=len(set(own) - set(values) - data.apart),
+            only_perceived=len(set(values) - set(own) - data.apart),
         )
 
     seen = {p: a for p, a in seen_all.items() if isinstance(a, str) and a in perceived.options}
@@ -249,6 +249,6 @@ def gap(
         paired=paired,
         options=_gap_options(stance.options, list(own.values()), list(seen.values())),
         paired_options=paired_options,
-        only_stance=len(set(own) - set(seen)),
-        only_perceived=len(set(seen) - set(own)),
+        only_stance=len(set(own) - set(seen) - data.apart),
+        only_perceived=len(set(seen) - set(own) - data.apart),
     )

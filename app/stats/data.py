@@ -42,11 +42,34 @@ class Dataset:
     phases: tuple[PhaseSpec, ...]
     answers: Mapping[str, Mapping[str, Answer]]
 
+    linked: bool = True
+    """Whether a participant id names the same person in every phase. Published totals
+    (``from_totals``) are not: nothing that pairs two phases is worked out from them."""
+    apart: frozenset[str] = frozenset()
+    """Ids of answers from published totals, which link nobody: never counted as people who
+    answered only one of two phases (a talk's merged answers keep them, ``merge``)."""
+
     def phase(self, key: str) -> PhaseSpec | None:
         return next((p for p in self.phases if p.key == key), None)
 
     def of(self, key: str) -> Mapping[str, Answer]:
         return self.answers.get(key, {})
+
+    @classmethod
+    def from_totals(
+        cls, phases: tuple[PhaseSpec, ...], totals: Mapping[str, Mapping[str, int]]
+    ) -> Dataset:
+        """Published totals (phase -> option -> count) as answers that link nobody: each
+        phase's answers have ids of their own (``phase#1``, ``phase#2``, ...), so no one
+        answered two phases, and ``linked`` is False."""
+        answers: dict[str, dict[str, Answer]] = {}
+        for key, counts in totals.items():
+            ids = (f"{key}#{i}" for i in range(1, sum(counts.values()) + 1))
+            answers[key] = {
+                next(ids): option for option, count in counts.items() for _ in range(count)
+            }
+        apart = frozenset(p for by_id in answers.values() for p in by_id)
+        return cls(phases, answers, linked=False, apart=apart)
 
 
 @dataclass(frozen=True)

@@ -82,13 +82,15 @@ def bowker(table: Sequence[Sequence[int]]) -> Test:
 Cell = tuple[int, int]
 
 
-def _suppressed_cells(table: Sequence[Sequence[int]]) -> frozenset[Cell]:
+def _suppressed_cells(table: Sequence[Sequence[int]], minimum: int = MIN_CELL) -> frozenset[Cell]:
     """``suppressed`` (app.stats.disclosure) as the package names it, looked up there at each
     call: ``app.stats.suppressed`` is the name the rest of the app and the tests know it by (the
-    disclosure tests stand in for it there)."""
+    disclosure tests stand in for it there). ``minimum``: the session's threshold."""
     from app import stats
 
-    return stats.suppressed(table)
+    if minimum == MIN_CELL:
+        return stats.suppressed(table)
+    return stats.suppressed(table, minimum)
 
 
 def _indexes(
@@ -111,6 +113,8 @@ class CrossTab:
     also_hidden: frozenset[tuple[str, str]] = frozenset()
     """(row, column) answers hidden whatever the counts: a talk's pooled table hides every cell
     that one of its sessions hides (``analyze``)."""
+    minimum: int = MIN_CELL
+    """Cells with fewer people than this are hidden (the session's threshold)."""
 
     def cell(self, row: str, col: str) -> int:
         return self.counts[self.rows.index(row)][self.cols.index(col)]
@@ -118,7 +122,9 @@ class CrossTab:
     @cached_property
     def hidden(self) -> frozenset[tuple[int, int]]:
         """The (row, column) indexes of cells no output may show (``suppressed``)."""
-        return _suppressed_cells(self.counts) | _indexes(self.also_hidden, self.rows, self.cols)
+        return _suppressed_cells(self.counts, self.minimum) | _indexes(
+            self.also_hidden, self.rows, self.cols
+        )
 
     def is_hidden(self, row: str, col: str) -> bool:
         return (self.rows.index(row), self.cols.index(col)) in self.hidden
@@ -216,6 +222,8 @@ class Shift:
     symmetry: Test | None = None
     also_hidden: frozenset[tuple[str, str]] = frozenset()
     """As ``CrossTab.also_hidden``: (first, second) answers hidden whatever the counts."""
+    minimum: int = MIN_CELL
+    """Cells with fewer people than this are hidden (the session's threshold)."""
 
     def row_total(self, option: str) -> int:
         return sum(self.matrix[self.options.index(option)])
@@ -226,7 +234,7 @@ class Shift:
     @cached_property
     def hidden(self) -> frozenset[tuple[int, int]]:
         """The (first, second) indexes of matrix cells no output may show (``suppressed``)."""
-        return _suppressed_cells(self.matrix) | _indexes(
+        return _suppressed_cells(self.matrix, self.minimum) | _indexes(
             self.also_hidden, self.options, self.options
         )
 
@@ -296,8 +304,8 @@ def shift(data: Dataset, revote_key: str | None = None) -> Shift | None:
         options=tuple(options),
         matrix=tuple(tuple(r) for r in matrix),
         n_paired=len(both),
-        only_first=len(valid_first - valid_second),
-        only_second=len(valid_second - valid_first),
+        only_first=len(valid_first - valid_second - data.apart),
+        only_second=len(valid_second - valid_first - data.apart),
         test=test,
         symmetry=symmetry,
     )
@@ -315,7 +323,9 @@ class Movement:
     away: int | None = None
 
 
-def movement(shift: Shift, holds: Sequence[str] = (), minimum: int = MIN_CELL) -> Movement | None:
+def movement(
+    shift: Shift, holds: Sequence[str] = (), minimum: int | None = None
+) -> Movement | None:
     """What may be said of how the room moved (``sums_told``): who changed, and who moved to an
     answer that holds the view from one that does not, or away; None where even the number who
     changed would give a hidden cell back, and where the table hides cells whatever the counts
@@ -328,7 +338,7 @@ def movement(shift: Shift, holds: Sequence[str] = (), minimum: int = MIN_CELL) -
     towards = frozenset((i, j) for i, j in changed if i not in held and j in held)
     away = frozenset((i, j) for i, j in changed if i in held and j not in held)
     levels = [[changed, towards], [changed]] if held and len(held) < k else [[changed]]
-    level = sums_told(shift.matrix, levels, minimum)
+    level = sums_told(shift.matrix, levels, shift.minimum if minimum is None else minimum)
     if level == len(levels):
         return None
 

@@ -154,6 +154,7 @@ def merge(datasets: Mapping[str, Dataset]) -> Dataset:
     with its session's code (participants are never shared between sessions)."""
     phases: dict[str, PhaseSpec] = {}
     answers: dict[str, dict[str, Answer]] = {}
+    apart: set[str] = set()
     for code, data in datasets.items():
         for spec in data.phases:
             phases.setdefault(spec.key, spec)
@@ -161,4 +162,5 @@ def merge(datasets: Mapping[str, Dataset]) -> Dataset:
             target = answers.setdefault(key, {})
             for participant, answer in by_participant.items():
                 target[f"{code}:{participant}"] = answer
-    return Dataset(phases=tuple(phases.values()), answers=answers)
+        apart.update(f"{code}:{participant}" for participant in data.apart)
+    return Dataset(phases=tuple(phases.values()), answers=answers, apart=frozenset(apart))

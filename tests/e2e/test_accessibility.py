@@ -130,3 +130,25 @@ def test_the_results_page_has_no_serious_violations(
     page.goto(f"{live_server.url}/presenter/sessions/{code}/results")
     page.wait_for_selector(".chart-block--gap")
     assert_accessible(page, "results page")
+
+
+def test_published_counts_are_typed_in_and_shown_with_no_serious_violations(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    """The dashboard's form for published counts, filled in by keyboard in the browser, makes
+    an unlinked session whose results page says so."""
+    page = open_page("laptop", viewport=(1440, 900))
+    login(page, live_server)
+    page.get_by_role("link", name="Add published counts").first.click()
+    page.wait_for_selector(".published__form")
+    assert_accessible(page, "the form for published counts")
+    page.get_by_label("Venue").fill("Cardiff, show of hands")
+    page.get_by_label("Source (a citation or a link)").fill("Notes of the chair, 3 May 2025")
+    for field, count in (("belief.agree", 30), ("belief.unsure", 70), ("field.agree", 80)):
+        page.locator(f"input[name='n.{field}']").fill(str(count))
+    page.locator(".published__moves summary").click()
+    page.locator("input[name='t.revote.agree.unsure']").fill("12")
+    page.get_by_role("button", name="Save the counts").click()
+    page.wait_for_selector(".results__published")
+    assert "Notes of the chair, 3 May 2025" in page.locator(".results__source").inner_text()
+    assert_accessible(page, "the results page of published counts")
