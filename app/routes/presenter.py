@@ -17,11 +17,11 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import TemplateNotFound
 from markupsafe import Markup
 
-from app import i18n, presenter, sessions, voting
+from app import i18n, presenter, session_tokens, sessions, voting
 from app.db import SessionDep
 from app.deps import EngineDep, PublisherDep, SettingsDep, TemplatesDep, is_https, render
-from app.errors import DomainError, Invalid, TooManyRequests
-from app.models import PollSession
+from app.errors import DomainError, Invalid, NotFound, TooManyRequests
+from app.models import PollSession, SessionToken, TokenPurpose
 from app.routes.api import join_url
 from app.security import (
     PRESENTER_COOKIE,
@@ -202,6 +202,8 @@ def _error_key(exc: DomainError) -> str:
         "bad_countdown": "pres_error_countdown",
         "unknown_phase": "pres_error_phase",
         "unknown_session": "pres_error_session",
+        "bad_framing": "slides_error_framing",
+        "no_view_token": "slides_error_no_view",
     }
     return known.get(exc.code, "pres_error_generic")
 
@@ -268,7 +270,7 @@ def projector_page(
     _: PresenterPageDep,
 ) -> Response:
     poll = sessions.get_session(db, code)
-    context = _stage_context(request, db, settings, templates, poll)
+    context = stage_context(request, db, settings, templates, poll)
     return render(request, "pages/presenter/projector.html", context)
 
 
@@ -282,17 +284,20 @@ def projector_stage(
     _: PresenterPageDep,
 ) -> Response:
     poll = sessions.get_session(db, code)
-    context = _stage_context(request, db, settings, templates, poll)
+    context = stage_context(request, db, settings, templates, poll)
     return render(request, "partials/presenter/_stage.html", context)
 
 
-def _stage_context(
+def stage_context(
     request: Request,
     db: SessionDep,
     settings: Settings,
     templates: Jinja2Templates,
     poll: PollSession,
+    pinned: str = "",
 ) -> dict[str, Any]:
+    """What the projector's slide needs (the read-only view's too); ``pinned``: draw that
+    phase (NotFound if there is no such phase) rather than the one the room is on."""
     context = _session_context(request, db, settings, poll)
     view: presenter.SessionView = context["view"]
     # The projector speaks the session's language (the room's), not the laptop's.
@@ -301,9 +306,12 @@ def _stage_context(
     env = templates.env
     context["gap"] = full.gap if _has_template(env, "partials/charts/_gap.html") else None
     context["shift"] = full.shift if _has_template(env, "partials/charts/_shift.html") else None
-    if view.current is not None:
+    shown = presenter.previewed_phase(view, pinned) if pinned else view.current
+    if pinned:
+        context["pinned"] = shown
+    if shown is not None:
         context["shows"] = presenter.revealed_slide(
-            view.current, context["gap"], context["shift"], view.phases
+            shown, context["gap"], context["shift"], view.phases
         )
     return context
 
@@ -326,10 +334,21 @@ def _control_context(
     room = sessions.pick_language(view.talk, poll.language)
     context["room_lang"] = i18n.supported(room) or i18n.DEFAULT_LANGUAGE
     context["gap"], context["shift"] = full.gap, full.shift
+    context["tokens"] = _token_rows(db, poll)
+    context["frame_ancestors"] = settings.frame_ancestors
+    context["public_url"] = settings.resolved_public_url
     if target is not None:
         context["result"] = view.result(target.key)
         context["shows"] = presenter.revealed_slide(target, full.gap, full.shift, view.phases)
     return context
+
+
+def _token_rows(db: SessionDep, poll: PollSession) -> dict[str, SessionToken | None]:
+    """The session's live view address and remote key (their rows: the tokens are not kept)."""
+    return {
+        purpose.value: session_tokens.live_token(db, poll, purpose)
+        for purpose in (TokenPurpose.view, TokenPurpose.remote)
+    }
 
 
 def _has_template(env: Any, name: str) -> bool:
@@ -371,7 +390,7 @@ def _after_action(
             target += "/projector"
         return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     if view == "stage":
-        context = _stage_context(request, db, settings, templates, poll)
+        context = stage_context(request, db, settings, templates, poll)
         template = "partials/presenter/_stage.html"
     else:
         context = _session_context(request, db, settings, poll)
@@ -513,4 +532,79 @@ def delete_session(
     sessions.delete_session(db, poll.code, publisher)
     return RedirectResponse(
         f"/presenter?deleted={poll.code}", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+# --------------------------------------------------------------------------- in the slides
+
+SLIDE_PURPOSES = {"view": TokenPurpose.view, "remote": TokenPurpose.remote}
+
+
+def _slide_purpose(purpose: str) -> TokenPurpose:
+    found = SLIDE_PURPOSES.get(purpose)
+    if found is None:
+        raise NotFound(f"no token kind {purpose[:40]!r}", code="unknown_token_kind")
+    return found
+
+
+@router.post("/sessions/{code}/tokens/{purpose}", response_class=HTMLResponse)
+def issue_token(
+    code: str,
+    purpose: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    publisher: PublisherDep,
+    _: PresenterPageDep,
+) -> Response:
+    """A new view address or remote key for the session (the old one stops working). The page
+    shows it this once: only its hash is kept."""
+    kind = _slide_purpose(purpose)
+    poll = sessions.get_session(db, code)
+    token = session_tokens.issue(db, poll.code, kind, publisher)
+    context = _control_context(request, db, settings, poll)
+    context["new_token"] = {"purpose": kind.value, "token": token}
+    return render(request, "pages/presenter/control.html", context)
+
+
+@router.post("/sessions/{code}/tokens/{purpose}/revoke", response_class=HTMLResponse)
+def revoke_token(
+    code: str,
+    purpose: str,
+    db: SessionDep,
+    publisher: PublisherDep,
+    _: PresenterPageDep,
+) -> Response:
+    """The view address or remote key stops working at once (open views say they ended)."""
+    kind = _slide_purpose(purpose)
+    poll = sessions.get_session(db, code)
+    session_tokens.revoke(db, poll.code, kind, publisher)
+    return RedirectResponse(
+        f"/presenter/sessions/{poll.code}#slides", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+@router.post("/sessions/{code}/view/framing", response_class=HTMLResponse)
+def view_framing(
+    code: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    _: PresenterPageDep,
+    framing: Annotated[str, Form(max_length=1000)] = "",
+    anywhere: Annotated[str, Form(max_length=1)] = "",
+) -> Response:
+    """Who may frame the view: the operator's list (empty), some of its sites, or any site
+    (``anywhere`` ticked, for a public talk)."""
+    poll = sessions.get_session(db, code)
+    chosen = session_tokens.ANYWHERE if _flag(anywhere) else framing
+    try:
+        session_tokens.set_framing(db, poll.code, settings.frame_ancestors, chosen)
+    except DomainError as exc:
+        db.rollback()
+        context = _control_context(request, db, settings, poll)
+        context["error"] = _error_key(exc)
+        return render(request, "pages/presenter/control.html", context, exc.status)
+    return RedirectResponse(
+        f"/presenter/sessions/{poll.code}#slides", status_code=status.HTTP_303_SEE_OTHER
     )
