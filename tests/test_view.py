@@ -331,3 +331,35 @@ def test_the_frame_ancestors_follow_the_operator_and_the_presenter(
         for url in ("/presenter", f"/presenter/sessions/{code}", f"/j/{code}", "/"):
             policy = client.get(url).headers["content-security-policy"]
             assert "frame-ancestors 'self'" in policy, url
+
+
+def test_display_modes_on_the_same_address(live_client: TestClient) -> None:
+    code = new_session(live_client)
+    log_in(live_client)
+    token = issue(live_client, code)
+    phase_action(live_client, code, "belief", "open")
+    live_client.cookies.clear()
+
+    def page(query: str) -> str:
+        response = live_client.get(f"/view/{token}{query}")
+        assert response.status_code == 200, query
+        return response.text
+
+    assert 'data-phase="belief"' in page("")
+    # A pinned phase: the slide shows its own question, whatever the room is on, and keeps it
+    # when the slide is fetched again.
+    pinned = page("?phase=field")
+    assert 'data-phase="field"' in pinned and 'data-phase="belief"' not in pinned
+    assert "most other NLP researchers" in pinned
+    assert "Voting is closed" not in pinned  # not asked yet, not closed
+    assert f'hx-get="/view/{token}/stage?phase=field&amp;theme=light"' in pinned
+    qr = page("?mode=qr&theme=dark")
+    assert "slide--qr-only" in qr and "qr-block--big" in qr and "<svg" in qr
+    assert "LLMs have emergent" not in qr  # the code alone, no question
+    assert 'class="projector view theme-dark view--qr"' in qr
+    assert 'class="projector view theme-light view--overlay palette-cb"' in page(
+        "?mode=overlay&palette=cb"
+    )
+    for bad in ("?mode=fancy", "?theme=blue", "?palette=rainbow"):
+        assert live_client.get(f"/view/{token}{bad}").status_code == 422
+    assert live_client.get(f"/view/{token}?phase=nope").status_code == 404
