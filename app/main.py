@@ -49,7 +49,7 @@ from app.errors import (
 )
 from app.limits import BodyLimitMiddleware, Limits
 from app.live import Broadcaster, Publisher, Publishers, is_in_process
-from app.routes import api, pages, presenter, results, stream, talks, view
+from app.routes import api, pages, presenter, remote, results, stream, talks, view
 from app.routes.stream import LiveRenderer
 from app.security import CrossOriginGuard, LoginRequired, SecurityHeaders
 from app.sessions import SessionCache
@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
 
     # The JSON API first: a room's votes are matched against the fewest routes.
     app.include_router(api.router)
+    app.include_router(remote.router)
     app.include_router(talks.router)
     app.include_router(talks.pages)
     app.include_router(stream.router)
