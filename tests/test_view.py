@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import struct
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -363,3 +364,26 @@ def test_display_modes_on_the_same_address(live_client: TestClient) -> None:
     for bad in ("?mode=fancy", "?theme=blue", "?palette=rainbow"):
         assert live_client.get(f"/view/{token}{bad}").status_code == 422
     assert live_client.get(f"/view/{token}?phase=nope").status_code == 404
+
+
+def test_the_qr_slide_is_a_1920x1080_picture_in_the_rooms_language(
+    live_client: TestClient,
+) -> None:
+    english, chinese = new_session(live_client), new_session(live_client, language="zh-Hans")
+    stranger = live_client.get(f"/presenter/sessions/{english}/qr-slide.png")
+    assert stranger.url.path == "/presenter/login"  # the presenter's, like the page
+    log_in(live_client)
+    png = live_client.get(f"/presenter/sessions/{english}/qr-slide.png")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", png.content[16:24]) == (1920, 1080)  # IHDR width, height
+    for code, scan in ((english, "Scan to answer, or open"), (chinese, "扫码作答，或打开")):
+        svg = live_client.get(f"/presenter/sessions/{code}/qr-slide.svg")
+        assert svg.headers["content-type"].startswith("image/svg+xml")
+        assert 'width="1920" height="1080"' in svg.text
+        assert scan in svg.text
+        assert f">{code}<" in svg.text and f">testserver/j/{code}<" in svg.text
+        assert "<path d=" in svg.text  # the code itself
+    assert live_client.get(f"/presenter/sessions/{english}/qr-slide.gif").status_code == 404
+    page = live_client.get(f"/presenter/sessions/{english}").text
+    assert f'href="/presenter/sessions/{english}/qr-slide.png"' in page

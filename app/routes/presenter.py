@@ -17,9 +17,18 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import TemplateNotFound
 from markupsafe import Markup
 
-from app import i18n, presenter, session_tokens, sessions, voting
+from app import export, i18n, presenter, session_tokens, sessions, voting
+from app.charts import qr as qr_charts
 from app.db import SessionDep
-from app.deps import EngineDep, PublisherDep, SettingsDep, TemplatesDep, is_https, render
+from app.deps import (
+    NO_STORE,
+    EngineDep,
+    PublisherDep,
+    SettingsDep,
+    TemplatesDep,
+    is_https,
+    render,
+)
 from app.errors import DomainError, Invalid, NotFound, TooManyRequests
 from app.models import PollSession, SessionToken, TokenPurpose
 from app.routes.api import join_url
@@ -608,3 +617,30 @@ def view_framing(
     return RedirectResponse(
         f"/presenter/sessions/{poll.code}#slides", status_code=status.HTTP_303_SEE_OTHER
     )
+
+
+@router.get("/sessions/{code}/qr-slide.{ext}")
+def qr_slide(
+    code: str,
+    ext: str,
+    db: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    _: PresenterPageDep,
+) -> Response:
+    """The QR slide at 1920x1080 as SVG or PNG, in the room's language: for decks that cannot
+    show a web page."""
+    if ext not in ("svg", "png"):
+        raise NotFound("the QR slide is qr-slide.svg or qr-slide.png", code="no_chart")
+    poll = sessions.get_session(db, code)
+    view = presenter.session_view(db, poll)
+    lang = i18n.supported(view.lang) or i18n.DEFAULT_LANGUAGE
+    url = join_url(settings, poll.code)
+    scan = i18n.translate(lang, "pres_scan_to_join")
+    slide = qr_charts.qr_slide(view.title, scan, poll.code, url, _short(url), lang)
+    svg = export.render_svg(templates.env, slide)
+    filename = f"beliefgap-{poll.code}-qr-slide-{lang}.{ext}"
+    headers = {"Content-Disposition": f'inline; filename="{filename}"', **NO_STORE}
+    if ext == "svg":
+        return Response(svg, media_type="image/svg+xml", headers=headers)
+    return Response(export.svg_to_png(svg, zoom=1.0), media_type="image/png", headers=headers)
