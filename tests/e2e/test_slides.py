@@ -104,6 +104,20 @@ def chromium() -> Iterator[Any]:
         instance.close()
 
 
+MEASURE = """() => {
+  const svg = [...document.querySelectorAll('.stage--revealed svg.chart')]
+    .find(s => s.getBoundingClientRect().width > 0);
+  const box = svg.getBoundingClientRect();
+  const scale = svg.getScreenCTM().a;
+  const root = document.documentElement;
+  return {
+    box: [box.left, box.top, box.right, box.bottom],
+    px: [...svg.querySelectorAll('text')].map(t => parseFloat(t.getAttribute('font-size')) * scale),
+    scrolls: root.scrollHeight > innerHeight || root.scrollWidth > innerWidth,
+  };
+}"""
+
+
 def deck_html(server: str, token: str, key: str) -> str:
     """A deck of three slides and the view in a frame. reveal.js itself is not needed: the
     stand-in offers the two calls of its plugin API the plugin uses (getConfig and on)."""
@@ -209,6 +223,28 @@ def test_a_deck_on_another_site_frames_the_view_and_drives_the_poll(
         stranger.goto(f"http://stranger.test:{site}/stranger")
     assert stranger.frame_locator("iframe").locator(".slide").count() == 0
     stranger.close()
+
+    # The display modes on the same address, measured as the projector's are: no scrollbar,
+    # the overlay's chart inside its 5% margins with labels of 28 px or more, the QR code at
+    # least 30% of the frame's height.
+    for width, height in ((1920, 1080), (1280, 720)):
+        page = deck_context.new_page()
+        page.set_viewport_size({"width": width, "height": height})
+        # (the room is on the next question: the slide pins the revealed one)
+        page.goto(f"{poll}/view/{tokens['view']}?phase=belief&mode=overlay&theme=dark")
+        page.wait_for_selector(".stage--revealed .chart-variant--slide svg", timeout=WAIT_MS)
+        found = page.evaluate(MEASURE)
+        assert not found["scrolls"], (width, height)
+        assert found["box"][0] >= 0.05 * width and found["box"][2] <= 0.95 * width
+        assert found["box"][3] <= 0.95 * height
+        assert min(found["px"]) >= 28 - 0.01, (width, height, found["px"])
+        page.goto(f"{poll}/view/{tokens['view']}?mode=qr")
+        page.wait_for_selector(".slide--qr-only .qr-block__code svg", timeout=WAIT_MS)
+        side = page.evaluate(
+            "() => document.querySelector('.slide--qr-only svg').getBoundingClientRect().height"
+        )
+        assert side >= 0.3 * height
+        page.close()
 
     # Revoked: the frame says the view has ended.
     with httpx.Client(base_url=slides_server.url, timeout=10) as presenter:
