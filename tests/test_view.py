@@ -8,11 +8,14 @@ import asyncio
 import re
 import struct
 from collections.abc import AsyncIterator
+from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app import session_tokens
 from app.live import RenderRequest
 from app.main import create_app
 from app.models import TokenPurpose
@@ -387,3 +390,34 @@ def test_the_qr_slide_is_a_1920x1080_picture_in_the_rooms_language(
     assert live_client.get(f"/presenter/sessions/{english}/qr-slide.gif").status_code == 404
     page = live_client.get(f"/presenter/sessions/{english}").text
     assert f'href="/presenter/sessions/{english}/qr-slide.png"' in page
+
+
+def test_views_of_a_session_share_one_token_check_per_phase_change(
+    live_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = new_session(live_client)
+    log_in(live_client)
+    token = issue(live_client, code)
+    reads: list[str] = []
+    real = session_tokens.is_live
+
+    def counted(engine: Any, digest: str) -> bool:
+        reads.append(digest)
+        return real(engine, digest)
+
+    monkeypatch.setattr(session_tokens, "is_live", counted)
+    streams = [ViewStream(live_client, token) for _ in range(3)]
+    try:
+        for stream in streams:
+            assert stream.next()[0] == "state"
+        phase_action(live_client, code, "belief", "open")
+        for stream in streams:
+            stream.until("state", '"state":"open"')
+        assert len(reads) == 1  # three views, one read
+        revoke(live_client, code)
+        for stream in streams:
+            stream.until("ended", "")
+            assert stream.finished()
+    finally:
+        for stream in streams:
+            stream.close()

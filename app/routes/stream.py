@@ -157,20 +157,20 @@ async def event_stream(
     ping_seconds: float,
     *,
     room: bool = False,
-    still_allowed: Callable[[], Awaitable[bool]] | None = None,
+    still_allowed: Callable[[bytes], Awaitable[bool]] | None = None,
     farewell: bytes = b"",
 ) -> AsyncIterator[bytes]:
     """One client's stream: subscribe, send the snapshot, then every update (a ping after
     ``ping_seconds`` without one) until the client leaves, falls too far behind, or the server
     shuts down. ``room``: a read-only view's stream (``Broadcaster.subscribe``). With
-    ``still_allowed``, asked again on each ``state`` event (a revoked view's token publishes
-    one): once it says no, ``farewell`` is the last thing sent."""
+    ``still_allowed``, asked again on each ``state`` event, which it is given (a revoked view's
+    token publishes one): once it says no, ``farewell`` is the last thing sent."""
     async with broadcaster.subscribe(code, lang, presenter, room=room) as subscriber:
         retry = f"retry: {random.randint(*RECONNECT_MS)}\n\n".encode()
         yield b"".join([retry, *await broadcaster.snapshot(subscriber)])  # one write
         async for frame in subscriber.frames(ping_after=ping_seconds):
             state = frame.startswith(b"event: state\n")
-            if state and still_allowed is not None and not await still_allowed():
+            if state and still_allowed is not None and not await still_allowed(frame):
                 yield farewell
                 return
             yield frame

@@ -16,6 +16,7 @@ green, and the bars marked).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -149,6 +150,26 @@ def view_stage(
     return render(request, "partials/presenter/_stage.html", context, headers=headers)
 
 
+_checks: dict[str, tuple[bytes, asyncio.Task[bool]]] = {}
+"""The last check of each view token, with the state event that asked for it: the views of a
+session get the same event (the same bytes object) at once, and share one database read."""
+
+
+async def _token_check(engine: Engine, digest: str, frame: bytes) -> bool:
+    """Whether the token still works, read once per state event however many views hold it
+    (200 open views of a session cost one read per phase change, where its phones cost none).
+    The read is a task of its own: a view that leaves meanwhile does not cancel it for the
+    others."""
+    found = _checks.get(digest)
+    if found is None or found[0] is not frame:
+        read = anyio.to_thread.run_sync(session_tokens.is_live, engine, digest)
+        found = _checks[digest] = (frame, asyncio.ensure_future(read))
+    live = await asyncio.shield(found[1])
+    if not live:
+        _checks.pop(digest, None)  # revoked for good: nothing left to share
+    return live
+
+
 def view_stream(
     broadcaster: Broadcaster, engine: Engine, grant: Grant, lang: str, ping_seconds: float
 ) -> AsyncIterator[bytes]:
@@ -156,8 +177,8 @@ def view_stream(
     ``ended`` event once the view's token is revoked."""
     digest = grant.token_hash
 
-    async def still_allowed() -> bool:
-        return await anyio.to_thread.run_sync(session_tokens.is_live, engine, digest)
+    async def still_allowed(frame: bytes) -> bool:
+        return await _token_check(engine, digest, frame)
 
     return event_stream(
         broadcaster,
