@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
         LiveRenderer(engine, app.state.templates, app.state.sessions, app.state.key_figures),
     )
     app.state.broadcaster.listen(app.state.sessions.publish)
+    app.state.broadcaster.listen(view.RevokedViews(engine, app.state.broadcaster))
     app.state.publisher = Publishers(
         app.state.sessions, publisher if publisher is not None else app.state.broadcaster
     )

@@ -4,8 +4,8 @@ open-text moderator's link.
 A token is 128 random bits (22 URL-safe characters); only its SHA-256 is stored
 (``SessionToken``), so the plain token is shown once, to the presenter who made it. A session
 has at most one live token per purpose: making a new one revokes the old. Revoking publishes a
-change of state, so every process closes the streams opened with the old token (``is_live``
-is read again on each state event).
+change of state, so every process closes the streams opened with the old token
+(``app.routes.view.RevokedViews`` reads ``live_hashes`` on each change of state).
 
 Looking a token up costs the same whatever the answer: one indexed read by hash for the live
 row of that purpose, so an unknown token and a revoked one are refused alike.
@@ -73,15 +73,18 @@ def resolve(db: Session, token: str, purpose: TokenPurpose) -> Grant | None:
     return Grant(digest, found.session_id, code, found.frame_ancestors)
 
 
-def is_live(engine: Engine, digest: str) -> bool:
-    """Whether the token with this hash still works (read on each state event of its stream)."""
+def live_hashes(engine: Engine, digests: set[str]) -> set[str]:
+    """Which of these token hashes still work (one read for every open view of a process)."""
+    if not digests:
+        return set()
     with Session(engine) as db:
-        row = db.exec(
-            select(SessionToken.id).where(
-                col(SessionToken.token_hash) == digest, col(SessionToken.revoked_at).is_(None)
+        rows = db.exec(
+            select(SessionToken.token_hash).where(
+                col(SessionToken.token_hash).in_(sorted(digests)),
+                col(SessionToken.revoked_at).is_(None),
             )
-        ).first()
-    return row is not None
+        ).all()
+    return set(rows)
 
 
 def live_token(db: Session, poll: PollSession, purpose: TokenPurpose) -> SessionToken | None:

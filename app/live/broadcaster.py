@@ -89,12 +89,20 @@ class Subscriber:
     phone (the pushed question panel), its bounded queue."""
 
     def __init__(
-        self, code: str, lang: str, presenter: bool, queue_size: int, room: bool = False
+        self,
+        code: str,
+        lang: str,
+        presenter: bool,
+        queue_size: int,
+        room: bool = False,
+        tag: str = "",
     ) -> None:
         self.code = code
         self.lang = lang
         self.presenter = presenter
         self.room = room and not presenter
+        self.tag = tag
+        """What opened the stream, for ``Broadcaster.end_tagged`` (a view's token hash)."""
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=queue_size)
         self.closed = False
 
@@ -111,13 +119,16 @@ class Subscriber:
             log.info("disconnecting a slow client of session %s", self.code)
             self.close()
 
-    def close(self) -> None:
-        """End the stream: whatever is queued is dropped, the reader gets None next."""
+    def close(self, last: bytes = b"") -> None:
+        """End the stream: whatever is queued is dropped; the reader gets ``last`` (if any),
+        then None."""
         if self.closed:
             return
         self.closed = True
         while not self.queue.empty():
             self.queue.get_nowait()
+        if last:
+            self.queue.put_nowait(last)
         self.queue.put_nowait(None)
 
     async def frames(self, ping_after: float | None = None) -> AsyncIterator[bytes]:
@@ -390,17 +401,17 @@ class Broadcaster:
 
     @asynccontextmanager
     async def subscribe(
-        self, code: str, lang: str, presenter: bool = False, room: bool = False
+        self, code: str, lang: str, presenter: bool = False, room: bool = False, tag: str = ""
     ) -> AsyncIterator[Subscriber]:
-        """Register a stream for a session (``room``: a read-only view). Subscribe first, then
-        take the snapshot: a change committed in between is delivered after it, so nothing is
-        missed."""
+        """Register a stream for a session (``room``: a read-only view; ``tag``: what opened
+        it, see ``end_tagged``). Subscribe first, then take the snapshot: a change committed in
+        between is delivered after it, so nothing is missed."""
         if not self.started:
             raise RuntimeError("the broadcaster is not running")
         channel = self._channels.get(code)
         if channel is None:
             channel = self._channels[code] = _Channel(code)
-        subscriber = Subscriber(code, lang, presenter, self.queue_size, room)
+        subscriber = Subscriber(code, lang, presenter, self.queue_size, room, tag)
         channel.subscribers.add(subscriber)
         channel.presenters += presenter
         channel.rooms += subscriber.room
@@ -430,6 +441,29 @@ class Broadcaster:
             if channel.timer is not None:
                 channel.timer.cancel()
             del self._channels[channel.code]
+
+    def tags(self, code: str | None = None) -> dict[str, set[str]]:
+        """The tags of this process's open streams, by session (of ``code`` only, if given)."""
+        found: dict[str, set[str]] = {}
+        channels = [self._channels.get(code)] if code else list(self._channels.values())
+        for channel in channels:
+            if channel is None:
+                continue
+            tags = {s.tag for s in channel.subscribers if s.tag}
+            if tags:
+                found[channel.code] = tags
+        return found
+
+    def end_tagged(self, code: str, tag: str, last: Callable[[str], bytes]) -> int:
+        """End the session's streams opened with ``tag`` (a revoked view's), each with
+        ``last(its language)`` as its last event. Event loop only. Returns how many ended."""
+        channel = self._channels.get(code)
+        ended = 0
+        for subscriber in list(channel.subscribers) if channel else ():
+            if subscriber.tag == tag and not subscriber.closed:
+                subscriber.close(last(subscriber.lang))
+                ended += 1
+        return ended
 
     def subscriber_count(self, code: str) -> int:
         channel = self._channels.get(code)

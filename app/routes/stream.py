@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -157,22 +157,15 @@ async def event_stream(
     ping_seconds: float,
     *,
     room: bool = False,
-    still_allowed: Callable[[bytes], Awaitable[bool]] | None = None,
-    farewell: bytes = b"",
+    tag: str = "",
 ) -> AsyncIterator[bytes]:
     """One client's stream: subscribe, send the snapshot, then every update (a ping after
     ``ping_seconds`` without one) until the client leaves, falls too far behind, or the server
-    shuts down. ``room``: a read-only view's stream (``Broadcaster.subscribe``). With
-    ``still_allowed``, asked again on each ``state`` event, which it is given (a revoked view's
-    token publishes one): once it says no, ``farewell`` is the last thing sent."""
-    async with broadcaster.subscribe(code, lang, presenter, room=room) as subscriber:
+    shuts down. ``room`` and ``tag``: a read-only view's stream (``Broadcaster.subscribe``)."""
+    async with broadcaster.subscribe(code, lang, presenter, room=room, tag=tag) as subscriber:
         retry = f"retry: {random.randint(*RECONNECT_MS)}\n\n".encode()
         yield b"".join([retry, *await broadcaster.snapshot(subscriber)])  # one write
         async for frame in subscriber.frames(ping_after=ping_seconds):
-            state = frame.startswith(b"event: state\n")
-            if state and still_allowed is not None and not await still_allowed(frame):
-                yield farewell
-                return
             yield frame
 
 

@@ -17,6 +17,7 @@ green, and the bars marked).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -37,13 +38,14 @@ from app.deps import (
     TemplatesDep,
     render,
 )
-from app.live import Broadcaster, encode_event
+from app.live import Broadcaster, SessionChanged, encode_event
 from app.models import TokenPurpose
 from app.routes.presenter import stage_context
 from app.routes.stream import EventStreamResponse, event_stream
 from app.security import page_policy
 from app.session_tokens import Grant
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/view", tags=["view"], include_in_schema=False)
 
 Mode = Literal["overlay", "qr"]
@@ -150,46 +152,54 @@ def view_stage(
     return render(request, "partials/presenter/_stage.html", context, headers=headers)
 
 
-_checks: dict[str, tuple[bytes, asyncio.Task[bool]]] = {}
-"""The last check of each view token, with the state event that asked for it: the views of a
-session get the same event (the same bytes object) at once, and share one database read."""
-
-
-async def _token_check(engine: Engine, digest: str, frame: bytes) -> bool:
-    """Whether the token still works, read once per state event however many views hold it
-    (200 open views of a session cost one read per phase change, where its phones cost none).
-    The read is a task of its own: a view that leaves meanwhile does not cancel it for the
-    others."""
-    found = _checks.get(digest)
-    if found is None or found[0] is not frame:
-        read = anyio.to_thread.run_sync(session_tokens.is_live, engine, digest)
-        found = _checks[digest] = (frame, asyncio.ensure_future(read))
-    live = await asyncio.shield(found[1])
-    if not live:
-        _checks.pop(digest, None)  # revoked for good: nothing left to share
-    return live
-
-
 def view_stream(
-    broadcaster: Broadcaster, engine: Engine, grant: Grant, lang: str, ping_seconds: float
+    broadcaster: Broadcaster, grant: Grant, lang: str, ping_seconds: float
 ) -> AsyncIterator[bytes]:
-    """A view's stream: the session's, as a read-only view subscribes to it, ended with an
-    ``ended`` event once the view's token is revoked."""
-    digest = grant.token_hash
-
-    async def still_allowed(frame: bytes) -> bool:
-        return await _token_check(engine, digest, frame)
-
+    """A view's stream: the session's, as a read-only view subscribes to it, tagged with its
+    token's hash so that ``RevokedViews`` can end it."""
     return event_stream(
-        broadcaster,
-        grant.code,
-        lang,
-        False,
-        ping_seconds,
-        room=True,
-        still_allowed=still_allowed,
-        farewell=encode_event("ended", i18n.translate(lang, "view_ended")),
+        broadcaster, grant.code, lang, False, ping_seconds, room=True, tag=grant.token_hash
     )
+
+
+def farewell(lang: str) -> bytes:
+    """The last event of a revoked view's stream: the frame says the view has ended."""
+    return encode_event("ended", i18n.translate(lang, "view_ended"))
+
+
+class RevokedViews:
+    """Ends the open streams of revoked view addresses (a Broadcaster listener).
+
+    Revoking publishes a change of the session's state, which reaches every process; there the
+    hashes of that session's open views are read once, together, and the streams of those that
+    no longer work get ``farewell`` and end. The views themselves do nothing more than a
+    phone's stream does for an update."""
+
+    def __init__(self, engine: Engine, broadcaster: Broadcaster) -> None:
+        self.engine = engine
+        self.broadcaster = broadcaster
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __call__(self, fact: SessionChanged) -> None:
+        if not (fact.phases or fact.every_session):
+            return  # answers only: no token was revoked
+        found = self.broadcaster.tags(None if fact.every_session else fact.code)
+        if not found:
+            return
+        task = asyncio.get_running_loop().create_task(self._end_revoked(found))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _end_revoked(self, found: dict[str, set[str]]) -> None:
+        digests = set().union(*found.values())
+        try:
+            live = await anyio.to_thread.run_sync(session_tokens.live_hashes, self.engine, digests)
+        except Exception:
+            log.exception("reading the open views' tokens failed")
+            return
+        for code, tags in found.items():
+            for tag in tags - live:
+                self.broadcaster.end_tagged(code, tag, farewell)
 
 
 @router.get("/{token}/events", response_class=EventStreamResponse)
@@ -211,7 +221,7 @@ async def view_events(
         raise HTTPException(503, "the server is restarting", headers={"Retry-After": "2"})
     chosen = i18n.supported(lang) or i18n.DEFAULT_LANGUAGE
     closed = limits.open_stream(request.scope, None)
-    stream = view_stream(broadcaster, engine, grant, chosen, settings.ping_seconds)
+    stream = view_stream(broadcaster, grant, chosen, settings.ping_seconds)
     return EventStreamResponse(
         stream, on_close=closed, headers={**HEADERS, "X-Accel-Buffering": "no"}
     )
