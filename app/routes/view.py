@@ -152,14 +152,27 @@ def view_stage(
     return render(request, "partials/presenter/_stage.html", context, headers=headers)
 
 
-def view_stream(
-    broadcaster: Broadcaster, grant: Grant, lang: str, ping_seconds: float
+async def view_stream(
+    broadcaster: Broadcaster, engine: Engine, grant: Grant, lang: str, ping_seconds: float
 ) -> AsyncIterator[bytes]:
     """A view's stream: the session's, as a read-only view subscribes to it, tagged with its
-    token's hash so that ``RevokedViews`` can end it."""
-    return event_stream(
+    token's hash so that ``RevokedViews`` can end it. Once subscribed, the token is read
+    again: one revoked between the request and the subscription would otherwise stay open
+    until the next change of state."""
+    frames = event_stream(
         broadcaster, grant.code, lang, False, ping_seconds, room=True, tag=grant.token_hash
     )
+    try:
+        first = await anext(frames)
+        digests = {grant.token_hash}
+        if not await anyio.to_thread.run_sync(session_tokens.live_hashes, engine, digests):
+            yield farewell(lang)
+            return
+        yield first
+        async for frame in frames:
+            yield frame
+    finally:
+        await frames.aclose()  # type: ignore[attr-defined]
 
 
 def farewell(lang: str) -> bytes:
@@ -221,7 +234,7 @@ async def view_events(
         raise HTTPException(503, "the server is restarting", headers={"Retry-After": "2"})
     chosen = i18n.supported(lang) or i18n.DEFAULT_LANGUAGE
     closed = limits.open_stream(request.scope, None)
-    stream = view_stream(broadcaster, grant, chosen, settings.ping_seconds)
+    stream = view_stream(broadcaster, engine, grant, chosen, settings.ping_seconds)
     return EventStreamResponse(
         stream, on_close=closed, headers={**HEADERS, "X-Accel-Buffering": "no"}
     )
