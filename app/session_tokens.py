@@ -32,6 +32,9 @@ TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
 
 ANYWHERE = "*"
 """A view's framing that lets any site frame it (an explicit choice, for public talks)."""
+ANYWHERE_SOURCES = "* file:"
+"""What ``ANYWHERE`` puts in the header: ``*`` matches only network schemes, and a deck opened
+from a file (reveal.js, a saved page) would be refused by it."""
 
 
 def new_token() -> str:
@@ -183,4 +186,6 @@ def set_framing(db: Session, code: str, operator: str, chosen: str) -> None:
 
 def frame_ancestors(operator: str, framing: str | None) -> str:
     """The view's ``frame-ancestors`` sources: the presenter's choice, else the operator's."""
+    if framing == ANYWHERE:
+        return ANYWHERE_SOURCES
     return operator if framing is None else framing
