@@ -108,6 +108,7 @@ async def main(phones: int, views: int, changes: int) -> dict[str, object]:
                 )
                 page = presenter.post(
                     f"/presenter/sessions/{code}/tokens/view",
+                    follow_redirects=True,
                     headers={"Sec-Fetch-Site": "same-origin"},
                 )
                 found = re.search(r'value="[^"]*/view/([^"]+)" data-token="view"', page.text)

@@ -33,7 +33,7 @@ DEADLINE = 5.0
 def issue(client: TestClient, code: str, purpose: str = "view") -> str:
     """Make a token from the control page, as the presenter does; the page shows it once."""
     response = client.post(f"/presenter/sessions/{code}/tokens/{purpose}", headers=SAME_ORIGIN)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 200, response.text  # the control page, after a 303
     found = re.search(rf'value="([^"]*)" data-token="{purpose}"', response.text)
     assert found is not None
     return found.group(1).rsplit("/", 1)[-1]
@@ -428,3 +428,13 @@ def test_views_of_a_session_share_one_token_check_per_phase_change(
     finally:
         for stream in streams:
             stream.close()
+
+
+def test_a_new_token_is_shown_once_and_a_reload_makes_no_other(live_client: TestClient) -> None:
+    code = new_session(live_client)
+    log_in(live_client)
+    token = issue(live_client, code)
+    again = live_client.get(f"/presenter/sessions/{code}")  # the page reloaded
+    assert token not in again.text and 'data-token-live="view"' in again.text
+    assert "bg_shown_once" not in live_client.cookies
+    assert live_client.get(f"/view/{token}").status_code == 200  # still the live one

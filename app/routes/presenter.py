@@ -14,6 +14,7 @@ import segno
 from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import TemplateNotFound
 from markupsafe import Markup
 
@@ -240,7 +241,15 @@ def control_page(
 ) -> Response:
     poll = sessions.get_session(db, code)
     context = _control_context(request, db, settings, poll)
-    return render(request, "pages/presenter/control.html", context)
+    fresh = _read_new_token(request, settings, poll.code)
+    if fresh is None:
+        return render(request, "pages/presenter/control.html", context)
+    context["new_token"] = fresh
+    response = render(request, "pages/presenter/control.html", context)
+    response.delete_cookie(
+        SHOWN_ONCE_COOKIE, path=_new_token_path(poll.code), httponly=True, samesite="strict"
+    )
+    return response
 
 
 @router.get("/sessions/{code}/preview", response_class=HTMLResponse)
@@ -566,14 +575,53 @@ def issue_token(
     publisher: PublisherDep,
     _: PresenterPageDep,
 ) -> Response:
-    """A new view address or remote key for the session (the old one stops working). The page
+    """A new view address or remote key for the session (the old one stops working); the page
     shows it this once: only its hash is kept."""
     kind = _slide_purpose(purpose)
     poll = sessions.get_session(db, code)
     token = session_tokens.issue(db, poll.code, kind, publisher)
-    context = _control_context(request, db, settings, poll)
-    context["new_token"] = {"purpose": kind.value, "token": token}
-    return render(request, "pages/presenter/control.html", context)
+    # Back to the page, which shows the token once: carried over in a short-lived cookie of
+    # that page alone, so that reloading the page neither shows it again nor makes another.
+    response = RedirectResponse(
+        f"/presenter/sessions/{poll.code}#slides", status_code=status.HTTP_303_SEE_OTHER
+    )
+    value = _new_token_signer(settings).dumps({"code": poll.code, "p": kind.value, "t": token})
+    response.set_cookie(
+        SHOWN_ONCE_COOKIE,
+        value,
+        max_age=NEW_TOKEN_SECONDS,
+        path=_new_token_path(poll.code),
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request),
+    )
+    return response
+
+
+SHOWN_ONCE_COOKIE = "bg_shown_once"
+NEW_TOKEN_SECONDS = 120
+
+
+def _new_token_path(code: str) -> str:
+    return f"/presenter/sessions/{code}"
+
+
+def _new_token_signer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt="new-session-token")
+
+
+def _read_new_token(request: Request, settings: Settings, code: str) -> dict[str, str] | None:
+    """The token just made for this session, from the cookie ``issue_token`` set, if any."""
+    cookie = request.cookies.get(SHOWN_ONCE_COOKIE)
+    if not cookie or len(cookie) > 512:
+        return None
+    try:
+        found = _new_token_signer(settings).loads(cookie, max_age=NEW_TOKEN_SECONDS)
+    except BadSignature:
+        return None
+    if not isinstance(found, dict) or found.get("code") != code:
+        return None
+    return {"purpose": str(found.get("p", "")), "token": str(found.get("t", ""))}
 
 
 @router.post("/sessions/{code}/tokens/{purpose}/revoke", response_class=HTMLResponse)

@@ -165,7 +165,9 @@ def test_a_deck_on_another_site_frames_the_view_and_drives_the_poll(
         tokens = {}
         for purpose in ("view", "remote"):
             page = presenter.post(
-                f"/presenter/sessions/{code}/tokens/{purpose}", headers=SAME_ORIGIN
+                f"/presenter/sessions/{code}/tokens/{purpose}",
+                headers=SAME_ORIGIN,
+                follow_redirects=True,
             )
             found = re.search(rf'value="([^"]*)" data-token="{purpose}"', page.text)
             assert found is not None
