@@ -14,12 +14,15 @@ import segno
 from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import TemplateNotFound
 from markupsafe import Markup
 
-from app import export, i18n, presenter, sessions, voting
+from app import export, i18n, presenter, session_tokens, sessions, voting
+from app.charts import qr as qr_charts
 from app.db import SessionDep
 from app.deps import (
+    NO_STORE,
     EngineDep,
     PublisherDep,
     SettingsDep,
@@ -28,8 +31,8 @@ from app.deps import (
     is_https,
     render,
 )
-from app.errors import DomainError, Invalid, TooManyRequests
-from app.models import PollSession
+from app.errors import DomainError, Invalid, NotFound, TooManyRequests
+from app.models import PollSession, SessionToken, TokenPurpose
 from app.routes.api import join_url
 from app.security import (
     PRESENTER_COOKIE,
@@ -328,6 +331,8 @@ def _error_key(exc: DomainError) -> str:
         "unknown_session": "pres_error_session",
         "bad_min_cell": "pres_error_min_cell",
         "unlinked_session": "pres_error_unlinked",
+        "bad_framing": "slides_error_framing",
+        "no_view_token": "slides_error_no_view",
     }
     return known.get(exc.code, "pres_error_generic")
 
@@ -357,7 +362,15 @@ def control_page(
 
     poll = sessions.get_session(db, code)
     context = _control_context(request, db, settings, poll) | prediction_context(db, poll)
-    return render(request, "pages/presenter/control.html", context)
+    fresh = _read_new_token(request, settings, poll.code)
+    if fresh is None:
+        return render(request, "pages/presenter/control.html", context)
+    context["new_token"] = fresh
+    response = render(request, "pages/presenter/control.html", context)
+    response.delete_cookie(
+        SHOWN_ONCE_COOKIE, path=_new_token_path(poll.code), httponly=True, samesite="strict"
+    )
+    return response
 
 
 @router.get("/sessions/{code}/preview", response_class=HTMLResponse)
@@ -400,7 +413,7 @@ def projector_page(
         return RedirectResponse(
             f"/presenter/sessions/{poll.code}/results", status_code=status.HTTP_303_SEE_OTHER
         )
-    context = _stage_context(request, db, settings, templates, poll)
+    context = stage_context(request, db, settings, templates, poll)
     return render(request, "pages/presenter/projector.html", context)
 
 
@@ -414,17 +427,20 @@ def projector_stage(
     _: PresenterPageDep,
 ) -> Response:
     poll = sessions.get_session(db, code)
-    context = _stage_context(request, db, settings, templates, poll)
+    context = stage_context(request, db, settings, templates, poll)
     return render(request, "partials/presenter/_stage.html", context)
 
 
-def _stage_context(
+def stage_context(
     request: Request,
     db: SessionDep,
     settings: Settings,
     templates: Jinja2Templates,
     poll: PollSession,
+    pinned: str = "",
 ) -> dict[str, Any]:
+    """What the projector's slide needs (the read-only view's too); ``pinned``: draw that
+    phase (NotFound if there is no such phase) rather than the one the room is on."""
     context = _session_context(request, db, settings, poll)
     view: presenter.SessionView = context["view"]
     # The projector speaks the session's language (the room's), not the laptop's.
@@ -433,9 +449,12 @@ def _stage_context(
     env = templates.env
     context["gap"] = full.gap if _has_template(env, "partials/charts/_gap.html") else None
     context["shift"] = full.shift if _has_template(env, "partials/charts/_shift.html") else None
-    if view.current is not None:
+    shown = presenter.previewed_phase(view, pinned) if pinned else view.current
+    if pinned:
+        context["pinned"] = shown
+    if shown is not None:
         context["shows"] = presenter.revealed_slide(
-            view.current, context["gap"], context["shift"], view.phases
+            shown, context["gap"], context["shift"], view.phases
         )
     return context
 
@@ -458,10 +477,21 @@ def _control_context(
     room = sessions.pick_language(view.talk, poll.language)
     context["room_lang"] = i18n.supported(room) or i18n.DEFAULT_LANGUAGE
     context["gap"], context["shift"] = full.gap, full.shift
+    context["tokens"] = _token_rows(db, poll)
+    context["frame_ancestors"] = settings.frame_ancestors
+    context["public_url"] = settings.resolved_public_url
     if target is not None:
         context["result"] = view.result(target.key)
         context["shows"] = presenter.revealed_slide(target, full.gap, full.shift, view.phases)
     return context
+
+
+def _token_rows(db: SessionDep, poll: PollSession) -> dict[str, SessionToken | None]:
+    """The session's live view address and remote key (their rows: the tokens are not kept)."""
+    return {
+        purpose.value: session_tokens.live_token(db, poll, purpose)
+        for purpose in (TokenPurpose.view, TokenPurpose.remote)
+    }
 
 
 def _has_template(env: Any, name: str) -> bool:
@@ -503,7 +533,7 @@ def _after_action(
             target += "/projector"
         return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     if view == "stage":
-        context = _stage_context(request, db, settings, templates, poll)
+        context = stage_context(request, db, settings, templates, poll)
         template = "partials/presenter/_stage.html"
     else:
         context = _session_context(request, db, settings, poll)
@@ -650,3 +680,144 @@ def delete_session(
     return RedirectResponse(
         f"/presenter?deleted={poll.code}", status_code=status.HTTP_303_SEE_OTHER
     )
+
+
+# --------------------------------------------------------------------------- in the slides
+
+SLIDE_PURPOSES = {"view": TokenPurpose.view, "remote": TokenPurpose.remote}
+
+
+def _slide_purpose(purpose: str) -> TokenPurpose:
+    found = SLIDE_PURPOSES.get(purpose)
+    if found is None:
+        raise NotFound(f"no token kind {purpose[:40]!r}", code="unknown_token_kind")
+    return found
+
+
+@router.post("/sessions/{code}/tokens/{purpose}", response_class=HTMLResponse)
+def issue_token(
+    code: str,
+    purpose: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    publisher: PublisherDep,
+    _: PresenterPageDep,
+) -> Response:
+    """A new view address or remote key for the session (the old one stops working); the page
+    shows it this once: only its hash is kept."""
+    kind = _slide_purpose(purpose)
+    poll = sessions.get_session(db, code)
+    token = session_tokens.issue(db, poll.code, kind, publisher)
+    # Back to the page, which shows the token once: carried over in a short-lived cookie of
+    # that page alone, so that reloading the page neither shows it again nor makes another.
+    response = RedirectResponse(
+        f"/presenter/sessions/{poll.code}#slides", status_code=status.HTTP_303_SEE_OTHER
+    )
+    value = _new_token_signer(settings).dumps({"code": poll.code, "p": kind.value, "t": token})
+    response.set_cookie(
+        SHOWN_ONCE_COOKIE,
+        value,
+        max_age=NEW_TOKEN_SECONDS,
+        path=_new_token_path(poll.code),
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request),
+    )
+    return response
+
+
+SHOWN_ONCE_COOKIE = "bg_shown_once"
+NEW_TOKEN_SECONDS = 120
+
+
+def _new_token_path(code: str) -> str:
+    return f"/presenter/sessions/{code}"
+
+
+def _new_token_signer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt="new-session-token")
+
+
+def _read_new_token(request: Request, settings: Settings, code: str) -> dict[str, str] | None:
+    """The token just made for this session, from the cookie ``issue_token`` set, if any."""
+    cookie = request.cookies.get(SHOWN_ONCE_COOKIE)
+    if not cookie or len(cookie) > 512:
+        return None
+    try:
+        found = _new_token_signer(settings).loads(cookie, max_age=NEW_TOKEN_SECONDS)
+    except BadSignature:
+        return None
+    if not isinstance(found, dict) or found.get("code") != code:
+        return None
+    return {"purpose": str(found.get("p", "")), "token": str(found.get("t", ""))}
+
+
+@router.post("/sessions/{code}/tokens/{purpose}/revoke", response_class=HTMLResponse)
+def revoke_token(
+    code: str,
+    purpose: str,
+    db: SessionDep,
+    publisher: PublisherDep,
+    _: PresenterPageDep,
+) -> Response:
+    """The view address or remote key stops working at once (open views say they ended)."""
+    kind = _slide_purpose(purpose)
+    poll = sessions.get_session(db, code)
+    session_tokens.revoke(db, poll.code, kind, publisher)
+    return RedirectResponse(
+        f"/presenter/sessions/{poll.code}#slides", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+@router.post("/sessions/{code}/view/framing", response_class=HTMLResponse)
+def view_framing(
+    code: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    _: PresenterPageDep,
+    framing: Annotated[str, Form(max_length=1000)] = "",
+    anywhere: Annotated[str, Form(max_length=1)] = "",
+) -> Response:
+    """Who may frame the view: the operator's list (empty), some of its sites, or any site
+    (``anywhere`` ticked, for a public talk)."""
+    poll = sessions.get_session(db, code)
+    chosen = session_tokens.ANYWHERE if _flag(anywhere) else framing
+    try:
+        session_tokens.set_framing(db, poll.code, settings.frame_ancestors, chosen)
+    except DomainError as exc:
+        db.rollback()
+        context = _control_context(request, db, settings, poll)
+        context["error"] = _error_key(exc)
+        return render(request, "pages/presenter/control.html", context, exc.status)
+    return RedirectResponse(
+        f"/presenter/sessions/{poll.code}#slides", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+@router.get("/sessions/{code}/qr-slide.{ext}")
+def qr_slide(
+    code: str,
+    ext: str,
+    db: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    _: PresenterPageDep,
+) -> Response:
+    """The QR slide at 1920x1080 as SVG or PNG, in the room's language: for decks that cannot
+    show a web page."""
+    if ext not in ("svg", "png"):
+        raise NotFound("the QR slide is qr-slide.svg or qr-slide.png", code="no_chart")
+    poll = sessions.get_session(db, code)
+    view = presenter.session_view(db, poll)
+    lang = i18n.supported(view.lang) or i18n.DEFAULT_LANGUAGE
+    url = join_url(settings, poll.code)
+    scan = i18n.translate(lang, "pres_scan_to_join")
+    slide = qr_charts.qr_slide(view.title, scan, poll.code, url, _short(url), lang)
+    svg = export.render_svg(templates.env, slide)
+    filename = f"beliefgap-{poll.code}-qr-slide-{lang}.{ext}"
+    headers = {"Content-Disposition": f'inline; filename="{filename}"', **NO_STORE}
+    if ext == "svg":
+        return Response(svg, media_type="image/svg+xml", headers=headers)
+    return Response(export.svg_to_png(svg, zoom=1.0), media_type="image/png", headers=headers)
