@@ -376,6 +376,8 @@ class VoteIn(BaseModel):
     """An open-text answer (a ``text`` phase)."""
     ranking: list[str] | None = PydanticField(default=None, max_length=20)
     """Option ids, the first ranked highest (a ``ranking`` phase)."""
+    slot: int | None = PydanticField(default=None, ge=0, le=2)
+    """Which of the phone's answers to a ``text`` phase this is (0 when not given)."""
 
 
 class VoteOut(BaseModel):
