@@ -387,4 +387,7 @@ class VoteOut(BaseModel):
     choice: str | None
     value: float | None
     ranking: list[str] | None = None
+    text: str | None = None
+    """An open-text answer as stored (masked where the blocklist masks); not yet shown."""
+    slot: int | None = None
     answered_at: datetime

@@ -220,6 +220,8 @@ def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut
             choice=ballot.choice,
             value=ballot.value,
             ranking=ballot.payload if ballot.phase.answer == "ranking" else None,
+            text=ballot.text.text if ballot.text is not None else None,
+            slot=ballot.text.slot if ballot.text is not None else None,
             answered_at=answered,
         )
         for ballot, public_id in zip(ballots, participants, strict=True)

@@ -211,7 +211,7 @@ class TextFormat:
                     name,
                     code="bad_blocklist",
                 )
-            else:
+            elif mode != "block" or words:  # the default (the seeded lists, block) says nothing
                 settings["blocklist"] = {"mode": mode, "words": list(words)}
         return FormatPart(settings=settings)
 

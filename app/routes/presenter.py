@@ -17,11 +17,11 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import TemplateNotFound
 from markupsafe import Markup
 
-from app import i18n, presenter, sessions, voting
+from app import i18n, moderation, presenter, sessions, voting
 from app.db import SessionDep
 from app.deps import EngineDep, PublisherDep, SettingsDep, TemplatesDep, is_https, render
 from app.errors import DomainError, Invalid, TooManyRequests
-from app.models import PollSession
+from app.models import PollSession, TextState
 from app.routes.api import join_url
 from app.security import (
     PRESENTER_COOKIE,
@@ -323,6 +323,7 @@ def _control_context(
     target = presenter.previewed_phase(view, phase)
     full = presenter.projector_results(db, poll)
     context["preview"] = target
+    context["queue"] = _queue(db, poll, view)
     room = sessions.pick_language(view.talk, poll.language)
     context["room_lang"] = i18n.supported(room) or i18n.DEFAULT_LANGUAGE
     context["gap"], context["shift"] = full.gap, full.shift
@@ -330,6 +331,40 @@ def _control_context(
         context["result"] = view.result(target.key)
         context["shows"] = presenter.revealed_slide(target, full.gap, full.shift, view.phases)
     return context
+
+
+def _queue(db: SessionDep, poll: PollSession, view: presenter.SessionView) -> Any:
+    """The moderation queue, when the session has an open-text phase."""
+    if not any(r.answer == "text" for r in view.results):
+        return None
+    return moderation.queue(db, poll)
+
+
+@router.post("/sessions/{code}/text-answers/{state}", response_class=HTMLResponse)
+async def moderate(
+    code: str,
+    state: TextState,
+    request: Request,
+    db: SessionDep,
+    publisher: PublisherDep,
+    _: PresenterPageDep,
+) -> Response:
+    """Show or hide open-text answers (``ids``, one or several) from the control page's queue:
+    with htmx the queue back, without it a 303 to the control page."""
+    form = await request.form()
+    try:
+        ids = [int(str(i)) for i in form.getlist("ids")[: moderation.MAX_MOVE + 1]]
+    except ValueError:
+        raise Invalid("answer ids are whole numbers", code="unknown_answer") from None
+    poll = sessions.get_session(db, code)
+    moderation.move(db, poll, ids, state, publisher)
+    if request.headers.get("hx-request") != "true":
+        return RedirectResponse(
+            f"/presenter/sessions/{poll.code}", status_code=status.HTTP_303_SEE_OTHER
+        )
+    lang = i18n.supported(request.query_params.get("lang") or "") or i18n.DEFAULT_LANGUAGE
+    context = {"queue": moderation.queue(db, poll), "poll": poll, "lang": lang}
+    return render(request, "partials/presenter/_queue.html", context)
 
 
 def _has_template(env: Any, name: str) -> bool:
