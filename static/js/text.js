@@ -23,11 +23,27 @@
     count.classList.toggle("aud-text__count--over", left < 0);
   }
 
+  // What the phone typed is kept while it types, so a refused answer comes back in its field
+  // to be corrected (the panel the server sends with the refusal has the field empty).
+  function draftKey(field) { return "bg-text-draft:" + location.pathname + ":" + field.id; }
+  function keep(field) {
+    try { sessionStorage.setItem(draftKey(field), field.value); } catch (e) { /* private mode */ }
+  }
+  function restore(field) {
+    var refused = document.querySelector("#aud-panel .aud-msg--error");
+    try {
+      var draft = sessionStorage.getItem(draftKey(field));
+      if (refused && !field.value && draft) field.value = draft;
+      else sessionStorage.removeItem(draftKey(field));
+    } catch (e) { /* private mode */ }
+  }
+
   function setUp(root) {
     root.querySelectorAll("[data-text-field]").forEach(function (field) {
       if (field.dataset.textReady) return;
       field.dataset.textReady = "1";
-      field.addEventListener("input", function () { update(field); });
+      restore(field);
+      field.addEventListener("input", function () { keep(field); update(field); });
       field.addEventListener("keydown", function (event) {
         if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
           event.preventDefault();
