@@ -49,7 +49,7 @@ from app.errors import (
 )
 from app.limits import BodyLimitMiddleware, Limits
 from app.live import Broadcaster, Publisher, Publishers, is_in_process
-from app.routes import api, pages, presenter, results, stream, talks
+from app.routes import api, pages, presenter, remote, results, stream, talks, view
 from app.routes.stream import LiveRenderer
 from app.security import CrossOriginGuard, LoginRequired, SecurityHeaders
 from app.sessions import SessionCache
@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
         LiveRenderer(engine, app.state.templates, app.state.sessions, app.state.key_figures),
     )
     app.state.broadcaster.listen(app.state.sessions.publish)
+    app.state.broadcaster.listen(view.RevokedViews(engine, app.state.broadcaster))
     app.state.publisher = Publishers(
         app.state.sessions, publisher if publisher is not None else app.state.broadcaster
     )
@@ -152,11 +153,13 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
 
     # The JSON API first: a room's votes are matched against the fewest routes.
     app.include_router(api.router)
+    app.include_router(remote.router)
     app.include_router(talks.router)
     app.include_router(talks.pages)
     app.include_router(stream.router)
     app.include_router(results.router)
     app.include_router(presenter.router)
+    app.include_router(view.router)
     app.include_router(pages.router)
     return app
 

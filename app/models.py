@@ -267,6 +267,38 @@ class PresenterLogin(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+class TokenPurpose(enum.StrEnum):
+    """What a session token lets its holder do (``SessionToken.purpose``)."""
+
+    view = "view"
+    """Watch the read-only live view: what the projector shows the room."""
+    remote = "remote"
+    """Move the session's phases (open, close, reveal, next), nothing else."""
+    moderator = "moderator"
+    """Moderate the session's open-text answers."""
+
+
+class SessionToken(SQLModel, table=True):
+    """A capability on one session, held by whoever has its address or key: only a hash of
+    the random token is stored, so the table gives no working token away. Revoking keeps the
+    row (``revoked_at``), so an old address stays refused rather than unknown to an audit."""
+
+    __tablename__ = "session_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="poll_session.id", index=True, ondelete="CASCADE")
+    purpose: str = Field(max_length=16)
+    """A ``TokenPurpose``."""
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    """SHA-256 of the token, hex."""
+    created_at: datetime = _utc_column(nullable=False)
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    frame_ancestors: str | None = Field(default=None, max_length=1000)
+    """View tokens: who may frame the view. None: the operator's list
+    (``BELIEFGAP_FRAME_ANCESTORS``); ``*``: any site (a public talk); else some of the
+    operator's sources."""
+
+
 # --------------------------------------------------------------------------- API schemas
 # Non-table models validate their input (table models skip validation).
 

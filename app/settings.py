@@ -99,11 +99,13 @@ class Settings(BaseSettings):
     ends it at once, on the server: a saved copy of the cookie stops working."""
 
     frame_ancestors: str = "'self'"
-    """Who may show the projector in a frame (slides that embed it): a space-separated list of
-    CSP sources, such as ``'self' https://slides.example.org``; ``'none'`` forbids it. Every
-    other page may be framed only by this app itself. Slides on another site only work when
-    the presenter's browser sends the app's cookies there: same-site (another port or a
-    sibling subdomain), as browsers keep SameSite=Strict cookies out of cross-site frames."""
+    """Who may show the projector and a session's read-only view in a frame (slides that embed
+    them): a space-separated list of CSP sources, such as ``'self' https://slides.example.org``;
+    ``'none'`` forbids it. Every other page may be framed only by this app itself. The
+    projector in slides on another site only works when the presenter's browser sends the
+    app's cookies there: same-site (another port or a sibling subdomain), as browsers keep
+    SameSite=Strict cookies out of cross-site frames; the read-only view needs no cookie, and
+    a presenter may narrow this list for a session or let any site frame it (docs/slides.md)."""
 
     api_docs: bool = False
     """Serve the interactive API documentation at ``/docs``. It loads Swagger UI from the

@@ -10,7 +10,9 @@ public vote API. Saves to docs/screenshots/:
 - control.png    1440x900   the presenter's control page while the room answers, previewing the
                             belief gap slide that Reveal will show;
 - projector.png  1920x1080  the belief gap slide, revealed;
-- results.png    1440 wide  the top of the session's results page.
+- results.png    1440 wide  the top of the session's results page;
+- view-*.png     1280x720   the read-only view in its display modes (VIEW_MODES), and
+  qr-slide.png   1920x1080  the QR slide.
 
 Needs Chromium (BELIEFGAP_CHROMIUM, default /usr/bin/chromium) and Playwright for Python.
 """
@@ -115,6 +117,16 @@ def tap(phone: Any, phase: str, option: str) -> None:
     settled(phone)
 
 
+VIEW_MODES = (
+    ("view-gap", "?phase=field"),
+    ("view-overlay", "?phase=belief&mode=overlay&theme=dark"),
+    ("view-qr", "?mode=qr"),
+    ("view-dark-cb", "?phase=definition&theme=dark&palette=cb"),
+)
+"""The read-only view's screenshots at 1280x720: a pinned phase (the belief gap), the overlay
+(transparent), the QR code alone, dark with the colour-blind palette."""
+
+
 def run(out: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -210,12 +222,29 @@ def run(out: Path) -> None:
                     full_page=True,
                     clip={"x": 0, "y": 0, "width": 1440, "height": height},
                 )
+                # The read-only view in its display modes, and the QR slide (docs/slides.md).
+                control.goto(f"{url}/presenter/sessions/{code}")
+                control.locator("[data-action=view-issue]").click()
+                address = control.locator("[data-token=view]").input_value()
+                token = address.rsplit("/", 1)[-1]
+                viewer = browser.new_context(viewport={"width": 1280, "height": 720})
+                view = viewer.new_page()
+                for name, query in VIEW_MODES:
+                    view.goto(f"{url}/view/{token}{query}")
+                    view.wait_for_selector("#stage .slide", timeout=WAIT_MS)
+                    settled(view)
+                    time.sleep(0.5)  # bars grow with a short transition
+                    view.screenshot(
+                        path=str(out / f"{name}.png"), omit_background="overlay" in query
+                    )
+                slide = control.request.get(f"{url}/presenter/sessions/{code}/qr-slide.png")
+                (out / "qr-slide.png").write_bytes(slide.body())
                 browser.close()
         finally:
             for person in crowd:
                 person.close()
             server.stop()
-    for name in ("phone", "control", "projector", "results"):
+    for name in ("phone", "control", "projector", "results", *(n for n, _ in VIEW_MODES)):
         print(out / f"{name}.png")
 
 

@@ -47,6 +47,8 @@ class RenderRequest:
     connections: int = 0
     """Open audience connections to this session, for the presenter's counts."""
     panel_langs: frozenset[str] = frozenset()
+    room_langs: frozenset[str] = frozenset()
+    """For read-only views: the counts the room sees on the projector, per language."""
 
 
 @dataclass
@@ -57,6 +59,8 @@ class Frames:
     results: dict[str, bytes] = field(default_factory=dict)
     counts: dict[str, bytes] = field(default_factory=dict)
     panels: dict[str, bytes] = field(default_factory=dict)
+    room: dict[str, bytes] = field(default_factory=dict)
+    """The room's counts (sent as ``counts`` to read-only views)."""
 
 
 Renderer = Callable[[RenderRequest], Frames]
@@ -80,19 +84,31 @@ def encode_event(event: str, data: str) -> bytes:
 
 
 class Subscriber:
-    """One open event stream: its language, whether it is the presenter (counts) or a phone
-    (the pushed question panel), its bounded queue."""
+    """One open event stream: its language, whether it is the presenter (counts), a read-only
+    view (what the projector shows the room: state and the room's counts, no results) or a
+    phone (the pushed question panel), its bounded queue."""
 
-    def __init__(self, code: str, lang: str, presenter: bool, queue_size: int) -> None:
+    def __init__(
+        self,
+        code: str,
+        lang: str,
+        presenter: bool,
+        queue_size: int,
+        room: bool = False,
+        tag: str = "",
+    ) -> None:
         self.code = code
         self.lang = lang
         self.presenter = presenter
+        self.room = room and not presenter
+        self.tag = tag
+        """What opened the stream, for ``Broadcaster.end_tagged`` (a view's token hash)."""
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=queue_size)
         self.closed = False
 
     @property
     def phone(self) -> bool:
-        return not self.presenter
+        return not self.presenter and not self.room
 
     def offer(self, frame: bytes) -> None:
         if self.closed:
@@ -103,13 +119,16 @@ class Subscriber:
             log.info("disconnecting a slow client of session %s", self.code)
             self.close()
 
-    def close(self) -> None:
-        """End the stream: whatever is queued is dropped, the reader gets None next."""
+    def close(self, last: bytes = b"") -> None:
+        """End the stream: whatever is queued is dropped; the reader gets ``last`` (if any),
+        then None."""
         if self.closed:
             return
         self.closed = True
         while not self.queue.empty():
             self.queue.get_nowait()
+        if last:
+            self.queue.put_nowait(last)
         self.queue.put_nowait(None)
 
     async def frames(self, ping_after: float | None = None) -> AsyncIterator[bytes]:
@@ -128,19 +147,25 @@ class Subscriber:
             yield frame
 
 
+SnapshotKey = tuple[str, bool, bool, bool]
+"""Who shares a snapshot: language, presenter, phone, read-only view."""
+
+
 @dataclass
 class _Channel:
     code: str
     subscribers: set[Subscriber] = field(default_factory=set)
     presenters: int = 0
     """How many of the subscribers are presenter streams (a room has thousands of phones)."""
+    rooms: int = 0
+    """How many are read-only views (not counted as the audience's connections)."""
     dirty_state: bool = False
     dirty_results: bool = False
     dirty_counts: bool = False
     timer: asyncio.TimerHandle | None = None
     rendering: bool = False
     last: dict[tuple[str, str], bytes] = field(default_factory=dict)
-    snapshots: dict[tuple[str, bool, bool], asyncio.Future[Frames]] = field(default_factory=dict)
+    snapshots: dict[SnapshotKey, asyncio.Future[Frames]] = field(default_factory=dict)
 
     @property
     def dirty(self) -> bool:
@@ -290,7 +315,9 @@ class Broadcaster:
                 code=channel.code,
                 state=channel.dirty_state,
                 results_langs=(
-                    frozenset(s.lang for s in subscribers) if channel.dirty_results else frozenset()
+                    frozenset(s.lang for s in subscribers if not s.room)
+                    if channel.dirty_results
+                    else frozenset()
                 ),
                 counts_langs=(
                     frozenset(s.lang for s in subscribers if s.presenter)
@@ -303,11 +330,16 @@ class Broadcaster:
                     if channel.dirty_state
                     else frozenset()
                 ),
+                room_langs=(
+                    frozenset(s.lang for s in subscribers if s.room)
+                    if channel.dirty_counts
+                    else frozenset()
+                ),
             )
             # Reset before reading: a commit after this point marks the channel dirty again.
             channel.dirty_state = channel.dirty_results = channel.dirty_counts = False
             if not subscribers or not (
-                request.state or request.results_langs or request.counts_langs
+                request.state or request.results_langs or request.counts_langs or request.room_langs
             ):
                 return
             frames = await self._render(request)
@@ -342,16 +374,25 @@ class Broadcaster:
         for lang, frame in frames.panels.items():
             if channel.last.get(("panel", lang)) != frame:
                 fresh[("panel", lang)] = frame
+        for lang, frame in frames.room.items():
+            if channel.last.get(("room", lang)) != frame:
+                fresh[("room", lang)] = frame
         channel.last.update(fresh)
         # What one subscriber gets, joined into one write: a room of phones is a single send
         # each for a question that opens (state and panel), the same bytes for each language.
-        joined: dict[tuple[str, bool], bytes] = {}
+        joined: dict[tuple[str, bool, bool], bytes] = {}
         for subscriber in list(channel.subscribers):
-            key = (subscriber.lang, subscriber.presenter)
+            key = (subscriber.lang, subscriber.presenter, subscriber.room)
             out = joined.get(key)
             if out is None:
-                third = "counts" if subscriber.presenter else "panel"
-                parts = (("state", ""), ("results", subscriber.lang), (third, subscriber.lang))
+                if subscriber.room:
+                    parts: tuple[tuple[str, str], ...] = (
+                        ("state", ""),
+                        ("room", subscriber.lang),
+                    )
+                else:
+                    third = "counts" if subscriber.presenter else "panel"
+                    parts = (("state", ""), ("results", subscriber.lang), (third, subscriber.lang))
                 out = joined[key] = b"".join(fresh[part] for part in parts if part in fresh)
             if out:
                 subscriber.offer(out)
@@ -360,18 +401,20 @@ class Broadcaster:
 
     @asynccontextmanager
     async def subscribe(
-        self, code: str, lang: str, presenter: bool = False
+        self, code: str, lang: str, presenter: bool = False, room: bool = False, tag: str = ""
     ) -> AsyncIterator[Subscriber]:
-        """Register a stream for a session. Subscribe first, then take the snapshot: a change
-        committed in between is delivered after it, so nothing is missed."""
+        """Register a stream for a session (``room``: a read-only view; ``tag``: what opened
+        it, see ``end_tagged``). Subscribe first, then take the snapshot: a change committed in
+        between is delivered after it, so nothing is missed."""
         if not self.started:
             raise RuntimeError("the broadcaster is not running")
         channel = self._channels.get(code)
         if channel is None:
             channel = self._channels[code] = _Channel(code)
-        subscriber = Subscriber(code, lang, presenter, self.queue_size)
+        subscriber = Subscriber(code, lang, presenter, self.queue_size, room, tag)
         channel.subscribers.add(subscriber)
         channel.presenters += presenter
+        channel.rooms += subscriber.room
         self._connections_changed(channel, subscriber)
         try:
             yield subscriber
@@ -379,13 +422,14 @@ class Broadcaster:
             subscriber.closed = True
             channel.subscribers.discard(subscriber)
             channel.presenters -= presenter
+            channel.rooms -= subscriber.room
             if channel.subscribers:
                 self._connections_changed(channel, subscriber)
             elif not channel.rendering and not channel.snapshots:
                 self._forget(channel)
 
     def _connections(self, channel: _Channel) -> int:
-        return len(channel.subscribers) - channel.presenters
+        return len(channel.subscribers) - channel.presenters - channel.rooms
 
     def _connections_changed(self, channel: _Channel, subscriber: Subscriber) -> None:
         if subscriber.phone and channel.presenters:
@@ -397,6 +441,29 @@ class Broadcaster:
             if channel.timer is not None:
                 channel.timer.cancel()
             del self._channels[channel.code]
+
+    def tags(self, code: str | None = None) -> dict[str, set[str]]:
+        """The tags of this process's open streams, by session (of ``code`` only, if given)."""
+        found: dict[str, set[str]] = {}
+        channels = [self._channels.get(code)] if code else list(self._channels.values())
+        for channel in channels:
+            if channel is None:
+                continue
+            tags = {s.tag for s in channel.subscribers if s.tag}
+            if tags:
+                found[channel.code] = tags
+        return found
+
+    def end_tagged(self, code: str, tag: str, last: Callable[[str], bytes]) -> int:
+        """End the session's streams opened with ``tag`` (a revoked view's), each with
+        ``last(its language)`` as its last event. Event loop only. Returns how many ended."""
+        channel = self._channels.get(code)
+        ended = 0
+        for subscriber in list(channel.subscribers) if channel else ():
+            if subscriber.tag == tag and not subscriber.closed:
+                subscriber.close(last(subscriber.lang))
+                ended += 1
+        return ended
 
     def subscriber_count(self, code: str) -> int:
         channel = self._channels.get(code)
@@ -410,7 +477,7 @@ class Broadcaster:
         they subscribed."""
         assert self._loop is not None
         channel = self._channels[subscriber.code]
-        key = (subscriber.lang, subscriber.presenter, subscriber.phone)
+        key = (subscriber.lang, subscriber.presenter, subscriber.phone, subscriber.room)
         future = channel.snapshots.get(key)
         if future is None:
             future = channel.snapshots[key] = self._loop.create_future()
@@ -425,21 +492,27 @@ class Broadcaster:
             out.append(frames.counts[subscriber.lang])
         if subscriber.phone and subscriber.lang in frames.panels:
             out.append(frames.panels[subscriber.lang])
+        if subscriber.room and subscriber.lang in frames.room:
+            out.append(frames.room[subscriber.lang])
         return out
 
     def _start_snapshot(
-        self, channel: _Channel, key: tuple[str, bool, bool], future: asyncio.Future[Frames]
+        self,
+        channel: _Channel,
+        key: SnapshotKey,
+        future: asyncio.Future[Frames],
     ) -> None:
         if channel.snapshots.get(key) is future:
             del channel.snapshots[key]
-        lang, presenter, phone = key
+        lang, presenter, phone, room = key
         request = RenderRequest(
             code=channel.code,
             state=True,
-            results_langs=frozenset({lang}),
+            results_langs=frozenset() if room else frozenset({lang}),
             counts_langs=frozenset({lang}) if presenter else frozenset(),
             connections=self._connections(channel),
             panel_langs=frozenset({lang}) if phone else frozenset(),
+            room_langs=frozenset({lang}) if room else frozenset(),
         )
 
         async def run() -> None:

@@ -17,11 +17,20 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import TemplateNotFound
 from markupsafe import Markup
 
-from app import i18n, moderation, presenter, sessions, voting
+from app import export, i18n, moderation, presenter, session_tokens, sessions, voting
+from app.charts import qr as qr_charts
 from app.db import SessionDep
-from app.deps import EngineDep, PublisherDep, SettingsDep, TemplatesDep, is_https, render
-from app.errors import DomainError, Invalid, TooManyRequests
-from app.models import PollSession, TextState
+from app.deps import (
+    NO_STORE,
+    EngineDep,
+    PublisherDep,
+    SettingsDep,
+    TemplatesDep,
+    is_https,
+    render,
+)
+from app.errors import DomainError, Invalid, NotFound, TooManyRequests
+from app.models import PollSession, SessionToken, TextState, TokenPurpose
 from app.routes.api import join_url
 from app.security import (
     PRESENTER_COOKIE,
@@ -202,6 +211,8 @@ def _error_key(exc: DomainError) -> str:
         "bad_countdown": "pres_error_countdown",
         "unknown_phase": "pres_error_phase",
         "unknown_session": "pres_error_session",
+        "bad_framing": "slides_error_framing",
+        "no_view_token": "slides_error_no_view",
     }
     return known.get(exc.code, "pres_error_generic")
 
@@ -268,7 +279,7 @@ def projector_page(
     _: PresenterPageDep,
 ) -> Response:
     poll = sessions.get_session(db, code)
-    context = _stage_context(request, db, settings, templates, poll)
+    context = stage_context(request, db, settings, templates, poll)
     return render(request, "pages/presenter/projector.html", context)
 
 
@@ -282,17 +293,20 @@ def projector_stage(
     _: PresenterPageDep,
 ) -> Response:
     poll = sessions.get_session(db, code)
-    context = _stage_context(request, db, settings, templates, poll)
+    context = stage_context(request, db, settings, templates, poll)
     return render(request, "partials/presenter/_stage.html", context)
 
 
-def _stage_context(
+def stage_context(
     request: Request,
     db: SessionDep,
     settings: Settings,
     templates: Jinja2Templates,
     poll: PollSession,
+    pinned: str = "",
 ) -> dict[str, Any]:
+    """What the projector's slide needs (the read-only view's too); ``pinned``: draw that
+    phase (NotFound if there is no such phase) rather than the one the room is on."""
     context = _session_context(request, db, settings, poll)
     view: presenter.SessionView = context["view"]
     # The projector speaks the session's language (the room's), not the laptop's.
@@ -301,9 +315,12 @@ def _stage_context(
     env = templates.env
     context["gap"] = full.gap if _has_template(env, "partials/charts/_gap.html") else None
     context["shift"] = full.shift if _has_template(env, "partials/charts/_shift.html") else None
-    if view.current is not None:
+    shown = presenter.previewed_phase(view, pinned) if pinned else view.current
+    if pinned:
+        context["pinned"] = shown
+    if shown is not None:
         context["shows"] = presenter.revealed_slide(
-            view.current, context["gap"], context["shift"], view.phases
+            shown, context["gap"], context["shift"], view.phases
         )
     return context
 
@@ -327,6 +344,9 @@ def _control_context(
     room = sessions.pick_language(view.talk, poll.language)
     context["room_lang"] = i18n.supported(room) or i18n.DEFAULT_LANGUAGE
     context["gap"], context["shift"] = full.gap, full.shift
+    context["tokens"] = _token_rows(db, poll)
+    context["frame_ancestors"] = settings.frame_ancestors
+    context["public_url"] = settings.resolved_public_url
     if target is not None:
         context["result"] = view.result(target.key)
         context["shows"] = presenter.revealed_slide(target, full.gap, full.shift, view.phases)
@@ -365,6 +385,14 @@ async def moderate(
     lang = i18n.supported(request.query_params.get("lang") or "") or i18n.DEFAULT_LANGUAGE
     context = {"queue": moderation.queue(db, poll), "poll": poll, "lang": lang}
     return render(request, "partials/presenter/_queue.html", context)
+
+
+def _token_rows(db: SessionDep, poll: PollSession) -> dict[str, SessionToken | None]:
+    """The session's live view address and remote key (their rows: the tokens are not kept)."""
+    return {
+        purpose.value: session_tokens.live_token(db, poll, purpose)
+        for purpose in (TokenPurpose.view, TokenPurpose.remote)
+    }
 
 
 def _has_template(env: Any, name: str) -> bool:
@@ -406,7 +434,7 @@ def _after_action(
             target += "/projector"
         return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     if view == "stage":
-        context = _stage_context(request, db, settings, templates, poll)
+        context = stage_context(request, db, settings, templates, poll)
         template = "partials/presenter/_stage.html"
     else:
         context = _session_context(request, db, settings, poll)
@@ -549,3 +577,105 @@ def delete_session(
     return RedirectResponse(
         f"/presenter?deleted={poll.code}", status_code=status.HTTP_303_SEE_OTHER
     )
+
+
+# --------------------------------------------------------------------------- in the slides
+
+SLIDE_PURPOSES = {"view": TokenPurpose.view, "remote": TokenPurpose.remote}
+
+
+def _slide_purpose(purpose: str) -> TokenPurpose:
+    found = SLIDE_PURPOSES.get(purpose)
+    if found is None:
+        raise NotFound(f"no token kind {purpose[:40]!r}", code="unknown_token_kind")
+    return found
+
+
+@router.post("/sessions/{code}/tokens/{purpose}", response_class=HTMLResponse)
+def issue_token(
+    code: str,
+    purpose: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    publisher: PublisherDep,
+    _: PresenterPageDep,
+) -> Response:
+    """A new view address or remote key for the session (the old one stops working). The page
+    shows it this once: only its hash is kept."""
+    kind = _slide_purpose(purpose)
+    poll = sessions.get_session(db, code)
+    token = session_tokens.issue(db, poll.code, kind, publisher)
+    context = _control_context(request, db, settings, poll)
+    context["new_token"] = {"purpose": kind.value, "token": token}
+    return render(request, "pages/presenter/control.html", context)
+
+
+@router.post("/sessions/{code}/tokens/{purpose}/revoke", response_class=HTMLResponse)
+def revoke_token(
+    code: str,
+    purpose: str,
+    db: SessionDep,
+    publisher: PublisherDep,
+    _: PresenterPageDep,
+) -> Response:
+    """The view address or remote key stops working at once (open views say they ended)."""
+    kind = _slide_purpose(purpose)
+    poll = sessions.get_session(db, code)
+    session_tokens.revoke(db, poll.code, kind, publisher)
+    return RedirectResponse(
+        f"/presenter/sessions/{poll.code}#slides", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+@router.post("/sessions/{code}/view/framing", response_class=HTMLResponse)
+def view_framing(
+    code: str,
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    _: PresenterPageDep,
+    framing: Annotated[str, Form(max_length=1000)] = "",
+    anywhere: Annotated[str, Form(max_length=1)] = "",
+) -> Response:
+    """Who may frame the view: the operator's list (empty), some of its sites, or any site
+    (``anywhere`` ticked, for a public talk)."""
+    poll = sessions.get_session(db, code)
+    chosen = session_tokens.ANYWHERE if _flag(anywhere) else framing
+    try:
+        session_tokens.set_framing(db, poll.code, settings.frame_ancestors, chosen)
+    except DomainError as exc:
+        db.rollback()
+        context = _control_context(request, db, settings, poll)
+        context["error"] = _error_key(exc)
+        return render(request, "pages/presenter/control.html", context, exc.status)
+    return RedirectResponse(
+        f"/presenter/sessions/{poll.code}#slides", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+@router.get("/sessions/{code}/qr-slide.{ext}")
+def qr_slide(
+    code: str,
+    ext: str,
+    db: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    _: PresenterPageDep,
+) -> Response:
+    """The QR slide at 1920x1080 as SVG or PNG, in the room's language: for decks that cannot
+    show a web page."""
+    if ext not in ("svg", "png"):
+        raise NotFound("the QR slide is qr-slide.svg or qr-slide.png", code="no_chart")
+    poll = sessions.get_session(db, code)
+    view = presenter.session_view(db, poll)
+    lang = i18n.supported(view.lang) or i18n.DEFAULT_LANGUAGE
+    url = join_url(settings, poll.code)
+    scan = i18n.translate(lang, "pres_scan_to_join")
+    slide = qr_charts.qr_slide(view.title, scan, poll.code, url, _short(url), lang)
+    svg = export.render_svg(templates.env, slide)
+    filename = f"beliefgap-{poll.code}-qr-slide-{lang}.{ext}"
+    headers = {"Content-Disposition": f'inline; filename="{filename}"', **NO_STORE}
+    if ext == "svg":
+        return Response(svg, media_type="image/svg+xml", headers=headers)
+    return Response(export.svg_to_png(svg, zoom=1.0), media_type="image/png", headers=headers)

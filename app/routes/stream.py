@@ -75,7 +75,7 @@ class LiveRenderer:
             if request.state:
                 public = sessions.session_public(db, poll)
                 frames.state = encode_event("state", state_json(public))
-            if not (request.results_langs or request.counts_langs):
+            if not (request.results_langs or request.counts_langs or request.room_langs):
                 return frames
             results = phase_results(db, poll)
             if request.results_langs:
@@ -102,6 +102,14 @@ class LiveRenderer:
                         poll=poll,
                     )
                     frames.counts[lang] = encode_event("counts", html)
+            if request.room_langs:
+                # What the projector shows the room of these counts: the answers of the
+                # phases that have been open, the charts of the revealed ones.
+                counts = self.templates.get_template("partials/presenter/_counts.html")
+                seen = [r for r in results if r.state != "pending"]
+                for lang in sorted(request.room_langs):
+                    html = counts.render(results=seen, room=True, lang=lang)
+                    frames.room[lang] = encode_event("counts", html)
         return frames
 
     def _panels(self, request: RenderRequest, frames: Frames) -> None:
@@ -148,12 +156,19 @@ def _utc_iso(moment: datetime | None) -> str | None:
 
 
 async def event_stream(
-    broadcaster: Broadcaster, code: str, lang: str, presenter: bool, ping_seconds: float
+    broadcaster: Broadcaster,
+    code: str,
+    lang: str,
+    presenter: bool,
+    ping_seconds: float,
+    *,
+    room: bool = False,
+    tag: str = "",
 ) -> AsyncIterator[bytes]:
     """One client's stream: subscribe, send the snapshot, then every update (a ping after
     ``ping_seconds`` without one) until the client leaves, falls too far behind, or the server
-    shuts down."""
-    async with broadcaster.subscribe(code, lang, presenter) as subscriber:
+    shuts down. ``room`` and ``tag``: a read-only view's stream (``Broadcaster.subscribe``)."""
+    async with broadcaster.subscribe(code, lang, presenter, room=room, tag=tag) as subscriber:
         retry = f"retry: {random.randint(*RECONNECT_MS)}\n\n".encode()
         yield b"".join([retry, *await broadcaster.snapshot(subscriber)])  # one write
         async for frame in subscriber.frames(ping_after=ping_seconds):

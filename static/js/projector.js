@@ -1,4 +1,4 @@
-// The projector: keyboard (right arrow = next, at most once a second; R = reveal/hide, Q = QR code, F = full screen,
+// The projector and the read-only view (no keys there): keyboard (right arrow = next, at most once a second; R = reveal/hide, Q = QR code, F = full screen,
 // D = dark theme), countdowns, a cursor that hides when the mouse rests, and a small mark while
 // the event stream is lost.
 (function () {
@@ -12,8 +12,10 @@
   ];
 
   var body = document.body;
+  // The read-only view (/view/...) takes its theme from its address and has no keys.
+  var readOnly = body.classList.contains("view");
   try {
-    if (localStorage.getItem("bg-projector-theme") === "dark") {
+    if (!readOnly && localStorage.getItem("bg-projector-theme") === "dark") {
       body.classList.replace("theme-light", "theme-dark");
     }
   } catch (e) { /* storage may be off */ }
@@ -57,6 +59,7 @@
     }
   }
   document.addEventListener("keydown", function (event) {
+    if (readOnly) return;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     switch (event.key) {
       case "ArrowRight":
@@ -113,6 +116,9 @@
       });
     }
     heard();
+  });
+  body.addEventListener("htmx:sseClose", function () { // the view's address was revoked
+    streamOpen = false;
   });
   body.addEventListener("htmx:sseError", function () {
     streamOpen = false;
