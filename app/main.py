@@ -49,7 +49,7 @@ from app.errors import (
 )
 from app.limits import BodyLimitMiddleware, Limits
 from app.live import Broadcaster, Publisher, Publishers, is_in_process
-from app.routes import api, pages, presenter, remote, results, stream, talks, view
+from app.routes import api, moderate, pages, presenter, remote, results, stream, talks, view
 from app.routes.stream import LiveRenderer
 from app.security import CrossOriginGuard, LoginRequired, SecurityHeaders
 from app.sessions import SessionCache
@@ -160,6 +160,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.include_router(results.router)
     app.include_router(presenter.router)
     app.include_router(view.router)
+    app.include_router(moderate.router)
     app.include_router(pages.router)
     return app
 

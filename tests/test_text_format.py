@@ -323,3 +323,38 @@ def test_the_editor_adds_an_open_why_after_the_stance(client: TestClient) -> Non
     assert 'name="phases.1.answers_per_phone"' in added.text
     assert "Why do you think so? A few words." in added.text
     assert "你为什么这样想？写几个词。" in added.text
+
+
+def test_a_moderator_link_moderates_one_session_until_it_is_revoked(
+    client: TestClient, app: FastAPI
+) -> None:
+    code = _room(client)
+    other = new_session(client, talk="why")
+    phase_action(client, other, "why", "open")
+    assert _vote(app, code, "first answer").status_code == 200
+    assert _vote(app, other, "elsewhere answer").status_code == 200
+    log_in(client)
+    made = client.post(f"/presenter/sessions/{code}/tokens/moderator")
+    assert made.status_code == 200
+    link = re.search(r'value="[^"]*(/moderate/[A-Za-z0-9_-]{22})"', made.text)
+    assert link is not None, "the control page shows the new link once"
+    url = link.group(1)
+    cohost = TestClient(app)  # no cookie, no admin token
+    page = cohost.get(url)
+    assert page.status_code == 200 and "first answer" in page.text
+    assert "elsewhere answer" not in page.text  # only its own session
+    assert cohost.get(f"/presenter/sessions/{code}", follow_redirects=False).status_code == 303
+    first = _queue(client, code)["answers"][0]["id"]
+    elsewhere = _queue(client, other)["answers"][0]["id"]
+    refused = cohost.post(f"{url}/shown", data={"ids": str(elsewhere)})
+    assert refused.status_code == 422 and _phase(client, other)["shown"] == 0
+    moved = cohost.post(f"{url}/shown", data={"ids": str(first)}, headers={"HX-Request": "true"})
+    assert moved.status_code == 200 and "first answer" not in moved.text
+    assert _phase(client, code)["shown"] == 1
+    revoked = client.post(
+        f"/presenter/sessions/{code}/tokens/moderator/revoke", follow_redirects=False
+    )
+    assert revoked.status_code == 303
+    assert cohost.get(url).status_code == 404
+    assert cohost.post(f"{url}/hidden", data={"ids": str(first)}).status_code == 404
+    assert _phase(client, code)["shown"] == 1

@@ -391,7 +391,7 @@ def _token_rows(db: SessionDep, poll: PollSession) -> dict[str, SessionToken | N
     """The session's live view address and remote key (their rows: the tokens are not kept)."""
     return {
         purpose.value: session_tokens.live_token(db, poll, purpose)
-        for purpose in (TokenPurpose.view, TokenPurpose.remote)
+        for purpose in (TokenPurpose.view, TokenPurpose.remote, TokenPurpose.moderator)
     }
 
 
@@ -581,7 +581,11 @@ def delete_session(
 
 # --------------------------------------------------------------------------- in the slides
 
-SLIDE_PURPOSES = {"view": TokenPurpose.view, "remote": TokenPurpose.remote}
+SLIDE_PURPOSES = {
+    "view": TokenPurpose.view,
+    "remote": TokenPurpose.remote,
+    "moderator": TokenPurpose.moderator,
+}
 
 
 def _slide_purpose(purpose: str) -> TokenPurpose:
@@ -623,8 +627,9 @@ def revoke_token(
     kind = _slide_purpose(purpose)
     poll = sessions.get_session(db, code)
     session_tokens.revoke(db, poll.code, kind, publisher)
+    where = "#moderator" if kind == TokenPurpose.moderator else "#slides"
     return RedirectResponse(
-        f"/presenter/sessions/{poll.code}#slides", status_code=status.HTTP_303_SEE_OTHER
+        f"/presenter/sessions/{poll.code}{where}", status_code=status.HTTP_303_SEE_OTHER
     )
 
 
