@@ -358,3 +358,17 @@ def test_a_moderator_link_moderates_one_session_until_it_is_revoked(
     assert cohost.get(url).status_code == 404
     assert cohost.post(f"{url}/hidden", data={"ids": str(first)}).status_code == 404
     assert _phase(client, code)["shown"] == 1
+
+
+def test_a_phone_that_erases_its_answers_takes_its_texts_with_them(
+    client: TestClient, app: FastAPI
+) -> None:
+    code = _room(client, moderation="post")
+    phone = TestClient(app)
+    sent = phone.post(f"/api/v1/sessions/{code}/votes", json={"phase": "why", "text": "mine"})
+    assert sent.status_code == 200
+    assert _vote(app, code, "theirs").status_code == 200
+    assert phone.delete(f"/api/v1/sessions/{code}/me").status_code == 204
+    phase = _phase(client, code)
+    assert (phase["n"], phase["shown"]) == (1, 1)
+    assert [t["term"] for t in phase["terms"]] == ["theirs"]
