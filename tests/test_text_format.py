@@ -145,6 +145,10 @@ def test_the_phone_answers_in_its_form_and_reads_why_a_text_is_refused(
         headers=htmx,
     )
     assert "最多 12 个字" in zh.text
+    huge = phone.post(
+        f"/j/{code}/vote", data={"phase": "why", "text": "y" * 3000, "slot": "0"}, headers=htmx
+    )
+    assert huge.status_code == 422 and "at most 12 characters" in huge.text
     sent = phone.post(
         f"/j/{code}/vote", data={"phase": "why", "text": "涌现能力", "slot": "0"}, headers=htmx
     )

@@ -246,8 +246,10 @@ class TextFormat:
         slot = (form.get(FORM_SLOT) or "0").strip()
         if not slot.isascii() or not slot.isdigit() or len(slot) > 1:
             raise Invalid("'slot' is 0 to 2", code="bad_slot")
-        # the form's text is checked by ``validate`` as the API's is (RAW_MAX keeps it cheap)
-        return {"text": raw if raw is not None else None, "slot": int(slot)}
+        if raw is not None and len(raw) > text_rules.RAW_MAX:  # no limit allows it
+            raise Invalid("the text is refused: too_long", code="text_too_long")
+        # the form's text is checked by ``validate`` as the API's is
+        return {"text": raw, "slot": int(slot)}
 
     def public(self, min_value: float | None, max_value: float | None) -> dict[str, Any]:
         return {}
