@@ -694,9 +694,9 @@ def test_open_text_answers_are_escaped_in_the_cloud_and_the_queue(
     live_app: FastAPI, live_client: TestClient
 ) -> None:
     """Every payload sent as an open-text answer: those the rules refuse are refused (a 4xx);
-    the rest wait in the presenter's queue (the control page, its htmx fragment, the "counts"
-    event) and, half of them shown, make the word cloud (SVG, the phone's page, the projector,
-    the results page): each shown as text."""
+    the rest wait in the presenter's queue (the control page and its fragments) and, half of
+    them shown, make the word cloud (SVG, the phone's page, the projector, the results page):
+    each shown as text."""
     client = live_client
     talk = {
         "slug": "hostile-text",
@@ -745,8 +745,9 @@ def test_open_text_answers_are_escaped_in_the_cloud_and_the_queue(
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
     check_html("phone page (cloud)", get(TestClient(live_app), f"/j/{code}"))
     for frame in read_frames(client, code, "en", presenter=True, n=3):
-        check_html("presenter stream (queue)", frame)
+        check_html("presenter stream", frame)
     log_in(client)
+    check_html("queue (control page's fetch)", get(client, f"/presenter/sessions/{code}/queue"))
     control = get(client, f"/presenter/sessions/{code}")
     check_html("control page (queue)", control)
     assert "queue__item" in control and MARKER.search(control)

@@ -360,6 +360,18 @@ def _queue(db: SessionDep, poll: PollSession, view: presenter.SessionView) -> An
     return moderation.queue(db, poll)
 
 
+@router.get("/sessions/{code}/queue", response_class=HTMLResponse)
+def moderation_queue(code: str, request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
+    """The control page's moderation queue alone (fetched again as answers arrive)."""
+    poll = sessions.get_session(db, code)
+    return render(request, "partials/presenter/_queue.html", _queue_context(request, db, poll))
+
+
+def _queue_context(request: Request, db: SessionDep, poll: PollSession) -> dict[str, Any]:
+    lang = i18n.supported(request.query_params.get("lang") or "") or i18n.DEFAULT_LANGUAGE
+    return {"queue": moderation.queue(db, poll), "poll": poll, "lang": lang}
+
+
 @router.post("/sessions/{code}/text-answers/{state}", response_class=HTMLResponse)
 async def moderate(
     code: str,
@@ -382,9 +394,7 @@ async def moderate(
         return RedirectResponse(
             f"/presenter/sessions/{poll.code}", status_code=status.HTTP_303_SEE_OTHER
         )
-    lang = i18n.supported(request.query_params.get("lang") or "") or i18n.DEFAULT_LANGUAGE
-    context = {"queue": moderation.queue(db, poll), "poll": poll, "lang": lang}
-    return render(request, "partials/presenter/_queue.html", context)
+    return render(request, "partials/presenter/_queue.html", _queue_context(request, db, poll))
 
 
 def _token_rows(db: SessionDep, poll: PollSession) -> dict[str, SessionToken | None]:

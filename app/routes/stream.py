@@ -29,7 +29,7 @@ from sqlmodel import Session
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from app import audience, i18n, moderation, sessions
+from app import audience, i18n, sessions
 from app.deps import BroadcasterDep, LimitsDep, SessionCacheDep, SettingsDep, participant_token
 from app.live import Broadcaster, Frames, RenderRequest, encode_event
 from app.results import phase_results
@@ -88,18 +88,12 @@ class LiveRenderer:
             if request.counts_langs:
                 counts = self.templates.get_template("partials/presenter/_counts.html")
                 participants = sessions.participant_count(db, poll)
-                # the moderation queue (texts not shown yet): presenter streams only
-                queue = (
-                    moderation.queue(db, poll) if any(r.answer == "text" for r in results) else None
-                )
                 for lang in sorted(request.counts_langs):
                     html = counts.render(
                         results=results,
                         participants=participants,
                         connections=request.connections,
                         lang=lang,
-                        queue=queue,
-                        poll=poll,
                     )
                     frames.counts[lang] = encode_event("counts", html)
             if request.room_langs:
