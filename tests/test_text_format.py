@@ -260,7 +260,6 @@ def test_nothing_pending_or_hidden_reaches_anyone_but_the_presenters_queue(
     moderator; every output but the queue is searched for the words of the 20 not shown."""
     client = live_client
     code = _room(client, blocklist={"mode": "block", "words": ["forbiddenword"]})
-    phase_action(client, code, "stance", "open")
     secret = [f"secretw{i:02d}" for i in range(20)]
     for i in range(80):
         assert _vote(live_app, code, f"shownword{i % 7} 涌现能力").status_code == 200
@@ -299,7 +298,18 @@ def test_nothing_pending_or_hidden_reaches_anyone_but_the_presenters_queue(
         outputs["phone stream"] = "".join(stream.next()[1] for _ in range(2))
     finally:
         stream.close()
+    stream = Stream(client, code, presenter=True)  # the projector's stream
+    try:
+        outputs["presenter stream"] = "".join(stream.next()[1] for _ in range(3))
+    finally:
+        stream.close()
     log_in(client)
+    made = client.post(f"/presenter/sessions/{code}/tokens/view").text
+    view = re.search(r"(/view/[A-Za-z0-9_-]{22})", made)
+    assert view is not None
+    outputs["read-only view"] = TestClient(live_app).get(view.group(1)).text
+    outputs["read-only view's slide"] = TestClient(live_app).get(f"{view.group(1)}/stage").text
+    assert "shownword" in outputs["read-only view's slide"]
     outputs["projector"] = client.get(f"/presenter/sessions/{code}/projector").text
     outputs["projector stage"] = client.get(f"/presenter/sessions/{code}/projector/stage").text
     outputs["results page"] = client.get(f"/presenter/sessions/{code}/results").text
