@@ -132,7 +132,7 @@ def text_answers(
 
 def _answers(db: Session, session_ids: Sequence[int]) -> dict[int, dict[str, dict[str, Any]]]:
     """session id -> phase key -> participant id -> option key or value (one query each)."""
-    from app.models import Phase, PhaseOption
+    from app.models import Phase, PhaseOption, SessionPhase
 
     out: dict[int, dict[str, dict[str, Any]]] = {sid: {} for sid in session_ids}
     if not session_ids:
@@ -159,12 +159,11 @@ def _answers(db: Session, session_ids: Sequence[int]) -> dict[int, dict[str, dic
                 answer = payload
             if answer is not None:
                 out[session_id].setdefault(phase_key, {})[str(participant_id)] = answer
-        text_phases = dict(
+        text_phases = dict(  # the session's open-text phases (a handful of rows, indexed)
             db.execute(
                 sa_select(col(Phase.id), col(Phase.key))
-                .join(Response, col(Response.phase_id) == Phase.id)
-                .where(col(Response.session_id) == session_id, col(Phase.answer) == "text")
-                .distinct()
+                .join(SessionPhase, col(SessionPhase.phase_id) == Phase.id)
+                .where(col(SessionPhase.session_id) == session_id, col(Phase.answer) == "text")
             ).all()
         )
         for phase_id, by_phone in text_answers(db, session_id, list(text_phases)).items():
