@@ -1,6 +1,7 @@
 """Open text in real Chromium, the room's whole loop: a phone types an answer and sees the
 characters left counted as it types, sends it; it appears live in the control page's queue,
-the presenter presses A, and the projector's word cloud shows its words."""
+the presenter presses A, and the projector's word cloud shows its words. The phone's question
+and the queue pass axe's serious and critical checks."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from tests.e2e.conftest import PageProblems
+from tests.e2e.conftest import PageProblems, axe_violations
 from tests.e2e.test_projector_charts import presenter_page
 from tests.liveserver import LiveServer
 
@@ -71,9 +72,11 @@ def test_a_phone_answer_is_approved_with_a_key_and_reaches_the_projectors_cloud(
     field.fill("涌现 emergent")
     phone.locator("#aud-send-why-0").click()
     phone.locator("#aud-panel .aud-msg--ok").wait_for(timeout=WAIT_MS)
+    assert axe_violations(phone) == [], "the phone's text question"
 
     item = control.locator("#queue [data-queue-item]").filter(has_text="涌现 emergent")
     item.wait_for(timeout=WAIT_MS)  # live: fetched again on the presenter's "counts" event
+    assert axe_violations(control) == [], "the control page with its queue"
     control.locator("body").press("a")
     control.locator("#queue .queue__empty").wait_for(timeout=WAIT_MS)
 
