@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from app import formats, i18n
 from app.errors import DomainError, Invalid
 from app.formats.base import form_field
-from app.models import Participant, PhaseKind, PollSession, Response, VoteIn
+from app.models import Participant, PhaseKind, PollSession, Response, TextAnswer, VoteIn
 from app.results import GapResult, PhaseResult, ShiftResult, phase_results, session_results
 from app.sessions import (
     LiveState,
@@ -65,11 +65,23 @@ def own_answers(db: Session, content: SessionContent, token: str | None) -> dict
         .where(Participant.session_id == content.id, Participant.token == token)
     )
     phases = {p.id: p for p in content.phases}
-    return {
+    found = {
         phases[phase_id].key: Answer(phases[phase_id].option_key(option_id), value, payload)
         for phase_id, option_id, value, payload in rows
         if phase_id in phases
     }
+    if any(p.answer == "text" and p.key in found for p in content.phases):
+        texts: dict[str, dict[int, str]] = {}
+        for phase_id, slot, text in db.exec(  # the phone's own answers, whatever their state
+            select(TextAnswer.phase_id, TextAnswer.slot, TextAnswer.text)
+            .join(Participant, col(Participant.id) == TextAnswer.participant_id)
+            .where(Participant.session_id == content.id, Participant.token == token)
+        ):
+            if phase_id in phases:
+                texts.setdefault(phases[phase_id].key, {})[slot] = text
+        for key, given in texts.items():
+            found[key] = Answer(payload=given)
+    return found
 
 
 def answered_from_form(text: str | None, content: SessionContent) -> dict[str, Answer]:

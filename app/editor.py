@@ -88,6 +88,10 @@ def _number(text: str) -> Any:
     return int(value) if value.is_integer() else value
 
 
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()][:1000]
+
+
 def _texts(node: Any, languages: list[str]) -> dict[str, str]:
     node = node if isinstance(node, dict) else {}
     return {lang: str(node.get(lang, "")) for lang in languages}
@@ -161,8 +165,16 @@ def _answer_fields(node: dict[str, Any], answer: str, options: list[Any]) -> dic
         out["options"] = options
     for key in sorted(own.talk_keys - {"options"}):
         found = node.get(key)
-        if isinstance(found, dict):  # a list of fields (a range's low and high)
+        if isinstance(found, dict) and all(index(k) is not None for k in found):
+            # a list of fields (a range's low and high)
             out[key] = [_number(str(found.get(str(i), ""))) for i in range(len(found))]
+        elif isinstance(found, dict):  # a table of fields (an open-text phase's blocklist)
+            table: dict[str, Any] = {}
+            for name, value in found.items():
+                text = value if isinstance(value, str) else ""
+                # a field named "words" is a text area: one entry a line
+                table[name] = _lines(text) if name == "words" else text.strip()
+            out[key] = table
         elif found is not None:
             out[key] = _number(str(found))
         elif key in own.editor_defaults:  # the format was just chosen in the menu
@@ -215,6 +227,33 @@ def new_phase(talk: dict[str, Any], kind: str) -> dict[str, Any]:
     return phase
 
 
+WHY = "why"
+"""The button that adds an open "why?" (an open-text phase) after the stance question."""
+
+
+def why_phase(talk: dict[str, Any]) -> dict[str, Any]:
+    """An open-text "why?" question, written in each of the talk's languages the app speaks."""
+    phase: dict[str, Any] = {
+        "id": _free_id([p.get("id", "") for p in talk["phases"]], WHY),
+        "kind": "choice",
+        "answer": "text",
+        "question": {lang: _why_text(lang) for lang in talk["languages"]},
+    }
+    phase.update(copy.deepcopy(dict(formats.by_name("text").editor_defaults)))
+    return phase
+
+
+def _why_text(lang: str) -> str:
+    spoken = i18n.supported(lang)
+    return i18n.translate(spoken, "ed_why_question") if spoken else ""
+
+
+def why_place(phases: list[dict[str, Any]]) -> int:
+    """Where the "why?" goes: right after the first stance phase (the end without one)."""
+    first = next((i for i, p in enumerate(phases) if p.get("kind") == "stance"), None)
+    return len(phases) if first is None else first + 1
+
+
 def _move(items: list[Any], index: int, by: int) -> None:
     target = index + by
     if 0 <= index < len(items) and 0 <= target < len(items):
@@ -244,6 +283,10 @@ def apply_edit(talk: dict[str, Any], op: str, selected: int) -> tuple[dict[str, 
     if name == "add_phase" and rest in KINDS:
         phases.append(new_phase(talk, rest))
         selected = len(phases) - 1
+    elif name == "add_phase" and rest == WHY:
+        at = why_place(phases)
+        phases.insert(at, why_phase(talk))
+        selected = at
     elif name == "remove_phase" and phase is not None:
         phases.pop(i)
         selected = min(selected, len(phases) - 1)

@@ -49,7 +49,18 @@ from app.errors import (
 )
 from app.limits import Limits
 from app.live import Broadcaster, Publisher, Publishers, is_in_process
-from app.routes import api, pages, presenter, publish, remote, results, stream, talks, view
+from app.routes import (
+    api,
+    moderate,
+    pages,
+    presenter,
+    publish,
+    remote,
+    results,
+    stream,
+    talks,
+    view,
+)
 from app.routes.stream import LiveRenderer
 from app.security import LoginRequired, RequestGuard
 from app.sessions import SessionCache, sync_published
@@ -169,6 +180,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.include_router(publish.pages)
     app.include_router(presenter.router)
     app.include_router(view.router)
+    app.include_router(moderate.router)
     app.include_router(pages.router)
     return app
 

@@ -523,6 +523,8 @@ class VoteIn(BaseModel):
     """An open-text answer (a ``text`` phase)."""
     ranking: list[str] | None = PydanticField(default=None, max_length=20)
     """Option ids, the first ranked highest (a ``ranking`` phase)."""
+    slot: int | None = PydanticField(default=None, ge=0, le=2)
+    """Which of the phone's answers to a ``text`` phase this is (0 when not given)."""
 
 
 class VoteOut(BaseModel):
@@ -532,6 +534,9 @@ class VoteOut(BaseModel):
     choice: str | None
     value: float | None
     ranking: list[str] | None = None
+    text: str | None = None
+    """An open-text answer as stored (masked where the blocklist masks); not yet shown."""
+    slot: int | None = None
     answered_at: datetime
 
 

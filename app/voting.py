@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from app import formats
 from app.errors import Conflict, Invalid
+from app.formats.text import TextGiven
 from app.live import Publisher, SessionChanged
 from app.models import (
     Phase,
@@ -68,6 +69,9 @@ class Ballot:
     value: float | None
     payload: Any = None
     """A format's own answer (a ranking), stored as JSON."""
+    text: TextGiven | None = None
+    """An open-text answer, stored in ``text_answer`` beside the response (which carries no
+    text): the response marks the phone as having answered."""
 
 
 def validate_vote(spec: SessionContent, token: str, vote: VoteIn) -> Ballot:
@@ -76,6 +80,8 @@ def validate_vote(spec: SessionContent, token: str, vote: VoteIn) -> Ballot:
     if phase is None:
         raise Invalid(f"no phase '{vote.phase}' in this session", code="unknown_phase")
     given = formats.validate(phase, vote)
+    if isinstance(given.payload, TextGiven):
+        return Ballot(spec, phase, token, None, None, None, None, given.payload)
     return Ballot(spec, phase, token, given.choice, given.option_id, given.value, given.payload)
 
 
@@ -117,6 +123,20 @@ _UPSERT_RESPONSE = text(
         answered_at = excluded.answered_at
     """
 ).bindparams(bindparam("answered", type_=DateTime(timezone=True)), bindparam("payload", type_=JSON))
+
+# An open-text answer, in the transaction of its response: sending a slot again replaces the
+# answer there, and it waits for moderation again (its state is the new answer's).
+_UPSERT_TEXT = text(
+    """
+    INSERT INTO text_answer
+        (session_id, phase_id, participant_id, slot, text, norm, state, answered_at, decided_at)
+    VALUES (:session_id, :phase_id, :participant_id, :slot, :text, :norm, :state, :answered,
+        NULL)
+    ON CONFLICT (session_id, phase_id, participant_id, slot) DO UPDATE
+    SET text = excluded.text, norm = excluded.norm, state = excluded.state,
+        answered_at = excluded.answered_at, decided_at = NULL
+    """
+).bindparams(bindparam("answered", type_=DateTime(timezone=True)))
 
 # PostgreSQL: the whole batch in one statement, so a batch of votes costs one round trip and one
 # statement to plan, not two per vote; per ballot, the same rules as above. READ COMMITTED in
@@ -169,7 +189,7 @@ _BALLOTS_IF_OPEN_POSTGRES = text(
             answered_at = excluded.answered_at
         RETURNING participant_id
     )
-    SELECT a.ord, j.public_id
+    SELECT a.ord, j.public_id, j.id
     FROM allowed a JOIN joined j ON j.session_id = a.session_id AND j.token = a.token
     """
 ).bindparams(
@@ -200,6 +220,8 @@ def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut
             choice=ballot.choice,
             value=ballot.value,
             ranking=ballot.payload if ballot.phase.answer == "ranking" else None,
+            text=ballot.text.text if ballot.text is not None else None,
+            slot=ballot.text.slot if ballot.text is not None else None,
             answered_at=answered,
         )
         for ballot, public_id in zip(ballots, participants, strict=True)
@@ -235,7 +257,23 @@ def _write_ballot(
             "answered": answered,
         },
     )
+    if ballot.text is not None:
+        connection.execute(_UPSERT_TEXT, _text_params(ballot, participant.id, answered))
     return str(participant.public_id)
+
+
+def _text_params(ballot: Ballot, participant_id: int, answered: datetime) -> dict[str, Any]:
+    assert ballot.text is not None
+    return {
+        "session_id": ballot.session.id,
+        "phase_id": ballot.phase.id,
+        "participant_id": participant_id,
+        "slot": ballot.text.slot,
+        "text": ballot.text.text,
+        "norm": ballot.text.norm,
+        "state": ballot.text.state,
+        "answered": answered,
+    }
 
 
 def _write_ballots_postgres(
@@ -264,7 +302,18 @@ def _write_ballots_postgres(
             "answered": answered,
         },
     ).all()
-    stored = {int(ord_): str(public_id) for ord_, public_id in rows}
+    stored = {int(ord_): str(public_id) for ord_, public_id, _ in rows}
+    # Open-text answers of the phones whose response was stored, in the same transaction: one
+    # statement for the batch's texts, the last of each phone's slot (its earlier one replaced).
+    ids = {int(ord_): int(participant_id) for ord_, _, participant_id in rows}
+    texts: dict[tuple[int, int, int, int], dict[str, Any]] = {}
+    for b in ballots:
+        participant_id = ids.get(last[(b.session.id, b.phase.id, b.token)])
+        if b.text is not None and participant_id is not None:
+            key = (b.session.id, b.phase.id, participant_id, b.text.slot)
+            texts[key] = _text_params(b, participant_id, answered)
+    if texts:
+        connection.execute(_UPSERT_TEXT, list(texts.values()))
     return [stored.get(last[(b.session.id, b.phase.id, b.token)]) for b in ballots]
 
 

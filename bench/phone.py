@@ -15,6 +15,7 @@ import resource
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import quote_plus
 
 CHOICES = ("agree", "disagree", "unsure")
 USER_AGENT = "Mozilla/5.0 (Linux; Android 14) beliefgap-bench"
@@ -302,12 +303,15 @@ class Phone:
             "HX-Trigger: aud-panel\r\nHX-Target: aud-panel\r\n"
         )
 
-    async def vote(self, phase: str, choice: str, answered: str = "") -> Reply:
-        """What htmx sends when a button of the form is tapped."""
+    async def vote(
+        self, phase: str, choice: str, answered: str = "", text: str | None = None
+    ) -> Reply:
+        """What htmx sends when a button of the form is tapped (``text``: the open-text form's
+        send button, the text field's content)."""
         assert self.connection is not None
+        answer = f"choice={choice}" if text is None else f"text={quote_plus(text)}&slot=0"
         body = (
-            f"csrftoken={self.token}&phase={phase}&lang={self.lang}&choice={choice}"
-            f"&answered={answered}"
+            f"csrftoken={self.token}&phase={phase}&lang={self.lang}&{answer}&answered={answered}"
         ).encode()
         return await self.connection.request(
             f"POST /j/{self.code}/vote HTTP/1.1\r\n{self._common()}{self._htmx()}"

@@ -89,11 +89,12 @@ def _ms(values: list[float], q: float) -> float | None:
     return None if value is None else 1000 * value
 
 
-def stored_rows(database: Path) -> int:
+def stored_rows(database: Path, table: str = "response") -> int:
     import sqlite3
 
+    assert table in ("response", "text_answer")
     with sqlite3.connect(database) as connection:
-        return int(connection.execute("SELECT count(*) FROM response").fetchone()[0])
+        return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
 class Seat:
@@ -126,7 +127,10 @@ class Room:
         phase: str,
         window: float,
         deadline: float = 30.0,
+        texts: list[str] | None = None,
     ) -> None:
+        self.texts = texts
+        """An open-text question: each phone sends one of these (else it taps an option)."""
         self.server = server
         self.code = code
         self.phase = phase
@@ -310,7 +314,10 @@ class Room:
         self.votes_at_open += at_open
         try:
             async with asyncio.timeout(self.deadline):
-                reply = await seat.phone.vote(self.phase, random.choice(CHOICES), answered)
+                text = random.choice(self.texts) if self.texts else None
+                reply = await seat.phone.vote(
+                    self.phase, random.choice(CHOICES), answered, text=text
+                )
         except TimeoutError:
             self.unanswered.append(at_open)
             return
@@ -354,11 +361,11 @@ class Room:
             task.cancel()
 
 
-def new_session(server: _server.Server) -> str:
+def new_session(server: _server.Server, talk: str = "emergence") -> str:
     """A session created through the API, nothing open yet (every phone starts waiting)."""
     created = httpx.post(
         f"{server.url}/api/v1/sessions",
-        json={"talk": "emergence", "venue": "Benchmark hall"},
+        json={"talk": talk, "venue": "Benchmark hall"},
         headers=server.auth,
         timeout=10,
     )
@@ -373,18 +380,26 @@ async def room(
     deadline: float = 30.0,
     window: float = 10.0,
     phase: str = "belief",
+    talk: dict[str, Any] | None = None,
+    texts: list[str] | None = None,
 ) -> dict[str, Any]:
-    """One room on a fresh uvicorn worker with a temporary SQLite file."""
+    """One room on a fresh uvicorn worker with a temporary SQLite file (``talk``: a talk of
+    its own, stored first; ``texts``: the phase is open text, each phone sends one of these)."""
     raise_fd_limit()
     with tempfile.TemporaryDirectory() as tmp:
         server = _server.start(Path(tmp))
         try:
-            code = new_session(server)
+            if talk is not None:
+                stored = httpx.post(
+                    f"{server.url}/api/v1/talks", json=talk, headers=server.auth, timeout=10
+                )
+                stored.raise_for_status()
+            code = new_session(server, talk["slug"] if talk is not None else "emergence")
             await asyncio.sleep(0.5)
             rss_before = tree_rss_bytes(server.process.pid)
             result = await play(
                 server,
-                [Room(server, code, count, phase, window, deadline)],
+                [Room(server, code, count, phase, window, deadline, texts)],
                 wave=wave,
                 deadline=deadline,
             )
@@ -394,6 +409,8 @@ async def room(
             result["rss_before_mb"] = rss_before / 2**20
             server.stop()  # let the last commits land before counting
             result["stored"] = stored_rows(server.database)
+            if texts:
+                result["texts_stored"] = stored_rows(server.database, "text_answer")
             return result
         finally:
             server.stop()
@@ -543,6 +560,10 @@ async def play(
         "votes_at_open": sum(room.votes_at_open for room in rooms),
         "vote_at_open_p50_ms": _ms(at_open_latencies, 0.5),
         "vote_at_open_p99_ms": _ms(at_open_latencies, 0.99),
+        # the votes sent later in the window, as most of a room sends them
+        "vote_later_p99_ms": _ms(
+            list((Counter(vote_latencies) - Counter(at_open_latencies)).elements()), 0.99
+        ),
         # Votes with no answer within the deadline: the phone shows them as still being sent.
         "unanswered": len(unanswered),
         "unanswered_at_open": sum(unanswered),

@@ -6,6 +6,7 @@
     .venv/bin/python bench/run.py --only page     # only the phone's page under wrk (and the baseline)
     .venv/bin/python bench/run.py --only room --room-sizes 500   # one room of 500 phones
     .venv/bin/python bench/run.py --only cloud    # only the word cloud of 2,000 answers (seconds)
+    .venv/bin/python bench/run.py --only text     # open text: 2,000 phones, then 200 approvals
     .venv/bin/python bench/run.py --only postgres # the PostgreSQL part (fails without PostgreSQL)
     .venv/bin/python bench/run.py --only postgres --conference 10x200 --stagger 0.1
 
@@ -47,6 +48,9 @@ Stages, each against a fresh uvicorn (one worker) on 127.0.0.1 with a temporary 
    answer cut into words again (median and max of 7), as a ratio to the bar chart of one question
    answered by as many phones; again with the answers already cut (a live cloud redrawn); the
    PNG apart; the segmenter's one-time load apart.
+9. text (bench/text_room.py): the room stage on an open-text question (2,000 phones, each one
+   answer of a few words through the form, English and Chinese), then 200 approvals one at a
+   time, each timed until the presenter's stream (the projector's) carries the cloud with it.
 Prints a table and writes bench/results/latest.json (with --only: latest-only-<stages>.json).
 """
 
@@ -72,6 +76,7 @@ import pg_stages
 import phone
 import procs
 import room
+import text_room
 from load import (
     VOTE_LUA,
     WRK_THREADS,
@@ -277,7 +282,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-STAGES = ("http", "streams", "page", "room", "cloud", "postgres")
+STAGES = ("http", "streams", "page", "room", "cloud", "text", "postgres")
 
 
 def main() -> int:
@@ -367,6 +372,11 @@ def main() -> int:
         report["cloud"] = cloud.stage_cloud(
             repeats=3 if args.smoke else 7, png_repeats=1 if args.smoke else 3
         )
+    if "text" in stages:
+        report["text_room"] = text_room.stage_text_room(
+            room_sizes[-1], wave=25 if args.smoke else 200, window=2.0 if args.smoke else 10.0
+        )
+        report["text_approvals"] = text_room.stage_approvals(20 if args.smoke else 200)
     if "postgres" in stages:
         if why is not None:
             print(f"SKIPPED the PostgreSQL stages: {why}")
@@ -446,6 +456,8 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": median < cloud.TARGET_MS,
             }
         )
+    if "text_room" in report:
+        found.extend(text_room.targets(report["text_room"], report["text_approvals"]))
     if "pg_votes" in report:
         ratio = report["pg_votes"]["ratio_to_baseline"]
         found.append(
@@ -631,6 +643,8 @@ def print_table(report: dict[str, Any]) -> None:
         print(room.summary(r))
     if "cloud" in report:
         print(cloud.summary(report["cloud"]))
+    if "text_room" in report:
+        print(text_room.summary(report["text_room"], report["text_approvals"]))
     if "conference" in report:
         print(
             f"{room.summary(report['conference'])} (PostgreSQL, {report['conference']['workers']} workers)"

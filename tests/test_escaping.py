@@ -688,3 +688,74 @@ def test_no_payload_is_ever_shown_unescaped(live_app: FastAPI, live_client: Test
     assert COVERAGE.refused <= len(PAYLOADS) // 10, summary
     assert set(MARKERS) <= COVERAGE.seen, f"{summary}; never shown: {set(MARKERS) - COVERAGE.seen}"
     assert outputs >= 150, summary
+
+
+def test_open_text_answers_are_escaped_in_the_cloud_and_the_queue(
+    live_app: FastAPI, live_client: TestClient
+) -> None:
+    """Every payload sent as an open-text answer: those the rules refuse are refused (a 4xx);
+    the rest wait in the presenter's queue (the control page and its fragments) and, half of
+    them shown, make the word cloud (SVG, the phone's page, the projector, the results page):
+    each shown as text."""
+    client = live_client
+    talk = {
+        "slug": "hostile-text",
+        "languages": ["en"],
+        "title": {"en": "Text"},
+        "phases": [
+            {
+                "id": "why",
+                "kind": "choice",
+                "answer": "text",
+                "max_chars": 200,
+                "question": {"en": "Why?"},
+            },
+        ],
+    }
+    assert client.post("/api/v1/talks", json=talk, headers=AUTH).status_code == 201
+    code = client.post(
+        "/api/v1/sessions", json={"talk": "hostile-text", "venue": "V"}, headers=AUTH
+    ).json()["code"]
+    phase_action(client, code, "why", "open")
+    accepted = refused = 0
+    for payload in PAYLOADS:
+        phone = TestClient(live_app)
+        sent = phone.post(f"/api/v1/sessions/{code}/votes", json={"phase": "why", "text": payload})
+        assert sent.status_code in (200, 413, 422), sent.text[:300]
+        if sent.status_code == 200:
+            accepted += 1
+        else:
+            refused += 1
+    assert accepted >= 40 and refused >= 4  # control, bidi, zero-width and too long refused
+    queue = client.get(f"/api/v1/sessions/{code}/text-answers", headers=AUTH).json()
+    ids = [a["id"] for a in queue["answers"]]
+    assert len(ids) == accepted and MARKER.search(json.dumps(queue))
+    shown = client.post(
+        f"/api/v1/sessions/{code}/text-answers/moderate",
+        json={"ids": ids[::2], "state": "shown"},
+        headers=AUTH,
+    )
+    assert shown.status_code == 200
+    phase_action(client, code, "why", "reveal")
+
+    svg = get(client, f"/api/v1/sessions/{code}/charts/phase-why.svg", headers=AUTH)
+    check_svg("cloud SVG", svg)
+    assert ">alert</text>" in svg, "the cloud shows the payloads' words"
+    png = client.get(f"/api/v1/sessions/{code}/charts/phase-why.png", headers=AUTH)
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    check_html("phone page (cloud)", get(TestClient(live_app), f"/j/{code}"))
+    for frame in read_frames(client, code, "en", presenter=True, n=3):
+        check_html("presenter stream", frame)
+    log_in(client)
+    check_html("queue (control page's fetch)", get(client, f"/presenter/sessions/{code}/queue"))
+    control = get(client, f"/presenter/sessions/{code}")
+    check_html("control page (queue)", control)
+    assert "queue__item" in control and MARKER.search(control)
+    fragment = client.post(
+        f"/presenter/sessions/{code}/text-answers/hidden",
+        data={"ids": str(ids[1])},
+        headers={"HX-Request": "true"},
+    )
+    check_html("queue fragment", fragment.text)
+    check_html("projector", get(client, f"/presenter/sessions/{code}/projector"))
+    check_html("results page (cloud)", get(client, f"/presenter/sessions/{code}/results"))

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING
 
 from app.charts.forest import forest_chart
 from app.charts.gap import BESIDE_QR, gap_chart
-from app.charts.phase import bar_chart, estimate_chart, is_likert, phase_chart, scale_chart
+from app.charts.phase import (
+    bar_chart,
+    estimate_chart,
+    is_likert,
+    phase_chart,
+    phone_chart,
+    scale_chart,
+)
 from app.charts.sentences import (
     gap_label,
     gap_sentence,
@@ -81,6 +88,7 @@ __all__ = [
     "number",
     "pct",
     "phase_chart",
+    "phone_chart",
     "points",
     "scale_chart",
     "scale_of",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from app import formats
 from app.charts.sentences import phase_sentence
@@ -50,6 +50,17 @@ def phase_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
     if result.is_estimate:
         return estimate_chart(result, lang, wide)
     return bar_chart(result, lang, wide)
+
+
+def phone_chart(result: PhaseResult, lang: str) -> Chart:
+    """The phase's chart on a phone: a format's narrower variant where it has one (the word
+    cloud's), else ``phase_chart``."""
+    if result.summary is not None:
+        own = formats.summarising(result.answer)
+        drawn = getattr(own, "phone_chart", None)
+        if drawn is not None:
+            return cast("Chart", drawn(result, lang))
+    return phase_chart(result, lang)
 
 
 def _bar_row(

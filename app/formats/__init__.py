@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from app.errors import Invalid
-from app.formats import number, option, ranking
+from app.formats import number, option, ranking, text
 from app.formats.base import (
     VOTE_FIELDS,
     AnswerFormat,
@@ -39,7 +39,7 @@ __all__ = [
     "validate",
 ]
 
-FORMATS: tuple[AnswerFormat, ...] = (option.FORMAT, number.FORMAT, ranking.FORMAT)
+FORMATS: tuple[AnswerFormat, ...] = (option.FORMAT, number.FORMAT, ranking.FORMAT, text.FORMAT)
 
 OPTION = option.FORMAT.name
 NUMBER = number.FORMAT.name

@@ -59,7 +59,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -429,12 +429,19 @@ class Blocklist:
         entries += parse_entries(extra)
         return cls(tuple(dict.fromkeys(entries)), mode)
 
+    @cached_property
+    def _split(self) -> tuple[tuple[Entry, ...], tuple[Entry, ...]]:
+        """The Latin entries and the Chinese ones, sorted once (every answer is screened)."""
+        return (
+            tuple(e for e in self.entries if not _cjk(e.word)),
+            tuple(e for e in self.entries if _cjk(e.word)),
+        )
+
     def matches(self, text: str) -> tuple[tuple[str, ...], set[int]]:
         """The entries found in ``text`` and the positions of the characters they cover."""
         found: dict[str, None] = {}
         covered: set[int] = set()
-        latin = [e for e in self.entries if not _cjk(e.word)]
-        cjk = [e for e in self.entries if _cjk(e.word)]
+        latin, cjk = self._split
         if latin:
             for word in _latin_words(text):
                 forms = {word.letters, STRETCHED.sub(r"\1", word.letters)}

@@ -12,12 +12,12 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app import formats, sessions, stats
-from app.models import PollSession, Response, SessionTotal, Talk
+from app.models import PollSession, Response, SessionTotal, Talk, TextAnswer, TextState
 from app.results.views import (
     PhaseInfo,
     PhaseResult,
@@ -80,6 +80,10 @@ def phase_results(db: Session, poll: PollSession) -> list[PhaseResult]:
                 values[phase_id].append(value)
     own_ids = [v.phase.id for v in views if formats.by_name(v.phase.answer).own_results]
     own: dict[int, list[Any]] = {pid: [] for pid in own_ids if pid is not None}
+    text_ids = [v.phase.id for v in views if v.phase.answer == "text" and v.phase.id is not None]
+    for phase_id, by_phone in text_answers(db, poll.id or 0, text_ids).items():
+        own[phase_id] = list(by_phone.values())
+    own_ids = [pid for pid in own_ids if pid not in text_ids]
     if own_ids:
         for phase_id, payload in db.exec(
             select(Response.phase_id, Response.payload).where(
@@ -105,9 +109,35 @@ def phase_results(db: Session, poll: PollSession) -> list[PhaseResult]:
     return _with_actual_shares(results)
 
 
+def text_answers(
+    db: Session, session_id: int, phase_ids: Sequence[int]
+) -> dict[int, dict[int, list[tuple[str, str]]]]:
+    """phase id -> participant id -> its open-text answers as ``(text, state)``, in slot order.
+    The text of an answer that is not shown is never read: it is "" here, so no summary, chart
+    or export built from these can show it."""
+    out: dict[int, dict[int, list[tuple[str, str]]]] = {pid: {} for pid in phase_ids}
+    if not phase_ids:
+        return out
+    shown_text = case((col(TextAnswer.state) == TextState.shown, col(TextAnswer.text)), else_="")
+    query = (
+        sa_select(
+            col(TextAnswer.phase_id),
+            col(TextAnswer.participant_id),
+            shown_text,
+            col(TextAnswer.state),
+        )
+        .where(col(TextAnswer.session_id) == session_id, col(TextAnswer.phase_id).in_(phase_ids))
+        .order_by(col(TextAnswer.participant_id), col(TextAnswer.slot))
+    )
+    for phase_id, participant_id, text, state in db.execute(query):
+        state = state.value if isinstance(state, TextState) else str(state)
+        out[phase_id].setdefault(participant_id, []).append((text, state))
+    return out
+
+
 def _answers(db: Session, session_ids: Sequence[int]) -> dict[int, dict[str, dict[str, Any]]]:
     """session id -> phase key -> participant id -> option key or value (one query each)."""
-    from app.models import Phase, PhaseOption
+    from app.models import Phase, PhaseOption, SessionPhase
 
     out: dict[int, dict[str, dict[str, Any]]] = {sid: {} for sid in session_ids}
     if not session_ids:
@@ -134,6 +164,15 @@ def _answers(db: Session, session_ids: Sequence[int]) -> dict[int, dict[str, dic
                 answer = payload
             if answer is not None:
                 out[session_id].setdefault(phase_key, {})[str(participant_id)] = answer
+        text_phases = dict(  # the session's open-text phases (a handful of rows, indexed)
+            db.execute(
+                sa_select(col(Phase.id), col(Phase.key))
+                .join(SessionPhase, col(SessionPhase.phase_id) == Phase.id)
+                .where(col(SessionPhase.session_id) == session_id, col(Phase.answer) == "text")
+            ).all()
+        )
+        for phase_id, by_phone in text_answers(db, session_id, list(text_phases)).items():
+            out[session_id][text_phases[phase_id]] = {str(p): a for p, a in by_phone.items()}
     return out
 
 

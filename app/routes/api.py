@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from app import export, retention, sessions, voting
+from app import export, moderation, retention, sessions, voting
 from app.db import SessionDep
 from app.deps import (
     PublisherDep,
@@ -24,6 +24,7 @@ from app.models import (
     SessionPublic,
     SessionUpdate,
     TalkPublic,
+    TextState,
     VoteIn,
     VoteOut,
 )
@@ -227,3 +228,39 @@ def export_json(code: str, db: SessionDep, _: PresenterDep) -> Response:
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="beliefgap-{poll.code}.json"'},
     )
+
+
+@router.get(
+    "/sessions/{code}/text-answers",
+    response_model=moderation.TextAnswersOut,
+    responses=errors(*PRESENTER, 404, 422, 503),
+)
+def text_answers(
+    code: str,
+    db: SessionDep,
+    _: PresenterDep,
+    state: TextState = TextState.pending,
+    phase: Annotated[str | None, Query(max_length=64)] = None,
+) -> moderation.TextAnswersOut:
+    """The session's open-text answers in ``state`` (the moderation queue: ``pending``, the
+    default), oldest first, at most 200, and how many are in each state."""
+    poll = sessions.get_session(db, code)
+    return moderation.queue_json(moderation.queue(db, poll, state, phase))
+
+
+@router.post(
+    "/sessions/{code}/text-answers/moderate",
+    response_model=moderation.ModerateOut,
+    responses=errors(400, *PRESENTER, 404, 413, 422, 503),
+)
+def moderate_text_answers(
+    code: str,
+    body: moderation.ModerateIn,
+    db: SessionDep,
+    publisher: PublisherDep,
+    _: PresenterDep,
+) -> moderation.ModerateOut:
+    """Move answers (their ``id``) to ``shown``, ``hidden`` or back to ``pending``; the cloud on
+    the projector and the phones follows. An id not of this session refuses the whole move."""
+    poll = sessions.get_session(db, code)
+    return moderation.ModerateOut(moved=moderation.move(db, poll, body.ids, body.state, publisher))

@@ -94,7 +94,10 @@ def _refusal_text(lang: str, code: str, view: AudienceView | None, phase: str | 
     low, high = 0.0, 100.0
     if question is not None and question.is_estimate:
         low, high = question.min_value or 0.0, question.max_value or 0.0
-    return i18n.translate(lang, audience.refusal_message_id(code), min=f"{low:g}", max=f"{high:g}")
+    limit = question.settings.get("max_chars", 40) if question is not None else 40
+    return i18n.translate(
+        lang, audience.refusal_message_id(code), min=f"{low:g}", max=f"{high:g}", limit=limit
+    )
 
 
 def _landing(
@@ -372,7 +375,8 @@ async def audience_vote(
         intake.limits.first_vote(request.scope, content.code, token)
         vote = audience.vote_from_form(form, content)
         stored = await intake.writer.submit(content.code, token, vote)
-        answers[stored.phase] = Answer(stored.choice, stored.value, stored.ranking)
+        given = stored.ranking if stored.text is None else {stored.slot: stored.text}
+        answers[stored.phase] = Answer(stored.choice, stored.value, given)
     except DomainError as exc:
         refusal = exc
     wait = retry_after(refusal) if refusal is not None else None

@@ -18,7 +18,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import TemplateNotFound
 from markupsafe import Markup
 
-from app import export, i18n, presenter, session_tokens, sessions, voting
+from app import export, i18n, moderation, presenter, session_tokens, sessions, voting
 from app.charts import qr as qr_charts
 from app.db import SessionDep
 from app.deps import (
@@ -32,7 +32,7 @@ from app.deps import (
     render,
 )
 from app.errors import DomainError, Invalid, NotFound, TooManyRequests
-from app.models import PollSession, SessionToken, TokenPurpose
+from app.models import PollSession, SessionToken, TextState, TokenPurpose
 from app.routes.api import join_url
 from app.security import (
     PRESENTER_COOKIE,
@@ -474,6 +474,7 @@ def _control_context(
     target = presenter.previewed_phase(view, phase)
     full = presenter.projector_results(db, poll)
     context["preview"] = target
+    context["queue"] = _queue(db, poll, view)
     room = sessions.pick_language(view.talk, poll.language)
     context["room_lang"] = i18n.supported(room) or i18n.DEFAULT_LANGUAGE
     context["gap"], context["shift"] = full.gap, full.shift
@@ -486,11 +487,55 @@ def _control_context(
     return context
 
 
+def _queue(db: SessionDep, poll: PollSession, view: presenter.SessionView) -> Any:
+    """The moderation queue, when the session has an open-text phase."""
+    if not any(r.answer == "text" for r in view.results):
+        return None
+    return moderation.queue(db, poll)
+
+
+@router.get("/sessions/{code}/queue", response_class=HTMLResponse)
+def moderation_queue(code: str, request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
+    """The control page's moderation queue alone (fetched again as answers arrive)."""
+    poll = sessions.get_session(db, code)
+    return render(request, "partials/presenter/_queue.html", _queue_context(request, db, poll))
+
+
+def _queue_context(request: Request, db: SessionDep, poll: PollSession) -> dict[str, Any]:
+    lang = i18n.supported(request.query_params.get("lang") or "") or i18n.DEFAULT_LANGUAGE
+    return {"queue": moderation.queue(db, poll), "poll": poll, "lang": lang}
+
+
+@router.post("/sessions/{code}/text-answers/{state}", response_class=HTMLResponse)
+async def moderate(
+    code: str,
+    state: TextState,
+    request: Request,
+    db: SessionDep,
+    publisher: PublisherDep,
+    _: PresenterPageDep,
+) -> Response:
+    """Show or hide open-text answers (``ids``, one or several) from the control page's queue:
+    with htmx the queue back, without it a 303 to the control page."""
+    form = await request.form()
+    try:
+        ids = [int(str(i)) for i in form.getlist("ids")[: moderation.MAX_MOVE + 1]]
+    except ValueError:
+        raise Invalid("answer ids are whole numbers", code="unknown_answer") from None
+    poll = sessions.get_session(db, code)
+    moderation.move(db, poll, ids, state, publisher)
+    if request.headers.get("hx-request") != "true":
+        return RedirectResponse(
+            f"/presenter/sessions/{poll.code}", status_code=status.HTTP_303_SEE_OTHER
+        )
+    return render(request, "partials/presenter/_queue.html", _queue_context(request, db, poll))
+
+
 def _token_rows(db: SessionDep, poll: PollSession) -> dict[str, SessionToken | None]:
     """The session's live view address and remote key (their rows: the tokens are not kept)."""
     return {
         purpose.value: session_tokens.live_token(db, poll, purpose)
-        for purpose in (TokenPurpose.view, TokenPurpose.remote)
+        for purpose in (TokenPurpose.view, TokenPurpose.remote, TokenPurpose.moderator)
     }
 
 
@@ -684,7 +729,11 @@ def delete_session(
 
 # --------------------------------------------------------------------------- in the slides
 
-SLIDE_PURPOSES = {"view": TokenPurpose.view, "remote": TokenPurpose.remote}
+SLIDE_PURPOSES = {
+    "view": TokenPurpose.view,
+    "remote": TokenPurpose.remote,
+    "moderator": TokenPurpose.moderator,
+}
 
 
 def _slide_purpose(purpose: str) -> TokenPurpose:
@@ -765,8 +814,9 @@ def revoke_token(
     kind = _slide_purpose(purpose)
     poll = sessions.get_session(db, code)
     session_tokens.revoke(db, poll.code, kind, publisher)
+    where = "#moderator" if kind == TokenPurpose.moderator else "#slides"
     return RedirectResponse(
-        f"/presenter/sessions/{poll.code}#slides", status_code=status.HTTP_303_SEE_OTHER
+        f"/presenter/sessions/{poll.code}{where}", status_code=status.HTTP_303_SEE_OTHER
     )
 
 

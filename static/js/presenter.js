@@ -129,7 +129,19 @@
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     var tag = (event.target.tagName || "").toLowerCase();
     if (tag === "input" || tag === "select" || tag === "textarea" || event.target.isContentEditable) return;
-    var name = keys[event.key.toLowerCase()];
+    var pressed = event.key.toLowerCase();
+    if (pressed === "a" || pressed === "h") {
+      // the moderation queue: show (A) or hide (H) the focused answer, else the first
+      var focused = document.activeElement && document.activeElement.closest
+        ? document.activeElement.closest("[data-queue-item]") : null;
+      var item = focused || document.querySelector("#queue [data-queue-item]");
+      var button = item && item.querySelector('[data-queue-action="' + (pressed === "a" ? "shown" : "hidden") + '"]');
+      if (!button) return;
+      event.preventDefault();
+      button.click();
+      return;
+    }
+    var name = keys[pressed];
     if (!name) return;
     var target = document.querySelector('[data-key="' + name + '"]');
     if (!target || target.disabled) return;
