@@ -353,50 +353,42 @@ def test_a_talk_of_every_answer_format_makes_a_valid_package_with_its_rankings(
 def test_a_session_of_published_counts_goes_to_totals_not_to_responses(
     app: FastAPI, client: TestClient, tmp_path: Path
 ) -> None:
-    """A talk's package with a session of published counts beside a room of phones, as
-    gathering gives it once such sessions exist: its counts are a table of their own, the
-    sessions table says it is not linked and where it comes from, and the package stays valid."""
+    """A talk's package with a session of published counts (added through the API) beside a
+    room of phones: its counts are a table of their own, the sessions table says it is not
+    linked and where it comes from, and the package stays valid."""
     from app import package as dataset
     from app.sessions import get_talk
 
     run_session(app, client, room(5, 9, 10))
-    with Session(app.state.engine) as db:
-        g = dataset.gather_talk(db, get_talk(db, "emergence"))
     belief = {"agree": 120, "disagree": 40, "unsure": 15}
     moved = {"agree": 100, "disagree": 12, "unsure": 8}  # of those who first agreed
-    g.sessions.append(
-        {
-            "code": "PUB001",
-            "venue": "Several venues",
-            "held_on": "2024-05-01",
-            "language": "en",
-            "talk_version": 1,
-            "rehearsal": False,
-            "ended": True,
-            "linked": False,
-            "source": "=Rogers 2024, a blog post",
-            "participants": None,
-            "n": {"belief": sum(belief.values())},
-        }
-    )
-    g.totals = [dataset.Total("PUB001", "belief", None, k, n) for k, n in belief.items()] + [
-        dataset.Total("PUB001", "revote", "agree", k, n) for k, n in moved.items()
-    ]
+    body = {
+        "talk": "emergence",
+        "venue": "Several venues",
+        "held_on": "2024-05-01",
+        "unlinked": True,
+        "source": "=Rogers 2024, a blog post",
+        "totals": {"belief": belief, "revote": moved},
+        "transitions": {"revote": {"agree": moved}},
+    }
+    made = client.post("/api/v1/sessions", json=body, headers=AUTH)
+    assert made.status_code == 201, made.text
+    code = made.json()["code"]
+    with Session(app.state.engine) as db:
+        g = dataset.gather_talk(db, get_talk(db, "emergence"))
     folder = tmp_path / "pkg"
     unzip(dataset.build_zip(g, dataset.PackageOptions()), folder)
     report = frictionless.validate(str(folder / "datapackage.json"))
     assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
     frames = read_back(folder)
-    assert "PUB001" not in set(frames["responses"]["session"])
+    assert code not in set(frames["responses"]["session"])
     table = frames["sessions"].set_index("session")
-    assert not table.loc["PUB001", "linked"] and table.loc["PUB001", "source"].endswith(
-        "2024, a blog post"
-    )
-    assert table.drop(index="PUB001")["linked"].all()
+    assert not table.loc[code, "linked"] and table.loc[code, "source"].endswith("2024, a blog post")
+    assert table.drop(index=code)["linked"].all()
     totals = frames["totals"]
     firsts = totals[totals["from_choice"].isna() & (totals["phase"] == "belief")]
     assert firsts.set_index("choice")["count"].to_dict() == belief
-    assert table.loc["PUB001", "n_belief"] == firsts["count"].sum()
+    assert table.loc[code, "n_belief"] == firsts["count"].sum()
     cells = totals[totals["from_choice"] == "agree"].set_index("choice")["count"].to_dict()
     assert cells == moved
     codebook = (folder / "codebook.md").read_text(encoding="utf-8")

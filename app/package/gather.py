@@ -16,9 +16,9 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app import export, predictions, results
+from app import export, predictions, results, sessions
 from app.models import Participant, Phase, PhaseOption, PollSession, Response, SessionPhase, Talk
-from app.package.base import Answer, Gathered
+from app.package.base import Answer, Gathered, Total
 from app.results.gather import only_sessions
 from app.sessions import session_talk
 
@@ -85,9 +85,13 @@ def _session_row(db: Session, poll: PollSession, rows: list[Answer]) -> dict[str
     n: dict[str, int] = {}
     for row in rows:
         n[row.phase] = n.get(row.phase, 0) + 1
-    participants = db.exec(
+    participants: int | None = db.exec(
         select(func.count()).select_from(Participant).where(Participant.session_id == poll.id)
     ).one()
+    if poll.unlinked:  # published counts: nobody is known, the totals say how many answered
+        participants = None
+        published = sessions.published_counts(db, poll)
+        n = {phase: sum(counts.values()) for phase, counts in published.totals.items()}
     return {
         "code": poll.code,
         "venue": poll.venue,
@@ -96,8 +100,8 @@ def _session_row(db: Session, poll: PollSession, rows: list[Answer]) -> dict[str
         "talk_version": numbers.get(poll.version_id, 1),
         "rehearsal": poll.rehearsal,
         "ended": poll.ended,
-        "linked": True,  # phones, each answer a row; published counts are not (``Total``)
-        "source": "",
+        "linked": not poll.unlinked,  # published counts are no one's rows (``Total``)
+        "source": poll.source or "",
         "participants": participants,
         "n": n,
     }
@@ -124,6 +128,26 @@ def _predictions(
     return {"predictions.json": {"sessions": found}} if found else {}
 
 
+def _totals(db: Session, poll: PollSession) -> list[Total]:
+    """An unlinked session's published counts as rows of ``totals``: each option's count per
+    phase, then each published revote cell (``from_choice`` set)."""
+    if not poll.unlinked:
+        return []
+    published = sessions.published_counts(db, poll)
+    out = [
+        Total(poll.code, phase, None, choice, count)
+        for phase, counts in published.totals.items()
+        for choice, count in counts.items()
+    ]
+    out += [
+        Total(poll.code, phase, first, then, count)
+        for phase, rows in published.transitions.items()
+        for first, cells in rows.items()
+        for then, count in cells.items()
+    ]
+    return out
+
+
 def gather_session(db: Session, poll: PollSession) -> Gathered:
     talk = session_talk(db, poll)
     rows = _responses(db, poll)
@@ -139,6 +163,7 @@ def gather_session(db: Session, poll: PollSession) -> Gathered:
         responses=rows,
         results_json=results.session_results_json(found),
         updated=_latest([poll], rows),
+        totals=_totals(db, poll),
     )
     out.extras = _predictions(db, [poll], [out.results_json])
     return out
@@ -151,11 +176,13 @@ def gather_talk(db: Session, talk: Talk, only: Collection[str] | None = None) ->
         pool = only_sessions(pool, only)
     found = results.talk_results(db, talk, only=only)
     rows: list[Answer] = []
-    sessions = []
+    held = []
+    totals: list[Total] = []
     for poll in pool.polls:
         own = _responses(db, poll)
-        sessions.append(_session_row(db, poll, own))
+        held.append(_session_row(db, poll, own))
         rows.extend(own)
+        totals += _totals(db, poll)
     versions = sorted({p.version_id for p in pool.polls}, reverse=True)
     books = [export.codebook(db, talk)] + [export.codebook(db, talk, v) for v in versions]
     out = Gathered(
@@ -164,11 +191,12 @@ def gather_talk(db: Session, talk: Talk, only: Collection[str] | None = None) ->
         slug=talk.slug,
         titles=dict(talk.titles),
         languages=list(talk.languages),
-        sessions=sessions,
+        sessions=held,
         phases=_merge_phases(books),
         responses=rows,
         results_json=results.talk_results_json(found),
         updated=_latest(pool.polls, rows) if pool.polls else datetime(2000, 1, 1, tzinfo=UTC),
+        totals=totals,
     )
     out.extras = _predictions(db, pool.polls, out.results_json["sessions"])
     return out
