@@ -21,10 +21,11 @@ from typing import Any
 from jinja2 import Environment
 from sqlmodel import Session, col, select
 
-from app import charts, formats, results, sessions, stats
+from app import charts, formats, results, stats
 from app.db import ROOT
 from app.errors import Invalid
 from app.models import Participant, Phase, PhaseOption, PollSession, Response, Talk
+from app.published import Published, published_counts
 from app.sessions import session_phases, session_talk
 from app.talks import current_version
 
@@ -111,7 +112,7 @@ def session_document(db: Session, poll: PollSession) -> dict[str, Any]:
     talk = session_talk(db, poll)
     published: dict[str, Any] = {}
     if poll.unlinked:  # totals, not people: no responses, and it says so
-        counts = sessions.published_counts(db, poll)
+        counts = published_counts(db, poll)
         published = {
             "unlinked": True,
             "source": poll.source,
@@ -248,7 +249,7 @@ def talk_codebook(db: Session, talk: Talk) -> dict[str, Any]:
     for poll in talk_sessions(db, talk):
         if not poll.unlinked:
             continue
-        counts = sessions.published_counts(db, poll)
+        counts = published_counts(db, poll)
         published.append(
             {
                 "code": poll.code,
@@ -429,9 +430,7 @@ marks revote transitions; the export's other columns are ignored."""
 TOTALS_CSV_LIMIT = 64 * 1024
 
 
-def totals_rows(
-    poll: PollSession, talk: str, published: sessions.Published
-) -> Iterator[dict[str, Any]]:
+def totals_rows(poll: PollSession, talk: str, published: Published) -> Iterator[dict[str, Any]]:
     common = {
         "session": poll.code,
         "venue": poll.venue,
@@ -468,7 +467,7 @@ def session_csv_lines(db: Session, poll: PollSession) -> Iterator[str]:
     count (``TOTALS_COLUMNS``), never rows of made-up people."""
     if poll.unlinked:
         talk = session_talk(db, poll).slug
-        return totals_csv_lines(totals_rows(poll, talk, sessions.published_counts(db, poll)))
+        return totals_csv_lines(totals_rows(poll, talk, published_counts(db, poll)))
     return csv_lines(response_rows(db, poll))
 
 

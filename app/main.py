@@ -49,6 +49,7 @@ from app.errors import (
 )
 from app.limits import Limits
 from app.live import Broadcaster, Publisher, Publishers, is_in_process
+from app.published import sync_published
 from app.routes import (
     api,
     moderate,
@@ -63,7 +64,7 @@ from app.routes import (
 )
 from app.routes.stream import LiveRenderer
 from app.security import LoginRequired, RequestGuard
-from app.sessions import SessionCache, sync_published
+from app.sessions import SessionCache
 from app.settings import Settings
 from app.talkfile import discover_talks
 from app.talks import sync_talks

@@ -379,7 +379,7 @@ class SessionToken(SQLModel, table=True):
 # --------------------------------------------------------------------------- API schemas
 # Non-table models validate their input (table models skip validation).
 
-Count = Annotated[int, PydanticField(strict=True, ge=0, le=10_000_000)]  # sessions.MAX_COUNT
+Count = Annotated[int, PydanticField(strict=True, ge=0, le=10_000_000)]  # published.MAX_COUNT
 """A published count: a whole number of people."""
 MIN_CELL_LOWEST = 1
 MIN_CELL_HIGHEST = 50

@@ -16,9 +16,10 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app import export, predictions, results, sessions
+from app import export, predictions, results
 from app.models import Participant, Phase, PhaseOption, PollSession, Response, SessionPhase, Talk
 from app.package.base import Answer, Gathered, Total
+from app.published import published_counts
 from app.results.gather import only_sessions
 from app.sessions import session_talk
 
@@ -90,7 +91,7 @@ def _session_row(db: Session, poll: PollSession, rows: list[Answer]) -> dict[str
     ).one()
     if poll.unlinked:  # published counts: nobody is known, the totals say how many answered
         participants = None
-        published = sessions.published_counts(db, poll)
+        published = published_counts(db, poll)
         n = {phase: sum(counts.values()) for phase, counts in published.totals.items()}
     return {
         "code": poll.code,
@@ -133,7 +134,7 @@ def _totals(db: Session, poll: PollSession) -> list[Total]:
     phase, then each published revote cell (``from_choice`` set)."""
     if not poll.unlinked:
         return []
-    published = sessions.published_counts(db, poll)
+    published = published_counts(db, poll)
     out = [
         Total(poll.code, phase, None, choice, count)
         for phase, counts in published.totals.items()

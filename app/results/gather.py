@@ -16,8 +16,9 @@ from sqlalchemy import case, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app import formats, sessions, stats
+from app import formats, stats
 from app.models import PollSession, Response, SessionTotal, Talk, TextAnswer, TextState
+from app.published import Published, published_counts
 from app.results.views import (
     PhaseInfo,
     PhaseResult,
@@ -176,9 +177,7 @@ def _answers(db: Session, session_ids: Sequence[int]) -> dict[int, dict[str, dic
     return out
 
 
-def _meta(
-    poll: PollSession, talk: Talk, published: sessions.Published | None = None
-) -> SessionMeta:
+def _meta(poll: PollSession, talk: Talk, published: Published | None = None) -> SessionMeta:
     return SessionMeta(
         code=poll.code,
         venue=poll.venue,
@@ -198,12 +197,12 @@ def _session_data(
     poll: PollSession,
     infos: Sequence[PhaseInfo],
     answers: dict[int, dict[str, dict[str, Any]]],
-) -> tuple[stats.Dataset, sessions.Published | None]:
+) -> tuple[stats.Dataset, Published | None]:
     """The session's data as the statistics see it: its answers, or an unlinked session's
     published totals (``stats.Dataset.from_totals``, linking nobody)."""
     specs = tuple(i.spec for i in infos)
     if poll.unlinked:
-        published = sessions.published_counts(db, poll)
+        published = published_counts(db, poll)
         return stats.Dataset.from_totals(specs, published.totals), published
     return stats.Dataset(specs, answers.get(poll.id or 0, {})), None
 

@@ -28,6 +28,7 @@ from app.models import (
     VoteIn,
     VoteOut,
 )
+from app.published import create_unlinked_session
 from app.routes.docs import PRESENTER, errors
 from app.security import PresenterDep, new_participant_token
 from app.settings import Settings
@@ -63,7 +64,7 @@ def create_session(
     published counts (``source``, ``totals`` and optionally ``transitions``), which shows the
     independent comparison, pools with it and refuses votes (409)."""
     if body.unlinked:
-        poll = sessions.create_unlinked_session(
+        poll = create_unlinked_session(
             db,
             talk_slug=body.talk,
             venue=body.venue,

@@ -33,6 +33,7 @@ from app.deps import (
 )
 from app.errors import DomainError, Invalid, NotFound, TooManyRequests
 from app.models import PollSession, SessionToken, TextState, TokenPurpose
+from app.published import create_unlinked_session
 from app.routes.api import join_url
 from app.security import (
     PRESENTER_COOKIE,
@@ -297,7 +298,7 @@ def add_published(
             totals, transitions = export.read_totals_csv(csv_text)
         else:
             totals, transitions = _typed_counts(fields)
-        poll = sessions.create_unlinked_session(
+        poll = create_unlinked_session(
             db,
             talk_slug=slug,
             venue=fields.get("venue", "")[:200],
