@@ -56,8 +56,10 @@ from app.routes import (
     pages,
     presenter,
     publish,
+    published,
     remote,
     results,
+    slides,
     stream,
     talks,
     view,
@@ -180,6 +182,8 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.include_router(publish.router)
     app.include_router(publish.pages)
     app.include_router(presenter.router)
+    app.include_router(slides.router)
+    app.include_router(published.router)
     app.include_router(view.router)
     app.include_router(moderate.router)
     app.include_router(pages.router)

@@ -11,29 +11,25 @@ from datetime import date
 from typing import Annotated, Any
 
 import segno
-from fastapi import APIRouter, Depends, Form, Query, Request, status
+from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import TemplateNotFound
 from markupsafe import Markup
 
-from app import export, i18n, moderation, presenter, session_tokens, sessions, voting
-from app.charts import qr as qr_charts
+from app import i18n, moderation, presenter, session_tokens, sessions, voting
 from app.db import SessionDep
 from app.deps import (
-    NO_STORE,
     EngineDep,
     PublisherDep,
     SettingsDep,
     TemplatesDep,
-    choose_language,
     is_https,
     render,
 )
-from app.errors import DomainError, Invalid, NotFound, TooManyRequests
+from app.errors import DomainError, Invalid, TooManyRequests
 from app.models import PollSession, SessionToken, TextState, TokenPurpose
-from app.published import create_unlinked_session
 from app.routes.api import join_url
 from app.security import (
     PRESENTER_COOKIE,
@@ -200,122 +196,6 @@ def create_session(
         return _dashboard(request, db, error=_error_key(exc), form=form, status_code=exc.status)
     return RedirectResponse(
         f"/presenter/sessions/{poll.code}", status_code=status.HTTP_303_SEE_OTHER
-    )
-
-
-# --------------------------------------------------------------------------- published counts
-
-PublishedForm = dict[str, str]
-
-
-async def _published_form(request: Request) -> tuple[PublishedForm, str]:
-    """The form's fields (text) and the uploaded CSV's text ("" without one); read here, so
-    that the handler stays a plain ``def`` on the database's thread pool."""
-    form = await request.form()
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    upload = form.get("file")
-    text = ""
-    if upload is not None and not isinstance(upload, str):
-        raw = await upload.read(export.TOTALS_CSV_LIMIT + 1)
-        text = raw.decode("utf-8", errors="replace")
-    return fields, text
-
-
-PublishedFormDep = Annotated[tuple[PublishedForm, str], Depends(_published_form)]
-
-
-def _typed_counts(
-    fields: PublishedForm,
-) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, dict[str, int]]]]:
-    """The counts typed into the form: ``n.<phase>.<option>`` (totals) and
-    ``t.<revote>.<first>.<then>`` (transitions); blank fields are not given."""
-    totals: dict[str, dict[str, int]] = {}
-    transitions: dict[str, dict[str, dict[str, int]]] = {}
-    for name, value in fields.items():
-        value = value.strip()
-        parts = name.split(".")
-        if not value or parts[0] not in ("n", "t"):
-            continue
-        if not value.isdigit():
-            raise Invalid(f"'{value}' is not a whole number", code="bad_count")
-        if parts[0] == "n" and len(parts) == 3:
-            totals.setdefault(parts[1], {})[parts[2]] = int(value)
-        elif parts[0] == "t" and len(parts) == 4:
-            transitions.setdefault(parts[1], {}).setdefault(parts[2], {})[parts[3]] = int(value)
-    return totals, transitions
-
-
-def _published_page(
-    request: Request,
-    db: SessionDep,
-    slug: str,
-    form: PublishedForm | None = None,
-    error: str | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    talk = sessions.get_talk(db, slug)
-    lang = choose_language(request, request.query_params.get("lang"))
-    return render(
-        request,
-        "pages/presenter/published.html",
-        {
-            "talk": sessions.talk_public(db, talk, lang),
-            "form": form or {},
-            "error": error,
-            "today": date.today().isoformat(),
-            "columns": "phase,choice,count,from_choice",
-            "moves_open": any(k.startswith("t.") and v.strip() for k, v in (form or {}).items()),
-        },
-        status_code=status_code,
-    )
-
-
-@router.get("/talks/{slug}/published", response_class=HTMLResponse)
-def published_page(slug: str, request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
-    """The form for a session of published counts: totals typed per option per phase (and the
-    revote rows that were published), or a CSV."""
-    return _published_page(request, db, slug)
-
-
-@router.post("/talks/{slug}/published", response_class=HTMLResponse)
-def add_published(
-    slug: str,
-    request: Request,
-    db: SessionDep,
-    _: PresenterPageDep,
-    sent: PublishedFormDep,
-) -> Response:
-    """Stores the counts as an unlinked session (the CSV, when one is sent, instead of the
-    typed counts) and shows its results; refused, the form again with what is wrong."""
-    fields, csv_text = sent
-    try:
-        day = fields.get("held_on", "").strip()
-        held_on = date.fromisoformat(day) if day else None
-    except ValueError:
-        return _published_page(request, db, slug, fields, "pres_error_date", 422)
-    try:
-        if csv_text.strip():
-            totals, transitions = export.read_totals_csv(csv_text)
-        else:
-            totals, transitions = _typed_counts(fields)
-        poll = create_unlinked_session(
-            db,
-            talk_slug=slug,
-            venue=fields.get("venue", "")[:200],
-            source=fields.get("source", "")[:500],
-            totals=totals,
-            transitions=transitions,
-            held_on=held_on,
-            language=fields.get("language") or None,
-        )
-    except DomainError as exc:
-        db.rollback()
-        if exc.code == "unknown_talk":
-            raise
-        fields["detail"] = exc.detail
-        return _published_page(request, db, slug, fields, "pres_published_refused", exc.status)
-    return RedirectResponse(
-        f"/presenter/sessions/{poll.code}/results", status_code=status.HTTP_303_SEE_OTHER
     )
 
 
@@ -728,54 +608,7 @@ def delete_session(
     )
 
 
-# --------------------------------------------------------------------------- in the slides
-
-SLIDE_PURPOSES = {
-    "view": TokenPurpose.view,
-    "remote": TokenPurpose.remote,
-    "moderator": TokenPurpose.moderator,
-}
-
-
-def _slide_purpose(purpose: str) -> TokenPurpose:
-    found = SLIDE_PURPOSES.get(purpose)
-    if found is None:
-        raise NotFound(f"no token kind {purpose[:40]!r}", code="unknown_token_kind")
-    return found
-
-
-@router.post("/sessions/{code}/tokens/{purpose}", response_class=HTMLResponse)
-def issue_token(
-    code: str,
-    purpose: str,
-    request: Request,
-    db: SessionDep,
-    settings: SettingsDep,
-    publisher: PublisherDep,
-    _: PresenterPageDep,
-) -> Response:
-    """A new view address or remote key for the session (the old one stops working); the page
-    shows it this once: only its hash is kept."""
-    kind = _slide_purpose(purpose)
-    poll = sessions.get_session(db, code)
-    token = session_tokens.issue(db, poll.code, kind, publisher)
-    # Back to the page, which shows the token once: carried over in a short-lived cookie of
-    # that page alone, so that reloading the page neither shows it again nor makes another.
-    response = RedirectResponse(
-        f"/presenter/sessions/{poll.code}#slides", status_code=status.HTTP_303_SEE_OTHER
-    )
-    value = _new_token_signer(settings).dumps({"code": poll.code, "p": kind.value, "t": token})
-    response.set_cookie(
-        SHOWN_ONCE_COOKIE,
-        value,
-        max_age=NEW_TOKEN_SECONDS,
-        path=_new_token_path(poll.code),
-        httponly=True,
-        samesite="strict",
-        secure=is_https(request),
-    )
-    return response
-
+# --------------------------------------------------------------------------- a token shown once
 
 SHOWN_ONCE_COOKIE = "bg_shown_once"
 NEW_TOKEN_SECONDS = 120
@@ -801,74 +634,3 @@ def _read_new_token(request: Request, settings: Settings, code: str) -> dict[str
     if not isinstance(found, dict) or found.get("code") != code:
         return None
     return {"purpose": str(found.get("p", "")), "token": str(found.get("t", ""))}
-
-
-@router.post("/sessions/{code}/tokens/{purpose}/revoke", response_class=HTMLResponse)
-def revoke_token(
-    code: str,
-    purpose: str,
-    db: SessionDep,
-    publisher: PublisherDep,
-    _: PresenterPageDep,
-) -> Response:
-    """The view address or remote key stops working at once (open views say they ended)."""
-    kind = _slide_purpose(purpose)
-    poll = sessions.get_session(db, code)
-    session_tokens.revoke(db, poll.code, kind, publisher)
-    where = "#moderator" if kind == TokenPurpose.moderator else "#slides"
-    return RedirectResponse(
-        f"/presenter/sessions/{poll.code}{where}", status_code=status.HTTP_303_SEE_OTHER
-    )
-
-
-@router.post("/sessions/{code}/view/framing", response_class=HTMLResponse)
-def view_framing(
-    code: str,
-    request: Request,
-    db: SessionDep,
-    settings: SettingsDep,
-    _: PresenterPageDep,
-    framing: Annotated[str, Form(max_length=1000)] = "",
-    anywhere: Annotated[str, Form(max_length=1)] = "",
-) -> Response:
-    """Who may frame the view: the operator's list (empty), some of its sites, or any site
-    (``anywhere`` ticked, for a public talk)."""
-    poll = sessions.get_session(db, code)
-    chosen = session_tokens.ANYWHERE if _flag(anywhere) else framing
-    try:
-        session_tokens.set_framing(db, poll.code, settings.frame_ancestors, chosen)
-    except DomainError as exc:
-        db.rollback()
-        context = _control_context(request, db, settings, poll)
-        context["error"] = _error_key(exc)
-        return render(request, "pages/presenter/control.html", context, exc.status)
-    return RedirectResponse(
-        f"/presenter/sessions/{poll.code}#slides", status_code=status.HTTP_303_SEE_OTHER
-    )
-
-
-@router.get("/sessions/{code}/qr-slide.{ext}")
-def qr_slide(
-    code: str,
-    ext: str,
-    db: SessionDep,
-    settings: SettingsDep,
-    templates: TemplatesDep,
-    _: PresenterPageDep,
-) -> Response:
-    """The QR slide at 1920x1080 as SVG or PNG, in the room's language: for decks that cannot
-    show a web page."""
-    if ext not in ("svg", "png"):
-        raise NotFound("the QR slide is qr-slide.svg or qr-slide.png", code="no_chart")
-    poll = sessions.get_session(db, code)
-    view = presenter.session_view(db, poll)
-    lang = i18n.supported(view.lang) or i18n.DEFAULT_LANGUAGE
-    url = join_url(settings, poll.code)
-    scan = i18n.translate(lang, "pres_scan_to_join")
-    slide = qr_charts.qr_slide(view.title, scan, poll.code, url, _short(url), lang)
-    svg = export.render_svg(templates.env, slide)
-    filename = f"beliefgap-{poll.code}-qr-slide-{lang}.{ext}"
-    headers = {"Content-Disposition": f'inline; filename="{filename}"', **NO_STORE}
-    if ext == "svg":
-        return Response(svg, media_type="image/svg+xml", headers=headers)
-    return Response(export.svg_to_png(svg, zoom=1.0), media_type="image/png", headers=headers)
