@@ -25,7 +25,7 @@ serve: $(STAMP)
 # The tests run in TEST_WORKERS processes (pytest-xdist; 2, the CI machine's cores): the tests
 # of a module that share a module-scoped fixture (a server, a browser) stay on one of them.
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 # The packages first: python3-venv may be among them.
 test: test-packages $(STAMP)
