@@ -14,7 +14,7 @@ In a talk file, ``answer = "text"`` on a choice phase (no options), with its set
 A vote is ``{"phase": "why", "text": "...", "slot": 0}``: ``slot`` (0 up to
 ``answers_per_phone`` - 1, default 0) says which of the phone's answers it is; sending a slot
 again replaces that answer (and it waits for moderation again). Refused text (empty, too long,
-control, bidi or invisible characters) is a 400 with ``text_<reason>`` and nothing is stored.
+control, bidi or invisible characters) is a 422 with ``text_<reason>`` and nothing is stored.
 
 Storage: each answer is a ``TextAnswer`` row (display text, counted key, state) written in the
 transaction of the phase's ``Response`` (which marks the phone as having answered and carries
