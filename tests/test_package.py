@@ -394,3 +394,37 @@ def test_a_session_of_published_counts_goes_to_totals_not_to_responses(
     codebook = (folder / "codebook.md").read_text(encoding="utf-8")
     assert "totals.csv" in codebook and "已发表的计数" in codebook
     assert "## Published counts" in (folder / "methods.md").read_text(encoding="utf-8")
+
+
+def test_shown_open_text_answers_have_a_table_and_nothing_else_does(
+    app: FastAPI, client: TestClient, tmp_path: Path
+) -> None:
+    """A session with an open "why?": the answers the moderator showed are a table of their own
+    (valid, each phone by its pseudonym), the pending and hidden ones are nowhere in the zip,
+    and a public page's package, without answer-level tables, leaves the texts out too."""
+    from app import package as dataset
+    from app.sessions import get_session
+    from tests.test_text_format import _move, _queue, _room, _vote
+
+    code = _room(client)
+    for text in ("=Emergence is real", "A mirage of metrics", "pending words", "hidden words"):
+        assert _vote(app, code, text).status_code == 200
+    ids = {a["text"]: a["id"] for a in _queue(client, code)["answers"]}
+    _move(client, code, [ids["=Emergence is real"], ids["A mirage of metrics"]], "shown")
+    _move(client, code, [ids["hidden words"]], "hidden")
+    with Session(app.state.engine) as db:
+        g = dataset.gather_session(db, get_session(db, code))
+    folder = tmp_path / "pkg"
+    files = unzip(dataset.build_zip(g, dataset.PackageOptions()), folder)
+    report = frictionless.validate(str(folder / "datapackage.json"))
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
+    texts = read_back(folder)["text_answers"]
+    assert sorted(texts["text"]) == ["'=Emergence is real", "A mirage of metrics"]  # inert
+    assert set(texts["slot"]) == {1}
+    assert "text_answers.csv" in (folder / "codebook.md").read_text(encoding="utf-8")
+    for name, content in files.items():
+        assert b"pending words" not in content and b"hidden words" not in content, name
+    public = dataset.files(g, dataset.PackageOptions(answers=False))
+    assert "data/text_answers.csv" not in public
+    # the cloud's words are public (the room saw them); no phone's answer is
+    assert b"A mirage of metrics" not in b"".join(public.values())

@@ -101,6 +101,9 @@ class Gathered:
     totals: list[Total] = field(default_factory=list)
     """The published counts of the sessions that are not ``linked``: they have no rows in
     ``responses`` (nobody's answers are linked across phases), and go to ``totals``."""
+    texts: list[Text] = field(default_factory=list)
+    """The open-text answers that were shown (approved): a table of their own, ``text_answers``
+    (pending and hidden ones never leave the presenter's queue)."""
 
 
 class Answer(NamedTuple):
@@ -117,6 +120,18 @@ class Answer(NamedTuple):
     payload: Any = None
     """The answer of a format that stores its own (a ranking's order of option ids), as
     stored; its cells in ``responses`` are the format's (``own_columns``)."""
+
+
+class Text(NamedTuple):
+    """One shown open-text answer (a row of ``text_answers``)."""
+
+    session: str
+    participant: str
+    """The per-session pseudonym, as in ``responses``."""
+    phase: str
+    slot: int
+    """Which of the phone's answers to the phase (1, 2, 3)."""
+    text: str
 
 
 class Total(NamedTuple):

@@ -21,9 +21,13 @@ def files(g: Gathered, options: PackageOptions) -> dict[str, bytes]:
     """Every file of the package, by name, in the order the zip holds them."""
     tables = _tables(g, options)
     descriptor = _descriptor(g, options, tables)
-    if not options.answers:
-        del tables["data/responses.csv"]
-        descriptor["resources"] = [r for r in descriptor["resources"] if r["name"] != "responses"]
+    if not options.answers:  # and each phone's texts: with its pseudonym they are answer-level
+        tables.pop("data/responses.csv")
+        tables.pop("data/text_answers.csv", None)
+        answer_level = ("responses", "text_answers")
+        descriptor["resources"] = [
+            r for r in descriptor["resources"] if r["name"] not in answer_level
+        ]
     out = {
         "datapackage.json": (json.dumps(descriptor, ensure_ascii=False, indent=2) + "\n").encode(),
         "CITATION.cff": citation_cff(g, options).encode(),

@@ -17,8 +17,18 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app import export, predictions, results
-from app.models import Participant, Phase, PhaseOption, PollSession, Response, SessionPhase, Talk
-from app.package.base import Answer, Gathered, Total
+from app.models import (
+    Participant,
+    Phase,
+    PhaseOption,
+    PollSession,
+    Response,
+    SessionPhase,
+    Talk,
+    TextAnswer,
+    TextState,
+)
+from app.package.base import Answer, Gathered, Text, Total
 from app.published import published_counts
 from app.results.gather import only_sessions
 from app.sessions import session_talk
@@ -149,6 +159,20 @@ def _totals(db: Session, poll: PollSession) -> list[Total]:
     return out
 
 
+def _texts(db: Session, poll: PollSession) -> list[Text]:
+    """The session's shown open-text answers, in talk order, then by phone and slot."""
+    query = (
+        select(Participant.public_id, Phase.key, TextAnswer.slot, TextAnswer.text)
+        .join(Participant, col(Participant.id) == TextAnswer.participant_id)
+        .join(Phase, col(Phase.id) == TextAnswer.phase_id)
+        .where(TextAnswer.session_id == poll.id, TextAnswer.state == TextState.shown)
+        .order_by(col(Phase.position), col(Participant.public_id), col(TextAnswer.slot))
+    )
+    return [
+        Text(poll.code, who, phase, slot + 1, text) for who, phase, slot, text in db.exec(query)
+    ]
+
+
 def gather_session(db: Session, poll: PollSession) -> Gathered:
     talk = session_talk(db, poll)
     rows = _responses(db, poll)
@@ -165,6 +189,7 @@ def gather_session(db: Session, poll: PollSession) -> Gathered:
         results_json=results.session_results_json(found),
         updated=_latest([poll], rows),
         totals=_totals(db, poll),
+        texts=_texts(db, poll),
     )
     out.extras = _predictions(db, [poll], [out.results_json])
     return out
@@ -179,11 +204,13 @@ def gather_talk(db: Session, talk: Talk, only: Collection[str] | None = None) ->
     rows: list[Answer] = []
     held = []
     totals: list[Total] = []
+    texts: list[Text] = []
     for poll in pool.polls:
         own = _responses(db, poll)
         held.append(_session_row(db, poll, own))
         rows.extend(own)
         totals += _totals(db, poll)
+        texts += _texts(db, poll)
     versions = sorted({p.version_id for p in pool.polls}, reverse=True)
     books = [export.codebook(db, talk)] + [export.codebook(db, talk, v) for v in versions]
     out = Gathered(
@@ -198,6 +225,7 @@ def gather_talk(db: Session, talk: Talk, only: Collection[str] | None = None) ->
         results_json=results.talk_results_json(found),
         updated=_latest(pool.polls, rows) if pool.polls else datetime(2000, 1, 1, tzinfo=UTC),
         totals=totals,
+        texts=texts,
     )
     out.extras = _predictions(db, pool.polls, out.results_json["sessions"])
     return out

@@ -154,6 +154,12 @@ def _tables(g: Gathered, options: PackageOptions) -> dict[str, bytes]:
         "data/questions.csv": questions,
         "data/options.csv": option_rows,
     }
+    if g.texts:
+        out["data/text_answers.csv"] = _csv(
+            ["session", "participant", "phase", "slot", "text"],
+            # written by people: made inert in spreadsheets, as every typed text is
+            ([t.session, t.participant, t.phase, t.slot, t.text] for t in g.texts),
+        )
     if g.totals:
         out["data/totals.csv"] = _csv(
             ["session", "phase", "from_choice", "choice", "count"],
@@ -428,6 +434,44 @@ def _descriptor(g: Gathered, options: PackageOptions, files: dict[str, bytes]) -
             ),
         ],
     }
+    if g.texts:
+        descriptor["resources"].append(
+            resource(
+                "text_answers",
+                "data/text_answers.csv",
+                "the open-text answers the presenter or a moderator showed to the room (pending "
+                "and hidden answers are never in a package)",
+                {
+                    "fields": [
+                        {"name": "session", "type": "string"},
+                        {
+                            "name": "participant",
+                            "type": "string",
+                            "description": "the per-session pseudonym, as in responses",
+                        },
+                        {"name": "phase", "type": "string", "categories": phase_categories},
+                        {
+                            "name": "slot",
+                            "type": "integer",
+                            "constraints": {"minimum": 1, "maximum": 3},
+                            "description": "which of the phone's answers to the phase",
+                        },
+                        {"name": "text", "type": "string", "description": "as shown"},
+                    ],
+                    "primaryKey": ["session", "participant", "phase", "slot"],
+                    "foreignKeys": [
+                        {
+                            "fields": ["session"],
+                            "reference": {"resource": "sessions", "fields": ["session"]},
+                        },
+                        {
+                            "fields": ["phase"],
+                            "reference": {"resource": "questions", "fields": ["phase"]},
+                        },
+                    ],
+                },
+            )
+        )
     if g.totals:
         descriptor["resources"].append(
             resource(

@@ -78,6 +78,10 @@ CODEBOOK_WORDS = {
         "published": "Published counts",
         "published_note": "These sessions are counts published elsewhere, not phones: their "
         "totals per option are in totals.csv, not rows of responses.csv.",
+        "texts": "Open-text answers",
+        "texts_note": "The answers the presenter or a moderator showed to the room are in "
+        "text_answers.csv (session, participant, phase, slot, text); answers still pending or "
+        "hidden are in no package.",
     },
     "zh-Hans": {
         "title": "编码手册",
@@ -96,6 +100,9 @@ CODEBOOK_WORDS = {
         "published": "已发表的计数",
         "published_note": "以下场次是在别处发表的计数，而非手机作答：各选项的总数见 totals.csv，"
         "不是 responses.csv 的行。",
+        "texts": "开放式回答",
+        "texts_note": "演讲者或协管员向现场展示过的回答见 text_answers.csv（场次、参与者、环节、"
+        "序号、文字）；仍待审核或已隐藏的回答不在任何数据包中。",
     },
 }
 RESPONSE_COLUMNS = {
@@ -143,6 +150,8 @@ def codebook_md(g: Gathered) -> str:
                 for column in own:
                     out.append(f"- `{column.name}`: {_md(_label(dict(column.description), lang))}")
         out.append("")
+        if g.texts:
+            out += [f"## {words['texts']}", "", words["texts_note"], ""]
         if published:
             out += [f"## {words['published']}", "", words["published_note"], ""]
             for s in published:
