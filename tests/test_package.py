@@ -91,6 +91,10 @@ def assert_counts_match(frames: dict[str, Any], results_doc: dict[str, Any]) -> 
             assert sessions_table.loc[code, f"n_{key}"] == phase["n"]
             if phase.get("answer") == "ranking":
                 assert_ranking_matches(answered, phase)
+            elif phase.get("answer") == "text":  # the shown texts are a table of their own
+                texts = frames.get("text_answers")
+                shown = 0 if texts is None else int((texts["session"] == code).sum())
+                assert shown == phase["shown"], (code, key)
             elif "counts" in phase:
                 counts = answered["choice"].value_counts().to_dict()
                 assert {k: counts.get(k, 0) for k in phase["counts"]} == phase["counts"]
@@ -292,6 +296,12 @@ EVERY_FORMAT = {
                 for key, label in (("evals", "Evaluations"), ("theory", "Theory"), ("data", "Data"))
             ],
         },
+        {
+            "id": "why",
+            "kind": "choice",
+            "answer": "text",
+            "question": {"en": "Why?", "zh-Hans": "为什么？"},
+        },
     ],
 }
 RANKINGS = [
@@ -309,7 +319,7 @@ def test_a_talk_of_every_answer_format_makes_a_valid_package_with_its_rankings(
     made = client.post("/api/v1/talks", json=EVERY_FORMAT, headers=AUTH)
     assert made.status_code == 201, made.text
     code = new_session(client, talk="every-format")
-    for phase in ("belief", "field_pct", "order"):
+    for phase in ("belief", "field_pct", "order", "why"):
         phase_action(client, code, phase, "open")
     stances = ["agree", "agree", "disagree", "unsure", "agree", "disagree"]
     for i, stance in enumerate(stances):
@@ -320,11 +330,22 @@ def test_a_talk_of_every_answer_format_makes_a_valid_package_with_its_rankings(
         ]
         if i < len(RANKINGS):  # the last phone ranks nothing: its rank_ cells stay empty
             bodies.append({"phase": "order", "ranking": RANKINGS[i]})
+        bodies.append({"phase": "why", "text": f"reason number {i}"})
         for body in bodies:
             response = phone.post(f"/api/v1/sessions/{code}/votes", json=body)
             assert response.status_code == 200, response.text
-    for phase in ("belief", "field_pct", "order"):
+    for phase in ("belief", "field_pct", "order", "why"):
         phase_action(client, code, phase, "close")
+    queue = client.get(f"/api/v1/sessions/{code}/text-answers?state=pending", headers=AUTH).json()
+    shown = [
+        a["id"] for a in queue["answers"] if a["text"] in ("reason number 0", "reason number 1")
+    ]
+    moved = client.post(
+        f"/api/v1/sessions/{code}/text-answers/moderate",
+        json={"ids": shown, "state": "shown"},
+        headers=AUTH,
+    )
+    assert moved.status_code == 200, moved.text
 
     files = unzip(package(client, "/api/v1/talks/every-format/package.zip"), tmp_path)
     report = frictionless.validate(str(tmp_path / "datapackage.json"))
@@ -337,6 +358,8 @@ def test_a_talk_of_every_answer_format_makes_a_valid_package_with_its_rankings(
     assert list(responses.columns[5:8]) == ["rank_1", "rank_2", "rank_3"]
     assert responses.loc[responses["phase"] != "order", "rank_1"].isna().all()
     assert frames["questions"].set_index("phase").loc["order", "answer"] == "ranking"
+    assert sorted(frames["text_answers"]["text"]) == ["reason number 0", "reason number 1"]
+    assert b"reason number 2" not in b"".join(files.values())  # still pending
     # the descriptor gives each place its options as categories, the codebooks in both languages
     descriptor = json.loads(files["datapackage.json"])
     fields = {f["name"]: f for f in descriptor["resources"][0]["schema"]["fields"]}
