@@ -155,12 +155,8 @@ def postgres_template(
     server it has started on before. Migrating from nothing is tested on empty databases
     (``postgres_database``) and on SQLite."""
     with pg.fresh_database(postgres_server) as url:
-        prepared = Settings(
-            data_dir=tmp_path_factory.mktemp("template"),
-            admin_token=ADMIN_TOKEN,
-            secret_key=SECRET_KEY,
-            database_url=url,
-        )
+        # the tests' own settings, as the SQLite template's: without the published polls
+        prepared = _settings(tmp_path_factory.mktemp("template"), url)
         prepare_database(prepared).dispose()  # a template takes no open connections
         yield url.rpartition("/")[2]
 

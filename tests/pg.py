@@ -70,10 +70,18 @@ def fresh_database(url: str, template: str | None = None) -> Iterator[str]:
     try:
         yield database_url(url, name)
     finally:
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         with psycopg.connect(_admin_url(url), autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            for attempt in range(40):
+                try:
+                    admin.execute(drop)
+                    break
+                except psycopg.errors.InsufficientPrivilege:
+                    # a server process of another role (autovacuum, say) is at work in it
+                    # for a moment: FORCE may not end it, so wait for it to finish
+                    if attempt == 39:
+                        raise
+                    time.sleep(0.25)
 
 
 # --------------------------------------------------------------------------- a server of its own
