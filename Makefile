@@ -26,6 +26,9 @@ serve: $(STAMP)
 # of a module that share a module-scoped fixture (a server, a browser) stay on one of them.
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
+# The suite again on PostgreSQL waits mostly on the database server (no browser, no timing
+# test): one more process than cores keeps both busy.
+PG_WORKERS ?= 3
 
 # The packages first: python3-venv may be among them.
 test: test-packages $(STAMP)
@@ -56,7 +59,8 @@ postgres-tests: $(STAMP)
 	$(PYTEST) -m postgres
 
 suite-on-postgres: $(STAMP)
-	BELIEFGAP_TEST_DATABASE=postgres $(PYTEST) -m "not e2e and not postgres" $(SQLITE_ONLY)
+	BELIEFGAP_TEST_DATABASE=postgres $(PYTEST) -n $(PG_WORKERS) -m "not e2e and not postgres" \
+		$(SQLITE_ONLY)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
