@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
@@ -24,6 +25,8 @@ from app.models import Phase, PollSession, TextAnswer, TextState, utcnow
 MAX_QUEUE = 200
 """Answers the queue lists at once (the oldest first); the rest wait their turn."""
 MAX_MOVE = 500
+MAX_ID = 2**63 - 1
+"""The largest answer id the databases can hold (a larger one names no answer)."""
 """Answers one move may name."""
 
 
@@ -90,6 +93,8 @@ def move(
     wanted = set(ids)
     if not wanted:
         raise Invalid("name at least one answer", code="no_answers")
+    if any(not 1 <= i <= MAX_ID for i in wanted):  # no row has it, and the database's integers
+        raise Invalid("no such answer in this session", code="unknown_answer")  # end there
     if len(wanted) > MAX_MOVE:
         raise Invalid(f"at most {MAX_MOVE} answers at once", code="too_many_answers")
     found = db.exec(
@@ -136,7 +141,9 @@ class TextAnswersOut(BaseModel):
 class ModerateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[int] = PydanticField(min_length=1, max_length=MAX_MOVE)
+    ids: list[Annotated[int, PydanticField(ge=1, le=MAX_ID)]] = PydanticField(
+        min_length=1, max_length=MAX_MOVE
+    )
     state: TextState
 
 

@@ -195,9 +195,14 @@ def test_answers_wait_for_the_moderator_and_the_cloud_follows(
     assert (phase["shown"], phase["pending"], phase["hidden"]) == (3, 0, 1)
     _move(client, code, [ids["emergent behaviour"]], "hidden")  # hidden later: the cloud shrinks
     assert {t["term"]: t["count"] for t in _phase(client, code)["terms"]}["Emergent"] == 1
-    # an id of no answer of this session refuses the whole move
+    # an id of no answer of this session refuses the whole move, as does one past any
+    # database's integers (schemathesis found a 500 there)
     refused = _move(client, code, [ids["Emergent abilities"], 999_999], "hidden")
     assert refused.status_code == 422 and _phase(client, code)["shown"] == 2
+    for huge in (-9_023_648_104_487_059_456_000, 2**63, 0):
+        refused = _move(client, code, [ids["Emergent abilities"], huge], "hidden")
+        assert refused.status_code == 422, refused.text
+    assert _phase(client, code)["shown"] == 2
     assert client.post(
         f"/api/v1/sessions/{code}/text-answers/moderate", json={"ids": [1], "state": "shown"}
     ).status_code in (401, 403)
