@@ -34,7 +34,6 @@ from app.talkcheck import (
     TALK_KEYS,
     Checker,
     Loc,
-    OptionDef,
     PhaseDef,
     Problem,
     TalkDef,
@@ -350,43 +349,6 @@ def _parse_phase(
         answer=answer.name,
         settings=part.settings,
     )
-
-
-def _same_labels(
-    options: list[OptionDef],
-    stance: PhaseDef,
-    languages: list[str],
-    check: Checker,
-    loc: Loc,
-    phase: str | None,
-) -> None:
-    """A revote that lists its options lists exactly its stance's: the same labels in every
-    language, so that the before/after comparison compares one question with itself."""
-    for index, (option, theirs) in enumerate(zip(options, stance.options, strict=True)):
-        differ = [
-            lang
-            for lang in languages
-            if lang in option.labels
-            and lang in theirs.labels
-            and option.labels[lang] != theirs.labels[lang]
-        ]
-        if not differ:
-            continue
-        first = differ[0]
-        check.add(
-            f"option {option.key!r} must have the label it has in stance phase {stance.key!r} "
-            f"(in {', '.join(differ)}: {option.labels[first]!r} here, {theirs.labels[first]!r} "
-            f"there); leave 'options' out to take the stance's",
-            (*loc, "options", index, "label"),
-            phase,
-            option.key,
-            code="revote_label_differs",
-            id=option.key,
-            of=stance.key,
-            languages=", ".join(differ),
-            mine=option.labels[first],
-            theirs=theirs.labels[first],
-        )
 
 
 def talk_to_dict(talk: TalkDef) -> dict[str, Any]:
