@@ -173,11 +173,14 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
         return {"status": "ok"}
 
     # The JSON API first: a room's votes are matched against the fewest routes.
+    # The phones' routes first: a request is matched against the routes in order, and the
+    # join page, the vote form and the event stream are what a room sends thousands of.
+    app.include_router(pages.router)
+    app.include_router(stream.router)
     app.include_router(api.router)
     app.include_router(remote.router)
     app.include_router(talks.router)
     app.include_router(talks.pages)
-    app.include_router(stream.router)
     app.include_router(results.router)
     app.include_router(publish.router)
     app.include_router(publish.pages)
@@ -186,7 +189,6 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.include_router(published.router)
     app.include_router(view.router)
     app.include_router(moderate.router)
-    app.include_router(pages.router)
     return app
 
 
