@@ -80,18 +80,35 @@ def pick_language(talk: Talk, wanted: str | None) -> str:
 def session_talk(db: Session, poll: PollSession) -> Talk:
     """The session's talk as its version has it (title and languages as they were when the
     session was created): a copy, never stored."""
-    talk = db.get(Talk, poll.talk_id)
-    version = db.get(TalkVersion, poll.version_id)
-    assert talk is not None and version is not None
-    return Talk(
-        id=talk.id,
-        slug=talk.slug,
-        titles=dict(version.content["title"]),
-        languages=list(version.content["languages"]),
-        source=talk.source,
-        digest=version.digest,
-        version=version.number,
-    )
+    return session_talks(db, [poll])[poll.id or 0]
+
+
+def session_talks(db: Session, polls: Sequence[PollSession]) -> dict[int, Talk]:
+    """Session id -> ``session_talk``, in two queries however many sessions (a talk's pooled
+    page reads every session it was given at)."""
+    talks = {
+        t.id: t for t in db.exec(select(Talk).where(col(Talk.id).in_({p.talk_id for p in polls})))
+    }
+    versions = {
+        v.id: v
+        for v in db.exec(
+            select(TalkVersion).where(col(TalkVersion.id).in_({p.version_id for p in polls}))
+        )
+    }
+    out: dict[int, Talk] = {}
+    for poll in polls:
+        talk, version = talks.get(poll.talk_id), versions.get(poll.version_id)
+        assert talk is not None and version is not None
+        out[poll.id or 0] = Talk(
+            id=talk.id,
+            slug=talk.slug,
+            titles=dict(version.content["title"]),
+            languages=list(version.content["languages"]),
+            source=talk.source,
+            digest=version.digest,
+            version=version.number,
+        )
+    return out
 
 
 def _current_version_id(db: Session, talk: Talk) -> int:
@@ -322,13 +339,20 @@ def phase_is_open(state: SessionPhase, now: datetime | None = None) -> bool:
 
 
 def session_phases(db: Session, poll: PollSession) -> list[SessionPhaseView]:
+    return sessions_phases(db, [poll]).get(poll.id or 0, [])
+
+
+def sessions_phases(db: Session, polls: Sequence[PollSession]) -> dict[int, list[SessionPhaseView]]:
+    """Session id -> its phases in order (``session_phases``), in two queries however many
+    sessions."""
+    ids = [p.id for p in polls if p.id is not None]
     rows = db.exec(
         select(SessionPhase, Phase)
         .join(Phase, col(Phase.id) == SessionPhase.phase_id)
-        .where(SessionPhase.session_id == poll.id)
-        .order_by(col(SessionPhase.position))
+        .where(col(SessionPhase.session_id).in_(ids))
+        .order_by(col(SessionPhase.session_id), col(SessionPhase.position))
     ).all()
-    phase_ids = [phase.id for _, phase in rows]
+    phase_ids = {phase.id for _, phase in rows}
     options: dict[int, list[PhaseOption]] = {pid: [] for pid in phase_ids if pid is not None}
     for option in db.exec(
         select(PhaseOption)
@@ -336,10 +360,12 @@ def session_phases(db: Session, poll: PollSession) -> list[SessionPhaseView]:
         .order_by(col(PhaseOption.position))
     ):
         options[option.phase_id].append(option)
-    return [
-        SessionPhaseView(phase=phase, state=state, options=options.get(phase.id or 0, []))
-        for state, phase in rows
-    ]
+    out: dict[int, list[SessionPhaseView]] = {i: [] for i in ids}
+    for state, phase in rows:
+        out[state.session_id].append(
+            SessionPhaseView(phase=phase, state=state, options=options.get(phase.id or 0, []))
+        )
+    return out
 
 
 def participant_count(db: Session, poll: PollSession) -> int:

@@ -31,7 +31,13 @@ from app.results.views import (
     make_phase_result,
     own_phase_result,
 )
-from app.sessions import SessionPhaseView, session_phases, session_talk
+from app.sessions import (
+    SessionPhaseView,
+    session_phases,
+    session_talk,
+    session_talks,
+    sessions_phases,
+)
 
 
 def info_from_view(view: SessionPhaseView) -> PhaseInfo:
@@ -270,16 +276,18 @@ def talk_results(db: Session, talk: Talk, only: Collection[str] | None = None) -
     if only is not None:
         pool = only_sessions(pool, only)
     answers = _answers(db, [p.id for p in pool.polls if p.id is not None and not p.unlinked])
+    phases = sessions_phases(db, pool.polls)
+    talks = session_talks(db, [*pool.polls, *pool.rehearsals])
     gathered = []
     for poll in pool.polls:
-        infos = [info_from_view(v) for v in session_phases(db, poll)]
+        infos = [info_from_view(v) for v in phases[poll.id or 0]]
         data, published = _session_data(db, poll, infos, answers)
-        gathered.append((_meta(poll, session_talk(db, poll), published), infos, data))
+        gathered.append((_meta(poll, talks[poll.id or 0], published), infos, data))
     return build_talk_results(
         talk.slug,
         dict(talk.titles),
         list(talk.languages),
         gathered,
         pool.pooled_from,
-        rehearsals=[_meta(p, session_talk(db, p)) for p in pool.rehearsals],
+        rehearsals=[_meta(p, talks[p.id or 0]) for p in pool.rehearsals],
     )
