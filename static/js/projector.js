@@ -58,7 +58,20 @@
       document.documentElement.requestFullscreen().catch(function () {});
     }
   }
+  // A view in a slide deck's frame passes the deck's keys on: a click on the slide gives the
+  // frame the keyboard, and a clicker's next/previous would otherwise stop at the view. reveal.js
+  // takes them as calls of its postMessage API; any other page ignores them.
+  var DECK_KEYS = {
+    ArrowRight: "next", ArrowDown: "next", PageDown: "next", " ": "next",
+    ArrowLeft: "prev", ArrowUp: "prev", PageUp: "prev",
+  };
+  var framed = readOnly && window.parent !== window;
   document.addEventListener("keydown", function (event) {
+    if (framed && DECK_KEYS[event.key] && !(event.ctrlKey || event.metaKey || event.altKey)) {
+      window.parent.postMessage(JSON.stringify({ method: DECK_KEYS[event.key] }), "*");
+      event.preventDefault();
+      return;
+    }
     if (readOnly) return;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     switch (event.key) {
