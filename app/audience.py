@@ -299,6 +299,10 @@ def format_scripts(content: SessionContent) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- what the room sees
 
 
+NEVER = datetime.min.replace(tzinfo=UTC)
+"""The reveal time of what has none (an exported session): before every other."""
+
+
 @dataclass(frozen=True)
 class Shown:
     """One item of the phone's results: how views moved, the belief gap, or one phase."""
@@ -307,6 +311,8 @@ class Shown:
     position: float
     """Its place in the talk (the phase it waited for), for the newest-first order."""
     phase: PhaseResult | None = None
+    when: datetime = NEVER
+    """When it was revealed (NEVER when not known)."""
 
 
 @dataclass(frozen=True)
@@ -330,14 +336,25 @@ class RoomResults:
 
     @property
     def newest_first(self) -> list[Shown]:
-        """Everything shown, the most recent first: the movement above the gap above the
-        phases, each where the talk reached it."""
-        items = [Shown("phase", self.order.get(p.key, 0), p) for p in self.phases]
+        """Everything shown, the most recently revealed first (what the speaker is talking
+        about): the gap and the movement when the later of the phases they pair was revealed,
+        each above its phase; where times tie or are not known (an exported session), later
+        in the talk first."""
+        revealed = {p.key: p.revealed_at for p in self.phases}
+
+        def when(*keys: str) -> datetime:
+            times = [revealed.get(key) for key in keys]
+            return max((_aware(t) for t in times if t is not None), default=NEVER)
+
+        items = [Shown("phase", self.order.get(p.key, 0), p, when(p.key)) for p in self.phases]
         if self.gap is not None:
-            items.append(Shown("gap", self.order.get(self.gap.perceived, 0) + 0.5))
+            position = self.order.get(self.gap.perceived, 0) + 0.5
+            items.append(Shown("gap", position, when=when(self.gap.stance, self.gap.perceived)))
         if self.shift is not None:
-            items.append(Shown("shift", self.order.get(self.shift.to_phase, 0) + 0.5))
-        return sorted(items, key=lambda item: -item.position)
+            position = self.order.get(self.shift.to_phase, 0) + 0.5
+            shown = when(self.shift.from_phase, self.shift.to_phase)
+            items.append(Shown("shift", position, when=shown))
+        return sorted(items, key=lambda item: (item.when, item.position), reverse=True)
 
     @property
     def punchline(self) -> bool:

@@ -179,6 +179,8 @@ class SessionPhase(SQLModel, table=True):
     state: PhaseState = PhaseState.pending
     revealed: bool = False
     opened_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    revealed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    """When the phase was revealed (None while hidden): the phones list the newest first."""
     closes_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     """When a countdown runs: the moment the phase closes by itself."""
 

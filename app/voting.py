@@ -367,9 +367,12 @@ def change_phase(
         row.state = PhaseState.closed
         row.closes_at = None
     elif action == PhaseAction.reveal:
+        if not row.revealed:
+            row.revealed_at = now
         row.revealed = True
     else:
         row.revealed = False
+        row.revealed_at = None
     db.add(row)
     db.commit()
     assert poll.id is not None

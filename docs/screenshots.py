@@ -11,7 +11,10 @@ public vote API. Saves to docs/screenshots/:
                             belief gap slide that Reveal will show;
 - projector.png  1920x1080  the belief gap slide, revealed;
 - results.png    1440 wide  the top of the session's results page;
-- view-*.png     1280x720   the read-only view in its display modes (VIEW_MODES), and
+- view-live.png  1280x720   the read-only view following the room: a question revealed while
+                            still open, its chart beside the QR code;
+- view-*.png     1280x720   the read-only view in its display modes (VIEW_MODES; the overlay laid
+                            over a coloured picture, as a video mixer would), and
   qr-slide.png   1920x1080  the QR slide.
 
 Needs Chromium (BELIEFGAP_CHROMIUM, default /usr/bin/chromium) and Playwright for Python.
@@ -124,7 +127,9 @@ VIEW_MODES = (
     ("view-dark-cb", "?phase=definition&theme=dark&palette=cb"),
 )
 """The read-only view's screenshots at 1280x720: a pinned phase (the belief gap), the overlay
-(transparent), the QR code alone, dark with the colour-blind palette."""
+(transparent, over SCENE), the QR code alone, dark with the colour-blind palette."""
+SCENE = "linear-gradient(#2a6f97 0 58%, #61a5c2 58% 62%, #a9d6e5 62%)"
+"""What the overlay is laid over in its screenshot: a stand-in for a camera or a slide."""
 
 
 def run(out: Path) -> None:
@@ -155,6 +160,15 @@ def run(out: Path) -> None:
                 form.locator("button[type=submit]").click()
                 control.wait_for_url("**/presenter/sessions/*")
                 code = control.url.rstrip("/").rsplit("/", 1)[-1]
+                # The read-only view's address (docs/slides.md), made on the control page.
+                tokens = laptop.new_page()
+                tokens.goto(f"{url}/presenter/sessions/{code}")
+                tokens.locator("[data-action=view-issue]").click()
+                address = tokens.locator("[data-token=view]").input_value()
+                token = address.rsplit("/", 1)[-1]
+                tokens.close()
+                viewer = browser.new_context(viewport={"width": 1280, "height": 720})
+                view = viewer.new_page()
 
                 projector = laptop.new_page()
                 projector.set_viewport_size({"width": 1920, "height": 1080})
@@ -180,6 +194,14 @@ def run(out: Path) -> None:
                     text_is(projector, f"#n-{phase}", str(len(people)))
                     press(projector, "r")
                     stage(projector, phase, revealed=True)
+                    if phase == "belief":  # revealed while still open: beside the QR code
+                        view.goto(f"{url}/view/{token}")
+                        view.wait_for_selector(
+                            ".stage--revealed svg.chart >> visible=true", timeout=WAIT_MS
+                        )
+                        settled(view)
+                        time.sleep(0.5)  # bars grow with a short transition
+                        view.screenshot(path=str(out / "view-live.png"))
                     if phase == "field":
                         # the belief gap is drawn once voting closes: C on the projector
                         press(projector, "c")
@@ -223,20 +245,14 @@ def run(out: Path) -> None:
                     clip={"x": 0, "y": 0, "width": 1440, "height": height},
                 )
                 # The read-only view in its display modes, and the QR slide (docs/slides.md).
-                control.goto(f"{url}/presenter/sessions/{code}")
-                control.locator("[data-action=view-issue]").click()
-                address = control.locator("[data-token=view]").input_value()
-                token = address.rsplit("/", 1)[-1]
-                viewer = browser.new_context(viewport={"width": 1280, "height": 720})
-                view = viewer.new_page()
                 for name, query in VIEW_MODES:
                     view.goto(f"{url}/view/{token}{query}")
                     view.wait_for_selector("#stage .slide", timeout=WAIT_MS)
                     settled(view)
                     time.sleep(0.5)  # bars grow with a short transition
-                    view.screenshot(
-                        path=str(out / f"{name}.png"), omit_background="overlay" in query
-                    )
+                    if "overlay" in query:
+                        view.evaluate(f"document.documentElement.style.background = '{SCENE}'")
+                    view.screenshot(path=str(out / f"{name}.png"))
                 slide = control.request.get(f"{url}/presenter/sessions/{code}/qr-slide.png")
                 (out / "qr-slide.png").write_bytes(slide.body())
                 browser.close()
@@ -244,7 +260,8 @@ def run(out: Path) -> None:
             for person in crowd:
                 person.close()
             server.stop()
-    for name in ("phone", "control", "projector", "results", *(n for n, _ in VIEW_MODES)):
+    shots = ("phone", "control", "projector", "results", "view-live", *(n for n, _ in VIEW_MODES))
+    for name in shots:
         print(out / f"{name}.png")
 
 

@@ -152,6 +152,38 @@ def test_the_gap_and_the_movement_reach_phones_once_revealed_and_closed_newest_f
         assert not region.select(".chart--gap"), where
 
 
+def test_the_phones_list_the_most_recently_revealed_first(live_client: TestClient) -> None:
+    """Every phase answered and closed, then revealed in one order or the other: the result the
+    speaker has just revealed (the one they are talking about) comes first, whatever its place
+    in the talk, and only the newest question is unfolded."""
+    client = live_client
+    for last, order in (
+        ("revote", ["shift", "revote", "gap", "field", "belief"]),
+        ("field", ["gap", "field", "shift", "revote", "belief"]),
+    ):
+        code = new_session(client)
+        phones = phones_for(client)
+        for phase in ("belief", "field", "revote"):
+            phase_action(client, code, phase, "open")
+            everyone_answers(client, code, phones, (phase,))
+            phase_action(client, code, phase, "close")
+        first = "field" if last == "revote" else "revote"
+        for phase in ("belief", first, last):
+            phase_action(client, code, phase, "reveal")
+        for where, region in seen(client, code).items():
+            assert items(region) == order, (last, where)
+            assert [d.has_attr("open") for d in region.select("details.aud-phase")] == [
+                False,
+                False,
+                False,
+            ], (last, where)
+        # hidden and revealed again, the earlier one is the newest
+        phase_action(client, code, first, "hide")
+        phase_action(client, code, first, "reveal")
+        again = order[2:4] + order[:2] + order[4:]
+        assert items(page_results(client, code)) == again, last
+
+
 def test_an_ended_session_keeps_a_summary_for_a_phone_that_reloads_or_joins_late(
     live_client: TestClient,
 ) -> None:

@@ -43,13 +43,17 @@ def is_likert(result: PhaseResult) -> bool:
     return result.kind.value in ("stance", "revote", "perceived") and len(result.options) >= 4
 
 
-def phase_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
-    """The phase's chart; ``wide``: the landscape variant the projector shows."""
+def phase_chart(
+    result: PhaseResult, lang: str, wide: bool = False, slide_width: float | None = None
+) -> Chart:
+    """The phase's chart; ``wide``: the landscape variant the projector shows; ``slide_width``
+    narrows it (beside the QR code: ``BESIDE_QR``), its labels as large. A format that draws
+    its own chart has no narrower one: its slide chart is returned."""
     if result.summary is not None:  # a format that draws its own (app.formats)
         return formats.summarising(result.answer).chart(result, lang, wide)
     if result.is_estimate:
-        return estimate_chart(result, lang, wide)
-    return bar_chart(result, lang, wide)
+        return estimate_chart(result, lang, wide, slide_width)
+    return bar_chart(result, lang, wide, slide_width)
 
 
 def phone_chart(result: PhaseResult, lang: str) -> Chart:
@@ -72,9 +76,11 @@ def _bar_row(
     col_w: float,
     text: float,
     wide: bool,
+    ids: str = "",
 ) -> float:
     """One option: its label (wrapped to the column), its bar with the Wilson whisker, and the
-    share and count beside it. Returns the y below the row."""
+    share and count beside it; ``ids`` ends its bar's id (each drawing of a slide has its own).
+    Returns the y below the row."""
     option = result.options[index]
     lang = chart.lang
     value_room = 170 if wide else 140
@@ -95,7 +101,7 @@ def _bar_row(
             bar_h,
             colour,
             label=f"{option.label(lang)}: {pct(option.share)}",
-            id=f"bar-{result.key}-{option.key}{'-wide' if wide else ''}",
+            id=f"bar-{result.key}-{option.key}{ids}",
         )
     )
     end = plot_x + plot_w * share
@@ -121,12 +127,15 @@ def _bar_row(
     return y + bar_h + (12 if wide else 18)
 
 
-def bar_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
+def bar_chart(
+    result: PhaseResult, lang: str, wide: bool = False, slide_width: float | None = None
+) -> Chart:
     """Horizontal bars, one per option, with Wilson 95% whiskers and the share and count.
 
     ``wide``: the projector's landscape variant, SLIDE units wide with SLIDE_TEXT labels and no
     title (the slide's sentence stands above it); four or more options sit in two columns, so
-    that five long definitions fit a 16:9 slide without shrinking their labels.
+    that five long definitions fit a 16:9 slide without shrinking their labels. ``slide_width``
+    (with ``wide``): narrower, beside the QR code, in one column.
     """
     if not wide:
         chart = Chart(f"phase-{result.key}", result.question(lang), "", lang)
@@ -136,10 +145,11 @@ def bar_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
         width: float = WIDTH
         small = SMALL
     else:
-        width, small = SLIDE, SLIDE_TEXT
+        width, small = slide_width or SLIDE, SLIDE_TEXT
         chart = Chart(f"phase-{result.key}", result.question(lang), "", lang, width=width)
         k = len(result.options)
-        columns = 2 if k >= 4 else 1
+        columns = 2 if k >= 4 and slide_width is None else 1
+        ids = "-beside-qr" if slide_width else "-wide"
         gutter = 40
         col_w = (width - 2 * PAD - gutter * (columns - 1)) / columns
         per_column = math.ceil(k / columns)
@@ -148,7 +158,7 @@ def bar_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
             y = y0
             x = PAD + column * (col_w + gutter)
             for index in range(column * per_column, min(k, (column + 1) * per_column)):
-                y = _bar_row(chart, result, index, x, y, col_w, SLIDE_TEXT, True)
+                y = _bar_row(chart, result, index, x, y, col_w, SLIDE_TEXT, True, ids)
             bottom = max(bottom, y)
         y = bottom
     y += 4
@@ -159,10 +169,13 @@ def bar_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
     return chart
 
 
-def estimate_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
+def estimate_chart(
+    result: PhaseResult, lang: str, wide: bool = False, slide_width: float | None = None
+) -> Chart:
     """Histogram of % estimates, with the mean (and its t interval) and this room's own share.
-    ``wide``: landscape, SLIDE units wide with larger text (the projector)."""
-    width: float = SLIDE if wide else WIDTH
+    ``wide``: landscape, SLIDE units wide with larger text (the projector); ``slide_width``
+    (with ``wide``): narrower and lower, beside the QR code."""
+    width: float = (slide_width or SLIDE) if wide else WIDTH
     small = SLIDE_TEXT if wide else SMALL
     chart = Chart(f"phase-{result.key}", result.question(lang), "", lang, width=width)
     y = (draw_title(chart, chart.title, 0) if not wide else 0.0) + 16
@@ -173,7 +186,7 @@ def estimate_chart(result: PhaseResult, lang: str, wide: bool = False) -> Chart:
     plot_w = right - left
     label_band = 2 * (small * 1.3) + 8
     top = y + label_band
-    plot_h = 300 if wide else 240
+    plot_h = (180 if slide_width else 300) if wide else 240
     base = top + plot_h
     peak = max((b.count for b in result.histogram), default=0) or 1
 

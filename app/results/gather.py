@@ -57,6 +57,7 @@ def info_from_view(view: SessionPhaseView) -> PhaseInfo:
         option_labels={o.key: dict(o.labels) for o in view.options},
         state=view.effective_state.value,
         revealed=view.state.revealed,
+        revealed_at=view.state.revealed_at,
     )
 
 

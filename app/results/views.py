@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from app import formats, i18n, stats
@@ -65,6 +65,8 @@ class PhaseResult:
     summary: Any = None
     """What a format that summarises its own answers made of them (a ranking's mean ranks):
     None for ``option`` and ``number`` phases, whose figures are the fields above."""
+    revealed_at: datetime | None = None
+    """When it was revealed, where known (from the database; not in exports)."""
 
     @property
     def is_estimate(self) -> bool:
@@ -83,6 +85,8 @@ class PhaseInfo:
     option_labels: dict[str, dict[str, str]]
     state: str = "closed"
     revealed: bool = False
+    revealed_at: datetime | None = None
+    """When the phase was revealed (only from the database: an exported file has no time)."""
 
 
 def make_phase_result(
@@ -95,6 +99,7 @@ def make_phase_result(
         "questions": info.questions,
         "state": info.state,
         "revealed": info.revealed,
+        "revealed_at": info.revealed_at,
         "n": phase.n,
         "min_value": spec.min_value,
         "max_value": spec.max_value,
@@ -140,6 +145,7 @@ def own_phase_result(info: PhaseInfo, answers: Mapping[str, Any]) -> PhaseResult
         questions=info.questions,
         state=info.state,
         revealed=info.revealed,
+        revealed_at=info.revealed_at,
         n=len(answers),
         options=options,
         of_key=spec.of_key,

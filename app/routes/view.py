@@ -23,8 +23,9 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import anyio.to_thread
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -44,6 +45,7 @@ from app.routes.presenter import stage_context
 from app.routes.stream import EventStreamResponse, event_stream
 from app.security import page_policy
 from app.session_tokens import Grant
+from app.settings import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/view", tags=["view"], include_in_schema=False)
@@ -77,35 +79,49 @@ def policy(operator: str, grant: Grant) -> str:
     return page_policy(session_tokens.frame_ancestors(operator, grant.frame_ancestors))
 
 
-def _modes(phase: str, mode: Mode | None, theme: Theme, palette: Palette | None) -> dict[str, Any]:
-    """The display mode, and the query that asks for it again (the slide is fetched anew)."""
-    asked = {"phase": phase, "mode": mode, "theme": theme, "palette": palette}
-    return {
-        "mode": mode or "",
-        "theme": theme,
-        "palette": palette or "",
-        "query": urlencode({key: value for key, value in asked.items() if value}),
-    }
+class DisplayMode:
+    """The display mode a view's address asks for (its query), as a dependency of the page and
+    of its slide, which is fetched again with the same query."""
+
+    def __init__(
+        self,
+        phase: Annotated[str, Query(max_length=64)] = "",
+        mode: Mode | None = None,
+        theme: Theme = "light",
+        palette: Palette | None = None,
+    ) -> None:
+        self.phase = phase
+        asked = {"phase": phase, "mode": mode, "theme": theme, "palette": palette}
+        self.context: dict[str, Any] = {
+            "mode": mode or "",
+            "theme": theme,
+            "palette": palette or "",
+            "query": urlencode({key: value for key, value in asked.items() if value}),
+        }
 
 
-def _view_context(
-    request: Request,
-    db: SessionDep,
-    settings: SettingsDep,
-    templates: TemplatesDep,
-    grant: Grant,
+def _render_view(
+    template: str,
     token: str,
-    phase: str,
-    modes: dict[str, Any],
-) -> dict[str, Any]:
+    request: Request,
+    db: Session,
+    settings: Settings,
+    templates: Jinja2Templates,
+    modes: DisplayMode,
+) -> Response:
+    """The view's page or its slide: the projector's, with no control, in the mode asked."""
+    grant = session_tokens.resolve(db, token, TokenPurpose.view)
+    if grant is None:
+        return gone()
     poll = sessions.get_session(db, grant.code)
-    context = stage_context(request, db, settings, templates, poll, pinned=phase)
+    context = stage_context(request, db, settings, templates, poll, pinned=modes.phase)
     base = f"/view/{token}"
-    context.update(modes)
+    context.update(modes.context)
     context["readonly"] = True
-    context["stage_url"] = f"{base}/stage?{modes['query']}"
+    context["stage_url"] = f"{base}/stage?{modes.context['query']}"
     context["events_url"] = f"{base}/events?lang={context['lang']}"
-    return context
+    headers = {**HEADERS, "Content-Security-Policy": policy(settings.frame_ancestors, grant)}
+    return render(request, template, context, headers=headers)
 
 
 @router.get("/{token}", response_class=HTMLResponse)
@@ -115,19 +131,10 @@ def view_page(
     db: SessionDep,
     settings: SettingsDep,
     templates: TemplatesDep,
-    phase: Annotated[str, Query(max_length=64)] = "",
-    mode: Mode | None = None,
-    theme: Theme = "light",
-    palette: Palette | None = None,
+    modes: Annotated[DisplayMode, Depends()],
 ) -> Response:
     """The view: the projector's slide, live, without a control."""
-    grant = session_tokens.resolve(db, token, TokenPurpose.view)
-    if grant is None:
-        return gone()
-    modes = _modes(phase, mode, theme, palette)
-    context = _view_context(request, db, settings, templates, grant, token, phase, modes)
-    headers = {**HEADERS, "Content-Security-Policy": policy(settings.frame_ancestors, grant)}
-    return render(request, "pages/view.html", context, headers=headers)
+    return _render_view("pages/view.html", token, request, db, settings, templates, modes)
 
 
 @router.get("/{token}/stage", response_class=HTMLResponse)
@@ -137,19 +144,11 @@ def view_stage(
     db: SessionDep,
     settings: SettingsDep,
     templates: TemplatesDep,
-    phase: Annotated[str, Query(max_length=64)] = "",
-    mode: Mode | None = None,
-    theme: Theme = "light",
-    palette: Palette | None = None,
+    modes: Annotated[DisplayMode, Depends()],
 ) -> Response:
     """The view's slide, fetched again on each ``state`` event."""
-    grant = session_tokens.resolve(db, token, TokenPurpose.view)
-    if grant is None:
-        return gone()
-    modes = _modes(phase, mode, theme, palette)
-    context = _view_context(request, db, settings, templates, grant, token, phase, modes)
-    headers = {**HEADERS, "Content-Security-Policy": policy(settings.frame_ancestors, grant)}
-    return render(request, "partials/presenter/_stage.html", context, headers=headers)
+    template = "partials/presenter/_stage.html"
+    return _render_view(template, token, request, db, settings, templates, modes)
 
 
 async def view_stream(

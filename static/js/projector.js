@@ -58,7 +58,20 @@
       document.documentElement.requestFullscreen().catch(function () {});
     }
   }
+  // A view in a slide deck's frame passes the deck's keys on: a click on the slide gives the
+  // frame the keyboard, and a clicker's next/previous would otherwise stop at the view. reveal.js
+  // takes them as calls of its postMessage API; any other page ignores them.
+  var DECK_KEYS = {
+    ArrowRight: "next", ArrowDown: "next", PageDown: "next", " ": "next",
+    ArrowLeft: "prev", ArrowUp: "prev", PageUp: "prev",
+  };
+  var framed = readOnly && window.parent !== window;
   document.addEventListener("keydown", function (event) {
+    if (framed && DECK_KEYS[event.key] && !(event.ctrlKey || event.metaKey || event.altKey)) {
+      window.parent.postMessage(JSON.stringify({ method: DECK_KEYS[event.key] }), "*");
+      event.preventDefault();
+      return;
+    }
     if (readOnly) return;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     switch (event.key) {
@@ -74,6 +87,7 @@
         break;
       case "q": case "Q":
         body.classList.toggle("qr-off");
+        fitLabels();
         break;
       case "f": case "F":
         fullScreen();
@@ -131,6 +145,37 @@
   setInterval(function () {
     if (streamOpen && Date.now() - lastHeard > QUIET_MS) showLost(true);
   }, 5000);
+
+  // ---------------------------------------------------------------- labels beside the QR code
+  // Beside the QR code a revealed chart is drawn narrower (its "beside-qr" variant), but some
+  // charts still come out with labels under UI.md's 28 px there (five long definitions at
+  // 1280x720). Measured after every swap and resize: where a label would be smaller, the slide
+  // gets qr-cramped and the chart takes the slide (projector.css), the join address and code
+  // on its status line.
+  var MIN_LABEL_PX = 28;
+  function smallestLabel(slide) {
+    var smallest = Infinity;
+    slide.querySelectorAll(".reveal svg.chart").forEach(function (svg) {
+      var matrix = svg.getBoundingClientRect().width ? svg.getScreenCTM() : null;
+      if (!matrix) return;
+      svg.querySelectorAll("text[font-size]").forEach(function (text) {
+        smallest = Math.min(smallest, parseFloat(text.getAttribute("font-size")) * matrix.a);
+      });
+    });
+    return smallest;
+  }
+  function fitLabels() {
+    var slide = document.querySelector("#stage .slide.stage--revealed");
+    if (!slide) return;
+    slide.classList.remove("qr-cramped");
+    var code = slide.querySelector(".qr-block");
+    if (!code || !code.getBoundingClientRect().width) return; // no code beside the chart
+    if (smallestLabel(slide) < MIN_LABEL_PX - 0.01) slide.classList.add("qr-cramped");
+  }
+  fitLabels();
+  body.addEventListener("htmx:afterSwap", fitLabels);
+  body.addEventListener("htmx:oobAfterSwap", fitLabels);
+  window.addEventListener("resize", fitLabels);
 
   // ---------------------------------------------------------------- cursor and hints
   var hint = document.querySelector(".keys-hint");

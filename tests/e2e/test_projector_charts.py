@@ -5,6 +5,7 @@ rendered SVG; the control page previews the chart Reveal puts on the projector."
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,11 @@ def live_server(module_live_server: LiveServer) -> LiveServer:
     return module_live_server
 
 
-def revealed_session(server: LiveServer, talk: str, phase: str, answers: list[Any]) -> str:
-    """A session whose ``phase`` has these answers (one voter each), closed and revealed."""
+def revealed_session(
+    server: LiveServer, talk: str, phase: str, answers: list[Any], close: bool = True
+) -> str:
+    """A session whose ``phase`` has these answers (one voter each), closed (unless not
+    ``close``) and revealed."""
     with httpx.Client(base_url=server.url, headers=AUTH) as api:
         code = api.post("/api/v1/sessions", json={"talk": talk, "venue": "Room"}).json()["code"]
         assert api.post(f"/api/v1/sessions/{code}/phases/{phase}/open").status_code == 200
@@ -34,7 +38,7 @@ def revealed_session(server: LiveServer, talk: str, phase: str, answers: list[An
             with httpx.Client(base_url=server.url) as phone:
                 r = phone.post(f"/api/v1/sessions/{code}/votes", json={"phase": phase, key: answer})
                 assert r.status_code == 200, r.text
-        for action in ("close", "reveal"):
+        for action in ("close", "reveal") if close else ("reveal",):
             assert api.post(f"/api/v1/sessions/{code}/phases/{phase}/{action}").status_code == 200
     return str(code)
 
@@ -264,13 +268,44 @@ def test_the_gap_slide_reads_from_the_back_of_the_hall(
     assert found["bottom"] >= size[1] * 0.75, (found["bottom"], size)
 
 
+def view_address(server: LiveServer, code: str) -> str:
+    """The session's read-only view, made on the control page as the presenter does."""
+    with httpx.Client(base_url=server.url) as presenter:
+        same_origin = {"Sec-Fetch-Site": "same-origin"}
+        presenter.post("/presenter/login", data={"token": ADMIN_TOKEN}, headers=same_origin)
+        page = presenter.post(
+            f"/presenter/sessions/{code}/tokens/view", headers=same_origin, follow_redirects=True
+        )
+    found = re.search(r'value="([^"]*)" data-token="view"', page.text)
+    assert found is not None
+    return f"{server.url}/view/{found.group(1).rsplit('/', 1)[-1]}"
+
+
+BESIDE_QR = 0.55
+"""The share of the slide's width a chart beside the QR code has (the code takes the rest)."""
+VISIBLE_CHART = ".stage--revealed svg.chart:visible"
+
+
+def can_join(page: Any, code: str, height: int) -> None:
+    """While voting is open the room can still join: the QR code beside the chart (30% of the
+    height or more), or, where the chart needs the slide, the address and code above it."""
+    qr = page.locator(".stage--revealed .qr-block__code svg")
+    if qr.is_visible():
+        assert qr.bounding_box()["height"] >= 0.3 * height
+    else:
+        join = page.locator(".stage--revealed .reveal__join")
+        assert join.is_visible() and join.inner_text().endswith(f"code {code}")
+
+
 @pytest.mark.parametrize("size", SIZES, ids=["1920x1080", "1280x720"])
-def test_the_gap_waits_for_voting_to_close_beside_the_qr_code(
+def test_a_phase_revealed_while_still_open_keeps_its_labels_beside_the_qr_code(
     live_server: LiveServer, open_page: Any, size: tuple[int, int]
 ) -> None:
     """Revealed while the phase is still open, the slide shares the screen with the QR code and
     draws no belief gap (redrawn after every vote, a linked figure would tell each voter's pair
-    of answers): the phase's own bars, and a line saying when the gap comes."""
+    of answers): the phase's own bars, and a line saying when the gap comes. Beside the code the
+    labels stay 28 px or more: five long definitions, which do not fit beside it at 1280x720,
+    take the slide and put the join address above the chart; so in every mode of the view."""
     code = gap_room(live_server, "emergence", "field", THIRTY, still_open=True)
     page = projector(
         open_page, live_server, code, size, ready=".stage--revealed [data-waits=gap_waits]"
@@ -279,6 +314,31 @@ def test_the_gap_waits_for_voting_to_close_beside_the_qr_code(
     assert page.locator("svg.chart--gap").count() == 0
     waits = page.locator("[data-waits=gap_waits]").inner_text()
     assert waits == "The belief gap is shown when voting closes."
+    measure(page, size, "gap-waits", share=BESIDE_QR)
+
+    answers = ["d1", "d1", "d2", "d3", "d4", "d4"]
+    code = revealed_session(live_server, "emergence", "definition", answers, close=False)
+    page = projector(open_page, live_server, code, size, ready=VISIBLE_CHART)
+    measure(page, size, "open-definitions", share=BESIDE_QR)
+    can_join(page, code, size[1])
+    view = view_address(live_server, code)
+    for query in ("", "?theme=dark", "?phase=definition&palette=cb", "?mode=overlay"):
+        page.goto(view + query)
+        page.wait_for_selector(VISIBLE_CHART)
+        name = "view-open-definitions-" + (query[1:].split("=")[-1] or "plain")
+        found = measure(page, size, name, share=BESIDE_QR)
+        if "overlay" in query:  # inside the 5% safe margins, over whatever is below
+            assert found["bottom"] <= 0.95 * size[1] + 1
+            assert page.evaluate("getComputedStyle(document.body).backgroundColor") in (
+                "rgba(0, 0, 0, 0)",
+                "transparent",
+            )
+        else:
+            can_join(page, code, size[1])
+    page.goto(view + "?mode=qr")
+    side = page.locator(".slide--qr-only .qr-block__code svg").bounding_box()["height"]
+    assert side >= 0.3 * size[1]
+    assert page.evaluate("document.documentElement.scrollHeight <= innerHeight")
 
 
 # --------------------------------------------------------------------------- the control page

@@ -136,6 +136,8 @@ def deck_html(server: str, token: str, key: str) -> str:
   BeliefGap().init(reveal);
   window.results = [];
   window.addEventListener("beliefgap", function (event) {{ window.results.push(event.detail); }});
+  window.messages = [];  // reveal.js's postMessage API: what the framed view passes on
+  window.addEventListener("message", function (event) {{ window.messages.push(event.data); }});
   window.show = function (id) {{
     var slide = document.getElementById(id);
     handlers.slidechanged.forEach(function (h) {{ h({{ currentSlide: slide }}); }});
@@ -199,7 +201,8 @@ def test_a_deck_on_another_site_frames_the_view_and_drives_the_poll(
 
         deck.evaluate("show('s2')")  # reveal: the result, its sentence over the chart
         revealed = view.locator(".stage--revealed")
-        revealed.locator("#chart-belief .chart-variant--slide svg.chart").wait_for(timeout=WAIT_MS)
+        # (still open: drawn beside the QR code)
+        revealed.locator("#chart-belief svg.chart >> visible=true").wait_for(timeout=WAIT_MS)
         assert "60%" in revealed.inner_text()  # 3 of the 5 phones said yes
 
         deck.evaluate("show('s3')")  # next: the belief question closes, the field one opens
@@ -213,6 +216,12 @@ def test_a_deck_on_another_site_frames_the_view_and_drives_the_poll(
         ("reveal", True),
         ("next", True),
     ]
+    # A click on the slide gives the frame the keyboard: the clicker's keys still reach the deck.
+    view.locator("#stage").click()
+    view.locator("body").press("PageDown")
+    view.locator("body").press("ArrowLeft")
+    deck.wait_for_function("window.messages.length >= 2", timeout=WAIT_MS)
+    assert deck.evaluate("window.messages") == ['{"method":"next"}', '{"method":"prev"}']
     # Nothing in the frame is a control, and the deck's browser holds no cookie of the app.
     assert view.locator("form, a[href^='/presenter']").count() == 0
     assert deck_context.cookies() == []
