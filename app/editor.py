@@ -369,8 +369,7 @@ def slot_paths(talk: dict[str, Any]) -> list[str]:
     paths += [f"title.{lang}" for lang in languages]
     for i, phase in enumerate(talk["phases"]):
         base = f"phases.{i}"
-        named = ("id", "kind", "question", "range", "blocklist")
-        paths += [base, *(f"{base}.{name}" for name in named)]
+        paths += [base, *(f"{base}.{name}" for name in ("id", "kind", "question", "range"))]
         if phase.get("kind") in ("perceived", "revote"):
             paths.append(f"{base}.of")
         paths += [f"{base}.question.{lang}" for lang in languages]
@@ -378,6 +377,11 @@ def slot_paths(talk: dict[str, Any]) -> list[str]:
             continue
         if phase.get("kind") == "revote":  # its options are shown read-only: one slot for all
             paths.append(f"{base}.options")
+            continue
+        answer = formats.named_in(phase)
+        # the format's own fields (an open question's limits and blocklist), then its options
+        paths += [f"{base}.{key}" for key in sorted(answer.talk_keys - {"options", "range"})]
+        if not answer.uses_options:
             continue
         paths += [f"{base}.holds", f"{base}.options"]
         for j, _option in enumerate(phase.get("options") or []):

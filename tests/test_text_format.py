@@ -515,3 +515,24 @@ def test_the_editor_writes_the_talks_blocklist_and_a_questions_own(client: TestC
     again = form_of(client.get("/presenter/talks/why/edit").text)
     assert (again["blocklist.mode"], again["blocklist.words"]) == ("mask", "crypto\nweb3")
     assert "As the talk: Mask the word" in client.get("/presenter/talks/why/edit").text
+
+
+def test_the_editors_checks_swap_problems_only_into_places_the_form_has(
+    client: TestClient,
+) -> None:
+    """As the presenter types, the check swaps each field's problems into its place: for an
+    open question those are its own fields and the talk's blocklist, not the options and
+    'holds' it does not have (htmx logs an error for each place that is missing)."""
+    from tests.test_editor import form_of
+
+    talk = _two_questions({"mode": "mask", "words": ["crypto"]}, {"words": ["hype"]})
+    assert client.post("/api/v1/talks", json=talk, headers=AUTH).status_code == 201
+    log_in(client)
+    page = client.get("/presenter/talks/why-how/edit").text
+    fields = form_of(page)
+    fields["phases.2.max_chars"] = "5"  # under the least allowed: a problem beside its field
+    check = client.post("/presenter/talks/editor/check", data=fields).text
+    swapped = re.findall(r'id="([^"]+)"[^>]*hx-swap-oob', check)
+    assert "p-phases-1-max_chars" in swapped and "p-blocklist" in swapped
+    assert not set(swapped) - set(re.findall(r'id="([^"]+)"', page))
+    assert re.search(r'id="p-phases-2-max_chars" hx-swap-oob="true"><span>', check)
