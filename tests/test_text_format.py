@@ -441,6 +441,10 @@ def test_the_talks_blocklist_screens_every_open_question_and_a_question_adds_to_
     assert texts("why", "pending") == ["pure hype"]
     assert texts("how", "pending") == ["you •••••", "•••••• ••••"]
     assert texts("how", "hidden") == []
+    exported = client.get(f"/api/v1/sessions/{code}/export.json", headers=AUTH).json()
+    how = next(p for p in exported["phases"] if p["id"] == "how")
+    assert how["settings"]["blocklist"] == {"mode": "mask", "words": ["hype"]}  # its own
+    assert "crypto" not in json.dumps(how)  # the talk's list is the talk's, not each phase's
 
     # Written once, at the top of the talk's file, and read back the same.
     toml = client.get("/api/v1/talks/why-how.toml", headers=AUTH).text
