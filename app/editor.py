@@ -114,6 +114,9 @@ def talk_from_form(fields: Mapping[str, str]) -> dict[str, Any]:
         "title": _texts(tree.get("title"), languages),
         "phases": [],
     }
+    blocklist = _blocklist(tree.get("blocklist"))
+    if blocklist.get("words") or blocklist.get("mode", "block") != "block":
+        talk["blocklist"] = blocklist
     for number, node in enumerate(_indexed(tree.get("phases"), MAX_PHASES + 1, "phases")):
         if not isinstance(node, dict):
             continue
@@ -169,12 +172,7 @@ def _answer_fields(node: dict[str, Any], answer: str, options: list[Any]) -> dic
             # a list of fields (a range's low and high)
             out[key] = [_number(str(found.get(str(i), ""))) for i in range(len(found))]
         elif isinstance(found, dict):  # a table of fields (an open-text phase's blocklist)
-            table: dict[str, Any] = {}
-            for name, value in found.items():
-                text = value if isinstance(value, str) else ""
-                # a field named "words" is a text area: one entry a line
-                table[name] = _lines(text) if name == "words" else text.strip()
-            out[key] = table
+            out[key] = _blocklist(found)
         elif found is not None:
             out[key] = _number(str(found))
         elif key in own.editor_defaults:  # the format was just chosen in the menu
@@ -182,6 +180,21 @@ def _answer_fields(node: dict[str, Any], answer: str, options: list[Any]) -> dic
     if formats.inferred(out) != answer:
         out = {"answer": answer, **out}
     return out
+
+
+def _blocklist(found: Any) -> dict[str, Any]:
+    """A blocklist's fields (the talk's or a phase's): its words, one a line, and its mode
+    unless the menu says "as the talk's" (an empty value)."""
+    if not isinstance(found, dict):
+        return {}
+    table: dict[str, Any] = {}
+    for name, value in found.items():
+        text = value.strip() if isinstance(value, str) else ""
+        if name == "words":
+            table[name] = _lines(text)
+        elif text:
+            table[name] = text
+    return table
 
 
 # --------------------------------------------------------------------------- the buttons
@@ -352,7 +365,7 @@ def slot_id(path: str) -> str:
 def slot_paths(talk: dict[str, Any]) -> list[str]:
     """Every place the editor shows problems, for this talk's form."""
     languages = talk["languages"]
-    paths = ["", "slug", "languages", "title", "phases"]
+    paths = ["", "slug", "languages", "title", "blocklist", "phases"]
     paths += [f"title.{lang}" for lang in languages]
     for i, phase in enumerate(talk["phases"]):
         base = f"phases.{i}"
@@ -364,6 +377,11 @@ def slot_paths(talk: dict[str, Any]) -> list[str]:
             continue
         if phase.get("kind") == "revote":  # its options are shown read-only: one slot for all
             paths.append(f"{base}.options")
+            continue
+        answer = formats.named_in(phase)
+        # the format's own fields (an open question's limits and blocklist), then its options
+        paths += [f"{base}.{key}" for key in sorted(answer.talk_keys - {"options", "range"})]
+        if not answer.uses_options:
             continue
         paths += [f"{base}.holds", f"{base}.options"]
         for j, _option in enumerate(phase.get("options") or []):

@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 from app import charts, formats, results, stats
 from app.db import ROOT
 from app.errors import Invalid
+from app.formats.text import TALK_BLOCKLIST
 from app.models import Participant, Phase, PhaseOption, PollSession, Response, Talk
 from app.published import Published, published_counts
 from app.sessions import session_phases, session_talk
@@ -153,10 +154,13 @@ def session_document(db: Session, poll: PollSession) -> dict[str, Any]:
 
 def _answer_entry(phase: Phase) -> dict[str, Any]:
     """A phase's answer format in exports and codebooks, for formats beyond the two that files
-    from before formats imply (so those exports read as they always did)."""
+    from before formats imply (so those exports read as they always did). Its settings are the
+    phase's own, as its talk file writes them (an open question's copy of its talk's blocklist
+    stays out)."""
     if phase.answer == (formats.NUMBER if phase.min_value is not None else formats.OPTION):
         return {}
-    entry: dict[str, Any] = {"answer": phase.answer, "settings": dict(phase.settings or {})}
+    settings = {k: v for k, v in (phase.settings or {}).items() if k != TALK_BLOCKLIST}
+    entry: dict[str, Any] = {"answer": phase.answer, "settings": settings}
     if formats.by_name(phase.answer).own_results:
         entry.update(formats.summarising(phase.answer).codebook(phase))
     return entry

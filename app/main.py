@@ -189,6 +189,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     app.include_router(published.router)
     app.include_router(view.router)
     app.include_router(moderate.router)
+    app.include_router(moderate.queue_router)
     return app
 
 

@@ -19,7 +19,7 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
-TALK_KEYS = {"slug", "languages", "title", "phases"}
+TALK_KEYS = {"slug", "languages", "title", "phases", "blocklist"}
 PHASE_KEYS = {"id", "kind", "question", "of", "holds", "answer"}
 """The fields of a phase besides its answer format's (``app.formats``)."""
 OPTION_KEYS = {"id", "label"}
@@ -133,16 +133,25 @@ class TalkDef:
     languages: list[str]
     phases: list[PhaseDef]
     source: str = ""
+    blocklist: dict[str, Any] = field(default_factory=dict)
+    """The talk's own blocklist for its open-text phases (``app.formats.text``), as written;
+    empty for the default (the seeded lists, block)."""
 
     @property
     def digest(self) -> str:
         body = asdict(self)
         body.pop("source")
+        if not body["blocklist"]:  # as before talks had one: the same talk, the same hash
+            del body["blocklist"]
         for phase in body["phases"]:  # as before formats had names: the same talk, the same hash
             if phase["answer"] == ("number" if phase["min_value"] is not None else "option"):
                 del phase["answer"]
             if not phase["settings"]:
                 del phase["settings"]
+            own = phase.get("settings", {}).get("blocklist")
+            if not self.blocklist and own is not None and "mode" not in own:
+                # a phase's blocklist without a mode was read as "block" before talks had one
+                phase["settings"]["blocklist"] = {"mode": "block", **own}
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from app import formats
+from app.formats import text as text_format
 from app.models import PhaseKind
 from app.talkcheck import (
     ID_RE,
@@ -137,6 +138,7 @@ def parse_talk(raw: Any, *, source: str, origin: str = "") -> TalkDef:
         languages=talk.languages,
         phases=talk.phases,
         source=origin,
+        blocklist=talk.blocklist,
     )
 
 
@@ -206,19 +208,38 @@ def _parse(raw: Any, check: Checker) -> TalkDef | None:
         return TalkDef(slug=slug, titles={}, languages=list(languages), phases=phases)
 
     titles = texts(raw.get("title"), languages, check, ("title",), None, None, "'title'")
+    blocklist = _talk_blocklist(raw, check)
 
     if not isinstance(raw_phases, list) or not raw_phases:
         check.add("a talk needs at least one [[phases]] entry", ("phases",), code="no_phases")
     else:
         for index, raw_phase in enumerate(raw_phases):
-            phase = _parse_phase(raw_phase, index, phases, languages, check)
+            phase = _parse_phase(raw_phase, index, phases, languages, check, blocklist)
             if phase is not None:
                 phases.append(phase)
-    return TalkDef(slug=slug, titles=titles, languages=list(languages), phases=phases)
+    return TalkDef(
+        slug=slug, titles=titles, languages=list(languages), phases=phases, blocklist=blocklist
+    )
+
+
+def _talk_blocklist(raw: Mapping[str, Any], check: Checker) -> dict[str, Any]:
+    """The talk's own blocklist for its open-text phases (``app.formats.text``): empty for none
+    or for the default (the seeded lists, block)."""
+    if "blocklist" not in raw:
+        return {}
+    found = text_format.check_blocklist(raw["blocklist"], check, (), None)
+    if found is None or (not found["words"] and found.get("mode", "block") == "block"):
+        return {}
+    return {"mode": found.get("mode", "block"), "words": found["words"]}
 
 
 def _parse_phase(
-    raw: Any, index: int, earlier: list[PhaseDef], languages: list[str], check: Checker
+    raw: Any,
+    index: int,
+    earlier: list[PhaseDef],
+    languages: list[str],
+    check: Checker,
+    blocklist: Mapping[str, Any],
 ) -> PhaseDef | None:
     loc: Loc = ("phases", index)
     if not isinstance(raw, dict):
@@ -312,6 +333,7 @@ def _parse_phase(
             of_phase=of_phase,
             languages=languages,
             check=check,
+            talk_blocklist=blocklist,
         )
     )
     options = part.options
@@ -371,12 +393,15 @@ def talk_to_dict(talk: TalkDef) -> dict[str, Any]:
             entry["answer"] = phase.answer
         entry.update(own)
         phases.append(entry)
-    return {
+    out: dict[str, Any] = {
         "slug": talk.slug,
         "languages": list(talk.languages),
         "title": dict(talk.titles),
-        "phases": phases,
     }
+    if talk.blocklist:
+        out["blocklist"] = dict(talk.blocklist)
+    out["phases"] = phases
+    return out
 
 
 def _toml_string(text: str) -> str:
@@ -390,6 +415,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, Mapping):  # an inline table: a blocklist
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     return "[" + ", ".join(_toml_value(v) for v in value) + "]"
 
 
@@ -400,9 +427,10 @@ def talk_to_toml(content: Mapping[str, Any]) -> str:
     lines = [
         f"slug = {_toml_string(content['slug'])}",
         f"languages = {_toml_value(content['languages'])}",
-        "",
-        "[title]",
     ]
+    if content.get("blocklist"):
+        lines.append(f"blocklist = {_toml_value(content['blocklist'])}")
+    lines += ["", "[title]"]
     lines += [f"{lang} = {_toml_string(text)}" for lang, text in content["title"].items()]
     by_id = {phase["id"]: phase for phase in content["phases"]}
     for phase in content["phases"]:

@@ -394,3 +394,149 @@ def test_a_phone_that_erases_its_answers_takes_its_texts_with_them(
     phase = _phase(client, code)
     assert (phase["n"], phase["shown"]) == (1, 1)
     assert [t["term"] for t in phase["terms"]] == ["theirs"]
+
+
+def _two_questions(blocklist: dict[str, Any], own: dict[str, Any] | None) -> dict[str, Any]:
+    talk = _talk()
+    talk["slug"] = "why-how"
+    talk["blocklist"] = blocklist
+    how = {
+        "id": "how",
+        "kind": "choice",
+        "answer": "text",
+        "question": {"en": "How would you test it?", "zh-Hans": "你会怎样检验？"},
+    }
+    if own is not None:
+        how["blocklist"] = own
+    talk["phases"].append(how)
+    return talk
+
+
+def test_the_talks_blocklist_screens_every_open_question_and_a_question_adds_to_it(
+    client: TestClient, app: FastAPI
+) -> None:
+    talk = _two_questions(
+        {"mode": "block", "words": ["crypto"]}, {"mode": "mask", "words": ["hype"]}
+    )
+    assert client.post("/api/v1/talks", json=talk, headers=AUTH).status_code == 201
+    code = new_session(client, talk="why-how")
+
+    def answer(phase: str, text: str) -> None:
+        phone = TestClient(app)
+        sent = phone.post(f"/api/v1/sessions/{code}/votes", json={"phase": phase, "text": text})
+        assert sent.status_code == 200, sent.text
+
+    phase_action(client, code, "why", "open")
+    answer("why", "Ｃｒｙｐｔｏ money")  # the talk's word, full-width: hidden
+    answer("why", "pure hype")  # the other question's word: not this one's
+    phase_action(client, code, "how", "open")
+    answer("how", "crypto hype")  # the talk's word and its own, masked by its own mode
+    answer("how", "you idiot")  # the seeded list still holds
+
+    def texts(phase: str, state: str) -> list[str]:
+        found = _queue(client, code, state)["answers"]
+        return sorted(a["text"] for a in found if a["phase"] == phase)
+
+    assert texts("why", "hidden") == ["Crypto money"]
+    assert texts("why", "pending") == ["pure hype"]
+    assert texts("how", "pending") == ["you •••••", "•••••• ••••"]
+    assert texts("how", "hidden") == []
+    exported = client.get(f"/api/v1/sessions/{code}/export.json", headers=AUTH).json()
+    how = next(p for p in exported["phases"] if p["id"] == "how")
+    assert how["settings"]["blocklist"] == {"mode": "mask", "words": ["hype"]}  # its own
+    assert "crypto" not in json.dumps(how)  # the talk's list is the talk's, not each phase's
+
+    # Written once, at the top of the talk's file, and read back the same.
+    toml = client.get("/api/v1/talks/why-how.toml", headers=AUTH).text
+    assert toml.count("blocklist = ") == 2
+    assert 'blocklist = {mode = "block", words = ["crypto"]}\n' in toml.split("[[phases]]")[0]
+    assert 'blocklist = {mode = "mask", words = ["hype"]}' in toml.split("[[phases]]")[-1]
+    again = client.put(
+        "/api/v1/talks/why-how",
+        content=toml,
+        headers={**AUTH, "Content-Type": "application/toml"},
+    )
+    assert again.status_code == 200 and again.json()["version"] == 1  # nothing changed
+
+
+def test_a_question_without_a_mode_takes_the_talks_and_a_bad_list_is_named(
+    client: TestClient, app: FastAPI
+) -> None:
+    talk = _two_questions({"mode": "mask", "words": ["crypto"]}, {"words": ["hype"]})
+    assert client.post("/api/v1/talks", json=talk, headers=AUTH).status_code == 201
+    code = new_session(client, talk="why-how")
+    phase_action(client, code, "how", "open")
+    sent = TestClient(app).post(
+        f"/api/v1/sessions/{code}/votes", json={"phase": "how", "text": "crypto hype"}
+    )
+    assert sent.status_code == 200, sent.text
+    assert [a["text"] for a in _queue(client, code)["answers"]] == ["•••••• ••••"]
+
+    bad = _two_questions({"mode": "shout", "words": ["crypto"]}, None)
+    bad["slug"] = "bad-list"
+    refused = client.post("/api/v1/talks", json=bad, headers=AUTH)
+    assert refused.status_code == 422
+    assert [p["loc"] for p in refused.json()["detail"]] == [["blocklist"]]
+    assert client.get("/api/v1/talks/bad-list", headers=AUTH).status_code == 404
+
+
+def test_a_questions_own_blocklist_from_an_older_file_keeps_its_hash() -> None:
+    """The digest decides whether a talk file changed (a new version at start): files written
+    before talks had a blocklist of their own hash as they did (digests taken on that code)."""
+    from app.talkfile import parse_talk
+
+    def digest(blocklist: dict[str, Any] | None) -> str:
+        phase = {"id": "why", "kind": "choice", "answer": "text", "question": {"en": "Why?"}}
+        if blocklist is not None:
+            phase["blocklist"] = blocklist
+        talk = {"slug": "why", "languages": ["en"], "title": {"en": "Why"}, "phases": [phase]}
+        return parse_talk(talk, source="why.toml").digest
+
+    plain = "7750cea22f205f78831e31747db838b30c7c31d440ae562378195089f4b023d2"
+    words = "b8adf0aa2566588f55330253c221e8cb2f2fb706995a497d8a6ccd2dba1b25e8"
+    assert digest(None) == digest({"mode": "block"}) == plain
+    assert digest({"words": ["parrot"]}) == digest({"mode": "block", "words": ["parrot"]}) == words
+    assert digest({"mode": "mask"}) == (
+        "e3d5bd2f535ef82c47f41f7d9391d95d7d71135e046f2bd053f61439e1d2c68f"
+    )
+
+
+def test_the_editor_writes_the_talks_blocklist_and_a_questions_own(client: TestClient) -> None:
+    from tests.test_editor import form_of
+
+    assert client.post("/api/v1/talks", json=_talk(), headers=AUTH).status_code == 201
+    log_in(client)
+    fields = form_of(client.get("/presenter/talks/why/edit").text)
+    assert fields["blocklist.mode"] == "block" and fields["blocklist.words"] == ""
+    assert fields["phases.1.blocklist.mode"] == ""  # as the talk's
+    fields.update({"blocklist.mode": "mask", "blocklist.words": "crypto\n\n  web3 \n"})
+    fields.update({"phases.1.blocklist.words": "hype", "op": "save"})
+    saved = client.post("/presenter/talks/editor", data=fields, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    stored = client.get("/api/v1/talks/why", headers=AUTH).json()
+    assert stored["blocklist"] == {"mode": "mask", "words": ["crypto", "web3"]}
+    assert stored["phases"][1]["blocklist"] == {"words": ["hype"]}
+    again = form_of(client.get("/presenter/talks/why/edit").text)
+    assert (again["blocklist.mode"], again["blocklist.words"]) == ("mask", "crypto\nweb3")
+    assert "As the talk: Mask the word" in client.get("/presenter/talks/why/edit").text
+
+
+def test_the_editors_checks_swap_problems_only_into_places_the_form_has(
+    client: TestClient,
+) -> None:
+    """As the presenter types, the check swaps each field's problems into its place: for an
+    open question those are its own fields and the talk's blocklist, not the options and
+    'holds' it does not have (htmx logs an error for each place that is missing)."""
+    from tests.test_editor import form_of
+
+    talk = _two_questions({"mode": "mask", "words": ["crypto"]}, {"words": ["hype"]})
+    assert client.post("/api/v1/talks", json=talk, headers=AUTH).status_code == 201
+    log_in(client)
+    page = client.get("/presenter/talks/why-how/edit").text
+    fields = form_of(page)
+    fields["phases.2.max_chars"] = "5"  # under the least allowed: a problem beside its field
+    check = client.post("/presenter/talks/editor/check", data=fields).text
+    swapped = re.findall(r'id="([^"]+)"[^>]*hx-swap-oob', check)
+    assert "p-phases-1-max_chars" in swapped and "p-blocklist" in swapped
+    assert not set(swapped) - set(re.findall(r'id="([^"]+)"', page))
+    assert re.search(r'id="p-phases-2-max_chars" hx-swap-oob="true"><span>', check)

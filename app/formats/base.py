@@ -91,6 +91,8 @@ class PhaseParse:
     """The stance phase a revote or perceived phase refers to, when 'of' names one."""
     languages: list[str]
     check: Checker
+    talk_blocklist: Mapping[str, Any] = field(default_factory=dict)
+    """The talk's own blocklist, checked (``app.formats.text``; empty for none)."""
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,13 @@ In a talk file, ``answer = "text"`` on a choice phase (no options), with its set
 - ``answers_per_phone``: how many answers one phone may give (1-3, default 1);
 - ``moderation``: ``"pre"`` (the default: an answer waits, pending, until the presenter or a
   moderator shows it) or ``"post"`` (shown at once; the moderator may hide it later);
-- ``blocklist = {mode = "block" | "mask", words = [...]}``: the seeded English and Chinese lists
-  plus the phase's own words; ``block`` (the default) stores a matching answer hidden, never
-  shown, ``mask`` replaces the matching word's letters with "•".
+- ``blocklist = {mode = "block" | "mask", words = [...]}``: what this phase adds to the talk's
+  blocklist. The talk has one too, at its top level, in the same shape (``check_blocklist``):
+  every open-text phase screens its answers with the seeded English and Chinese lists, the talk's
+  words and its own; its mode is its own when it names one, else the talk's, else ``block``.
+  ``block`` stores a matching answer hidden, never shown; ``mask`` replaces the matching word's
+  letters with "•". The talk's list reaches each phase at reading, as ``talk_blocklist`` in its
+  settings (so a vote is checked from the phase alone); files write it once, at the top.
 
 A vote is ``{"phase": "why", "text": "...", "slot": 0}``: ``slot`` (0 up to
 ``answers_per_phone`` - 1, default 0) says which of the phone's answers it is; sending a slot
@@ -44,7 +48,7 @@ from app.formats.base import (
     ShownPhase,
 )
 from app.models import PhaseKind
-from app.talkcheck import PhaseDef
+from app.talkcheck import Checker, Loc, PhaseDef
 
 if TYPE_CHECKING:
     from app.charts.svg import Chart
@@ -99,16 +103,47 @@ class TextPhaseJSON(BaseModel):
     )
 
 
+TALK_BLOCKLIST = "talk_blocklist"
+"""The key of a phase's settings that carries its talk's blocklist (not written in its file)."""
+
+
 def settings_of(settings: Mapping[str, Any]) -> tuple[int, int, str, str, tuple[str, ...]]:
-    """max_chars, answers_per_phone, moderation, blocklist mode and words (defaults filled in)."""
-    blocklist = settings.get("blocklist") or {}
+    """max_chars, answers_per_phone, moderation, blocklist mode and words (defaults filled in;
+    the blocklist is the talk's and the phase's together, the phase's mode first)."""
+    own = settings.get("blocklist") or {}
+    talk = settings.get(TALK_BLOCKLIST) or {}
     return (
         int(settings.get("max_chars", text_rules.DEFAULT_LIMIT)),
         int(settings.get("answers_per_phone", DEFAULT_PER_PHONE)),
         str(settings.get("moderation", "pre")),
-        str(blocklist.get("mode", "block")),
-        tuple(blocklist.get("words", ())),
+        str(own.get("mode") or talk.get("mode") or "block"),
+        tuple(dict.fromkeys([*talk.get("words", ()), *own.get("words", ())])),
     )
+
+
+def check_blocklist(
+    found: Any, check: Checker, loc: Loc, name: str | None
+) -> dict[str, Any] | None:
+    """A blocklist as written (the talk's or a phase's: ``{mode, words}``, both optional), or
+    None with a problem when it is not one."""
+    mode = found.get("mode") if isinstance(found, dict) else None
+    words = found.get("words", []) if isinstance(found, dict) else None
+    if (
+        not isinstance(found, dict)
+        or set(found) - {"mode", "words"}
+        or (mode is not None and mode not in text_rules.MODES)
+        or not isinstance(words, list)
+        or not all(isinstance(w, str) and 0 < len(w) <= 100 for w in words)
+        or len(words) > 500
+    ):
+        check.add(
+            'the blocklist is {mode = "block" or "mask", words = ["...", ...]}',
+            (*loc, "blocklist"),
+            name,
+            code="bad_blocklist",
+        )
+        return None
+    return {**({"mode": mode} if mode is not None else {}), "words": list(words)}
 
 
 @lru_cache(maxsize=64)
@@ -198,30 +233,19 @@ class TextFormat:
                 name,
                 code="bad_moderation",
             )
-        if "blocklist" in raw:
-            found = raw["blocklist"]
-            mode = found.get("mode", "block") if isinstance(found, dict) else None
-            words = found.get("words", []) if isinstance(found, dict) else None
-            if (
-                not isinstance(found, dict)
-                or set(found) - {"mode", "words"}
-                or mode not in text_rules.MODES
-                or not isinstance(words, list)
-                or not all(isinstance(w, str) and 0 < len(w) <= 100 for w in words)
-                or len(words) > 500
-            ):
-                check.add(
-                    'the blocklist is {mode = "block" or "mask", words = ["...", ...]}',
-                    (*loc, "blocklist"),
-                    name,
-                    code="bad_blocklist",
-                )
-            elif mode != "block" or words:  # the default (the seeded lists, block) says nothing
-                settings["blocklist"] = {"mode": mode, "words": list(words)}
+        own = check_blocklist(raw["blocklist"], check, loc, name) if "blocklist" in raw else None
+        talk = phase.talk_blocklist
+        if own is not None and (
+            own["words"] or ("mode" in own and (talk or own["mode"] != "block"))
+        ):
+            # without words, only a mode that differs from what it would get says something
+            settings["blocklist"] = own
+        if talk:
+            settings[TALK_BLOCKLIST] = dict(talk)
         return FormatPart(settings=settings)
 
     def to_dict(self, phase: PhaseDef) -> dict[str, Any]:
-        return dict(phase.settings)
+        return {k: v for k, v in phase.settings.items() if k != TALK_BLOCKLIST}
 
     def validate(self, phase: AskedPhase, vote: VoteIn) -> Given:
         limit, per_phone, moderation, mode, words = settings_of(phase.settings)

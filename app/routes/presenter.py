@@ -29,7 +29,7 @@ from app.deps import (
     render,
 )
 from app.errors import DomainError, Invalid, TooManyRequests
-from app.models import PollSession, SessionToken, TextState, TokenPurpose
+from app.models import PollSession, SessionToken, TokenPurpose
 from app.routes.api import join_url
 from app.security import (
     PRESENTER_COOKIE,
@@ -373,43 +373,6 @@ def _queue(db: SessionDep, poll: PollSession, view: presenter.SessionView) -> An
     if not any(r.answer == "text" for r in view.results):
         return None
     return moderation.queue(db, poll)
-
-
-@router.get("/sessions/{code}/queue", response_class=HTMLResponse)
-def moderation_queue(code: str, request: Request, db: SessionDep, _: PresenterPageDep) -> Response:
-    """The control page's moderation queue alone (fetched again as answers arrive)."""
-    poll = sessions.get_session(db, code)
-    return render(request, "partials/presenter/_queue.html", _queue_context(request, db, poll))
-
-
-def _queue_context(request: Request, db: SessionDep, poll: PollSession) -> dict[str, Any]:
-    lang = i18n.supported(request.query_params.get("lang") or "") or i18n.DEFAULT_LANGUAGE
-    return {"queue": moderation.queue(db, poll), "poll": poll, "lang": lang}
-
-
-@router.post("/sessions/{code}/text-answers/{state}", response_class=HTMLResponse)
-async def moderate(
-    code: str,
-    state: TextState,
-    request: Request,
-    db: SessionDep,
-    publisher: PublisherDep,
-    _: PresenterPageDep,
-) -> Response:
-    """Show or hide open-text answers (``ids``, one or several) from the control page's queue:
-    with htmx the queue back, without it a 303 to the control page."""
-    form = await request.form()
-    try:
-        ids = [int(str(i)) for i in form.getlist("ids")[: moderation.MAX_MOVE + 1]]
-    except ValueError:
-        raise Invalid("answer ids are whole numbers", code="unknown_answer") from None
-    poll = sessions.get_session(db, code)
-    moderation.move(db, poll, ids, state, publisher)
-    if request.headers.get("hx-request") != "true":
-        return RedirectResponse(
-            f"/presenter/sessions/{poll.code}", status_code=status.HTTP_303_SEE_OTHER
-        )
-    return render(request, "partials/presenter/_queue.html", _queue_context(request, db, poll))
 
 
 def _token_rows(db: SessionDep, poll: PollSession) -> dict[str, SessionToken | None]:
