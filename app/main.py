@@ -402,6 +402,13 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 _default_app: FastAPI | None = None
 
 
+def use_app(built: FastAPI) -> None:
+    """``app.main:app`` is this app from now on (``beliefgap serve`` hands the app it built to
+    the workers it forks)."""
+    global _default_app
+    _default_app = built
+
+
 def __getattr__(name: str) -> Any:
     """``app.main:app`` is built on first access, not on import, so importing this module (tests,
     the command line) never creates a database in the working directory."""

@@ -82,11 +82,12 @@ def sockets(pid: int) -> int:
 
 
 def workers(pid: int) -> list[int]:
-    """The processes serving requests: a uvicorn supervisor's spawned workers, else itself."""
+    """The processes serving requests: a uvicorn supervisor's workers (forked, or spawned beside
+    multiprocessing's resource tracker), else itself."""
     found = []
     for child in children(pid):
         try:
-            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+            if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
                 found.append(child)
         except OSError:
             continue
