@@ -73,12 +73,17 @@ def machine_busy_seconds() -> float:
 
 def sockets(pid: int) -> int:
     """Open sockets of a process (its connections, the listening one included)."""
+    count = 0
     try:
-        return sum(
-            1 for fd in Path(f"/proc/{pid}/fd").iterdir() if os.readlink(fd).startswith("socket:")
-        )
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
     except OSError:
         return 0
+    for fd in descriptors:
+        try:
+            count += os.readlink(fd).startswith("socket:")
+        except OSError:  # closed meanwhile (a busy server closes connections all the time)
+            continue
+    return count
 
 
 def workers(pid: int) -> list[int]:

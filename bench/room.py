@@ -466,16 +466,24 @@ async def play(
     seats = [(rooms[n], rooms[n].seats[i]) for i, n in order]
     count = len(seats)
     pid = server.process.pid
-    started = time.perf_counter()
-    for first in range(0, count, wave):
-        await asyncio.gather(*(room.join(seat) for room, seat in seats[first : first + wave]))
-    joined_s = time.perf_counter() - started
-    await asyncio.sleep(1.0)
-    rss_streaming = tree_rss_bytes(pid)
-    sockets_per_worker = [sockets(worker) for worker in workers(pid)]
 
     def database_cpu() -> float:
         return tree_cpu_seconds(database_pid) if database_pid is not None else 0.0
+
+    started = time.perf_counter()
+    server_cpu, client_cpu, db_cpu = tree_cpu_seconds(pid), time.process_time(), database_cpu()
+    for first in range(0, count, wave):
+        await asyncio.gather(*(room.join(seat) for room, seat in seats[first : first + wave]))
+    joined_s = time.perf_counter() - started
+    join_cpu = {
+        "server_cpu_join_s": tree_cpu_seconds(pid) - server_cpu,
+        "client_cpu_join_s": time.process_time() - client_cpu,
+    }
+    if database_pid is not None:
+        join_cpu["database_cpu_join_s"] = database_cpu() - db_cpu
+    await asyncio.sleep(1.0)
+    rss_streaming = tree_rss_bytes(pid)
+    sockets_per_worker = [sockets(worker) for worker in workers(pid)]
 
     async def open_after(room: Room, delay: float) -> float:
         if delay:
@@ -537,6 +545,7 @@ async def play(
         "designs": dict(designs),
         "wave": wave,
         "joined_s": joined_s,
+        **join_cpu,
         "join_p50_ms": _ms(join_latencies, 0.5),
         "join_p99_ms": _ms(join_latencies, 0.99),
         "streams_open": sum(room.streaming for room in rooms),
@@ -615,16 +624,25 @@ def summary(r: dict[str, Any]) -> str:
     """The stage's lines for the table of ``run.py`` (a room, or a conference of several)."""
     failures = f" {r['failure_kinds']}" if r["failures"] else ""
     sessions = r.get("sessions", 1)
+    joining = ""
+    if "server_cpu_join_s" in r:  # CPU while joining: the machine's other load stretches time
+        joining = f" (server CPU {r['server_cpu_join_s']:.1f} s"
+        if "database_cpu_join_s" in r:
+            joining += f", database {r['database_cpu_join_s']:.1f} s"
+        joining += ")"
     if sessions > 1:
         opened = (
             "at the same moment" if not r["stagger_s"] else f"{1000 * r['stagger_s']:.0f} ms apart"
         )
         title = (
             f"conference: {sessions} sessions x {r['phones_per_session']} phones, the questions "
-            f"opened {opened} ({r['design']} design): joined in {r['joined_s']:.1f} s"
+            f"opened {opened} ({r['design']} design): joined in {r['joined_s']:.1f} s{joining}"
         )
     else:
-        title = f"room {r['phones']} phones ({r['design']} design): joined in {r['joined_s']:.1f} s"
+        title = (
+            f"room {r['phones']} phones ({r['design']} design): joined in {r['joined_s']:.1f} s"
+            f"{joining}"
+        )
     database = (
         f", database {r['database_cpu_until_held_s']:.1f} s"
         if "database_cpu_until_held_s" in r
