@@ -96,9 +96,11 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
         restore = _end_streams_on_stop_signals(broadcaster)
         stop_dumps = logs.dump_waiting_tasks_on_signal(log)
         _freeze_startup_objects()
+        stop_watching = logs.watch_stalls()  # the benchmark's, off unless it asks
         try:
             yield
         finally:
+            stop_watching()
             restore()
             stop_dumps()
             broadcaster.end_streams()
