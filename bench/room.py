@@ -71,6 +71,8 @@ from phone import (
 )
 from procs import machine_busy_seconds, sockets, tree_cpu_seconds, tree_rss_bytes, workers
 
+from app.logs import STALLS_ENV
+
 STREAM_LIMIT = 2**20
 AT_OPEN_EVERY = 4
 """One phone in this many answers the moment it holds the question (its vote is "sent at the
@@ -87,6 +89,54 @@ def _percentile(values: list[float], q: float) -> float | None:
 def _ms(values: list[float], q: float) -> float | None:
     value = _percentile(values, q)
     return None if value is None else 1000 * value
+
+
+STALLS_FILE = "loop-stalls.txt"
+
+
+def watching_stalls(directory: Path) -> dict[str, str]:
+    """The environment that has the server's processes record their event loops' stops in
+    ``directory`` (``app.logs.watch_stalls``; read back with ``longest_stops``)."""
+    return {STALLS_ENV: str(directory / STALLS_FILE)}
+
+
+def longest_stops(directory: Path, marks: dict[str, float]) -> dict[str, Any]:
+    """The longest stop of any server process's event loop while the phones joined
+    (``joining`` to ``joined``) and from the opening until the votes were in (``opened`` to
+    ``votes_in``), and the longest garbage collection over both: milliseconds, 0 when none
+    reached the recorded minimum (``app.logs.STALL_RECORDED_SECONDS``)."""
+    try:
+        lines = (directory / STALLS_FILE).read_text().splitlines()
+    except OSError:
+        lines = []
+    stops = []
+    for line in lines:
+        try:
+            _pid, end, ms, kind = line.split()
+            stops.append((float(end), float(ms), kind))
+        except ValueError:
+            continue
+
+    def longest(start: str, stop: str, loop: bool = True) -> float:
+        return max(
+            (
+                ms
+                for end, ms, kind in stops
+                if marks[start] <= end <= marks[stop] and (kind == "loop") == loop
+            ),
+            default=0.0,
+        )
+
+    return {
+        "loop_stop_join_ms": longest("joining", "joined"),
+        "loop_stop_room_ms": longest("opened", "votes_in"),
+        "loop_stops_room_over_100ms": sum(
+            1
+            for end, ms, kind in stops
+            if kind == "loop" and ms > 100 and marks["opened"] <= end <= marks["votes_in"]
+        ),
+        "collection_longest_ms": longest("joining", "votes_in", loop=False),
+    }
 
 
 def stored_rows(database: Path, table: str = "response") -> int:
@@ -387,7 +437,7 @@ async def room(
     its own, stored first; ``texts``: the phase is open text, each phone sends one of these)."""
     raise_fd_limit()
     with tempfile.TemporaryDirectory() as tmp:
-        server = _server.start(Path(tmp))
+        server = _server.start(Path(tmp), extra_env=watching_stalls(Path(tmp)))
         try:
             if talk is not None:
                 stored = httpx.post(
@@ -402,6 +452,7 @@ async def room(
                 [Room(server, code, count, phase, window, deadline, texts)],
                 wave=wave,
                 deadline=deadline,
+                stalls=Path(tmp),
             )
             result["memory_per_phone_kb"] = (
                 (result.pop("rss_streaming") - rss_before) / count / 1024
@@ -427,19 +478,27 @@ async def conference(
     stagger: float = 0.0,
     phase: str = "belief",
     database_pid: int | None = None,
+    stalls: Path | None = None,
 ) -> dict[str, Any]:
     """``sessions`` rooms of ``phones`` phones at once on a running server (several workers, a
     shared database): each session's presenter opens the question, all at the same moment
     (``stagger`` 0) or one after the other ``stagger`` seconds apart. The caller stops the
     server and counts the rows stored. ``database_pid``: the database server's main process,
-    whose process tree's CPU time is reported beside the app's."""
+    whose process tree's CPU time is reported beside the app's. ``stalls``: the directory of
+    ``watching_stalls`` the server was started with."""
     raise_fd_limit()
     codes = [new_session(server) for _ in range(sessions)]
     await asyncio.sleep(0.5)
     rss_before = tree_rss_bytes(server.process.pid)
     rooms = [Room(server, code, phones, phase, window, deadline) for code in codes]
     result = await play(
-        server, rooms, wave=wave, deadline=deadline, stagger=stagger, database_pid=database_pid
+        server,
+        rooms,
+        wave=wave,
+        deadline=deadline,
+        stagger=stagger,
+        database_pid=database_pid,
+        stalls=stalls,
     )
     result["memory_per_phone_kb"] = (
         (result.pop("rss_streaming") - rss_before) / (sessions * phones) / 1024
@@ -456,6 +515,7 @@ async def play(
     deadline: float,
     stagger: float = 0.0,
     database_pid: int | None = None,
+    stalls: Path | None = None,
 ) -> dict[str, Any]:
     """Join every room's phones (in waves of ``wave``, the rooms' phones interleaved, as rooms
     filling at the same time), open the question in every room, measure until every phone
@@ -471,10 +531,12 @@ async def play(
         return tree_cpu_seconds(database_pid) if database_pid is not None else 0.0
 
     started = time.perf_counter()
+    marks = {"joining": time.monotonic()}  # the server's clock: when its loop stopped
     server_cpu, client_cpu, db_cpu = tree_cpu_seconds(pid), time.process_time(), database_cpu()
     for first in range(0, count, wave):
         await asyncio.gather(*(room.join(seat) for room, seat in seats[first : first + wave]))
     joined_s = time.perf_counter() - started
+    marks["joined"] = time.monotonic()
     join_cpu = {
         "server_cpu_join_s": tree_cpu_seconds(pid) - server_cpu,
         "client_cpu_join_s": time.process_time() - client_cpu,
@@ -492,6 +554,7 @@ async def play(
 
     server_cpu, client_cpu, db_cpu = tree_cpu_seconds(pid), time.process_time(), database_cpu()
     busy = machine_busy_seconds()
+    marks["opened"] = time.monotonic()
     try:
         presenter = await asyncio.gather(
             *(open_after(room, i * stagger) for i, room in enumerate(rooms))
@@ -509,6 +572,7 @@ async def play(
         if votes:  # each vote gives up on its answer after ``deadline`` seconds
             await asyncio.wait(votes, timeout=max(room.window for room in rooms) + deadline + 30)
         votes_done_s = time.perf_counter() - t0
+        marks["votes_in"] = time.monotonic()
         server_cpu_all = tree_cpu_seconds(pid) - server_cpu
         client_cpu_all = time.process_time() - client_cpu
         db_cpu_all = database_cpu() - db_cpu
@@ -591,6 +655,8 @@ async def play(
         "rss_end_mb": rss_end / 2**20,
         "sockets_per_worker": sockets_per_worker,
     }
+    if stalls is not None:
+        result.update(longest_stops(stalls, marks))
     if database_pid is not None:
         result["database_cpu_until_held_s"] = db_cpu_held
         result["database_cpu_s"] = db_cpu_all
@@ -667,6 +733,17 @@ def summary(r: dict[str, Any]) -> str:
         f"{r['server_cpu_until_held_s']:.1f} s, client {r['client_cpu_until_held_s']:.1f} s"
         f"{database}; other processes until the votes were in: {r['other_cpu_s']:.1f} s"
     )
+    if "loop_stop_room_ms" in r:
+
+        def stop(ms: float) -> str:
+            return f"{ms:.0f} ms" if ms else "< 20 ms"
+
+        lines += (
+            f"\n  the event loop's longest stop (any worker): {stop(r['loop_stop_room_ms'])} from "
+            f"the opening until the votes were in ({r['loop_stops_room_over_100ms']} over "
+            f"100 ms), {stop(r['loop_stop_join_ms'])} while joining; longest garbage "
+            f"collection {stop(r['collection_longest_ms'])}"
+        )
     if len(r.get("sockets_per_worker", [])) > 1:
         lines += f"\n  sockets per worker with every phone connected: {r['sockets_per_worker']}"
     if sessions > 1:
