@@ -131,8 +131,11 @@ def dump_waiting_tasks_on_signal(logger: logging.Logger) -> Callable[[], None]:
 STALLS_ENV = "BELIEFGAP_BENCH_LOOP_STALLS"
 """Set by the benchmark only (never in production): a file to which each server process appends
 every stop of its event loop of ``STALL_RECORDED_SECONDS`` or more, and every garbage collection
-as long, one line each: ``<pid> <monotonic clock at its end> <milliseconds> <loop|gc0|gc1|gc2>``.
-The machine's monotonic clock is the benchmark's too, so it tells which stage a stop fell in."""
+as long, one line each: ``<pid> <monotonic clock at its end> <milliseconds> <loop|gc0|gc1|gc2>
+<milliseconds of the process's CPU time within it>``. The machine's monotonic clock is the
+benchmark's too, so it tells which stage a stop fell in; the CPU time tells the process's own
+work from the time it waited for a core (on a busy machine a stop can last several times the
+work that caused it)."""
 STALL_WAKE_SECONDS = 0.01
 """The watching task wakes this often: how late it wakes is how long the loop could not run."""
 STALL_RECORDED_SECONDS = 0.02
@@ -148,26 +151,28 @@ def watch_stalls(environ: Mapping[str, str] | None = None) -> Callable[[], None]
     out = open(target, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (closed by stop)
     pid = os.getpid()
 
-    def record(end: float, seconds: float, kind: str) -> None:
+    def record(end: float, seconds: float, kind: str, cpu: float) -> None:
         if seconds >= STALL_RECORDED_SECONDS and not out.closed:
-            out.write(f"{pid} {end:.4f} {1000 * seconds:.1f} {kind}\n")
+            out.write(f"{pid} {end:.4f} {1000 * seconds:.1f} {kind} {1000 * cpu:.1f}\n")
 
-    collecting: list[float] = []
+    collecting: list[tuple[float, float]] = []
 
     def collection(phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            collecting[:] = [time.monotonic()]
+            collecting[:] = [(time.monotonic(), time.process_time())]
         elif collecting:
-            end = time.monotonic()
-            record(end, end - collecting.pop(), f"gc{info.get('generation', '')}")
+            end, cpu = time.monotonic(), time.process_time()
+            began, began_cpu = collecting.pop()
+            record(end, end - began, f"gc{info.get('generation', '')}", cpu - began_cpu)
 
     async def watch() -> None:
         expected = time.monotonic() + STALL_WAKE_SECONDS
+        cpu = time.process_time()
         while True:
             await asyncio.sleep(STALL_WAKE_SECONDS)
-            now = time.monotonic()
-            record(now, now - expected, "loop")
-            expected = now + STALL_WAKE_SECONDS
+            now, now_cpu = time.monotonic(), time.process_time()
+            record(now, now - expected, "loop", now_cpu - cpu)
+            expected, cpu = now + STALL_WAKE_SECONDS, now_cpu
 
     gc.callbacks.append(collection)
     task = asyncio.get_running_loop().create_task(watch(), name="stall-watch")
