@@ -23,7 +23,8 @@ within ``deadline``), the panel requests sent and their latency, the votes' late
 at the opening apart), the votes still without an answer ``deadline`` seconds after they were
 sent (``unanswered``, apart from failures: a phone that shows its vote as still being sent),
 failures, the rows stored once the server has stopped against the 200s received, and the
-server's memory per phone (RSS before the first join and with every phone's stream open). The
+server's memory per phone (RSS before the first join and with every phone's stream open), and
+the longest stop of the server's event loop (``longest_stops``). The
 client is one asyncio loop (uvloop when installed) on raw sockets, parsing only event names,
 the ``state`` JSON (once per distinct payload) and the ``data-open`` attribute; its CPU time is
 reported next to the server's (its whole process tree: with several workers, all of them)
@@ -129,8 +130,8 @@ def longest_stops(directory: Path, marks: dict[str, float]) -> dict[str, Any]:
     return {
         "loop_stop_join_ms": max((ms for ms, _ in within("joining", "joined")), default=0.0),
         "loop_stop_room_ms": max((ms for ms, _ in room), default=0.0),
-        # The longest stop counted in the process's own CPU time (what it would last with a
-        # core to itself): on a busy machine a stop lasts longer than the work behind it.
+        # The longest stop counted in the process's CPU time (every thread's: at most what it
+        # would last with a core to itself): on a busy machine a stop outlasts its work.
         "loop_stop_room_cpu_ms": max((min(ms, cpu) for ms, cpu in room), default=0.0),
         "loop_stops_room_over_100ms": sum(1 for ms, _ in room if ms > 100),
         "collection_longest_ms": max(
