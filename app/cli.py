@@ -237,7 +237,7 @@ def fork_workers_from(built: Any) -> bool:
     new interpreter that imports the whole app (over a second of CPU each), prepares the
     database again (migrations and talk files, one worker after the other) and, all that while,
     cannot answer uvicorn's health check: on a busy machine the supervisor took it for hung
-    after 5 s, killed it and spawned another, so two workers took 5-17 s to answer. Forked, a
+    after 5 s, killed it and spawned another, so two workers took 5-22 s to answer. Forked, a
     worker answers within a fraction of a second.
 
     The app must not hold connections or threads yet (the caller disposes of the engine; the
