@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
+import signal
 import sys
 import urllib.error
 import urllib.request
@@ -215,16 +217,60 @@ def _serve(host: str, port: int | None, workers: int = 1, *, access_log: bool = 
         if workers == 1:
             uvicorn.run(app, **common)
         else:
-            # Each worker builds its own app from the environment: hand it what was decided
-            # here. This process only supervises them: it gives back the connections start-up
-            # used.
+            # This process only supervises the workers: it gives back the connections start-up
+            # used. Forked, each worker serves the app built here (nothing imported, migrated or
+            # loaded again); spawned, it builds its own from the environment: hand it what was
+            # decided here.
             app.state.engine.dispose()
             os.environ["BELIEFGAP_PORT"] = str(settings.port)
+            fork_workers_from(app)
             uvicorn.run("app.main:app", workers=workers, **common)
     finally:
         with contextlib.suppress(OSError):
             state_file.unlink()
     return 0
+
+
+def fork_workers_from(built: Any) -> bool:
+    """Have uvicorn fork its workers from this process, each serving ``built``: the app this
+    process made, database prepared, templates and routes in place. A spawned worker starts a
+    new interpreter that imports the whole app (over a second of CPU each), prepares the
+    database again (migrations and talk files, one worker after the other) and, all that while,
+    cannot answer uvicorn's health check: on a busy machine the supervisor took it for hung
+    after 5 s, killed it and spawned another, so two workers took 5-22 s to answer. Forked, a
+    worker answers within a fraction of a second.
+
+    The app must not hold connections or threads yet (the caller disposes of the engine; the
+    vote writer starts its thread at the first vote, the broadcaster connects in each worker's
+    lifespan). False where processes cannot fork, or where uvicorn no longer starts its workers
+    the way this expects: they are spawned, as before."""
+    import multiprocessing
+
+    from uvicorn import _subprocess
+
+    if "fork" not in multiprocessing.get_all_start_methods() or not hasattr(_subprocess, "spawn"):
+        return False
+    from app import main
+
+    main.use_app(built)
+    # Objects made so far live as long as the workers: kept out of their collections, their
+    # memory stays shared with this process instead of being copied into each worker.
+    gc.collect()
+    gc.freeze()
+    os.register_at_fork(after_in_child=_default_signals)
+    _subprocess.spawn = multiprocessing.get_context("fork")  # type: ignore[assignment]
+    return True
+
+
+def _default_signals() -> None:
+    """In a forked worker, before it runs: the supervisor's signal handlers are not the
+    worker's (uvicorn's server sets its own for SIGINT and SIGTERM once it serves)."""
+    for name in ("SIGHUP", "SIGQUIT", "SIGTTIN", "SIGTTOU", "SIGUSR1", "SIGUSR2", "SIGWINCH"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 SERVER_FILE = "server.json"

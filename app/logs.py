@@ -1,5 +1,5 @@
-"""What the server logs about requests: the request line and its status, not who sent it; and,
-on demand, what its event loop is waiting on.
+"""What the server logs about requests: the request line and its status, not who sent it; on
+demand, what its event loop is waiting on; and, for the benchmark, how long its loop stops.
 
 uvicorn's access log starts each line with the client's address and port; with a timestamp
 from the log collector, that joins every vote to a device on the room's network. Unless
@@ -11,11 +11,15 @@ app.main:app`` puts ``-`` in its place (``hide_client_addresses``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import gc
 import logging
+import os
 import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -118,5 +122,65 @@ def dump_waiting_tasks_on_signal(logger: logging.Logger) -> Callable[[], None]:
 
     def stop() -> None:
         loop.remove_signal_handler(number)
+
+    return stop
+
+
+# --------------------------------------------------------------------------- how long it stops
+
+STALLS_ENV = "BELIEFGAP_BENCH_LOOP_STALLS"
+"""Set by the benchmark only (never in production): a file to which each server process appends
+every stop of its event loop of ``STALL_RECORDED_SECONDS`` or more, and every garbage collection
+as long, one line each: ``<pid> <monotonic clock at its end> <milliseconds> <loop|gc0|gc1|gc2>
+<milliseconds of the process's CPU time within it>``. The machine's monotonic clock is the
+benchmark's too, so it tells which stage a stop fell in; the CPU time tells the process's own
+work from the time it waited for a core (on a busy machine a stop can last several times the
+work that caused it)."""
+STALL_WAKE_SECONDS = 0.01
+"""The watching task wakes this often: how late it wakes is how long the loop could not run."""
+STALL_RECORDED_SECONDS = 0.02
+
+
+def watch_stalls(environ: Mapping[str, str] | None = None) -> Callable[[], None]:
+    """When ``STALLS_ENV`` names a file, record this process's event-loop stops and long garbage
+    collections there until the returned function is called; else do nothing. Call on the
+    running loop."""
+    target = (os.environ if environ is None else environ).get(STALLS_ENV, "")
+    if not target:
+        return lambda: None
+    out = open(target, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (closed by stop)
+    pid = os.getpid()
+
+    def record(end: float, seconds: float, kind: str, cpu: float) -> None:
+        if seconds >= STALL_RECORDED_SECONDS and not out.closed:
+            out.write(f"{pid} {end:.4f} {1000 * seconds:.1f} {kind} {1000 * cpu:.1f}\n")
+
+    collecting: list[tuple[float, float]] = []
+
+    def collection(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            collecting[:] = [(time.monotonic(), time.process_time())]
+        elif collecting:
+            end, cpu = time.monotonic(), time.process_time()
+            began, began_cpu = collecting.pop()
+            record(end, end - began, f"gc{info.get('generation', '')}", cpu - began_cpu)
+
+    async def watch() -> None:
+        expected = time.monotonic() + STALL_WAKE_SECONDS
+        cpu = time.process_time()
+        while True:
+            await asyncio.sleep(STALL_WAKE_SECONDS)
+            now, now_cpu = time.monotonic(), time.process_time()
+            record(now, now - expected, "loop", now_cpu - cpu)
+            expected, cpu = now + STALL_WAKE_SECONDS, now_cpu
+
+    gc.callbacks.append(collection)
+    task = asyncio.get_running_loop().create_task(watch(), name="stall-watch")
+
+    def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(collection)
+        out.close()
 
     return stop

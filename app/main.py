@@ -96,9 +96,11 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
         restore = _end_streams_on_stop_signals(broadcaster)
         stop_dumps = logs.dump_waiting_tasks_on_signal(log)
         _freeze_startup_objects()
+        stop_watching = logs.watch_stalls()  # the benchmark's, off unless it asks
         try:
             yield
         finally:
+            stop_watching()
             restore()
             stop_dumps()
             broadcaster.end_streams()
@@ -401,6 +403,13 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 
 
 _default_app: FastAPI | None = None
+
+
+def use_app(built: FastAPI) -> None:
+    """``app.main:app`` is this app from now on (``beliefgap serve`` hands the app it built to
+    the workers it forks)."""
+    global _default_app
+    _default_app = built
 
 
 def __getattr__(name: str) -> Any:

@@ -178,13 +178,16 @@ def stage_workers(cluster: str, seconds: int) -> dict[str, dict[str, Any]]:
     """On one ``beliefgap serve --workers 2``: wrk on the bare ``/healthz`` (the 2-worker
     baseline), then wrk on the API votes; returns both, the votes with their ratio to it."""
     with pg.fresh_database(cluster) as url, tempfile.TemporaryDirectory() as tmp:
+        began = time.perf_counter()
         server = start_workers(Path(tmp), url, env=_server.MANY_NEW_PHONES)
+        started_s = time.perf_counter() - began
         try:
             database = postmaster_pid(url)
             meter = CpuMeter(server, database)
             baseline = wrk(f"{server.url}/healthz", seconds, 64)
             baseline["cpu"] = meter.stop()
             baseline["workers"] = workers_of(server)
+            baseline["workers_started_s"] = started_s
             code = _server.open_session(server)
             script = Path(tmp) / "vote.lua"
             script.write_text(VOTE_LUA)
@@ -269,7 +272,9 @@ def stage_conference(
     deadline: float = 30.0,
 ) -> dict[str, Any]:
     with pg.fresh_database(cluster) as url, tempfile.TemporaryDirectory() as tmp:
-        server = start_workers(Path(tmp), url)
+        began = time.perf_counter()
+        server = start_workers(Path(tmp), url, env=room.watching_stalls(Path(tmp)))
+        started_s = time.perf_counter() - began
         try:
             workers = workers_of(server)
             result = run(
@@ -282,10 +287,12 @@ def stage_conference(
                     window=window,
                     stagger=stagger,
                     database_pid=postmaster_pid(url),
+                    stalls=Path(tmp),
                 )
             )
             server.stop()  # let the last commits land before counting
             result["workers"] = workers
+            result["workers_started_s"] = started_s
             result["stored"] = count_rows(url)
             result["log_problems"] = log_problems(server)
             return result

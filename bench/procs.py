@@ -73,20 +73,26 @@ def machine_busy_seconds() -> float:
 
 def sockets(pid: int) -> int:
     """Open sockets of a process (its connections, the listening one included)."""
+    count = 0
     try:
-        return sum(
-            1 for fd in Path(f"/proc/{pid}/fd").iterdir() if os.readlink(fd).startswith("socket:")
-        )
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
     except OSError:
         return 0
+    for fd in descriptors:
+        try:
+            count += os.readlink(fd).startswith("socket:")
+        except OSError:  # closed meanwhile (a busy server closes connections all the time)
+            continue
+    return count
 
 
 def workers(pid: int) -> list[int]:
-    """The processes serving requests: a uvicorn supervisor's spawned workers, else itself."""
+    """The processes serving requests: a uvicorn supervisor's workers (forked, or spawned beside
+    multiprocessing's resource tracker), else itself."""
     found = []
     for child in children(pid):
         try:
-            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+            if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
                 found.append(child)
         except OSError:
             continue

@@ -23,7 +23,8 @@ within ``deadline``), the panel requests sent and their latency, the votes' late
 at the opening apart), the votes still without an answer ``deadline`` seconds after they were
 sent (``unanswered``, apart from failures: a phone that shows its vote as still being sent),
 failures, the rows stored once the server has stopped against the 200s received, and the
-server's memory per phone (RSS before the first join and with every phone's stream open). The
+server's memory per phone (RSS before the first join and with every phone's stream open), and
+the longest stop of the server's event loop (``longest_stops``). The
 client is one asyncio loop (uvloop when installed) on raw sockets, parsing only event names,
 the ``state`` JSON (once per distinct payload) and the ``data-open`` attribute; its CPU time is
 reported next to the server's (its whole process tree: with several workers, all of them)
@@ -71,6 +72,8 @@ from phone import (
 )
 from procs import machine_busy_seconds, sockets, tree_cpu_seconds, tree_rss_bytes, workers
 
+from app.logs import STALLS_ENV
+
 STREAM_LIMIT = 2**20
 AT_OPEN_EVERY = 4
 """One phone in this many answers the moment it holds the question (its vote is "sent at the
@@ -87,6 +90,57 @@ def _percentile(values: list[float], q: float) -> float | None:
 def _ms(values: list[float], q: float) -> float | None:
     value = _percentile(values, q)
     return None if value is None else 1000 * value
+
+
+STALLS_FILE = "loop-stalls.txt"
+
+
+def watching_stalls(directory: Path) -> dict[str, str]:
+    """The environment that has the server's processes record their event loops' stops in
+    ``directory`` (``app.logs.watch_stalls``; read back with ``longest_stops``)."""
+    return {STALLS_ENV: str(directory / STALLS_FILE)}
+
+
+def longest_stops(directory: Path, marks: dict[str, float]) -> dict[str, Any]:
+    """The longest stop of any server process's event loop while the phones joined
+    (``joining`` to ``joined``) and from the opening until the votes were in (``opened`` to
+    ``votes_in``), and the longest garbage collection over both: milliseconds, 0 when none
+    reached the recorded minimum (``app.logs.STALL_RECORDED_SECONDS``)."""
+    try:
+        lines = (directory / STALLS_FILE).read_text().splitlines()
+    except OSError:
+        lines = []
+    stops = []
+    for line in lines:
+        try:
+            _pid, end, ms, kind, cpu = line.split()
+            stops.append((float(end), float(ms), kind, float(cpu)))
+        except ValueError:
+            continue
+
+    def within(start: str, stop: str, loop: bool = True) -> list[tuple[float, float]]:
+        """(milliseconds, the process's CPU milliseconds within them) of each stop."""
+        return [
+            (ms, cpu)
+            for end, ms, kind, cpu in stops
+            if marks[start] <= end <= marks[stop] and (kind == "loop") == loop
+        ]
+
+    room = within("opened", "votes_in")
+    return {
+        "loop_stop_join_ms": max((ms for ms, _ in within("joining", "joined")), default=0.0),
+        "loop_stop_room_ms": max((ms for ms, _ in room), default=0.0),
+        # The longest stop counted in the process's CPU time (every thread's: at most what it
+        # would last with a core to itself): on a busy machine a stop outlasts its work.
+        "loop_stop_room_cpu_ms": max((min(ms, cpu) for ms, cpu in room), default=0.0),
+        "loop_stops_room_over_100ms": sum(1 for ms, _ in room if ms > 100),
+        "collection_longest_ms": max(
+            (ms for ms, _ in within("joining", "votes_in", loop=False)), default=0.0
+        ),
+        "collection_longest_cpu_ms": max(
+            (min(ms, cpu) for ms, cpu in within("joining", "votes_in", loop=False)), default=0.0
+        ),
+    }
 
 
 def stored_rows(database: Path, table: str = "response") -> int:
@@ -387,7 +441,7 @@ async def room(
     its own, stored first; ``texts``: the phase is open text, each phone sends one of these)."""
     raise_fd_limit()
     with tempfile.TemporaryDirectory() as tmp:
-        server = _server.start(Path(tmp))
+        server = _server.start(Path(tmp), extra_env=watching_stalls(Path(tmp)))
         try:
             if talk is not None:
                 stored = httpx.post(
@@ -402,6 +456,7 @@ async def room(
                 [Room(server, code, count, phase, window, deadline, texts)],
                 wave=wave,
                 deadline=deadline,
+                stalls=Path(tmp),
             )
             result["memory_per_phone_kb"] = (
                 (result.pop("rss_streaming") - rss_before) / count / 1024
@@ -427,19 +482,27 @@ async def conference(
     stagger: float = 0.0,
     phase: str = "belief",
     database_pid: int | None = None,
+    stalls: Path | None = None,
 ) -> dict[str, Any]:
     """``sessions`` rooms of ``phones`` phones at once on a running server (several workers, a
     shared database): each session's presenter opens the question, all at the same moment
     (``stagger`` 0) or one after the other ``stagger`` seconds apart. The caller stops the
     server and counts the rows stored. ``database_pid``: the database server's main process,
-    whose process tree's CPU time is reported beside the app's."""
+    whose process tree's CPU time is reported beside the app's. ``stalls``: the directory of
+    ``watching_stalls`` the server was started with."""
     raise_fd_limit()
     codes = [new_session(server) for _ in range(sessions)]
     await asyncio.sleep(0.5)
     rss_before = tree_rss_bytes(server.process.pid)
     rooms = [Room(server, code, phones, phase, window, deadline) for code in codes]
     result = await play(
-        server, rooms, wave=wave, deadline=deadline, stagger=stagger, database_pid=database_pid
+        server,
+        rooms,
+        wave=wave,
+        deadline=deadline,
+        stagger=stagger,
+        database_pid=database_pid,
+        stalls=stalls,
     )
     result["memory_per_phone_kb"] = (
         (result.pop("rss_streaming") - rss_before) / (sessions * phones) / 1024
@@ -456,6 +519,7 @@ async def play(
     deadline: float,
     stagger: float = 0.0,
     database_pid: int | None = None,
+    stalls: Path | None = None,
 ) -> dict[str, Any]:
     """Join every room's phones (in waves of ``wave``, the rooms' phones interleaved, as rooms
     filling at the same time), open the question in every room, measure until every phone
@@ -466,16 +530,26 @@ async def play(
     seats = [(rooms[n], rooms[n].seats[i]) for i, n in order]
     count = len(seats)
     pid = server.process.pid
-    started = time.perf_counter()
-    for first in range(0, count, wave):
-        await asyncio.gather(*(room.join(seat) for room, seat in seats[first : first + wave]))
-    joined_s = time.perf_counter() - started
-    await asyncio.sleep(1.0)
-    rss_streaming = tree_rss_bytes(pid)
-    sockets_per_worker = [sockets(worker) for worker in workers(pid)]
 
     def database_cpu() -> float:
         return tree_cpu_seconds(database_pid) if database_pid is not None else 0.0
+
+    started = time.perf_counter()
+    marks = {"joining": time.monotonic()}  # the server's clock: when its loop stopped
+    server_cpu, client_cpu, db_cpu = tree_cpu_seconds(pid), time.process_time(), database_cpu()
+    for first in range(0, count, wave):
+        await asyncio.gather(*(room.join(seat) for room, seat in seats[first : first + wave]))
+    joined_s = time.perf_counter() - started
+    marks["joined"] = time.monotonic()
+    join_cpu = {
+        "server_cpu_join_s": tree_cpu_seconds(pid) - server_cpu,
+        "client_cpu_join_s": time.process_time() - client_cpu,
+    }
+    if database_pid is not None:
+        join_cpu["database_cpu_join_s"] = database_cpu() - db_cpu
+    await asyncio.sleep(1.0)
+    rss_streaming = tree_rss_bytes(pid)
+    sockets_per_worker = [sockets(worker) for worker in workers(pid)]
 
     async def open_after(room: Room, delay: float) -> float:
         if delay:
@@ -484,6 +558,7 @@ async def play(
 
     server_cpu, client_cpu, db_cpu = tree_cpu_seconds(pid), time.process_time(), database_cpu()
     busy = machine_busy_seconds()
+    marks["opened"] = time.monotonic()
     try:
         presenter = await asyncio.gather(
             *(open_after(room, i * stagger) for i, room in enumerate(rooms))
@@ -501,6 +576,7 @@ async def play(
         if votes:  # each vote gives up on its answer after ``deadline`` seconds
             await asyncio.wait(votes, timeout=max(room.window for room in rooms) + deadline + 30)
         votes_done_s = time.perf_counter() - t0
+        marks["votes_in"] = time.monotonic()
         server_cpu_all = tree_cpu_seconds(pid) - server_cpu
         client_cpu_all = time.process_time() - client_cpu
         db_cpu_all = database_cpu() - db_cpu
@@ -537,6 +613,7 @@ async def play(
         "designs": dict(designs),
         "wave": wave,
         "joined_s": joined_s,
+        **join_cpu,
         "join_p50_ms": _ms(join_latencies, 0.5),
         "join_p99_ms": _ms(join_latencies, 0.99),
         "streams_open": sum(room.streaming for room in rooms),
@@ -582,6 +659,8 @@ async def play(
         "rss_end_mb": rss_end / 2**20,
         "sockets_per_worker": sockets_per_worker,
     }
+    if stalls is not None:
+        result.update(longest_stops(stalls, marks))
     if database_pid is not None:
         result["database_cpu_until_held_s"] = db_cpu_held
         result["database_cpu_s"] = db_cpu_all
@@ -615,16 +694,25 @@ def summary(r: dict[str, Any]) -> str:
     """The stage's lines for the table of ``run.py`` (a room, or a conference of several)."""
     failures = f" {r['failure_kinds']}" if r["failures"] else ""
     sessions = r.get("sessions", 1)
+    joining = ""
+    if "server_cpu_join_s" in r:  # CPU while joining: the machine's other load stretches time
+        joining = f" (server CPU {r['server_cpu_join_s']:.1f} s"
+        if "database_cpu_join_s" in r:
+            joining += f", database {r['database_cpu_join_s']:.1f} s"
+        joining += ")"
     if sessions > 1:
         opened = (
             "at the same moment" if not r["stagger_s"] else f"{1000 * r['stagger_s']:.0f} ms apart"
         )
         title = (
             f"conference: {sessions} sessions x {r['phones_per_session']} phones, the questions "
-            f"opened {opened} ({r['design']} design): joined in {r['joined_s']:.1f} s"
+            f"opened {opened} ({r['design']} design): joined in {r['joined_s']:.1f} s{joining}"
         )
     else:
-        title = f"room {r['phones']} phones ({r['design']} design): joined in {r['joined_s']:.1f} s"
+        title = (
+            f"room {r['phones']} phones ({r['design']} design): joined in {r['joined_s']:.1f} s"
+            f"{joining}"
+        )
     database = (
         f", database {r['database_cpu_until_held_s']:.1f} s"
         if "database_cpu_until_held_s" in r
@@ -649,6 +737,18 @@ def summary(r: dict[str, Any]) -> str:
         f"{r['server_cpu_until_held_s']:.1f} s, client {r['client_cpu_until_held_s']:.1f} s"
         f"{database}; other processes until the votes were in: {r['other_cpu_s']:.1f} s"
     )
+    if "loop_stop_room_ms" in r:
+
+        def stop(ms: float) -> str:
+            return f"{ms:.0f} ms" if ms else "< 20 ms"
+
+        lines += (
+            f"\n  the event loop's longest stop (any worker): {stop(r['loop_stop_room_ms'])} from "
+            f"the opening until the votes were in ({r['loop_stops_room_over_100ms']} over "
+            f"100 ms; counted in the server's CPU time {stop(r['loop_stop_room_cpu_ms'])}), "
+            f"{stop(r['loop_stop_join_ms'])} while joining; longest garbage collection "
+            f"{stop(r['collection_longest_ms'])} (CPU {stop(r['collection_longest_cpu_ms'])})"
+        )
     if len(r.get("sockets_per_worker", [])) > 1:
         lines += f"\n  sockets per worker with every phone connected: {r['sockets_per_worker']}"
     if sessions > 1:

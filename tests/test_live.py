@@ -37,11 +37,12 @@ class FakeDatabase:
     def __init__(self) -> None:
         self.votes = 0
         self.phase = "pending"
+        self.countdown = False
         self.requests: list[RenderRequest] = []
 
     def render(self, request: RenderRequest) -> Frames:
         self.requests.append(request)
-        frames = Frames()
+        frames = Frames(timed=self.countdown)
         if request.state:
             frames.state = encode_event("state", f'{{"phase": "{self.phase}"}}')
         for lang in request.results_langs:
@@ -211,6 +212,59 @@ def test_clients_connecting_together_share_one_snapshot_render() -> None:
         assert len(db.requests) == 1
         for context in contexts:
             await context.__aexit__(None, None, None)
+        await hub.stop()
+
+    run(scenario())
+
+
+def test_phones_joining_one_after_another_reuse_a_snapshot_until_the_session_changes() -> None:
+    """A hall joining: each phone after the first gets the snapshot already rendered, without
+    a read of its own, until a fact about the session arrives; from then on the phones that
+    join see the change. Presenters (whose counts carry the connections) are rendered anew."""
+
+    async def scenario() -> None:
+        db = FakeDatabase()
+        hub = Broadcaster("memory://", db.render, tick=0.01, snapshot_keep=3600)
+        await hub.start()
+        async with hub.subscribe("ABC234", "en") as first:
+            await within(hub.snapshot(first))
+            assert len(db.requests) == 1
+            async with hub.subscribe("ABC234", "en") as second:
+                assert await within(hub.snapshot(second)) == await within(hub.snapshot(first))
+                assert len(db.requests) == 1
+                db.votes = 1
+                hub.publish(changed())
+                assert await next_frame(second.queue) == ("results", "<p>en\nvotes=1</p>")
+                async with hub.subscribe("ABC234", "en") as third:
+                    frames = [parse(f) for f in await within(hub.snapshot(third))]
+                    assert ("results", "<p>en\nvotes=1</p>") in frames
+                async with hub.subscribe("ABC234", "en", presenter=True) as presenter:
+                    renders = len(db.requests)
+                    await within(hub.snapshot(presenter))
+                    await within(hub.snapshot(presenter))
+                    assert len(db.requests) == renders + 2
+        await hub.stop()
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("keep, countdown", [(0, False), (3600, True)])
+def test_a_snapshot_is_not_reused_past_its_time_nor_with_a_countdown(
+    keep: float, countdown: bool
+) -> None:
+    """Time alone moves a countdown on (and refreshes what no fact announced)."""
+
+    async def scenario() -> None:
+        db = FakeDatabase()
+        db.countdown = countdown
+        hub = Broadcaster("memory://", db.render, tick=0.01, snapshot_keep=keep)
+        await hub.start()
+        async with hub.subscribe("ABC234", "en") as phone:
+            await within(hub.snapshot(phone))
+            db.votes = 2  # (a change no fact announced)
+            frames = [parse(f) for f in await within(hub.snapshot(phone))]
+            assert ("results", "<p>en\nvotes=2</p>") in frames
+            assert len(db.requests) == 2
         await hub.stop()
 
     run(scenario())

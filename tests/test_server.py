@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 import time
 from pathlib import Path
 
 import httpx2 as httpx
 
+from app import logs
 from tests import liveserver
 
 
@@ -40,3 +43,36 @@ def test_sigusr1_logs_what_the_server_is_waiting_on(tmp_path: Path) -> None:
         assert "Traceback" not in server.output()
     finally:
         server.stop()
+
+
+def test_the_benchmark_can_have_the_event_loop_s_stops_recorded(tmp_path: Path) -> None:
+    """Off unless asked: nothing runs. Asked (the benchmark names a file), a loop held by a
+    blocking call is recorded with its length and the moment it ended."""
+    target = tmp_path / "stalls.txt"
+    held_ms = 60
+
+    def lines() -> list[list[str]]:
+        return [line.split() for line in target.read_text().splitlines()]
+
+    async def scenario() -> None:
+        logs.watch_stalls({})()  # not asked: nothing to stop, nothing written
+        assert not target.exists()
+        stop = logs.watch_stalls({logs.STALLS_ENV: str(target)})
+        try:
+            await asyncio.sleep(2 * logs.STALL_WAKE_SECONDS)  # the watcher is waiting
+            time.sleep(held_ms / 1000)  # noqa: ASYNC251 (the blocking call it must see)
+            after = time.monotonic()
+            # (the machine's load may add stops of its own, and collections have lines too)
+            found: list[list[str]] = []
+            while not found:  # what it waits for is in a file
+                await asyncio.sleep(logs.STALL_WAKE_SECONDS)  # recorded once it runs again
+                found = [x for x in lines() if x[3] == "loop" and float(x[1]) >= after]
+        finally:
+            stop()
+        pid, end, ms, _kind, cpu_ms = found[0]
+        assert int(pid) == os.getpid()
+        assert float(ms) >= held_ms - 1000 * logs.STALL_WAKE_SECONDS
+        assert float(end) <= time.monotonic()
+        assert 0 <= float(cpu_ms) < float(ms)  # a blocking sleep waits, it does not work
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))

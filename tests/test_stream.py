@@ -21,6 +21,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app.live import RenderRequest
 from app.routes.stream import event_stream
 from tests import liveserver
 from tests.conftest import ADMIN_TOKEN, AUTH, new_session, phase_action
@@ -119,6 +120,31 @@ def test_the_state_carries_the_countdown_in_utc(live_client: TestClient) -> None
         assert phases["field"]["closes_at"] is None
     finally:
         stream.close()
+
+
+def test_frames_showing_a_countdown_are_marked_as_moving_with_time(
+    live_client: TestClient,
+) -> None:
+    """A snapshot is handed to the phones that connect after it, unless time alone moves it on:
+    the live renderer marks the frames of a session whose question has a countdown."""
+    app = live_client.app
+    assert isinstance(app, FastAPI)
+    render = app.state.broadcaster.render
+    timed, plain = new_session(live_client), new_session(live_client)
+    phase_action(live_client, timed, "belief", "open", seconds=60)
+    phase_action(live_client, plain, "belief", "open")
+    for code, moving in ((timed, True), (plain, False)):
+        frames = render(
+            RenderRequest(
+                code=code,
+                state=True,
+                results_langs=frozenset({"en"}),
+                counts_langs=frozenset(),
+                panel_langs=frozenset({"en"}),
+            )
+        )
+        assert b"data-open=" in frames.panels["en"]
+        assert frames.timed is moving
 
 
 def test_a_phone_never_receives_unrevealed_results(live_client: TestClient) -> None:

@@ -30,6 +30,14 @@ STATE_DELAY_SECONDS = 0.005
 (a countdown that starts with the question)."""
 SNAPSHOT_GATHER_SECONDS = 0.02
 """Clients connecting within this window share one snapshot render (a room scanning the QR)."""
+SNAPSHOT_KEEP_SECONDS = 3.0
+"""A snapshot is handed to the clients that connect after it for this long, unless a fact about
+its session arrives meanwhile; not a presenter's (its counts carry the connections) nor one
+that shows a countdown (``Frames.timed``). A hall joining reads the database a few times a
+minute per session instead of once per few phones (on PostgreSQL with ten sessions filling at
+once it had rendered a snapshot for every 1.3 phones)."""
+FAN_OUT_BATCH = 100
+"""Streams woken at a time by a fan-out; the event loop runs other work between batches."""
 QUEUE_SIZE = 16
 """Frames a client may lag behind before it is disconnected (its browser reconnects and gets a
 fresh snapshot)."""
@@ -61,6 +69,9 @@ class Frames:
     panels: dict[str, bytes] = field(default_factory=dict)
     room: dict[str, bytes] = field(default_factory=dict)
     """The room's counts (sent as ``counts`` to read-only views)."""
+    timed: bool = False
+    """What they show moves on with time alone (a countdown runs): not kept for later
+    clients."""
 
 
 Renderer = Callable[[RenderRequest], Frames]
@@ -209,6 +220,11 @@ class _Channel:
     rendering: bool = False
     last: dict[tuple[str, str], bytes] = field(default_factory=dict)
     snapshots: dict[SnapshotKey, asyncio.Future[Frames]] = field(default_factory=dict)
+    kept: dict[SnapshotKey, tuple[float, Frames]] = field(default_factory=dict)
+    """Snapshots rendered lately, with when their render began (``SNAPSHOT_KEEP_SECONDS``)."""
+    generation: int = 0
+    """Counts the facts about the session: a snapshot whose render saw another count than the
+    current one may have read the database before a change, and is not kept."""
 
     @property
     def dirty(self) -> bool:
@@ -226,11 +242,13 @@ class Broadcaster:
         *,
         tick: float = TICK_SECONDS,
         queue_size: int = QUEUE_SIZE,
+        snapshot_keep: float = SNAPSHOT_KEEP_SECONDS,
     ) -> None:
         self.url = url
         self.backend = backend_for_url(url)
         self.render = render
         self.tick = tick
+        self.snapshot_keep = snapshot_keep
         self.queue_size = queue_size
         self.renders = 0
         """How many renders ran (snapshots and updates): coalescing keeps it low."""
@@ -306,6 +324,8 @@ class Broadcaster:
             return
         log.info("resynchronising the live streams of %d sessions", len(self._channels))
         for channel in self._channels.values():
+            channel.generation += 1
+            channel.kept.clear()
             channel.last.clear()
             channel.dirty_state = channel.dirty_results = channel.dirty_counts = True
             self._schedule(channel)
@@ -316,6 +336,8 @@ class Broadcaster:
         channel = self._channels.get(fact.code)
         if channel is None or self._stopping:
             return  # nobody watches this session in this process
+        channel.generation += 1
+        channel.kept.clear()
         if fact.gone:  # the session was deleted: its streams end (a reconnection gets a 404)
             for subscriber in list(channel.subscribers):
                 subscriber.close()
@@ -388,7 +410,7 @@ class Broadcaster:
             frames = await self._render(request)
             if frames is None:
                 return
-            self._fan_out(channel, frames)
+            await self._fan_out(channel, frames)
         finally:
             channel.rendering = False
             if channel.dirty and channel.subscribers and not self._stopping:
@@ -404,7 +426,7 @@ class Broadcaster:
             log.exception("rendering live updates for session %s failed", request.code)
             return None
 
-    def _fan_out(self, channel: _Channel, frames: Frames) -> None:
+    async def _fan_out(self, channel: _Channel, frames: Frames) -> None:
         fresh: dict[tuple[str, str], bytes] = {}
         if frames.state is not None:
             fresh[("state", "")] = frames.state
@@ -424,7 +446,12 @@ class Broadcaster:
         # What one subscriber gets, joined into one write: a room of phones is a single send
         # each for a question that opens (state and panel), the same bytes for each language.
         joined: dict[tuple[str, bool, bool], bytes] = {}
-        for subscriber in list(channel.subscribers):
+        for index, subscriber in enumerate(list(channel.subscribers), 1):
+            if index % FAN_OUT_BATCH == 0:
+                # The streams handed a frame so far write it before the next ones are woken:
+                # the loop runs every woken stream in one pass, which for a room of thousands
+                # held everything else (the votes sent at that moment) for a fifth of a second.
+                await asyncio.sleep(0)
             key = (subscriber.lang, subscriber.presenter, subscriber.room)
             out = joined.get(key)
             if out is None:
@@ -517,17 +544,23 @@ class Broadcaster:
         and (phone) ``panel``.
 
         Streams connecting together share one render, but only one that starts reading after
-        they subscribed."""
+        they subscribed, or one that began less than ``snapshot_keep`` seconds ago with no fact
+        about the session since: a change committed after it began comes as a fact, which
+        reaches this stream, subscribed, as an update."""
         assert self._loop is not None
         channel = self._channels[subscriber.code]
         key = (subscriber.lang, subscriber.presenter, subscriber.phone, subscriber.room)
-        future = channel.snapshots.get(key)
-        if future is None:
-            future = channel.snapshots[key] = self._loop.create_future()
-            self._loop.call_later(
-                SNAPSHOT_GATHER_SECONDS, self._start_snapshot, channel, key, future
-            )
-        frames = await asyncio.shield(future)
+        kept = channel.kept.get(key)
+        if kept is not None and self._loop.time() - kept[0] < self.snapshot_keep:
+            frames = kept[1]
+        else:
+            future = channel.snapshots.get(key)
+            if future is None:
+                future = channel.snapshots[key] = self._loop.create_future()
+                self._loop.call_later(
+                    SNAPSHOT_GATHER_SECONDS, self._start_snapshot, channel, key, future
+                )
+            frames = await asyncio.shield(future)
         out = [frames.state] if frames.state is not None else []
         if subscriber.lang in frames.results:
             out.append(frames.results[subscriber.lang])
@@ -547,7 +580,9 @@ class Broadcaster:
     ) -> None:
         if channel.snapshots.get(key) is future:
             del channel.snapshots[key]
+        assert self._loop is not None
         lang, presenter, phone, room = key
+        began, generation = self._loop.time(), channel.generation
         request = RenderRequest(
             code=channel.code,
             state=True,
@@ -572,6 +607,8 @@ class Broadcaster:
             if frames is None:
                 future.set_exception(RuntimeError("the snapshot could not be rendered"))
             else:
+                if not (presenter or frames.timed) and channel.generation == generation:
+                    channel.kept[key] = (began, frames)
                 future.set_result(frames)
 
         if not future.done():

@@ -68,6 +68,8 @@ class LiveRenderer:
 
     def __call__(self, request: RenderRequest) -> Frames:
         frames = Frames()
+        content = self.cache.content(request.code)
+        frames.timed = any(p.closes_at is not None for p in self.cache.state(content).open)
         if request.panel_langs:
             self._panels(request, frames)
         version = self.cache.versions(request.code)[0]  # before anything is read
