@@ -834,6 +834,23 @@ def test_a_10_person_cell_is_not_hidden_to_protect_the_small_ones() -> None:
     assert stats.suppressed([[11, 1, 2], [2, 7, 1], [1, 1, 4]]) == off_diagonal | {(1, 1), (2, 2)}
 
 
+def test_a_matrix_hidden_whole_is_told_as_a_table_of_holding_the_view() -> None:
+    """Where the matrix hides every cell, the results page merges it into whether each answer
+    holds the view: the four counts of the slide's sentence, which add up to the totals."""
+    table = ((8, 4, 2), (1, 9, 0), (1, 0, 5))
+    shift = stats.Shift("belief", "revote", ("agree", "disagree", "unsure"), table, 30, 0, 0, None)
+    assert len(shift.hidden) == 9
+    assert stats.held_table(shift, ("agree",)) == stats.HeldTable(
+        kept=8, left=6, came=2, neither=14, changed=8, n=30
+    )
+    # where only the number who changed may be said, there is no such table
+    told_less = ((11, 0, 3), (2, 6, 2), (1, 0, 5))
+    shift = stats.Shift(
+        "belief", "revote", ("agree", "disagree", "unsure"), told_less, 30, 0, 0, None
+    )
+    assert stats.held_table(shift, ("agree",)) is None
+
+
 @st.composite
 def published_rooms(draw: st.DrawFn) -> list[dict[str, dict[str, int]]]:
     """k = 2 to 12 sessions of published totals, all agreeing or none, some unanimous."""
