@@ -429,7 +429,32 @@ def read(room: Room) -> dict[str, Table]:
         _read_shift(found["shift"], stance, texts, where)
         _read_sentences(found, stance, room, texts, where)
         _read_matrix_titles(found["shift"], soup, where)
+        _read_held_table(found["shift"], soup)
     return found
+
+
+def _read_held_table(tab: Table, soup: BeautifulSoup) -> None:
+    """The results page's matrix merged to holding the view ("agree"): its four counts are four
+    sums of cells (before holds or not x after holds or not)."""
+    holds = {i for i, key in enumerate(tab.rows) if key in ("agree",)}
+    for figure in soup.select("figure.held-table"):
+        counts = [
+            [int(td.get_text(strip=True)) for td in tr.select("td")]
+            for tr in figure.select("tbody tr")
+        ]
+        assert [row[-1] for row in counts] == [
+            sum(tab.row_total(i) for i in range(len(tab.rows)) if (i in holds) == before)
+            for before in (True, False)
+        ], "a held-table row total is public"
+        for r, before in enumerate((True, False)):
+            for c, after in enumerate((True, False)):
+                cells = {
+                    (i, j): 1.0
+                    for i in range(len(tab.rows))
+                    for j in range(len(tab.cols))
+                    if (i in holds) == before and (j in holds) == after
+                }
+                tab.bound(cells, counts[r][c], counts[r][c])
 
 
 def _label_index(labels: dict[str, dict[str, str]], keys: tuple[str, ...]) -> dict[str, int]:
@@ -1153,6 +1178,72 @@ def test_a_reader_over_time_and_probing_phones_pin_no_hidden_cell(
             assert cell not in tab.shown, (size, tab.name, cell)
             low, high = lp_range(tab, cell)
             assert integers_in(low, high) >= 2, (size, tab.name, tab.truth, cell, low, high)
+
+
+MOVED_30 = {
+    # stance 14, 10, 6 (agree, disagree, unsure); 8 changed. The matrix hid 7 of 9 cells (the
+    # 12 among them) and the slide said nothing; now it shows the diagonal
+    "diagonal shown": ((12, 0, 2), (3, 5, 2), (0, 1, 5)),
+    # the matrix is hidden whole: the slide said nothing; now it tells, and the results page
+    # shows the merged table
+    "hidden whole": ((8, 4, 2), (1, 9, 0), (1, 0, 5)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MOVED_30))
+def test_a_room_of_30_where_8_changed_hears_how_and_where(client: TestClient, name: str) -> None:
+    """The issue's room on the real projector: 30 phones answer the stance and the revote, 8
+    change; the revote slide says how many changed and in which direction, in both languages,
+    and the results page shows the matrix merged to holding the view, with the same counts."""
+    table = MOVED_30[name]
+    keys = ("agree", "disagree", "unsure")
+    pairs = [
+        (keys[i], keys[j])
+        for i, row in enumerate(table)
+        for j, k in enumerate(row)
+        for _ in range(k)
+    ]
+    code = new_session(client)
+    phones = [Phone(client) for _ in pairs]
+    for phase, side in (("belief", 0), ("revote", 1)):
+        phase_action(client, code, phase, "open")
+        for phone, pair in zip(phones, pairs, strict=True):
+            phone.vote(code, phase, {"choice": pair[side]})
+        phase_action(client, code, phase, "close")
+        phase_action(client, code, phase, "reveal")
+    log_in(client)
+    towards = sum(table[i][0] for i in (1, 2))
+    away = sum(table[0][j] for j in (1, 2))
+    agree = {"en": "Yes, they do", "zh-Hans": "是的，具有"}
+    for lang, said in (
+        (
+            "en",
+            f"8 of 30 of you changed your answer: {towards} towards “{agree['en']}”, "
+            f"{away} away from it.",
+        ),
+        (
+            "zh-Hans",
+            f"30 人中有 8 人改变了回答：{towards} 人转向“{agree['zh-Hans']}”，{away} 人离开了它。",
+        ),
+    ):
+        slide = soup_of(_get(client, f"/presenter/sessions/{code}/projector/stage?lang={lang}"))
+        sentence = slide.select_one(".chart-sentence--moved")
+        assert sentence is not None and sentence.get_text(strip=True) == said, lang
+        # the flow takes the slide; the matrix, cell by cell, is not drawn there
+        assert slide.select_one("svg.chart--shift") and not slide.select_one(
+            "svg.chart--shift-matrix"
+        )
+        page = soup_of(_get(client, f"/presenter/sessions/{code}/results?lang={lang}"))
+        held = page.select_one("figure.held-table")
+        assert held is not None, lang
+        counts = [
+            [td.get_text(strip=True) for td in tr.select("td")] for tr in held.select("tbody tr")
+        ]
+        assert counts == [
+            [str(table[0][0]), str(away), "14"],
+            [str(towards), str(16 - towards), "16"],
+        ]
+        assert agree[lang] in held.get_text()
 
 
 def test_the_revote_slide_says_how_the_room_moved(rooms: Callable[[str], Room]) -> None:

@@ -760,16 +760,33 @@ def _moved(table: Sequence[Sequence[int]]) -> stats.Movement | None:
     )
 
 
-@settings(max_examples=25, deadline=None)
+@st.composite
+def revote_rooms(draw: st.DrawFn) -> list[list[int]]:
+    """A room after a talk: most kept their answer (3 to 14 a row), a few moved (0 to 4 a
+    cell)."""
+    k = draw(st.integers(2, 3))
+    return [
+        [draw(st.integers(3, 14)) if i == j else draw(st.integers(0, 4)) for j in range(k)]
+        for i in range(k)
+    ]
+
+
+@settings(max_examples=40, deadline=None)
 @given(
-    st.integers(2, 3).flatmap(
-        lambda k: st.lists(
-            st.lists(st.integers(0, 4), min_size=k, max_size=k), min_size=k, max_size=k
-        )
+    st.one_of(
+        st.integers(2, 3).flatmap(
+            lambda k: st.lists(
+                st.lists(st.integers(0, 4), min_size=k, max_size=k), min_size=k, max_size=k
+            )
+        ),
+        revote_rooms(),
     )
 )
 @example([[9, 2, 1], [2, 9, 0], [3, 0, 4]])
 @example([[9, 0, 3], [2, 10, 1], [2, 0, 3]])
+@example([[12, 0, 2], [3, 5, 2], [0, 1, 5]])
+@example([[8, 4, 2], [1, 9, 0], [1, 0, 5]])
+@example([[11, 1, 2], [2, 7, 1], [1, 1, 4]])
 def test_saying_how_many_moved_pins_no_small_cell(table: list[list[int]]) -> None:
     """The revote slide's "8 of 30 changed; 5 towards the view, 3 away", against a reader who
     sees the shown cells, the totals and which cells are hidden, redoes the suppression and the
@@ -794,11 +811,44 @@ def test_saying_how_many_moved_pins_no_small_cell(table: list[list[int]]) -> Non
 
 
 def test_a_room_of_30_hears_how_many_changed() -> None:
-    """8 of 30 changed: with the direction where it gives nothing away; where "5 to the view"
-    would, with the shown column, give the 3 who left it back, only the 8."""
+    """8 of 30 changed (stance 14, 10 and 6): the slide says how many and in which direction,
+    in rooms whose matrix hid 7 or all 9 cells and told nothing before; where saying "towards"
+    would pin a cell, only the 8."""
     assert _moved([[9, 2, 1], [2, 9, 0], [3, 0, 4]]) == stats.Movement(8, 30, 5, 3)
-    assert _moved([[9, 0, 3], [2, 10, 1], [2, 0, 3]]) == stats.Movement(8, 30)
+    assert _moved([[9, 0, 3], [2, 10, 1], [2, 0, 3]]) == stats.Movement(8, 30, 4, 3)
+    assert _moved([[12, 0, 2], [3, 5, 2], [0, 1, 5]]) == stats.Movement(8, 30, 3, 2)
+    assert _moved([[8, 4, 2], [1, 9, 0], [1, 0, 5]]) == stats.Movement(8, 30, 2, 6)
+    assert _moved([[11, 1, 2], [2, 7, 1], [1, 1, 4]]) == stats.Movement(8, 30, 3, 3)
+    assert _moved([[11, 0, 3], [2, 6, 2], [1, 0, 5]]) == stats.Movement(8, 30)
     assert _moved([[9, 0, 0], [0, 10, 0], [0, 0, 11]]) == stats.Movement(0, 30, 0, 0)
+
+
+def test_a_10_person_cell_is_not_hidden_to_protect_the_small_ones() -> None:
+    """The 12 who kept "agree" and the 5s who kept the others are shown; only the 8 people who
+    moved, spread over cells of 0 to 3, are hidden (the rule hid 7 of the 9 cells, the 12
+    among them)."""
+    off_diagonal = {(i, j) for i in range(3) for j in range(3) if i != j}
+    assert stats.suppressed([[12, 0, 2], [3, 5, 2], [0, 1, 5]]) == off_diagonal
+    # a small diagonal cell takes a second one with it, so that "how many changed" (the
+    # diagonal's sum) does not give it back; "agree" stays
+    assert stats.suppressed([[11, 1, 2], [2, 7, 1], [1, 1, 4]]) == off_diagonal | {(1, 1), (2, 2)}
+
+
+def test_a_matrix_hidden_whole_is_told_as_a_table_of_holding_the_view() -> None:
+    """Where the matrix hides every cell, the results page merges it into whether each answer
+    holds the view: the four counts of the slide's sentence, which add up to the totals."""
+    table = ((8, 4, 2), (1, 9, 0), (1, 0, 5))
+    shift = stats.Shift("belief", "revote", ("agree", "disagree", "unsure"), table, 30, 0, 0, None)
+    assert len(shift.hidden) == 9
+    assert stats.held_table(shift, ("agree",)) == stats.HeldTable(
+        kept=8, left=6, came=2, neither=14, changed=8, n=30
+    )
+    # where only the number who changed may be said, there is no such table
+    told_less = ((11, 0, 3), (2, 6, 2), (1, 0, 5))
+    shift = stats.Shift(
+        "belief", "revote", ("agree", "disagree", "unsure"), told_less, 30, 0, 0, None
+    )
+    assert stats.held_table(shift, ("agree",)) is None
 
 
 @st.composite

@@ -33,10 +33,12 @@ from app.charts.phase import (
 from app.charts.sentences import (
     gap_label,
     gap_sentence,
+    held_table,
     matrix_sentence,
     movement_sentence,
     shift_sentence,
     test_text,
+    view_label,
 )
 from app.charts.shift import shift_chart, shift_matrix_chart
 from app.charts.svg import (
@@ -81,6 +83,7 @@ __all__ = [
     "gap_chart",
     "gap_label",
     "gap_sentence",
+    "held_table",
     "interval",
     "is_likert",
     "matrix_sentence",
@@ -100,6 +103,7 @@ __all__ = [
     "shown_points",
     "test_text",
     "text_width",
+    "view_label",
     "wrap",
 ]
 

@@ -270,7 +270,6 @@ def movement_sentence(shift: ShiftResult, lang: str, minimum: int | None = None)
         return translate(lang, "res_movement_none", n=moved.n)
     if moved.towards is None or moved.away is None:
         return translate(lang, "res_movement", changed=moved.changed, n=moved.n)
-    view = translate(lang, "res_list_separator").join(shift.label(o, lang) for o in shift.holds)
     return translate(
         lang,
         "res_movement_direction",
@@ -278,5 +277,21 @@ def movement_sentence(shift: ShiftResult, lang: str, minimum: int | None = None)
         n=moved.n,
         towards=moved.towards,
         away=moved.away,
-        view=view,
+        view=view_label(shift, lang),
     )
+
+
+def view_label(shift: ShiftResult, lang: str) -> str:
+    """The answers that hold the view, as the revote slide names them."""
+    return translate(lang, "res_list_separator").join(shift.label(o, lang) for o in shift.holds)
+
+
+def held_table(shift: ShiftResult) -> stats.HeldTable | None:
+    """The revote matrix coarsened to whether each answer holds the view (``stats.held_table``),
+    for the results page where the matrix hides more than half its cells: what the revote
+    slide's sentence says, as a table. None where the matrix shows most cells or where the
+    direction may not be told."""
+    s = shift.stats
+    if 2 * len(s.hidden) <= len(s.options) ** 2:
+        return None
+    return stats.held_table(s, shift.holds)

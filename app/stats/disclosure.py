@@ -121,6 +121,8 @@ def _hidden_whole(
     not hidden whole), a small cell takes one value. And where the tables hidden whole agree on a
     small cell, the first other table with a small cell that differs there joins them (it then
     leaves its pattern's group, which is checked again), until nothing changes."""
+    if _more_tables_than(row_totals, col_totals, TABLES_WALKED):
+        return None
     start = _with_totals(row_totals, col_totals)
     everything = frozenset((i, j) for i in range(len(row_totals)) for j in range(len(col_totals)))
     tables = []
@@ -162,6 +164,42 @@ def _hidden_whole(
         if joining is None:
             return frozenset(whole)
         whole.add(joining)
+
+
+def _more_tables_than(row_totals: Sequence[int], col_totals: Sequence[int], most: int) -> bool:
+    """Whether more than ``most`` tables have these totals, counted without walking them for a
+    3x3 table (for each of the first row's fills, the second row's are the lattice points of a
+    box cut by a strip, counted in closed form); other shapes are walked."""
+    if len(row_totals) != 3 or len(col_totals) != 3:
+        start = _with_totals(row_totals, col_totals)
+        everything = frozenset(
+            (i, j) for i in range(len(row_totals)) for j in range(len(col_totals))
+        )
+        return any(k >= most for k, _ in enumerate(_fills(start, everything)))
+    import numpy as np
+
+    r0, r1, _r2 = row_totals
+    c0, c1, c2 = col_totals
+    a00, a01 = np.meshgrid(np.arange(min(r0, c0) + 1), np.arange(min(r0, c1) + 1), indexing="ij")
+    a02 = r0 - a00 - a01
+    ok = (a02 >= 0) & (a02 <= c2)
+    left0, left1, left2 = c0 - a00, c1 - a01, c2 - a02
+
+    def triangle(s: Any) -> Any:
+        return np.where(s >= 0, (s + 1) * (s + 2) // 2, 0)
+
+    def under(s: Any) -> Any:
+        # pairs 0 <= x <= left0, 0 <= y <= left1 with x + y <= s
+        return (
+            triangle(s)
+            - triangle(s - left0 - 1)
+            - triangle(s - left1 - 1)
+            + triangle(s - left0 - left1 - 2)
+        )
+
+    # the second row: a10 + a11 between r1 - left2 and r1 (a12 = r1 - a10 - a11 fits left2)
+    count = np.where(ok, under(np.full_like(a00, r1)) - under(r1 - left2 - 1), 0)
+    return int(count.sum()) > most
 
 
 def _with_totals(
@@ -239,50 +277,93 @@ def _fills(
     yield from fill(0)
 
 
+@lru_cache(maxsize=16)
+def _lines(
+    rows: int, cols: int
+) -> tuple[list[list[tuple[int, int]]], dict[tuple[int, int], list[int]]]:
+    """The lines of a table of this shape whose sums a reader knows or may be told (its rows,
+    its columns and, in a square table, its diagonal), and the lines through each cell."""
+    lines = [[(i, j) for j in range(cols)] for i in range(rows)]
+    lines += [[(i, j) for i in range(rows)] for j in range(cols)]
+    if rows == cols:
+        lines.append([(i, i) for i in range(rows)])
+    through = {
+        (i, j): [k for k, line in enumerate(lines) if (i, j) in line]
+        for i in range(rows)
+        for j in range(cols)
+    }
+    return lines, through
+
+
 def _suppressed_lines(table: Sequence[Sequence[int]], minimum: int) -> frozenset[tuple[int, int]]:
-    """The cells of 1 to ``minimum - 1`` people, grown until no row or column holds exactly one
-    hidden cell (the complement taken closes a pattern where it can, else is the smallest other
-    cell; ``suppressed`` checks what that choice tells)."""
+    """Nothing in a table without a cell of 1 to ``minimum - 1`` people. Otherwise every cell
+    under ``minimum`` (0 included, where its row and column hold somebody), grown until no line
+    holds exactly one hidden cell: a line is a row, a column and, in a square table, the diagonal
+    (its sum is the number who kept their answer, which the revote slide may tell). The
+    complement taken is a cell whose other line already hides one where there is such a cell,
+    else the smallest; ``suppressed`` checks what that choice tells.
+
+    Hiding the 0s and 1-4s alike means the other tables a reader cannot tell apart (cells moved
+    around a cycle of hidden cells) are mostly hidden the same way: a pattern that hid only the
+    1-4s changed as soon as a hidden 2 became a 0, which left the real table alone in its group
+    and so hid the whole table."""
     rows = len(table)
     cols = len(table[0]) if rows else 0
-    hidden = {(i, j) for i in range(rows) for j in range(cols) if too_few(table[i][j], minimum)}
-    row_lines = [[(i, j) for j in range(cols)] for i in range(rows)]
-    col_lines = [[(i, j) for i in range(rows)] for j in range(cols)]
+    if not any(too_few(v, minimum) for row in table for v in row):
+        return frozenset()
+    row_totals = [sum(r) for r in table]
+    col_totals = [sum(table[i][j] for i in range(rows)) for j in range(cols)]
+    hidden = {
+        (i, j)
+        for i in range(rows)
+        for j in range(cols)
+        if table[i][j] < minimum and row_totals[i] and col_totals[j]
+    }
+    lines, through = _lines(rows, cols)
 
-    def crossing_hidden(cell: tuple[int, int], along_row: bool) -> int:
-        # hidden cells on the other line through ``cell``: choosing a cell whose column (or
-        # row) already hides one closes the pattern without starting a new line
-        line = col_lines[cell[1]] if along_row else row_lines[cell[0]]
-        return sum(1 for c in line if c in hidden)
-
-    def crossing_total(cell: tuple[int, int], along_row: bool) -> int:
-        line = col_lines[cell[1]] if along_row else row_lines[cell[0]]
-        return sum(table[i][j] for i, j in line)
+    def crossing_hidden(cell: tuple[int, int], line: int) -> int:
+        # hidden cells on the other lines through ``cell``: choosing a cell whose other line
+        # already hides one closes the pattern without starting a new line
+        return sum(1 for k in through[cell] if k != line for c in lines[k] if c in hidden)
 
     changed = True
     while changed:
         changed = False
-        for along_row, lines in ((True, row_lines), (False, col_lines)):
-            for line in lines:
-                if sum(1 for c in line if c in hidden) != 1:
-                    continue
-                others = [c for c in line if c not in hidden]
-                if not others:
-                    continue
-                hidden.add(
-                    min(
-                        others,
-                        key=lambda c: (
-                            # a cell whose other line holds nobody is known to be 0
-                            crossing_total(c, along_row) == 0,
-                            -min(1, crossing_hidden(c, along_row)),
-                            table[c[0]][c[1]] == 0,
-                            table[c[0]][c[1]],
-                        ),
-                    )
-                )
-                changed = True
+        for k, line in enumerate(lines):
+            if sum(1 for c in line if c in hidden) != 1:
+                continue
+            # a cell in a row or column of nobody is known to be 0: it protects nothing
+            others = [c for c in line if c not in hidden and row_totals[c[0]] and col_totals[c[1]]]
+            if not others:
+                continue
+            hidden.add(min(others, key=lambda c: (-min(1, crossing_hidden(c, k)), -c[0], -c[1])))
+            changed = True
     return frozenset(hidden)
+
+
+def _alike(
+    table: tuple[tuple[int, ...], ...], hidden: frozenset[tuple[int, int]], minimum: int
+) -> list[tuple[tuple[int, ...], ...]] | None:
+    """The tables a reader cannot tell apart from ``table`` shown as ``suppressed`` shows it
+    (same totals, same shown cells, hidden the same way); None when there are too many to walk.
+
+    Where the table is hidden whole, they are the tables ``_hidden_whole`` hides whole. Else
+    they are the fills of the hidden cells that ``_suppressed_lines`` hides the same way and
+    that are not hidden whole: ``suppressed`` keeps a pattern for all of them or for none, so
+    redoing it on each is not needed."""
+    rows, cols = len(table), len(table[0])
+    row_totals = tuple(sum(r) for r in table)
+    col_totals = tuple(sum(table[i][j] for i in range(rows)) for j in range(cols))
+    whole = _hidden_whole(row_totals, col_totals, minimum)
+    if len(hidden) == rows * cols:
+        return None if whole is None else sorted(whole)
+    alike = []
+    for k, other in enumerate(_fills(table, hidden)):
+        if k >= TABLES_WALKED:
+            return None
+        if _suppressed_lines(other, minimum) == hidden and (whole is None or other not in whole):
+            alike.append(other)
+    return alike
 
 
 def sums_told(
@@ -315,18 +396,43 @@ def _sums_told(
     hidden = _suppressed(table, minimum)
     if not hidden:
         return 0
-    alike = []
-    for k, other in enumerate(_fills(table, hidden)):
-        if k >= TABLES_WALKED:
-            return len(levels)
-        if _suppressed(other, minimum) == hidden:
-            alike.append(other)
     rows, cols = len(table), len(table[0])
-    open_cells = _open_cells(
-        [sum(r) for r in table],
-        [sum(table[i][j] for i in range(rows)) for j in range(cols)],
-        hidden,
-    )
+    row_totals = tuple(sum(r) for r in table)
+    col_totals = tuple(sum(table[i][j] for i in range(rows)) for j in range(cols))
+    seen = tuple(table[i][j] for i in range(rows) for j in range(cols) if (i, j) not in hidden)
+    key = (row_totals, col_totals, hidden, seen, levels, minimum)
+    try:
+        told = _TOLD[key]
+    except KeyError:
+        told = _told(table, hidden, levels, minimum)
+        if len(_TOLD) >= 256:
+            _TOLD.clear()
+        _TOLD[key] = told
+    return len(levels) if told is None else told.get(table, len(levels))
+
+
+_TOLD: dict[tuple[Any, ...], dict[tuple[tuple[int, ...], ...], int] | None] = {}
+"""``_told`` by what the reader sees (totals, hidden cells, shown counts, the sums, the
+threshold): one decision for all the tables it cannot tell apart."""
+
+
+def _told(
+    table: tuple[tuple[int, ...], ...],
+    hidden: frozenset[tuple[int, int]],
+    levels: tuple[tuple[frozenset[tuple[int, int]], ...], ...],
+    minimum: int,
+) -> dict[tuple[tuple[int, ...], ...], int] | None:
+    """``sums_told``'s decision for every table a reader cannot tell apart from ``table`` (the
+    same totals, the same shown cells, hidden as ``hidden``), made once for all of them: the
+    level each is told (tables told nothing are left out); None where there are too many such
+    tables to walk."""
+    rows, cols = len(table), len(table[0])
+    row_totals = [sum(r) for r in table]
+    col_totals = [sum(table[i][j] for i in range(rows)) for j in range(cols)]
+    alike = _alike(table, hidden, minimum)
+    if alike is None:
+        return None
+    open_cells = _open_cells(row_totals, col_totals, hidden)
 
     def pins(group: Sequence[tuple[tuple[int, ...], ...]]) -> bool:
         return any(_one_small_value({t[i][j] for t in group}, minimum) for i, j in open_cells)
@@ -344,16 +450,26 @@ def _sums_told(
             if not pins(members):
                 told.update((t, level) for t in members)
         left = [t for t in left if t not in told]
-    # the tables told nothing must not agree on a small cell either: groups told the least
-    # detail join them, one at a time in the order of their sums, until they do not
-    last = len(levels) - 1
-    joining = sorted({sums(t, last) for t in told if told[t] == last})
-    while left and pins(left) and joining:
-        key = joining.pop(0)
-        moved = [t for t in told if told[t] == last and sums(t, last) == key]
-        for t in moved:
+    # the tables told nothing must not agree on a small cell either: a group told something
+    # joins them, one at a time, until they do not: a group whose joining is enough where there
+    # is one, of the least detailed level, with the largest sums (the most people changed, the
+    # least likely in a room where few change: the groups of typical rooms keep their sentence)
+    while left and pins(left):
+        told_groups: dict[tuple[int, tuple[int, ...]], list[tuple[tuple[int, ...], ...]]] = {}
+        for t, level in told.items():
+            told_groups.setdefault((level, sums(t, level)), []).append(t)
+        if not told_groups:
+            return {}
+        key = min(
+            told_groups,
+            key=lambda k: (
+                pins(left + told_groups[k]),
+                -k[0],
+                tuple(-v for v in k[1]),
+                len(told_groups[k]),
+            ),
+        )
+        for t in told_groups[key]:
             del told[t]
-        left += moved
-    if left and pins(left):
-        return len(levels)
-    return told.get(table, len(levels))
+        left += told_groups[key]
+    return told

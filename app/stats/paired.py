@@ -348,3 +348,39 @@ def movement(
     if len(levels[level]) == 2:
         return Movement(total(changed), shift.n_paired, total(towards), total(away))
     return Movement(total(changed), shift.n_paired)
+
+
+@dataclass(frozen=True)
+class HeldTable:
+    """The revote matrix coarsened to whether each answer holds the view, before x after: what
+    the revote slide's sentence says, as a table (given the public totals, its four counts
+    follow from "towards" alone, so it tells nothing the sentence does not)."""
+
+    kept: int
+    """Held the view before and after (between two answers that hold it, if several do)."""
+    left: int
+    """Held it before, not after: "away"."""
+    came: int
+    """Did not hold it before, did after: "towards"."""
+    neither: int
+    """Held it neither time (moves between two answers that do not hold it included)."""
+    changed: int
+    n: int
+
+
+def held_table(
+    shift: Shift, holds: Sequence[str] = (), minimum: int | None = None
+) -> HeldTable | None:
+    """``movement``'s direction as a 2x2 table, where the direction may be told; None else."""
+    moved = movement(shift, holds, minimum)
+    if moved is None or moved.towards is None or moved.away is None:
+        return None
+    before = sum(shift.row_total(o) for o in shift.options if o in holds)
+    return HeldTable(
+        kept=before - moved.away,
+        left=moved.away,
+        came=moved.towards,
+        neither=moved.n - before - moved.towards,
+        changed=moved.changed,
+        n=moved.n,
+    )
