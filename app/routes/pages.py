@@ -34,15 +34,11 @@ from app import audience, i18n, sessions
 from app.audience import Answer, AudienceView
 from app.deps import (
     NO_STORE,
-    EngineDep,
-    LimitsDep,
     SessionCacheDep,
-    SharedPagesDep,
-    TemplatesDep,
-    VoteIntakeDep,
     choose_language,
     form_fields,
     participant_token,
+    phone_path,
     remember_language,
     render,
     set_participant_cookie,
@@ -222,23 +218,18 @@ async def landing(
     return response
 
 
-@router.get("/j/{code}", response_class=HTMLResponse)
-async def audience_page(
-    code: str,
-    request: Request,
-    cache: SessionCacheDep,
-    engine: EngineDep,
-    templates: TemplatesDep,
-    pages: SharedPagesDep,
-    limits: LimitsDep,
-    phase: str | None = None,
-    lang: str | None = None,
-    error: str | None = None,
-) -> Response:
+@router.route("/j/{code}", methods=["GET"], include_in_schema=False)
+async def audience_page(request: Request) -> Response:
     """The page the QR code points to: one question, the phone's own answer to it, the revealed
     results. A phone without answers gets the page drawn for all of them. A phone without a
     participant cookie gets one, unless too many new participants came from its address in a
-    short time: then a page that loads again by itself (429)."""
+    short time: then a page that loads again by itself (429). Query: ``phase`` (the question
+    wanted), ``lang``, ``error`` (a refusal's code, from the form without scripts)."""
+    code: str = request.path_params["code"]
+    params = request.query_params
+    phase, lang, error = params.get("phase"), params.get("lang"), params.get("error")
+    path = phone_path(request)
+    cache, engine, templates, pages = path.sessions, path.engine, path.templates, path.pages
     language = choose_language(request, lang)
     content = await _content(cache, sessions.normalize_code(code))
     # The session's language is the phones' default; the phone's own choice wins.
@@ -253,7 +244,7 @@ async def audience_page(
     elif content.unlinked:  # published counts: nothing to answer, no participant made
         message = i18n.translate(language, "aud_code_published", code=content.code)
         response = _landing(request, language, code=content.code, error=message, status_code=409)
-    elif token is None and (held := _new_participant_refused(limits, request)) is not None:
+    elif token is None and (held := _new_participant_refused(path.limits, request)) is not None:
         response = _wait_page(request, language, content.code, held)
     else:
         version = cache.versions(content.code)[0]
@@ -317,17 +308,15 @@ async def privacy(request: Request, code: str | None = None, lang: str | None = 
     return response
 
 
-@router.get("/j/{code}/panel", response_class=HTMLResponse)
-async def audience_panel(
-    code: str,
-    request: Request,
-    cache: SessionCacheDep,
-    engine: EngineDep,
-    phase: str | None = None,
-    lang: str | None = None,
-) -> Response:
+@router.route("/j/{code}/panel", methods=["GET"], include_in_schema=False)
+async def audience_panel(request: Request) -> Response:
     """The question panel alone, for this phone: what its page fetches when a pushed panel
-    would hide its own answer, and to catch up after a network blip."""
+    would hide its own answer, and to catch up after a network blip. Query: ``phase``,
+    ``lang``."""
+    code: str = request.path_params["code"]
+    phase, lang = request.query_params.get("phase"), request.query_params.get("lang")
+    path = phone_path(request)
+    cache, engine = path.sessions, path.engine
     content = await _content(cache, sessions.normalize_code(code))
     language = _phone_language(request, lang, content)
     if content is None:
@@ -339,15 +328,8 @@ async def audience_panel(
     return render(request, PANEL, {"lang": language, "view": view, "error": ""})
 
 
-@router.post("/j/{code}/vote", response_class=HTMLResponse)
-async def audience_vote(
-    code: str,
-    request: Request,
-    cache: SessionCacheDep,
-    templates: TemplatesDep,
-    intake: VoteIntakeDep,
-    engine: EngineDep,
-) -> Response:
+@router.route("/j/{code}/vote", methods=["POST"], include_in_schema=False)
+async def audience_vote(request: Request) -> Response:
     """A vote from the page's form: with htmx the panel back, with the chosen answer marked as
     recorded (drawn from the session cache, no query but the write); without it a redirect to
     the page. ``answered`` (the page's script sends it) names the phases the phone answered
@@ -355,6 +337,9 @@ async def audience_vote(
     this phone in a short time: 429 with Retry-After (without htmx, the page with the message;
     with it, the panel, which the page's script does not swap in: it sends the vote again
     after Retry-After)."""
+    code: str = request.path_params["code"]
+    path = phone_path(request)
+    cache, templates, engine = path.sessions, path.templates, path.engine
     htmx = request.headers.get("hx-request") == "true"
     form = await form_fields(request)
     phase, lang = form.get("phase"), form.get("lang")
@@ -371,10 +356,10 @@ async def audience_vote(
             # No participant cookie: the phone never loaded the page (or dropped its cookies).
             # The form path never invents a participant; the page sets the cookie on reload.
             raise Invalid("the participant cookie is missing", code="no_participant")
-        intake.limits.vote(content.code, token)
-        intake.limits.first_vote(request.scope, content.code, token)
+        path.limits.vote(content.code, token)
+        path.limits.first_vote(request.scope, content.code, token)
         vote = audience.vote_from_form(form, content)
-        stored = await intake.writer.submit(content.code, token, vote)
+        stored = await path.writer.submit(content.code, token, vote)
         given = stored.ranking if stored.text is None else {stored.slot: stored.text}
         answers[stored.phase] = Answer(stored.choice, stored.value, given)
     except DomainError as exc:
