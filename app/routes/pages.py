@@ -230,7 +230,6 @@ async def audience_page(request: Request) -> Response:
     phase, lang, error = params.get("phase"), params.get("lang"), params.get("error")
     path = phone_path(request)
     cache, engine, templates, pages = path.sessions, path.engine, path.templates, path.pages
-    language = choose_language(request, lang)
     content = await _content(cache, sessions.normalize_code(code))
     # The session's language is the phones' default; the phone's own choice wins.
     language = _phone_language(request, lang, content)
