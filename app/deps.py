@@ -96,6 +96,8 @@ class PhonePath:
     engine: Engine
     templates: Jinja2Templates
     pages: SharedPages
+    panels: SharedPages
+    """The vote form's answers, kept by what they show (``app.routes.pages``)."""
     limits: Limits
     writer: VoteWriter
 
@@ -107,6 +109,7 @@ def phone_path(request: Request) -> PhonePath:
         state.engine,
         state.templates,
         state.shared_pages,
+        state.vote_panels,
         state.limits,
         state.vote_writer,
     )
@@ -254,6 +257,14 @@ class SharedPages:
     def get(self, key: Hashable, stamp: Hashable) -> str | None:
         drawn = self._pages.get(key)
         return drawn.html if drawn is not None and drawn.stamp == stamp else None
+
+    def keep(self, key: Hashable, stamp: Hashable, html: str) -> None:
+        """Keep a page drawn elsewhere (on the event loop: nothing waits here for a drawing)."""
+        with self._lock:
+            self._pages[key] = _Drawn(stamp, html)
+            self._pages.move_to_end(key)
+            while len(self._pages) > self._size:
+                self._pages.popitem(last=False)
 
     def draw(self, key: Hashable, stamp: Hashable, make: Callable[[], str]) -> str:
         """The page for ``key`` and ``stamp``, drawn by ``make()`` unless it already was (call

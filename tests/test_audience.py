@@ -503,6 +503,45 @@ def test_a_refused_vote_changes_nothing_and_the_page_says_why(
     assert stored(client, code) == []
 
 
+def test_a_vote_answered_with_a_panel_drawn_for_another_phone_shows_this_phones_answer(
+    app: FastAPI,
+) -> None:
+    """The vote form's answer is kept by what it shows (``app.routes.pages._panel_key``) and
+    sent again to phones that answer the same: each phone still sees its own choice marked,
+    in its language, and a panel kept from before the presenter opened another question is
+    not sent after it."""
+    phones = [TestClient(app) for _ in range(5)]
+    code = new_session(phones[0])
+    phase_action(phones[0], code, "belief", "open")
+
+    def vote(phone: TestClient, choice: str, lang: str = "en") -> BeautifulSoup:
+        data = {**form_data(visit(phone, code, params={"lang": lang})), "choice": choice}
+        response = phone.post(f"/j/{code}/vote", data=data, headers=HX)
+        assert response.status_code == 200, response.text
+        return soup_of(response.text)
+
+    def chosen(panel: BeautifulSoup) -> list[str]:
+        return [str(b["value"]) for b in panel.select("button.aud-option--chosen")]
+
+    first, other, same = vote(phones[0], "agree"), vote(phones[1], "disagree"), None
+    same = vote(phones[2], "agree")  # answered with the panel drawn for the first
+    assert chosen(first) == ["agree"] and chosen(other) == ["disagree"]
+    assert chosen(same) == ["agree"] and str(same) == str(first)
+    chinese = vote(phones[3], "agree", "zh-Hans")
+    assert chosen(chinese) == ["agree"] and "已记录" in chinese.get_text()  # "Recorded"
+    phase_action(phones[0], code, "field", "open")  # a second open question
+    later = vote(phones[4], "agree")
+    assert chosen(later) == ["agree"] and str(later) != str(first)
+    assert later.select_one("#aud-panel")["data-open"].count("@") == 2  # both questions
+    assert sorted(r.choice or "" for r in stored(phones[0], code)) == [
+        "agree",
+        "agree",
+        "agree",
+        "agree",
+        "disagree",
+    ]
+
+
 def test_a_refusal_is_explained_in_chinese_on_a_chinese_phone(client: TestClient) -> None:
     code = new_session(client)
     page = visit(client, code, params={"lang": "zh-Hans"})

@@ -58,6 +58,8 @@ LANDING = "pages/audience/landing.html"
 MAX_CODE_LENGTH = 32
 WAIT_JITTER_SECONDS = 4
 """A join page held back by a limit loads again up to this much later than Retry-After."""
+VOTE_PANELS_KEPT = 1024
+"""Vote-form answers kept (about 2 KB each): per session, language and phone's answers."""
 SHARED_PAGE_SECONDS = 1.0
 """How long a shared page may show revealed results or a countdown that have moved on (the
 live stream brings the current ones as soon as the page connects)."""
@@ -377,18 +379,43 @@ async def audience_vote(request: Request) -> Response:
             query["error"] = refusal.code
         target = f"/j/{content.code}" + (f"?{urlencode(query)}" if query else "")
         return RedirectResponse(target, status_code=303)
-    view = audience.build_view(
-        content, await _state(cache, content), answers, language, wanted=wanted
-    )
-    message = _refusal_text(language, refusal.code, view, wanted) if refusal else ""
+    state = await _state(cache, content)
+    key = _panel_key(content, state, language, wanted, answers) if refusal is None else None
+    panel = path.panels.get(key, state) if key is not None else None
+    if panel is None:
+        view = audience.build_view(content, state, answers, language, wanted=wanted)
+        message = _refusal_text(language, refusal.code, view, wanted) if refusal else ""
+        panel = templates.get_template(PANEL).render(
+            request=request, lang=language, view=view, error=message
+        )
+        if key is not None:
+            path.panels.keep(key, state, panel)
     status_code = refusal.status if refusal is not None else 200
-    html = templates.get_template(PANEL).render(
-        request=request, lang=language, view=view, error=message
-    )
     headers = NO_STORE if wait is None else {**NO_STORE, "Retry-After": str(wait)}
     if isinstance(refusal, TooManyRequests):  # the page's script says why it sends it again
         headers = {**headers, "X-Refusal": refusal.code}
-    return HTMLResponse(html, status_code, headers=headers)
+    return HTMLResponse(panel, status_code, headers=headers)
+
+
+def _panel_key(
+    content: SessionContent,
+    state: LiveState,
+    lang: str,
+    wanted: str | None,
+    answers: dict[str, Answer],
+) -> tuple[Any, ...] | None:
+    """What the panel answering a vote shows, when it is the same for every phone that sends
+    the same (kept with the live state it was drawn from, ``stamp``): the session, the
+    language, the question asked for and the phone's answers (the one just stored, and the
+    phases its page says it answered). A room votes on one question with a few options, so a
+    phone's vote is mostly answered with a panel drawn for another; drawing it was about a
+    fifth of a vote. None (draw it) while a countdown runs (the panel shows the seconds left)
+    and for answers of a format of their own (a ranking, a text: the phone's own words)."""
+    if any(phase.closes_at is not None for phase in state.open):
+        return None
+    if any(answer.payload is not None for answer in answers.values()):
+        return None
+    return (content.code, content.id, lang, wanted, frozenset(answers.items()))
 
 
 async def _refusal_page(
