@@ -27,6 +27,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import escape
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -380,16 +381,19 @@ async def audience_vote(request: Request) -> Response:
         target = f"/j/{content.code}" + (f"?{urlencode(query)}" if query else "")
         return RedirectResponse(target, status_code=303)
     state = await _state(cache, content)
-    key = _panel_key(content, state, language, wanted, answers) if refusal is None else None
-    panel = path.panels.get(key, state) if key is not None else None
+    kept = _panel_key(content, state, language, wanted, answers) if refusal is None else None
+    panel = path.panels.get(kept[0], state) if kept is not None else None
     if panel is None:
-        view = audience.build_view(content, state, answers, language, wanted=wanted)
+        drawn = kept[1] if kept is not None else answers
+        view = audience.build_view(content, state, drawn, language, wanted=wanted)
         message = _refusal_text(language, refusal.code, view, wanted) if refusal else ""
         panel = templates.get_template(PANEL).render(
             request=request, lang=language, view=view, error=message
         )
-        if key is not None:
-            path.panels.keep(key, state, panel)
+        if kept is not None:
+            path.panels.keep(kept[0], state, panel)
+    if kept is not None and kept[2]:
+        panel = _own_texts(panel, kept[2])
     status_code = refusal.status if refusal is not None else 200
     headers = NO_STORE if wait is None else {**NO_STORE, "Retry-After": str(wait)}
     if isinstance(refusal, TooManyRequests):  # the page's script says why it sends it again
@@ -403,19 +407,45 @@ def _panel_key(
     lang: str,
     wanted: str | None,
     answers: dict[str, Answer],
-) -> tuple[Any, ...] | None:
+) -> tuple[tuple[Any, ...], dict[str, Answer], dict[str, str]] | None:
     """What the panel answering a vote shows, when it is the same for every phone that sends
-    the same (kept with the live state it was drawn from, ``stamp``): the session, the
+    the same (kept with the live state it was drawn from, the ``stamp``): the session, the
     language, the question asked for and the phone's answers (the one just stored, and the
     phases its page says it answered). A room votes on one question with a few options, so a
     phone's vote is mostly answered with a panel drawn for another; drawing it was about a
-    fifth of a vote. None (draw it) while a countdown runs (the panel shows the seconds left)
-    and for answers of a format of their own (a ranking, a text: the phone's own words)."""
+    fifth of a vote. A phone's own text goes in afterwards: the panel is drawn with a mark
+    where each text stands (``_OWN_TEXT``), then the mark is replaced by the text escaped as
+    the template escapes it. Returns the key, the answers to draw the panel from and each
+    mark's text; None (draw it as it is) while a countdown runs (the panel shows the seconds
+    left) and for a ranking."""
     if any(phase.closes_at is not None for phase in state.open):
         return None
-    if any(answer.payload is not None for answer in answers.values()):
-        return None
-    return (content.code, content.id, lang, wanted, frozenset(answers.items()))
+    drawn: dict[str, Answer] = {}
+    texts: dict[str, str] = {}
+    shown: list[tuple[Any, ...]] = []
+    for key, answer in answers.items():
+        payload = answer.payload
+        if payload is not None and not isinstance(payload, dict):
+            return None  # a ranking: its order is drawn into the panel
+        if payload:
+            marked = {slot: _OWN_TEXT.format(phase=key, slot=slot) for slot in payload}
+            texts.update({marked[slot]: str(text) for slot, text in payload.items()})
+            answer = Answer(answer.choice, answer.value, marked)
+        drawn[key] = answer
+        slots = tuple(sorted(payload, key=str)) if payload else None
+        shown.append((key, answer.choice, answer.value, slots))
+    return (content.code, content.id, lang, wanted, frozenset(shown)), drawn, texts
+
+
+_OWN_TEXT = "\ue000{phase}\ue001{slot}\ue002"
+"""Where a phone's own text stands in a kept panel (private-use characters: a talk's texts
+and the template have none, and the template's escaping leaves them as they are)."""
+
+
+def _own_texts(panel: str, texts: dict[str, str]) -> str:
+    for mark, text in texts.items():
+        panel = panel.replace(mark, str(escape(text)))
+    return panel
 
 
 async def _refusal_page(
