@@ -85,6 +85,36 @@ async def _vote_intake(request: Request) -> VoteIntake:
     return VoteIntake(state.vote_writer, state.limits)
 
 
+@dataclass(frozen=True)
+class PhonePath:
+    """What the phone's busiest routes (the join page, its panel, the vote form) take from the
+    app, in one read. Those routes are plain Starlette routes taking only the request: FastAPI's
+    resolution of a route's dependencies and query parameters was about half of a join page's
+    CPU time and a fifth of a form vote's, and a room sends these by the thousand."""
+
+    sessions: SessionCache
+    engine: Engine
+    templates: Jinja2Templates
+    pages: SharedPages
+    panels: SharedPages
+    """The vote form's answers, kept by what they show (``app.routes.pages``)."""
+    limits: Limits
+    writer: VoteWriter
+
+
+def phone_path(request: Request) -> PhonePath:
+    state = request.app.state
+    return PhonePath(
+        state.sessions,
+        state.engine,
+        state.templates,
+        state.shared_pages,
+        state.vote_panels,
+        state.limits,
+        state.vote_writer,
+    )
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[Engine, Depends(_engine)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(_templates)]
@@ -227,6 +257,14 @@ class SharedPages:
     def get(self, key: Hashable, stamp: Hashable) -> str | None:
         drawn = self._pages.get(key)
         return drawn.html if drawn is not None and drawn.stamp == stamp else None
+
+    def keep(self, key: Hashable, stamp: Hashable, html: str) -> None:
+        """Keep a page drawn elsewhere (on the event loop: nothing waits here for a drawing)."""
+        with self._lock:
+            self._pages[key] = _Drawn(stamp, html)
+            self._pages.move_to_end(key)
+            while len(self._pages) > self._size:
+                self._pages.popitem(last=False)
 
     def draw(self, key: Hashable, stamp: Hashable, make: Callable[[], str]) -> str:
         """The page for ``key`` and ``stamp``, drawn by ``make()`` unless it already was (call

@@ -145,6 +145,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     )
     app.state.vote_writer = VoteWriter(engine, lambda: app.state.publisher, app.state.sessions)
     app.state.shared_pages = SharedPages()
+    app.state.vote_panels = SharedPages(size=pages.VOTE_PANELS_KEPT)
     app.state.limits = Limits(settings)
     # Talks are read, checked and stored in worker threads, a few at a time (app.routes.talks).
     app.state.talk_work = anyio.CapacityLimiter(talks.TALK_WORKERS)

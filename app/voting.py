@@ -13,12 +13,15 @@ and written back, so concurrent answers from one phone can never leave two rows.
 from __future__ import annotations
 
 import enum
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Connection, DateTime, bindparam, text
+from sqlalchemy import JSON, Connection, DateTime, Dialect, bindparam, text
+from sqlalchemy.types import TypeEngine
 from sqlmodel import Session, col, select
 
 from app import formats
@@ -92,8 +95,7 @@ def validate_vote(spec: SessionContent, token: str, vote: VoteIn) -> Ballot:
 # meanwhile cannot slip between the check and the answer: writes are serialized. ``now`` is the
 # exact time, for the countdown; ``answered`` the time stored, to the second (a time to the
 # microsecond could be matched against other logs of the room).
-_PARTICIPANT_IF_OPEN = text(
-    """
+_PARTICIPANT_IF_OPEN = """
     INSERT INTO participant (session_id, token, public_id, joined_at)
     SELECT :session_id, :token, :public_id, :answered
     WHERE EXISTS (
@@ -107,14 +109,9 @@ _PARTICIPANT_IF_OPEN = text(
     ON CONFLICT (session_id, token) DO UPDATE SET token = excluded.token
     RETURNING id, public_id
     """
-).bindparams(
-    bindparam("now", type_=DateTime(timezone=True)),
-    bindparam("answered", type_=DateTime(timezone=True)),
-)
 
 # Answering again replaces the answer in the database itself (never read-modify-write).
-_UPSERT_RESPONSE = text(
-    """
+_UPSERT_RESPONSE = """
     INSERT INTO response
         (session_id, phase_id, participant_id, option_id, value, payload, answered_at)
     VALUES (:session_id, :phase_id, :participant_id, :option_id, :value, :payload, :answered)
@@ -122,12 +119,10 @@ _UPSERT_RESPONSE = text(
     SET option_id = excluded.option_id, value = excluded.value, payload = excluded.payload,
         answered_at = excluded.answered_at
     """
-).bindparams(bindparam("answered", type_=DateTime(timezone=True)), bindparam("payload", type_=JSON))
 
 # An open-text answer, in the transaction of its response: sending a slot again replaces the
 # answer there, and it waits for moderation again (its state is the new answer's).
-_UPSERT_TEXT = text(
-    """
+_UPSERT_TEXT_SQL = """
     INSERT INTO text_answer
         (session_id, phase_id, participant_id, slot, text, norm, state, answered_at, decided_at)
     VALUES (:session_id, :phase_id, :participant_id, :slot, :text, :norm, :state, :answered,
@@ -136,7 +131,9 @@ _UPSERT_TEXT = text(
     SET text = excluded.text, norm = excluded.norm, state = excluded.state,
         answered_at = excluded.answered_at, decided_at = NULL
     """
-).bindparams(bindparam("answered", type_=DateTime(timezone=True)))
+_UPSERT_TEXT = text(_UPSERT_TEXT_SQL).bindparams(
+    bindparam("answered", type_=DateTime(timezone=True))
+)
 
 # PostgreSQL: the whole batch in one statement, so a batch of votes costs one round trip and one
 # statement to plan, not two per vote; per ballot, the same rules as above. READ COMMITTED in
@@ -228,37 +225,59 @@ def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut
     ]
 
 
+_Bind = Callable[[Any], Any]
+
+
+@functools.cache
+def _sqlite_binds(dialect: Dialect) -> tuple[_Bind, _Bind]:
+    """How SQLAlchemy stores a moment and a JSON payload on this SQLite dialect (the columns'
+    types): applied here, the statements go to the driver as they are."""
+
+    def processor(type_: TypeEngine[Any]) -> _Bind:
+        found = type_.dialect_impl(dialect).bind_processor(dialect)
+        return found if found is not None else (lambda value: value)
+
+    return processor(DateTime(timezone=True)), processor(JSON())
+
+
 def _write_ballot(
     connection: Connection, ballot: Ballot, now: datetime, answered: datetime
 ) -> str | None:
     """One ballot, two statements (SQLite: in-process, a statement is cheap). The participant's
-    public id, or None when the vote was refused."""
+    public id, or None when the vote was refused.
+
+    The statements are sent as written, with their values stored as SQLAlchemy stores them
+    (``_sqlite_binds``): compiling and binding a ``text()`` statement cost more than SQLite's
+    own work, about 35 µs a statement against 19 (the writer's share of a vote)."""
+    moment, as_json = _sqlite_binds(connection.dialect)
+    stored_at = moment(answered)
     params = {"session_id": ballot.session.id, "phase_id": ballot.phase.id}
-    participant = connection.execute(
+    participant = connection.exec_driver_sql(
         _PARTICIPANT_IF_OPEN,
         {
             **params,
             "token": ballot.token,
             "public_id": new_public_id(),
-            "now": now,
-            "answered": answered,
+            "now": moment(now),
+            "answered": stored_at,
         },
     ).first()
     if participant is None:
         return None
-    connection.execute(
+    connection.exec_driver_sql(
         _UPSERT_RESPONSE,
         {
             **params,
             "participant_id": participant.id,
             "option_id": ballot.option_id,
             "value": ballot.value,
-            "payload": ballot.payload,
-            "answered": answered,
+            "payload": as_json(ballot.payload),
+            "answered": stored_at,
         },
     )
     if ballot.text is not None:
-        connection.execute(_UPSERT_TEXT, _text_params(ballot, participant.id, answered))
+        text_params = _text_params(ballot, participant.id, answered)
+        connection.exec_driver_sql(_UPSERT_TEXT_SQL, {**text_params, "answered": stored_at})
     return str(participant.public_id)
 
 

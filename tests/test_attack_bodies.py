@@ -38,9 +38,9 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from starlette.routing import Route
 
 from app.main import create_app
 from app.settings import Settings
@@ -127,9 +127,11 @@ CORPUS = [
 route knows, the JSON ones are not objects or not valid."""
 
 
-def _api_routes(routes: Iterable[Any], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+def _api_routes(routes: Iterable[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every route of the app with its full path: FastAPI's, and the plain Starlette ones the
+    phone's busiest pages are (``app.routes.pages``)."""
     for route in routes:
-        if isinstance(route, APIRoute):
+        if isinstance(route, Route):  # APIRoute is one
             yield prefix + route.path, route
         elif hasattr(route, "original_router"):  # an included router (FastAPI keeps it whole)
             context = getattr(route, "include_context", None)
@@ -140,7 +142,9 @@ def _api_routes(routes: Iterable[Any], prefix: str = "") -> Iterator[tuple[str, 
 def write_routes(app: FastAPI) -> Iterator[tuple[str, str, bool]]:
     """(method, path template, needs a body) for every write route of the app."""
     for path, route in _api_routes(app.routes):
-        needs_body = any(field.field_info.is_required() for field in route.dependant.body_params)
+        dependant = getattr(route, "dependant", None)  # a plain route reads its body itself
+        body_params = dependant.body_params if dependant is not None else ()
+        needs_body = any(field.field_info.is_required() for field in body_params)
         # The phone's vote form reads its body itself (app.deps.form_fields).
         needs_body = needs_body or path.endswith("/vote")
         for method in sorted(route.methods & set(WRITE_METHODS)):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,11 +20,13 @@ import pytest
 from bs4 import BeautifulSoup
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from markupsafe import escape
 from sqlmodel import Session, col, select
 
 from app import sessions
 from app.audience import vote_from_form
 from app.errors import Invalid
+from app.formats.text_rules import display
 from app.live import RecordingPublisher
 from app.models import (
     Participant,
@@ -38,6 +41,7 @@ from app.routes.stream import state_json
 from app.security import participant_cookie_name, read_participant
 from tests import liveserver
 from tests.conftest import ADMIN_TOKEN, AUTH, SECRET_KEY, new_session, phase_action, require
+from tests.test_text_format import _room
 
 HX = {"HX-Request": "true"}
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
@@ -501,6 +505,69 @@ def test_a_refused_vote_changes_nothing_and_the_page_says_why(
         shown = visit(client, response.headers["location"].removeprefix("/j/"))
     assert message in error_text(shown)
     assert stored(client, code) == []
+
+
+def test_a_vote_answered_with_a_panel_drawn_for_another_phone_shows_this_phones_answer(
+    app: FastAPI,
+) -> None:
+    """The vote form's answer is kept by what it shows (``app.routes.pages._panel_key``) and
+    sent again to phones that answer the same: each phone still sees its own choice marked,
+    in its language, and a panel kept from before the presenter opened another question is
+    not sent after it."""
+    phones = [TestClient(app) for _ in range(5)]
+    code = new_session(phones[0])
+    phase_action(phones[0], code, "belief", "open")
+
+    def vote(phone: TestClient, choice: str, lang: str = "en") -> BeautifulSoup:
+        data = {**form_data(visit(phone, code, params={"lang": lang})), "choice": choice}
+        response = phone.post(f"/j/{code}/vote", data=data, headers=HX)
+        assert response.status_code == 200, response.text
+        return soup_of(response.text)
+
+    def chosen(panel: BeautifulSoup) -> list[str]:
+        return [str(b["value"]) for b in panel.select("button.aud-option--chosen")]
+
+    first, other, same = vote(phones[0], "agree"), vote(phones[1], "disagree"), None
+    same = vote(phones[2], "agree")  # answered with the panel drawn for the first
+    assert chosen(first) == ["agree"] and chosen(other) == ["disagree"]
+    assert chosen(same) == ["agree"] and str(same) == str(first)
+    chinese = vote(phones[3], "agree", "zh-Hans")
+    assert chosen(chinese) == ["agree"] and "已记录" in chinese.get_text()  # "Recorded"
+    phase_action(phones[0], code, "field", "open")  # a second open question
+    later = vote(phones[4], "agree")
+    assert chosen(later) == ["agree"] and str(later) != str(first)
+    assert later.select_one("#aud-panel")["data-open"].count("@") == 2  # both questions
+    assert sorted(r.choice or "" for r in stored(phones[0], code)) == [
+        "agree",
+        "agree",
+        "agree",
+        "agree",
+        "disagree",
+    ]
+
+
+def test_a_text_vote_answered_with_a_kept_panel_shows_this_phones_own_words_escaped(
+    app: FastAPI, client: TestClient
+) -> None:
+    """A kept panel for an open-text question is drawn with a mark where the phone's text
+    stands, then filled in: each phone gets exactly the panel drawn for it alone (the one its
+    page fetches, ``/j/{code}/panel``), its own words escaped, never another phone's."""
+    code = _room(client, answers_per_phone=2)  # a stance, then an open 'why?' (open)
+    texts = ["<b>scaling</b> & 'laws' hold", 'a "mirage" now', "涌现能力", "\ue000why\ue0010\ue002"]
+    panels = []
+    for n, text in enumerate(texts):
+        phone = TestClient(app)
+        visit(phone, code)
+        data = {"phase": "why", "lang": "en", "slot": str(n % 2), "text": text}
+        sent = phone.post(f"/j/{code}/vote", data=data, headers=HX)
+        assert sent.status_code == 200, sent.text
+        assert sent.text == phone.get(f"/j/{code}/panel", params={"lang": "en"}).text
+        panels.append(sent.text)
+    assert "&lt;b&gt;scaling&lt;/b&gt; &amp; &#39;laws&#39; hold</textarea>" in panels[0]
+    assert "<b>" not in panels[0] and "a &#34;mirage&#34; now</textarea>" in panels[1]
+    for n, panel in enumerate(panels):  # its own words in its slot, nobody else's anywhere
+        fields = re.findall(r"<textarea[^>]*>([^<]*)</textarea>", panel)
+        assert fields[n % 2] == str(escape(display(texts[n]))) and fields[1 - n % 2] == ""
 
 
 def test_a_refusal_is_explained_in_chinese_on_a_chinese_phone(client: TestClient) -> None:

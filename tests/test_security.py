@@ -15,9 +15,38 @@ from starlette.datastructures import Headers
 
 from app.limits import TokenBuckets
 from app.main import create_app
-from app.security import forgery_refusal, origin_of
+from app.security import (
+    forgery_refusal,
+    new_participant_token,
+    origin_of,
+    read_participant,
+    sign_participant,
+)
 from app.settings import Settings
 from tests.conftest import ADMIN_TOKEN, AUTH, log_in, new_session, phase_action
+
+# --------------------------------------------------------------------------- participant cookies
+
+
+def test_a_kept_cookie_check_still_refuses_every_other_value() -> None:
+    """Participant cookies are checked once and the answer kept (``read_participant``): what
+    was kept must never let a forged, moved or re-keyed value through, however often a
+    genuine one has been read before."""
+    secret, other_secret = "s" * 40, "t" * 40
+    token = new_participant_token()
+    cookie = sign_participant(secret, "ABC123", token)
+    for _ in range(3):  # signed here, then read again and again: the same phone
+        assert read_participant(secret, "ABC123", cookie) == token
+    body, _, signature = cookie.rpartition(".")
+    # The first character: the last one of base64 carries bits no byte uses.
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    for _ in range(2):  # refused, and refused again once that refusal is kept
+        assert read_participant(secret, "ABC123", f"{body}.{flipped}") is None
+    assert read_participant(secret, "XYZ789", cookie) is None  # another session's cookie
+    assert read_participant(other_secret, "ABC123", cookie) is None  # after a new secret key
+    assert read_participant(secret, "ABC123", cookie + "x" * 500) is None  # long: never kept
+    assert read_participant(secret, "ABC123", cookie) == token
+
 
 # --------------------------------------------------------------------------- the origin check
 

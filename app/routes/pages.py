@@ -27,6 +27,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import escape
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -34,15 +35,11 @@ from app import audience, i18n, sessions
 from app.audience import Answer, AudienceView
 from app.deps import (
     NO_STORE,
-    EngineDep,
-    LimitsDep,
     SessionCacheDep,
-    SharedPagesDep,
-    TemplatesDep,
-    VoteIntakeDep,
     choose_language,
     form_fields,
     participant_token,
+    phone_path,
     remember_language,
     render,
     set_participant_cookie,
@@ -62,6 +59,8 @@ LANDING = "pages/audience/landing.html"
 MAX_CODE_LENGTH = 32
 WAIT_JITTER_SECONDS = 4
 """A join page held back by a limit loads again up to this much later than Retry-After."""
+VOTE_PANELS_KEPT = 1024
+"""Vote-form answers kept (about 2 KB each): per session, language and phone's answers."""
 SHARED_PAGE_SECONDS = 1.0
 """How long a shared page may show revealed results or a countdown that have moved on (the
 live stream brings the current ones as soon as the page connects)."""
@@ -222,24 +221,18 @@ async def landing(
     return response
 
 
-@router.get("/j/{code}", response_class=HTMLResponse)
-async def audience_page(
-    code: str,
-    request: Request,
-    cache: SessionCacheDep,
-    engine: EngineDep,
-    templates: TemplatesDep,
-    pages: SharedPagesDep,
-    limits: LimitsDep,
-    phase: str | None = None,
-    lang: str | None = None,
-    error: str | None = None,
-) -> Response:
+@router.route("/j/{code}", methods=["GET"], include_in_schema=False)
+async def audience_page(request: Request) -> Response:
     """The page the QR code points to: one question, the phone's own answer to it, the revealed
     results. A phone without answers gets the page drawn for all of them. A phone without a
     participant cookie gets one, unless too many new participants came from its address in a
-    short time: then a page that loads again by itself (429)."""
-    language = choose_language(request, lang)
+    short time: then a page that loads again by itself (429). Query: ``phase`` (the question
+    wanted), ``lang``, ``error`` (a refusal's code, from the form without scripts)."""
+    code: str = request.path_params["code"]
+    params = request.query_params
+    phase, lang, error = params.get("phase"), params.get("lang"), params.get("error")
+    path = phone_path(request)
+    cache, engine, templates, pages = path.sessions, path.engine, path.templates, path.pages
     content = await _content(cache, sessions.normalize_code(code))
     # The session's language is the phones' default; the phone's own choice wins.
     language = _phone_language(request, lang, content)
@@ -253,7 +246,7 @@ async def audience_page(
     elif content.unlinked:  # published counts: nothing to answer, no participant made
         message = i18n.translate(language, "aud_code_published", code=content.code)
         response = _landing(request, language, code=content.code, error=message, status_code=409)
-    elif token is None and (held := _new_participant_refused(limits, request)) is not None:
+    elif token is None and (held := _new_participant_refused(path.limits, request)) is not None:
         response = _wait_page(request, language, content.code, held)
     else:
         version = cache.versions(content.code)[0]
@@ -317,17 +310,15 @@ async def privacy(request: Request, code: str | None = None, lang: str | None = 
     return response
 
 
-@router.get("/j/{code}/panel", response_class=HTMLResponse)
-async def audience_panel(
-    code: str,
-    request: Request,
-    cache: SessionCacheDep,
-    engine: EngineDep,
-    phase: str | None = None,
-    lang: str | None = None,
-) -> Response:
+@router.route("/j/{code}/panel", methods=["GET"], include_in_schema=False)
+async def audience_panel(request: Request) -> Response:
     """The question panel alone, for this phone: what its page fetches when a pushed panel
-    would hide its own answer, and to catch up after a network blip."""
+    would hide its own answer, and to catch up after a network blip. Query: ``phase``,
+    ``lang``."""
+    code: str = request.path_params["code"]
+    phase, lang = request.query_params.get("phase"), request.query_params.get("lang")
+    path = phone_path(request)
+    cache, engine = path.sessions, path.engine
     content = await _content(cache, sessions.normalize_code(code))
     language = _phone_language(request, lang, content)
     if content is None:
@@ -339,15 +330,8 @@ async def audience_panel(
     return render(request, PANEL, {"lang": language, "view": view, "error": ""})
 
 
-@router.post("/j/{code}/vote", response_class=HTMLResponse)
-async def audience_vote(
-    code: str,
-    request: Request,
-    cache: SessionCacheDep,
-    templates: TemplatesDep,
-    intake: VoteIntakeDep,
-    engine: EngineDep,
-) -> Response:
+@router.route("/j/{code}/vote", methods=["POST"], include_in_schema=False)
+async def audience_vote(request: Request) -> Response:
     """A vote from the page's form: with htmx the panel back, with the chosen answer marked as
     recorded (drawn from the session cache, no query but the write); without it a redirect to
     the page. ``answered`` (the page's script sends it) names the phases the phone answered
@@ -355,6 +339,9 @@ async def audience_vote(
     this phone in a short time: 429 with Retry-After (without htmx, the page with the message;
     with it, the panel, which the page's script does not swap in: it sends the vote again
     after Retry-After)."""
+    code: str = request.path_params["code"]
+    path = phone_path(request)
+    cache, templates, engine = path.sessions, path.templates, path.engine
     htmx = request.headers.get("hx-request") == "true"
     form = await form_fields(request)
     phase, lang = form.get("phase"), form.get("lang")
@@ -371,10 +358,10 @@ async def audience_vote(
             # No participant cookie: the phone never loaded the page (or dropped its cookies).
             # The form path never invents a participant; the page sets the cookie on reload.
             raise Invalid("the participant cookie is missing", code="no_participant")
-        intake.limits.vote(content.code, token)
-        intake.limits.first_vote(request.scope, content.code, token)
+        path.limits.vote(content.code, token)
+        path.limits.first_vote(request.scope, content.code, token)
         vote = audience.vote_from_form(form, content)
-        stored = await intake.writer.submit(content.code, token, vote)
+        stored = await path.writer.submit(content.code, token, vote)
         given = stored.ranking if stored.text is None else {stored.slot: stored.text}
         answers[stored.phase] = Answer(stored.choice, stored.value, given)
     except DomainError as exc:
@@ -393,18 +380,72 @@ async def audience_vote(
             query["error"] = refusal.code
         target = f"/j/{content.code}" + (f"?{urlencode(query)}" if query else "")
         return RedirectResponse(target, status_code=303)
-    view = audience.build_view(
-        content, await _state(cache, content), answers, language, wanted=wanted
-    )
-    message = _refusal_text(language, refusal.code, view, wanted) if refusal else ""
+    state = await _state(cache, content)
+    kept = _panel_key(content, state, language, wanted, answers) if refusal is None else None
+    panel = path.panels.get(kept[0], state) if kept is not None else None
+    if panel is None:
+        drawn = kept[1] if kept is not None else answers
+        view = audience.build_view(content, state, drawn, language, wanted=wanted)
+        message = _refusal_text(language, refusal.code, view, wanted) if refusal else ""
+        panel = templates.get_template(PANEL).render(
+            request=request, lang=language, view=view, error=message
+        )
+        if kept is not None:
+            path.panels.keep(kept[0], state, panel)
+    if kept is not None and kept[2]:
+        panel = _own_texts(panel, kept[2])
     status_code = refusal.status if refusal is not None else 200
-    html = templates.get_template(PANEL).render(
-        request=request, lang=language, view=view, error=message
-    )
     headers = NO_STORE if wait is None else {**NO_STORE, "Retry-After": str(wait)}
     if isinstance(refusal, TooManyRequests):  # the page's script says why it sends it again
         headers = {**headers, "X-Refusal": refusal.code}
-    return HTMLResponse(html, status_code, headers=headers)
+    return HTMLResponse(panel, status_code, headers=headers)
+
+
+def _panel_key(
+    content: SessionContent,
+    state: LiveState,
+    lang: str,
+    wanted: str | None,
+    answers: dict[str, Answer],
+) -> tuple[tuple[Any, ...], dict[str, Answer], dict[str, str]] | None:
+    """What the panel answering a vote shows, when it is the same for every phone that sends
+    the same (kept with the live state it was drawn from, the ``stamp``): the session, the
+    language, the question asked for and the phone's answers (the one just stored, and the
+    phases its page says it answered). A room votes on one question with a few options, so a
+    phone's vote is mostly answered with a panel drawn for another; drawing it was about a
+    fifth of a vote. A phone's own text goes in afterwards: the panel is drawn with a mark
+    where each text stands (``_OWN_TEXT``), then the mark is replaced by the text escaped as
+    the template escapes it. Returns the key, the answers to draw the panel from and each
+    mark's text; None (draw it as it is) while a countdown runs (the panel shows the seconds
+    left) and for a ranking."""
+    if any(phase.closes_at is not None for phase in state.open):
+        return None
+    drawn: dict[str, Answer] = {}
+    texts: dict[str, str] = {}
+    shown: list[tuple[Any, ...]] = []
+    for key, answer in answers.items():
+        payload = answer.payload
+        if payload is not None and not isinstance(payload, dict):
+            return None  # a ranking: its order is drawn into the panel
+        if payload:
+            marked = {slot: _OWN_TEXT.format(phase=key, slot=slot) for slot in payload}
+            texts.update({marked[slot]: str(text) for slot, text in payload.items()})
+            answer = Answer(answer.choice, answer.value, marked)
+        drawn[key] = answer
+        slots = tuple(sorted(payload, key=str)) if payload else None
+        shown.append((key, answer.choice, answer.value, slots))
+    return (content.code, content.id, lang, wanted, frozenset(shown)), drawn, texts
+
+
+_OWN_TEXT = "\ue000{phase}\ue001{slot}\ue002"
+"""Where a phone's own text stands in a kept panel (private-use characters: a talk's texts
+and the template have none, and the template's escaping leaves them as they are)."""
+
+
+def _own_texts(panel: str, texts: dict[str, str]) -> str:
+    for mark, text in texts.items():
+        panel = panel.replace(mark, str(escape(text)))
+    return panel
 
 
 async def _refusal_page(
