@@ -5,9 +5,12 @@ every answer's text escaped by the template.
 - At most ``MAX_TERMS`` terms, the most used in the middle.
 - Font size by the square root of the count: the most used term at ``MAX_SIZE``, a term used by
   a quarter as many answers at half that size, none below ``MIN_SIZE``. The chart is
-  ``WIDTH`` x ``HEIGHT`` units (16:9); filling a 1280x720 slide below its one sentence it is
-  drawn about 620 px high, so MIN_SIZE units are 30 px, above the 28 px the back row needs
-  (UI.md); at 1920x1080, 45 px or more.
+  ``WIDTH`` x ``HEIGHT`` units (2:1, the shape a slide has left below the count and a sentence
+  of two lines): filling a 1280x720 slide it is drawn about 530 px high (measured in Chromium),
+  so MIN_SIZE units are 29 px, above the 28 px the back row needs (UI.md); at 1920x1080, 45 px
+  or more. Beside the QR code (a question still open) it is drawn smaller: at 1920x1080 its
+  smallest words about 35 px, at 1280x720 under 28, where the chart takes the slide
+  (``static/js/projector.js``).
 - A deterministic layout: each term in order tries the points of one fixed spiral out from the
   middle (stretched to the chart's shape) and takes the first where its box, measured with
   ``svg.text_width`` like every other chart's labels, overlaps no box placed before (a grid of
@@ -35,7 +38,7 @@ from app.formats.terms import MAX_TERMS, Term
 from app.i18n import translate
 
 WIDTH = 1600
-HEIGHT = 900
+HEIGHT = 800
 PHONE_WIDTH = 800
 PHONE_HEIGHT = 720
 PHONE_TERMS = 20

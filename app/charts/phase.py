@@ -47,13 +47,19 @@ def phase_chart(
     result: PhaseResult, lang: str, wide: bool = False, slide_width: float | None = None
 ) -> Chart:
     """The phase's chart; ``wide``: the landscape variant the projector shows; ``slide_width``
-    narrows it (beside the QR code: ``BESIDE_QR``), its labels as large. A format that draws
-    its own chart has no narrower one: its slide chart is returned."""
+    narrows it (beside the QR code: ``BESIDE_QR``), its labels as large, where the chart has a
+    narrower variant (``narrows``)."""
     if result.summary is not None:  # a format that draws its own (app.formats)
-        return formats.summarising(result.answer).chart(result, lang, wide)
+        return formats.summarising(result.answer).chart(result, lang, wide, slide_width)
     if result.is_estimate:
         return estimate_chart(result, lang, wide, slide_width)
     return bar_chart(result, lang, wide, slide_width)
+
+
+def narrows(result: PhaseResult) -> bool:
+    """Whether the phase's chart has a narrower variant for beside the QR code (``phase_chart``'s
+    ``slide_width``): a format's own chart may not (the word cloud keeps its one shape)."""
+    return result.summary is None or formats.summarising(result.answer).narrows
 
 
 def phone_chart(result: PhaseResult, lang: str) -> Chart:

@@ -212,6 +212,9 @@ class Summarising(AnswerFormat, Protocol):
 
     result_model: ClassVar[type[BaseModel]]
     """Its phase in the results JSON (one arm of the phases' union in ``/openapi.json``)."""
+    narrows: ClassVar[bool]
+    """Its chart has a narrower slide variant for beside the QR code (``chart``'s
+    ``slide_width``); else the slide chart is drawn there too."""
 
     def summarize(self, options: tuple[str, ...], answers: Sequence[Any]) -> Any:
         """The summary of a phase's answers (each as ``validate`` stored it)."""
@@ -221,8 +224,11 @@ class Summarising(AnswerFormat, Protocol):
         """The phase's result as ``result_model``."""
         ...
 
-    def chart(self, result: ShownPhase, lang: str, wide: bool = False) -> Chart:
-        """The phase's chart (``wide``: the projector's landscape variant), with its sentence."""
+    def chart(
+        self, result: ShownPhase, lang: str, wide: bool = False, slide_width: float | None = None
+    ) -> Chart:
+        """The phase's chart (``wide``: the projector's landscape variant; ``slide_width`` with
+        it: narrower, beside the QR code, where ``narrows``), with its sentence."""
         ...
 
     def csv_columns(self, phase: CodebookPhase) -> list[str]:

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from app.charts.svg import Chart
     from app.models import Phase, VoteIn
 
+PHONE_NOTE = 22
+"""The phone chart's note, in chart units (``phone_chart``)."""
+
 FORM_PREFIX = "rank."
 """The phone's form has one place menu per option: ``rank.<option id>`` = its place (1...)."""
 
@@ -105,6 +108,7 @@ class RankingFormat:
     editor_defaults: ClassVar[Mapping[str, Any]] = {}
     refusals: ClassVar[Mapping[str, str]] = {"bad_ranking": "aud_err_ranking"}
     own_results: ClassVar[bool] = True
+    narrows: ClassVar[bool] = True
     result_model: ClassVar[type[BaseModel]] = RankingPhaseJSON
 
     # ------------------------------------------------------------------ the talk and a vote
@@ -203,20 +207,51 @@ class RankingFormat:
             borda={r.key: r.borda for r in ranked},
         )
 
-    def chart(self, result: ShownPhase, lang: str, wide: bool = False) -> Chart:
+    def chart(
+        self, result: ShownPhase, lang: str, wide: bool = False, slide_width: float | None = None
+    ) -> Chart:
         """One bar per option, best mean place first: a full bar is "everyone put it first",
-        an empty one "everyone put it last"; whiskers from the mean place's interval."""
+        an empty one "everyone put it last"; whiskers from the mean place's interval.
+
+        ``wide``: the projector's slide, SLIDE units wide with SLIDE_TEXT labels and no title
+        (the slide's sentence stands above it); four or more options sit in two columns, read
+        down, so that six long options fit a 1280x720 slide with labels of 28 px or more.
+        ``slide_width`` (with ``wide``): narrower, in one column, beside the QR code."""
+        from app.charts.svg import LABEL, SLIDE, SLIDE_TEXT, SMALL, WIDTH
+
+        if wide:
+            width = slide_width or SLIDE
+            columns = 2 if slide_width is None and len(result.options) >= 4 else 1
+            return self._draw(result, lang, width, SLIDE_TEXT, SLIDE_TEXT, 170, columns)
+        return self._draw(result, lang, WIDTH, LABEL, SMALL, 140, title=True)
+
+    def phone_chart(self, result: ShownPhase, lang: str) -> Chart:
+        """The chart across a phone: NARROW units wide, so that on a 390 px screen its labels
+        and note read at the phone's 18 px or more."""
+        from app.charts.svg import LABEL, NARROW
+
+        return self._draw(result, lang, NARROW, LABEL, PHONE_NOTE, 72, title=True)
+
+    def _draw(
+        self,
+        result: ShownPhase,
+        lang: str,
+        width: float,
+        text: float,
+        small: float,
+        value_room: float,
+        columns: int = 1,
+        title: bool = False,
+    ) -> Chart:
+        """The chart ``width`` units wide, its labels ``text`` and its note ``small`` units
+        high, ``value_room`` units right of each bar for its mean place; the options in
+        ``columns`` read down; ``title``: the question above (not on the slide)."""
         # The chart primitives come with app.charts, which reads the results, which list the
         # formats' results: imported when drawing, not when the registry is read.
         from app.charts.svg import (
-            LABEL,
             MUTED,
             NOTE_LINES,
             PAD,
-            SLIDE,
-            SLIDE_TEXT,
-            SMALL,
-            WIDTH,
             Chart,
             Line,
             Rect,
@@ -229,33 +264,39 @@ class RankingFormat:
         )
 
         summary: RankingSummary = result.summary
-        width = SLIDE if wide else WIDTH
-        text, small = (SLIDE_TEXT, SLIDE_TEXT) if wide else (LABEL, SMALL)
+        wide = not title
         chart = Chart(f"phase-{result.key}", result.question(lang), "", lang, width=width)
-        y = 8.0 if wide else draw_title(chart, chart.title, 0) + 10
+        y0 = draw_title(chart, chart.title, 0) + 10 if title else 8.0
         labels = {o.key: o.label(lang) for o in result.options}
         k = len(summary.options)
-        plot_w = width - 2 * PAD - (170 if wide else 140)
+        gutter = 40
+        col_w = (width - 2 * PAD - gutter * (columns - 1)) / columns
+        per_column = math.ceil(k / columns) if k else 0
+        plot_w = col_w - value_room
+        bar_h = 30 if wide else 36
 
         def along(place: float) -> float:  # place 1 -> the full bar, place k -> none
             return plot_w * ((k - place) / (k - 1) if k > 1 else 1.0)
 
+        bottom = y0
         for index, ranked in enumerate(summary.by_place):
+            if index % max(per_column, 1) == 0:
+                y = y0
+            x = PAD + (index // max(per_column, 1)) * (col_w + gutter)
             label = f"{index + 1}. {labels.get(ranked.key, ranked.key)}"
-            y = draw_lines(chart, label, PAD, y, width - 2 * PAD, text)
+            y = draw_lines(chart, label, x, y, col_w, text)
             y += 6
-            bar_h = 30 if wide else 36
             colour = option_colour(ranked.key, index, k)
-            chart.add(Rect(PAD, y, plot_w, bar_h, "#eeeeee"))
+            chart.add(Rect(x, y, plot_w, bar_h, "#eeeeee"))
             length = along(ranked.mean) if ranked.mean is not None else 0.0
-            chart.add(Rect(PAD, y, length, bar_h, colour, id=f"{chart.uid}-{ranked.key}"))
+            chart.add(Rect(x, y, length, bar_h, colour, id=f"{chart.uid}-{ranked.key}"))
             if ranked.ci95 is not None:
                 low, high = (along(min(max(p, 1.0), float(k))) for p in ranked.ci95)
                 mid = y + bar_h / 2
-                chart.add(Line(PAD + high, mid, PAD + low, mid, width=3))
+                chart.add(Line(x + high, mid, x + low, mid, width=3))
             value = number(ranked.mean, 1) if ranked.mean is not None else "–"
             chart.add(
-                Text(PAD + plot_w + 12, y + bar_h / 2 + text * 0.36, value, text, "start", "bold")
+                Text(x + plot_w + 12, y + bar_h / 2 + text * 0.36, value, text, "start", "bold")
             )
             chart.rows.append(
                 translate(
@@ -268,8 +309,9 @@ class RankingFormat:
                 )
             )
             y += bar_h + (12 if wide else 18)
+            bottom = max(bottom, y)
         note = translate(lang, "res_rank_note", n=summary.n, k=k)
-        y = draw_lines(chart, note, PAD, y + 4, width - 2 * PAD, small, NOTE_LINES, fill=MUTED)
+        y = draw_lines(chart, note, PAD, bottom + 4, width - 2 * PAD, small, NOTE_LINES, fill=MUTED)
         chart.height = y + PAD
         chart.sentence = self.sentence(result, lang)
         return chart

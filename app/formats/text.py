@@ -179,6 +179,7 @@ class TextFormat:
         **{f"text_{reason}": f"text_refused_{reason}" for reason in text_rules.REASONS},
     }
     own_results: ClassVar[bool] = True
+    narrows: ClassVar[bool] = False
     result_model: ClassVar[type[BaseModel]] = TextPhaseJSON
 
     # ------------------------------------------------------------------ the talk and a vote
@@ -320,8 +321,11 @@ class TextFormat:
             terms=[TermJSON(term=t.text, count=t.count) for t in summary.terms],
         )
 
-    def chart(self, result: ShownPhase, lang: str, wide: bool = False) -> Chart:
-        """The word cloud of the shown answers (the same on the projector and the results)."""
+    def chart(
+        self, result: ShownPhase, lang: str, wide: bool = False, slide_width: float | None = None
+    ) -> Chart:
+        """The word cloud of the shown answers: the same bytes on the projector (whatever
+        ``wide`` and ``slide_width``: it has no narrower variant) and the results."""
         from app.charts.cloud import cloud_chart
 
         summary: TextSummary = result.summary

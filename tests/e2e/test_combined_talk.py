@@ -209,6 +209,7 @@ def test_a_talk_written_in_the_editor_runs_with_phones_a_moderator_and_the_proje
     chinese.locator("#aud-send-priorities").click()
     for phone in (english, chinese):
         phone.locator("#aud-panel .aud-msg--ok").wait_for(timeout=WAIT_MS)
-    chart = projector.locator(".stage--revealed .chart-variant--slide svg")
+    # the chart on screen: its narrower variant, beside the QR code while the ranking is open
+    chart = projector.locator(".stage--revealed svg.chart:visible")
     chart.locator("text", has_text="1. More data").first.wait_for(timeout=WAIT_MS)
     chart.locator("text", has_text="2. Better evaluations").first.wait_for(timeout=WAIT_MS)

@@ -1,7 +1,8 @@
 """The projector's revealed charts in a real browser: the headline says what the numbers support
-(a tie names both answers, a 40% plurality is not "most"), and choice, estimate and belief-gap
-charts use the slide at 1920x1080 and 1280x720 with labels of at least 28 px, measured on the
-rendered SVG; the control page previews the chart Reveal puts on the projector."""
+(a tie names both answers, a 40% plurality is not "most"), and choice, estimate, belief-gap,
+ranking and word-cloud charts use the slide at 1920x1080 and 1280x720 with labels of at least
+28 px, measured on the rendered SVG; the control page previews the chart Reveal puts on the
+projector."""
 
 from __future__ import annotations
 
@@ -294,7 +295,7 @@ def can_join(page: Any, code: str, height: int) -> None:
         assert qr.bounding_box()["height"] >= 0.3 * height
     else:
         join = page.locator(".stage--revealed .reveal__join")
-        assert join.is_visible() and join.inner_text().endswith(f"code {code}")
+        assert join.is_visible() and join.inner_text().endswith(f" {code}")  # "code", "代码"
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["1920x1080", "1280x720"])
@@ -336,7 +337,10 @@ def test_a_phase_revealed_while_still_open_keeps_its_labels_beside_the_qr_code(
         else:
             can_join(page, code, size[1])
     page.goto(view + "?mode=qr")
-    side = page.locator(".slide--qr-only .qr-block__code svg").bounding_box()["height"]
+    # measured in the page: the view fetches its slide again once its stream is open, and a
+    # handle taken before that swap has no box
+    code_svg = ".slide--qr-only .qr-block__code svg"
+    side = page.evaluate(f"document.querySelector('{code_svg}').getBoundingClientRect().height")
     assert side >= 0.3 * size[1]
     assert page.evaluate("document.documentElement.scrollHeight <= innerHeight")
 
@@ -452,3 +456,123 @@ def test_the_revote_slide_reads_from_the_back_of_the_hall(
     texts = " ".join(t["text"] for t in found["texts"])
     assert "Before" in texts and "After" in texts and "16" in texts
     assert page.locator(".stage--revealed svg.chart--shift-matrix").count() == 0
+
+
+# --------------------------------------------------------------------------- a ranking and a cloud
+
+PRIORITIES = [  # option id, English, Chinese: six of the lengths speakers write
+    (
+        "evals",
+        "Better evaluations that test reasoning, not memorised answers",
+        "更好的评测：考查推理，而不是记住的答案",
+    ),
+    ("theory", "A theory of why scaling works", "解释规模为何有效的理论"),
+    ("data", "Open training data and open weights", "公开训练数据和模型权重"),
+    ("interp", "Interpretability: knowing what the model computes", "可解释性：知道模型在算什么"),
+    ("small", "Smaller models that run on a laptop", "能在笔记本电脑上运行的小模型"),
+    ("safety", "Safety testing before every release", "每次发布前的安全测试"),
+]
+FORMATS_TALK = {
+    "slug": "e2e-formats",
+    "languages": ["en", "zh-Hans"],
+    "title": {"en": "Priorities", "zh-Hans": "优先事项"},
+    "phases": [
+        {
+            "id": "order",
+            "kind": "choice",
+            "answer": "ranking",
+            "question": {"en": "What should come first?", "zh-Hans": "什么应该优先？"},
+            "options": [{"id": i, "label": {"en": en, "zh-Hans": zh}} for i, en, zh in PRIORITIES],
+        },
+        {
+            "id": "why",
+            "kind": "choice",
+            "answer": "text",
+            "moderation": "post",
+            "question": {"en": "Why do you think so?", "zh-Hans": "你为什么这样想？"},
+        },
+    ],
+}
+WHY = ["scale"] * 9 + ["data"] * 6 + ["emergence"] * 4 + ["benchmarks", "涌现", "涌现", "hype"]
+WHY += ["memorisation", "in-context learning", "compute", "规模", "metrics", "loss curves"]
+
+SLIDE_TEXT = """() => {
+  const px = el => el ? parseFloat(getComputedStyle(el).fontSize) : 0;
+  const visible = s => [...document.querySelectorAll(s)].find(e => e.getBoundingClientRect().width);
+  return {sentence: px(visible('.stage--revealed .chart-sentence')),
+          status: px(visible('.stage--revealed .reveal__status'))};
+}"""
+
+
+def formats_session(
+    server: LiveServer, lang: str, phase: str, answers: list[Any], close: bool
+) -> str:
+    """A session of FORMATS_TALK in ``lang`` whose ``phase`` has these answers (a ranking or
+    a text each, one phone each), revealed, closed first if ``close``."""
+    key = "ranking" if phase == "order" else "text"
+    with httpx.Client(base_url=server.url, headers=AUTH) as api:
+        body = {"talk": FORMATS_TALK["slug"], "venue": "Hall", "language": lang}
+        code = str(api.post("/api/v1/sessions", json=body).json()["code"])
+        assert api.post(f"/api/v1/sessions/{code}/phases/{phase}/open").status_code == 200
+        for answer in answers:
+            with httpx.Client(base_url=server.url) as phone:
+                r = phone.post(f"/api/v1/sessions/{code}/votes", json={"phase": phase, key: answer})
+                assert r.status_code == 200, r.text
+        for action in ("close", "reveal") if close else ("reveal",):
+            assert api.post(f"/api/v1/sessions/{code}/phases/{phase}/{action}").status_code == 200
+    return code
+
+
+def test_a_ranking_and_a_word_cloud_read_from_the_back_of_the_hall(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    """Six long options ranked, in English once closed and in Chinese while still open (beside
+    the QR code, in every mode of the view), and the word cloud of an open question: at both
+    sizes every label of the ranking is 28 px or more, and the cloud's most used words, the
+    slide's sentence and the count above it too (the cloud's rarest words may be smaller by
+    design: its size is by count). One server, one page."""
+    with httpx.Client(base_url=live_server.url, headers=AUTH) as api:
+        assert api.post("/api/v1/talks", json=FORMATS_TALK).status_code == 201
+    keys = [key for key, _, _ in PRIORITIES]
+    orders = [keys, keys[::-1], keys[1:] + keys[:1], keys, keys[2:] + keys[:2], keys]
+    closed = formats_session(live_server, "en", "order", orders, close=True)
+    still_open = formats_session(live_server, "zh-Hans", "order", orders[:4], close=False)
+    cloud = formats_session(live_server, "en", "why", WHY, close=False)
+    view = view_address(live_server, still_open)
+    page = presenter_page(open_page, live_server, "/presenter", SIZES[0])
+    for size in SIZES:
+        page.set_viewport_size({"width": size[0], "height": size[1]})
+        stage = f"{live_server.url}/presenter/sessions/{{}}/projector"
+        page.goto(stage.format(closed))
+        page.wait_for_selector(VISIBLE_CHART)
+        found = measure(page, size, "ranking")
+        texts = [t["text"] for t in found["texts"]]
+        assert texts[0].startswith("1. Open training data") and "2.7" in texts[:3], texts
+        page.goto(stage.format(still_open))
+        page.wait_for_selector(VISIBLE_CHART)
+        found = measure(page, size, "open-ranking-zh", share=BESIDE_QR)
+        texts = [t["text"] for t in found["texts"]]
+        assert texts[0].startswith("1. 解释规模") and "2.5" in texts[:3], texts
+        can_join(page, still_open, size[1])
+        for query in ("?theme=dark", "?mode=overlay"):
+            page.goto(view + query)
+            page.wait_for_selector(VISIBLE_CHART)
+            measure(page, size, "view-open-ranking-" + query.split("=")[-1], share=BESIDE_QR)
+
+        page.goto(stage.format(cloud))
+        page.wait_for_selector(VISIBLE_CHART)
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"projector-cloud-{size[0]}x{size[1]}.png"))
+        drawn = page.evaluate(MEASURE)
+        assert not drawn["scrolls"] and drawn["bottom"] <= size[1] + 1
+        terms = sorted(drawn["texts"], key=lambda t: -t["px"])
+        assert terms[0]["text"] == "scale" and len(terms) >= 10, [t["text"] for t in terms]
+        assert min(t["px"] for t in terms[:5]) >= 28, [(t["text"], t["px"]) for t in terms]
+        text = page.evaluate(SLIDE_TEXT)
+        assert text["sentence"] >= 28 and text["status"] >= 28, text
+        assert (
+            page.locator(".stage--revealed .chart-sentence")
+            .first.inner_text()
+            .startswith("The words of 29 answers")
+        )
+        can_join(page, cloud, size[1])
