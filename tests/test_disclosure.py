@@ -1130,6 +1130,9 @@ def run_live_room(client: TestClient, ballots: list[Ballot]) -> tuple[Room, list
     return Room(code, {}, truth, {}, labels), seen
 
 
+# The room of 100 reads every output after each of its votes: about a minute on a quiet machine,
+# two on a busy one; the suite's 120 s limit is for hangs, not for this much work.
+@pytest.mark.timeout(360)
 @pytest.mark.parametrize("size", sorted(LIVE_ROOMS))
 def test_a_reader_over_time_and_probing_phones_pin_no_hidden_cell(
     size: int, tmp_path: Path
