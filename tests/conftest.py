@@ -183,11 +183,20 @@ def _database(data_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
         with pg.fresh_database(server, template=template) as database_url:
             yield database_url
         return
-    template_bytes = request.getfixturevalue("sqlite_template")
+    copy_sqlite_template(data_dir, request.getfixturevalue("sqlite_template"))
+    yield ""
+
+
+def copy_sqlite_template(data_dir: Path, template: bytes) -> Path:
+    """``data_dir`` with a copy of the run's migrated SQLite template as the app's database
+    file, private as the app creates it: an app built on it (``Settings(data_dir=...)``, no
+    database URL) starts as a server does on a database it has migrated before, without the
+    seconds of migrating from nothing."""
+    data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(data_dir / DATABASE_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as copy:
-        copy.write(template_bytes)
-    yield ""
+        copy.write(template)
+    return data_dir
 
 
 @pytest.fixture
