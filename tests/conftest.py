@@ -166,7 +166,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """The SQLite file of an app that has migrated it and loaded the bundled talks, once per
     run: each test's app starts on a copy (``settings``), as it would on a server it has
     started on before. Migrating from nothing is tested in tests/test_db.py, by this template,
-    and by every server the tests start (tests/liveserver.py)."""
+    and by the servers tests/ starts (tests/liveserver.py); the browser tests' servers and a
+    few others start on a copy too (``copy_sqlite_template``)."""
     prepared = _settings(tmp_path_factory.mktemp("sqlite-template"), "")
     prepare_database(prepared).dispose()  # the last connection closed: no -wal file left
     return (prepared.data_dir / DATABASE_FILE).read_bytes()
