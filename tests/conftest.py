@@ -166,7 +166,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """The SQLite file of an app that has migrated it and loaded the bundled talks, once per
     run: each test's app starts on a copy (``settings``), as it would on a server it has
     started on before. Migrating from nothing is tested in tests/test_db.py, by this template,
-    and by every server the tests start (tests/liveserver.py)."""
+    and by the servers tests/ starts (tests/liveserver.py); the browser tests' servers and a
+    few others start on a copy too (``copy_sqlite_template``)."""
     prepared = _settings(tmp_path_factory.mktemp("sqlite-template"), "")
     prepare_database(prepared).dispose()  # the last connection closed: no -wal file left
     return (prepared.data_dir / DATABASE_FILE).read_bytes()
@@ -183,11 +184,20 @@ def _database(data_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
         with pg.fresh_database(server, template=template) as database_url:
             yield database_url
         return
-    template_bytes = request.getfixturevalue("sqlite_template")
+    copy_sqlite_template(data_dir, request.getfixturevalue("sqlite_template"))
+    yield ""
+
+
+def copy_sqlite_template(data_dir: Path, template: bytes) -> Path:
+    """``data_dir`` with a copy of the run's migrated SQLite template as the app's database
+    file, private as the app creates it: an app built on it (``Settings(data_dir=...)``, no
+    database URL) starts as a server does on a database it has migrated before, without the
+    seconds of migrating from nothing."""
+    data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(data_dir / DATABASE_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as copy:
-        copy.write(template_bytes)
-    yield ""
+        copy.write(template)
+    return data_dir
 
 
 @pytest.fixture

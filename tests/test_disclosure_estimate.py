@@ -40,6 +40,7 @@ from fastapi.testclient import TestClient
 
 from app import export, stats
 from app.main import make_templates
+from tests.conftest import copy_sqlite_template
 from tests.test_disclosure import (
     LANGS,
     Ballot,
@@ -151,15 +152,16 @@ def remembered_suppression() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def rooms(
-    tmp_path_factory: pytest.TempPathFactory, remembered_suppression: None
+    tmp_path_factory: pytest.TempPathFactory, remembered_suppression: None, sqlite_template: bytes
 ) -> Callable[[str], Room]:
     """Each room run once, in an app of its own (so that the talk's pages pool that room
-    alone)."""
+    alone), on a copy of the run's migrated database."""
     done: dict[str, Room] = {}
 
     def get(name: str) -> Room:
         if name not in done:
-            with TestClient(room_app(tmp_path_factory.mktemp(name))) as client:
+            data_dir = copy_sqlite_template(tmp_path_factory.mktemp(name), sqlite_template)
+            with TestClient(room_app(data_dir)) as client:
                 done[name] = run_room(client, ROOMS[name])
         return done[name]
 

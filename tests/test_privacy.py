@@ -23,7 +23,7 @@ from app.live import RecordingPublisher
 from app.logs import ClientAddressFilter, hide_client_addresses
 from app.models import Participant, PollSession, Response, utcnow
 from tests import liveserver
-from tests.conftest import AUTH, new_session, phase_action
+from tests.conftest import AUTH, copy_sqlite_template, new_session, phase_action
 
 
 def vote(client: TestClient, code: str, phase: str = "definition", choice: str = "d1") -> dict:
@@ -282,9 +282,14 @@ def test_purge_keeps_a_participant_with_a_recent_answer(
 # --------------------------------------------------------------------------- logs
 
 
-def test_beliefgap_serve_logs_requests_without_the_clients_address(tmp_path: Path) -> None:
+def test_beliefgap_serve_logs_requests_without_the_clients_address(
+    tmp_path: Path, sqlite_template: bytes
+) -> None:
+    """Each server starts on a database it has migrated before (the run's template): its
+    subject is the log, and migrating from nothing is the test of every other server."""
     serve = (sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1")
-    server = liveserver.start(tmp_path / "quiet", "live-admin-token-0123456789", command=serve)
+    quiet = copy_sqlite_template(tmp_path / "quiet", sqlite_template)
+    server = liveserver.start(quiet, "live-admin-token-0123456789", command=serve)
     try:
         assert httpx.get(f"{server.url}/api/v1/talks?probe=1", timeout=5).status_code == 200
     finally:
@@ -294,7 +299,7 @@ def test_beliefgap_serve_logs_requests_without_the_clients_address(tmp_path: Pat
     assert "127.0.0.1" not in lines[0] and '"GET /api/v1/talks?probe=1 HTTP/1.1" 200' in lines[0]
     # Asked for, the address is there.
     server = liveserver.start(
-        tmp_path / "asked",
+        copy_sqlite_template(tmp_path / "asked", sqlite_template),
         "live-admin-token-0123456789",
         command=serve,
         env={"BELIEFGAP_LOG_CLIENT_ADDRESS": "true"},

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from html.parser import HTMLParser
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.test_disclosure import Room, crowd, room_app, run_room, soup_of
+from tests.conftest import copy_sqlite_template
+from tests.test_disclosure import Room, crowd, room_app, run_room
 from tests.test_disclosure_estimate import run_room as run_estimate_room
 from tests.test_disclosure_estimate import voters
 
@@ -66,29 +68,70 @@ ALSO = re.compile(r"大多数人也|领域内也")
 READ = ("aria-label", "title", "alt", "placeholder")
 
 
+class _Reader(HTMLParser):
+    """The strings BeautifulSoup's ``html.parser`` tree gives (each run of text between two
+    tags, each comment and declaration), read as Python's parser meets them without building
+    the tree: a room's outputs are about 90 pages and charts, and the tree cost seconds."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.text: list[str] = []
+        self.skip = False  # inside a script or a style
+
+    def _string(self, text: str) -> None:
+        self.out.append(" ".join(text.split()))
+
+    def _end_text(self) -> None:
+        if self.text:
+            if not self.skip:
+                self._string("".join(self.text))
+            self.text = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._end_text()
+        self.skip = tag in ("script", "style")
+        if not self.skip:
+            given = dict(attrs)  # the last of a repeated attribute, as BeautifulSoup keeps it
+            self.out += [" ".join((given[a] or "").split()) for a in READ if a in given]
+
+    def handle_endtag(self, tag: str) -> None:
+        self._end_text()
+        self.skip = False
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def handle_comment(self, data: str) -> None:
+        self._end_text()
+        self._string(data)
+
+    def handle_decl(self, data: str) -> None:
+        self.handle_comment(data.removeprefix("DOCTYPE ").removeprefix("doctype "))
+
+    handle_pi = unknown_decl = handle_comment
+
+
 def strings(markup: str) -> list[str]:
     """What a reader or a screen reader gets: the text (not scripts or styles) and the
     attributes that are read out."""
-    soup = soup_of(markup)
-    for tag in soup.find_all(["script", "style"]):
-        tag.decompose()
-    out = [" ".join(s.split()) for s in soup.find_all(string=True)]
-    out += [
-        " ".join(str(tag[a]).split())
-        for tag in soup.find_all(True)
-        for a in READ
-        if tag.has_attr(a)
-    ]
-    return [s for s in out if s]
+    reader = _Reader()
+    reader.feed(markup)
+    reader.close()
+    reader._end_text()
+    return [s for s in reader.out if s]
 
 
 @pytest.fixture(scope="module")
-def rooms(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Room]:
+def rooms(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: bytes
+) -> Callable[[str], Room]:
     done: dict[str, Room] = {}
 
     def get(name: str) -> Room:
         if name not in done:
-            with TestClient(room_app(tmp_path_factory.mktemp(name))) as client:
+            data_dir = copy_sqlite_template(tmp_path_factory.mktemp(name), sqlite_template)
+            with TestClient(room_app(data_dir)) as client:
                 if name in ROOMS:
                     done[name] = run_room(client, ballots(ROOMS[name]))
                 else:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests import liveserver
-from tests.conftest import require
+from tests.conftest import copy_sqlite_template, require
 from tests.liveserver import LiveServer
 
 CHROMIUM = os.environ.get("BELIEFGAP_CHROMIUM", "/usr/bin/chromium")
@@ -40,8 +40,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-def _serve(data_dir: Path) -> Iterator[LiveServer]:
-    running = liveserver.start(data_dir, ADMIN_TOKEN, timeout=30)
+def _serve(data_dir: Path, template: bytes) -> Iterator[LiveServer]:
+    """A server on a copy of the run's migrated database, as a server that has started before
+    (the browser tests' subject is the pages; the servers of tests/ migrate from nothing)."""
+    running = liveserver.start(copy_sqlite_template(data_dir, template), ADMIN_TOKEN, timeout=30)
     try:
         yield running
     finally:
@@ -49,17 +51,19 @@ def _serve(data_dir: Path) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    yield from _serve(tmp_path)
+def live_server(tmp_path: Path, sqlite_template: bytes) -> Iterator[LiveServer]:
+    yield from _serve(tmp_path, sqlite_template)
 
 
 @pytest.fixture(scope="module")
-def module_live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def module_live_server(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: bytes
+) -> Iterator[LiveServer]:
     """One server for the tests of a module (a server takes 2-3 s to start), for a module
     whose tests each work in a session of their own and look at nothing beyond it: no results
     pooled over a talk's sessions, no limits counted per address. Such a module says
     ``live_server`` is this one."""
-    yield from _serve(tmp_path_factory.mktemp("live"))
+    yield from _serve(tmp_path_factory.mktemp("live"), sqlite_template)
 
 
 # Per module, not per session: a running sync Playwright owns an event loop, and other tests
