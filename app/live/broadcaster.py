@@ -4,6 +4,10 @@ Only the fact is published ("session 42 changed, and its phase states did"), nev
 backend chosen by URL (``app.live.backends``) carries facts between processes, and the
 Broadcaster keeps the subscribers of this process, coalesces bursts per session, renders once per
 tick and fans the same bytes out to every stream that wants them.
+
+A little over 600 lines, as one module on purpose: the subscribers, the coalescing tick, the
+snapshots a new stream may share and the batched fan-out all read the same per-session state, and
+splitting them would pass that state across modules on the path every live update takes.
 """
 
 from __future__ import annotations
