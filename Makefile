@@ -22,10 +22,9 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(BIN)/beliefgap serve
 
-# The tests run in TEST_WORKERS processes (pytest-xdist; one more than the CI machine's 2 cores:
-# browser and live-server tests spend part of their time waiting on another process): the tests
+# The tests run in TEST_WORKERS processes (pytest-xdist; 2, the CI machine's cores): the tests
 # of a module that share a module-scoped fixture (a server, a browser) stay on one of them.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 2
 PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
 # The suite again on PostgreSQL waits mostly on the database server (no browser, no timing
 # test): one more process than cores keeps both busy.
