@@ -90,17 +90,11 @@ def session_talk(db: Session, poll: PollSession) -> Talk:
 
 
 def session_talks(db: Session, polls: Sequence[PollSession]) -> dict[int, Talk]:
-    """Session id -> ``session_talk``, in two queries however many sessions (a talk's pooled
-    page reads every session it was given at)."""
-    talks = {
-        t.id: t for t in db.exec(select(Talk).where(col(Talk.id).in_({p.talk_id for p in polls})))
-    }
-    versions = {
-        v.id: v
-        for v in db.exec(
-            select(TalkVersion).where(col(TalkVersion.id).in_({p.version_id for p in polls}))
-        )
-    }
+    """Session id -> ``session_talk``, reading each talk and version once however many sessions
+    share it (a talk's pooled page reads every session it was given at); ``db.get`` answers
+    from the session's identity map what it already holds."""
+    talks = {i: db.get(Talk, i) for i in {p.talk_id for p in polls}}
+    versions = {i: db.get(TalkVersion, i) for i in {p.version_id for p in polls}}
     out: dict[int, Talk] = {}
     for poll in polls:
         talk, version = talks.get(poll.talk_id), versions.get(poll.version_id)
