@@ -329,6 +329,11 @@ class RoomResults:
     """The revealed phases, in talk order."""
     gap: GapResult | None = None
     shift: ShiftResult | None = None
+    moved: ShiftResult | None = None
+    """The movement the revote's card may tell in the projector's sentence
+    (``charts.movement_sentence``): once the revote is revealed and it and the stance are
+    closed, as the projector's revote slide waits for (``app.presenter.revealed_slide``), the
+    stance revealed or not. Never more than that slide says."""
     ended: bool = False
     """The presenter ended the session: the phone keeps a summary of the talk."""
     order: Mapping[str, int] = field(default_factory=dict)
@@ -362,16 +367,24 @@ class RoomResults:
         return self.gap is not None or self.shift is not None
 
 
+def _closed(result: PhaseResult | None) -> bool:
+    return result is not None and result.state == "closed"
+
+
 def _settled(result: PhaseResult | None) -> bool:
     """Revealed and closed: a linked figure over this phase may be drawn."""
-    return result is not None and result.revealed and result.state == "closed"
+    return _closed(result) and result is not None and result.revealed
 
 
 def needs_analysis(phases: Collection[PhaseResult]) -> bool:
     """Whether a gap or a movement may be shown, so the session's full analysis is worth
-    reading: a stance and a perceived phase or a revote, all revealed and closed."""
-    kinds = {p.kind for p in phases if _settled(p)}
-    return PhaseKind.stance in kinds and bool(kinds & {PhaseKind.perceived, PhaseKind.revote})
+    reading: a stance and a perceived phase or a revote, all revealed and closed, or a revote
+    revealed and closed after a closed stance (its card tells how the room moved)."""
+    settled = {p.kind for p in phases if _settled(p)}
+    closed = {p.kind for p in phases if _closed(p)}
+    return (PhaseKind.stance in settled and PhaseKind.perceived in settled) or (
+        PhaseKind.revote in settled and PhaseKind.stance in closed
+    )
 
 
 def room_results(
@@ -389,6 +402,11 @@ def room_results(
         _settled(by_key.get(gap.stance)) and _settled(by_key.get(gap.perceived))
     ):
         gap = None
+    moved = shift
+    if moved is not None and not (
+        _closed(by_key.get(moved.from_phase)) and _settled(by_key.get(moved.to_phase))
+    ):
+        moved = None
     if shift is not None and not (
         _settled(by_key.get(shift.from_phase)) and _settled(by_key.get(shift.to_phase))
     ):
@@ -397,6 +415,7 @@ def room_results(
         phases=[p for p in phases if p.revealed],
         gap=gap,
         shift=shift,
+        moved=moved,
         ended=ended,
         order={p.key: index for index, p in enumerate(phases)},
     )
@@ -422,23 +441,23 @@ def load_room_results(
     found = kept.get(poll.code, key) if kept is not None else None
     if found is None:
         full = session_results(db, poll)
-        shown = room_results(phases, full.gap, full.shift)
-        found = (shown.gap, shown.shift)
+        found = (full.gap, full.shift)  # what may be shown of them is decided below, each time
         if kept is not None:
             kept.put(poll.code, key, found)
     return room_results(phases, *found, ended=poll.ended)
 
 
 def _paired_answers_key(phases: Sequence[PhaseResult], version: int) -> tuple[object, ...]:
-    """What the shown gap and movement depend on: the answers of the revealed, closed phases.
-    Those change only when a person erases their answers (their counts fall) or the phase opens
-    again (a phase change, ``version``)."""
+    """What the shown gap and movement depend on: the answers of the closed phases (only
+    closed phases' figures are shown). Those change only when a person erases their answers
+    (their counts fall) or the phase opens again (a phase change, ``version``, as a reveal
+    is)."""
     return (
         version,
         tuple(
             (p.key, p.n, tuple(o.count for o in p.options), tuple(sorted(p.values)))
             for p in phases
-            if _settled(p)
+            if _closed(p)
         ),
     )
 

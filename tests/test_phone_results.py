@@ -286,3 +286,80 @@ def test_the_summary_holds_only_what_was_revealed(live_client: TestClient) -> No
             assert [k["data-key"] for k in summary.select(".aud-key")] == ["gap"], where
             assert items(region) == ["gap", "field", "belief"], where
             assert not region.select(".chart--shift, [data-phase=revote]"), where
+
+
+# The issue's room of 30: stance 12, 11 and 7 (agree, disagree, unsure); 8 change their answer,
+# 5 to "agree" (the view) and 3 away from it.
+MOVED_30 = ((9, 2, 1), (2, 9, 0), (3, 0, 4))
+MOVED_SAID = {
+    "en": "8 of 30 of you changed your answer: 5 towards “Yes, they do”, 3 away from it.",
+    "zh-Hans": "30 人中有 8 人改变了回答：5 人转向“是的，具有”，3 人离开了它。",
+}
+
+
+def test_the_revote_card_says_how_the_room_moved_as_the_projector_does(
+    live_client: TestClient,
+) -> None:
+    """The talk's closing line reaches the phones: once the revote is revealed and closed, the
+    revote's card leads with the projector's sentence, word for word in both languages, even
+    where the stance was never revealed (the projector's slide does not wait for it either);
+    nothing of it while the revote is open, revealed or not, nor once closed but hidden. With
+    the stance revealed, the flow's card says it instead, and the revote's card keeps its own
+    line (the sentence once on the page)."""
+    client = live_client
+    keys = ("agree", "disagree", "unsure")
+    pairs = [
+        (keys[i], keys[j])
+        for i, row in enumerate(MOVED_30)
+        for j, count in enumerate(row)
+        for _ in range(count)
+    ]
+    code = new_session(client)
+    phones = [Phone(client) for _ in pairs]
+    phase_action(client, code, "belief", "open")
+    for phone, (before, _) in zip(phones, pairs, strict=True):
+        phone.vote(code, "belief", {"choice": before})
+    phase_action(client, code, "belief", "close")  # closed, never revealed
+    phase_action(client, code, "revote", "open")
+    for phone, (_, after) in zip(phones, pairs, strict=True):
+        phone.vote(code, "revote", {"choice": after})
+    log_in(client)
+
+    def nothing_of_it(when: str) -> None:
+        for lang, said in MOVED_SAID.items():
+            for where, region in seen(client, code, lang).items():
+                text = region.get_text(" ", strip=True)
+                assert said not in text and "changed your answer" not in text, (when, where)
+                assert "改变了回答" not in text, (when, where)
+
+    nothing_of_it("open")
+    phase_action(client, code, "revote", "reveal")
+    nothing_of_it("revealed while open")  # the projector says it comes when voting closes
+    phase_action(client, code, "revote", "hide")
+    phase_action(client, code, "revote", "close")
+    nothing_of_it("closed and hidden")
+
+    phase_action(client, code, "revote", "reveal")
+    for lang, said in MOVED_SAID.items():
+        stage = client.get(f"/presenter/sessions/{code}/projector/stage?lang={lang}")
+        projector = soup_of(stage.text).select_one(".chart-sentence--moved")
+        assert projector is not None and projector.get_text(strip=True) == said, lang
+        for where, region in seen(client, code, lang).items():
+            assert items(region) == ["revote"], (lang, where)
+            card = region.select_one("details[data-phase=revote]")
+            assert card is not None and card.has_attr("open"), (lang, where)
+            summary = card.select_one("summary")
+            assert summary is not None and summary.get_text(strip=True) == said, (lang, where)
+            # the chart's own line moves into the card, above its bars
+            own = card.select_one(".aud-phase__own")
+            assert own is not None and ("30" in own.get_text()), (lang, where)
+            assert region.get_text().count(said) == 1, (lang, where)
+
+    phase_action(client, code, "belief", "reveal")  # now the flow is drawn, with the sentence
+    for lang, said in MOVED_SAID.items():
+        for where, region in seen(client, code, lang).items():
+            assert items(region) == ["shift", "belief", "revote"], (lang, where)
+            assert sentence(region, "shift") == said, (lang, where)
+            card = region.select_one("details[data-phase=revote] summary")
+            assert card is not None and card.get_text(strip=True) != said, (lang, where)
+            assert region.get_text().count(said) == 1, (lang, where)

@@ -99,6 +99,27 @@ def measure(page: Any, size: tuple[int, int], name: str, share: float = 2 / 3) -
     return found
 
 
+STATUS_COUNT = """() => {
+  const line = [...document.querySelectorAll('.stage--revealed .reveal__status')]
+    .find(e => e.getBoundingClientRect().width);
+  const count = line.firstElementChild;
+  return {text: count.innerText, height: count.getBoundingClientRect().height,
+          px: parseFloat(getComputedStyle(count).fontSize)};
+}"""
+
+
+def status_line_reads(page: Any, found: dict[str, Any], size: tuple[int, int]) -> None:
+    """The line above the chart ("31 answered · Voting is closed.") reads from the back as the
+    chart does: 28 px or more, and at least 85% of the chart's smallest label as the screen
+    grows (a fixed 28 px was 63% of the gap slide's 44 px labels at 1920x1080). Its count keeps
+    its words on one line, beside the QR code too (it was cut into "answer / ed" there)."""
+    status = page.evaluate(SLIDE_TEXT)["status"]
+    smallest = min(t["px"] for t in found["texts"])
+    assert status >= 28 and status >= 0.85 * smallest, (size, status, round(smallest, 1))
+    count = page.evaluate(STATUS_COUNT)
+    assert count["height"] < 2 * count["px"], (size, count)
+
+
 @pytest.mark.parametrize("size", SIZES, ids=["1920x1080", "1280x720"])
 def test_a_tie_and_a_plurality_on_the_projector(
     live_server: LiveServer, open_page: Any, size: tuple[int, int]
@@ -241,7 +262,7 @@ def test_the_gap_slide_reads_from_the_back_of_the_hall(
     sentence: str,
 ) -> None:
     """One plain sentence of at most two lines without brackets, the room's bars with whiskers
-    filling the slide, every label 28 px or more."""
+    filling the slide, every label 28 px or more, the count above them about as large."""
     code = gap_room(live_server, talk, perceived, people)
     page = projector(open_page, live_server, code, size, ready=GAP_READY)
     headline = page.evaluate(HEADLINE)
@@ -249,6 +270,7 @@ def test_the_gap_slide_reads_from_the_back_of_the_hall(
     assert headline["lines"] <= 2, headline
     assert not any(mark in headline["text"] for mark in "[]()")
     found = measure(page, size, f"gap-{talk}")
+    status_line_reads(page, found, size)
     drawn = page.evaluate(BARS)
     series = {bar.rsplit("-", 2)[-2] for bar in drawn["bars"]}
     assert series == {"you", "field"} and len(drawn["bars"]) % 2 == 0
@@ -311,7 +333,7 @@ def test_a_phase_revealed_while_still_open_keeps_its_labels_beside_the_qr_code(
     assert page.locator("svg.chart--gap").count() == 0
     waits = page.locator("[data-waits=gap_waits]").inner_text()
     assert waits == "The belief gap is shown when voting closes."
-    measure(page, size, "gap-waits", share=BESIDE_QR)
+    status_line_reads(page, measure(page, size, "gap-waits", share=BESIDE_QR), size)
 
     answers = ["d1", "d1", "d2", "d3", "d4", "d4"]
     code = revealed_session(live_server, "emergence", "definition", answers, close=False)
@@ -426,7 +448,8 @@ def test_the_revote_slide_reads_from_the_back_of_the_hall(
     live_server: LiveServer, open_page: Any, size: tuple[int, int]
 ) -> None:
     """A room of 30 where 8 changed their answer: the projector draws how views moved large
-    (every label 28 px or more), and leaves the cell-by-cell matrix to the results page."""
+    (every label 28 px or more, the count above about as large), and leaves the cell-by-cell
+    matrix to the results page."""
     before = ["agree"] * 14 + ["disagree"] * 10 + ["unsure"] * 6
     after = list(before)
     for i in (14, 15, 16, 24, 25):
@@ -449,6 +472,7 @@ def test_the_revote_slide_reads_from_the_back_of_the_hall(
             phone.close()
     page = projector(open_page, live_server, code, size, ready=".stage--revealed svg.chart--shift")
     found = measure(page, size, "revote", share=0.6)
+    status_line_reads(page, found, size)
     texts = " ".join(t["text"] for t in found["texts"])
     assert "Before" in texts and "After" in texts and "16" in texts
     assert page.locator(".stage--revealed svg.chart--shift-matrix").count() == 0
