@@ -603,6 +603,8 @@ def live_state(content: SessionContent, phases: SessionPhases) -> LiveState:
 
 T = TypeVar("T")
 
+LOAD_LOCKS = 64
+
 
 class SessionCache:
     """Session texts and live phase states for this process, shared by every phone.
@@ -610,12 +612,16 @@ class SessionCache:
     It is a Publisher: the domain's facts (and the facts other processes send, through the
     broadcaster) move a session's versions on, and a read after that loads afresh. A load
     stores its result only under the version it started from, so a change that commits while
-    it reads is never hidden. Thread-safe; loads run under one lock, so a room that arrives
-    together costs one read."""
+    it reads is never hidden. Thread-safe; a session's loads run under a lock of their own
+    (shared with the sessions whose codes fall in the same of ``LOAD_LOCKS``), so a room that
+    arrives together costs one read, and sessions changing at once (a conference's rooms
+    opening their questions together) are mostly read side by side, not one after another."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._lock = threading.Lock()
+        self._locks = tuple(threading.Lock() for _ in range(LOAD_LOCKS))
+        """A session's loads take the lock of its code's hash: a fixed set, however many codes
+        (unknown ones included) are asked for."""
         self._content: dict[str, SessionContent] = {}
         self._states: dict[str, tuple[int, LiveState]] = {}
         self._phases: dict[str, SessionPhases] = {}
@@ -656,7 +662,7 @@ class SessionCache:
         """The session's texts (raises NotFound); ``code`` as normalized."""
         found = self._content.get(code)
         if found is None:
-            found = self._load(lambda: self._content.get(code), self._read_content(code))
+            found = self._load(code, lambda: self._content.get(code), self._read_content(code))
         return found
 
     def cached_state(self, content: SessionContent) -> LiveState | None:
@@ -691,7 +697,7 @@ class SessionCache:
             self._phases[content.code] = phases
             return phases
 
-        return fresh() or self._load(fresh, read)
+        return fresh() or self._load(content.code, fresh, read)
 
     def _read_content(self, code: str) -> Callable[[], SessionContent]:
         def read() -> SessionContent:
@@ -702,8 +708,8 @@ class SessionCache:
 
         return read
 
-    def _load(self, fresh: Callable[[], T | None], read: Callable[[], T]) -> T:
-        with self._lock:
+    def _load(self, code: str, fresh: Callable[[], T | None], read: Callable[[], T]) -> T:
+        with self._locks[hash(code) % LOAD_LOCKS]:
             found = fresh()
             if found is not None:
                 return found
