@@ -184,3 +184,54 @@ def watch_stalls(environ: Mapping[str, str] | None = None) -> Callable[[], None]
         out.close()
 
     return stop
+
+
+# --------------------------------------------------------------------------- where its CPU goes
+
+PROFILE_ENV = "BELIEFGAP_BENCH_PROFILE"
+"""Set by the benchmark only (never in production): a directory in which each server process
+writes ``profile-<pid>.prof`` when it stops, the CPU time (``time.thread_time``) of every
+function in every thread of the process (the event loop, the thread pool, the vote writer),
+merged; read it with ``python -m pstats``. The profiler slows the process down about twice:
+its figures say where the CPU goes, not how fast anything is. A call another thread is still
+inside when the profile is written (a pool thread waiting for work) is charged with a clock that
+is not its own: read the waits' figures (lock, queue) as noise."""
+
+
+def profile_threads(environ: Mapping[str, str] | None = None) -> Callable[[], None]:
+    """When ``PROFILE_ENV`` names a directory, profile this thread and every thread started
+    after this call until the returned function is called, which writes the merged profile;
+    else do nothing."""
+    target = (os.environ if environ is None else environ).get(PROFILE_ENV, "")
+    if not target:
+        return lambda: None
+    import cProfile
+    import pstats
+
+    profiles: list[cProfile.Profile] = []
+
+    def start(*_: Any) -> None:
+        # A new thread's first call: it gets a profiler of its own, which replaces this hook.
+        profile = cProfile.Profile(time.thread_time)
+        profiles.append(profile)
+        profile.enable()
+
+    threading.setprofile(start)
+    start()
+
+    def stop() -> None:
+        threading.setprofile(None)
+        for profile in profiles:
+            with contextlib.suppress(ValueError):
+                profile.disable()  # this thread's; the others' stats are taken as they stand
+        stats = None
+        for profile in profiles:
+            profile.snapshot_stats()
+            if stats is None:
+                stats = pstats.Stats(profile)
+            else:
+                stats.add(profile)
+        if stats is not None:
+            stats.dump_stats(str(Path(target) / f"profile-{os.getpid()}.prof"))
+
+    return stop

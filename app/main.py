@@ -97,9 +97,11 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
         stop_dumps = logs.dump_waiting_tasks_on_signal(log)
         _freeze_startup_objects()
         stop_watching = logs.watch_stalls()  # the benchmark's, off unless it asks
+        stop_profiling = logs.profile_threads()  # the same
         try:
             yield
         finally:
+            stop_profiling()
             stop_watching()
             restore()
             stop_dumps()

@@ -390,17 +390,23 @@ def session_public(db: Session, poll: PollSession) -> SessionPublic:
         source=poll.source,
         min_cell=poll.min_cell,
         participants=participant_count(db, poll),
-        phases=[
-            PhaseStatePublic(
-                id=view.key,
-                kind=view.phase.kind,
-                state=view.effective_state,
-                revealed=view.state.revealed,
-                closes_at=view.state.closes_at if view.is_open else None,
-            )
-            for view in session_phases(db, poll)
-        ],
+        phases=phase_states(session_phases(db, poll)),
     )
+
+
+def phase_states(views: Sequence[SessionPhaseView]) -> list[PhaseStatePublic]:
+    """The phases' states as the API and the live ``state`` event give them (a countdown that
+    ran out reads closed)."""
+    return [
+        PhaseStatePublic(
+            id=view.key,
+            kind=view.phase.kind,
+            state=view.effective_state,
+            revealed=view.state.revealed,
+            closes_at=view.state.closes_at if view.is_open else None,
+        )
+        for view in views
+    ]
 
 
 def talk_public(db: Session, talk: Talk, language: str | None = None) -> TalkPublic:
@@ -555,28 +561,49 @@ class LiveState:
     """The presenter ended the session: phones show so, votes are refused."""
 
 
-def load_live_state(db: Session, content: SessionContent) -> LiveState:
+@dataclass(frozen=True)
+class SessionPhases:
+    """A session's row and its phases with their states, as one read found them: what the live
+    updates of every stream are drawn from (the ``state`` event, the counts' phases), kept by
+    ``SessionCache`` until the session's next phase change. Its rows are detached copies: read
+    them, never change or store them."""
+
+    poll: PollSession
+    views: tuple[SessionPhaseView, ...]
+    version: int = 0
+    """The session's phase changes seen by the cache before the read (``SessionCache.versions``)."""
+
+    @property
+    def revealed(self) -> bool:
+        """Whether any phase is revealed (else the phones' results show none of the answers)."""
+        return any(view.state.revealed for view in self.views)
+
+
+def load_phases(db: Session, content: SessionContent, version: int = 0) -> SessionPhases:
+    poll = db.get(PollSession, content.id)
+    if poll is None:
+        raise NotFound(f"no session with code '{content.code}'", code="unknown_session")
+    return SessionPhases(poll=poll, views=tuple(session_phases(db, poll)), version=version)
+
+
+def live_state(content: SessionContent, phases: SessionPhases) -> LiveState:
+    """Which of the session's phases are open and revealed, from its phases as read."""
     keys = {p.id: p.key for p in content.phases}
-    rows = db.exec(
-        select(
-            SessionPhase.phase_id, SessionPhase.state, SessionPhase.revealed, SessionPhase.closes_at
-        )
-        .where(SessionPhase.session_id == content.id)
-        .order_by(col(SessionPhase.position))
-    ).all()
-    ended_at = db.exec(select(PollSession.ended_at).where(PollSession.id == content.id)).first()
+    rows = [(v.state.phase_id, v.state) for v in phases.views if v.state.phase_id in keys]
     return LiveState(
-        ended=ended_at is not None,
+        ended=phases.poll.ended,
         open=tuple(
-            OpenPhase(key=keys[phase_id], closes_at=closes_at)
-            for phase_id, state, _revealed, closes_at in rows
-            if state == PhaseState.open and phase_id in keys
+            OpenPhase(key=keys[phase_id], closes_at=row.closes_at)
+            for phase_id, row in rows
+            if row.state == PhaseState.open
         ),
-        revealed=frozenset(keys[pid] for pid, _s, revealed, _c in rows if revealed and pid in keys),
+        revealed=frozenset(keys[phase_id] for phase_id, row in rows if row.revealed),
     )
 
 
 T = TypeVar("T")
+
+LOAD_LOCKS = 64
 
 
 class SessionCache:
@@ -585,14 +612,19 @@ class SessionCache:
     It is a Publisher: the domain's facts (and the facts other processes send, through the
     broadcaster) move a session's versions on, and a read after that loads afresh. A load
     stores its result only under the version it started from, so a change that commits while
-    it reads is never hidden. Thread-safe; loads run under one lock, so a room that arrives
-    together costs one read."""
+    it reads is never hidden. Thread-safe; a session's loads run under a lock of their own
+    (shared with the sessions whose codes fall in the same of ``LOAD_LOCKS``), so a room that
+    arrives together costs one read, and sessions changing at once (a conference's rooms
+    opening their questions together) are mostly read side by side, not one after another."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._lock = threading.Lock()
+        self._locks = tuple(threading.Lock() for _ in range(LOAD_LOCKS))
+        """A session's loads take the lock of its code's hash: a fixed set, however many codes
+        (unknown ones included) are asked for."""
         self._content: dict[str, SessionContent] = {}
         self._states: dict[str, tuple[int, LiveState]] = {}
+        self._phases: dict[str, SessionPhases] = {}
         self._versions: dict[str, tuple[int, int]] = {}
         self._versions_lock = threading.Lock()
         """Held only to move versions on, never while reading the database."""
@@ -604,6 +636,7 @@ class SessionCache:
         if fact.gone:  # deleted: its texts go too (the next read finds no such session)
             self._content.pop(fact.code, None)
             self._states.pop(fact.code, None)
+            self._phases.pop(fact.code, None)
         with self._versions_lock:  # facts come from request threads, the writer and the loop
             phases, answers = self._versions.get(fact.code, (0, 0))
             self._versions[fact.code] = (
@@ -613,7 +646,7 @@ class SessionCache:
     def publish_all(self) -> None:
         """Every session may have changed (facts may have been missed): each one loads afresh."""
         with self._versions_lock:
-            for code in set(self._versions) | set(self._states):
+            for code in set(self._versions) | set(self._states) | set(self._phases):
                 phases, answers = self._versions.get(code, (0, 0))
                 self._versions[code] = (phases + 1, answers + 1)
 
@@ -629,7 +662,7 @@ class SessionCache:
         """The session's texts (raises NotFound); ``code`` as normalized."""
         found = self._content.get(code)
         if found is None:
-            found = self._load(lambda: self._content.get(code), self._read_content(code))
+            found = self._load(code, lambda: self._content.get(code), self._read_content(code))
         return found
 
     def cached_state(self, content: SessionContent) -> LiveState | None:
@@ -644,19 +677,27 @@ class SessionCache:
         found = self.cached_state(content)
         if found is not None:
             return found
+        phases = self.phases(content)
+        state = live_state(content, phases)
+        self._states[content.code] = (phases.version, state)
+        return state
+
+    def phases(self, content: SessionContent) -> SessionPhases:
+        """The session's row and phases as of its latest phase change (raises NotFound): one
+        read per phase change for everything this process draws of the session live."""
         version = self.versions(content.code)[0]
 
-        def fresh() -> LiveState | None:
-            again = self._states.get(content.code)
-            return again[1] if again is not None and again[0] == version else None
+        def fresh() -> SessionPhases | None:
+            again = self._phases.get(content.code)
+            return again if again is not None and again.version == version else None
 
-        def read() -> LiveState:
+        def read() -> SessionPhases:
             with Session(self._engine) as db:
-                state = load_live_state(db, content)
-            self._states[content.code] = (version, state)
-            return state
+                phases = load_phases(db, content, version)
+            self._phases[content.code] = phases
+            return phases
 
-        return self._load(fresh, read)
+        return fresh() or self._load(content.code, fresh, read)
 
     def _read_content(self, code: str) -> Callable[[], SessionContent]:
         def read() -> SessionContent:
@@ -667,8 +708,8 @@ class SessionCache:
 
         return read
 
-    def _load(self, fresh: Callable[[], T | None], read: Callable[[], T]) -> T:
-        with self._lock:
+    def _load(self, code: str, fresh: Callable[[], T | None], read: Callable[[], T]) -> T:
+        with self._locks[hash(code) % LOAD_LOCKS]:
             found = fresh()
             if found is not None:
                 return found

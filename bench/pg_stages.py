@@ -18,12 +18,18 @@ database per stage (``tests.pg.fresh_database``):
 3. ``conference``: S sessions of P phones at once on ``--workers 2``, through the page as in the
    room stage (``room.conference``); each session's presenter opens the question, all at the
    same moment unless ``stagger`` says otherwise.
+
+``BELIEFGAP_BENCH_PROFILE=DIR`` in the bench's environment is passed on to the ``--workers``
+servers: each worker writes the CPU profile of all its threads to DIR when it stops
+(``app.logs.profile_threads``; ``python -m pstats DIR/profile-PID.prof``). It slows the servers
+down about twice: take the stage's figures from a run without it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import statistics
 import sys
@@ -43,6 +49,7 @@ from load import VOTE_LUA, close_streams, open_streams, percentile, vote, wrk
 from phone import raise_fd_limit, run
 from procs import machine_busy_seconds, parent, tree_cpu_seconds, workers
 
+from app.logs import PROFILE_ENV
 from tests import liveserver, pg
 
 SERVE = (sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1")
@@ -85,10 +92,11 @@ def start_workers(
 ) -> _server.Server:
     """``beliefgap serve --workers N`` on the database at ``url``; waits for its workers."""
     raise_fd_limit()  # the workers inherit it: two sockets per phone
+    profiling = {PROFILE_ENV: os.environ[PROFILE_ENV]} if os.environ.get(PROFILE_ENV) else {}
     server = liveserver.start(
         data_dir,
         _server.ADMIN_TOKEN,
-        env={**env_for(url), **(env or {})},
+        env={**env_for(url), **profiling, **(env or {})},
         command=SERVE,
         args=("--workers", str(workers), "--no-access-log"),  # as the docstring above says
     )

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from app import sessions
 from app.live import RecordingPublisher
 from app.models import Participant, PollSession, Response, SessionPhase, VoteIn
 from app.sessions import SessionCache
@@ -369,3 +370,58 @@ def test_the_projector_says_the_session_has_ended(client: TestClient) -> None:
     stage = client.get(f"/presenter/sessions/{code}/projector/stage")
     assert stage.status_code == 200 and "This session has ended." in stage.text
     assert "options-list" not in stage.text  # nothing is open any more
+
+
+def test_sessions_opening_together_are_read_side_by_side_and_once_each(
+    client: TestClient,
+) -> None:
+    """A conference's rooms open their questions at the same moment: one session's read (held
+    here on the database) does not hold another's, and the phones of a session that ask while
+    its read runs share it."""
+    import threading
+
+    from sqlalchemy import event
+
+    codes = [new_session(client)]
+    while True:  # two sessions under different load locks (a code's hash picks its lock)
+        codes.append(new_session(client))
+        if len({hash(code) % sessions.LOAD_LOCKS for code in codes}) == len(codes):
+            break
+        codes.pop()
+    slow, quick = codes
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    cache = SessionCache(engine)
+    contents = {code: cache.content(code) for code in codes}
+    ids = {code: contents[code].id for code in codes}
+    reads = {code: 0 for code in codes}
+    held, go = threading.Event(), threading.Event()
+
+    def reading(_conn: object, _cursor: object, statement: str, params: object, *_: object) -> None:
+        for code, session_id in ids.items():  # the session row is each read's first query
+            if "FROM poll_session" in statement and session_id in _values(params):
+                reads[code] += 1
+                if code == slow and not held.is_set():
+                    held.set()
+                    assert go.wait(10)
+
+    event.listen(engine, "before_cursor_execute", reading)
+    try:
+        first = threading.Thread(target=cache.phases, args=(contents[slow],))
+        second = threading.Thread(target=cache.phases, args=(contents[slow],))
+        first.start()
+        assert held.wait(10)
+        second.start()
+        assert cache.phases(contents[quick]).poll.code == quick  # while the slow one is held
+        go.set()
+        first.join(10)
+        second.join(10)
+    finally:
+        go.set()
+        event.remove(engine, "before_cursor_execute", reading)
+    assert reads == {slow: 1, quick: 1}
+
+
+def _values(params: object) -> list[object]:
+    if isinstance(params, dict):
+        return list(params.values())
+    return list(params) if isinstance(params, list | tuple) else [params]

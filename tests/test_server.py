@@ -76,3 +76,31 @@ def test_the_benchmark_can_have_the_event_loop_s_stops_recorded(tmp_path: Path) 
         assert 0 <= float(cpu_ms) < float(ms)  # a blocking sleep waits, it does not work
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_the_benchmark_can_have_the_server_s_cpu_profiled(tmp_path: Path) -> None:
+    """Off unless asked: nothing written. Asked (the benchmark names a directory), the work of
+    a thread started afterwards (a pool thread rendering, say) is in the profile written on
+    stop, with the CPU time it used."""
+    import pstats
+    import threading
+
+    logs.profile_threads({})()
+    assert not list(tmp_path.iterdir())
+
+    def busy_render() -> None:
+        end = time.thread_time() + 0.05
+        while time.thread_time() < end:
+            pass
+
+    stop = logs.profile_threads({logs.PROFILE_ENV: str(tmp_path)})
+    try:
+        worker = threading.Thread(target=busy_render)
+        worker.start()
+        worker.join()
+    finally:
+        stop()
+    written = tmp_path / f"profile-{os.getpid()}.prof"
+    stats = pstats.Stats(str(written)).stats  # type: ignore[attr-defined]
+    cumulative = {name: row[3] for (_file, _line, name), row in stats.items()}
+    assert cumulative["busy_render"] >= 0.04

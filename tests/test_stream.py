@@ -20,9 +20,12 @@ import httpx2 as httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlmodel import Session
 
-from app.live import RenderRequest
-from app.routes.stream import event_stream
+from app import audience, sessions
+from app.live import Frames, RenderRequest, SessionChanged, encode_event
+from app.routes.stream import event_stream, state_json
 from tests import liveserver
 from tests.conftest import ADMIN_TOKEN, AUTH, new_session, phase_action
 from tests.liveserver import LiveServer
@@ -213,6 +216,86 @@ def test_a_burst_of_100_votes_gives_a_handful_of_renders_and_exact_counts(
         assert renders < 100
     finally:
         stream.close()
+
+
+def test_a_stream_s_first_render_reads_the_phases_once_per_change(
+    live_client: TestClient, live_app: FastAPI
+) -> None:
+    """What a phase change sets is read once per change, then every new stream's snapshot and
+    every tick is drawn from it: nothing read while no phase is revealed (the phones' results
+    then show no answer), only the counts once one is; the same bytes as drawn from the
+    database, and never stale after a vote, a reveal or the session's end."""
+    phase_facts: list[SessionChanged] = []
+    live_app.state.broadcaster.listen(lambda f: phase_facts.append(f) if f.phases else None)
+
+    def echoed(changes: int) -> None:
+        """Until the broadcast of each phase change is back here too (on PostgreSQL a fact
+        comes back from the database after the commit's own, and moves the cache on again)."""
+        deadline = time.monotonic() + DEADLINE
+        while len(phase_facts) < changes:
+            assert time.monotonic() < deadline, phase_facts
+            time.sleep(0.01)
+
+    code = new_session(live_client)
+    phase_action(live_client, code, "belief", "open")
+    for choice in ("agree", "agree", "unsure"):
+        vote(live_client, code, "belief", choice)
+    echoed(1)
+    render = live_app.state.broadcaster.render
+    snapshot = RenderRequest(
+        code=code,
+        state=True,
+        results_langs=frozenset({"en"}),
+        counts_langs=frozenset(),
+        panel_langs=frozenset({"en"}),
+    )
+    queries: list[str] = []
+    event.listen(live_app.state.engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
+
+    def drawn(request: RenderRequest = snapshot) -> tuple[Frames, int]:
+        before = len(queries)
+        frames = render(request)
+        return frames, len(queries) - before
+
+    def same(frames: Frames) -> bool:
+        """The frames are what the database holds (charts' ids aside: drawn from a counter)."""
+        return (frames.state, uids(frames.results["en"])) == from_the_database()
+
+    def uids(html: bytes) -> bytes:
+        return re.sub(rb"-c\d+-", b"-c-", html)
+
+    def from_the_database() -> tuple[bytes, bytes]:
+        templates = live_app.state.templates
+        with Session(live_app.state.engine) as db:
+            poll = sessions.get_session(db, code)
+            state = encode_event("state", state_json(sessions.session_public(db, poll)))
+            room = audience.load_room_results(db, poll)
+        html = templates.get_template("partials/_revealed.html").render(room=room, lang="en")
+        return state, uids(encode_event("results", html))
+
+    drawn()  # this change's one read
+    frames, read = drawn()
+    assert read == 0
+    assert same(frames)
+    assert "phase-result" not in frames.results["en"].decode()
+
+    phase_action(live_client, code, "belief", "reveal")
+    echoed(2)
+    drawn()
+    frames, read = drawn()
+    assert read == 1  # the answers' counts
+    assert same(frames)
+    assert "(2)" in frames.results["en"].decode()  # two said yes
+    vote(live_client, code, "belief", "agree")
+    frames, _ = drawn(RenderRequest(code, False, frozenset({"en"}), frozenset()))
+    assert "(3)" in frames.results["en"].decode()
+
+    response = live_client.patch(f"/api/v1/sessions/{code}", json={"ended": True}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    frames, _ = drawn()
+    assert json.loads(parse(frames.state or b"")[1])["ended"] is True
+    assert same(frames)
+    assert "data-ended" in frames.results["en"].decode()
 
 
 def test_unknown_session_stream_is_a_404(live_client: TestClient) -> None:

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -33,7 +34,7 @@ from app.models import (
 )
 from app.vote_writer import NotConfirmed, VoteWriter, WriterClosed, _Pending
 from app.voting import Ballot, validate_vote
-from tests.conftest import new_session, phase_action
+from tests.conftest import new_session, on_postgres, phase_action
 from tests.test_audience import HX, error_text, soup_of, visit
 
 
@@ -551,3 +552,31 @@ def test_a_phone_whose_vote_is_not_confirmed_in_time_is_told_to_send_it_again(
         assert error_text(soup_of(plain.text)) == "你的答案未能及时确认，请再次提交。"
     finally:
         release.set()
+
+
+def test_a_batch_of_choices_is_one_round_trip_on_postgresql(
+    app: FastAPI, writer: VoteWriter, code: str, tmp_path: Path
+) -> None:
+    """On PostgreSQL a batch without open text is one statement, sent in autocommit: no BEGIN
+    and COMMIT each waiting for the server (the writer waited on them most of a batch); the
+    connection is back in transactions afterwards, for a batch of several statements."""
+    if not on_postgres():
+        pytest.skip("PostgreSQL's round trips (SQLite runs in the process)")
+    from psycopg.pq import Trace
+
+    asyncio.run(writer.submit(code, "phone-1", ON_TIME))  # the writer's connection is up
+    assert writer._connection is not None
+    driver = writer._connection.connection.driver_connection
+    trace = tmp_path / "trace.txt"
+    with trace.open("w") as out:
+        driver.pgconn.trace(out.fileno())
+        driver.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            asyncio.run(writer.submit(code, "phone-2", ON_TIME))
+        finally:
+            driver.pgconn.untrace()
+    sent = [line for line in trace.read_text().splitlines() if line.startswith("F")]
+    assert sum(1 for line in sent if "\tSync" in line or "\tQuery" in line) == 1, sent
+    assert not any("BEGIN" in line or "COMMIT" in line for line in sent)
+    assert driver.autocommit is False
+    assert stored_tokens(app) == {"belief": ["phone-1", "phone-2"]}

@@ -61,9 +61,13 @@ def info_from_view(view: SessionPhaseView) -> PhaseInfo:
     )
 
 
-def phase_results(db: Session, poll: PollSession) -> list[PhaseResult]:
-    """Every phase of the session in talk order, with its counts (one query for all phases)."""
-    views = session_phases(db, poll)
+def phase_results(
+    db: Session, poll: PollSession, views: Sequence[SessionPhaseView] | None = None
+) -> list[PhaseResult]:
+    """Every phase of the session in talk order, with its counts (one query for all phases);
+    ``views``: the session's phases when the caller holds them (the live updates' cache)."""
+    if views is None:
+        views = session_phases(db, poll)
     counts: dict[tuple[int, int | None], int] = {}
     tallies = (
         select(SessionTotal.phase_id, SessionTotal.option_id, SessionTotal.count).where(

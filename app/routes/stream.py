@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -33,6 +33,7 @@ from starlette.types import Message, Receive, Scope, Send
 from app import audience, i18n, sessions
 from app.deps import BroadcasterDep, LimitsDep, SessionCacheDep, SettingsDep, participant_token
 from app.live import Broadcaster, Frames, RenderRequest, encode_event
+from app.models import PhaseStatePublic
 from app.results import phase_results
 from app.routes.docs import errors
 from app.security import HANDOFF, is_presenter
@@ -67,23 +68,35 @@ class LiveRenderer:
         """The phones' gap and movement, kept between ticks while their answers stay put."""
 
     def __call__(self, request: RenderRequest) -> Frames:
+        """The fragments asked for. What a phase change sets (the session's row, its phases
+        and their states) comes from the session cache, read once per change in this process:
+        a snapshot or a live tick reads only the answers' counts, and nothing at all while no
+        phase is revealed and no presenter or view asks for counts (the phones' results then
+        show no answer)."""
         frames = Frames()
         content = self.cache.content(request.code)
+        now = self.cache.phases(content)
         frames.timed = any(p.closes_at is not None for p in self.cache.state(content).open)
         if request.panel_langs:
             self._panels(request, frames)
-        version = self.cache.versions(request.code)[0]  # before anything is read
+        poll = now.poll
+        if request.state:
+            phases = sessions.phase_states(now.views)
+            frames.state = encode_event("state", state_data(poll.code, poll.ended, phases))
+        if not (request.results_langs or request.counts_langs or request.room_langs):
+            return frames
+        revealed = self.templates.get_template("partials/_revealed.html")
+        if not (now.revealed or request.counts_langs or request.room_langs):
+            room = audience.room_results([], ended=poll.ended)
+            for lang in sorted(request.results_langs):
+                frames.results[lang] = encode_event(
+                    "results", revealed.render(room=room, lang=lang)
+                )
+            return frames
         with Session(self.engine) as db:
-            poll = sessions.get_session(db, request.code)
-            if request.state:
-                public = sessions.session_public(db, poll)
-                frames.state = encode_event("state", state_json(public))
-            if not (request.results_langs or request.counts_langs or request.room_langs):
-                return frames
-            results = phase_results(db, poll)
+            results = phase_results(db, poll, now.views)
             if request.results_langs:
-                room = audience.load_room_results(db, poll, results, self.key_figures, version)
-                revealed = self.templates.get_template("partials/_revealed.html")
+                room = audience.load_room_results(db, poll, results, self.key_figures, now.version)
                 for lang in sorted(request.results_langs):
                     frames.results[lang] = encode_event(
                         "results", revealed.render(room=room, lang=lang)
@@ -121,12 +134,17 @@ class LiveRenderer:
 
 
 def state_json(public: Any) -> str:
+    """The ``state`` event's data for a ``SessionPublic`` (``state_data``)."""
+    return state_data(public.code, public.ended, public.phases)
+
+
+def state_data(code: str, ended: bool, phases: Sequence[PhaseStatePublic]) -> str:
     """The ``state`` event's data: ``{"code", "ended", "phases": [{"id", "kind", "state",
     "revealed", "closes_at"}]}``."""
     return json.dumps(
         {
-            "code": public.code,
-            "ended": public.ended,
+            "code": code,
+            "ended": ended,
             "phases": [
                 {
                     "id": phase.id,
@@ -135,7 +153,7 @@ def state_json(public: Any) -> str:
                     "revealed": phase.revealed,
                     "closes_at": _utc_iso(phase.closes_at),
                 }
-                for phase in public.phases
+                for phase in phases
             ],
         },
         ensure_ascii=False,
