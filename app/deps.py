@@ -9,11 +9,12 @@ thread pool, a hop per request that a room of phones would pay thousands of time
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, HTTPException, Query, Request, Response
@@ -63,7 +64,7 @@ async def _sessions(request: Request) -> SessionCache:
     return request.app.state.sessions
 
 
-async def _shared_pages(request: Request) -> SharedPages:
+async def _shared_pages(request: Request) -> SharedPages[bytes]:
     return request.app.state.shared_pages
 
 
@@ -95,8 +96,9 @@ class PhonePath:
     sessions: SessionCache
     engine: Engine
     templates: Jinja2Templates
-    pages: SharedPages
-    panels: SharedPages
+    pages: SharedPages[bytes]
+    """The join page of phones without answers, encoded, by session, language and site."""
+    panels: SharedPages[str]
     """The vote form's answers, kept by what they show (``app.routes.pages``)."""
     limits: Limits
     writer: VoteWriter
@@ -121,7 +123,7 @@ TemplatesDep = Annotated[Jinja2Templates, Depends(_templates)]
 BroadcasterDep = Annotated[Broadcaster, Depends(_broadcaster)]
 PublisherDep = Annotated[Publisher, Depends(_publisher)]
 SessionCacheDep = Annotated[SessionCache, Depends(_sessions)]
-SharedPagesDep = Annotated["SharedPages", Depends(_shared_pages)]
+SharedPagesDep = Annotated["SharedPages[bytes]", Depends(_shared_pages)]
 LimitsDep = Annotated[Limits, Depends(_limits)]
 VoteIntakeDep = Annotated[VoteIntake, Depends(_vote_intake)]
 
@@ -135,10 +137,28 @@ def choose_language(
     """The interface language: an explicit ``lang`` (query or form) first, then the ``bg_lang``
     cookie (the language switch), then ``default`` (a session's pages: the session's language),
     then the browser's Accept-Language, then English."""
-    chosen = explicit if i18n.supported(explicit) else request.cookies.get(i18n.LANG_COOKIE)
+    cookie = request.cookies.get(i18n.LANG_COOKIE)
+    accept = request.headers.get("accept-language")
+    if len(accept or "") + len(explicit or "") + len(cookie or "") > _LANGUAGE_KEPT_LENGTH:
+        return _pick_language(explicit, cookie, default, accept)
+    return _kept_language(explicit, cookie, default, accept)
+
+
+_LANGUAGE_KEPT_LENGTH = 256
+"""What a browser sends is a few dozen characters: longer requests are answered, not kept."""
+
+
+def _pick_language(
+    explicit: str | None, cookie: str | None, default: str | None, accept: str | None
+) -> str:
+    chosen = explicit if i18n.supported(explicit) else cookie
     if not i18n.supported(chosen) and i18n.supported(default):
         return i18n.supported(default) or i18n.DEFAULT_LANGUAGE
-    return i18n.negotiate(request.headers.get("accept-language"), chosen)
+    return i18n.negotiate(accept, chosen)
+
+
+_kept_language = functools.lru_cache(maxsize=1024)(_pick_language)
+"""The answer for what a room's phones send, kept: the same few headers thousands of times."""
 
 
 async def _language(
@@ -201,6 +221,31 @@ def render(
     return response
 
 
+NO_STORE_RAW = tuple((name.lower().encode(), value.encode()) for name, value in NO_STORE.items())
+HTML_TYPE = (b"content-type", b"text/html; charset=utf-8")
+
+
+class PageResponse(Response):
+    """An HTML answer whose body is bytes already, with its headers as bytes: what a room's
+    phones are sent by the thousand (a page drawn once for all of them is encoded once).
+    Starlette's ``Response`` encodes its content and builds its headers anew for every
+    answer. Never stored by a browser or a proxy (``NO_STORE``) unless ``headers`` say
+    otherwise; more headers (a cookie) may be added to ``raw_headers`` afterwards."""
+
+    media_type = "text/html"
+
+    def __init__(
+        self,
+        body: bytes,
+        status_code: int = 200,
+        headers: tuple[tuple[bytes, bytes], ...] = NO_STORE_RAW,
+    ) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.background = None
+        self.raw_headers = [(b"content-length", b"%d" % len(body)), HTML_TYPE, *headers]
+
+
 def is_https(request: Request) -> bool:
     """Whether the browser reached us over HTTPS (directly, or as a trusted proxy says)."""
     return request.scope.get("scheme") == "https"
@@ -234,13 +279,16 @@ def set_participant_cookie(request: Request, response: Response, code: str, toke
 # --------------------------------------------------------------------------- shared pages
 
 
+Page = TypeVar("Page", str, bytes)
+
+
 @dataclass(frozen=True)
-class _Drawn:
+class _Drawn(Generic[Page]):
     stamp: Hashable
-    html: str
+    html: Page
 
 
-class SharedPages:
+class SharedPages(Generic[Page]):
     """Pages drawn once for many browsers: one per key (say a session, a language and the site's
     address), kept while its stamp (what it was drawn from) stays the same, and served as
     drawn: a page holds nothing of one browser's own. At most ``size`` pages are kept, the
@@ -248,17 +296,17 @@ class SharedPages:
     grow this without bound)."""
 
     def __init__(self, size: int = 256) -> None:
-        self._pages: OrderedDict[Hashable, _Drawn] = OrderedDict()
+        self._pages: OrderedDict[Hashable, _Drawn[Page]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
         self.draws = 0
         """How many pages were drawn (for tests)."""
 
-    def get(self, key: Hashable, stamp: Hashable) -> str | None:
+    def get(self, key: Hashable, stamp: Hashable) -> Page | None:
         drawn = self._pages.get(key)
         return drawn.html if drawn is not None and drawn.stamp == stamp else None
 
-    def keep(self, key: Hashable, stamp: Hashable, html: str) -> None:
+    def keep(self, key: Hashable, stamp: Hashable, html: Page) -> None:
         """Keep a page drawn elsewhere (on the event loop: nothing waits here for a drawing)."""
         with self._lock:
             self._pages[key] = _Drawn(stamp, html)
@@ -266,7 +314,7 @@ class SharedPages:
             while len(self._pages) > self._size:
                 self._pages.popitem(last=False)
 
-    def draw(self, key: Hashable, stamp: Hashable, make: Callable[[], str]) -> str:
+    def draw(self, key: Hashable, stamp: Hashable, make: Callable[[], Page]) -> Page:
         """The page for ``key`` and ``stamp``, drawn by ``make()`` unless it already was (call
         it in a worker thread: browsers that arrive together wait for one drawing)."""
         with self._lock:
