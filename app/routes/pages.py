@@ -37,6 +37,7 @@ from app import audience, i18n, sessions
 from app.audience import Answer, AudienceView
 from app.deps import (
     NO_STORE,
+    NO_STORE_RAW,
     PageResponse,
     SessionCacheDep,
     choose_language,
@@ -396,18 +397,23 @@ async def audience_vote(request: Request) -> Response:
         drawn = kept[1] if kept is not None else answers
         view = audience.build_view(content, state, drawn, language, wanted=wanted)
         message = _refusal_text(language, refusal.code, view, wanted) if refusal else ""
-        panel = templates.get_template(PANEL).render(
-            request=request, lang=language, view=view, error=message
+        panel = (
+            templates.get_template(PANEL)
+            .render(request=request, lang=language, view=view, error=message)
+            .encode()
         )
         if kept is not None:
             path.panels.keep(kept[0], state, panel)
     if kept is not None and kept[2]:
-        panel = _own_texts(panel, kept[2])
-    status_code = refusal.status if refusal is not None else 200
-    headers = NO_STORE if wait is None else {**NO_STORE, "Retry-After": str(wait)}
+        panel = _own_texts(panel.decode(), kept[2]).encode()
+    if refusal is None:
+        return PageResponse(panel)
+    headers = [*NO_STORE_RAW]
+    if wait is not None:
+        headers.append((b"retry-after", str(wait).encode()))
     if isinstance(refusal, TooManyRequests):  # the page's script says why it sends it again
-        headers = {**headers, "X-Refusal": refusal.code}
-    return HTMLResponse(panel, status_code, headers=headers)
+        headers.append((b"x-refusal", refusal.code.encode()))
+    return PageResponse(panel, refusal.status, tuple(headers))
 
 
 phone_routes: list[BaseRoute] = [
