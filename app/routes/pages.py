@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,7 +32,7 @@ from markupsafe import escape
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.routing import BaseRoute, Route
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 from app import audience, i18n, sessions
 from app.audience import Answer, AudienceView
@@ -416,10 +417,23 @@ async def audience_vote(request: Request) -> Response:
     return PageResponse(panel, refusal.status, tuple(headers))
 
 
+class _Endpoint:
+    """A route's function as the route's ASGI app: Starlette's own wrapper handles the app's
+    exceptions a second time on the way (``ExceptionMiddleware`` handles them all, with the
+    same handlers), at the cost of a layer of closures on every request."""
+
+    def __init__(self, function: Callable[[Request], Awaitable[Response]]) -> None:
+        self.function = function
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.function(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
 phone_routes: list[BaseRoute] = [
-    Route("/j/{code}", audience_page, methods=["GET"], include_in_schema=False),
-    Route("/j/{code}/vote", audience_vote, methods=["POST"], include_in_schema=False),
-    Route("/j/{code}/panel", audience_panel, methods=["GET"], include_in_schema=False),
+    Route("/j/{code}", _Endpoint(audience_page), methods=["GET"], include_in_schema=False),
+    Route("/j/{code}/vote", _Endpoint(audience_vote), methods=["POST"], include_in_schema=False),
+    Route("/j/{code}/panel", _Endpoint(audience_panel), methods=["GET"], include_in_schema=False),
 ]
 """The routes a room sends by the thousand (the join page, the vote form, the panel): plain
 Starlette routes that the app tries before every other (``app.main``). Inside an included
