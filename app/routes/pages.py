@@ -18,6 +18,7 @@ its first answer (link previews and prefetchers never count as "joined").
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -144,7 +145,12 @@ def _phone_language(request: Request, lang: str | None, content: SessionContent 
     """A session page's language: the phone's own choice first, else the session's, kept to the
     talk's languages (an English talk is English on every phone, buttons and all)."""
     language = choose_language(request, lang, content.language if content else None)
-    return audience.phone_language(content.languages, language) if content else language
+    return _talk_language(content.languages, language) if content else language
+
+
+_talk_language = functools.lru_cache(maxsize=256)(audience.phone_language)
+"""The interface language a talk offers a phone asking for a language, kept (by the talk's
+languages and the language asked for: a handful of pairs)."""
 
 
 def _page_context(lang: str, view: AudienceView, error: str = "") -> dict[str, Any]:
