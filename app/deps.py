@@ -9,12 +9,13 @@ thread pool, a hop per request that a room of phones would pay thousands of time
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Annotated, Any
-from urllib.parse import parse_qsl
+from typing import Annotated, Any, Generic, TypeVar
+from urllib.parse import unquote_plus
 
 from fastapi import Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
@@ -63,7 +64,7 @@ async def _sessions(request: Request) -> SessionCache:
     return request.app.state.sessions
 
 
-async def _shared_pages(request: Request) -> SharedPages:
+async def _shared_pages(request: Request) -> SharedPages[bytes]:
     return request.app.state.shared_pages
 
 
@@ -85,7 +86,7 @@ async def _vote_intake(request: Request) -> VoteIntake:
     return VoteIntake(state.vote_writer, state.limits)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PhonePath:
     """What the phone's busiest routes (the join page, its panel, the vote form) take from the
     app, in one read. Those routes are plain Starlette routes taking only the request: FastAPI's
@@ -95,9 +96,10 @@ class PhonePath:
     sessions: SessionCache
     engine: Engine
     templates: Jinja2Templates
-    pages: SharedPages
-    panels: SharedPages
-    """The vote form's answers, kept by what they show (``app.routes.pages``)."""
+    pages: SharedPages[bytes]
+    """The join page of phones without answers, encoded, by session, language and site."""
+    panels: SharedPages[bytes]
+    """The vote form's answers, encoded, kept by what they show (``app.routes.pages``)."""
     limits: Limits
     writer: VoteWriter
 
@@ -121,7 +123,7 @@ TemplatesDep = Annotated[Jinja2Templates, Depends(_templates)]
 BroadcasterDep = Annotated[Broadcaster, Depends(_broadcaster)]
 PublisherDep = Annotated[Publisher, Depends(_publisher)]
 SessionCacheDep = Annotated[SessionCache, Depends(_sessions)]
-SharedPagesDep = Annotated["SharedPages", Depends(_shared_pages)]
+SharedPagesDep = Annotated["SharedPages[bytes]", Depends(_shared_pages)]
 LimitsDep = Annotated[Limits, Depends(_limits)]
 VoteIntakeDep = Annotated[VoteIntake, Depends(_vote_intake)]
 
@@ -135,10 +137,28 @@ def choose_language(
     """The interface language: an explicit ``lang`` (query or form) first, then the ``bg_lang``
     cookie (the language switch), then ``default`` (a session's pages: the session's language),
     then the browser's Accept-Language, then English."""
-    chosen = explicit if i18n.supported(explicit) else request.cookies.get(i18n.LANG_COOKIE)
+    cookie = request.cookies.get(i18n.LANG_COOKIE)
+    accept = request.headers.get("accept-language")
+    if len(accept or "") + len(explicit or "") + len(cookie or "") > _LANGUAGE_KEPT_LENGTH:
+        return _pick_language(explicit, cookie, default, accept)
+    return _kept_language(explicit, cookie, default, accept)
+
+
+_LANGUAGE_KEPT_LENGTH = 256
+"""What a browser sends is a few dozen characters: longer requests are answered, not kept."""
+
+
+def _pick_language(
+    explicit: str | None, cookie: str | None, default: str | None, accept: str | None
+) -> str:
+    chosen = explicit if i18n.supported(explicit) else cookie
     if not i18n.supported(chosen) and i18n.supported(default):
         return i18n.supported(default) or i18n.DEFAULT_LANGUAGE
-    return i18n.negotiate(request.headers.get("accept-language"), chosen)
+    return i18n.negotiate(accept, chosen)
+
+
+_kept_language = functools.lru_cache(maxsize=1024)(_pick_language)
+"""The answer for what a room's phones send, kept: the same few headers thousands of times."""
 
 
 async def _language(
@@ -169,15 +189,43 @@ async def form_fields(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     try:
         if content_type == "application/x-www-form-urlencoded":
-            body = (await request.body()).decode("utf-8", "replace")
-            fields: dict[str, str] = {}
-            for name, value in parse_qsl(body, keep_blank_values=True):
-                fields.setdefault(name, value)
-            return fields
+            return urlencoded_fields((await _body(request)).decode("utf-8", "replace"))
         form = await request.form(max_files=0)  # a malformed body is Starlette's clear 400
     except ClientDisconnect:  # the body was cut short: nobody is left to answer
         raise HTTPException(400, "the request body was cut short") from None
     return {name: value for name, value in form.items() if isinstance(value, str)}
+
+
+async def _body(request: Request) -> bytes:
+    """The request's body, read from its messages as ``Request.body`` reads them, without the
+    async generator and context manager it goes through (a few µs of a form vote). Only for
+    a body nothing has read yet: ``form_fields`` is the first reader of its routes' bodies."""
+    chunks: list[bytes] = []
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect
+
+
+def urlencoded_fields(body: str) -> dict[str, str]:
+    """The first value of each field of an urlencoded form, as ``parse_qsl(body,
+    keep_blank_values=True)`` reads them: a vote's few short fields need no percent-decoding
+    as a rule, and the general parser decoded each name and value anyway (a twentieth of a
+    form vote)."""
+    fields: dict[str, str] = {}
+    for part in body.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        if name not in fields:
+            fields[name] = unquote_plus(value) if "%" in value or "+" in value else value
+    return fields
 
 
 # --------------------------------------------------------------------------- rendering
@@ -199,6 +247,31 @@ def render(
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers.update(NO_STORE if headers is None else headers)
     return response
+
+
+NO_STORE_RAW = tuple((name.lower().encode(), value.encode()) for name, value in NO_STORE.items())
+HTML_TYPE = (b"content-type", b"text/html; charset=utf-8")
+
+
+class PageResponse(Response):
+    """An HTML answer whose body is bytes already, with its headers as bytes: what a room's
+    phones are sent by the thousand (a page drawn once for all of them is encoded once).
+    Starlette's ``Response`` encodes its content and builds its headers anew for every
+    answer. Never stored by a browser or a proxy (``NO_STORE``) unless ``headers`` say
+    otherwise; more headers (a cookie) may be added to ``raw_headers`` afterwards."""
+
+    media_type = "text/html"
+
+    def __init__(
+        self,
+        body: bytes,
+        status_code: int = 200,
+        headers: tuple[tuple[bytes, bytes], ...] = NO_STORE_RAW,
+    ) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.background = None
+        self.raw_headers = [(b"content-length", b"%d" % len(body)), HTML_TYPE, *headers]
 
 
 def is_https(request: Request) -> bool:
@@ -234,13 +307,16 @@ def set_participant_cookie(request: Request, response: Response, code: str, toke
 # --------------------------------------------------------------------------- shared pages
 
 
+Page = TypeVar("Page", str, bytes)
+
+
 @dataclass(frozen=True)
-class _Drawn:
+class _Drawn(Generic[Page]):
     stamp: Hashable
-    html: str
+    html: Page
 
 
-class SharedPages:
+class SharedPages(Generic[Page]):
     """Pages drawn once for many browsers: one per key (say a session, a language and the site's
     address), kept while its stamp (what it was drawn from) stays the same, and served as
     drawn: a page holds nothing of one browser's own. At most ``size`` pages are kept, the
@@ -248,17 +324,17 @@ class SharedPages:
     grow this without bound)."""
 
     def __init__(self, size: int = 256) -> None:
-        self._pages: OrderedDict[Hashable, _Drawn] = OrderedDict()
+        self._pages: OrderedDict[Hashable, _Drawn[Page]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
         self.draws = 0
         """How many pages were drawn (for tests)."""
 
-    def get(self, key: Hashable, stamp: Hashable) -> str | None:
+    def get(self, key: Hashable, stamp: Hashable) -> Page | None:
         drawn = self._pages.get(key)
         return drawn.html if drawn is not None and drawn.stamp == stamp else None
 
-    def keep(self, key: Hashable, stamp: Hashable, html: str) -> None:
+    def keep(self, key: Hashable, stamp: Hashable, html: Page) -> None:
         """Keep a page drawn elsewhere (on the event loop: nothing waits here for a drawing)."""
         with self._lock:
             self._pages[key] = _Drawn(stamp, html)
@@ -266,7 +342,7 @@ class SharedPages:
             while len(self._pages) > self._size:
                 self._pages.popitem(last=False)
 
-    def draw(self, key: Hashable, stamp: Hashable, make: Callable[[], str]) -> str:
+    def draw(self, key: Hashable, stamp: Hashable, make: Callable[[], Page]) -> Page:
         """The page for ``key`` and ``stamp``, drawn by ``make()`` unless it already was (call
         it in a worker thread: browsers that arrive together wait for one drawing)."""
         with self._lock:

@@ -180,6 +180,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     # The JSON API first: a room's votes are matched against the fewest routes.
     # The phones' routes first: a request is matched against the routes in order, and the
     # join page, the vote form and the event stream are what a room sends thousands of.
+    app.router.routes[:0] = pages.phone_routes  # ahead of /openapi.json and /static too
     app.include_router(pages.router)
     app.include_router(stream.router)
     app.include_router(api.router)

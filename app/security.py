@@ -15,9 +15,11 @@ import base64
 import functools
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Protocol
 from urllib.parse import urlsplit
@@ -25,9 +27,9 @@ from urllib.parse import urlsplit
 from fastapi import Depends, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse, JSONResponse
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeSerializer
+from itsdangerous.encoding import base64_encode
 from sqlalchemy import Engine
 from sqlmodel import Session, col, delete
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.limits import (
@@ -112,8 +114,25 @@ def _remember(key: tuple[str, str, str], token: str | None) -> None:
         _verified[key] = token
 
 
+@functools.lru_cache(maxsize=1024)
+def _participant_mac(secret_key: str, code: str) -> hmac.HMAC:
+    """The HMAC of one session's participant cookies, with the key itsdangerous derives for
+    them (its own ``derive_key``): copied for each new cookie, kept like the serializer."""
+    key = _participant_serializer(secret_key, code).make_signer().derive_key()
+    return hmac.new(key, digestmod=hashlib.sha1)
+
+
 def sign_participant(secret_key: str, code: str, token: str) -> str:
-    value = str(_participant_serializer(secret_key, code).dumps(token))
+    """A session's participant cookie value for ``token``: its JSON in URL-safe base64, a dot,
+    and the HMAC-SHA1 of that under the serializer's key, as ``URLSafeSerializer.dumps``
+    writes it (and ``read_participant`` reads it with itsdangerous). Built here, because
+    itsdangerous builds a signer, derives its key and tries zlib on the payload for every
+    value: a third of a new phone's join page. (``dumps`` would compress a payload that
+    shrinks by more than a byte; no random token does, and ``loads`` reads both forms.)"""
+    payload = base64_encode(json.dumps(token, ensure_ascii=False))
+    mac = _participant_mac(secret_key, code).copy()
+    mac.update(payload)
+    value = (payload + b"." + base64_encode(mac.digest())).decode("ascii")
     _remember((secret_key, code, value), token)  # the phone's first vote sends it back
     return value
 
@@ -319,7 +338,10 @@ def origin_of(url: str) -> str | None:
 
 
 def forgery_refusal(
-    method: str, headers: Headers, own_origin: str | None, trusted: frozenset[str] = frozenset()
+    method: str,
+    headers: Mapping[str, str],
+    own_origin: str | None,
+    trusted: frozenset[str] = frozenset(),
 ) -> str | None:
     """Why a request must be refused as one another page may have sent with this browser's
     cookies, or None to let it through.
@@ -532,10 +554,23 @@ class RequestGuard:
             await handoff[0](scope, receive, send)
 
     def _forgery(self, scope: Scope, method: str) -> str | None:
-        headers = Headers(scope=scope)
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:  # one pass for the few it reads, the first of each
+            if name in _FORGERY_HEADERS and (key := name.decode("latin-1")) not in headers:
+                headers[key] = value.decode("latin-1")
         host = headers.get("host", "")
-        own = origin_of(f"{scope.get('scheme', 'http')}://{host}") if host else None
+        own = _own_origin(scope.get("scheme", "http"), host) if host else None
         return forgery_refusal(method, headers, own, self.trusted)
+
+
+_FORGERY_HEADERS = frozenset({b"host", b"authorization", b"cookie", b"sec-fetch-site", b"origin"})
+"""What ``forgery_refusal`` reads of a request (ASGI gives header names in lower case)."""
+
+
+@functools.lru_cache(maxsize=256)
+def _own_origin(scheme: str, host: str) -> str | None:
+    """The origin a request reached, by its scheme and Host (kept: a room sends one Host)."""
+    return origin_of(f"{scheme}://{host}")
 
 
 _FINISHED_STACKS = (

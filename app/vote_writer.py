@@ -158,15 +158,20 @@ class VoteWriter:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="vote-writer", daemon=True)
                 self._thread.start()
-        # If the client leaves (or the wait times out), this future is cancelled; the vote is
-        # written all the same.
-        waiting = asyncio.timeout(self._answer_timeout)
+        # If the client leaves, this future is cancelled; the vote is written all the same. A
+        # timer settles it with NotConfirmed if the writer has not in time (one timer handle:
+        # asyncio.timeout's task bookkeeping was a visible share of a vote).
+        timer = loop.call_later(self._answer_timeout, self._not_confirmed, pending.future)
         try:
-            async with waiting:
-                return await pending.future
-        except TimeoutError:
-            if not waiting.expired():
-                raise
+            return await pending.future
+        finally:
+            timer.cancel()
+
+    def _not_confirmed(self, future: asyncio.Future[VoteOut]) -> None:
+        """A vote's answer did not come in time: it is answered 503 (the writer's later answer,
+        if any, finds its future settled and is dropped)."""
+        if future.done():
+            return
         self.unanswered += 1
         thread = self._thread
         log.warning(
@@ -177,7 +182,7 @@ class VoteWriter:
             self._queue.qsize(),
             self.batches,
         )
-        raise NotConfirmed("the vote could not be confirmed in time; send it again")
+        future.set_exception(NotConfirmed("the vote could not be confirmed in time; send it again"))
 
     async def session(self, code: str) -> SessionContent:
         """The session's phases and options (raises NotFound for an unknown code)."""

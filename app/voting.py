@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Connection, DateTime, Dialect, bindparam, text
+from sqlalchemy.engine.interfaces import DBAPIModule
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 from sqlmodel import Session, col, select
 
@@ -35,7 +37,6 @@ from app.models import (
     SessionPhase,
     VoteIn,
     VoteOut,
-    new_public_id,
     new_public_ids,
     utcnow,
 )
@@ -206,7 +207,7 @@ def write_ballots(connection: Connection, ballots: list[Ballot]) -> list[VoteOut
     if connection.dialect.name == "postgresql":
         participants = _write_ballots_postgres(connection, ballots, now, answered)
     else:
-        participants = [_write_ballot(connection, b, now, answered) for b in ballots]
+        participants = _write_ballots_sqlite(connection, ballots, now, answered)
     return [
         _refusal(connection, ballot)
         if public_id is None
@@ -240,45 +241,96 @@ def _sqlite_binds(dialect: Dialect) -> tuple[_Bind, _Bind]:
     return processor(DateTime(timezone=True)), processor(JSON())
 
 
-def _write_ballot(
-    connection: Connection, ballot: Ballot, now: datetime, answered: datetime
-) -> str | None:
-    """One ballot, two statements (SQLite: in-process, a statement is cheap). The participant's
-    public id, or None when the vote was refused.
-
-    The statements are sent as written, with their values stored as SQLAlchemy stores them
-    (``_sqlite_binds``): compiling and binding a ``text()`` statement cost more than SQLite's
-    own work, about 35 µs a statement against 19 (the writer's share of a vote)."""
+def _write_ballots_sqlite(
+    connection: Connection, ballots: list[Ballot], now: datetime, answered: datetime
+) -> list[str | None]:
+    """The batch, two statements a ballot (three with a text) on one driver cursor: each
+    ballot's participant public id, or None when its vote was refused. SQLite is in-process, so
+    a statement is cheap and what surrounds it is not: the statements go to the driver as they
+    are written, their values stored as SQLAlchemy stores them (``_sqlite_binds``), in the
+    caller's transaction. Through ``exec_driver_sql`` (its execution context and result for
+    each statement) a ballot cost the writer about 70 µs in batches of 8; on the cursor, 28. A
+    driver error comes out as SQLAlchemy's, as from ``exec_driver_sql`` (``_driver_error``),
+    and listeners of ``before_cursor_execute`` hear each statement (what they return is not
+    used)."""
     moment, as_json = _sqlite_binds(connection.dialect)
-    stored_at = moment(answered)
-    params = {"session_id": ballot.session.id, "phase_id": ballot.phase.id}
-    participant = connection.exec_driver_sql(
-        _PARTICIPANT_IF_OPEN,
-        {
-            **params,
-            "token": ballot.token,
-            "public_id": new_public_id(),
-            "now": moment(now),
-            "answered": stored_at,
-        },
-    ).first()
-    if participant is None:
-        return None
-    connection.exec_driver_sql(
-        _UPSERT_RESPONSE,
-        {
-            **params,
-            "participant_id": participant.id,
-            "option_id": ballot.option_id,
-            "value": ballot.value,
-            "payload": as_json(ballot.payload),
-            "answered": stored_at,
-        },
+    stored_at, checked_at = moment(answered), moment(now)
+    public_ids = new_public_ids(len(ballots))
+    cursor = connection.connection.cursor()
+    heard = connection.dispatch.before_cursor_execute  # listeners (tracing, tests) still hear
+    found: list[str | None] = []
+    sent: tuple[str, dict[str, Any]] = ("", {})
+
+    def execute(statement: str, params: dict[str, Any]) -> Any:
+        nonlocal sent
+        sent = (statement, params)
+        if heard:
+            heard(connection, cursor, statement, params, None, False)
+        return cursor.execute(statement, params)
+
+    try:
+        for ballot, public_id in zip(ballots, public_ids, strict=True):
+            session_id, phase_id = ballot.session.id, ballot.phase.id
+            participant = execute(
+                _PARTICIPANT_IF_OPEN,
+                {
+                    "session_id": session_id,
+                    "phase_id": phase_id,
+                    "token": ballot.token,
+                    "public_id": public_id,
+                    "now": checked_at,
+                    "answered": stored_at,
+                },
+            ).fetchone()
+            if participant is None:
+                found.append(None)
+                continue
+            participant_id, stored_public_id = participant
+            execute(
+                _UPSERT_RESPONSE,
+                {
+                    "session_id": session_id,
+                    "phase_id": phase_id,
+                    "participant_id": participant_id,
+                    "option_id": ballot.option_id,
+                    "value": ballot.value,
+                    "payload": as_json(ballot.payload),
+                    "answered": stored_at,
+                },
+            )
+            if ballot.text is not None:
+                text_params = _text_params(ballot, participant_id, answered)
+                execute(_UPSERT_TEXT_SQL, {**text_params, "answered": stored_at})
+            found.append(str(stored_public_id))
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise _driver_error(connection, cursor, exc, *sent) from exc
+    finally:
+        cursor.close()
+    return found
+
+
+def _driver_error(
+    connection: Connection,
+    cursor: Any,
+    exc: DBAPIModule.Error,
+    statement: str,
+    params: dict[str, Any],
+) -> Exception:
+    """A driver's error as SQLAlchemy raises it from a statement (``IntegrityError``,
+    ``OperationalError``, ...), the connection invalidated when the error says it is gone."""
+    dialect = connection.dialect
+    lost = dialect.is_disconnect(exc, connection.connection, cursor)
+    error = DBAPIError.instance(
+        statement,
+        params,
+        exc,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=lost,
+        dialect=dialect,
     )
-    if ballot.text is not None:
-        text_params = _text_params(ballot, participant.id, answered)
-        connection.exec_driver_sql(_UPSERT_TEXT_SQL, {**text_params, "answered": stored_at})
-    return str(participant.public_id)
+    if lost:
+        connection.invalidate(error)
+    return error
 
 
 def _text_params(ballot: Ballot, participant_id: int, answered: datetime) -> dict[str, Any]:
