@@ -308,9 +308,16 @@ VISIBLE_CHART = ".stage--revealed svg.chart:visible"
 def can_join(page: Any, code: str, height: int) -> None:
     """While voting is open the room can still join: the QR code beside the chart (30% of the
     height or more), or, where the chart needs the slide, the address and code above it."""
-    qr = page.locator(".stage--revealed .qr-block__code svg")
-    if qr.is_visible():
-        assert qr.bounding_box()["height"] >= 0.3 * height
+    # read in one step: the stream's snapshot may swap the slide in between two reads
+    qr_height = page.evaluate(
+        """() => {
+            const qr = document.querySelector(".stage--revealed .qr-block__code svg");
+            const box = qr && qr.getBoundingClientRect();
+            return box && box.height > 0 && qr.checkVisibility() ? box.height : null;
+        }"""
+    )
+    if qr_height is not None:
+        assert qr_height >= 0.3 * height
     else:
         join = page.locator(".stage--revealed .reveal__join")
         assert join.is_visible() and join.inner_text().endswith(f" {code}")  # "code", "代码"
