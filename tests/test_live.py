@@ -4,7 +4,10 @@ database: snapshot first, coalescing, per-language renders, slow clients, shutdo
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import threading
+import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -18,6 +21,7 @@ from app.live import (
     SessionChanged,
     Subscriber,
     backend_for_url,
+    broadcaster,
     encode_event,
 )
 from app.main import worker_count
@@ -381,3 +385,59 @@ def test_a_quiet_stream_sends_a_ping_event_then_the_update() -> None:
         return received
 
     assert asyncio.run(scenario()) == [b"event: ping\ndata:\n\n", b"event: state\ndata: {}\n\n"]
+
+
+def _passes_of_a_fan_out(streams: int, write_cost: float = 0.0) -> list[int]:
+    """A room of ``streams`` phones whose question opens; each stream counts itself when it
+    gets the frame (after ``write_cost`` seconds of CPU, its write), and a task standing for
+    the votes sent at that moment notes the count each time the loop lets it run: the sizes of
+    the passes the room was woken in."""
+
+    async def scenario() -> list[int]:
+        db = FakeDatabase()
+        hub = Broadcaster("memory://", db.render, tick=0.001)
+        await hub.start()
+        got = 0
+        seen: list[int] = []
+
+        async def phone(subscriber: Subscriber) -> None:
+            nonlocal got
+            await subscriber.queue.get()
+            written = time.thread_time() + write_cost
+            while time.thread_time() < written:
+                pass
+            got += 1
+
+        async with contextlib.AsyncExitStack() as stack:
+            subscribers = [
+                await stack.enter_async_context(hub.subscribe("ABC234", "en"))
+                for _ in range(streams)
+            ]
+            phones = [asyncio.create_task(phone(s)) for s in subscribers]
+            hub.publish(changed(phases=True))
+            while got < streams:
+                if got not in seen:
+                    seen.append(got)
+                await asyncio.sleep(0)
+            await within(asyncio.gather(*phones))
+        await hub.stop()
+        return [b - a for a, b in itertools.pairwise([*seen, streams])]
+
+    return asyncio.run(within(scenario()))  # type: ignore[arg-type]
+
+
+def test_a_room_the_loop_writes_within_a_pass_gets_its_frame_in_one_pass() -> None:
+    """Nothing the loop has to do (a vote sent as the question opens) comes between a room of
+    phones and its question, when waking them all holds the loop no longer than a pass."""
+    assert _passes_of_a_fan_out(300) == [300]
+
+
+def test_a_larger_room_is_woken_in_passes_with_other_work_between(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past what the loop writes in a pass, the rest of the room waits for the next pass and
+    the votes already sent are read in between (here a pass is 50 streams' worth, as measured
+    from the streams' writes, not only at first)."""
+    first_cost = broadcaster.FAN_OUT_FIRST_COST
+    monkeypatch.setattr(broadcaster, "FAN_OUT_PASS_SECONDS", 50 * first_cost)
+    assert _passes_of_a_fan_out(300, write_cost=2 * first_cost) == [50] * 6

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -40,8 +41,16 @@ its session arrives meanwhile; not a presenter's (its counts carry the connectio
 that shows a countdown (``Frames.timed``). A hall joining reads the database a few times a
 minute per session instead of once per few phones (on PostgreSQL with ten sessions filling at
 once it had rendered a snapshot for every 1.3 phones)."""
-FAN_OUT_BATCH = 100
-"""Streams woken at a time by a fan-out; the event loop runs other work between batches."""
+FAN_OUT_PASS_SECONDS = 0.05
+"""A fan-out wakes as many streams at a time as the event loop writes in about this much of its
+CPU time, then lets the loop run other work (the votes sent at that moment) before the next
+streams: a room of 1,000 gets the question in one pass, a room of 5,000 in a handful, and no
+pass holds the loop much longer than this."""
+FAN_OUT_FIRST_COST = 40e-6
+"""The CPU time a woken stream's write is taken to cost until a fan-out has measured it."""
+FAN_OUT_LEARN_FROM = 50
+"""Only a pass that woke at least this many streams tells what a stream's write costs (a small
+one is mostly the other work the loop ran in the same pass)."""
 QUEUE_SIZE = 16
 """Frames a client may lag behind before it is disconnected (its browser reconnects and gets a
 fresh snapshot)."""
@@ -263,6 +272,8 @@ class Broadcaster:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self._wake_cost = FAN_OUT_FIRST_COST
+        """Seconds of the loop's CPU time a woken stream's write took in the last fan-out."""
 
     # ---------------------------------------------------------------- life cycle
 
@@ -450,12 +461,19 @@ class Broadcaster:
         # What one subscriber gets, joined into one write: a room of phones is a single send
         # each for a question that opens (state and panel), the same bytes for each language.
         joined: dict[tuple[str, bool, bool], bytes] = {}
-        for index, subscriber in enumerate(list(channel.subscribers), 1):
-            if index % FAN_OUT_BATCH == 0:
+        subscribers = list(channel.subscribers)
+        woken = 0
+        batch = self._fan_out_batch()
+        for subscriber in subscribers:
+            if woken == batch:
                 # The streams handed a frame so far write it before the next ones are woken:
                 # the loop runs every woken stream in one pass, which for a room of thousands
                 # held everything else (the votes sent at that moment) for a fifth of a second.
+                began = time.thread_time()
                 await asyncio.sleep(0)
+                self._learn_wake_cost(time.thread_time() - began, woken)
+                woken, batch = 0, self._fan_out_batch()
+            woken += 1
             key = (subscriber.lang, subscriber.presenter, subscriber.room)
             out = joined.get(key)
             if out is None:
@@ -470,6 +488,23 @@ class Broadcaster:
                 out = joined[key] = b"".join(fresh[part] for part in parts if part in fresh)
             if out:
                 subscriber.offer(out)
+        if woken >= FAN_OUT_LEARN_FROM:  # the last pass: measured too, for the next fan-out
+            began = time.thread_time()
+            await asyncio.sleep(0)
+            self._learn_wake_cost(time.thread_time() - began, woken)
+
+    def _fan_out_batch(self) -> int:
+        """How many streams the next pass of a fan-out wakes (``FAN_OUT_PASS_SECONDS``)."""
+        return max(FAN_OUT_LEARN_FROM, int(FAN_OUT_PASS_SECONDS / self._wake_cost))
+
+    def _learn_wake_cost(self, spent: float, woken: int) -> None:
+        """A pass of ``woken`` streams took ``spent`` seconds of the loop's CPU time (their
+        writes, and whatever else was ready: counted as theirs, which only makes passes
+        smaller). Averaged with what was known, so one pass beside a burst of votes does not
+        halve the next fan-out's passes on its own."""
+        if woken >= FAN_OUT_LEARN_FROM:
+            measured = min(max(spent / woken, 1e-6), 1e-3)
+            self._wake_cost = (self._wake_cost + measured) / 2
 
     # ---------------------------------------------------------------- subscribing
 
