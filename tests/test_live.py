@@ -323,13 +323,17 @@ def test_stop_ends_every_stream_promptly() -> None:
         hub = Broadcaster("memory://", db.render)
         await hub.start()
 
+        snapshots = asyncio.Semaphore(0)
+
         async def reader() -> int:
             async with hub.subscribe("ABC234", "en") as sub:
                 await hub.snapshot(sub)
+                snapshots.release()
                 return len([frame async for frame in sub.frames()])
 
         readers = [asyncio.create_task(reader()) for _ in range(20)]
-        await asyncio.sleep(0.1)
+        for _ in readers:  # every stream is open and has had its snapshot
+            await within(snapshots.acquire())
         await within(hub.stop())
         assert await within(asyncio.gather(*readers)) == [0] * 20
 
