@@ -107,6 +107,56 @@ def encode_event(event: str, data: str) -> bytes:
     return f"event: {event}\n{lines}\n".encode()
 
 
+PING_STEPS = 4
+"""A quiet stream gets its ``ping`` between its quiet time and a quarter more: the streams'
+clock ticks four times per quiet time."""
+
+
+class _Pinger:
+    """The streams of one event loop waiting for a frame with the same quiet time: one timer
+    for all of them wakes those that have been quiet that long with a ``ping``, instead of a
+    timeout (an object, a timer and its context) per stream and per frame."""
+
+    __slots__ = ("due", "key", "loop", "quiet", "timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, quiet: float, key: tuple[int, float]):
+        self.loop = loop
+        self.quiet = quiet
+        self.key = key
+        self.due: dict[FrameQueue, float] = {}
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, queue: FrameQueue) -> None:
+        self.due[queue] = self.loop.time() + self.quiet
+        if self.timer is None:
+            self.timer = self.loop.call_later(self.quiet / PING_STEPS, self._tick)
+
+    def _tick(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        for queue in [queue for queue, due in self.due.items() if due <= now]:
+            del self.due[queue]
+            queue.put_nowait(PING)  # it waits for a frame: its queue is empty
+        if self.due:
+            self.timer = self.loop.call_later(self.quiet / PING_STEPS, self._tick)
+        elif _PINGERS.get(self.key) is self:
+            del _PINGERS[self.key]
+
+
+_PINGERS: dict[tuple[int, float], _Pinger] = {}
+"""By event loop (its id, checked against the loop itself) and quiet time; each is dropped
+once no stream of it waits."""
+
+
+def _pinger(quiet: float) -> _Pinger:
+    loop = asyncio.get_running_loop()
+    key = (id(loop), quiet)
+    pinger = _PINGERS.get(key)
+    if pinger is None or pinger.loop is not loop:
+        pinger = _PINGERS[key] = _Pinger(loop, quiet, key)
+    return pinger
+
+
 class FrameQueue:
     """The bounded queue of one stream's frames, with one reader: what ``asyncio.Queue`` does
     here, in a fraction of its memory (no deques, no event; a room holds thousands of these,
@@ -138,13 +188,20 @@ class FrameQueue:
             raise asyncio.QueueEmpty
         return self._items.pop(0)
 
-    async def get(self) -> bytes | None:
+    async def get(self, ping_after: float | None = None) -> bytes | None:
+        """The next frame; with ``ping_after``, ``PING`` once the queue has stayed empty about
+        that many seconds (up to a quarter more, ``PING_STEPS``)."""
         while not self._items:
             waiter = self._waiter = asyncio.get_running_loop().create_future()
+            pinger = _pinger(ping_after) if ping_after is not None else None
+            if pinger is not None:
+                pinger.add(self)
             try:
                 await waiter
             finally:
                 self._waiter = None
+                if pinger is not None:
+                    pinger.due.pop(self, None)
         return self._items.pop(0)
 
 
@@ -153,7 +210,7 @@ class Subscriber:
     view (what the projector shows the room: state and the room's counts, no results) or a
     phone (the pushed question panel), its bounded queue."""
 
-    __slots__ = ("closed", "code", "lang", "presenter", "queue", "room", "tag")
+    __slots__ = ("channel", "closed", "code", "lang", "presenter", "queue", "room", "tag")
 
     def __init__(
         self,
@@ -172,6 +229,8 @@ class Subscriber:
         """What opened the stream, for ``Broadcaster.end_tagged`` (a view's token hash)."""
         self.queue = FrameQueue(queue_size)
         self.closed = False
+        self.channel: _Channel | None = None
+        """Its session's subscribers (``Broadcaster.add``), until it is removed."""
 
     @property
     def phone(self) -> bool:
@@ -200,17 +259,8 @@ class Subscriber:
 
     async def frames(self, ping_after: float | None = None) -> AsyncIterator[bytes]:
         """The queued frames until the stream ends; with ``ping_after``, a ``ping`` event after
-        that many seconds of quiet."""
-        while True:
-            try:
-                # asyncio.timeout, not wait_for: no extra task per frame for a room of streams.
-                async with asyncio.timeout(ping_after):
-                    frame = await self.queue.get()
-            except TimeoutError:
-                yield PING
-                continue
-            if frame is None:
-                return
+        that many seconds of quiet (``FrameQueue.get``)."""
+        while (frame := await self.queue.get(ping_after)) is not None:
             yield frame
 
 
@@ -515,27 +565,44 @@ class Broadcaster:
         """Register a stream for a session (``room``: a read-only view; ``tag``: what opened
         it, see ``end_tagged``). Subscribe first, then take the snapshot: a change committed in
         between is delivered after it, so nothing is missed."""
+        subscriber = self.add(code, lang, presenter, room, tag)
+        try:
+            yield subscriber
+        finally:
+            self.remove(subscriber)
+
+    def add(
+        self, code: str, lang: str, presenter: bool = False, room: bool = False, tag: str = ""
+    ) -> Subscriber:
+        """``subscribe`` without its context manager (an object and a generator fewer for each
+        of a room's thousands of streams): the caller must ``remove`` the subscriber, however
+        its stream ends."""
         if not self.started:
             raise RuntimeError("the broadcaster is not running")
         channel = self._channels.get(code)
         if channel is None:
             channel = self._channels[code] = _Channel(code)
         subscriber = Subscriber(code, lang, presenter, self.queue_size, room, tag)
+        subscriber.channel = channel
         channel.subscribers.add(subscriber)
         channel.presenters += presenter
         channel.rooms += subscriber.room
         self._connections_changed(channel, subscriber)
-        try:
-            yield subscriber
-        finally:
-            subscriber.closed = True
-            channel.subscribers.discard(subscriber)
-            channel.presenters -= presenter
-            channel.rooms -= subscriber.room
-            if channel.subscribers:
-                self._connections_changed(channel, subscriber)
-            elif not channel.rendering and not channel.snapshots:
-                self._forget(channel)
+        return subscriber
+
+    def remove(self, subscriber: Subscriber) -> None:
+        """The stream of ``subscriber`` (from ``add``) has ended."""
+        subscriber.closed = True
+        channel, subscriber.channel = subscriber.channel, None
+        if channel is None:  # removed already
+            return
+        channel.subscribers.discard(subscriber)
+        channel.presenters -= subscriber.presenter
+        channel.rooms -= subscriber.room
+        if channel.subscribers:
+            self._connections_changed(channel, subscriber)
+        elif not channel.rendering and not channel.snapshots:
+            self._forget(channel)
 
     def _connections(self, channel: _Channel) -> int:
         return len(channel.subscribers) - channel.presenters - channel.rooms
