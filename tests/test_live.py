@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import threading
 import time
+import weakref
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -445,3 +447,50 @@ def test_a_larger_room_is_woken_in_passes_with_other_work_between(
     first_cost = broadcaster.FAN_OUT_FIRST_COST
     monkeypatch.setattr(broadcaster, "FAN_OUT_PASS_SECONDS", 50 * first_cost)
     assert _passes_of_a_fan_out(300, write_cost=2 * first_cost) == [50] * 6
+
+
+def test_a_room_that_has_joined_is_kept_out_of_the_collectors_scans() -> None:
+    """A collection that scans a room's thousands of streams stops the server while the room
+    votes: once a room has joined, its streams' objects are frozen (``gc.freeze``). Once most
+    of them have ended, what was frozen goes back to the collector: memory held only in a
+    reference cycle is not kept for good."""
+
+    class Held:
+        """Garbage in a reference cycle, old enough to be frozen with the room."""
+
+        def __init__(self) -> None:
+            self.cycle = self
+
+    def streams_scanned() -> int:
+        return sum(1 for o in gc.get_objects() if isinstance(o, Subscriber))
+
+    async def settled(hub: Broadcaster) -> None:
+        for _ in range(1000):
+            if hub._settling is None:
+                return
+            await asyncio.sleep(broadcaster.SETTLE_SECONDS / 4)
+
+    async def scenario() -> None:
+        hub = Broadcaster("memory://", FakeDatabase().render)
+        await hub.start()
+        held = Held()
+        gc.collect()  # now among the oldest objects, which a young collection leaves alone
+        cycle = weakref.ref(held)
+        del held
+        room = [hub.add("ABC234", "en") for _ in range(broadcaster.SETTLE_STREAMS)]
+        assert streams_scanned() == len(room)
+        await within(settled(hub))
+        assert streams_scanned() == 0
+        gc.collect()
+        assert cycle() is not None  # frozen with the room
+        for subscriber in room:
+            hub.remove(subscriber)
+        next_room = [hub.add("DEF567", "en") for _ in range(broadcaster.SETTLE_STREAMS)]
+        await within(settled(hub))
+        assert streams_scanned() == 0
+        assert cycle() is None
+        for subscriber in next_room:
+            hub.remove(subscriber)
+        await hub.stop()
+
+    run(scenario())

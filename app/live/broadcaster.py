@@ -13,6 +13,7 @@ splitting them would pass that state across modules on the path every live updat
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import time
@@ -51,6 +52,15 @@ FAN_OUT_FIRST_COST = 40e-6
 FAN_OUT_LEARN_FROM = 50
 """Only a pass that woke at least this many streams tells what a stream's write costs (a small
 one is mostly the other work the loop ran in the same pass)."""
+SETTLE_STREAMS = 500
+"""Once this many streams have opened since the last time, and none for ``SETTLE_SECONDS``, the
+objects that hold them are kept out of the collector's scans (``gc.freeze``): a room's streams
+live as long as the talk, and a collection that scanned the 100-odd objects of each of 5,000
+streams stopped the event loop for a tenth of a second or more, in the middle of the votes. A
+frozen object that is no longer referenced is still freed at once (reference counting); one
+held only in a reference cycle waits for the next ``_settle`` that finds most of the frozen
+streams ended."""
+SETTLE_SECONDS = 0.3
 QUEUE_SIZE = 16
 """Frames a client may lag behind before it is disconnected (its browser reconnects and gets a
 fresh snapshot)."""
@@ -323,6 +333,14 @@ class Broadcaster:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._wake_cost = FAN_OUT_FIRST_COST
+        self._opened = 0
+        """Streams opened since their objects were last frozen (``SETTLE_STREAMS``)."""
+        self._opened_then = 0
+        self._frozen_streams = 0
+        """Streams open when the collector's objects were last frozen."""
+        self._ended = 0
+        """Streams ended since then."""
+        self._settling: asyncio.TimerHandle | None = None
         """Seconds of the loop's CPU time a woken stream's write took in the last fan-out."""
 
     # ---------------------------------------------------------------- life cycle
@@ -346,6 +364,9 @@ class Broadcaster:
     async def stop(self) -> None:
         """End every stream and stop rendering; returns promptly."""
         self._stopping = True
+        if self._settling is not None:
+            self._settling.cancel()
+            self._settling = None
         await self.backend.disconnect()
         for channel in self._channels.values():
             if channel.timer is not None:
@@ -588,7 +609,33 @@ class Broadcaster:
         channel.presenters += presenter
         channel.rooms += subscriber.room
         self._connections_changed(channel, subscriber)
+        self._opened += 1
+        if self._opened >= SETTLE_STREAMS and self._settling is None and self._loop is not None:
+            self._settling = self._loop.call_later(SETTLE_SECONDS, self._settle)
         return subscriber
+
+    def _settle(self) -> None:
+        """Streams opened by the hundred and none lately (a room has joined): move every object
+        the collector tracks out of its scans, after a collection of the youngest objects (a
+        few milliseconds: the garbage of the requests that opened them). When most of the
+        streams open at the last freeze have ended, the frozen objects go back to the
+        collector first, so that those held only in cycles are freed too."""
+        self._settling = None
+        if self._stopping:
+            return
+        if self._opened != self._opened_then:  # still joining
+            self._opened_then = self._opened
+            assert self._loop is not None
+            self._settling = self._loop.call_later(SETTLE_SECONDS, self._settle)
+            return
+        if self._ended > self._frozen_streams / 2:
+            gc.unfreeze()
+            gc.collect()
+        else:
+            gc.collect(0)
+        gc.freeze()
+        self._frozen_streams = sum(len(channel.subscribers) for channel in self._channels.values())
+        self._opened = self._opened_then = self._ended = 0
 
     def remove(self, subscriber: Subscriber) -> None:
         """The stream of ``subscriber`` (from ``add``) has ended."""
@@ -596,6 +643,7 @@ class Broadcaster:
         channel, subscriber.channel = subscriber.channel, None
         if channel is None:  # removed already
             return
+        self._ended += 1
         channel.subscribers.discard(subscriber)
         channel.presenters -= subscriber.presenter
         channel.rooms -= subscriber.room
