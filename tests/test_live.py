@@ -393,11 +393,14 @@ def test_a_quiet_stream_sends_a_ping_event_then_the_update() -> None:
     assert asyncio.run(scenario()) == [b"event: ping\ndata:\n\n", b"event: state\ndata: {}\n\n"]
 
 
-def _passes_of_a_fan_out(streams: int, write_cost: float = 0.0) -> list[int]:
+def _passes_of_a_fan_out(
+    streams: int, write_cost: float = 0.0, fan_outs_of_nothing: int = 0
+) -> list[int]:
     """A room of ``streams`` phones whose question opens; each stream counts itself when it
     gets the frame (after ``write_cost`` seconds of CPU, its write), and a task standing for
     the votes sent at that moment notes the count each time the loop lets it run: the sizes of
-    the passes the room was woken in."""
+    the passes the room was woken in. ``fan_outs_of_nothing``: fan-outs before, with nothing
+    new for the phones (such as the presenter's counts, or results still hidden)."""
 
     async def scenario() -> list[int]:
         db = FakeDatabase()
@@ -420,6 +423,9 @@ def _passes_of_a_fan_out(streams: int, write_cost: float = 0.0) -> list[int]:
                 for _ in range(streams)
             ]
             phones = [asyncio.create_task(phone(s)) for s in subscribers]
+            for _ in range(fan_outs_of_nothing):
+                await hub._fan_out(hub._channels["ABC234"], Frames())
+            assert got == 0
             hub.publish(changed(phases=True))
             while got < streams:
                 if got not in seen:
@@ -447,6 +453,9 @@ def test_a_larger_room_is_woken_in_passes_with_other_work_between(
     first_cost = broadcaster.FAN_OUT_FIRST_COST
     monkeypatch.setattr(broadcaster, "FAN_OUT_PASS_SECONDS", 50 * first_cost)
     assert _passes_of_a_fan_out(300, write_cost=2 * first_cost) == [50] * 6
+    # Fan-outs that woke no stream teach nothing: the room is still woken in passes.
+    passes = _passes_of_a_fan_out(300, write_cost=2 * first_cost, fan_outs_of_nothing=20)
+    assert passes == [50] * 6
 
 
 def test_a_room_that_has_joined_is_kept_out_of_the_collectors_scans() -> None:

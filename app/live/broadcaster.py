@@ -536,15 +536,6 @@ class Broadcaster:
         woken = 0
         batch = self._fan_out_batch()
         for subscriber in subscribers:
-            if woken == batch:
-                # The streams handed a frame so far write it before the next ones are woken:
-                # the loop runs every woken stream in one pass, which for a room of thousands
-                # held everything else (the votes sent at that moment) for a fifth of a second.
-                began = time.thread_time()
-                await asyncio.sleep(0)
-                self._learn_wake_cost(time.thread_time() - began, woken)
-                woken, batch = 0, self._fan_out_batch()
-            woken += 1
             key = (subscriber.lang, subscriber.presenter, subscriber.room)
             out = joined.get(key)
             if out is None:
@@ -557,8 +548,18 @@ class Broadcaster:
                     third = "counts" if subscriber.presenter else "panel"
                     parts = (("state", ""), ("results", subscriber.lang), (third, subscriber.lang))
                 out = joined[key] = b"".join(fresh[part] for part in parts if part in fresh)
-            if out:
-                subscriber.offer(out)
+            if not out or subscriber.closed:
+                continue  # not woken: nothing for the pass to count (nor to learn from)
+            subscriber.offer(out)
+            woken += 1
+            if woken == batch:
+                # The streams handed a frame so far write it before the next ones are woken:
+                # the loop runs every woken stream in one pass, which for a room of thousands
+                # held everything else (the votes sent at that moment) for a fifth of a second.
+                began = time.thread_time()
+                await asyncio.sleep(0)
+                self._learn_wake_cost(time.thread_time() - began, woken)
+                woken, batch = 0, self._fan_out_batch()
         if woken >= FAN_OUT_LEARN_FROM:  # the last pass: measured too, for the next fan-out
             began = time.thread_time()
             await asyncio.sleep(0)
