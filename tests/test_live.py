@@ -16,6 +16,7 @@ from typing import TypeVar
 import pytest
 
 from app.live import (
+    PING,
     Broadcaster,
     Frames,
     MemoryBackend,
@@ -501,5 +502,25 @@ def test_a_room_that_has_joined_is_kept_out_of_the_collectors_scans() -> None:
         for subscriber in next_room:
             hub.remove(subscriber)
         await hub.stop()
+
+    run(scenario())
+
+
+def test_every_quiet_stream_gets_its_ping_from_the_shared_timer() -> None:
+    """One timer per event loop pings the quiet streams: each of them gets its ping, a stream
+    with a frame waiting gets the frame, and a stream that ended gets nothing more."""
+
+    async def scenario() -> None:
+        quiet = [Subscriber("ABCDEF", "en", presenter=False, queue_size=4) for _ in range(3)]
+        busy = Subscriber("ABCDEF", "en", presenter=False, queue_size=4)
+        ended = Subscriber("ABCDEF", "en", presenter=False, queue_size=4)
+        streams = [s.frames(ping_after=0.05) for s in [*quiet, busy, ended]]
+        busy.offer(b"event: state\ndata: {}\n\n")
+        ended.close()
+        firsts = await within(
+            asyncio.gather(*(anext(stream, None) for stream in streams))  # type: ignore[arg-type]
+        )
+        assert firsts == [PING] * 3 + [b"event: state\ndata: {}\n\n", None]
+        assert await within(anext(streams[3])) == PING  # quiet since its frame
 
     run(scenario())
