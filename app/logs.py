@@ -132,10 +132,12 @@ STALLS_ENV = "BELIEFGAP_BENCH_LOOP_STALLS"
 """Set by the benchmark only (never in production): a file to which each server process appends
 every stop of its event loop of ``STALL_RECORDED_SECONDS`` or more, and every garbage collection
 as long, one line each: ``<pid> <monotonic clock at its end> <milliseconds> <loop|gc0|gc1|gc2>
-<milliseconds of the process's CPU time within it>``. The machine's monotonic clock is the
+<milliseconds of the process's CPU time within it> <milliseconds of the CPU time of the thread
+it stopped: the loop's, or the one that collected>``. The machine's monotonic clock is the
 benchmark's too, so it tells which stage a stop fell in; the CPU time tells the process's own
 work from the time it waited for a core (on a busy machine a stop can last several times the
-work that caused it)."""
+work that caused it), and the thread's, the loop's own work from its other threads' (the
+writer's, the renders')."""
 STALL_WAKE_SECONDS = 0.01
 """The watching task wakes this often: how late it wakes is how long the loop could not run."""
 STALL_RECORDED_SECONDS = 0.02
@@ -151,28 +153,31 @@ def watch_stalls(environ: Mapping[str, str] | None = None) -> Callable[[], None]
     out = open(target, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (closed by stop)
     pid = os.getpid()
 
-    def record(end: float, seconds: float, kind: str, cpu: float) -> None:
+    def record(end: float, seconds: float, kind: str, cpu: float, own: float) -> None:
         if seconds >= STALL_RECORDED_SECONDS and not out.closed:
-            out.write(f"{pid} {end:.4f} {1000 * seconds:.1f} {kind} {1000 * cpu:.1f}\n")
+            out.write(
+                f"{pid} {end:.4f} {1000 * seconds:.1f} {kind} {1000 * cpu:.1f} {1000 * own:.1f}\n"
+            )
 
-    collecting: list[tuple[float, float]] = []
+    collecting: list[tuple[float, float, float]] = []
 
     def collection(phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            collecting[:] = [(time.monotonic(), time.process_time())]
+            collecting[:] = [(time.monotonic(), time.process_time(), time.thread_time())]
         elif collecting:
-            end, cpu = time.monotonic(), time.process_time()
-            began, began_cpu = collecting.pop()
-            record(end, end - began, f"gc{info.get('generation', '')}", cpu - began_cpu)
+            end, cpu, own = time.monotonic(), time.process_time(), time.thread_time()
+            began, began_cpu, began_own = collecting.pop()
+            kind = f"gc{info.get('generation', '')}"
+            record(end, end - began, kind, cpu - began_cpu, own - began_own)
 
     async def watch() -> None:
         expected = time.monotonic() + STALL_WAKE_SECONDS
-        cpu = time.process_time()
+        cpu, own = time.process_time(), time.thread_time()
         while True:
             await asyncio.sleep(STALL_WAKE_SECONDS)
-            now, now_cpu = time.monotonic(), time.process_time()
-            record(now, now - expected, "loop", now_cpu - cpu)
-            expected, cpu = now + STALL_WAKE_SECONDS, now_cpu
+            now, now_cpu, now_own = time.monotonic(), time.process_time(), time.thread_time()
+            record(now, now - expected, "loop", now_cpu - cpu, now_own - own)
+            expected, cpu, own = now + STALL_WAKE_SECONDS, now_cpu, now_own
 
     gc.callbacks.append(collection)
     task = asyncio.get_running_loop().create_task(watch(), name="stall-watch")

@@ -113,32 +113,37 @@ def longest_stops(directory: Path, marks: dict[str, float]) -> dict[str, Any]:
     stops = []
     for line in lines:
         try:
-            _pid, end, ms, kind, cpu = line.split()
-            stops.append((float(end), float(ms), kind, float(cpu)))
+            _pid, end, ms, kind, cpu, own = line.split()
+            stops.append((float(end), float(ms), kind, float(cpu), float(own)))
         except ValueError:
             continue
 
-    def within(start: str, stop: str, loop: bool = True) -> list[tuple[float, float]]:
-        """(milliseconds, the process's CPU milliseconds within them) of each stop."""
+    def within(start: str, stop: str, loop: bool = True) -> list[tuple[float, float, float]]:
+        """(milliseconds, the process's CPU milliseconds within them, the stopped thread's) of
+        each stop."""
         return [
-            (ms, cpu)
-            for end, ms, kind, cpu in stops
+            (ms, cpu, own)
+            for end, ms, kind, cpu, own in stops
             if marks[start] <= end <= marks[stop] and (kind == "loop") == loop
         ]
 
     room = within("opened", "votes_in")
     return {
-        "loop_stop_join_ms": max((ms for ms, _ in within("joining", "joined")), default=0.0),
-        "loop_stop_room_ms": max((ms for ms, _ in room), default=0.0),
+        "loop_stop_join_ms": max((ms for ms, _, _ in within("joining", "joined")), default=0.0),
+        "loop_stop_room_ms": max((ms for ms, _, _ in room), default=0.0),
         # The longest stop counted in the process's CPU time (every thread's: at most what it
         # would last with a core to itself): on a busy machine a stop outlasts its work.
-        "loop_stop_room_cpu_ms": max((min(ms, cpu) for ms, cpu in room), default=0.0),
-        "loop_stops_room_over_100ms": sum(1 for ms, _ in room if ms > 100),
+        "loop_stop_room_cpu_ms": max((min(ms, cpu) for ms, cpu, _ in room), default=0.0),
+        # ... and in the loop thread's own: the work the loop did in it (the process's also
+        # counts the writer's and the renders' threads, which do not stop the loop on their own).
+        "loop_stop_room_loop_cpu_ms": max((min(ms, own) for ms, _, own in room), default=0.0),
+        "loop_stops_room_over_100ms": sum(1 for ms, _, _ in room if ms > 100),
         "collection_longest_ms": max(
-            (ms for ms, _ in within("joining", "votes_in", loop=False)), default=0.0
+            (ms for ms, _, _ in within("joining", "votes_in", loop=False)), default=0.0
         ),
         "collection_longest_cpu_ms": max(
-            (min(ms, cpu) for ms, cpu in within("joining", "votes_in", loop=False)), default=0.0
+            (min(ms, cpu) for ms, cpu, _ in within("joining", "votes_in", loop=False)),
+            default=0.0,
         ),
     }
 
@@ -745,7 +750,8 @@ def summary(r: dict[str, Any]) -> str:
         lines += (
             f"\n  the event loop's longest stop (any worker): {stop(r['loop_stop_room_ms'])} from "
             f"the opening until the votes were in ({r['loop_stops_room_over_100ms']} over "
-            f"100 ms; counted in the server's CPU time {stop(r['loop_stop_room_cpu_ms'])}), "
+            f"100 ms; counted in the server's CPU time {stop(r['loop_stop_room_cpu_ms'])}, in "
+            f"its loop thread's {stop(r.get('loop_stop_room_loop_cpu_ms', 0.0))}), "
             f"{stop(r['loop_stop_join_ms'])} while joining; longest garbage collection "
             f"{stop(r['collection_longest_ms'])} (CPU {stop(r['collection_longest_cpu_ms'])})"
         )

@@ -4,13 +4,19 @@ database: snapshot first, coalescing, per-language renders, slow clients, shutdo
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import itertools
 import threading
+import time
+import weakref
 from collections.abc import Awaitable
 from typing import TypeVar
 
 import pytest
 
 from app.live import (
+    PING,
     Broadcaster,
     Frames,
     MemoryBackend,
@@ -18,6 +24,7 @@ from app.live import (
     SessionChanged,
     Subscriber,
     backend_for_url,
+    broadcaster,
     encode_event,
 )
 from app.main import worker_count
@@ -319,13 +326,17 @@ def test_stop_ends_every_stream_promptly() -> None:
         hub = Broadcaster("memory://", db.render)
         await hub.start()
 
+        snapshots = asyncio.Semaphore(0)
+
         async def reader() -> int:
             async with hub.subscribe("ABC234", "en") as sub:
                 await hub.snapshot(sub)
+                snapshots.release()
                 return len([frame async for frame in sub.frames()])
 
         readers = [asyncio.create_task(reader()) for _ in range(20)]
-        await asyncio.sleep(0.1)
+        for _ in readers:  # every stream is open and has had its snapshot
+            await within(snapshots.acquire())
         await within(hub.stop())
         assert await within(asyncio.gather(*readers)) == [0] * 20
 
@@ -381,3 +392,135 @@ def test_a_quiet_stream_sends_a_ping_event_then_the_update() -> None:
         return received
 
     assert asyncio.run(scenario()) == [b"event: ping\ndata:\n\n", b"event: state\ndata: {}\n\n"]
+
+
+def _passes_of_a_fan_out(
+    streams: int, write_cost: float = 0.0, fan_outs_of_nothing: int = 0
+) -> list[int]:
+    """A room of ``streams`` phones whose question opens; each stream counts itself when it
+    gets the frame (after ``write_cost`` seconds of CPU, its write), and a task standing for
+    the votes sent at that moment notes the count each time the loop lets it run: the sizes of
+    the passes the room was woken in. ``fan_outs_of_nothing``: fan-outs before, with nothing
+    new for the phones (such as the presenter's counts, or results still hidden)."""
+
+    async def scenario() -> list[int]:
+        db = FakeDatabase()
+        hub = Broadcaster("memory://", db.render, tick=0.001)
+        await hub.start()
+        got = 0
+        seen: list[int] = []
+
+        async def phone(subscriber: Subscriber) -> None:
+            nonlocal got
+            await subscriber.queue.get()
+            written = time.thread_time() + write_cost
+            while time.thread_time() < written:
+                pass
+            got += 1
+
+        async with contextlib.AsyncExitStack() as stack:
+            subscribers = [
+                await stack.enter_async_context(hub.subscribe("ABC234", "en"))
+                for _ in range(streams)
+            ]
+            phones = [asyncio.create_task(phone(s)) for s in subscribers]
+            for _ in range(fan_outs_of_nothing):
+                await hub._fan_out(hub._channels["ABC234"], Frames())
+            assert got == 0
+            hub.publish(changed(phases=True))
+            while got < streams:
+                if got not in seen:
+                    seen.append(got)
+                await asyncio.sleep(0)
+            await within(asyncio.gather(*phones))
+        await hub.stop()
+        return [b - a for a, b in itertools.pairwise([*seen, streams])]
+
+    return asyncio.run(within(scenario()))  # type: ignore[arg-type]
+
+
+def test_a_room_the_loop_writes_within_a_pass_gets_its_frame_in_one_pass() -> None:
+    """Nothing the loop has to do (a vote sent as the question opens) comes between a room of
+    phones and its question, when waking them all holds the loop no longer than a pass."""
+    assert _passes_of_a_fan_out(300) == [300]
+
+
+def test_a_larger_room_is_woken_in_passes_with_other_work_between(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past what the loop writes in a pass, the rest of the room waits for the next pass and
+    the votes already sent are read in between (here a pass is 50 streams' worth, as measured
+    from the streams' writes, not only at first)."""
+    first_cost = broadcaster.FAN_OUT_FIRST_COST
+    monkeypatch.setattr(broadcaster, "FAN_OUT_PASS_SECONDS", 50 * first_cost)
+    assert _passes_of_a_fan_out(300, write_cost=2 * first_cost) == [50] * 6
+    # Fan-outs that woke no stream teach nothing: the room is still woken in passes.
+    passes = _passes_of_a_fan_out(300, write_cost=2 * first_cost, fan_outs_of_nothing=20)
+    assert passes == [50] * 6
+
+
+def test_a_room_that_has_joined_is_kept_out_of_the_collectors_scans() -> None:
+    """A collection that scans a room's thousands of streams stops the server while the room
+    votes: once a room has joined, its streams' objects are frozen (``gc.freeze``). Once most
+    of them have ended, what was frozen goes back to the collector: memory held only in a
+    reference cycle is not kept for good."""
+
+    class Held:
+        """Garbage in a reference cycle, old enough to be frozen with the room."""
+
+        def __init__(self) -> None:
+            self.cycle = self
+
+    def streams_scanned() -> int:
+        return sum(1 for o in gc.get_objects() if isinstance(o, Subscriber))
+
+    async def settled(hub: Broadcaster) -> None:
+        for _ in range(1000):
+            if hub._settling is None:
+                return
+            await asyncio.sleep(broadcaster.SETTLE_SECONDS / 4)
+
+    async def scenario() -> None:
+        hub = Broadcaster("memory://", FakeDatabase().render)
+        await hub.start()
+        held = Held()
+        gc.collect()  # now among the oldest objects, which a young collection leaves alone
+        cycle = weakref.ref(held)
+        del held
+        room = [hub.add("ABC234", "en") for _ in range(broadcaster.SETTLE_STREAMS)]
+        assert streams_scanned() == len(room)
+        await within(settled(hub))
+        assert streams_scanned() == 0
+        gc.collect()
+        assert cycle() is not None  # frozen with the room
+        for subscriber in room:
+            hub.remove(subscriber)
+        next_room = [hub.add("DEF567", "en") for _ in range(broadcaster.SETTLE_STREAMS)]
+        await within(settled(hub))
+        assert streams_scanned() == 0
+        assert cycle() is None
+        for subscriber in next_room:
+            hub.remove(subscriber)
+        await hub.stop()
+
+    run(scenario())
+
+
+def test_every_quiet_stream_gets_its_ping_from_the_shared_timer() -> None:
+    """One timer per event loop pings the quiet streams: each of them gets its ping, a stream
+    with a frame waiting gets the frame, and a stream that ended gets nothing more."""
+
+    async def scenario() -> None:
+        quiet = [Subscriber("ABCDEF", "en", presenter=False, queue_size=4) for _ in range(3)]
+        busy = Subscriber("ABCDEF", "en", presenter=False, queue_size=4)
+        ended = Subscriber("ABCDEF", "en", presenter=False, queue_size=4)
+        streams = [s.frames(ping_after=0.05) for s in [*quiet, busy, ended]]
+        busy.offer(b"event: state\ndata: {}\n\n")
+        ended.close()
+        firsts = await within(
+            asyncio.gather(*(anext(stream, None) for stream in streams))  # type: ignore[arg-type]
+        )
+        assert firsts == [PING] * 3 + [b"event: state\ndata: {}\n\n", None]
+        assert await within(anext(streams[3])) == PING  # quiet since its frame
+
+    run(scenario())

@@ -69,11 +69,12 @@ def test_the_benchmark_can_have_the_event_loop_s_stops_recorded(tmp_path: Path) 
                 found = [x for x in lines() if x[3] == "loop" and float(x[1]) >= after]
         finally:
             stop()
-        pid, end, ms, _kind, cpu_ms = found[0]
+        pid, end, ms, _kind, cpu_ms, loop_cpu_ms = found[0]
         assert int(pid) == os.getpid()
         assert float(ms) >= held_ms - 1000 * logs.STALL_WAKE_SECONDS
         assert float(end) <= time.monotonic()
         assert 0 <= float(cpu_ms) < float(ms)  # a blocking sleep waits, it does not work
+        assert 0 <= float(loop_cpu_ms) <= float(cpu_ms) + 1  # the loop's thread: part of it
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
 

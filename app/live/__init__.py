@@ -5,6 +5,7 @@ process renders once per tick and shares the bytes with all its subscribers.
 
 - ``app.live.facts``: the facts and the publishers that carry them;
 - ``app.live.broadcaster``: this process's event streams, rendered once per tick and fanned out;
+- ``app.live.streams``: what one stream holds for its life (its queue, its quiet timer);
 - ``app.live.backends``: what carries facts between processes, chosen by URL scheme
   (``memory://``, or PostgreSQL LISTEN/NOTIFY), each driver imported only when its scheme is used.
 """
@@ -12,7 +13,6 @@ process renders once per tick and shares the bytes with all its subscribers.
 from app.live.backends import Backend, backend_for_url, is_in_process, is_postgres
 from app.live.backends.memory import MemoryBackend
 from app.live.broadcaster import (
-    PING,
     QUEUE_SIZE,
     SNAPSHOT_GATHER_SECONDS,
     TICK_SECONDS,
@@ -20,8 +20,6 @@ from app.live.broadcaster import (
     Frames,
     Renderer,
     RenderRequest,
-    Subscriber,
-    encode_event,
 )
 from app.live.facts import (
     EVERY_SESSION,
@@ -31,6 +29,7 @@ from app.live.facts import (
     RecordingPublisher,
     SessionChanged,
 )
+from app.live.streams import PING, Subscriber, encode_event
 
 __all__ = [
     "EVERY_SESSION",

@@ -5,16 +5,18 @@ backend chosen by URL (``app.live.backends``) carries facts between processes, a
 Broadcaster keeps the subscribers of this process, coalesces bursts per session, renders once per
 tick and fans the same bytes out to every stream that wants them.
 
-A little over 600 lines, as one module on purpose: the subscribers, the coalescing tick, the
-snapshots a new stream may share and the batched fan-out all read the same per-session state, and
-splitting them would pass that state across modules on the path every live update takes.
+About 600 lines, as one module on purpose: the subscribers, the coalescing tick, the snapshots
+a new stream may share and the fan-out's passes all read the same per-session state, and
+splitting them would pass that state across modules on the path every live update takes. What
+one stream holds (its queue, its quiet timer) is ``app.live.streams``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
-import re
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ import anyio.to_thread
 
 from app.live.backends import backend_for_url
 from app.live.facts import EVERY_SESSION, SessionChanged
+from app.live.streams import Subscriber
 
 log = logging.getLogger("beliefgap.live")
 
@@ -40,8 +43,25 @@ its session arrives meanwhile; not a presenter's (its counts carry the connectio
 that shows a countdown (``Frames.timed``). A hall joining reads the database a few times a
 minute per session instead of once per few phones (on PostgreSQL with ten sessions filling at
 once it had rendered a snapshot for every 1.3 phones)."""
-FAN_OUT_BATCH = 100
-"""Streams woken at a time by a fan-out; the event loop runs other work between batches."""
+FAN_OUT_PASS_SECONDS = 0.05
+"""A fan-out wakes as many streams at a time as the event loop writes in about this much of its
+CPU time, then lets the loop run other work (the votes sent at that moment) before the next
+streams: a room of 1,000 gets the question in one pass, a room of 5,000 in a handful, and no
+pass holds the loop much longer than this."""
+FAN_OUT_FIRST_COST = 40e-6
+"""The CPU time a woken stream's write is taken to cost until a fan-out has measured it."""
+FAN_OUT_LEARN_FROM = 50
+"""Only a pass that woke at least this many streams tells what a stream's write costs (a small
+one is mostly the other work the loop ran in the same pass)."""
+SETTLE_STREAMS = 500
+"""Once this many streams have opened since the last time, and none for ``SETTLE_SECONDS``, the
+objects that hold them are kept out of the collector's scans (``gc.freeze``): a room's streams
+live as long as the talk, and a collection that scanned the 100-odd objects of each of 5,000
+streams stopped the event loop for a tenth of a second or more, in the middle of the votes. A
+frozen object that is no longer referenced is still freed at once (reference counting); one
+held only in a reference cycle waits for the next ``_settle`` that finds most of the frozen
+streams ended."""
+SETTLE_SECONDS = 0.3
 QUEUE_SIZE = 16
 """Frames a client may lag behind before it is disconnected (its browser reconnects and gets a
 fresh snapshot)."""
@@ -80,129 +100,6 @@ class Frames:
 
 Renderer = Callable[[RenderRequest], Frames]
 """Synchronous (it reads the database); the Broadcaster runs it in a worker thread."""
-
-
-PING = b"event: ping\ndata:\n\n"
-"""Sent after a quiet spell: keeps proxies from closing the stream, lets a page see that its
-stream is alive, and makes a client that vanished show up as a failed write."""
-
-
-LINE_END = re.compile(r"\r\n|\r|\n")
-
-
-def encode_event(event: str, data: str) -> bytes:
-    """One server-sent event. Multi-line data becomes one ``data:`` line per line (the browser
-    joins them back with newlines). A browser ends a line at CR as well as LF: a lone CR in a
-    label must not start a line of its own, which could set the event's id, retry or type."""
-    lines = "".join(f"data: {line}\n" for line in LINE_END.split(data))
-    return f"event: {event}\n{lines}\n".encode()
-
-
-class FrameQueue:
-    """The bounded queue of one stream's frames, with one reader: what ``asyncio.Queue`` does
-    here, in a fraction of its memory (no deques, no event; a room holds thousands of these,
-    idle most of the time). ``put_nowait`` raises ``asyncio.QueueFull`` past ``maxsize``."""
-
-    __slots__ = ("_items", "_maxsize", "_waiter")
-
-    def __init__(self, maxsize: int) -> None:
-        self._items: list[bytes | None] = []
-        self._maxsize = maxsize
-        self._waiter: asyncio.Future[None] | None = None
-
-    def empty(self) -> bool:
-        return not self._items
-
-    def qsize(self) -> int:
-        return len(self._items)
-
-    def put_nowait(self, item: bytes | None) -> None:
-        if 0 < self._maxsize <= len(self._items):
-            raise asyncio.QueueFull
-        self._items.append(item)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def get_nowait(self) -> bytes | None:
-        if not self._items:
-            raise asyncio.QueueEmpty
-        return self._items.pop(0)
-
-    async def get(self) -> bytes | None:
-        while not self._items:
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await waiter
-            finally:
-                self._waiter = None
-        return self._items.pop(0)
-
-
-class Subscriber:
-    """One open event stream: its language, whether it is the presenter (counts), a read-only
-    view (what the projector shows the room: state and the room's counts, no results) or a
-    phone (the pushed question panel), its bounded queue."""
-
-    __slots__ = ("closed", "code", "lang", "presenter", "queue", "room", "tag")
-
-    def __init__(
-        self,
-        code: str,
-        lang: str,
-        presenter: bool,
-        queue_size: int,
-        room: bool = False,
-        tag: str = "",
-    ) -> None:
-        self.code = code
-        self.lang = lang
-        self.presenter = presenter
-        self.room = room and not presenter
-        self.tag = tag
-        """What opened the stream, for ``Broadcaster.end_tagged`` (a view's token hash)."""
-        self.queue = FrameQueue(queue_size)
-        self.closed = False
-
-    @property
-    def phone(self) -> bool:
-        return not self.presenter and not self.room
-
-    def offer(self, frame: bytes) -> None:
-        if self.closed:
-            return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            log.info("disconnecting a slow client of session %s", self.code)
-            self.close()
-
-    def close(self, last: bytes = b"") -> None:
-        """End the stream: whatever is queued is dropped; the reader gets ``last`` (if any),
-        then None."""
-        if self.closed:
-            return
-        self.closed = True
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        if last:
-            self.queue.put_nowait(last)
-        self.queue.put_nowait(None)
-
-    async def frames(self, ping_after: float | None = None) -> AsyncIterator[bytes]:
-        """The queued frames until the stream ends; with ``ping_after``, a ``ping`` event after
-        that many seconds of quiet."""
-        while True:
-            try:
-                # asyncio.timeout, not wait_for: no extra task per frame for a room of streams.
-                async with asyncio.timeout(ping_after):
-                    frame = await self.queue.get()
-            except TimeoutError:
-                yield PING
-                continue
-            if frame is None:
-                return
-            yield frame
 
 
 SnapshotKey = tuple[str, bool, bool, bool]
@@ -263,6 +160,16 @@ class Broadcaster:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self._wake_cost = FAN_OUT_FIRST_COST
+        self._opened = 0
+        """Streams opened since their objects were last frozen (``SETTLE_STREAMS``)."""
+        self._opened_then = 0
+        self._frozen_streams = 0
+        """Streams open when the collector's objects were last frozen."""
+        self._ended = 0
+        """Streams ended since then."""
+        self._settling: asyncio.TimerHandle | None = None
+        """Seconds of the loop's CPU time a woken stream's write took in the last fan-out."""
 
     # ---------------------------------------------------------------- life cycle
 
@@ -285,6 +192,9 @@ class Broadcaster:
     async def stop(self) -> None:
         """End every stream and stop rendering; returns promptly."""
         self._stopping = True
+        if self._settling is not None:
+            self._settling.cancel()
+            self._settling = None
         await self.backend.disconnect()
         for channel in self._channels.values():
             if channel.timer is not None:
@@ -450,12 +360,10 @@ class Broadcaster:
         # What one subscriber gets, joined into one write: a room of phones is a single send
         # each for a question that opens (state and panel), the same bytes for each language.
         joined: dict[tuple[str, bool, bool], bytes] = {}
-        for index, subscriber in enumerate(list(channel.subscribers), 1):
-            if index % FAN_OUT_BATCH == 0:
-                # The streams handed a frame so far write it before the next ones are woken:
-                # the loop runs every woken stream in one pass, which for a room of thousands
-                # held everything else (the votes sent at that moment) for a fifth of a second.
-                await asyncio.sleep(0)
+        subscribers = list(channel.subscribers)
+        woken = 0
+        batch = self._fan_out_batch()
+        for subscriber in subscribers:
             key = (subscriber.lang, subscriber.presenter, subscriber.room)
             out = joined.get(key)
             if out is None:
@@ -468,8 +376,35 @@ class Broadcaster:
                     third = "counts" if subscriber.presenter else "panel"
                     parts = (("state", ""), ("results", subscriber.lang), (third, subscriber.lang))
                 out = joined[key] = b"".join(fresh[part] for part in parts if part in fresh)
-            if out:
-                subscriber.offer(out)
+            if not out or subscriber.closed:
+                continue  # not woken: nothing for the pass to count (nor to learn from)
+            subscriber.offer(out)
+            woken += 1
+            if woken == batch:
+                # The streams handed a frame so far write it before the next ones are woken:
+                # the loop runs every woken stream in one pass, which for a room of thousands
+                # held everything else (the votes sent at that moment) for a fifth of a second.
+                began = time.thread_time()
+                await asyncio.sleep(0)
+                self._learn_wake_cost(time.thread_time() - began, woken)
+                woken, batch = 0, self._fan_out_batch()
+        if woken >= FAN_OUT_LEARN_FROM:  # the last pass: measured too, for the next fan-out
+            began = time.thread_time()
+            await asyncio.sleep(0)
+            self._learn_wake_cost(time.thread_time() - began, woken)
+
+    def _fan_out_batch(self) -> int:
+        """How many streams the next pass of a fan-out wakes (``FAN_OUT_PASS_SECONDS``)."""
+        return max(FAN_OUT_LEARN_FROM, int(FAN_OUT_PASS_SECONDS / self._wake_cost))
+
+    def _learn_wake_cost(self, spent: float, woken: int) -> None:
+        """A pass of ``woken`` streams took ``spent`` seconds of the loop's CPU time (their
+        writes, and whatever else was ready: counted as theirs, which only makes passes
+        smaller). Averaged with what was known, so one pass beside a burst of votes does not
+        halve the next fan-out's passes on its own."""
+        if woken >= FAN_OUT_LEARN_FROM:
+            measured = min(max(spent / woken, 1e-6), 1e-3)
+            self._wake_cost = (self._wake_cost + measured) / 2
 
     # ---------------------------------------------------------------- subscribing
 
@@ -480,27 +415,71 @@ class Broadcaster:
         """Register a stream for a session (``room``: a read-only view; ``tag``: what opened
         it, see ``end_tagged``). Subscribe first, then take the snapshot: a change committed in
         between is delivered after it, so nothing is missed."""
+        subscriber = self.add(code, lang, presenter, room, tag)
+        try:
+            yield subscriber
+        finally:
+            self.remove(subscriber)
+
+    def add(
+        self, code: str, lang: str, presenter: bool = False, room: bool = False, tag: str = ""
+    ) -> Subscriber:
+        """``subscribe`` without its context manager (an object and a generator fewer for each
+        of a room's thousands of streams): the caller must ``remove`` the subscriber, however
+        its stream ends."""
         if not self.started:
             raise RuntimeError("the broadcaster is not running")
         channel = self._channels.get(code)
         if channel is None:
             channel = self._channels[code] = _Channel(code)
         subscriber = Subscriber(code, lang, presenter, self.queue_size, room, tag)
+        subscriber.channel = channel
         channel.subscribers.add(subscriber)
         channel.presenters += presenter
         channel.rooms += subscriber.room
         self._connections_changed(channel, subscriber)
-        try:
-            yield subscriber
-        finally:
-            subscriber.closed = True
-            channel.subscribers.discard(subscriber)
-            channel.presenters -= presenter
-            channel.rooms -= subscriber.room
-            if channel.subscribers:
-                self._connections_changed(channel, subscriber)
-            elif not channel.rendering and not channel.snapshots:
-                self._forget(channel)
+        self._opened += 1
+        if self._opened >= SETTLE_STREAMS and self._settling is None and self._loop is not None:
+            self._settling = self._loop.call_later(SETTLE_SECONDS, self._settle)
+        return subscriber
+
+    def _settle(self) -> None:
+        """Streams opened by the hundred and none lately (a room has joined): move every object
+        the collector tracks out of its scans, after a collection of the youngest objects (a
+        few milliseconds: the garbage of the requests that opened them). When most of the
+        streams open at the last freeze have ended, the frozen objects go back to the
+        collector first, so that those held only in cycles are freed too."""
+        self._settling = None
+        if self._stopping:
+            return
+        if self._opened != self._opened_then:  # still joining
+            self._opened_then = self._opened
+            assert self._loop is not None
+            self._settling = self._loop.call_later(SETTLE_SECONDS, self._settle)
+            return
+        if self._ended > self._frozen_streams / 2:
+            gc.unfreeze()
+            gc.collect()
+        else:
+            gc.collect(0)
+        gc.freeze()
+        self._frozen_streams = sum(len(channel.subscribers) for channel in self._channels.values())
+        self._opened = self._opened_then = self._ended = 0
+
+    def remove(self, subscriber: Subscriber) -> None:
+        """The stream of ``subscriber`` (from ``add``) has ended."""
+        subscriber.closed = True
+        channel, subscriber.channel = subscriber.channel, None
+        if channel is None:  # removed already
+            return
+        self._ended += 1
+        channel.subscribers.discard(subscriber)
+        channel.presenters -= subscriber.presenter
+        channel.rooms -= subscriber.room
+        if channel.subscribers:
+            self._connections_changed(channel, subscriber)
+        elif not channel.rendering and not channel.snapshots:
+            self._forget(channel)
 
     def _connections(self, channel: _Channel) -> int:
         return len(channel.subscribers) - channel.presenters - channel.rooms

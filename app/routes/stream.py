@@ -28,7 +28,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.responses import StreamingResponse
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from app import audience, i18n, sessions
 from app.deps import BroadcasterDep, LimitsDep, SessionCacheDep, SettingsDep, participant_token
@@ -183,11 +183,17 @@ async def event_stream(
     """One client's stream: subscribe, send the snapshot, then every update (a ping after
     ``ping_seconds`` without one) until the client leaves, falls too far behind, or the server
     shuts down. ``room`` and ``tag``: a read-only view's stream (``Broadcaster.subscribe``)."""
-    async with broadcaster.subscribe(code, lang, presenter, room=room, tag=tag) as subscriber:
+    # The subscriber's frames are read here, not through ``subscribe`` and ``frames``: each
+    # is a generator (and the first an object) more that a room's thousands of streams hold
+    # for their lives, and that every frame passes through.
+    subscriber = broadcaster.add(code, lang, presenter, room=room, tag=tag)
+    try:
         retry = f"retry: {random.randint(*RECONNECT_MS)}\n\n".encode()
         yield b"".join([retry, *await broadcaster.snapshot(subscriber)])  # one write
-        async for frame in subscriber.frames(ping_after=ping_seconds):
+        while (frame := await subscriber.queue.get(ping_seconds)) is not None:
             yield frame
+    finally:
+        broadcaster.remove(subscriber)
 
 
 async def _until_disconnect(receive: Receive) -> None:
@@ -217,6 +223,9 @@ class EventStreamResponse(StreamingResponse):
         super().__init__(content, status_code, headers=headers)
         self._on_close = on_close
         """Called once the stream has ended, however it ended (the limits count it closed)."""
+        self._streaming: asyncio.Task[Any] | None = None
+        """The task streaming, until it ends (``_stream_until_left``)."""
+        self._left = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handoff = scope.get(HANDOFF)
@@ -236,24 +245,22 @@ class EventStreamResponse(StreamingResponse):
         holds thousands of idle streams."""
         task = asyncio.current_task()
         assert task is not None
-        streaming, left = True, False
-
-        def client_left(_: asyncio.Future[None]) -> None:
-            nonlocal left
-            if streaming:
-                left = True
-                task.cancel()
-
+        self._streaming, self._left = task, False
         listener = asyncio.ensure_future(_until_disconnect(receive))
-        listener.add_done_callback(client_left)
+        listener.add_done_callback(self._client_left)  # a bound method: no closure and cells
         try:
             await self.stream_response(send)
         except asyncio.CancelledError:
-            if not left or task.uncancel() > 0:
+            if not self._left or task.uncancel() > 0:
                 raise
         finally:
-            streaming = False
+            self._streaming = None
             listener.cancel()
+
+    def _client_left(self, _: asyncio.Future[None]) -> None:
+        if self._streaming is not None:
+            self._left = True
+            self._streaming.cancel()
 
     def discard(self) -> None:
         """Count the stream closed (once), whether it ran or not."""
@@ -262,19 +269,21 @@ class EventStreamResponse(StreamingResponse):
             on_close()
 
     async def stream_response(self, send: Send) -> None:
-        async def timed_send(message: Message) -> None:
-            with anyio.fail_after(SEND_TIMEOUT_SECONDS):
-                await send(message)
-
+        # Each write timed with asyncio's own timeout, not anyio's cancel scope (a third of the
+        # CPU, paid by every stream for every frame a fan-out wakes it for), written out here
+        # rather than in a closure that every open stream would hold.
         start = {"type": "http.response.start", "status": self.status_code}
         try:
-            await timed_send({**start, "headers": self.raw_headers})
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await send({**start, "headers": self.raw_headers})
             async for chunk in self.body_iterator:
-                await timed_send({"type": "http.response.body", "body": chunk, "more_body": True})
+                async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 # Not kept while the stream waits for the next: the first chunk is this
                 # stream's own snapshot (a few KB per phone in a room).
                 del chunk
-            await timed_send({"type": "http.response.body", "body": b"", "more_body": False})
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         except TimeoutError:
             log.info("dropping an event stream that stopped reading")
 
