@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test fuzz test-packages test-postgres postgres-tests suite-on-postgres lint check clean
+.PHONY: venv serve test fuzz test-packages test-postgres postgres-tests suite-on-postgres lint check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 	# pins jsonschema < 4, which frictionless cannot use, so only its files come (no deps)
 	$(BIN)/pip install --quiet --no-deps cffconvert==2.0.0
 	touch $(STAMP)
+
+# The environment alone (CI makes it first, then runs the stages that use it side by side).
+venv: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/beliefgap serve

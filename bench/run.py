@@ -1,7 +1,7 @@
 """beliefgap benchmark: one command, one machine, ratios to a baseline measured in the same run.
 
     .venv/bin/python bench/run.py                 # the full run (about 5 minutes)
-    .venv/bin/python bench/run.py --smoke         # about a minute, to keep the benchmark working in CI
+    .venv/bin/python bench/run.py --smoke         # under a minute, to keep the benchmark working in CI
     .venv/bin/python bench/run.py --only room     # only the room stage (1000 and 2000 phones)
     .venv/bin/python bench/run.py --only page     # only the phone's page under wrk (and the baseline)
     .venv/bin/python bench/run.py --only room --room-sizes 500   # one room of 500 phones
@@ -350,7 +350,7 @@ def main() -> int:
         help="event streams on process B in the two-process stage (default 500; smoke 20)",
     )
     args = parser.parse_args()
-    seconds = 2 if args.smoke else 10
+    seconds = 1 if args.smoke else 10  # the smoke: each stage runs once, briefly
     sizes = [50] if args.smoke else [500, 1000, 2000]
     room_sizes = [50] if args.smoke else [1000, 2000]
     if args.room_sizes:
@@ -383,22 +383,22 @@ def main() -> int:
         report["page_vote"] = stage_page_vote(seconds, page_phones)
         report["page_vote"]["ratio_to_baseline"] = report["page_vote"]["rps"] / baseline_rps
     if "streams" in stages:
-        report["fanout"] = [asyncio.run(fanout(n, 3 if args.smoke else 10)) for n in sizes]
-        report["burst"] = asyncio.run(burst(sizes[-1], 2.0 if args.smoke else 10.0))
+        report["fanout"] = [asyncio.run(fanout(n, 1 if args.smoke else 10)) for n in sizes]
+        report["burst"] = asyncio.run(burst(sizes[-1], 1.0 if args.smoke else 10.0))
     if "room" in stages:
         report["room"] = [
-            room.stage_room(n, wave=25 if args.smoke else 200, window=2.0 if args.smoke else 10.0)
+            room.stage_room(n, wave=25 if args.smoke else 200, window=1.0 if args.smoke else 10.0)
             for n in room_sizes
         ]
     if "cloud" in stages:
         report["cloud"] = cloud.stage_cloud(
-            repeats=3 if args.smoke else 7, png_repeats=1 if args.smoke else 3
+            repeats=1 if args.smoke else 7, png_repeats=1 if args.smoke else 3
         )
     if "text" in stages:
         report["text_room"] = text_room.stage_text_room(
-            room_sizes[-1], wave=25 if args.smoke else 200, window=2.0 if args.smoke else 10.0
+            room_sizes[-1], wave=25 if args.smoke else 200, window=1.0 if args.smoke else 10.0
         )
-        report["text_approvals"] = text_room.stage_approvals(20 if args.smoke else 200)
+        report["text_approvals"] = text_room.stage_approvals(5 if args.smoke else 200)
     if "postgres" in stages:
         if why is not None:
             print(f"SKIPPED the PostgreSQL stages: {why}")
