@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import StringConstraints
 
 from app import charts, export, i18n, package, predictions, results, sessions
 from app.db import SessionDep
@@ -132,15 +133,17 @@ ExactQuery = Annotated[
     Query(description="exact answer times (by default each answer's time is its phase's)"),
 ]
 ContributorQuery = Annotated[
-    list[str] | None,
+    list[Annotated[str, StringConstraints(max_length=200)]],
     Query(max_length=200, description="a name to credit as the data's creator (repeatable)"),
 ]
+"""Not ``| None``: a query cannot tell a missing list from an empty one, and as ``anyOf`` with
+null any scalar a client sends reads as a one-name list the schema said it was not."""
 
 
 def _package_options(
-    licence: str, exact_times: bool, contributor: list[str] | None
+    licence: str, exact_times: bool, contributor: list[str]
 ) -> package.PackageOptions:
-    names = tuple(name.strip() for name in contributor or () if name.strip())
+    names = tuple(name.strip() for name in contributor if name.strip())
     return package.PackageOptions(licence=licence, exact_times=exact_times, contributors=names)
 
 
@@ -160,7 +163,7 @@ def session_package(
     _: PresenterDep,
     licence: LicenceQuery = package.DEFAULT_LICENCE,
     exact_times: ExactQuery = False,
-    contributor: ContributorQuery = None,
+    contributor: ContributorQuery = [],  # noqa: B006  (FastAPI copies defaults)
 ) -> Response:
     """The session's dataset package (zip): a Frictionless Data Package v2 (``datapackage.json``
     and CSV tables of responses, sessions, questions and options), ``CITATION.cff``, the codebook
@@ -183,7 +186,7 @@ def talk_package(
     _: PresenterDep,
     licence: LicenceQuery = package.DEFAULT_LICENCE,
     exact_times: ExactQuery = False,
-    contributor: ContributorQuery = None,
+    contributor: ContributorQuery = [],  # noqa: B006  (FastAPI copies defaults)
 ) -> Response:
     """The talk's dataset package (zip) over the sessions its pooled results are built from
     (never a rehearsal); its version is raised with every session it holds. Where the results
