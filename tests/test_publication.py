@@ -119,6 +119,27 @@ def test_withdrawing_leaves_a_dated_410_and_unknown_addresses_tell_nothing(
     assert anyone.get("/r/" + "x" * 200).text == never.text
 
 
+def test_a_public_page_drawn_again_keeps_its_etag(
+    app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page is drawn again when its 30 s are up; unchanged results give the same bytes, so a
+    browser holding the page still gets a 304 (chart ids had come from a counter: every
+    drawing had new ones, a new ETag, and the whole page sent again)."""
+    from app.routes import publish as publish_routes
+
+    code = run_session(app, client, room(5, 9, 10))
+    address = publish(client, f"sessions/{code}")
+    anyone = TestClient(app)
+    first = anyone.get(address)
+    assert first.status_code == 200 and "<svg" in first.text
+    drawn = app.state.public_pages.draws
+    later = publish_routes.time.monotonic() + 2 * publish_routes.PUBLIC_TTL_SECONDS
+    monkeypatch.setattr(publish_routes.time, "monotonic", lambda: later)
+    again = anyone.get(address, headers={"If-None-Match": first.headers["etag"]})
+    assert app.state.public_pages.draws == drawn + 1  # drawn again, not served as kept
+    assert again.status_code == 304 and again.headers["etag"] == first.headers["etag"]
+
+
 def test_publishing_needs_the_presenter_and_a_known_licence(
     app: FastAPI, client: TestClient
 ) -> None:

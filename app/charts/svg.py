@@ -6,7 +6,7 @@ and the text helpers (width estimates, wrapping, how numbers are written).
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -45,8 +45,6 @@ FIELD = "#E69F00"
 
 
 # --------------------------------------------------------------------------- primitives
-
-_UIDS = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -117,8 +115,21 @@ class Chart:
     rows: list[str] = field(default_factory=list)
     patterns: bool = False
     font: str = FONT
-    uid: str = field(default_factory=lambda: f"c{next(_UIDS)}")
-    """Unique within a process, so two charts on one page never share pattern or label ids."""
+    uid: str = ""
+    """The chart's element ids' stem, if the chart names it; else ``ident`` draws it from the
+    content."""
+
+    @property
+    def ident(self) -> str:
+        """The stem of the chart's element ids: drawn from what it shows, so two different
+        charts on one page never share pattern or label ids while the same chart drawn again
+        is the same bytes (a redrawn public page keeps its ETag; a counter gave every drawing
+        new ids)."""
+        if self.uid:
+            return self.uid
+        content = repr((self.name, self.title, self.sentence, self.lang, self.width))
+        content += repr((self.height, self.elements, self.rows, self.patterns, self.font))
+        return f"c{int(hashlib.sha256(content.encode()).hexdigest()[:12], 16)}"
 
     @property
     def view_box(self) -> str:

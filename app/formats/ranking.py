@@ -289,7 +289,8 @@ class RankingFormat:
             colour = option_colour(ranked.key, index, k)
             chart.add(Rect(x, y, plot_w, bar_h, "#eeeeee"))
             length = along(ranked.mean) if ranked.mean is not None else 0.0
-            chart.add(Rect(x, y, length, bar_h, colour, id=f"{chart.uid}-{ranked.key}"))
+            bar = f"{chart.name}-{lang}-{int(width)}-{ranked.key}"  # the same in every drawing
+            chart.add(Rect(x, y, length, bar_h, colour, id=bar))
             if ranked.ci95 is not None:
                 low, high = (along(min(max(p, 1.0), float(k))) for p in ranked.ci95)
                 mid = y + bar_h / 2
