@@ -3,6 +3,7 @@ log, a deep accept backlog), plus a session with its first question open."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import httpx2 as httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.logs import PROFILE_ENV  # noqa: E402
 from tests.liveserver import LiveServer as Server  # noqa: E402
 from tests.liveserver import start as _start  # noqa: E402
 
@@ -39,7 +41,10 @@ __all__ = [
 
 
 def start(data_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
-    return _start(data_dir, ADMIN_TOKEN, env=extra_env, args=BENCH_ARGS)
+    """The app under uvicorn; ``BELIEFGAP_BENCH_PROFILE`` in the bench's environment is passed
+    on (``app.logs.profile_threads``: each stage's server writes its CPU profile there)."""
+    profiling = {PROFILE_ENV: os.environ[PROFILE_ENV]} if os.environ.get(PROFILE_ENV) else {}
+    return _start(data_dir, ADMIN_TOKEN, env={**profiling, **(extra_env or {})}, args=BENCH_ARGS)
 
 
 def open_session(server: Server, talk: str = "emergence", phase: str = "belief") -> str:

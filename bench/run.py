@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py                 # the full run (about 5 minutes)
     .venv/bin/python bench/run.py --smoke         # under a minute, to keep the benchmark working in CI
-    .venv/bin/python bench/run.py --only room     # only the room stage (1000 and 2000 phones)
+    .venv/bin/python bench/run.py --only room     # only the room stage (1,000, 2,000 and 5,000 phones)
     .venv/bin/python bench/run.py --only page     # only the phone's page under wrk (and the baseline)
     .venv/bin/python bench/run.py --only room --room-sizes 500   # one room of 500 phones
     .venv/bin/python bench/run.py --only cloud    # only the word cloud of 2,000 answers (seconds)
@@ -25,7 +25,7 @@ Stages, each against a fresh uvicorn (one worker) on 127.0.0.1 with a temporary 
    form vote POST /j/{code}/vote round-robin over 2000 phones that loaded the page first (their
    cookies and CSRF tokens written into the Lua script; rows stored against the phones whose
    votes were acknowledged);
-6. room (bench/room.py): N phones (1000, 2000) play exactly what a browser on the voting page
+6. room (bench/room.py): N phones (1000, 2000, 5000) play exactly what a browser on the voting page
    sends: join in waves of 200 on the waiting screen and hold the event stream; the presenter
    opens the question; each phone does what its page design does (the old one fetches the panel
    on the state event, the new one receives it in a "panel" event) and answers through the form,
@@ -328,7 +328,8 @@ def main() -> int:
         "processes on one database)",
     )
     parser.add_argument(
-        "--room-sizes", help="phones per room stage, comma-separated (default 1000,2000; smoke 50)"
+        "--room-sizes",
+        help="phones per room stage, comma-separated (default 1000,2000,5000; smoke 50)",
     )
     parser.add_argument(
         "--page-phones", type=int, help="phones the form-vote stage rotates through (2000)"
@@ -352,7 +353,7 @@ def main() -> int:
     args = parser.parse_args()
     seconds = 1 if args.smoke else 10  # the smoke: each stage runs once, briefly
     sizes = [50] if args.smoke else [500, 1000, 2000]
-    room_sizes = [50] if args.smoke else [1000, 2000]
+    room_sizes = [50] if args.smoke else [1000, 2000, 5000]
     if args.room_sizes:
         room_sizes = [int(n) for n in args.room_sizes.split(",")]
     page_phones = args.page_phones or (200 if args.smoke else 2000)
@@ -396,7 +397,7 @@ def main() -> int:
         )
     if "text" in stages:
         report["text_room"] = text_room.stage_text_room(
-            room_sizes[-1], wave=25 if args.smoke else 200, window=1.0 if args.smoke else 10.0
+            min(room_sizes[-1], 2000), wave=25 if args.smoke else 200, window=1.0 if args.smoke else 10.0
         )
         report["text_approvals"] = text_room.stage_approvals(5 if args.smoke else 200)
     if "postgres" in stages:
