@@ -156,6 +156,8 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     # refused before its body is read (CSRF: the JSON API included, whatever credentials it
     # carries); bodies are held to their size and the request deadline; every response gets the
     # headers that say what a page may load and who may frame it; event streams run here.
+    # Inside the guard, the phone's routes are answered ahead of the app's own layers.
+    app.add_middleware(pages.PhoneRoutes)
     app.add_middleware(
         RequestGuard,
         public_url=settings.public_url,

@@ -62,6 +62,8 @@ def new_code() -> str:
 
 def normalize_code(text: str) -> str:
     """What a person typed (any case, spaces, dashes) as a join code."""
+    if text.isascii() and text.isalnum():  # a code as the QR code's address gives it
+        return text.upper()
     return "".join(ch for ch in text.upper() if not ch.isspace() and ch != "-")
 
 
