@@ -179,10 +179,11 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
         # baseline is this route: a bare request, nothing more).
         return {"status": "ok"}
 
-    # The JSON API first: a room's votes are matched against the fewest routes.
-    # The phones' routes first: a request is matched against the routes in order, and the
-    # join page, the vote form and the event stream are what a room sends thousands of.
+    # What a room sends by the thousand first: a request is matched against the routes in
+    # order (an included router's twice). The phone's own routes (answered before the app's
+    # layers, pages.PhoneRoutes), then the API's vote, then the event stream behind the pages.
     app.router.routes[:0] = pages.phone_routes  # ahead of /openapi.json and /static too
+    app.include_router(api.votes)
     app.include_router(pages.router)
     app.include_router(stream.router)
     app.include_router(api.router)
