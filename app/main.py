@@ -181,11 +181,11 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
 
     # What a room sends by the thousand first: a request is matched against the routes in
     # order (an included router's twice). The phone's own routes (answered before the app's
-    # layers, pages.PhoneRoutes), then the API's vote, then the event stream behind the pages.
+    # layers, pages.PhoneRoutes), then the API's vote and the event stream.
     app.router.routes[:0] = pages.phone_routes  # ahead of /openapi.json and /static too
     app.include_router(api.votes)
-    app.include_router(pages.router)
     app.include_router(stream.router)
+    app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(remote.router)
     app.include_router(talks.router)
