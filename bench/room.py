@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import math
 import random
@@ -563,6 +564,13 @@ async def play(
 
     server_cpu, client_cpu, db_cpu = tree_cpu_seconds(pid), time.process_time(), database_cpu()
     busy = machine_busy_seconds()
+    # The load generator's own garbage collections stay out of what it measures: thousands of
+    # phones are objects of this one process, and a full collection of them (up to 73 ms in a
+    # room of 5,000) is a pause no phone of a real room has. What was built while joining is
+    # frozen, and the collector waits until the votes are in (reference counting frees the rest).
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     marks["opened"] = time.monotonic()
     try:
         presenter = await asyncio.gather(
@@ -589,6 +597,8 @@ async def play(
         await asyncio.sleep(0.5)
         rss_end = tree_rss_bytes(pid)
     finally:
+        gc.enable()
+        gc.unfreeze()
         for room in rooms:
             room.close()
         await asyncio.sleep(0.2)  # let the loop close the sockets before the server stops
