@@ -189,17 +189,17 @@ async def form_fields(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     try:
         if content_type == "application/x-www-form-urlencoded":
-            return urlencoded_fields((await _body(request)).decode("utf-8", "replace"))
+            return urlencoded_fields((await request_body(request)).decode("utf-8", "replace"))
         form = await request.form(max_files=0)  # a malformed body is Starlette's clear 400
     except ClientDisconnect:  # the body was cut short: nobody is left to answer
         raise HTTPException(400, "the request body was cut short") from None
     return {name: value for name, value in form.items() if isinstance(value, str)}
 
 
-async def _body(request: Request) -> bytes:
+async def request_body(request: Request) -> bytes:
     """The request's body, read from its messages as ``Request.body`` reads them, without the
     async generator and context manager it goes through (a few µs of a form vote). Only for
-    a body nothing has read yet: ``form_fields`` is the first reader of its routes' bodies."""
+    a body nothing has read yet (the first reader of a busy route's body, ``app.routes.busy``)."""
     chunks: list[bytes] = []
     while True:
         message = await request.receive()

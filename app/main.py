@@ -52,6 +52,7 @@ from app.live import Broadcaster, Publisher, Publishers, is_in_process
 from app.published import sync_published
 from app.routes import (
     api,
+    busy,
     moderate,
     pages,
     presenter,
@@ -156,8 +157,9 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
     # refused before its body is read (CSRF: the JSON API included, whatever credentials it
     # carries); bodies are held to their size and the request deadline; every response gets the
     # headers that say what a page may load and who may frame it; event streams run here.
-    # Inside the guard, the phone's routes are answered ahead of the app's own layers.
-    app.add_middleware(pages.PhoneRoutes)
+    # Inside the guard, what a room sends by the thousand is answered ahead of the app's own
+    # layers (app.routes.busy).
+    app.add_middleware(busy.BusyRoutes, routes=[*pages.phone_routes, *api.quick_routes])
     app.add_middleware(
         RequestGuard,
         public_url=settings.public_url,
@@ -181,7 +183,7 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
 
     # What a room sends by the thousand first: a request is matched against the routes in
     # order (an included router's twice). The phone's own routes (answered before the app's
-    # layers, pages.PhoneRoutes), then the API's vote and the event stream.
+    # layers too, app.routes.busy), then the API's vote and the event stream.
     app.router.routes[:0] = pages.phone_routes  # ahead of /openapi.json and /static too
     app.include_router(api.votes)
     app.include_router(stream.router)

@@ -240,6 +240,44 @@ def test_a_cross_site_form_cannot_vote_through_the_json_api(client: TestClient) 
     assert [r["choice"] for r in document["responses"]] == ["agree"]
 
 
+def test_a_vote_body_the_api_cannot_read_gets_the_documented_details(client: TestClient) -> None:
+    """The API's vote is answered ahead of the app's layers for a body that reads as a vote
+    (``app.routes.busy``); every other body goes on to the documented route with its bytes,
+    whose 422 says where and what (``loc``), and nothing is stored for it. A JSON media type
+    with its charset still takes the quick path."""
+    code = new_session(client)
+    phase_action(client, code, "belief", "open")
+    url = f"/api/v1/sessions/{code}/votes"
+    as_json = {"content-type": "application/json"}
+    cases = [
+        ({"phase": "belief", "choice": "agree", "extra": 1}, ["body", "extra"], "extra_forbidden"),
+        ({"phase": "belief", "choice": 3}, ["body", "choice"], "string_type"),
+        ({"phase": "", "choice": "agree"}, ["body", "phase"], "string_too_short"),
+        ([{"phase": "belief"}], ["body"], "model_attributes_type"),
+    ]
+    for body, loc, kind in cases:
+        refused = client.post(url, json=body)
+        assert refused.status_code == 422, body
+        assert [(e["loc"], e["type"]) for e in refused.json()["detail"]] == [(loc, kind)], body
+    for content in (b"{not json", b"", b"null"):
+        refused = client.post(url, content=content, headers=as_json)
+        assert refused.status_code == 422, content
+        assert refused.json()["detail"][0]["loc"][0] == "body", content
+    undecodable = client.post(url, content=b'{"phase": "\xff"}', headers=as_json)
+    assert undecodable.status_code == 400
+    assert undecodable.json() == {"detail": "There was an error parsing the body"}
+    plain = client.post(url, content=b'{"phase": "belief", "choice": "agree"}')
+    assert plain.status_code == 422  # no JSON media type: not a vote, as before
+    assert stored_responses(client) == 0
+    taken = client.post(
+        url,
+        content=b'{"phase": "belief", "choice": "agree"}',
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
+    assert taken.status_code == 200 and taken.json()["choice"] == "agree"
+    assert stored_responses(client) == 1
+
+
 def test_an_oversized_form_vote_is_refused_before_it_is_read(client: TestClient) -> None:
     code = new_session(client)
     phase_action(client, code, "belief", "open")

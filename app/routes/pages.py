@@ -19,10 +19,8 @@ its first answer (link previews and prefetchers never count as "joined").
 from __future__ import annotations
 
 import functools
-import inspect
 import random
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,10 +31,8 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import escape
 from sqlalchemy import Engine
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
-from starlette.routing import Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Route
+from starlette.types import Scope
 
 from app import audience, i18n, sessions
 from app.audience import Answer, AudienceView
@@ -56,6 +52,7 @@ from app.deps import (
 from app.errors import DomainError, Invalid, NotFound, TooManyRequests, retry_after
 from app.formats.base import MAX_FIELD_LENGTH
 from app.limits import Limits
+from app.routes.busy import Endpoint
 from app.security import new_participant_token
 from app.sessions import LiveState, SessionCache, SessionContent
 
@@ -426,72 +423,16 @@ async def audience_vote(request: Request) -> Response:
     return PageResponse(panel, refusal.status, tuple(headers))
 
 
-class _Endpoint:
-    """A route's function as the route's ASGI app, handling its exceptions with the app's
-    exception handlers as ``ExceptionMiddleware`` would: ``PhoneRoutes`` calls it ahead of that
-    layer. Starlette's own wrapper would handle them a second time on the way, at the cost of a
-    layer of closures on every request."""
-
-    def __init__(self, function: Callable[[Request], Awaitable[Response]]) -> None:
-        self.function = function
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive, send)
-        try:
-            response: Response | None = await self.function(request)
-        except Exception as exc:
-            handler = _exception_handler(request.app.exception_handlers, exc)
-            if handler is None:
-                raise
-            if inspect.iscoroutinefunction(handler):
-                response = await handler(request, exc)
-            else:
-                response = await run_in_threadpool(handler, request, exc)
-            exc.__traceback__ = None  # a reused exception would gather tracebacks
-        if response is not None:
-            await response(scope, receive, send)
-
-
-def _exception_handler(handlers: dict[Any, Any], exc: Exception) -> Any:
-    """The app's handler for ``exc``, found as ``ExceptionMiddleware`` finds it: an
-    HTTPException's status first, then the exception's classes in order."""
-    if isinstance(exc, HTTPException) and (found := handlers.get(exc.status_code)) is not None:
-        return found
-    return next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), None)
-
-
 phone_routes: list[Route] = [
-    Route("/j/{code}", _Endpoint(audience_page), methods=["GET"], include_in_schema=False),
-    Route("/j/{code}/vote", _Endpoint(audience_vote), methods=["POST"], include_in_schema=False),
-    Route("/j/{code}/panel", _Endpoint(audience_panel), methods=["GET"], include_in_schema=False),
+    Route("/j/{code}", Endpoint(audience_page), methods=["GET"], include_in_schema=False),
+    Route("/j/{code}/vote", Endpoint(audience_vote), methods=["POST"], include_in_schema=False),
+    Route("/j/{code}/panel", Endpoint(audience_panel), methods=["GET"], include_in_schema=False),
 ]
 """The routes a room sends by the thousand (the join page, the vote form, the panel): plain
-Starlette routes, answered by ``PhoneRoutes`` ahead of the app's own layers, and also the app's
-first routes (``app.main``: a path under a root path reaches them there). Inside an included
-router they were matched twice after the routes ahead of them, FastAPI's way, and that was
-about a sixth of a join page's CPU time."""
-
-
-class PhoneRoutes:
-    """The phone's routes matched and answered ahead of the app's exception, exit-stack and
-    routing layers, which a room's requests would otherwise pass by the thousand (together
-    about a tenth of a form vote's CPU time, as much as its checks). Installed inside
-    ``RequestGuard``, so they are guarded as every request is; anything else, and a phone's
-    path with a method its route does not take, goes on to the app."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/j/"):
-            for route in phone_routes:
-                match, child = route.matches(scope)
-                if match is Match.FULL:
-                    scope.update(child)
-                    scope["router"] = scope["app"].router  # url_for in the templates
-                    await route.app(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+Starlette routes, answered ahead of the app's own layers (``app.routes.busy``), and also the
+app's first routes (``app.main``: a path under a root path reaches them there). Inside an
+included router they were matched twice after the routes ahead of them, FastAPI's way, and
+that was about a sixth of a join page's CPU time."""
 
 
 def _panel_key(
