@@ -6,8 +6,9 @@ which matches the request against the routes in order (an included router's rout
 before the route itself resolves its dependencies. For a room's requests that was more than
 their own work: the busy routes are plain Starlette routes of a function taking the request,
 matched here, inside ``RequestGuard`` (guarded as every request is), their exceptions handled
-by the app's handlers as the exception layer would. The same routes stay in the app's router
-too, where a request under a root path finds them.
+by the app's handlers as the exception layer would. The phone's routes stay in the app's
+router too, and the API's vote has its documented route there: a request under a root path
+finds them.
 
 A busy route may leave a request to the app's own route (``PassOn``): the API's vote takes the
 bodies that read as a vote and passes on every other, so whatever FastAPI answers to a
