@@ -18,8 +18,34 @@ from typing import Any, TypeVar
 from urllib.parse import quote_plus
 
 CHOICES = ("agree", "disagree", "unsure")
-USER_AGENT = "Mozilla/5.0 (Linux; Android 14) beliefgap-bench"
-PAGE_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+# What Chrome on an Android phone sends, header for header (names, values and order as Chromium
+# 156 sends them, captured from the app's own pages in headless Chromium; the platform hints
+# and the user agent are a phone's, not the headless browser's).
+USER_AGENT = (
+    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/156.0.0.0 Mobile Safari/537.36"
+)
+CLIENT_HINTS = (
+    'sec-ch-ua: "Chromium";v="156", "Google Chrome";v="156", "Not:A-Brand";v="8"\r\n'
+    "sec-ch-ua-mobile: ?1\r\n"
+    'sec-ch-ua-platform: "Android"\r\n'
+)
+PAGE_ACCEPT = (
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,"
+    "*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
+)
+ACCEPT_ENCODING = "gzip, deflate, br, zstd"
+ACCEPT_LANGUAGE = "en-GB,en;q=0.9"
+NAVIGATION = (
+    f"Connection: keep-alive\r\n{CLIENT_HINTS}Upgrade-Insecure-Requests: 1\r\n"
+    f"User-Agent: {USER_AGENT}\r\nAccept: {PAGE_ACCEPT}\r\n"
+    # the QR code's address opened from the camera: no page sent it
+    "Sec-Fetch-Site: none\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-User: ?1\r\n"
+    f"Sec-Fetch-Dest: document\r\nAccept-Encoding: {ACCEPT_ENCODING}\r\n"
+    f"Accept-Language: {ACCEPT_LANGUAGE}\r\n"
+)
+"""The join page's request headers after ``Host`` (and before a ``Cookie``)."""
 
 DATA_OPEN = re.compile(rb'data-open="([^"]*)"')
 FORM_TOKEN = re.compile(rb'name="csrftoken"\s+value="([^"]+)"')
@@ -234,26 +260,30 @@ class Phone:
     def cookie(self) -> str:
         return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
 
-    def _common(self) -> str:
-        cookie = f"Cookie: {self.cookie}\r\n" if self.cookies else ""
+    def _cookie(self) -> str:
+        return f"Cookie: {self.cookie}\r\n" if self.cookies else ""
+
+    def _fetched(self, before: str, accept: str = "*/*") -> str:
+        """The headers of a request the page's script sends (htmx, EventSource) after ``Host``,
+        with ``before`` where Chromium puts a request's own (htmx's, the stream's)."""
         return (
-            f"Host: {self.host}\r\nUser-Agent: {USER_AGENT}\r\n"
-            f"Accept-Language: en-GB,en;q=0.9\r\n{cookie}"
+            f"Connection: keep-alive\r\n{before}{CLIENT_HINTS}User-Agent: {USER_AGENT}\r\n"
+            f"Accept: {accept}\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: cors\r\n"
+            f"Sec-Fetch-Dest: empty\r\nReferer: {self.page_url}\r\n"
+            f"Accept-Encoding: {ACCEPT_ENCODING}\r\nAccept-Language: {ACCEPT_LANGUAGE}\r\n"
+            f"{self._cookie()}"
         )
 
-    def _htmx(self) -> str:
-        return (
-            f"HX-Request: true\r\nHX-Current-URL: {self.page_url}\r\n"
-            f"x-csrftoken: {self.token}\r\nAccept: */*\r\nSec-Fetch-Site: same-origin\r\n"
+    def _htmx(self, *more: str) -> str:
+        token = f"x-csrftoken: {self.token}\r\n" if self.token else ""  # pages of old servers
+        return f"HX-Request: true\r\nHX-Current-URL: {self.page_url}\r\n{token}" + "".join(
+            f"{line}\r\n" for line in more
         )
 
     async def join(self) -> bytes:
         """``GET /j/{code}`` as a new phone: keeps the cookies it sets and the page's token."""
         assert self.connection is not None
-        reply = await self.connection.request(
-            f"GET /j/{self.code} HTTP/1.1\r\n{self._common()}Accept: {PAGE_ACCEPT}\r\n"
-            "Upgrade-Insecure-Requests: 1\r\n"
-        )
+        reply = await self.connection.request(self.join_head())
         if reply.status != 200:
             raise HTTPFailure(f"join page: {reply.status}")
         for name, value in reply.headers:
@@ -290,18 +320,36 @@ class Phone:
             self.answered = {key for key in answered.group(1).decode().split(",") if key}
 
     def events_head(self) -> bytes:
+        stream = "Cache-Control: no-cache\r\nPragma: no-cache\r\n"
         return (
-            f"GET {self.events_path} HTTP/1.1\r\n"
-            f"{self._common()}Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
+            f"GET {self.events_path} HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"{self._fetched(stream, accept='text/event-stream')}\r\n"
         ).encode()
+
+    def join_head(self) -> str:
+        """The join page's request line and headers (without the blank line that ends them)."""
+        return f"GET /j/{self.code} HTTP/1.1\r\nHost: {self.host}\r\n{NAVIGATION}{self._cookie()}"
+
+    def panel_head(self) -> str:
+        htmx = self._htmx("HX-Trigger: aud-panel", "HX-Target: aud-panel")
+        return (
+            f"GET /j/{self.code}/panel?lang={self.lang} HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"{self._fetched(htmx)}"
+        )
+
+    def vote_head(self) -> str:
+        """The form vote's request line and headers, but its ``Content-Length``."""
+        htmx = self._htmx(
+            "HX-Target: aud-panel",
+            "Content-Type: application/x-www-form-urlencoded",
+            f"Origin: http://{self.host}",
+        )
+        return f"POST /j/{self.code}/vote HTTP/1.1\r\nHost: {self.host}\r\n{self._fetched(htmx)}"
 
     async def panel(self) -> Reply:
         """What htmx sends for ``hx-get`` on ``#aud-panel``."""
         assert self.connection is not None
-        return await self.connection.request(
-            f"GET /j/{self.code}/panel?lang={self.lang} HTTP/1.1\r\n{self._common()}{self._htmx()}"
-            "HX-Trigger: aud-panel\r\nHX-Target: aud-panel\r\n"
-        )
+        return await self.connection.request(self.panel_head())
 
     async def vote(
         self, phase: str, choice: str, answered: str = "", text: str | None = None
@@ -313,12 +361,7 @@ class Phone:
         body = (
             f"csrftoken={self.token}&phase={phase}&lang={self.lang}&{answer}&answered={answered}"
         ).encode()
-        return await self.connection.request(
-            f"POST /j/{self.code}/vote HTTP/1.1\r\n{self._common()}{self._htmx()}"
-            "HX-Target: aud-panel\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-            f"Origin: http://{self.host}\r\n",
-            body,
-        )
+        return await self.connection.request(self.vote_head(), body)
 
     def close(self) -> None:
         if self.connection is not None:
@@ -344,6 +387,13 @@ def vote_lua(phones: list[Phone], phase: str = "belief", threads: int = 2) -> st
     k, k+threads, ...); ``done`` prints per thread the requests built and the 200s received."""
     first = phones[0]
     rows = ",\n".join(f'  {{"{p.cookie}", "{p.token}"}}' for p in phones)
+    # what the page's htmx sends with a vote, as ``Phone.vote`` sends it, but the cookie and
+    # the token, which change from phone to phone
+    fetched = "\n".join(
+        f'    ["{name}"] = "{value}",'
+        for name, value in _lua_headers(first.vote_head().split("\r\n", 1)[1])
+        if name.lower() not in ("host", "cookie", "x-csrftoken")
+    )
     choices = ", ".join(f'"{c}"' for c in CHOICES)
     return f"""-- generated by bench/phone.py: {len(phones)} phones voting through the page's form
 local phones = {{
@@ -352,7 +402,6 @@ local phones = {{
 local choices = {{{choices}}}
 local stride = {threads}
 local path = "/j/{first.code}/vote"
-local current_url = "{first.page_url}"
 local threads = {{}}
 local counter = 0
 
@@ -372,15 +421,12 @@ function request()
   sent = sent + 1
   local body = "csrftoken=" .. p[2] .. "&phase={phase}&lang=en&choice="
     .. choices[sent % #choices + 1] .. "&answered="
-  return wrk.format("POST", path, {{
+  local headers = {{
+{fetched}
     ["Cookie"] = p[1],
-    ["x-csrftoken"] = p[2],
-    ["Sec-Fetch-Site"] = "same-origin",
-    ["HX-Request"] = "true",
-    ["HX-Target"] = "aud-panel",
-    ["HX-Current-URL"] = current_url,
-    ["Content-Type"] = "application/x-www-form-urlencoded",
-  }}, body)
+  }}
+  if p[2] ~= "" then headers["x-csrftoken"] = p[2] end
+  return wrk.format("POST", path, headers, body)
 end
 
 function response(status, headers, body)
@@ -396,8 +442,17 @@ end
 """
 
 
-JOIN_LUA = f"""-- generated by bench/phone.py: a new phone (no cookies) loading the join page
-wrk.headers["Accept"] = "{PAGE_ACCEPT}"
-wrk.headers["User-Agent"] = "{USER_AGENT}"
-wrk.headers["Accept-Language"] = "en-GB,en;q=0.9"
-"""
+def _lua_headers(block: str) -> list[tuple[str, str]]:
+    """``block`` (header lines) as (name, value) pairs for a wrk script, quoted for Lua."""
+    pairs = []
+    for line in block.split("\r\n"):
+        if line:
+            name, _, value = line.partition(": ")
+            pairs.append((name, value.replace("\\", "\\\\").replace('"', '\\"')))
+    return pairs
+
+
+JOIN_LUA = (
+    "-- generated by bench/phone.py: a new phone (no cookies) loading the join page\n"
+    + "".join(f'wrk.headers["{name}"] = "{value}"\n' for name, value in _lua_headers(NAVIGATION))
+)

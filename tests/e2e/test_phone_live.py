@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2 as httpx
 import pytest
@@ -145,3 +146,47 @@ def test_a_vote_sent_without_a_connection_is_sent_again_when_it_returns(
     status.wait_for(state="hidden", timeout=WAIT_MS)
     assert counts(live_server, code, "belief")["unsure"] == 1
     forgive_offline(problems)
+
+
+def test_the_benchmark_phones_send_what_chromium_sends(
+    live_server: LiveServer, open_page: Any
+) -> None:
+    """bench/phone.py plays a room's phones from one process: each of its requests (the join
+    page, the event stream, the form vote, the panel) carries the headers Chromium sends for it
+    from the same page, so the server parses, checks and answers what it would in a room (the
+    values may differ: the bench's are an Android phone's)."""
+    from bench.phone import Phone  # the benchmark's phone, as the room stage drives it
+
+    code = new_session(live_server)
+    act(live_server, code, "belief", "open")
+    page = open_page("phone")
+    sent: dict[str, set[str]] = {}
+    kinds = {"/vote": "vote", "/panel": "panel", "/events": "events", f"/j/{code}": "join"}
+
+    def record(request: Any) -> None:
+        path = urlsplit(request.url).path
+        kind = next((k for suffix, k in kinds.items() if path.endswith(suffix)), None)
+        if kind is not None and kind not in sent:
+            sent[kind] = {h["name"].lower() for h in request.headers_array()}
+
+    page.on("request", record)
+    page.goto(f"{live_server.url}/j/{code}")
+    page.locator("button[name=choice]").first.click()
+    page.wait_for_selector(".aud-done, [data-answered*=belief]", timeout=WAIT_MS)
+    act(live_server, code, "field", "open")  # it answered an open question: its own panel
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while len(sent) < len(kinds) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+
+    phone = Phone(live_server.port, code)
+    phone.cookies = {f"bg_p_{code}": "signed"}
+    phone.events_path = f"/api/v1/sessions/{code}/events?lang=en&view=phone"
+    heads = {
+        "join": Phone(live_server.port, code).join_head(),  # a new phone: no cookie yet
+        "events": phone.events_head().decode(),
+        "vote": phone.vote_head() + "Content-Length: 1\r\n",  # added as the body is sent
+        "panel": phone.panel_head(),
+    }
+    for kind, head in heads.items():
+        names = {line.split(":", 1)[0].lower() for line in head.split("\r\n")[1:] if line}
+        assert names == sent[kind], (kind, names ^ sent[kind])
