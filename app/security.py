@@ -21,7 +21,7 @@ import secrets
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request, Response, status
@@ -528,6 +528,7 @@ class RequestGuard:
         if declared_too_large(scope, limit):
             await refuse(guarded_send, 413, f"request body over {limit} bytes")
             return
+        received = scope["headers"]
         try:
             await self.app(
                 scope, limited_receive(scope, receive, limit, self.request_timeout), guarded_send
@@ -535,9 +536,12 @@ class RequestGuard:
         except (BodyTooLarge, RequestTimedOut) as exc:
             if not started:
                 await refuse(guarded_send, exc.status_code, exc.detail)
+        else:
+            _drop_headers(scope, received)
 
     async def _read(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A GET, HEAD or OPTIONS: the app, then the response it handed over, if any."""
+        headers = scope["headers"]  # the server's own list (a Request copies it into the scope)
         handoff: list[Deferred] = []
         scope[HANDOFF] = handoff
         try:
@@ -551,7 +555,10 @@ class RequestGuard:
         if handoff:
             for key in _FINISHED_STACKS:  # closed already: nothing for the stream to hold
                 scope.pop(key, None)
+            _drop_headers(scope, headers)
             await handoff[0](scope, receive, send)
+        else:
+            _drop_headers(scope, headers)
 
     def _forgery(self, scope: Scope, method: str) -> str | None:
         headers: dict[str, str] = {}
@@ -571,6 +578,17 @@ _FORGERY_HEADERS = frozenset({b"host", b"authorization", b"cookie", b"sec-fetch-
 def _own_origin(scheme: str, host: str) -> str | None:
     """The origin a request reached, by its scheme and Host (kept: a room sends one Host)."""
     return origin_of(f"{scheme}://{host}")
+
+
+def _drop_headers(scope: Scope, received: Any) -> None:
+    """Let go of a request's headers once nothing reads them any more: a phone's browser sends
+    about 17 (some 2 KB), which uvicorn keeps with an idle connection until its next request
+    and a stream for its life, for every phone of a room. ``received``: the list the server
+    put in the scope, which it holds itself; emptied in place, with the scope's copy (Starlette
+    replaces the scope's list with a copy when a request's headers are read)."""
+    for found in (received, scope.get("headers")):
+        if isinstance(found, list):
+            found.clear()
 
 
 _FINISHED_STACKS = (
