@@ -1196,6 +1196,18 @@ def test_a_reader_over_time_and_probing_phones_pin_no_hidden_cell(
             assert integers_in(low, high) >= 2, (size, tab.name, tab.truth, cell, low, high)
 
 
+def answer_pairs(table: tuple[tuple[int, ...], ...]) -> list[tuple[str, str]]:
+    """A stance x revote table of counts (rows and columns agree, disagree, unsure) as one
+    (before, after) pair per person."""
+    keys = ("agree", "disagree", "unsure")
+    return [
+        (keys[i], keys[j])
+        for i, row in enumerate(table)
+        for j, count in enumerate(row)
+        for _ in range(count)
+    ]
+
+
 MOVED_30 = {
     # stance 14, 10, 6 (agree, disagree, unsure); 8 changed. The matrix hid 7 of 9 cells (the
     # 12 among them) and the slide said nothing; now it shows the diagonal
@@ -1212,13 +1224,7 @@ def test_a_room_of_30_where_8_changed_hears_how_and_where(client: TestClient, na
     change; the revote slide says how many changed and in which direction, in both languages,
     and the results page shows the matrix merged to holding the view, with the same counts."""
     table = MOVED_30[name]
-    keys = ("agree", "disagree", "unsure")
-    pairs = [
-        (keys[i], keys[j])
-        for i, row in enumerate(table)
-        for j, k in enumerate(row)
-        for _ in range(k)
-    ]
+    pairs = answer_pairs(table)
     code = new_session(client)
     phones = [Phone(client) for _ in pairs]
     for phase, side in (("belief", 0), ("revote", 1)):

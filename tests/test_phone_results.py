@@ -9,7 +9,7 @@ from bs4 import BeautifulSoup, Tag
 from fastapi.testclient import TestClient
 
 from tests.conftest import AUTH, log_in, new_session, phase_action
-from tests.test_disclosure import Phone
+from tests.test_disclosure import Phone, answer_pairs
 from tests.test_stream import Stream
 
 # Eight people: 3 hold the view, all 8 think most of the field does; after the talk 2 of the 5
@@ -307,13 +307,7 @@ def test_the_revote_card_says_how_the_room_moved_as_the_projector_does(
     the stance revealed, the flow's card says it instead, and the revote's card keeps its own
     line (the sentence once on the page)."""
     client = live_client
-    keys = ("agree", "disagree", "unsure")
-    pairs = [
-        (keys[i], keys[j])
-        for i, row in enumerate(MOVED_30)
-        for j, count in enumerate(row)
-        for _ in range(count)
-    ]
+    pairs = answer_pairs(MOVED_30)
     code = new_session(client)
     phones = [Phone(client) for _ in pairs]
     phase_action(client, code, "belief", "open")
