@@ -165,6 +165,7 @@ class Broadcaster:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._wake_cost = FAN_OUT_FIRST_COST
+        """Seconds of the loop's CPU time a woken stream's write takes, as fan-outs measured."""
         self._opened = 0
         """Streams opened since their objects were last frozen (``SETTLE_STREAMS``)."""
         self._opened_then = 0
@@ -173,7 +174,7 @@ class Broadcaster:
         self._ended = 0
         """Streams ended since then."""
         self._settling: asyncio.TimerHandle | None = None
-        """Seconds of the loop's CPU time a woken stream's write took in the last fan-out."""
+        """The call of ``_settle`` to come, if any."""
 
     # ---------------------------------------------------------------- life cycle
 
@@ -388,14 +389,17 @@ class Broadcaster:
                 # The streams handed a frame so far write it before the next ones are woken:
                 # the loop runs every woken stream in one pass, which for a room of thousands
                 # held everything else (the votes sent at that moment) for a fifth of a second.
-                began = time.thread_time()
-                await asyncio.sleep(0)
-                self._learn_wake_cost(time.thread_time() - began, woken)
+                await self._pass(woken)
                 woken, batch = 0, self._fan_out_batch()
         if woken >= FAN_OUT_LEARN_FROM:  # the last pass: measured too, for the next fan-out
-            began = time.thread_time()
-            await asyncio.sleep(0)
-            self._learn_wake_cost(time.thread_time() - began, woken)
+            await self._pass(woken)
+
+    async def _pass(self, woken: int) -> None:
+        """Let the loop run the ``woken`` streams' writes (and whatever else is ready), timing
+        it in the loop thread's CPU."""
+        began = time.thread_time()
+        await asyncio.sleep(0)
+        self._learn_wake_cost(time.thread_time() - began, woken)
 
     def _fan_out_batch(self) -> int:
         """How many streams the next pass of a fan-out wakes (``FAN_OUT_PASS_SECONDS``)."""
